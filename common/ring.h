@@ -1,0 +1,180 @@
+/*
+ * ring.h - the shared-memory broadcast ring (one producer, many consumers).
+ *
+ * A ring lives in two memfd-backed shared-memory objects:
+ *
+ *   data segment   header page, track table, circular record area.
+ *                  Written only by the producer (the worker) and by the broker
+ *                  (terminal status). Consumers map it PROT_READ from a
+ *                  read-only file description, so they cannot write it.
+ *   cursor segment one cache line per consumer slot plus the producer's
+ *                  wait word. Written by consumers (their own cursor) and the
+ *                  broker (slot allocation); the producer only reads it and
+ *                  treats every value as untrusted.
+ *
+ * docs/RING.md describes the layout, every field, the memory ordering of each
+ * publish and cursor update, and the two flow-control modes.
+ *
+ * All functions return 0 (or a non-negative value where stated) or a negative
+ * errno code:
+ *   -EAGAIN     nothing to read / no space yet (timeout expired or timeout 0)
+ *   -EPIPE      the stream has ended and every retained record was read;
+ *               ring_status() tells why it ended
+ *   -EOVERFLOW  (live mode) the consumer was lapped; its cursor has been moved
+ *               to a sync record, the next ring_next() continues from there
+ *   -EBADMSG    the ring's contents are corrupt (failed validation)
+ *   -EPROTO     wrong magic / ABI version / inconsistent sizes in the header
+ *   -EMSGSIZE   a record larger than the ring can ever hold
+ *   -ECONNRESET this consumer's slot was freed or evicted (lag timeout)
+ *   -ETIMEDOUT  (producer) still no space after the timeout
+ */
+#ifndef SHMDEMUX_RING_H
+#define SHMDEMUX_RING_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "ring_layout.h"
+
+struct ring;
+
+/* Who maps the ring decides which protections are used. */
+enum ring_role {
+	RING_ROLE_PRODUCER = 1, /* data RW, cursors RW (reads them only) */
+	RING_ROLE_CONSUMER = 2, /* data RO, cursors RW (writes its own slot) */
+	RING_ROLE_ADMIN = 3,    /* the broker: data RW (status), cursors RW */
+};
+
+enum ring_start {
+	RING_START_OLDEST = 0, /* oldest record still retained */
+	RING_START_SYNC = 1,   /* newest sync (key) record, else oldest */
+	RING_START_LIVE = 2,   /* the next record published */
+};
+
+struct ring_params {
+	uint64_t data_size;      /* bytes of record area (rounded up to 4 KiB) */
+	uint32_t max_consumers;  /* cursor slots, 1..RING_MAX_SLOTS */
+	uint32_t mode;           /* RING_MODE_LOSSLESS or RING_MODE_LIVE */
+	uint32_t wait_consumers; /* hold reclaim until this many attached */
+	uint32_t lag_timeout_ms; /* lossless: evict a consumer stuck this long;
+	                            0 = never */
+};
+
+/* Sizes of the two objects for these parameters; 0 if the parameters are
+ * out of range. */
+uint64_t ring_data_seg_size(const struct ring_params *p);
+uint64_t ring_cursor_seg_size(const struct ring_params *p);
+
+/* Size both fds (ftruncate) and write fresh headers. Broker side. */
+int ring_create(int data_fd, int cursor_fd, const struct ring_params *p);
+
+/* Map an existing ring. The header is validated (magic, ABI, sizes against
+ * the objects' real sizes via fstat) before anything else is touched. The fds
+ * are not kept; the caller still owns them. On failure *out is NULL. */
+int ring_map(struct ring **out, int data_fd, int cursor_fd,
+	     enum ring_role role);
+/* Unmap and free; accepts NULL / *r == NULL and clears *r. */
+void ring_unmap(struct ring **r);
+
+/* Header and track table, for reading fields directly (status, counters).
+ * For a consumer these point into read-only, untrusted memory: copy a field
+ * once, then check it. */
+const struct ring_hdr *ring_hdr(const struct ring *r);
+const struct ring_cursors *ring_cursors(const struct ring *r);
+
+/* ---- producer (worker) ---- */
+
+struct ring_wr {
+	void *meta;           /* meta_len bytes, 8-byte aligned */
+	void *payload;        /* payload_len bytes, 8-byte aligned */
+	uint32_t meta_len;
+	uint64_t payload_len;
+	uint64_t pos;         /* internal: record position */
+	uint64_t len;         /* internal: total record length */
+};
+
+/* Reserve room for one record. Lossless mode: waits (futex, bounded slices)
+ * until every attached consumer has released enough, and until
+ * wait_consumers consumers have attached; evicts consumers that stayed stuck
+ * longer than lag_timeout_ms. Live mode: never waits, reclaims the oldest
+ * records. timeout_ms < 0 waits forever, 0 does not wait.
+ * Returns 0, -ETIMEDOUT/-EAGAIN, -EMSGSIZE. */
+int ring_reserve(struct ring *r, uint32_t meta_len, uint64_t payload_len,
+		 struct ring_wr *w, int timeout_ms);
+/* Publish the reserved record (release store of head) and wake waiting
+ * consumers if any. type is RING_REC_*, flags RING_RF_*. */
+int ring_publish(struct ring *r, struct ring_wr *w, uint16_t type,
+		 uint16_t flags);
+
+/* Track table updates (seqlock on tracks->gen). Begin makes gen odd; end
+ * makes it even, publishes it to readers and returns the new (even) gen. */
+struct ring_tracks *ring_tracks_begin(struct ring *r);
+uint32_t ring_tracks_end(struct ring *r);
+
+/* Producer-side state changes (RING_STATE_*), and its own end status
+ * (worker_reason etc. in the header). Wakes consumers. */
+void ring_set_state(struct ring *r, uint32_t state);
+void ring_set_worker_status(struct ring *r, uint32_t reason, int32_t averror,
+			    const char *msg);
+
+/* ---- consumer (client library) ---- */
+
+struct ring_rd {
+	uint16_t type;        /* RING_REC_* */
+	uint16_t flags;       /* RING_RF_* */
+	uint64_t seq;         /* record number, 0-based, no gaps from producer */
+	const void *meta;
+	uint32_t meta_len;
+	const void *payload;
+	uint64_t payload_len;
+	uint64_t pos;         /* internal */
+	uint64_t end;         /* internal: position after the record */
+};
+
+/* Bind this mapping to a cursor slot the broker allocated and choose where
+ * reading starts. Must be called once before ring_next(). */
+int ring_attach(struct ring *r, unsigned slot, enum ring_start start);
+
+/* Next record. Blocks up to timeout_ms (<0 forever, 0 never) using the
+ * futex; wakes at most every RING_WAIT_SLICE_MS to let the caller notice a
+ * dead peer (returns -EAGAIN then only if timeout expired).
+ * The view stays valid until ring_release(); in live mode the producer may
+ * overwrite it regardless, so check ring_view_valid() after using it. */
+int ring_next(struct ring *r, struct ring_rd *v, int timeout_ms);
+/* 0 if the record in v has not been reclaimed (it was intact while it was
+ * read), -EOVERFLOW if it may have been overwritten. */
+int ring_view_valid(const struct ring *r, const struct ring_rd *v);
+/* Release v: the cursor moves past it (release store), waking the producer if
+ * it waits for space. */
+void ring_release(struct ring *r, const struct ring_rd *v);
+/* Overruns this consumer has had (live mode). */
+uint64_t ring_overruns(const struct ring *r);
+
+/* Copy the track table consistently (seqlock retry). dst must have room for
+ * ring_tracks_size() bytes. Returns the generation, or -EBADMSG/-EAGAIN. */
+int64_t ring_tracks_copy(const struct ring *r, void *dst, size_t dst_size);
+size_t ring_tracks_size(const struct ring *r);
+
+/* ---- broker (admin) ---- */
+
+/* Allocate a free slot for a consumer (pid for diagnostics), counting it as
+ * attached for wait_consumers. Returns the slot index or -EBUSY. */
+int ring_slot_alloc(struct ring *r, pid_t pid);
+/* Free a slot (its consumer disconnected) and wake a producer waiting on it. */
+void ring_slot_free(struct ring *r, unsigned slot);
+/* Final status, written by the broker after the worker has been reaped. Sets
+ * state RING_STATE_ENDED and wakes every waiter. */
+void ring_set_end(struct ring *r, uint32_t reason, int32_t exit_code,
+		  int32_t sig, int32_t averror, const char *msg);
+/* Live counters for `ls`: fill in per-mille of data_size between the oldest
+ * retained record and head, attached consumers, total overruns. */
+struct ring_stats {
+	uint64_t records, bytes, head, tail;
+	uint32_t fill_permille, consumers;
+	uint64_t overruns, evictions, producer_waits;
+	uint32_t state, reason;
+};
+void ring_stats(const struct ring *r, struct ring_stats *st);
+
+#endif
