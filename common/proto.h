@@ -68,6 +68,8 @@ enum ctl_source {
 
 enum {
 	CTL_OPEN_REALTIME = 1u << 0, /* publish at the media's pace (-re) */
+	CTL_OPEN_NOSEEK = 1u << 1,   /* read the source as a byte stream even
+	                                if it is a regular file (open -) */
 };
 
 struct ctl_open {
