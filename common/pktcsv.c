@@ -10,10 +10,11 @@
 #include "media.h"
 #include "pktcsv.h"
 
+/* ffprobe prints N/A for an unset timestamp and for a zero duration. */
 static const char *
-ts_str(char *buf, size_t cap, int64_t v)
+ts_str(char *buf, size_t cap, int64_t v, int is_duration)
 {
-	if (v == SD_NOPTS)
+	if (is_duration ? v == 0 : v == SD_NOPTS)
 		return "N/A";
 	snprintf(buf, cap, "%" PRId64, v);
 	return buf;
@@ -35,8 +36,8 @@ sd_pkt_csv(char *buf, size_t cap, int track, int64_t pts, int64_t dts,
 	for (int i = 0; i < 16; i++)
 		snprintf(hex + 2 * i, 3, "%02x", md5[i]);
 	n = snprintf(buf, cap, "%d,%s,%s,%s,%zu,%c%c,MD5:%s", track,
-		     ts_str(p, sizeof(p), pts), ts_str(d, sizeof(d), dts),
-		     ts_str(du, sizeof(du), duration), size,
+		     ts_str(p, sizeof(p), pts, 0), ts_str(d, sizeof(d), dts, 0),
+		     ts_str(du, sizeof(du), duration, 1), size,
 		     (flags & SD_PKT_KEY) ? 'K' : '_',
 		     (flags & SD_PKT_DISCARD) ? 'D' : '_', hex);
 	if (n < 0 || (size_t)n >= cap)

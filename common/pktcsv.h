@@ -3,7 +3,7 @@
  * ffprobe's "-show_entries packet=stream_index,pts,dts,duration,size,flags,
  * data_hash -show_data_hash MD5 -of csv=p=0" in FFmpeg 5.1:
  *   stream_index,pts,dts,duration,size,flags,MD5:<hex>
- * with N/A for unset timestamps and flags as K/_ then D/_ .
+ * with N/A for unset timestamps and zero durations, flags as K/_ then D/_.
  */
 #ifndef SHMDEMUX_PKTCSV_H
 #define SHMDEMUX_PKTCSV_H
