@@ -134,6 +134,11 @@ build_filter(const struct sandbox_conf *c, scmp_filter_ctx *out)
 	    1, SCMP_A1(SCMP_CMP_EQ, F_GETFL));
 	rc = rc ? rc : seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(fcntl),
 	    1, SCMP_A1(SCMP_CMP_EQ, F_GETFD));
+	/* harmless prctl queries and thread names */
+	rc = rc ? rc : seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(prctl),
+	    1, SCMP_A0(SCMP_CMP_EQ, PR_GET_NO_NEW_PRIVS));
+	rc = rc ? rc : seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(prctl),
+	    1, SCMP_A0(SCMP_CMP_EQ, PR_SET_NAME));
 	/* signals only to ourselves (abort(), the SIGSYS re-raise) */
 	rc = rc ? rc : seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(tgkill),
 	    1, SCMP_A0(SCMP_CMP_EQ, (scmp_datum_t)getpid()));
