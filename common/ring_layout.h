@@ -101,9 +101,10 @@ struct ring_hdr {
 	                                            UINT64_MAX if none */
 	_Atomic uint64_t next_seq;               /* (A) records published */
 
-	/* consumer wake line: futex word + count of sleepers */
+	/* consumer wake line: the futex word consumers sleep on */
 	_Alignas(64) _Atomic uint32_t wake_seq;  /* (A) futex: bumped on publish
-	                                            when waiters != 0, and on end */
+	                                            when cursors.wake_needed is
+	                                            set, and on state changes */
 	_Atomic uint32_t waiters;                /* (A) unused, always 0: consumers
 	                                            cannot write this segment;
 	                                            see ring_cursors.wake_needed */
