@@ -22,14 +22,26 @@ read_cb(void *opaque, uint8_t *buf, int size)
 {
 	struct worker *w = opaque;
 	ssize_t n;
+	int ret;
 
+	if (worker_stop)
+		return AVERROR_EXIT;
 	for (;;) {
+		/* A pipe may block forever: wait in a way SIGTERM ends. A
+		 * regular file never blocks for long. */
+		if (!w->seekable &&
+		    (ret = worker_wait(WORKER_FD_INPUT, NULL)) <= 0) {
+			if (ret == -EINTR)
+				return AVERROR_EXIT;
+			if (ret < 0)
+				return AVERROR(-ret);
+			continue;
+		}
 		n = read(WORKER_FD_INPUT, buf, (size_t)size);
 		if (n >= 0)
 			break;
-		if (errno != EINTR)
+		if (errno != EINTR && errno != EAGAIN)
 			return AVERROR(errno);
-		/* SIGTERM interrupts a blocked read: give up at once. */
 		if (worker_stop)
 			return AVERROR_EXIT;
 	}

@@ -107,7 +107,6 @@ pace(struct worker *w, const AVPacket *pkt)
 	const AVStream *st = w->fmt->streams[pkt->stream_index];
 	int64_t ts = pkt->dts != AV_NOPTS_VALUE ? pkt->dts : pkt->pts;
 	int64_t us, ahead, now = (int64_t)worker_now_ns();
-	struct timespec due;
 	int64_t due_ns;
 
 	if (ts == AV_NOPTS_VALUE)
@@ -123,13 +122,16 @@ pace(struct worker *w, const AVPacket *pkt)
 	if (ahead <= 0)
 		return;
 	due_ns = w->rt_start_ns + ahead * 1000;
-	due.tv_sec = due_ns / 1000000000;
-	due.tv_nsec = due_ns % 1000000000;
-	/* EINTR: SIGTERM; the caller notices worker_stop right after. */
-	while (!worker_stop &&
-	       clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &due, NULL) ==
-	       EINTR)
-		;
+	/* Returns early on SIGTERM; the caller then sees worker_stop. */
+	while ((now = (int64_t)worker_now_ns()) < due_ns) {
+		struct timespec left = {
+			.tv_sec = (due_ns - now) / 1000000000,
+			.tv_nsec = (due_ns - now) % 1000000000,
+		};
+
+		if (worker_wait(-1, &left) < 0)
+			return;
+	}
 }
 
 static void
