@@ -47,9 +47,12 @@ read_cb(void *opaque, uint8_t *buf, int size)
 	}
 	if (n == 0)
 		return AVERROR_EOF;
-	/* Counters are statistics for `ls`; nothing is ordered after them. */
-	atomic_fetch_add_explicit(&w->hdr->input_bytes, (uint64_t)n,
-				  memory_order_relaxed);
+	/* Statistics for `ls`, written only by this process: relaxed load +
+	 * store, nothing is ordered after them. */
+	atomic_store_explicit(&w->hdr->input_bytes,
+			      atomic_load_explicit(&w->hdr->input_bytes,
+						   memory_order_relaxed) +
+			      (uint64_t)n, memory_order_relaxed);
 	atomic_store_explicit(&w->hdr->progress_ns, worker_now_ns(),
 			      memory_order_relaxed);
 	return (int)n;

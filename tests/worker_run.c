@@ -9,6 +9,8 @@
  *   --pipe    feed FILE through a pipe (non-seekable) instead of handing the
  *             worker the file itself with --seekable
  *   --tracks  print the track table to stderr at every TRACKS record
+ *   --count   print no packets, only a rate summary on stderr (packets/s
+ *             and MB/s from worker start to end of stream)
  *   --term-after N
  *             SIGTERM the worker once N packets were read (0: once it
  *             has its signal handler, i.e. state OPENING); with --pipe the
@@ -25,6 +27,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/wait.h>
@@ -43,6 +46,8 @@ struct run {
 	const char *file;
 	int pipe_mode;
 	int show_tracks;
+	int count_only;
+	uint64_t bytes;
 	long term_after;            /* -1: never */
 	int termed;
 	char **wargs;
@@ -85,6 +90,8 @@ parse(struct run *r, int argc, char **argv, char *wbuf, size_t wcap)
 			r->pipe_mode = 1;
 		else if (!strcmp(argv[i], "--tracks"))
 			r->show_tracks = 1;
+		else if (!strcmp(argv[i], "--count"))
+			r->count_only = 1;
 		else if (!strcmp(argv[i], "--worker") && i + 1 < argc)
 			r->worker = argv[++i];
 		else if (!strcmp(argv[i], "--term-after") && i + 1 < argc)
@@ -317,6 +324,11 @@ print_packet(struct run *r, const struct ring_rd *v)
 		fprintf(stderr, "worker_run: side data length mismatch\n");
 		exit(2);
 	}
+	r->bytes += v->payload_len;
+	if (r->count_only) {
+		r->packets++;
+		return;
+	}
 	if (sd_pkt_csv(line, sizeof(line), m.track, m.pts, m.dts, m.duration,
 		       m.flags, v->payload, v->payload_len) < 0)
 		die("pktcsv", EINVAL);
@@ -373,6 +385,7 @@ main(int argc, char **argv)
 {
 	struct run r = { .data_fd = -1, .cur_fd = -1, .term_after = -1 };
 	char wbuf[PATH_MAX];
+	struct timespec t0, t1;
 	int in, status;
 
 	parse(&r, argc, argv, wbuf, sizeof(wbuf));
@@ -385,9 +398,20 @@ main(int argc, char **argv)
 		close(in);
 		in = p;
 	}
+	clock_gettime(CLOCK_MONOTONIC, &t0);
 	start_worker(&r, in);
 	close(in);
 	read_all(&r);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	if (r.count_only) {
+		double s = (double)(t1.tv_sec - t0.tv_sec) +
+			   (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+
+		fprintf(stderr, "%" PRIu64 " packets, %" PRIu64 " bytes in "
+			"%.3f s: %.0f packets/s, %.1f MB/s\n", r.packets,
+			r.bytes, s, (double)r.packets / s,
+			(double)r.bytes / s / 1e6);
+	}
 	if (fflush(stdout) != 0)
 		die("stdout", errno);
 	if (r.feeder_pid > 0) {
