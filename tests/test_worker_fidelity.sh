@@ -112,6 +112,31 @@ if [ -n "$flv" ]; then
 		-- --analyzeduration 1 --probesize 32
 fi
 
+# A track appearing mid-stream (TS: a second PID after the probe window, on
+# a pipe) gets a new track table generation and its packets are published.
+# ffprobe prints only the streams it found at open, so compare the rest.
+if command -v ffmpeg > /dev/null; then
+	ffmpeg -v error -f lavfi -i testsrc=size=160x120:rate=25 -t 8 \
+		-c:v mpeg2video "$tmp/v.ts" &&
+	ffmpeg -v error -f lavfi -i testsrc=size=160x120:rate=25 -f lavfi \
+		-i sine -t 4 -c:v mpeg2video -c:a mp2 -output_ts_offset 8 \
+		-streamid 0:256 -streamid 1:300 "$tmp/av.ts" &&
+	cat "$tmp/v.ts" "$tmp/av.ts" > "$tmp/grow.ts"
+	"$ffpp" - < "$tmp/grow.ts" > "$tmp/ref" 2>/dev/null
+	timeout $LIMIT "$run" --worker "$worker" --pipe --tracks \
+		"$tmp/grow.ts" > "$tmp/out" 2> "$tmp/err"
+	rc=$? ran=$((ran + 1))
+	gens=$(grep -c '^tracks gen' "$tmp/err")
+	if [ $rc -eq $EXIT_EOF ] && [ "$gens" -ge 2 ] &&
+	   grep -q '^1,' "$tmp/out" && ! grep -q '^1,' "$tmp/ref" &&
+	   grep -v '^1,' "$tmp/out" | cmp -s - "$tmp/ref"; then
+		echo "ok   pipe track appearing mid-stream: $gens table generations"
+	else
+		failed=$((failed + 1))
+		echo "FAIL pipe track appearing mid-stream (exit $rc, $gens tables)"
+	fi
+fi
+
 echo "worker fidelity: $ran runs, $matched match ffprobe, $refused refused" \
      "like ffprobe, $failed failed"
 [ $ran -gt 0 ] || exit 77
