@@ -488,12 +488,16 @@ scan_limit(struct ring *r, uint64_t lo, uint64_t want, bool lag)
 	return r->p_limit = limit;
 }
 
-/* Block until the cursors allow tail = t, or the deadline. */
+/* Block until the cursors allow tail = t, or the deadline. Once we have to
+ * sleep, consumers wake us only when they are a sixteenth of the ring past
+ * t (prod_want), so a producer faster than its consumers sleeps once per
+ * batch of records rather than once per record. */
 static int
 wait_cursors(struct ring *r, uint64_t lo, uint64_t t, uint64_t deadline,
 	     bool *counted)
 {
 	struct ring_cursors *c = r->cur;
+	uint64_t goal = t + r->ds / 16;
 	uint32_t seq;
 	int ms;
 
@@ -512,7 +516,8 @@ wait_cursors(struct ring *r, uint64_t lo, uint64_t t, uint64_t deadline,
 	 * pairs with the consumer's pos store + seq_cst fence + load of
 	 * prod_waiting (Dekker): either we see its new pos or it sees us
 	 * waiting and bumps release_seq. */
-	atomic_store_explicit(&c->prod_want, t, memory_order_relaxed);
+	atomic_store_explicit(&c->prod_want, goal < r->p_head ? goal : r->p_head,
+			      memory_order_relaxed);
 	atomic_store_explicit(&c->prod_waiting, 1, memory_order_relaxed);
 	atomic_thread_fence(memory_order_seq_cst);
 	if (scan_limit(r, lo, t, true) < t) {

@@ -305,6 +305,11 @@ bench_ring(int argc, char **argv)
 		fprintf(stderr, "usage: shmdemux-bench ring [--json]\n");
 		return 2;
 	}
+	/* latency first: measured on a quiet machine, printed last */
+	if (latency(&p50, &p99) < 0) {
+		fprintf(stderr, "latency bench failed\n");
+		return 1;
+	}
 	if (!json)
 		printf("%12s %9s %14s %10s\n", "record_bytes", "consumers",
 		       "records/s", "GB/s");
@@ -326,10 +331,6 @@ bench_ring(int argc, char **argv)
 				       rps, rps * (double)sizes[i] / 1e9);
 			fflush(stdout);
 		}
-	if (latency(&p50, &p99) < 0) {
-		fprintf(stderr, "latency bench failed\n");
-		return 1;
-	}
 	if (json)
 		printf("{\"kind\":\"latency\",\"p50_us\":%.2f,\"p99_us\":%.2f}\n",
 		       p50, p99);
