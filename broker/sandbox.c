@@ -48,18 +48,6 @@ on_sigsys(int sig, siginfo_t *si, void *uctx)
 	_exit(128 + SIGSYS);
 }
 
-int
-sandbox_bind_to_parent(pid_t expected_ppid)
-{
-	if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0)
-		return -errno;
-	/* The parent may have died between fork and prctl: then we were
-	 * re-parented and no signal will ever come. */
-	if (getppid() != expected_ppid)
-		return -ESRCH;
-	return 0;
-}
-
 static int
 set_limit(int res, rlim_t v)
 {
@@ -106,6 +94,7 @@ static const int allowed[] = {
 	SCMP_SYS(sched_yield), SCMP_SYS(sched_getaffinity),
 	SCMP_SYS(getrandom), SCMP_SYS(set_robust_list), SCMP_SYS(rseq),
 	SCMP_SYS(getrusage), SCMP_SYS(prlimit64), SCMP_SYS(membarrier),
+	SCMP_SYS(ppoll), SCMP_SYS(poll),
 };
 
 static int
@@ -124,6 +113,14 @@ build_filter(const struct sandbox_conf *c, scmp_filter_ctx *out)
 	rc = rc ? rc : seccomp_rule_add(ctx, SCMP_ACT_ALLOW,
 	    SCMP_SYS(newfstatat), 1,
 	    SCMP_A3(SCMP_CMP_MASKED_EQ, AT_EMPTY_PATH, AT_EMPTY_PATH));
+	/* Opening files is refused, not trapped: libc itself tries it on
+	 * benign input (iconv loading a charset module for a DVB service
+	 * name, say), and the demuxer copes with the failure. The call is
+	 * never executed either way. */
+	rc = rc ? rc : seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EACCES),
+	    SCMP_SYS(openat), 0);
+	rc = rc ? rc : seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EACCES),
+	    SCMP_SYS(open), 0);
 	/* writes only to stderr (logs) */
 	rc = rc ? rc : seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(write),
 	    1, SCMP_A0(SCMP_CMP_EQ, STDERR_FILENO));

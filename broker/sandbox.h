@@ -1,17 +1,17 @@
 /*
  * sandbox.h - what the worker gives up before it reads a byte of input.
  *
- * Order (each step only narrows what the process can do):
- *   1. parent-death signal (SIGKILL), checked against a parent that
- *      already died;
- *   2. resource limits: address space, no core dumps, few descriptors;
- *   3. when running as root: drop to an unprivileged user (nobody);
- *   4. PR_SET_NO_NEW_PRIVS, not dumpable;
- *   5. a seccomp-bpf allow-list: memory, futex, time, read on the input,
- *      write on stderr, threads. No open/openat, socket/connect, exec,
- *      ptrace, kill of other processes... A call outside the list traps:
- *      the handler stores the syscall number where the broker can read it
- *      and the process dies by SIGSYS.
+ * Order (each step only narrows what the process can do; the parent-death
+ * signal is set before exec by the broker and checked by the worker):
+ *   1. resource limits: address space, no core dumps, few descriptors;
+ *   2. when running as root: drop to an unprivileged user (nobody);
+ *   3. PR_SET_NO_NEW_PRIVS, not dumpable;
+ *   4. a seccomp-bpf allow-list: memory, futex, time, read on the input,
+ *      write on stderr, threads. open/openat fail with EACCES (libc
+ *      tries them on benign input: iconv modules). Anything else outside
+ *      the list - socket/connect, exec, ptrace, fork, kill of other
+ *      processes... - traps: the handler stores the syscall number where
+ *      the broker can read it and the process dies by SIGSYS.
  */
 #ifndef SHMDEMUX_SANDBOX_H
 #define SHMDEMUX_SANDBOX_H
@@ -27,11 +27,7 @@ struct sandbox_conf {
 	int allow_threads;      /* decoders may start threads */
 };
 
-/* Parent-death signal; returns -ESRCH if the parent is already gone
- * (expected_ppid no longer our parent). */
-int sandbox_bind_to_parent(pid_t expected_ppid);
-
-/* Steps 2-5. syscall_report, if not NULL, receives the number of a trapped
+/* Steps 1-4. syscall_report, if not NULL, receives the number of a trapped
  * syscall (a word in the ring header the broker reads after the worker
  * died). On failure returns a negative errno and describes the step in err;
  * the caller must then exit without touching input. */

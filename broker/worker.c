@@ -24,6 +24,7 @@
 #include <libavformat/avformat.h>
 #include <libavutil/opt.h>
 
+#include "sandbox.h"
 #include "worker.h"
 #include "worker_abi.h"
 
@@ -155,7 +156,7 @@ static int
 parse_args(struct worker *w, int argc, char **argv)
 {
 	enum { O_ID = 256, O_SEEK, O_FMT, O_PROBE, O_ANALYZE, O_RT, O_OPT,
-	       O_VERBOSE };
+	       O_VERBOSE, O_MEM };
 	static const struct option opts[] = {
 		{ "stream-id", required_argument, NULL, O_ID },
 		{ "seekable", no_argument, NULL, O_SEEK },
@@ -165,6 +166,7 @@ parse_args(struct worker *w, int argc, char **argv)
 		{ "realtime", no_argument, NULL, O_RT },
 		{ "demux-opt", required_argument, NULL, O_OPT },
 		{ "verbose", no_argument, NULL, O_VERBOSE },
+		{ "mem-limit", required_argument, NULL, O_MEM },
 		{ NULL, 0, NULL, 0 },
 	};
 	int64_t id = -1;
@@ -196,6 +198,14 @@ parse_args(struct worker *w, int argc, char **argv)
 			if (add_demux_opt(w, optarg) < 0)
 				return -1;
 			break;
+		case O_MEM: {
+			int64_t v;
+
+			if (parse_i64(optarg, &v) < 0 || v < 0)
+				return -1;
+			w->mem_limit = (uint64_t)v;
+			break;
+		}
 		default:
 			return -1;
 		}
@@ -421,6 +431,36 @@ demux(struct worker *w)
 	return finish_av(w, SD_END_DEMUX_ERROR, ret, WORKER_EXIT_DEMUX_ERROR);
 }
 
+/* Give up everything the demuxer does not need before the first input byte
+ * is read (broker/sandbox.h). A forbidden call later traps and the syscall
+ * number lands in the header for the broker's report. */
+static int
+enter_sandbox(struct worker *w)
+{
+	struct sandbox_conf c = {
+		.mem_limit = w->mem_limit,
+		.max_fds = 16,
+		.allow_threads = 1,
+	};
+	char err[RING_MSG_LEN];
+
+#ifdef SHMDEMUX_SANITIZE_BUILD
+	/* the sanitizer runtime reserves terabytes of address space */
+	c.mem_limit = 0;
+#endif
+	/* Demuxers format dates with localtime(), which would open
+	 * /etc/localtime inside the sandbox: a POSIX TZ string needs no
+	 * file. Dates in metadata are not part of what we publish. */
+	setenv("TZ", "UTC0", 1);
+	tzset();
+	if (sandbox_enter(&c, &w->hdr->end_syscall, err, sizeof(err)) < 0) {
+		worker_log(w, "sandbox: %s", err);
+		return finish(w, SD_END_EXITED, 0, err,
+			      WORKER_EXIT_USAGE);
+	}
+	return 0;
+}
+
 static int
 run(struct worker *w)
 {
@@ -442,6 +482,8 @@ run(struct worker *w)
 
 	input_name(name, sizeof(name));
 	set_title(w, name);
+	if ((ret = enter_sandbox(w)) != 0)
+		return ret;
 	if ((ret = open_input(w, name)) != 0)
 		return ret;
 	if ((ret = worker_tracks_publish(w)) < 0)

@@ -33,6 +33,7 @@ struct worker {
 	int64_t probesize;          /* -1: libavformat's default */
 	int64_t analyzeduration;    /* -1: libavformat's default */
 	AVDictionary *demux_opts;   /* --demux-opt KEY=VALUE */
+	uint64_t mem_limit;         /* --mem-limit: address space, 0 = none */
 
 	struct ring *ring;
 	struct ring_hdr *hdr;       /* the producer's writable view */

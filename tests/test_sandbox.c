@@ -83,8 +83,11 @@ child(enum what w)
 		socket(AF_UNIX, SOCK_STREAM, 0);
 		return 94;
 	case DO_OPEN:
-		syscall(SYS_openat, AT_FDCWD, "/etc/passwd", O_RDONLY);
-		return 95;
+		/* refused without killing: libc probes files on benign input */
+		if (syscall(SYS_openat, AT_FDCWD, "/etc/passwd", O_RDONLY) >= 0 ||
+		    errno != EACCES)
+			return 95;
+		return 0;
 	case DO_EXEC:
 		execl("/bin/true", "true", (char *)NULL);
 		return 96;
@@ -166,7 +169,7 @@ main(void)
 	expect_exit0(DO_NOTHING, "nothing");
 	expect_exit0(DO_THREAD, "thread");
 	expect_sigsys(DO_SOCKET, "socket", SYS_socket);
-	expect_sigsys(DO_OPEN, "openat", SYS_openat);
+	expect_exit0(DO_OPEN, "openat refused");
 	expect_sigsys(DO_EXEC, "execve", SYS_execve);
 	expect_sigsys(DO_WRITE_STDOUT, "write(1)", SYS_write);
 	expect_sigsys(DO_KILL_PARENT, "kill", SYS_kill);
