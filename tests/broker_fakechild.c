@@ -88,29 +88,20 @@ ready(struct ring *r)
 	ring_publish(r, &w, RING_REC_PACKET, RING_RF_SYNC);
 }
 
-int
-main(int argc, char **argv)
+/* Default action, even in a sanitizer build that catches SIGSEGV. */
+static void
+die_by(int sig)
 {
-	const char *mode = "eof";
-	struct ring *r = NULL;
-	int seekable = 0;
+	signal(sig, SIG_DFL);
+	raise(sig);
+}
+
+/* Act out one ending; returns the exit code. */
+static int
+behave(struct ring *r, const char *mode)
+{
 	uint64_t bytes, fnv;
 	char msg[RING_MSG_LEN];
-
-	for (int i = 1; i < argc; i++) {
-		if (strcmp(argv[i], "--seekable") == 0)
-			seekable = 1;
-		else if (strcmp(argv[i], "--format") == 0 && i + 1 < argc)
-			mode = argv[++i];
-	}
-	if (!layout_ok(seekable))
-		return 99;
-	if (ring_map(&r, WORKER_FD_DATA, WORKER_FD_CURSOR,
-		     RING_ROLE_PRODUCER) < 0)
-		return 97;
-	ring_set_state(r, RING_STATE_RUNNING);
-	/* No core files from the crashes on purpose. */
-	setrlimit(RLIMIT_CORE, &(struct rlimit){ 0, 0 });
 
 	if (strcmp(mode, "sum") == 0) {
 		read_all(&bytes, &fnv);
@@ -125,9 +116,9 @@ main(int argc, char **argv)
 		return WORKER_EXIT_EOF;
 	}
 	if (strcmp(mode, "crash") == 0)
-		raise(SIGSEGV);
+		die_by(SIGSEGV);
 	if (strcmp(mode, "sigsys") == 0)
-		raise(SIGSYS);
+		die_by(SIGSYS);
 	if (strcmp(mode, "exit13") == 0)
 		return 13;
 	if (strcmp(mode, "openfail") == 0) {
@@ -144,4 +135,31 @@ main(int argc, char **argv)
 			pause();
 	}
 	return 96;
+}
+
+int
+main(int argc, char **argv)
+{
+	const char *mode = "eof";
+	struct ring *r = NULL;
+	int seekable = 0, ret;
+
+	for (int i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--seekable") == 0)
+			seekable = 1;
+		else if (strcmp(argv[i], "--format") == 0 && i + 1 < argc)
+			mode = argv[++i];
+	}
+	if (!layout_ok(seekable))
+		return 99;
+	if (ring_map(&r, WORKER_FD_DATA, WORKER_FD_CURSOR,
+		     RING_ROLE_PRODUCER) < 0)
+		return 97;
+	ring_set_state(r, RING_STATE_RUNNING);
+	/* No core files from the crashes on purpose. */
+	setrlimit(RLIMIT_CORE, &(struct rlimit){ 0, 0 });
+
+	ret = behave(r, mode);
+	ring_unmap(&r);
+	return ret;
 }

@@ -8,6 +8,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -163,9 +164,10 @@ kill_mid_stream(void)
 	long n = 0;
 
 	CHECK(fd >= 0);
-	snprintf(file, sizeof(file), "%s/sample_h264.ts", corpus);
+	snprintf(file, sizeof(file), "%s/bbb_642x642_768kbps_30fps_vp9.webm",
+		 corpus);
 	tl_open_init(&o, CTL_SRC_PATH, file, "");
-	o.ring_size = RING_MIN_DATA;
+	o.ring_size = 192 << 10;
 	o.wait_consumers = 1;
 	id = tl_open(fd, &o, -1, NULL, err, sizeof(err));
 	CHECK(id > 0);
@@ -177,12 +179,17 @@ kill_mid_stream(void)
 	close(fds[0]);
 	close(fds[1]);
 	CHECK(ring_attach(r, (unsigned)slot, RING_START_OLDEST) == 0);
-	/* One record proves the worker runs; not releasing it keeps it
-	 * waiting for space sooner or later. */
-	do
-		ret = ring_next(r, &v, 5000);
-	while (ret == -EAGAIN);
-	CHECK(ret == 0);
+	/* Ten records in, with most of the 385 kB input still to go and a
+	 * 192 kB ring, the worker is mid-stream (lossless: it cannot finish
+	 * before we read on). */
+	for (int k = 0; k < 10; k++) {
+		do
+			ret = ring_next(r, &v, 5000);
+		while (ret == -EAGAIN);
+		CHECK(ret == 0);
+		if (k < 9)
+			ring_release(r, &v);
+	}
 	CHECK(tl_info(b.sock, (uint32_t)id, &info) == 1);
 	CHECK(info.state != RING_STATE_ENDED && info.worker_pid > 0);
 	CHECK(tl_simple(fd, CTL_KILL, (uint32_t)id) == 0);
@@ -202,7 +209,8 @@ kill_mid_stream(void)
 	CHECK(info.end_reason == SD_END_KILLED && info.end_signal == SIGKILL);
 	CHECK(tl_simple(fd, CTL_CLOSE, (uint32_t)id) == 0);
 	close(fd);
-	printf("kill mid-stream: killed after %ld more records\n", n);
+	printf("kill mid-stream: %ld records retained after the kill, "
+	       "%" PRIu64 " packets in all\n", n, info.packets);
 }
 
 int
