@@ -14,8 +14,10 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <stdlib.h>
 #include <sys/epoll.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "log.h"
@@ -32,6 +34,7 @@ struct pump {
 	struct ev dst_ev;
 	int src, dst;
 	uint32_t stream_id;
+	int src_fifo;      /* a pipe or FIFO: 0 bytes may mean "no writer yet" */
 	int use_rw;        /* splice unsupported: read/write */
 	int scheduled;     /* a deferred run is pending */
 	int done;
@@ -102,6 +105,23 @@ move_splice(struct pump *p)
 	return n < 0 ? -errno : n;
 }
 
+/* A FIFO read returns 0 both at EOF and before any writer has opened it.
+ * Only the first reports POLLHUP (the kernel remembers whether a writer
+ * came since this reader opened), so a named FIFO can be opened before its
+ * producer starts. */
+static int
+at_eof(const struct pump *p)
+{
+	struct pollfd pfd = { .fd = p->src, .events = POLLIN };
+
+	if (!p->src_fifo)
+		return 1;
+	if (poll(&pfd, 1, 0) < 0)
+		return 1;
+	return (pfd.revents & (POLLHUP | POLLERR)) != 0 &&
+		!(pfd.revents & POLLIN);
+}
+
 static void
 deferred_run(void *arg)
 {
@@ -151,8 +171,9 @@ pump_run(struct pump *p)
 			return;
 		}
 		if (n == 0) {
-			finish(p, 0);
-			return;
+			if (at_eof(p))
+				finish(p, 0);
+			return; /* else an edge comes with the first writer */
 		}
 		p->bytes += (uint64_t)n;
 		moved += (uint64_t)n;
@@ -170,6 +191,7 @@ int
 pump_start(struct pump **out, int src, int dst, uint32_t stream_id)
 {
 	struct pump *p;
+	struct stat st;
 	int ret;
 
 	*out = NULL;
@@ -181,6 +203,8 @@ pump_start(struct pump **out, int src, int dst, uint32_t stream_id)
 	}
 	ev_init(&p->src_ev);
 	ev_init(&p->dst_ev);
+	if (fstat(src, &st) == 0 && S_ISFIFO(st.st_mode))
+		p->src_fifo = 1;
 	p->src = src;
 	p->dst = dst;
 	p->stream_id = stream_id;

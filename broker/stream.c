@@ -215,16 +215,18 @@ make_pipe(struct input *in, int *wr)
 	return 0;
 }
 
-/* A FIFO or pipe is reopened through /proc so O_NONBLOCK lands on a file
- * description of our own, not the client's (its shell's stdin, say). Other
- * kinds of fd are used as passed. */
+/* A terminal or other device is reopened through /proc so O_NONBLOCK lands
+ * on a file description of our own, not on the one the client's shell
+ * shares. Pipes and FIFOs are not: a reopened pipe whose writer has already
+ * gone would never report the hang-up that tells EOF apart from "no writer
+ * yet" (pump.c); sockets cannot be reopened. */
 static int
 own_description(int fd, const struct stat *st)
 {
 	char path[64];
 	int nfd;
 
-	if (!S_ISFIFO(st->st_mode))
+	if (!S_ISCHR(st->st_mode))
 		return fd;
 	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
 	nfd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);

@@ -159,6 +159,23 @@ test_sources(void)
 	close(p[1]);
 	check_sum((uint32_t)id, BIG, fnv, 1);
 
+	/* A passed pipe whose writer finished before the OPEN. */
+	{
+		uint64_t small = UINT64_C(14695981039346656037);
+
+		CHECK(pipe2(p, O_CLOEXEC) == 0);
+		fill(buf, 4096, &small);
+		write_all(p[1], buf, 4096);
+		close(p[1]);
+		tl_open_init(&o, CTL_SRC_FD, "stdin", "sum");
+		id = tl_open(fd, &o, p[0], NULL, err, sizeof(err));
+		CHECK(id > 0);
+		close(p[0]);
+		check_sum((uint32_t)id, 4096, small, 1);
+		fnv = UINT64_C(14695981039346656037);
+		fill(buf, sizeof(buf), &fnv);
+	}
+
 	/* A passed regular file: reopened read-only, seekable. */
 	p[0] = open(path, O_RDWR | O_CLOEXEC);
 	CHECK(p[0] >= 0);
@@ -167,6 +184,18 @@ test_sources(void)
 	CHECK(id > 0);
 	close(p[0]);
 	check_sum((uint32_t)id, BIG, fnv, 0);
+
+	/* A named FIFO opened before its writer exists. */
+	snprintf(path, sizeof(path), "%s/fifo", tl_dir());
+	CHECK(mkfifo(path, 0600) == 0);
+	id = open_path(path, "sum", 0);
+	p[1] = open(path, O_WRONLY | O_CLOEXEC);
+	CHECK(p[1] >= 0);
+	write_all(p[1], buf, sizeof(buf));
+	close(p[1]);
+	check_sum((uint32_t)id, BIG, fnv, 1);
+	unlink(path);
+	snprintf(path, sizeof(path), "%s/input.bin", tl_dir());
 
 	/* Pushed bytes: the reply carries the pipe's write end. */
 	tl_open_init(&o, CTL_SRC_PUSH, "", "sum");
