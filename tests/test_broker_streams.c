@@ -408,6 +408,35 @@ test_shutdown(void)
 		CHECK(kill(w[k], 0) < 0 && errno == ESRCH);
 }
 
+/* A broker killed outright takes its workers with it (parent-death
+ * signal); its socket file is stale and the next broker replaces it. */
+static void
+test_broker_killed(void)
+{
+	struct tl_broker k, again;
+	struct ctl_stream_info i;
+	char sock[256];
+	int st, fd, id;
+
+	CHECK(tl_broker_start(&k, "k", fake, NULL) == 0);
+	snprintf(sock, sizeof(sock), "%s", b.sock);
+	snprintf(b.sock, sizeof(b.sock), "%s", k.sock);
+	id = open_path("/etc/passwd", "hang", 0);
+	CHECK(tl_info(k.sock, (uint32_t)id, &i) == 1 && i.worker_pid > 0);
+	CHECK(kill(k.pid, SIGKILL) == 0);
+	st = tl_wait_child(k.pid, 5000);
+	CHECK(st >= 0 && WIFSIGNALED(st));
+	/* The orphaned worker is ours to reap now (subreaper). */
+	st = tl_wait_child(i.worker_pid, 5000);
+	CHECK(st >= 0 && WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL);
+	CHECK(tl_broker_start(&again, "k", fake, NULL) == 0);
+	fd = tl_connect(again.sock);
+	CHECK(fd >= 0 && tl_list(fd, &i, 1) == 0);
+	close(fd);
+	CHECK(tl_broker_stop(&again) == 0);
+	snprintf(b.sock, sizeof(b.sock), "%s", sock);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -427,6 +456,7 @@ main(int argc, char **argv)
 	test_consumers();
 	test_names();
 	test_exec_failure();
+	test_broker_killed();
 	test_shutdown();
 	tl_check_shm();
 	printf("test_broker_streams: ok\n");
