@@ -1,7 +1,7 @@
 /*
  * test_client_api.c - libshmdemux against a real broker and worker.
  *
- * usage: test_client_api SHMDEMUXD MEDIA_FILE
+ * usage: test_client_api SHMDEMUXD MEDIA_FILE AUDIO_FILE (> 160 KiB)
  *
  * Starts a private broker through the library's autostart (so that path is
  * tested too) on a socket in a fresh temporary directory, then exercises
@@ -284,6 +284,137 @@ test_kill(shmdemux_conn *c, const char *media)
 	close(wr);
 }
 
+/* Write bytes [from, to) of path (to < 0: to the end) into out. */
+static int
+copy_range(const char *path, int out, off_t from, off_t to)
+{
+	char buf[16384];
+	int in = open(path, O_RDONLY | O_CLOEXEC);
+	ssize_t n = 0;
+
+	if (in < 0 || lseek(in, from, SEEK_SET) < 0)
+		n = -1;
+	while (n >= 0 && (to < 0 || from < to)) {
+		size_t want = sizeof(buf);
+
+		if (to >= 0 && (off_t)want > to - from)
+			want = (size_t)(to - from);
+		n = read(in, buf, want);
+		if (n <= 0)
+			break;
+		if (write(out, buf, (size_t)n) != n)
+			n = -1;
+		from += n;
+	}
+	if (in >= 0)
+		close(in);
+	return n < 0 ? -EIO : 0;
+}
+
+static int
+copy_file(const char *path, int out)
+{
+	return copy_range(path, out, 0, -1);
+}
+
+static int
+read_to_end(shmdemux_stream *s, uint64_t *packets, uint64_t *overruns)
+{
+	struct shmdemux_packet p;
+	int ret;
+
+	while ((ret = shmdemux_read(s, &p, 5000)) == 0 ||
+	       ret == SHMDEMUX_EOVERRUN) {
+		if (ret == 0)
+			(*packets)++;
+		else
+			(*overruns)++;
+	}
+	return ret;
+}
+
+/* Bytes pushed through the pipe the broker hands out. */
+static void
+test_push(shmdemux_conn *c, const char *media)
+{
+	shmdemux_stream *s = NULL;
+	uint64_t packets = 0, overruns = 0;
+	uint32_t id;
+	int wr = -1, ret;
+
+	ret = shmdemux_open_push(c, NULL, &id, &wr);
+	CHECK(ret == 0 && wr >= 0, "open push: %s", shmdemux_strerror(ret));
+	if (ret < 0)
+		return;
+	ret = shmdemux_attach(c, id, NULL, 0, 0, &s);
+	CHECK(ret == 0, "attach push: %s", shmdemux_strerror(ret));
+	CHECK(copy_file(media, wr) == 0, "push bytes");
+	close(wr);
+	if (s != NULL) {
+		ret = read_to_end(s, &packets, &overruns);
+		CHECK(ret == SHMDEMUX_EOF && packets > 0 && overruns == 0,
+		      "push: %s after %llu packets", shmdemux_strerror(ret),
+		      (unsigned long long)packets);
+	}
+	shmdemux_detach(&s);
+}
+
+/* Live mode: a reader holding a packet while the producer laps it learns
+ * the view was overwritten, counts the overrun and reads on to the end.
+ * media must be larger than 160 KiB, with small packets (an audio file). */
+static void
+test_live_overrun(shmdemux_conn *c, const char *media)
+{
+	struct shmdemux_open_opts o;
+	struct shmdemux_packet p;
+	struct shmdemux_status st;
+	shmdemux_stream *slow = NULL, *fast = NULL;
+	uint64_t packets = 0, overruns = 0;
+	uint32_t id;
+	int wr, ret, pfd[2];
+
+	if (pipe2(pfd, O_CLOEXEC) < 0)
+		return;
+	shmdemux_open_opts_init(&o);
+	o.mode = SHMDEMUX_MODE_LIVE;
+	o.ring_size = 64 * 1024;
+	ret = shmdemux_open_fd(c, pfd[0], &o, &id);
+	close(pfd[0]);
+	wr = pfd[1];
+	CHECK(ret == 0, "open live: %s", shmdemux_strerror(ret));
+	if (ret < 0)
+		goto out;
+	CHECK(shmdemux_attach(c, id, NULL, 0, 0, &slow) == 0, "attach slow");
+	CHECK(shmdemux_attach(c, id, NULL, 0, 0, &fast) == 0, "attach fast");
+	if (slow == NULL || fast == NULL)
+		goto out;
+	/* The slow reader takes a packet from the first 64 KiB of input and
+	 * holds it while the rest, more than the ring, goes through. */
+	CHECK(copy_range(media, wr, 0, 65536) == 0, "feed start");
+	do
+		ret = shmdemux_read(slow, &p, 5000);
+	while (ret == SHMDEMUX_EOVERRUN);
+	CHECK(ret == 0, "slow first packet: %s", shmdemux_strerror(ret));
+	CHECK(copy_range(media, wr, 65536, -1) == 0, "feed rest");
+	close(wr);
+	wr = -1;
+	/* the fast reader reaching the end means the producer is done */
+	ret = read_to_end(fast, &packets, &overruns);
+	CHECK(ret == SHMDEMUX_EOF, "fast end: %s", shmdemux_strerror(ret));
+	CHECK(shmdemux_release(slow) == SHMDEMUX_EOVERRUN, "held view lapped");
+	packets = overruns = 0;
+	ret = read_to_end(slow, &packets, &overruns);
+	CHECK(ret == SHMDEMUX_EOF, "slow end: %s", shmdemux_strerror(ret));
+	shmdemux_status(slow, &st);
+	CHECK(st.overruns >= 1, "overruns counted: %llu",
+	      (unsigned long long)st.overruns);
+out:
+	shmdemux_detach(&slow);
+	shmdemux_detach(&fast);
+	if (wr >= 0)
+		close(wr);
+}
+
 /* The broker dies while a reader waits: the reader learns it. */
 static void
 test_broker_death(shmdemux_conn *c, const char *media)
@@ -318,12 +449,13 @@ main(int argc, char **argv)
 	shmdemux_conn *c = NULL;
 	int ret;
 
-	if (argc != 3) {
-		fprintf(stderr, "usage: test_client_api SHMDEMUXD MEDIA\n");
+	if (argc != 4) {
+		fprintf(stderr, "usage: test_client_api SHMDEMUXD MEDIA AUDIO_MEDIA\n");
 		return 2;
 	}
-	if (access(argv[2], R_OK) != 0) {
-		fprintf(stderr, "SKIP: %s not readable\n", argv[2]);
+	if (access(argv[2], R_OK) != 0 || access(argv[3], R_OK) != 0) {
+		fprintf(stderr, "SKIP: %s or %s not readable\n", argv[2],
+			argv[3]);
 		return 77;
 	}
 	snprintf(dir, sizeof(dir), "/tmp/sdapi.XXXXXX");
@@ -345,6 +477,8 @@ main(int argc, char **argv)
 	test_unknown_stream(c);
 	test_file(c, argv[2]);
 	test_kill(c, argv[2]);
+	test_push(c, argv[2]);
+	test_live_overrun(c, argv[3]);
 	test_broker_death(c, argv[2]);
 	shmdemux_disconnect(&c);
 	if (failures > 0) {
