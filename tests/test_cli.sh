@@ -30,6 +30,13 @@ done
 "$SD" ls > "$T/ls" || fail "ls"
 grep -q "^ *$id  three  ended:eof" "$T/ls" || { fail "ls row"; cat "$T/ls"; }
 
+# ---- sources: a real pipe on stdin, an inherited fd ----
+id=$(cat "$T/v.avi" | "$SD" open -) || fail "open - from a pipe"
+"$SD" dump "$id" --csv > "$T/out" && cmp -s "$T/ref" "$T/out" || fail "pipe dump"
+id=$("$SD" open --fd 5 label.avi 5< "$T/v.avi") || fail "open --fd"
+"$SD" dump "$id" --csv > "$T/out" && cmp -s "$T/ref" "$T/out" || fail "fd dump"
+"$SD" ls | grep -q "^ *$id .*label.avi" || fail "fd label in ls"
+
 # ---- probe ----
 "$SD" probe "$id" > "$T/probe" || fail "probe"
 grep -q "^0 .*video.*mpeg4.*320x240 yuv420p 25 fps" "$T/probe" ||
