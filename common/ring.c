@@ -346,18 +346,23 @@ ring_cursors(const struct ring *r)
 
 /* Wake consumers sleeping on wake_seq. The caller has just stored head or
  * state. The seq_cst fence orders that store before the load of
- * cons_waiters; the consumer increments cons_waiters (seq_cst RMW) before
- * re-loading head, so either it sees the new head or we see it waiting
- * (store-load Dekker pairing; release/acquire alone would allow both to miss
- * each other). */
+ * wake_needed; a consumer stores wake_needed (seq_cst) before re-loading
+ * head, so either it sees the new head or we see its flag (store-load
+ * Dekker pairing; release/acquire alone would let both miss each other).
+ * Clearing the flag makes later publishes skip the syscall until some
+ * consumer arms it again: one wake per sleep, not one per record. */
 static void
 wake_consumers(struct ring *r, bool always)
 {
 	atomic_thread_fence(memory_order_seq_cst);
 	if (!always &&
-	    atomic_load_explicit(&r->cur->cons_waiters,
+	    atomic_load_explicit(&r->cur->wake_needed,
 				 memory_order_relaxed) == 0)
 		return;
+	/* seq_cst exchange: reads-from the consumer's seq_cst store, so its
+	 * earlier read of wake_seq happens before our increment below. */
+	atomic_exchange_explicit(&r->cur->wake_needed, 0,
+				 memory_order_seq_cst);
 	/* Release: a woken consumer that sees the new wake_seq also sees the
 	 * head/state stored before it. */
 	atomic_fetch_add_explicit(&r->hdr->wake_seq, 1, memory_order_release);
@@ -483,12 +488,16 @@ scan_limit(struct ring *r, uint64_t lo, uint64_t want, bool lag)
 	return r->p_limit = limit;
 }
 
-/* Block until the cursors allow tail = t, or the deadline. */
+/* Block until the cursors allow tail = t, or the deadline. Once we have to
+ * sleep, consumers wake us only when they are a sixteenth of the ring past
+ * t (prod_want), so a producer faster than its consumers sleeps once per
+ * batch of records rather than once per record. */
 static int
 wait_cursors(struct ring *r, uint64_t lo, uint64_t t, uint64_t deadline,
 	     bool *counted)
 {
 	struct ring_cursors *c = r->cur;
+	uint64_t goal = t + r->ds / 16;
 	uint32_t seq;
 	int ms;
 
@@ -507,7 +516,8 @@ wait_cursors(struct ring *r, uint64_t lo, uint64_t t, uint64_t deadline,
 	 * pairs with the consumer's pos store + seq_cst fence + load of
 	 * prod_waiting (Dekker): either we see its new pos or it sees us
 	 * waiting and bumps release_seq. */
-	atomic_store_explicit(&c->prod_want, t, memory_order_relaxed);
+	atomic_store_explicit(&c->prod_want, goal < r->p_head ? goal : r->p_head,
+			      memory_order_relaxed);
 	atomic_store_explicit(&c->prod_waiting, 1, memory_order_relaxed);
 	atomic_thread_fence(memory_order_seq_cst);
 	if (scan_limit(r, lo, t, true) < t) {
@@ -947,7 +957,6 @@ wait_data(struct ring *r, uint64_t deadline)
 {
 	struct ring_hdr *h = r->hdr;
 	struct ring_cursors *c = r->cur;
-	struct ring_slot *s = &r->slots[r->slot];
 	uint32_t w;
 	int ms, ret = 0;
 
@@ -967,19 +976,13 @@ wait_data(struct ring *r, uint64_t deadline)
 	/* Make our cursor current first (pads skipped since the last
 	 * release): a producer must not wait for us while we sleep. */
 	publish_pos(r);
-	atomic_store_explicit(&s->waiting, 1, memory_order_relaxed);
-	/* seq_cst RMW, then seq_cst re-load of head: Dekker pairing with the
-	 * producer's head store + seq_cst fence + load of cons_waiters. */
-	atomic_fetch_add_explicit(&c->cons_waiters, 1, memory_order_seq_cst);
+	/* seq_cst store, then seq_cst re-load of head: Dekker pairing with
+	 * the producer's head store + seq_cst fence + load of wake_needed. */
+	atomic_store_explicit(&c->wake_needed, 1, memory_order_seq_cst);
 	if (atomic_load_explicit(&h->head, memory_order_seq_cst) == r->c_pos &&
 	    atomic_load_explicit(&h->state, memory_order_seq_cst) !=
 	    RING_STATE_ENDED)
 		futex_wait(&h->wake_seq, w, ms);
-	/* exchange: the broker may have undone our count already (slot freed
-	 * while we slept); whoever takes the 1 decrements. */
-	if (atomic_exchange_explicit(&s->waiting, 0, memory_order_relaxed))
-		atomic_fetch_sub_explicit(&c->cons_waiters, 1,
-					  memory_order_relaxed);
 	return 0;
 }
 
@@ -1093,7 +1096,6 @@ ring_slot_alloc(struct ring *r, pid_t pid)
 		/* Relaxed: published by the release store of state. */
 		atomic_store_explicit(&s->pos, p, memory_order_relaxed);
 		atomic_store_explicit(&s->overruns, 0, memory_order_relaxed);
-		atomic_store_explicit(&s->waiting, 0, memory_order_relaxed);
 		/* Release: the producer's acquire load of state sees pos. */
 		atomic_store_explicit(&s->state, RING_SLOT_ACTIVE,
 				      memory_order_release);
@@ -1126,10 +1128,6 @@ ring_slot_free(struct ring *r, unsigned slot)
 	if (atomic_exchange_explicit(&s->state, RING_SLOT_FREE,
 				     memory_order_acq_rel) == RING_SLOT_ACTIVE)
 		atomic_fetch_sub_explicit(&c->active, 1, memory_order_relaxed);
-	/* A consumer killed inside futex_wait left itself counted. */
-	if (atomic_exchange_explicit(&s->waiting, 0, memory_order_relaxed))
-		atomic_fetch_sub_explicit(&c->cons_waiters, 1,
-					  memory_order_relaxed);
 	wake_producer(c);
 	wake_consumers(r, true);
 }

@@ -101,12 +101,13 @@ struct ring_hdr {
 	                                            UINT64_MAX if none */
 	_Atomic uint64_t next_seq;               /* (A) records published */
 
-	/* consumer wake line: futex word + count of sleepers */
+	/* consumer wake line: the futex word consumers sleep on */
 	_Alignas(64) _Atomic uint32_t wake_seq;  /* (A) futex: bumped on publish
-	                                            when waiters != 0, and on end */
+	                                            when cursors.wake_needed is
+	                                            set, and on state changes */
 	_Atomic uint32_t waiters;                /* (A) unused, always 0: consumers
 	                                            cannot write this segment;
-	                                            see ring_cursors.cons_waiters */
+	                                            see ring_cursors.wake_needed */
 
 	/* state and status */
 	_Alignas(64) _Atomic uint32_t state;     /* (A) RING_STATE_* */
@@ -186,10 +187,12 @@ struct ring_cursors {
 	uint32_t max_consumers;
 	_Atomic uint32_t attached_total;  /* (A) consumers ever attached */
 	_Atomic uint32_t active;          /* (A) slots currently ACTIVE */
-	_Atomic uint32_t cons_waiters;    /* (A) consumers in futex_wait on
-	                                     hdr.wake_seq (the data segment is
-	                                     read-only to them, so they count
-	                                     themselves here) */
+	_Atomic uint32_t wake_needed;     /* (A) nonzero: a consumer may be
+	                                     about to sleep on hdr.wake_seq;
+	                                     the producer clears it when it
+	                                     wakes them (consumers cannot write
+	                                     the data segment, so the flag
+	                                     lives here) */
 	/* producer wait line */
 	_Alignas(64) _Atomic uint32_t release_seq; /* (A) futex: bumped when a
 	                                              consumer releases while the
@@ -212,9 +215,6 @@ struct ring_slot {
 	                                        (lag eviction bookkeeping) */
 	_Atomic uint64_t seen_pos;           /* (A) producer: pos at last check */
 	uint64_t attach_ns;
-	_Atomic uint32_t waiting;            /* (A) consumer: counted in
-	                                        cons_waiters (broker undoes it
-	                                        when freeing a dead consumer) */
 };
 _Static_assert(sizeof(struct ring_slot) == 64, "ring_slot must be 64 bytes");
 

@@ -16,9 +16,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
+#include "futex.h"
 #include "ring_testlib.h"
 
 #define NCONS_MAX 8
@@ -354,16 +354,23 @@ test_stuck(int evict)
 	return fail;
 }
 
-/* Condition poll for the one state that has no wakeup of its own: the
- * producer blocked in the wait_consumers hold. Bounded by the watchdog. */
+/* Wait until the producer is blocked in the wait_consumers hold, sleeping
+ * on the ring's own publish wakeups (as a consumer would): every publish
+ * wakes us to re-check, and once it blocks the slice timeout does. */
 static void
 await_producer_blocked(const struct ring *admin)
 {
-	const struct ring_hdr *h = ring_hdr(admin);
-	struct timespec ts = { 0, 1000000 };
+	struct ring_hdr *h = (struct ring_hdr *)ring_hdr(admin);
+	struct ring_cursors *c = (struct ring_cursors *)ring_cursors(admin);
+	uint32_t w;
 
-	while (atomic_load(&((struct ring_hdr *)h)->producer_waits) == 0)
-		nanosleep(&ts, NULL);
+	for (;;) {
+		w = atomic_load(&h->wake_seq);
+		atomic_store(&c->wake_needed, 1);
+		if (atomic_load(&h->producer_waits) != 0)
+			return;
+		futex_wait(&h->wake_seq, w, RING_WAIT_SLICE_MS);
+	}
 }
 
 static int

@@ -1,0 +1,234 @@
+/*
+ * test_ring_api.c - single-process checks of the ring API: header
+ * validation, start positions, end status (-EPIPE), timeouts, -EMSGSIZE,
+ * slot loss (-ECONNRESET), pad records at the lap end, the track table
+ * seqlock, and that a consumer's data mapping is really read-only.
+ */
+#include <errno.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "ring_testlib.h"
+
+static void
+put(struct ring *p, uint64_t seq, uint64_t len, uint16_t flags)
+{
+	struct ring_wr w;
+	struct tmeta *m;
+	int ret;
+
+	ret = ring_reserve(p, sizeof(*m), len, &w, 0);
+	TCHECK(ret == 0, "reserve: %s", strerror(-ret));
+	m = w.meta;
+	m->seq = seq;
+	m->len = len;
+	m->sum = tfill(w.payload, len, seq);
+	TCHECK(ring_publish(p, &w, RING_REC_PACKET, flags) == 0, "publish");
+}
+
+static uint64_t
+get(struct ring *c, int timeout_ms)
+{
+	struct ring_rd v;
+	struct tmeta m;
+	int ret;
+
+	ret = ring_next(c, &v, timeout_ms);
+	TCHECK(ret == 0, "next: %s", strerror(-ret));
+	TCHECK(v.meta_len == sizeof(m), "meta_len");
+	memcpy(&m, v.meta, sizeof(m));
+	TCHECK(m.seq == v.seq && m.len == v.payload_len &&
+	       tsum(v.payload, v.payload_len) == m.sum, "record %llu",
+	       (unsigned long long)v.seq);
+	ring_release(c, &v);
+	return v.seq;
+}
+
+static struct ring *
+consumer_at(struct tring *t, enum ring_start start)
+{
+	struct ring *c;
+	int slot = ring_slot_alloc(t->admin, getpid());
+
+	TCHECK(slot >= 0, "slot");
+	TCHECK(tring_map_consumer(t, &c) == 0, "map consumer");
+	TCHECK(ring_attach(c, (unsigned)slot, start) == 0, "attach");
+	return c;
+}
+
+static void
+test_starts_and_end(void)
+{
+	struct ring_params rp = { .data_size = 64u << 10, .max_consumers = 4,
+				  .mode = RING_MODE_LOSSLESS };
+	struct tring t;
+	struct ring *p, *c0, *c1, *c2;
+	struct ring_rd v;
+	uint64_t i;
+
+	TCHECK(tring_create(&t, &rp) == 0, "create");
+	TCHECK(tring_map_producer(&t, &p) == 0, "map producer");
+	for (i = 0; i < 10; i++)
+		put(p, i, 100, i == 0 || i == 5 ? RING_RF_SYNC : 0);
+	c0 = consumer_at(&t, RING_START_OLDEST);
+	c1 = consumer_at(&t, RING_START_SYNC);
+	c2 = consumer_at(&t, RING_START_LIVE);
+	TCHECK(get(c0, 0) == 0, "oldest starts at 0");
+	TCHECK(get(c1, 0) == 5, "sync starts at the newest sync record");
+	TCHECK(ring_next(c2, &v, 0) == -EAGAIN, "live: nothing yet");
+	TCHECK(ring_next(c2, &v, 30) == -EAGAIN, "live: timeout");
+	put(p, 10, 100, 0);
+	TCHECK(get(c2, 0) == 10, "live gets the next record");
+	for (i = 1; i <= 10; i++)
+		TCHECK(get(c0, 0) == i, "oldest in order");
+	/* the wait slice loop notices the end while blocked */
+	ring_set_worker_status(p, SD_END_EOF, 0, "done");
+	ring_set_end(t.admin, SD_END_EOF, 0, 0, 0, NULL);
+	TCHECK(ring_next(c0, &v, -1) == -EPIPE, "end");
+	for (i = 6; i <= 10; i++)
+		TCHECK(get(c1, 0) == i, "records before the end still read");
+	TCHECK(ring_next(c1, &v, 0) == -EPIPE, "end after the last record");
+	TCHECK(ring_hdr(c1)->end_reason == SD_END_EOF &&
+	       strcmp(ring_hdr(c1)->end_msg, "done") == 0, "status");
+	/* a freed slot */
+	ring_slot_free(t.admin, 2);
+	TCHECK(ring_next(c2, &v, 0) == -ECONNRESET, "freed slot");
+	ring_unmap(&c0);
+	ring_unmap(&c1);
+	ring_unmap(&c2);
+	ring_unmap(&p);
+	tring_destroy(&t);
+}
+
+static void
+test_wrap_and_limits(void)
+{
+	struct ring_params rp = { .data_size = 64u << 10, .max_consumers = 2,
+				  .mode = RING_MODE_LOSSLESS };
+	struct tring t;
+	struct ring *p, *c;
+	struct ring_wr w;
+	uint64_t i, rng = 99, seq = 0, got = 0;
+	int ret;
+
+	TCHECK(tring_create(&t, &rp) == 0, "create");
+	TCHECK(tring_map_producer(&t, &p) == 0, "map producer");
+	c = consumer_at(&t, RING_START_OLDEST);
+	TCHECK(ring_reserve(p, 0, 64u << 10, &w, 0) == -EMSGSIZE, "EMSGSIZE");
+	/* odd sizes over many laps: pads at every lap end */
+	for (i = 0; i < 20000; i++) {
+		uint64_t len = tlogsize(&rng, 1, 20000);
+
+		ret = ring_reserve(p, sizeof(struct tmeta), len, &w, 0);
+		if (ret == -EAGAIN) {
+			while (got < seq)
+				TCHECK(get(c, 0) == got++, "order");
+			ret = ring_reserve(p, sizeof(struct tmeta), len, &w, 0);
+		}
+		TCHECK(ret == 0, "reserve: %s", strerror(-ret));
+		((struct tmeta *)w.meta)->seq = seq;
+		((struct tmeta *)w.meta)->len = len;
+		((struct tmeta *)w.meta)->sum = tfill(w.payload, len, seq);
+		TCHECK(ring_publish(p, &w, RING_REC_PACKET, 0) == 0, "publish");
+		seq++;
+	}
+	/* a full ring: a bounded wait then -ETIMEDOUT */
+	do {
+		ret = ring_reserve(p, 0, 30000, &w, 0);
+		if (ret == 0)
+			ring_publish(p, &w, RING_REC_PACKET, 0);
+	} while (ret == 0);
+	TCHECK(ret == -EAGAIN, "full: %d", ret);
+	TCHECK(ring_reserve(p, 0, 30000, &w, 50) == -ETIMEDOUT, "timeout");
+	ring_unmap(&c);
+	ring_unmap(&p);
+	tring_destroy(&t);
+}
+
+static sigjmp_buf jb;
+
+static void
+on_segv(int sig)
+{
+	siglongjmp(jb, sig);
+}
+
+static void
+test_readonly_and_tracks(void)
+{
+	struct ring_params rp = { .data_size = 64u << 10, .max_consumers = 1,
+				  .mode = RING_MODE_LIVE };
+	static uint8_t copy[RING_TRACKS_SIZE];
+	struct tring t;
+	struct ring *p, *c;
+	struct ring_tracks *tr;
+	volatile struct ring_hdr *h;
+	int64_t g;
+
+	TCHECK(tring_create(&t, &rp) == 0, "create");
+	TCHECK(tring_map_producer(&t, &p) == 0, "map producer");
+	TCHECK(tring_map_consumer(&t, &c) == 0, "map consumer");
+	TCHECK(ring_tracks_size(c) == RING_TRACKS_SIZE, "tracks size");
+	tr = ring_tracks_begin(p);
+	tr->count = 2;
+	strcpy(tr->format_name, "matroska");
+	tr->tracks[1].codec_id = 27;
+	TCHECK(ring_tracks_end(p) == 2, "gen");
+	g = ring_tracks_copy(c, copy, sizeof(copy));
+	TCHECK(g == 2, "copy gen %lld", (long long)g);
+	tr = (struct ring_tracks *)copy;
+	TCHECK(tr->count == 2 && tr->tracks[1].codec_id == 27 &&
+	       strcmp(tr->format_name, "matroska") == 0, "copy contents");
+	/* a write through the consumer's mapping faults */
+	h = (volatile struct ring_hdr *)ring_hdr(c);
+	signal(SIGSEGV, on_segv);
+	if (sigsetjmp(jb, 1) == 0) {
+		h->end_reason = 1;
+		TCHECK(0, "consumer could write the data segment");
+	}
+	signal(SIGSEGV, SIG_DFL);
+	ring_unmap(&c);
+	ring_unmap(&p);
+	tring_destroy(&t);
+}
+
+static void
+test_bad_headers(void)
+{
+	struct ring_params rp = { .data_size = 64u << 10, .max_consumers = 1 };
+	struct tring t;
+	struct ring *c;
+	struct ring_hdr *h;
+
+	rp.max_consumers = 0;
+	TCHECK(ring_data_seg_size(&rp) == 0, "bad params");
+	rp.max_consumers = 1;
+	TCHECK(tring_create(&t, &rp) == 0, "create");
+	h = (struct ring_hdr *)ring_hdr(t.admin);
+	h->abi_version = 2;
+	TCHECK(tring_map_consumer(&t, &c) == -EPROTO && c == NULL, "abi");
+	h->abi_version = RING_ABI_VERSION;
+	h->data_size += 4096;
+	TCHECK(tring_map_consumer(&t, &c) == -EPROTO, "size vs fstat");
+	h->data_size -= 4096;
+	TCHECK(tring_map_consumer(&t, &c) == 0, "restored");
+	ring_unmap(&c);
+	/* sizes are sealed: nobody can shrink a mapped segment */
+	TCHECK(ftruncate(t.cfd, 0) < 0 && errno == EPERM, "sealed");
+	tring_destroy(&t);
+}
+
+int
+main(void)
+{
+	twatchdog(60);
+	test_bad_headers();
+	test_starts_and_end();
+	test_wrap_and_limits();
+	test_readonly_and_tracks();
+	printf("ring api: ok\n");
+	return 0;
+}

@@ -1,0 +1,341 @@
+/*
+ * bench_ring.c - `shmdemux-bench ring [--json]`: ring throughput (records/s,
+ * GB/s) for several record sizes with 1 and 4 consumer processes in lossless
+ * mode, and the publish-to-wake latency of a consumer blocked in futex_wait.
+ *
+ * Consumers read every payload byte (a word sum). The producer writes only
+ * a stamp word per record, so the numbers are the transport's, not a
+ * memcpy's. Time runs from the producer's first reserve (stamped in record
+ * 0) to the last record of the slowest consumer.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "bench.h"
+#include "ring.h"
+
+#define RING_BYTES (64u << 20)
+#define LAT_SAMPLES 20000
+#define MAX_CONS 4
+
+struct bring {
+	int dfd, cfd;
+	struct ring *admin;
+};
+
+struct result {
+	uint64_t records;
+	uint64_t ns;
+	uint64_t sum;
+};
+
+static uint64_t
+now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static int
+bring_create(struct bring *b, uint32_t wait_consumers)
+{
+	struct ring_params p = {
+		.data_size = RING_BYTES, .max_consumers = MAX_CONS,
+		.mode = RING_MODE_LOSSLESS, .wait_consumers = wait_consumers,
+	};
+	int ret;
+
+	b->admin = NULL;
+	b->dfd = memfd_create("bench-data", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+	b->cfd = memfd_create("bench-cur", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+	if (b->dfd < 0 || b->cfd < 0)
+		return -errno;
+	if ((ret = ring_create(b->dfd, b->cfd, &p)) < 0)
+		return ret;
+	return ring_map(&b->admin, b->dfd, b->cfd, RING_ROLE_ADMIN);
+}
+
+static void
+bring_destroy(struct bring *b)
+{
+	ring_unmap(&b->admin);
+	close(b->dfd);
+	close(b->cfd);
+}
+
+static int
+map_consumer(const struct bring *b, struct ring **r)
+{
+	char path[64];
+	int fd, ret;
+
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", b->dfd);
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
+		return -errno;
+	ret = ring_map(r, fd, b->cfd, RING_ROLE_CONSUMER);
+	close(fd);
+	return ret;
+}
+
+static pid_t
+spawn(void (*fn)(const struct bring *, uint64_t, int), const struct bring *b,
+      uint64_t arg, int fd)
+{
+	pid_t pid = fork();
+
+	if (pid == 0) {
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		fn(b, arg, fd);
+		_exit(0);
+	}
+	return pid;
+}
+
+static uint64_t
+sum_words(const void *p, uint64_t n)
+{
+	const uint64_t *w = p;
+	uint64_t a = 0, c = 0, i;
+
+	for (i = 0; i + 2 <= n / 8; i += 2) {
+		a += w[i];
+		c += w[i + 1];
+	}
+	for (; i < n / 8; i++)
+		a += w[i];
+	return a + c + (n & 7 ? ((const uint8_t *)p)[n - 1] : 0);
+}
+
+/* Producer: n records of size bytes; only the stamp word is written. */
+static void
+produce(const struct bring *b, uint64_t n, int size)
+{
+	struct ring *r;
+	struct ring_wr w;
+	uint64_t i;
+
+	if (ring_map(&r, b->dfd, b->cfd, RING_ROLE_PRODUCER) < 0)
+		_exit(1);
+	for (i = 0; i < n; i++) {
+		if (ring_reserve(r, 0, (uint64_t)size, &w, -1) < 0)
+			_exit(1);
+		/* record 0 carries the start time every consumer times
+		 * from; the others a sequence word */
+		*(uint64_t *)w.payload = i ? i : now_ns();
+		ring_publish(r, &w, RING_REC_PACKET, 0);
+	}
+	ring_unmap(&r);
+}
+
+static void
+consume(const struct bring *b, uint64_t slot, int fd)
+{
+	struct result res = { 0 };
+	struct ring *r;
+	struct ring_rd v;
+	uint64_t t0 = 0;
+	int ret;
+
+	if (map_consumer(b, &r) < 0 ||
+	    ring_attach(r, (unsigned)slot, RING_START_OLDEST) < 0)
+		_exit(1);
+	while ((ret = ring_next(r, &v, -1)) == 0) {
+		if (res.records++ == 0)
+			t0 = *(const uint64_t *)v.payload;
+		res.sum += sum_words(v.payload, v.payload_len);
+		ring_release(r, &v);
+	}
+	res.ns = now_ns() - t0;
+	if (ret != -EPIPE || write(fd, &res, sizeof(res)) != sizeof(res))
+		_exit(1);
+	ring_unmap(&r);
+}
+
+/* One throughput run. Returns 0 and the slowest consumer's rate. */
+static int
+throughput(uint64_t size, unsigned ncons, double *rps)
+{
+	uint64_t n = (UINT64_C(3) << 30) / size;
+	struct bring b;
+	struct result res;
+	pid_t pids[MAX_CONS + 1];
+	int fds[2], ret = 0;
+	unsigned i;
+
+	if (n > 6000000)
+		n = 6000000;
+	if (bring_create(&b, ncons) < 0 || pipe(fds) < 0)
+		return -1;
+	for (i = 0; i < ncons; i++)
+		pids[i] = spawn(consume, &b,
+				(uint64_t)ring_slot_alloc(b.admin, 0), fds[1]);
+	pids[ncons] = spawn(produce, &b, n, (int)size);
+	if (waitpid(pids[ncons], &ret, 0) < 0 || ret != 0)
+		ret = -1;
+	ring_set_end(b.admin, SD_END_EOF, 0, 0, 0, NULL);
+	*rps = 1e300;
+	for (i = 0; i < ncons; i++) {
+		int st;
+
+		if (read(fds[0], &res, sizeof(res)) != sizeof(res) ||
+		    res.records != n)
+			ret = -1;
+		else if ((double)n * 1e9 / (double)res.ns < *rps)
+			*rps = (double)n * 1e9 / (double)res.ns;
+		waitpid(pids[i], &st, 0);
+	}
+	close(fds[0]);
+	close(fds[1]);
+	bring_destroy(&b);
+	return ret;
+}
+
+/* Latency producer: wait until the consumer is counted as sleeping, give it
+ * time to enter the kernel, stamp, publish. */
+static void
+lat_produce(const struct bring *b, uint64_t n, int unused)
+{
+	const struct ring_cursors *c;
+	struct ring *r;
+	struct ring_wr w;
+	uint64_t i, t;
+
+	(void)unused;
+	if (ring_map(&r, b->dfd, b->cfd, RING_ROLE_PRODUCER) < 0)
+		_exit(1);
+	c = ring_cursors(r);
+	for (i = 0; i < n; i++) {
+		while (atomic_load_explicit(&c->wake_needed,
+					    memory_order_acquire) == 0)
+			;
+		t = now_ns();
+		while (now_ns() - t < 30000)
+			;
+		if (ring_reserve(r, 0, 64, &w, -1) < 0)
+			_exit(1);
+		*(uint64_t *)w.payload = now_ns();
+		ring_publish(r, &w, RING_REC_PACKET, 0);
+	}
+	ring_unmap(&r);
+}
+
+static int
+cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+static void
+lat_consume(const struct bring *b, uint64_t slot, int fd)
+{
+	static uint64_t lat[LAT_SAMPLES];
+	uint64_t q[2], n = 0;
+	struct ring *r;
+	struct ring_rd v;
+
+	if (map_consumer(b, &r) < 0 ||
+	    ring_attach(r, (unsigned)slot, RING_START_OLDEST) < 0)
+		_exit(1);
+	while (ring_next(r, &v, -1) == 0) {
+		uint64_t t = now_ns();
+
+		if (n < LAT_SAMPLES)
+			lat[n++] = t - *(const uint64_t *)v.payload;
+		ring_release(r, &v);
+	}
+	if (n == 0)
+		_exit(1);
+	qsort(lat, n, sizeof(lat[0]), cmp_u64);
+	q[0] = lat[n / 2];
+	q[1] = lat[n * 99 / 100];
+	if (write(fd, q, sizeof(q)) != sizeof(q))
+		_exit(1);
+	ring_unmap(&r);
+}
+
+static int
+latency(double *p50, double *p99)
+{
+	struct bring b;
+	uint64_t q[2];
+	pid_t pc, pp;
+	int fds[2], st, ret = 0;
+
+	if (bring_create(&b, 1) < 0 || pipe(fds) < 0)
+		return -1;
+	pc = spawn(lat_consume, &b, (uint64_t)ring_slot_alloc(b.admin, 0),
+		   fds[1]);
+	pp = spawn(lat_produce, &b, LAT_SAMPLES, 0);
+	waitpid(pp, &st, 0);
+	ring_set_end(b.admin, SD_END_EOF, 0, 0, 0, NULL);
+	if (st != 0 || read(fds[0], q, sizeof(q)) != sizeof(q))
+		ret = -1;
+	waitpid(pc, &st, 0);
+	*p50 = (double)q[0] / 1000.0;
+	*p99 = (double)q[1] / 1000.0;
+	close(fds[0]);
+	close(fds[1]);
+	bring_destroy(&b);
+	return ret;
+}
+
+int
+bench_ring(int argc, char **argv)
+{
+	static const uint64_t sizes[] = { 64, 1024, 65536, 1u << 20 };
+	static const unsigned cons[] = { 1, 4 };
+	double rps, p50, p99;
+	int json = argc == 2 && strcmp(argv[1], "--json") == 0;
+	size_t i, j;
+
+	if (argc > 2 || (argc == 2 && !json)) {
+		fprintf(stderr, "usage: shmdemux-bench ring [--json]\n");
+		return 2;
+	}
+	/* latency first: measured on a quiet machine, printed last */
+	if (latency(&p50, &p99) < 0) {
+		fprintf(stderr, "latency bench failed\n");
+		return 1;
+	}
+	if (!json)
+		printf("%12s %9s %14s %10s\n", "record_bytes", "consumers",
+		       "records/s", "GB/s");
+	for (i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++)
+		for (j = 0; j < sizeof(cons) / sizeof(cons[0]); j++) {
+			if (throughput(sizes[i], cons[j], &rps) < 0) {
+				fprintf(stderr, "ring bench failed\n");
+				return 1;
+			}
+			if (json)
+				printf("{\"kind\":\"throughput\",\"record_bytes\":"
+				       "%llu,\"consumers\":%u,\"records_per_s\":"
+				       "%.0f,\"gbytes_per_s\":%.3f}\n",
+				       (unsigned long long)sizes[i], cons[j],
+				       rps, rps * (double)sizes[i] / 1e9);
+			else
+				printf("%12llu %9u %14.0f %10.3f\n",
+				       (unsigned long long)sizes[i], cons[j],
+				       rps, rps * (double)sizes[i] / 1e9);
+			fflush(stdout);
+		}
+	if (json)
+		printf("{\"kind\":\"latency\",\"p50_us\":%.2f,\"p99_us\":%.2f}\n",
+		       p50, p99);
+	else
+		printf("publish-to-wake latency: p50 %.2f us, p99 %.2f us\n",
+		       p50, p99);
+	return 0;
+}
