@@ -9,6 +9,7 @@
  */
 #include <errno.h>
 #include <getopt.h>
+#include <poll.h>
 #include <inttypes.h>
 #include <limits.h>
 #include <stdarg.h>
@@ -79,6 +80,31 @@ on_sigterm(int sig)
 {
 	(void)sig;
 	worker_stop = 1;
+}
+
+/* Blocking waits must not miss a SIGTERM that lands between the flag check
+ * and the wait: the signals are blocked across the check and ppoll()
+ * unblocks them atomically while it sleeps. */
+int
+worker_wait(int fd, const struct timespec *timeout)
+{
+	sigset_t term, old;
+	struct pollfd pfd = { .fd = fd, .events = POLLIN };
+	int n, err;
+
+	sigemptyset(&term);
+	sigaddset(&term, SIGTERM);
+	sigaddset(&term, SIGINT);
+	if (sigprocmask(SIG_BLOCK, &term, &old) < 0)
+		return -errno;
+	n = worker_stop ? -1 : ppoll(&pfd, fd >= 0 ? 1 : 0, timeout, &old);
+	err = errno;
+	sigprocmask(SIG_SETMASK, &old, NULL);
+	if (worker_stop)
+		return -EINTR;
+	if (n < 0)
+		return err == EINTR ? 0 : -err;
+	return n;
 }
 
 /* The AVIO interrupt callback: lets blocking probes and reads give up. */
@@ -378,7 +404,7 @@ demux(struct worker *w)
 	if (!pkt)
 		return finish_av(w, SD_END_DEMUX_ERROR, AVERROR(ENOMEM), 0);
 	for (;;) {
-		ret = av_read_frame(w->fmt, pkt);
+		ret = worker_stop ? AVERROR_EXIT : av_read_frame(w->fmt, pkt);
 		if (ret < 0)
 			break;
 		err = worker_pkt_publish(w, pkt);

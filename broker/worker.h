@@ -12,6 +12,7 @@
 
 #include <signal.h>
 #include <stdint.h>
+#include <time.h>
 
 #include <libavformat/avformat.h>
 
@@ -54,6 +55,11 @@ void worker_log(const struct worker *w, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 
 uint64_t worker_now_ns(void);
+
+/* Wait until fd (if >= 0) is readable or the timeout (NULL: none) passes.
+ * Returns 1 ready, 0 timeout or other signal, -EINTR when a stop was
+ * requested (checked without a race against SIGTERM), or -errno. */
+int worker_wait(int fd, const struct timespec *timeout);
 
 /* Create the AVIOContext reading fd 0 (seeking it too when w->seekable) and
  * attach it to w->fmt. Returns 0 or a negative AVERROR. */

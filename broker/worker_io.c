@@ -22,22 +22,37 @@ read_cb(void *opaque, uint8_t *buf, int size)
 {
 	struct worker *w = opaque;
 	ssize_t n;
+	int ret;
 
+	if (worker_stop)
+		return AVERROR_EXIT;
 	for (;;) {
+		/* A pipe may block forever: wait in a way SIGTERM ends. A
+		 * regular file never blocks for long. */
+		if (!w->seekable &&
+		    (ret = worker_wait(WORKER_FD_INPUT, NULL)) <= 0) {
+			if (ret == -EINTR)
+				return AVERROR_EXIT;
+			if (ret < 0)
+				return AVERROR(-ret);
+			continue;
+		}
 		n = read(WORKER_FD_INPUT, buf, (size_t)size);
 		if (n >= 0)
 			break;
-		if (errno != EINTR)
+		if (errno != EINTR && errno != EAGAIN)
 			return AVERROR(errno);
-		/* SIGTERM interrupts a blocked read: give up at once. */
 		if (worker_stop)
 			return AVERROR_EXIT;
 	}
 	if (n == 0)
 		return AVERROR_EOF;
-	/* Counters are statistics for `ls`; nothing is ordered after them. */
-	atomic_fetch_add_explicit(&w->hdr->input_bytes, (uint64_t)n,
-				  memory_order_relaxed);
+	/* Statistics for `ls`, written only by this process: relaxed load +
+	 * store, nothing is ordered after them. */
+	atomic_store_explicit(&w->hdr->input_bytes,
+			      atomic_load_explicit(&w->hdr->input_bytes,
+						   memory_order_relaxed) +
+			      (uint64_t)n, memory_order_relaxed);
 	atomic_store_explicit(&w->hdr->progress_ns, worker_now_ns(),
 			      memory_order_relaxed);
 	return (int)n;

@@ -107,7 +107,6 @@ pace(struct worker *w, const AVPacket *pkt)
 	const AVStream *st = w->fmt->streams[pkt->stream_index];
 	int64_t ts = pkt->dts != AV_NOPTS_VALUE ? pkt->dts : pkt->pts;
 	int64_t us, ahead, now = (int64_t)worker_now_ns();
-	struct timespec due;
 	int64_t due_ns;
 
 	if (ts == AV_NOPTS_VALUE)
@@ -123,13 +122,26 @@ pace(struct worker *w, const AVPacket *pkt)
 	if (ahead <= 0)
 		return;
 	due_ns = w->rt_start_ns + ahead * 1000;
-	due.tv_sec = due_ns / 1000000000;
-	due.tv_nsec = due_ns % 1000000000;
-	/* EINTR: SIGTERM; the caller notices worker_stop right after. */
-	while (!worker_stop &&
-	       clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &due, NULL) ==
-	       EINTR)
-		;
+	/* Returns early on SIGTERM; the caller then sees worker_stop. */
+	while ((now = (int64_t)worker_now_ns()) < due_ns) {
+		struct timespec left = {
+			.tv_sec = (due_ns - now) / 1000000000,
+			.tv_nsec = (due_ns - now) % 1000000000,
+		};
+
+		if (worker_wait(-1, &left) < 0)
+			return;
+	}
+}
+
+/* The worker is the counters' only writer: a relaxed load + store is an
+ * exact increment without a locked read-modify-write per packet. Readers
+ * (ls, watchdog) need no ordering with anything else. */
+static void
+bump(_Atomic uint64_t *c, uint64_t by)
+{
+	atomic_store_explicit(c, atomic_load_explicit(c, memory_order_relaxed) +
+			      by, memory_order_relaxed);
 }
 
 static void
@@ -137,13 +149,10 @@ count_packet(struct worker *w, const AVPacket *pkt)
 {
 	struct ring_hdr *h = w->hdr;
 
-	/* Statistics only; relaxed is enough, nothing is ordered after. */
-	atomic_fetch_add_explicit(&h->packets, 1, memory_order_relaxed);
-	atomic_fetch_add_explicit(&h->payload_bytes, (uint64_t)pkt->size,
-				  memory_order_relaxed);
+	bump(&h->packets, 1);
+	bump(&h->payload_bytes, (uint64_t)pkt->size);
 	if (pkt->flags & AV_PKT_FLAG_CORRUPT)
-		atomic_fetch_add_explicit(&h->corrupt_packets, 1,
-					  memory_order_relaxed);
+		bump(&h->corrupt_packets, 1);
 	atomic_store_explicit(&h->progress_ns, worker_now_ns(),
 			      memory_order_relaxed);
 }

@@ -10,7 +10,7 @@ run=${1:?usage: $0 WORKER_RUN WORKER}
 worker=${2:?usage: $0 WORKER_RUN WORKER}
 corpus=${SHMDEMUX_CORPUS:-$SHMDEMUX_CORPUS_DEFAULT}
 ffpp=${SHMDEMUX_FFPROBE_PACKETS:-$SHMDEMUX_FFPROBE_PACKETS_DEFAULT}
-EXIT_EOF=0 EXIT_OPEN_FAILED=10 EXIT_DEMUX_ERROR=11   # broker/worker_abi.h
+EXIT_EOF=0 EXIT_OPEN_FAILED=10 EXIT_DEMUX_ERROR=11 EXIT_STOPPED=14 # worker_abi.h
 LIMIT=60 # seconds per run: a hang is a failure, not a stuck test
 
 if [ -z "$corpus" ] || [ ! -d "$corpus" ]; then
@@ -73,6 +73,69 @@ for f in "$corpus"/* "$tmp/empty" "$tmp/zeros"; do
 	check "$f" file
 	check "$f" pipe
 done
+
+# expect NAME WANT_RC WORKER_RUN-ARGS...: a worker run must end with WANT_RC
+expect() {
+	local name=$1 want=$2 rc
+	shift 2
+	timeout $LIMIT "$run" --worker "$worker" "$@" > "$tmp/out" 2> "$tmp/err"
+	rc=$?
+	ran=$((ran + 1))
+	if [ $rc -eq "$want" ]; then
+		echo "ok   $name: worker exit $rc"
+	else
+		failed=$((failed + 1))
+		echo "FAIL $name: worker exit $rc, want $want"
+		sed 's/^/     /' "$tmp/err" | head -5
+	fi
+}
+
+# Nested opens must not reach files: a playlist ffprobe follows is refused.
+ts=$(ls "$corpus"/*.ts 2>/dev/null | head -1)
+if [ -n "$ts" ]; then
+	printf '#EXTM3U\n#EXT-X-TARGETDURATION:10\n#EXTINF:1.0,\nfile:%s\n#EXT-X-ENDLIST\n' \
+		"$ts" > "$tmp/nested.m3u8"
+	printf "ffconcat version 1.0\nfile '%s'\n" "$ts" > "$tmp/nested.ffconcat"
+	expect "hls playlist naming a file" $EXIT_OPEN_FAILED "$tmp/nested.m3u8"
+	expect "concat list naming a file" $EXIT_OPEN_FAILED \
+		"$tmp/nested.ffconcat" -- --format concat --demux-opt safe=0
+	# SIGTERM while blocked reading a pipe that never ends: a clean stop,
+	# whether it comes while probing (TS waits for more data) or after
+	# packets flowed.
+	expect "SIGTERM while probing" $EXIT_STOPPED --pipe --term-after 0 "$ts"
+	expect "unknown forced format" $EXIT_OPEN_FAILED "$ts" -- --format nosuch
+fi
+flv=$(ls "$corpus"/*.flv 2>/dev/null | head -1)
+if [ -n "$flv" ]; then
+	# a short analysis so that packets flow before the pipe runs dry
+	expect "SIGTERM mid-stream" $EXIT_STOPPED --pipe --term-after 1 "$flv" \
+		-- --analyzeduration 1 --probesize 32
+fi
+
+# A track appearing mid-stream (TS: a second PID after the probe window, on
+# a pipe) gets a new track table generation and its packets are published.
+# ffprobe prints only the streams it found at open, so compare the rest.
+if command -v ffmpeg > /dev/null; then
+	ffmpeg -v error -f lavfi -i testsrc=size=160x120:rate=25 -t 8 \
+		-c:v mpeg2video "$tmp/v.ts" &&
+	ffmpeg -v error -f lavfi -i testsrc=size=160x120:rate=25 -f lavfi \
+		-i sine -t 4 -c:v mpeg2video -c:a mp2 -output_ts_offset 8 \
+		-streamid 0:256 -streamid 1:300 "$tmp/av.ts" &&
+	cat "$tmp/v.ts" "$tmp/av.ts" > "$tmp/grow.ts"
+	"$ffpp" - < "$tmp/grow.ts" > "$tmp/ref" 2>/dev/null
+	timeout $LIMIT "$run" --worker "$worker" --pipe --tracks \
+		"$tmp/grow.ts" > "$tmp/out" 2> "$tmp/err"
+	rc=$? ran=$((ran + 1))
+	gens=$(grep -c '^tracks gen' "$tmp/err")
+	if [ $rc -eq $EXIT_EOF ] && [ "$gens" -ge 2 ] &&
+	   grep -q '^1,' "$tmp/out" && ! grep -q '^1,' "$tmp/ref" &&
+	   grep -v '^1,' "$tmp/out" | cmp -s - "$tmp/ref"; then
+		echo "ok   pipe track appearing mid-stream: $gens table generations"
+	else
+		failed=$((failed + 1))
+		echo "FAIL pipe track appearing mid-stream (exit $rc, $gens tables)"
+	fi
+fi
 
 echo "worker fidelity: $ran runs, $matched match ffprobe, $refused refused" \
      "like ffprobe, $failed failed"

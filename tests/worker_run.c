@@ -9,6 +9,13 @@
  *   --pipe    feed FILE through a pipe (non-seekable) instead of handing the
  *             worker the file itself with --seekable
  *   --tracks  print the track table to stderr at every TRACKS record
+ *   --count   print no packets, only a rate summary on stderr (packets/s
+ *             and MB/s from worker start to end of stream)
+ *   --term-after N
+ *             SIGTERM the worker once N packets were read (0: once it
+ *             has its signal handler, i.e. state OPENING); with --pipe the
+ *             pipe is then held open after the file, so the worker is
+ *             blocked in read(2) when the signal comes (stop test)
  * Exit status: the worker's exit code (128+N if killed by signal N), or 2.
  */
 #include <errno.h>
@@ -16,10 +23,13 @@
 #include <inttypes.h>
 #include <limits.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -36,6 +46,10 @@ struct run {
 	const char *file;
 	int pipe_mode;
 	int show_tracks;
+	int count_only;
+	uint64_t bytes;
+	long term_after;            /* -1: never */
+	int termed;
 	char **wargs;
 	int nwargs;
 	int data_fd, cur_fd;
@@ -76,8 +90,12 @@ parse(struct run *r, int argc, char **argv, char *wbuf, size_t wcap)
 			r->pipe_mode = 1;
 		else if (!strcmp(argv[i], "--tracks"))
 			r->show_tracks = 1;
+		else if (!strcmp(argv[i], "--count"))
+			r->count_only = 1;
 		else if (!strcmp(argv[i], "--worker") && i + 1 < argc)
 			r->worker = argv[++i];
+		else if (!strcmp(argv[i], "--term-after") && i + 1 < argc)
+			r->term_after = strtol(argv[++i], NULL, 10);
 		else
 			goto usage;
 	}
@@ -153,6 +171,7 @@ start_feeder(struct run *r, int in)
 		ssize_t n;
 
 		signal(SIGPIPE, SIG_IGN); /* the worker may stop reading */
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
 		close(p[0]);
 		while ((n = read(in, buf, sizeof(buf))) > 0)
 			for (ssize_t off = 0; off < n;) {
@@ -164,6 +183,9 @@ start_feeder(struct run *r, int in)
 					_exit(0);
 				off += m;
 			}
+		/* --term-after: no EOF, the worker must be stopped */
+		while (r->term_after >= 0 && n == 0)
+			pause();
 		_exit(n < 0 ? 1 : 0);
 	}
 	close(p[1]);
@@ -302,11 +324,34 @@ print_packet(struct run *r, const struct ring_rd *v)
 		fprintf(stderr, "worker_run: side data length mismatch\n");
 		exit(2);
 	}
+	r->bytes += v->payload_len;
+	if (r->count_only) {
+		r->packets++;
+		return;
+	}
 	if (sd_pkt_csv(line, sizeof(line), m.track, m.pts, m.dts, m.duration,
 		       m.flags, v->payload, v->payload_len) < 0)
 		die("pktcsv", EINVAL);
 	puts(line);
 	r->packets++;
+}
+
+static void
+maybe_term(struct run *r)
+{
+	uint32_t state;
+
+	if (r->termed || r->term_after < 0 ||
+	    r->packets < (uint64_t)r->term_after)
+		return;
+	/* The worker sets OPENING after installing its SIGTERM handler;
+	 * acquire pairs with that release store. */
+	state = atomic_load_explicit(&ring_hdr(r->admin)->state,
+				     memory_order_acquire);
+	if (state < RING_STATE_OPENING)
+		return;
+	kill(r->worker_pid, SIGTERM);
+	r->termed = 1;
 }
 
 static void
@@ -317,6 +362,7 @@ read_all(struct run *r)
 
 	for (;;) {
 		ret = ring_next(r->cons, &v, RUN_SLICE_MS);
+		maybe_term(r);
 		if (ret == -EAGAIN) {
 			if (!r->ended)
 				poll_worker(r);
@@ -337,8 +383,9 @@ read_all(struct run *r)
 int
 main(int argc, char **argv)
 {
-	struct run r = { .data_fd = -1, .cur_fd = -1 };
+	struct run r = { .data_fd = -1, .cur_fd = -1, .term_after = -1 };
 	char wbuf[PATH_MAX];
+	struct timespec t0, t1;
 	int in, status;
 
 	parse(&r, argc, argv, wbuf, sizeof(wbuf));
@@ -351,13 +398,27 @@ main(int argc, char **argv)
 		close(in);
 		in = p;
 	}
+	clock_gettime(CLOCK_MONOTONIC, &t0);
 	start_worker(&r, in);
 	close(in);
 	read_all(&r);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	if (r.count_only) {
+		double s = (double)(t1.tv_sec - t0.tv_sec) +
+			   (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+
+		fprintf(stderr, "%" PRIu64 " packets, %" PRIu64 " bytes in "
+			"%.3f s: %.0f packets/s, %.1f MB/s\n", r.packets,
+			r.bytes, s, (double)r.packets / s,
+			(double)r.bytes / s / 1e6);
+	}
 	if (fflush(stdout) != 0)
 		die("stdout", errno);
-	if (r.feeder_pid > 0)
+	if (r.feeder_pid > 0) {
+		if (r.term_after >= 0)
+			kill(r.feeder_pid, SIGKILL);
 		waitpid(r.feeder_pid, &status, 0);
+	}
 	if (r.exit_code != 0)
 		fprintf(stderr, "worker_run: worker exit %d (%.*s), %" PRIu64
 			" packets\n", r.exit_code, RING_MSG_LEN,
