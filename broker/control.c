@@ -326,13 +326,17 @@ dispatch(struct conn *c, const union ctl_msg *m, int *fds, int nfds)
 static void
 conn_read(struct conn *c)
 {
-	union ctl_msg m;
+	/* ctl_recv fills up to CTL_MAX_MSG bytes, more than any message. */
+	union {
+		union ctl_msg m;
+		char raw[CTL_MAX_MSG];
+	} buf;
 	int fds[CTL_MAX_FDS], nfds;
 	ssize_t n;
 
 	/* Bounded per wakeup, and not past a full reply queue. */
 	for (int i = 0; i < 32 && !c->closing && STAILQ_EMPTY(&c->outq); i++) {
-		n = ctl_recv(c->ev.fd, &m, fds, &nfds);
+		n = ctl_recv(c->ev.fd, &buf, fds, &nfds);
 		if (n == -EAGAIN)
 			return;
 		if (n == 0 || n == -ECONNRESET) {
@@ -355,7 +359,7 @@ conn_read(struct conn *c)
 			conn_close(c);
 			return;
 		}
-		dispatch(c, &m, fds, nfds);
+		dispatch(c, &buf.m, fds, nfds);
 	}
 }
 

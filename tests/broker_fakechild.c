@@ -1,0 +1,165 @@
+/*
+ * broker_fakechild.c - a stand-in for shmdemux-worker in the broker tests.
+ *
+ * Started by shmdemuxd with the worker's fds and argv (worker_abi.h); the
+ * "format" argument selects a behaviour, so one broker can run streams that
+ * end in every way:
+ *   sum       read fd 0 to EOF, report "bytes=N fnv=HEX" as a demux error
+ *             (exit 11) so the broker keeps the message
+ *   eof       read fd 0 to EOF, report EOF, exit 0
+ *   crash     SIGSEGV
+ *   sigsys    SIGSYS (what the seccomp filter does)
+ *   exit13    exit 13 (usage)
+ *   openfail  report an open failure with an AVERROR, exit 10
+ *   hang      publish one record, wait for a signal (SIGTERM ends it)
+ *   stubborn  ignore SIGTERM, publish one record, wait for SIGKILL
+ * Before anything it checks the fd layout: 0, 1, 2, 3, 4 open, 5..63 closed,
+ * fd 1 /dev/null, --seekable only with a regular file; a violation exits 99.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <unistd.h>
+
+#include "ring.h"
+#include "worker_abi.h"
+
+static int
+layout_ok(int seekable)
+{
+	struct stat st, null;
+
+	for (int fd = 0; fd <= 4; fd++)
+		if (fcntl(fd, F_GETFD) < 0)
+			return 0;
+	for (int fd = 5; fd < 64; fd++)
+		if (fcntl(fd, F_GETFD) >= 0)
+			return 0;
+	if (fstat(1, &st) < 0 || stat("/dev/null", &null) < 0 ||
+	    st.st_rdev != null.st_rdev)
+		return 0;
+	if (fstat(WORKER_FD_INPUT, &st) < 0)
+		return 0;
+	return seekable == S_ISREG(st.st_mode);
+}
+
+static void
+read_all(uint64_t *bytes, uint64_t *fnv)
+{
+	char buf[65536];
+	ssize_t n;
+
+	*bytes = 0;
+	*fnv = UINT64_C(14695981039346656037);
+	while ((n = read(WORKER_FD_INPUT, buf, sizeof(buf))) != 0) {
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			exit(98);
+		}
+		for (ssize_t i = 0; i < n; i++) {
+			*fnv ^= (unsigned char)buf[i];
+			*fnv *= UINT64_C(1099511628211);
+		}
+		*bytes += (uint64_t)n;
+	}
+}
+
+/* One record says "signal handlers are in place" to a test consuming the
+ * stream, so it can send signals without racing our start-up. */
+static void
+ready(struct ring *r)
+{
+	struct sd_pkt_meta m;
+	struct ring_wr w;
+
+	memset(&m, 0, sizeof(m));
+	if (ring_reserve(r, sizeof(m), 1, &w, 1000) < 0)
+		exit(95);
+	memcpy(w.meta, &m, sizeof(m));
+	memset(w.payload, 0, 1);
+	ring_publish(r, &w, RING_REC_PACKET, RING_RF_SYNC);
+}
+
+/* Default action, even in a sanitizer build that catches SIGSEGV. */
+static void
+die_by(int sig)
+{
+	signal(sig, SIG_DFL);
+	raise(sig);
+}
+
+/* Act out one ending; returns the exit code. */
+static int
+behave(struct ring *r, const char *mode)
+{
+	uint64_t bytes, fnv;
+	char msg[RING_MSG_LEN];
+
+	if (strcmp(mode, "sum") == 0) {
+		read_all(&bytes, &fnv);
+		snprintf(msg, sizeof(msg), "bytes=%" PRIu64 " fnv=%016" PRIx64,
+			 bytes, fnv);
+		ring_set_worker_status(r, SD_END_DEMUX_ERROR, -5, msg);
+		return WORKER_EXIT_DEMUX_ERROR;
+	}
+	if (strcmp(mode, "eof") == 0) {
+		read_all(&bytes, &fnv);
+		ring_set_worker_status(r, SD_END_EOF, 0, "");
+		return WORKER_EXIT_EOF;
+	}
+	if (strcmp(mode, "crash") == 0)
+		die_by(SIGSEGV);
+	if (strcmp(mode, "sigsys") == 0)
+		die_by(SIGSYS);
+	if (strcmp(mode, "exit13") == 0)
+		return 13;
+	if (strcmp(mode, "openfail") == 0) {
+		ring_set_worker_status(r, SD_END_OPEN_FAILED, -1094995529,
+				       "Invalid data found when processing "
+				       "input\n\x1b[31m");
+		return WORKER_EXIT_OPEN_FAILED;
+	}
+	if (strcmp(mode, "stubborn") == 0)
+		signal(SIGTERM, SIG_IGN);
+	if (strcmp(mode, "hang") == 0 || strcmp(mode, "stubborn") == 0) {
+		ready(r);
+		for (;;)
+			pause();
+	}
+	return 96;
+}
+
+int
+main(int argc, char **argv)
+{
+	const char *mode = "eof";
+	struct ring *r = NULL;
+	int seekable = 0, ret;
+
+	for (int i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--seekable") == 0)
+			seekable = 1;
+		else if (strcmp(argv[i], "--format") == 0 && i + 1 < argc)
+			mode = argv[++i];
+	}
+	if (!layout_ok(seekable))
+		return 99;
+	if (ring_map(&r, WORKER_FD_DATA, WORKER_FD_CURSOR,
+		     RING_ROLE_PRODUCER) < 0)
+		return 97;
+	ring_set_state(r, RING_STATE_RUNNING);
+	/* No core files from the crashes on purpose. */
+	setrlimit(RLIMIT_CORE, &(struct rlimit){ 0, 0 });
+
+	ret = behave(r, mode);
+	ring_unmap(&r);
+	return ret;
+}

@@ -1,0 +1,514 @@
+/*
+ * broker_testlib.c - see broker_testlib.h.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "broker_testlib.h"
+
+static const char *daemon_path;
+static char dir[64];
+static pid_t brokers[TL_MAX_BROKERS];
+static char shm_before[8192];
+static pid_t self;
+
+static void
+list_shm(char *buf, size_t cap)
+{
+	DIR *d = opendir("/dev/shm");
+	struct dirent *e;
+	size_t n = 0;
+
+	buf[0] = '\0';
+	if (d == NULL)
+		return;
+	while ((e = readdir(d)) != NULL) {
+		int w = snprintf(buf + n, cap - n, "%s\n", e->d_name);
+
+		if (w < 0 || (size_t)w >= cap - n)
+			break;
+		n += (size_t)w;
+	}
+	closedir(d);
+}
+
+/* Names sorted would be nicer; readdir order is stable for an unchanged
+ * directory, which is what is checked. */
+void
+tl_check_shm(void)
+{
+	char now[sizeof(shm_before)];
+
+	list_shm(now, sizeof(now));
+	if (strcmp(now, shm_before) != 0) {
+		fprintf(stderr, "/dev/shm changed:\nbefore:\n%safter:\n%s",
+			shm_before, now);
+		exit(1);
+	}
+}
+
+static void
+rm_dir(void)
+{
+	DIR *d;
+	struct dirent *e;
+	char p[512];
+
+	if (dir[0] == '\0' || (d = opendir(dir)) == NULL)
+		return;
+	while ((e = readdir(d)) != NULL) {
+		if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+			continue;
+		snprintf(p, sizeof(p), "%s/%s", dir, e->d_name);
+		unlink(p);
+	}
+	closedir(d);
+	rmdir(dir);
+}
+
+/* Kill what we started, reap every child (orphaned workers included: we are
+ * their subreaper), remove the directory. */
+static void
+cleanup(void)
+{
+	if (getpid() != self)
+		return;
+	for (int i = 0; i < TL_MAX_BROKERS; i++)
+		if (brokers[i] > 0)
+			kill(brokers[i], SIGKILL);
+	/* Workers die with their broker (PR_SET_PDEATHSIG). */
+	while (waitpid(-1, NULL, 0) > 0 || errno == EINTR)
+		;
+	rm_dir();
+}
+
+static void
+on_fatal(int sig)
+{
+	static const char msg[] = "test: killed by a signal or timed out\n";
+
+	(void)!write(2, msg, sizeof(msg) - 1);
+	signal(sig, SIG_DFL);
+	cleanup();
+	_exit(1);
+}
+
+void
+tl_init(const char *shmdemuxd, unsigned timeout_s)
+{
+	self = getpid();
+	daemon_path = shmdemuxd;
+	if (access(shmdemuxd, X_OK) < 0) {
+		fprintf(stderr, "cannot execute %s\n", shmdemuxd);
+		exit(77);
+	}
+	CHECK(prctl(PR_SET_CHILD_SUBREAPER, 1) == 0);
+	signal(SIGPIPE, SIG_IGN);
+	signal(SIGALRM, on_fatal);
+	signal(SIGINT, on_fatal);
+	signal(SIGTERM, on_fatal);
+	alarm(timeout_s);
+	snprintf(dir, sizeof(dir), "/tmp/shmdemuxd-test.XXXXXX");
+	CHECK(mkdtemp(dir) != NULL);
+	atexit(cleanup);
+	list_shm(shm_before, sizeof(shm_before));
+}
+
+const char *
+tl_dir(void)
+{
+	return dir;
+}
+
+static void
+track_broker(pid_t pid, int add)
+{
+	for (int i = 0; i < TL_MAX_BROKERS; i++) {
+		if (add && brokers[i] <= 0) {
+			brokers[i] = pid;
+			return;
+		}
+		if (!add && brokers[i] == pid) {
+			brokers[i] = 0;
+			return;
+		}
+	}
+}
+
+int
+tl_wait_child(pid_t pid, int timeout_ms)
+{
+	int pfd = (int)syscall(SYS_pidfd_open, pid, 0);
+	struct pollfd p;
+	int st;
+
+	if (pfd < 0)
+		return -1;
+	p.fd = pfd;
+	p.events = POLLIN;
+	while (poll(&p, 1, timeout_ms) < 0 && errno == EINTR)
+		;
+	close(pfd);
+	if (!(p.revents & POLLIN))
+		return -1;
+	while (waitpid(pid, &st, 0) < 0) {
+		if (errno != EINTR)
+			return -1;
+	}
+	track_broker(pid, 0);
+	return st;
+}
+
+static pid_t
+run(const char *const *argv, const char *worker, int errfd)
+{
+	pid_t pid = fork();
+
+	CHECK(pid >= 0);
+	if (pid == 0) {
+		if (worker != NULL)
+			setenv("SHMDEMUX_WORKER", worker, 1);
+		if (errfd >= 0)
+			dup2(errfd, 2);
+		execv(daemon_path, (char **)argv);
+		_exit(127);
+	}
+	return pid;
+}
+
+int
+tl_broker_start(struct tl_broker *b, const char *name, const char *worker,
+		const char *const *args)
+{
+	const char *argv[32];
+	int n = 0, st;
+	pid_t pid;
+	FILE *f;
+
+	memset(b, 0, sizeof(*b));
+	snprintf(b->sock, sizeof(b->sock), "%s/%s", dir, name);
+	snprintf(b->pidfile, sizeof(b->pidfile), "%s.pid", b->sock);
+	argv[n++] = daemon_path;
+	argv[n++] = "--daemon";
+	argv[n++] = "--socket";
+	argv[n++] = b->sock;
+	for (int i = 0; args != NULL && args[i] != NULL && n < 30; i++)
+		argv[n++] = args[i];
+	argv[n] = NULL;
+	pid = run(argv, worker, -1);
+	st = tl_wait_child(pid, 10000);
+	if (st < 0 || !WIFEXITED(st))
+		return -1;
+	if (WEXITSTATUS(st) != 0)
+		return WEXITSTATUS(st);
+	f = fopen(b->pidfile, "r");
+	CHECK(f != NULL);
+	CHECK(fscanf(f, "%d", &b->pid) == 1);
+	fclose(f);
+	track_broker(b->pid, 1);
+	return 0;
+}
+
+int
+tl_run_broker(const char *const *args, char *err, size_t cap)
+{
+	const char *argv[32];
+	int p[2], n = 0, st;
+	size_t got = 0;
+	ssize_t r;
+	pid_t pid;
+
+	argv[n++] = daemon_path;
+	for (int i = 0; args[i] != NULL && n < 30; i++)
+		argv[n++] = args[i];
+	argv[n] = NULL;
+	CHECK(pipe2(p, O_CLOEXEC) == 0);
+	pid = run(argv, NULL, p[1]);
+	close(p[1]);
+	while (got + 1 < cap && (r = read(p[0], err + got, cap - 1 - got)) > 0)
+		got += (size_t)r;
+	err[got] = '\0';
+	close(p[0]);
+	st = tl_wait_child(pid, 10000);
+	if (st < 0) {
+		kill(pid, SIGKILL);
+		waitpid(pid, NULL, 0);
+		return -1;
+	}
+	return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}
+
+int
+tl_broker_stop(struct tl_broker *b)
+{
+	int st;
+
+	if (kill(b->pid, SIGTERM) < 0)
+		return -1;
+	st = tl_wait_child(b->pid, 10000);
+	if (st < 0)
+		return -1;
+	track_broker(b->pid, 0);
+	return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}
+
+int
+tl_count_fds(pid_t pid)
+{
+	char p[64];
+	DIR *d;
+	struct dirent *e;
+	int n = 0;
+
+	snprintf(p, sizeof(p), "/proc/%d/fd", (int)pid);
+	d = opendir(p);
+	if (d == NULL)
+		return -1;
+	while ((e = readdir(d)) != NULL)
+		if (e->d_name[0] != '.')
+			n++;
+	closedir(d);
+	return n;
+}
+
+/* ---- protocol ---- */
+
+int
+tl_connect(const char *sock)
+{
+	struct sockaddr_un sun = { .sun_family = AF_UNIX };
+	int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+
+	CHECK(fd >= 0);
+	snprintf(sun.sun_path, sizeof(sun.sun_path), "%s", sock);
+	if (connect(fd, (struct sockaddr *)&sun, sizeof(sun)) < 0) {
+		close(fd);
+		return -errno;
+	}
+	return fd;
+}
+
+ssize_t
+tl_recv(int fd, union ctl_msg *rep, int *fds, int *nfds)
+{
+	union {
+		union ctl_msg m;
+		char raw[CTL_MAX_MSG];
+	} buf;
+	ssize_t r = ctl_recv(fd, &buf, fds, nfds);
+
+	if (r > 0)
+		*rep = buf.m;
+	return r;
+}
+
+int
+tl_request(int fd, const void *msg, size_t len, const int *fds, int nfds,
+	   union ctl_msg *rep, int *rfds)
+{
+	int tmp[CTL_MAX_FDS], n, ret;
+	ssize_t r;
+
+	ret = ctl_send(fd, msg, len, fds, nfds);
+	if (ret < 0)
+		return ret;
+	r = tl_recv(fd, rep, rfds != NULL ? rfds : tmp, &n);
+	if (rfds == NULL)
+		for (int i = 0; i < n; i++)
+			close(tmp[i]);
+	if (r < 0)
+		return (int)r;
+	if (r == 0)
+		return -ECONNRESET;
+	return rep->hdr.type;
+}
+
+void
+tl_open_init(struct ctl_open *o, uint32_t source, const char *path,
+	     const char *format)
+{
+	memset(o, 0, sizeof(*o));
+	ctl_hdr_init(&o->hdr, CTL_OPEN, 7);
+	o->source = source;
+	o->mode = RING_MODE_LOSSLESS;
+	o->wait_consumers = UINT32_MAX;
+	snprintf(o->path, sizeof(o->path), "%s", path != NULL ? path : "");
+	snprintf(o->format, sizeof(o->format), "%s",
+		 format != NULL ? format : "");
+}
+
+int
+tl_open(int fd, const struct ctl_open *o, int in_fd, int *push_wr, char *err,
+	size_t cap)
+{
+	union ctl_msg rep;
+	int rfds[CTL_MAX_FDS], t;
+
+	t = tl_request(fd, o, sizeof(*o), &in_fd, in_fd >= 0 ? 1 : 0, &rep,
+		       rfds);
+	if (t < 0)
+		return t;
+	if (t == CTL_ERROR) {
+		if (err != NULL)
+			snprintf(err, cap, "%s", rep.error.msg);
+		return rep.error.code < 0 ? rep.error.code : -EPROTO;
+	}
+	CHECK(t == CTL_OPENED);
+	CHECK(rep.hdr.id == o->hdr.id);
+	if (push_wr != NULL)
+		*push_wr = rfds[0];
+	else if (rfds[0] >= 0)
+		close(rfds[0]);
+	return (int)rep.opened.stream_id;
+}
+
+int
+tl_list(int fd, struct ctl_stream_info *out, int max)
+{
+	struct ctl_list l;
+	union ctl_msg rep;
+	int fds[CTL_MAX_FDS], nfds, n = 0;
+	ssize_t r;
+
+	ctl_hdr_init(&l.hdr, CTL_LIST, 9);
+	r = ctl_send(fd, &l, sizeof(l), NULL, 0);
+	if (r < 0)
+		return (int)r;
+	for (;;) {
+		r = tl_recv(fd, &rep, fds, &nfds);
+		if (r <= 0)
+			return r < 0 ? (int)r : -ECONNRESET;
+		CHECK(nfds == 0);
+		if (rep.hdr.type == CTL_LIST_END) {
+			CHECK(rep.list_end.count == (uint32_t)n ||
+			      n == max);
+			return n;
+		}
+		if (rep.hdr.type != CTL_STREAM_INFO)
+			return -EPROTO;
+		if (n < max)
+			out[n++] = rep.info;
+	}
+}
+
+int
+tl_info(const char *sock, uint32_t id, struct ctl_stream_info *out)
+{
+	static struct ctl_stream_info all[64];
+	int fd = tl_connect(sock), n, found = 0;
+
+	CHECK(fd >= 0);
+	n = tl_list(fd, all, 64);
+	close(fd);
+	CHECK(n >= 0);
+	for (int i = 0; i < n; i++) {
+		if (all[i].stream_id == id) {
+			*out = all[i];
+			found = 1;
+		}
+	}
+	return found;
+}
+
+int
+tl_simple(int fd, uint16_t type, uint32_t id)
+{
+	struct ctl_close c;
+	union ctl_msg rep;
+	int t;
+
+	memset(&c, 0, sizeof(c));
+	ctl_hdr_init(&c.hdr, type, 11);
+	c.ref.stream_id = id;
+	t = tl_request(fd, &c, sizeof(c), NULL, 0, &rep, NULL);
+	if (t < 0)
+		return t;
+	if (t == CTL_OK)
+		return 0;
+	CHECK(t == CTL_ERROR);
+	return rep.error.code;
+}
+
+int
+tl_attach(int fd, uint32_t id, uint32_t flags, int fds[2],
+	  struct ctl_attached *att)
+{
+	struct ctl_attach a;
+	union ctl_msg rep;
+	int t;
+
+	memset(&a, 0, sizeof(a));
+	ctl_hdr_init(&a.hdr, CTL_ATTACH, 13);
+	a.ref.stream_id = id;
+	a.start = RING_START_OLDEST;
+	a.flags = flags;
+	t = tl_request(fd, &a, sizeof(a), NULL, 0, &rep, fds);
+	if (t < 0)
+		return t;
+	if (t == CTL_ERROR)
+		return rep.error.code;
+	CHECK(t == CTL_ATTACHED);
+	if (att != NULL)
+		*att = rep.attached;
+	return rep.attached.slot;
+}
+
+long
+tl_consume(const char *sock, uint32_t id, int timeout_ms, tl_rec_fn fn,
+	   void *arg)
+{
+	struct ring *r = NULL;
+	struct ring_rd v;
+	int fd, fds[2], slot, ret;
+	long n = 0;
+	struct timespec t0, t1;
+
+	fd = tl_connect(sock);
+	CHECK(fd >= 0);
+	slot = tl_attach(fd, id, 0, fds, NULL);
+	if (slot < 0) {
+		close(fd);
+		return slot;
+	}
+	ret = ring_map(&r, fds[0], fds[1], RING_ROLE_CONSUMER);
+	close(fds[0]);
+	close(fds[1]);
+	if (ret == 0)
+		ret = ring_attach(r, (unsigned)slot, RING_START_OLDEST);
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	while (ret == 0) {
+		ret = ring_next(r, &v, 100);
+		if (ret == -EAGAIN) {
+			clock_gettime(CLOCK_MONOTONIC, &t1);
+			if ((t1.tv_sec - t0.tv_sec) * 1000 +
+			    (t1.tv_nsec - t0.tv_nsec) / 1000000 > timeout_ms)
+				break;
+			ret = 0;
+			continue;
+		}
+		if (ret < 0)
+			break;
+		if (fn != NULL)
+			fn(&v, arg);
+		ring_release(r, &v);
+		n++;
+	}
+	ring_unmap(&r);
+	close(fd);
+	if (ret == -EPIPE)
+		return n;
+	return ret < 0 ? ret : -ETIMEDOUT;
+}

@@ -1,0 +1,88 @@
+/*
+ * broker_testlib.h - helpers for the shmdemuxd tests: start a broker on a
+ * private socket, speak the control protocol, wait for streams to end, and
+ * clean up every process and file on every exit path.
+ */
+#ifndef BROKER_TESTLIB_H
+#define BROKER_TESTLIB_H
+
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/types.h>
+
+#include "proto.h"
+#include "ring.h"
+
+#define CHECK(cond) do {						\
+		if (!(cond)) {						\
+			fprintf(stderr, "%s:%d: check failed: %s\n",	\
+				__FILE__, __LINE__, #cond);		\
+			exit(1);					\
+		}							\
+	} while (0)
+
+#define TL_MAX_BROKERS 8
+
+struct tl_broker {
+	pid_t pid;
+	char sock[256];
+	char pidfile[300];
+};
+
+/* Call first: becomes a child subreaper (a daemonized broker and its
+ * workers stay our children), installs cleanup for exit and signals, arms
+ * a watchdog alarm, creates the private directory, notes /dev/shm. */
+void tl_init(const char *shmdemuxd, unsigned timeout_s);
+const char *tl_dir(void);
+/* Verify /dev/shm holds what it held at tl_init(). */
+void tl_check_shm(void);
+
+/* Start `shmdemuxd --daemon --socket DIR/NAME [args...]` with $SHMDEMUX_WORKER
+ * set to worker (unless NULL); returns 0 once it listens, else the daemon
+ * parent's exit status. */
+int tl_broker_start(struct tl_broker *b, const char *name, const char *worker,
+		    const char *const *args);
+/* Run shmdemuxd in the foreground with args (NULL-terminated), capture its
+ * stderr into err (cap bytes) and return its exit status. For failures that
+ * are expected to exit at once. */
+int tl_run_broker(const char *const *args, char *err, size_t cap);
+/* SIGTERM and wait (bounded); returns the exit status or -1. */
+int tl_broker_stop(struct tl_broker *b);
+/* Wait for a child to exit, up to timeout_ms: returns its wait status, or
+ * -1 on timeout. */
+int tl_wait_child(pid_t pid, int timeout_ms);
+/* Open fds of a process. */
+int tl_count_fds(pid_t pid);
+
+/* ---- protocol ---- */
+int tl_connect(const char *sock);
+/* ctl_recv into a buffer of the size it needs, then copy out. */
+ssize_t tl_recv(int fd, union ctl_msg *rep, int *fds, int *nfds);
+/* Send msg (+fds), receive one reply into rep (+fds). Returns the reply
+ * type, or -errno. */
+int tl_request(int fd, const void *msg, size_t len, const int *fds, int nfds,
+	       union ctl_msg *rep, int *rfds);
+void tl_open_init(struct ctl_open *o, uint32_t source, const char *path,
+		  const char *format);
+/* OPEN: returns the stream id (> 0), or -code with the message in err. */
+int tl_open(int fd, const struct ctl_open *o, int in_fd, int *push_wr,
+	    char *err, size_t cap);
+/* LIST: up to max records into out; returns the count or -errno. */
+int tl_list(int fd, struct ctl_stream_info *out, int max);
+/* The LIST record of stream id over a new connection: 1 found, 0 not. */
+int tl_info(const char *sock, uint32_t id, struct ctl_stream_info *out);
+/* CLOSE or KILL: 0 or the error code. */
+int tl_simple(int fd, uint16_t type, uint32_t id);
+
+/* ATTACH: returns the slot (>= -1) and the two fds, or -code. */
+int tl_attach(int fd, uint32_t id, uint32_t flags, int fds[2],
+	      struct ctl_attached *att);
+/* Attach a consumer, map the ring and read records until the stream has
+ * ended (ring_next: -EPIPE). Calls fn on every record if not NULL. Returns
+ * the number of records, or -errno. */
+typedef void (*tl_rec_fn)(const struct ring_rd *v, void *arg);
+long tl_consume(const char *sock, uint32_t id, int timeout_ms, tl_rec_fn fn,
+		void *arg);
+
+#endif

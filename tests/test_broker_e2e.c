@@ -1,0 +1,251 @@
+/*
+ * test_broker_e2e.c - shmdemuxd with the real shmdemux-worker: OPEN corpus
+ * files (by path, and as a passed pipe), ATTACH, read every record with the
+ * ring API and compare the packets with ffprobe's on the same bytes; KILL a
+ * worker held mid-stream by a full ring.
+ *
+ * usage: test_broker_e2e SHMDEMUXD WORKER CORPUS-DIR FFPROBE-PACKETS
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "broker_testlib.h"
+#include "media.h"
+#include "pktcsv.h"
+
+static struct tl_broker b;
+static const char *corpus, *ffprobe_packets;
+
+struct text {
+	char *buf;
+	size_t len, cap;
+};
+
+static void
+append(struct text *t, const char *s, size_t n)
+{
+	if (t->len + n + 1 > t->cap) {
+		t->cap = (t->len + n + 1) * 2;
+		t->buf = realloc(t->buf, t->cap);
+		CHECK(t->buf != NULL);
+	}
+	memcpy(t->buf + t->len, s, n);
+	t->len += n;
+	t->buf[t->len] = '\0';
+}
+
+static void
+on_record(const struct ring_rd *v, void *arg)
+{
+	struct sd_pkt_meta m;
+	char line[SD_PKT_CSV_MAX + 1];
+	int n;
+
+	if (v->type != RING_REC_PACKET)
+		return;
+	CHECK(v->meta_len >= sizeof(m));
+	memcpy(&m, v->meta, sizeof(m));
+	n = sd_pkt_csv(line, sizeof(line) - 1, m.track, m.pts, m.dts,
+		       m.duration, m.flags, v->payload, v->payload_len);
+	CHECK(n > 0);
+	line[n++] = '\n';
+	append(arg, line, (size_t)n);
+}
+
+static void
+reference(const char *file, int piped, struct text *out)
+{
+	char cmd[2200], buf[65536];
+	size_t n;
+	FILE *p;
+
+	if (piped)
+		snprintf(cmd, sizeof(cmd), "'%s' - < '%s'", ffprobe_packets,
+			 file);
+	else
+		snprintf(cmd, sizeof(cmd), "'%s' '%s'", ffprobe_packets, file);
+	p = popen(cmd, "r");
+	CHECK(p != NULL);
+	while ((n = fread(buf, 1, sizeof(buf), p)) > 0)
+		append(out, buf, n);
+	CHECK(pclose(p) == 0);
+}
+
+/* A child copying file into a pipe; returns the read end. */
+static int
+feeder(const char *file, pid_t *pid)
+{
+	int p[2], in;
+	char buf[65536];
+	ssize_t n;
+
+	CHECK(pipe2(p, O_CLOEXEC) == 0);
+	*pid = fork();
+	CHECK(*pid >= 0);
+	if (*pid == 0) {
+		in = open(file, O_RDONLY);
+		if (in < 0)
+			_exit(1);
+		while ((n = read(in, buf, sizeof(buf))) > 0)
+			if (write(p[1], buf, (size_t)n) != n)
+				_exit(1);
+		_exit(n == 0 ? 0 : 1);
+	}
+	close(p[1]);
+	return p[0];
+}
+
+static void
+compare(const char *name, int piped)
+{
+	struct ctl_stream_info info;
+	struct ctl_open o;
+	struct text got = { 0 }, want = { 0 };
+	char file[1024], err[CTL_MSG_LEN];
+	int fd = tl_connect(b.sock), in = -1, id;
+	pid_t feed = -1;
+	long recs;
+
+	CHECK(fd >= 0);
+	snprintf(file, sizeof(file), "%s/%s", corpus, name);
+	reference(file, piped, &want);
+	if (piped) {
+		in = feeder(file, &feed);
+		tl_open_init(&o, CTL_SRC_FD, "stdin", "");
+	} else {
+		tl_open_init(&o, CTL_SRC_PATH, file, "");
+	}
+	o.wait_consumers = 1; /* hold every record for our consumer */
+	id = tl_open(fd, &o, in, NULL, err, sizeof(err));
+	if (id < 0)
+		fprintf(stderr, "open %s: %s\n", name, err);
+	CHECK(id > 0);
+	if (in >= 0)
+		close(in);
+	recs = tl_consume(b.sock, (uint32_t)id, 20000, on_record, &got);
+	CHECK(recs > 0);
+	if (feed > 0)
+		CHECK(tl_wait_child(feed, 10000) == 0);
+	CHECK(tl_info(b.sock, (uint32_t)id, &info) == 1);
+	CHECK(info.end_reason == SD_END_EOF);
+	CHECK(info.tracks > 0 && info.packets > 0);
+	if (got.len != want.len || memcmp(got.buf, want.buf, got.len) != 0) {
+		fprintf(stderr, "%s%s: packets differ from ffprobe "
+			"(%zu vs %zu bytes of CSV)\n", name,
+			piped ? " (piped)" : "", got.len, want.len);
+		CHECK(0);
+	}
+	CHECK(tl_simple(fd, CTL_CLOSE, (uint32_t)id) == 0);
+	close(fd);
+	printf("%s%s: %lu packets identical\n", name, piped ? " (piped)" : "",
+	       (unsigned long)info.packets);
+	free(got.buf);
+	free(want.buf);
+}
+
+/* A small lossless ring nobody reads holds the worker mid-stream. */
+static void
+kill_mid_stream(void)
+{
+	struct ctl_stream_info info;
+	struct ctl_open o;
+	char file[1024], err[CTL_MSG_LEN];
+	int fd = tl_connect(b.sock), cfd, fds[2], slot, ret, id;
+	struct ring *r = NULL;
+	struct ring_rd v;
+	long n = 0;
+
+	CHECK(fd >= 0);
+	snprintf(file, sizeof(file), "%s/bbb_642x642_768kbps_30fps_vp9.webm",
+		 corpus);
+	tl_open_init(&o, CTL_SRC_PATH, file, "");
+	o.ring_size = 192 << 10;
+	o.wait_consumers = 1;
+	id = tl_open(fd, &o, -1, NULL, err, sizeof(err));
+	CHECK(id > 0);
+	cfd = tl_connect(b.sock);
+	CHECK(cfd >= 0);
+	slot = tl_attach(cfd, (uint32_t)id, 0, fds, NULL);
+	CHECK(slot >= 0);
+	CHECK(ring_map(&r, fds[0], fds[1], RING_ROLE_CONSUMER) == 0);
+	close(fds[0]);
+	close(fds[1]);
+	CHECK(ring_attach(r, (unsigned)slot, RING_START_OLDEST) == 0);
+	/* Ten records in, with most of the 385 kB input still to go and a
+	 * 192 kB ring, the worker is mid-stream (lossless: it cannot finish
+	 * before we read on). */
+	for (int k = 0; k < 10; k++) {
+		do
+			ret = ring_next(r, &v, 5000);
+		while (ret == -EAGAIN);
+		CHECK(ret == 0);
+		if (k < 9)
+			ring_release(r, &v);
+	}
+	CHECK(tl_info(b.sock, (uint32_t)id, &info) == 1);
+	CHECK(info.state != RING_STATE_ENDED && info.worker_pid > 0);
+	CHECK(tl_simple(fd, CTL_KILL, (uint32_t)id) == 0);
+	ring_release(r, &v);
+	do {
+		ret = ring_next(r, &v, 5000);
+		if (ret == 0) {
+			ring_release(r, &v);
+			n++;
+		}
+	} while (ret == 0 || ret == -EAGAIN);
+	CHECK(ret == -EPIPE);
+	CHECK(ring_hdr(r)->end_reason == SD_END_KILLED);
+	ring_unmap(&r);
+	close(cfd);
+	CHECK(tl_info(b.sock, (uint32_t)id, &info) == 1);
+	CHECK(info.end_reason == SD_END_KILLED && info.end_signal == SIGKILL);
+	CHECK(tl_simple(fd, CTL_CLOSE, (uint32_t)id) == 0);
+	close(fd);
+	printf("kill mid-stream: %ld records retained after the kill, "
+	       "%" PRIu64 " packets in all\n", n, info.packets);
+}
+
+int
+main(int argc, char **argv)
+{
+	static const char *const files[] = {
+		"sample.mkv", "sample.mp4", "sample_h264.ts", "bear.flac",
+		"sample_fragmented.mp4", "bear_vorbis.ogg", "sample.flv",
+	};
+	static const char *const piped[] = {
+		"sample.mkv", "sample_h264.ts", "sample.adts",
+	};
+	struct stat st;
+
+	if (argc != 5) {
+		fprintf(stderr, "usage: test_broker_e2e SHMDEMUXD WORKER "
+			"CORPUS FFPROBE-PACKETS\n");
+		return 2;
+	}
+	corpus = argv[3];
+	ffprobe_packets = argv[4];
+	if (access(argv[2], X_OK) < 0 || stat(corpus, &st) < 0 ||
+	    access(ffprobe_packets, X_OK) < 0) {
+		fprintf(stderr, "worker, corpus or ffprobe-packets missing\n");
+		return 77;
+	}
+	tl_init(argv[1], 240);
+	CHECK(tl_broker_start(&b, "s", argv[2], NULL) == 0);
+	for (size_t i = 0; i < sizeof(files) / sizeof(*files); i++)
+		compare(files[i], 0);
+	for (size_t i = 0; i < sizeof(piped) / sizeof(*piped); i++)
+		compare(piped[i], 1);
+	kill_mid_stream();
+	CHECK(tl_broker_stop(&b) == 0);
+	tl_check_shm();
+	printf("test_broker_e2e: ok\n");
+	return 0;
+}

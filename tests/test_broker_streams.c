@@ -1,0 +1,405 @@
+/*
+ * test_broker_streams.c - stream life cycles with a stand-in worker
+ * (broker_fakechild): every way a worker can end and how LIST reports it,
+ * the three kinds of source (file, passed fd, pushed bytes) and the pump,
+ * KILL and CLOSE (with SIGKILL escalation), consumer slots, read-only data
+ * fds, sealed segments, exec failure, and shutdown with running workers.
+ *
+ * usage: test_broker_streams SHMDEMUXD FAKECHILD
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "broker_testlib.h"
+
+static struct tl_broker b;
+static const char *fake;
+
+static int
+open_path(const char *path, const char *mode, uint32_t flags)
+{
+	struct ctl_open o;
+	char err[CTL_MSG_LEN];
+	int fd = tl_connect(b.sock), id;
+
+	CHECK(fd >= 0);
+	tl_open_init(&o, CTL_SRC_PATH, path, mode);
+	o.flags = flags;
+	id = tl_open(fd, &o, -1, NULL, err, sizeof(err));
+	if (id < 0)
+		fprintf(stderr, "open %s: %s\n", path, err);
+	CHECK(id > 0);
+	close(fd);
+	return id;
+}
+
+/* Wait for the end, then return the LIST record. */
+static struct ctl_stream_info
+ended(uint32_t id)
+{
+	struct ctl_stream_info info;
+
+	CHECK(tl_consume(b.sock, id, 10000, NULL, NULL) >= 0);
+	CHECK(tl_info(b.sock, id, &info) == 1);
+	CHECK(info.state == RING_STATE_ENDED);
+	CHECK(info.worker_pid == 0);
+	return info;
+}
+
+static void
+test_endings(void)
+{
+	struct ctl_stream_info i;
+	const char *file = "/etc/passwd";
+
+	i = ended(open_path(file, "eof", 0));
+	CHECK(i.end_reason == SD_END_EOF && i.end_exit_code == 0);
+	CHECK(strcmp(i.source, file) == 0);
+
+	i = ended(open_path(file, "crash", 0));
+	CHECK(i.end_reason == SD_END_CRASHED && i.end_signal == SIGSEGV);
+	CHECK(i.end_exit_code == -1);
+	CHECK(strstr(i.end_msg, "SIGSEGV") != NULL);
+
+	i = ended(open_path(file, "sigsys", 0));
+	CHECK(i.end_reason == SD_END_SANDBOX && i.end_signal == SIGSYS);
+
+	i = ended(open_path(file, "exit13", 0));
+	CHECK(i.end_reason == SD_END_EXITED && i.end_exit_code == 13);
+
+	/* The worker's message is kept, made one printable line. */
+	i = ended(open_path(file, "openfail", 0));
+	CHECK(i.end_reason == SD_END_OPEN_FAILED && i.end_exit_code == 10);
+	CHECK(strcmp(i.end_msg, "Invalid data found when processing "
+		     "input??[31m") == 0);
+}
+
+/* Deterministic bytes, and the FNV-1a hash the fake child computes. */
+static void
+fill(char *buf, size_t n, uint64_t *fnv)
+{
+	for (size_t i = 0; i < n; i++) {
+		buf[i] = (char)(i * 7 + (i >> 12));
+		*fnv ^= (unsigned char)buf[i];
+		*fnv *= UINT64_C(1099511628211);
+	}
+}
+
+static void
+write_all(int fd, const char *buf, size_t n)
+{
+	while (n > 0) {
+		ssize_t w = write(fd, buf, n);
+
+		CHECK(w > 0);
+		buf += w;
+		n -= (size_t)w;
+	}
+}
+
+static void
+check_sum(uint32_t id, uint64_t bytes, uint64_t fnv, int pumped)
+{
+	struct ctl_stream_info i = ended(id);
+	char want[64];
+
+	snprintf(want, sizeof(want), "bytes=%" PRIu64 " fnv=%016" PRIx64,
+		 bytes, fnv);
+	if (strcmp(i.end_msg, want) != 0) {
+		fprintf(stderr, "stream %u: %s, expected %s\n", id, i.end_msg,
+			want);
+		CHECK(0);
+	}
+	CHECK(i.end_reason == SD_END_DEMUX_ERROR);
+	if (pumped)
+		CHECK(i.input_bytes == bytes);
+}
+
+#define BIG (5u << 20)
+
+static void
+test_sources(void)
+{
+	static char buf[BIG];
+	struct ctl_open o;
+	char path[300], err[CTL_MSG_LEN];
+	uint64_t fnv = UINT64_C(14695981039346656037);
+	int fd, p[2], push, id;
+
+	fill(buf, sizeof(buf), &fnv);
+	snprintf(path, sizeof(path), "%s/input.bin", tl_dir());
+	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+	CHECK(fd >= 0);
+	write_all(fd, buf, sizeof(buf));
+	close(fd);
+
+	/* A regular file: handed over seekable (the child checks). */
+	check_sum((uint32_t)open_path(path, "sum", 0), BIG, fnv, 0);
+	/* The same file read as a stream: pumped from an unpollable fd. */
+	check_sum((uint32_t)open_path(path, "sum", CTL_OPEN_NOSEEK), BIG, fnv,
+		  1);
+
+	/* A passed pipe: pumped. */
+	fd = tl_connect(b.sock);
+	CHECK(fd >= 0 && pipe2(p, O_CLOEXEC) == 0);
+	tl_open_init(&o, CTL_SRC_FD, "stdin", "sum");
+	id = tl_open(fd, &o, p[0], NULL, err, sizeof(err));
+	CHECK(id > 0);
+	close(p[0]);
+	write_all(p[1], buf, sizeof(buf));
+	close(p[1]);
+	check_sum((uint32_t)id, BIG, fnv, 1);
+
+	/* A passed regular file: reopened read-only, seekable. */
+	p[0] = open(path, O_RDWR | O_CLOEXEC);
+	CHECK(p[0] >= 0);
+	tl_open_init(&o, CTL_SRC_FD, "", "sum");
+	id = tl_open(fd, &o, p[0], NULL, err, sizeof(err));
+	CHECK(id > 0);
+	close(p[0]);
+	check_sum((uint32_t)id, BIG, fnv, 0);
+
+	/* Pushed bytes: the reply carries the pipe's write end. */
+	tl_open_init(&o, CTL_SRC_PUSH, "", "sum");
+	push = -1;
+	id = tl_open(fd, &o, -1, &push, err, sizeof(err));
+	CHECK(id > 0 && push >= 0);
+	write_all(push, buf, sizeof(buf));
+	close(push);
+	check_sum((uint32_t)id, BIG, fnv, 0);
+	close(fd);
+	unlink(path);
+}
+
+/* CLOSE with a consumer attached: it sees the end (CLOSED, by signal sig)
+ * no sooner than min_ms, and the stream is no longer listed by then. */
+static void
+close_and_wait(int fd, uint32_t id, int sig, long min_ms)
+{
+	struct ctl_stream_info i;
+	struct timespec t0, t1;
+	struct ring *r = NULL;
+	struct ring_rd v;
+	int cfd = tl_connect(b.sock), fds[2], slot, ret;
+
+	CHECK(cfd >= 0);
+	slot = tl_attach(cfd, id, 0, fds, NULL);
+	CHECK(slot >= 0);
+	CHECK(ring_map(&r, fds[0], fds[1], RING_ROLE_CONSUMER) == 0);
+	close(fds[0]);
+	close(fds[1]);
+	CHECK(ring_attach(r, (unsigned)slot, RING_START_OLDEST) == 0);
+	/* The child's one record: its signal handling is set up. */
+	do
+		ret = ring_next(r, &v, 5000);
+	while (ret == -EAGAIN);
+	CHECK(ret == 0);
+	ring_release(r, &v);
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	CHECK(tl_simple(fd, CTL_CLOSE, id) == 0);
+	do
+		ret = ring_next(r, &v, 5000);
+	while (ret == -EAGAIN);
+	CHECK(ret == -EPIPE);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	CHECK((t1.tv_sec - t0.tv_sec) * 1000 +
+	      (t1.tv_nsec - t0.tv_nsec) / 1000000 >= min_ms);
+	CHECK(ring_hdr(r)->end_reason == SD_END_CLOSED);
+	CHECK(ring_hdr(r)->end_signal == sig);
+	ring_unmap(&r);
+	close(cfd);
+	CHECK(tl_info(b.sock, id, &i) == 0);
+}
+
+static void
+test_kill_close(void)
+{
+	struct ctl_stream_info i;
+	int fd = tl_connect(b.sock), id;
+
+	CHECK(fd >= 0);
+	id = open_path("/etc/passwd", "hang", 0);
+	CHECK(tl_info(b.sock, (uint32_t)id, &i) == 1);
+	CHECK(i.state != RING_STATE_ENDED && i.worker_pid > 0);
+	CHECK(tl_simple(fd, CTL_KILL, (uint32_t)id) == 0);
+	i = ended((uint32_t)id);
+	CHECK(i.end_reason == SD_END_KILLED && i.end_signal == SIGKILL);
+	/* Killing an ended stream is an error; it stays listed until CLOSE. */
+	CHECK(tl_simple(fd, CTL_KILL, (uint32_t)id) == -ESRCH);
+	CHECK(tl_info(b.sock, (uint32_t)id, &i) == 1);
+	CHECK(tl_simple(fd, CTL_CLOSE, (uint32_t)id) == 0);
+	CHECK(tl_info(b.sock, (uint32_t)id, &i) == 0);
+
+	/* CLOSE of a running worker: SIGTERM, then unlisted once reaped. */
+	id = open_path("/etc/passwd", "hang", 0);
+	close_and_wait(fd, (uint32_t)id, SIGTERM, 0);
+
+	/* A worker ignoring SIGTERM is killed after the grace time. */
+	id = open_path("/etc/passwd", "stubborn", 0);
+	close_and_wait(fd, (uint32_t)id, SIGKILL, 1500);
+	CHECK(tl_info(b.sock, (uint32_t)id, &i) == 0);
+	close(fd);
+}
+
+static void
+test_consumers(void)
+{
+	struct ctl_attached att;
+	struct ctl_stream_info i;
+	int c[4], fds[2], id, slot;
+	void *p;
+
+	id = open_path("/etc/passwd", "hang", 0);
+	for (int k = 0; k < 4; k++) {
+		c[k] = tl_connect(b.sock);
+		CHECK(c[k] >= 0);
+	}
+	/* This broker has two slots per stream. */
+	CHECK(tl_attach(c[0], (uint32_t)id, 0, fds, &att) >= 0);
+	CHECK(att.stream_id == (uint32_t)id && att.data_size > 0);
+	/* The data fd is read-only: no writable shared mapping, no resize. */
+	CHECK((fcntl(fds[0], F_GETFL) & O_ACCMODE) == O_RDONLY);
+	p = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED, fds[0], 0);
+	CHECK(p == MAP_FAILED && errno == EACCES);
+	/* The cursor segment is writable, but sealed against resizing. */
+	CHECK(ftruncate(fds[1], 0) < 0 && errno == EPERM);
+	close(fds[0]);
+	close(fds[1]);
+	CHECK(tl_attach(c[0], (uint32_t)id, 0, fds, NULL) == -EISCONN);
+
+	CHECK(tl_attach(c[1], (uint32_t)id, 0, fds, NULL) >= 0);
+	close(fds[0]);
+	close(fds[1]);
+	CHECK(tl_attach(c[2], (uint32_t)id, 0, fds, NULL) == -EBUSY);
+	/* Observers need no slot. */
+	slot = tl_attach(c[3], (uint32_t)id, CTL_ATTACH_OBSERVER, fds, NULL);
+	CHECK(slot == -1);
+	close(fds[0]);
+	close(fds[1]);
+	CHECK(tl_info(b.sock, (uint32_t)id, &i) == 1 && i.consumers == 2);
+
+	/* A consumer that goes away frees its slot. */
+	close(c[0]);
+	slot = -EBUSY;
+	for (int k = 0; k < 50 && slot == -EBUSY; k++)
+		slot = tl_attach(c[2], (uint32_t)id, 0, fds, NULL);
+	CHECK(slot >= 0);
+	close(fds[0]);
+	close(fds[1]);
+	for (int k = 1; k < 4; k++)
+		close(c[k]);
+	CHECK((c[0] = tl_connect(b.sock)) >= 0);
+	CHECK(tl_simple(c[0], CTL_KILL, (uint32_t)id) == 0);
+	close(c[0]);
+	CHECK(tl_consume(b.sock, (uint32_t)id, 5000, NULL, NULL) >= 0);
+}
+
+static void
+test_names(void)
+{
+	struct ctl_open o;
+	char err[CTL_MSG_LEN];
+	int fd = tl_connect(b.sock), id;
+	struct ctl_close c;
+	union ctl_msg rep;
+
+	CHECK(fd >= 0);
+	tl_open_init(&o, CTL_SRC_PATH, "/etc/passwd", "hang");
+	snprintf(o.name, sizeof(o.name), "cam-1.main_");
+	id = tl_open(fd, &o, -1, NULL, err, sizeof(err));
+	CHECK(id > 0);
+	CHECK(tl_open(fd, &o, -1, NULL, err, sizeof(err)) == -EEXIST);
+	memset(&c, 0, sizeof(c));
+	ctl_hdr_init(&c.hdr, CTL_KILL, 77);
+	snprintf(c.ref.name, sizeof(c.ref.name), "cam-1.main_");
+	CHECK(tl_request(fd, &c, sizeof(c), NULL, 0, &rep, NULL) == CTL_OK);
+	CHECK(rep.hdr.id == 77);
+	close(fd);
+	CHECK(tl_consume(b.sock, (uint32_t)id, 5000, NULL, NULL) >= 0);
+}
+
+static void
+test_exec_failure(void)
+{
+	struct tl_broker e;
+	struct ctl_stream_info i;
+	char path[300];
+	int fd, id;
+
+	snprintf(path, sizeof(path), "%s/not-executable", tl_dir());
+	fd = open(path, O_WRONLY | O_CREAT, 0644);
+	CHECK(fd >= 0);
+	close(fd);
+	CHECK(tl_broker_start(&e, "e", path, NULL) == 0);
+	fd = tl_connect(e.sock);
+	CHECK(fd >= 0);
+	{
+		struct ctl_open o;
+		char err[CTL_MSG_LEN];
+
+		tl_open_init(&o, CTL_SRC_PATH, "/etc/passwd", "");
+		id = tl_open(fd, &o, -1, NULL, err, sizeof(err));
+		CHECK(id > 0);
+	}
+	close(fd);
+	CHECK(tl_info(e.sock, (uint32_t)id, &i) == 1);
+	CHECK(i.state == RING_STATE_ENDED);
+	CHECK(i.end_reason == SD_END_EXEC_FAILED);
+	CHECK(strstr(i.end_msg, "Permission denied") != NULL);
+	CHECK(tl_broker_stop(&e) == 0);
+	unlink(path);
+}
+
+static void
+test_shutdown(void)
+{
+	struct ctl_stream_info i;
+	pid_t w[2];
+
+	/* Workers still running when the broker is told to stop: one
+	 * leaves on SIGTERM, one has to be killed. Both are gone after. */
+	CHECK(tl_info(b.sock, (uint32_t)open_path("/etc/passwd", "hang", 0),
+		      &i) == 1);
+	w[0] = i.worker_pid;
+	CHECK(tl_info(b.sock, (uint32_t)open_path("/etc/passwd", "stubborn",
+						   0), &i) == 1);
+	w[1] = i.worker_pid;
+	CHECK(w[0] > 0 && w[1] > 0);
+	CHECK(tl_broker_stop(&b) == 0);
+	for (int k = 0; k < 2; k++)
+		CHECK(kill(w[k], 0) < 0 && errno == ESRCH);
+}
+
+int
+main(int argc, char **argv)
+{
+	const char *args[] = { "--max-consumers", "2", NULL };
+
+	if (argc != 3) {
+		fprintf(stderr, "usage: test_broker_streams SHMDEMUXD "
+			"FAKECHILD\n");
+		return 2;
+	}
+	fake = argv[2];
+	tl_init(argv[1], 90);
+	CHECK(tl_broker_start(&b, "s", fake, args) == 0);
+	test_endings();
+	test_sources();
+	test_kill_close();
+	test_consumers();
+	test_names();
+	test_exec_failure();
+	test_shutdown();
+	tl_check_shm();
+	printf("test_broker_streams: ok\n");
+	return 0;
+}
