@@ -1,0 +1,101 @@
+#!/bin/bash
+# CLI behaviour: three lossless readers see identical dumps through a small
+# ring; bad input and bad usage fail with one line naming the cause; kill,
+# ls, probe, --help.
+# usage: test_cli.sh BIN_DIR FFPROBE_PACKETS
+command -v ffmpeg >/dev/null || { echo "SKIP: no ffmpeg"; exit 77; }
+FP=$2
+source "$(dirname "$0")/cli_env.sh" "$1"
+
+one_line() { # FILE: exactly one line, starting "shmdemux: "
+	[ "$(wc -l < "$1")" -eq 1 ] && grep -q '^shmdemux: ' "$1"
+}
+
+# A file larger than the ring, so the worker has to wait for the readers.
+ffmpeg -v error -f lavfi -i testsrc=size=320x240:rate=25:duration=8 \
+	-c:v mpeg4 -q:v 3 -g 25 "$T/v.avi" || { echo "SKIP: ffmpeg"; exit 77; }
+"$FP" "$T/v.avi" > "$T/ref"
+
+# ---- three consumers, all from the first packet ----
+id=$("$SD" open --name three --ring-size 256K --wait-consumers 3 "$T/v.avi") ||
+	fail "open three"
+for i in 1 2 3; do
+	"$SD" dump three --csv > "$T/c$i" 2> "$T/e$i" &
+	pids[$i]=$!
+done
+for i in 1 2 3; do
+	wait "${pids[$i]}" || fail "reader $i: $(cat "$T/e$i")"
+	cmp -s "$T/ref" "$T/c$i" || fail "reader $i differs from ffprobe"
+done
+"$SD" ls > "$T/ls" || fail "ls"
+grep -q "^ *$id  three  ended:eof" "$T/ls" || { fail "ls row"; cat "$T/ls"; }
+
+# ---- sources: a real pipe on stdin, an inherited fd ----
+id=$(cat "$T/v.avi" | "$SD" open -) || fail "open - from a pipe"
+"$SD" dump "$id" --csv > "$T/out" && cmp -s "$T/ref" "$T/out" || fail "pipe dump"
+id=$("$SD" open --fd 5 label.avi 5< "$T/v.avi") || fail "open --fd"
+"$SD" dump "$id" --csv > "$T/out" && cmp -s "$T/ref" "$T/out" || fail "fd dump"
+"$SD" ls | grep -q "^ *$id .*label.avi" || fail "fd label in ls"
+
+# ---- probe ----
+"$SD" probe "$id" > "$T/probe" || fail "probe"
+grep -q "^0 .*video.*mpeg4.*320x240 yuv420p 25 fps" "$T/probe" ||
+	{ fail "probe table"; cat "$T/probe"; }
+"$SD" probe --json three > "$T/probe.json" || fail "probe --json"
+if command -v python3 >/dev/null; then
+	python3 -c 'import json,sys; d=json.load(sys.stdin); assert d["tracks"][0]["width"]==320' \
+		< "$T/probe.json" || fail "probe --json content"
+	"$SD" ls --json | python3 -c 'import json,sys; assert len(json.load(sys.stdin))>=1' ||
+		fail "ls --json"
+fi
+"$SD" dump "$id" --json > "$T/dump.json" || fail "dump --json"
+[ "$(wc -l < "$T/dump.json")" -eq "$(wc -l < "$T/ref")" ] || fail "json lines"
+"$SD" dump "$id" > "$T/dump.txt" || fail "dump (human)"
+[ "$(wc -l < "$T/dump.txt")" -eq "$(wc -l < "$T/ref")" ] || fail "human lines"
+
+# ---- bad input: the dump names the cause in one line, exit 1 ----
+head -c 65536 /dev/urandom > "$T/bad.bin"
+id=$("$SD" open "$T/bad.bin") || fail "open bad"
+"$SD" dump "$id" --csv > "$T/out" 2> "$T/err"; rc=$?
+[ $rc -eq 1 ] || fail "bad input: exit $rc"
+one_line "$T/err" && grep -q "stream $id failed: input could not be opened" "$T/err" ||
+	{ fail "bad input message"; cat "$T/err"; }
+"$SD" ls | grep -q "^ *$id .*ended:open-failed" || fail "ls open-failed"
+
+# ---- kill: a paced stream killed mid-way ----
+id=$("$SD" open --realtime "$T/v.avi") || fail "open realtime"
+"$SD" kill "$id" || fail "kill"
+"$SD" dump "$id" --csv > "$T/out" 2> "$T/err"; rc=$?
+[ $rc -eq 1 ] && one_line "$T/err" && grep -q "killed" "$T/err" ||
+	{ fail "killed stream: exit $rc"; cat "$T/err"; }
+"$SD" ls | grep -q "^ *$id .*ended:killed" || fail "ls killed"
+
+# ---- runtime failures: exit 1, one line ----
+"$SD" open "$T/missing.mp4" > /dev/null 2> "$T/err"; rc=$?
+[ $rc -eq 1 ] && one_line "$T/err" && grep -q "No such file" "$T/err" ||
+	{ fail "missing file: exit $rc"; cat "$T/err"; }
+"$SD" dump 9999 > /dev/null 2> "$T/err"; rc=$?
+[ $rc -eq 1 ] && one_line "$T/err" || { fail "unknown stream: $rc"; cat "$T/err"; }
+"$SD" close nosuchname 2> "$T/err"; rc=$?
+[ $rc -eq 1 ] && one_line "$T/err" || fail "close unknown: $rc"
+"$SD" --socket "$T/nobody.sock" ls 2> "$T/err"; rc=$?
+[ $rc -eq 1 ] && one_line "$T/err" || fail "no broker: $rc"
+
+# ---- usage errors: exit 2 ----
+for args in "" "bogus" "open" "open --mode fast x" "dump" "dump 1 --from middle" \
+	"ls extra" "probe" "kill" "open --ring-size 12Q x" "--nope ls"; do
+	"$SD" $args > /dev/null 2>&1; rc=$?
+	[ $rc -eq 2 ] || fail "usage '$args': exit $rc"
+done
+
+# ---- help ----
+"$SD" --help | grep -q "probe" || fail "--help"
+for c in open ls probe dump close kill; do
+	"$SD" $c --help > "$T/help" || fail "$c --help exit"
+	grep -q "^usage: shmdemux $c" "$T/help" || fail "$c --help text"
+done
+for o in --name --mode --ring-size --wait-consumers --format --probesize \
+	--analyzeduration --demux-opt --realtime --fd; do
+	"$SD" open --help | grep -q -- "$o" || fail "open --help lacks $o"
+done
+finish
