@@ -101,19 +101,24 @@ shm_broker_start() {
 	[ -S "$SHMDEMUX_SOCKET" ] || shm_die "broker returned but $SHMDEMUX_SOCKET is no socket"
 }
 
-# Wait (bounded) for a process that is not our child to exit.
+# Wait (bounded) for a process that is not our child to exit. tail --pid
+# checks every 50 ms; it only covers the last instant after the broker has
+# dropped its pidfile lock (see shm_broker_stop).
 shm_wait_gone() { # PID SECONDS
 	kill -0 "$1" 2>/dev/null || return 0
 	timeout "$2" tail --pid="$1" -s 0.05 -f /dev/null 2>/dev/null
 	! kill -0 "$1" 2>/dev/null
 }
 
+# The broker holds an flock on its pidfile for its whole life and releases it
+# as the very last thing before exiting, so taking that lock is the wait.
 shm_broker_stop() {
 	[ -n "${SHM_BROKER_PID:-}" ] || return 0
 	local pid=$SHM_BROKER_PID
 	SHM_BROKER_PID=
 	kill -TERM "$pid" 2>/dev/null || return 0
-	shm_wait_gone "$pid" 10 && return 0
+	flock -w 10 "$SHM_BROKER_PIDFILE" true 2>/dev/null
+	shm_wait_gone "$pid" 2 && return 0
 	shm_log "broker $pid ignored SIGTERM for 10 s; killing it"
 	kill -KILL "$pid" 2>/dev/null
 	shm_wait_gone "$pid" 5
