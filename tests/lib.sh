@@ -156,9 +156,10 @@ shm_ls_line() { # ID
 	shm_cli ls 2>/dev/null | awk -v id="$1" '$1 == id { print; exit }'
 }
 
-# True when the stream ended with a failure (not EOF) according to `ls`.
+# True when `ls` shows the stream ended with a failure: any end reason but
+# eof and closed (sd_end_reason_name() in common/proto.c).
 shm_stream_failed() { # ID
-	shm_ls_line "$1" | grep -Eqi 'fail|error|crash|invalid|killed|signal|abort|bad'
+	shm_ls_line "$1" | grep -Eqw 'open-failed|demux-error|crashed|sandbox|memory-limit|watchdog|killed|exited|input-error|ring-error|exec-failed'
 }
 
 # Exactly one non-empty line in a file: the CLI's error contract.
