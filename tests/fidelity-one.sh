@@ -1,9 +1,12 @@
 #!/bin/bash
 # One fidelity check against a running broker ($SHMDEMUX_SOCKET), used by the
 # test_fidelity_*.sh scripts (several run in parallel).
-# usage: fidelity-one.sh file|pipe MEDIA-FILE
-#   file: `shmdemux open FILE`   vs `ffprobe-packets FILE`
-#   pipe: `shmdemux open - < FILE` vs `ffprobe-packets - < FILE`
+# usage: fidelity-one.sh file|stdin|pipe MEDIA-FILE
+#   file:  `shmdemux open FILE`            vs `ffprobe-packets FILE`
+#   stdin: `shmdemux open - < FILE`        vs `ffprobe-packets - < FILE`
+#   pipe:  `cat FILE | shmdemux open -`    vs `ffprobe-packets - < FILE`
+# (ffprobe reads `-` as pipe:0, never seeking, whatever stdin is; shmdemux must
+# treat `-` the same way, so stdin and pipe both compare with that.)
 # When ffprobe reads the packets, `shmdemux dump --csv` must print the same
 # bytes and exit 0. When ffprobe fails, shmdemux must fail cleanly: either
 # `open` refuses with a one-line message, or `dump` prints what ffprobe printed
@@ -12,7 +15,7 @@
 . "$(dirname "$0")/lib.sh"
 SHM_TEST="fidelity $1"
 shm_init
-[ $# -eq 2 ] || shm_die "usage: fidelity-one.sh file|pipe FILE"
+[ $# -eq 2 ] || shm_die "usage: fidelity-one.sh file|stdin|pipe FILE"
 mode=$1 media=$2 label="$1 $(basename "$2")"
 [ -n "${SHMDEMUX_SOCKET:-}" ] || shm_die "SHMDEMUX_SOCKET is not set"
 
@@ -44,12 +47,18 @@ file)
 	shm_cli open "$media" >"$SHM_TMP/id" 2>"$err"
 	open_rc=$?
 	;;
-pipe)
+stdin | pipe)
 	timeout -k 5 "$SHMDEMUX_TEST_DEADLINE" "$SHMDEMUX_FFPROBE_PACKETS" - \
 		<"$media" >"$ref" 2>/dev/null
 	ref_rc=$?
-	shm_cli open - <"$media" >"$SHM_TMP/id" 2>"$err"
-	open_rc=$?
+	if [ "$mode" = stdin ]; then
+		shm_cli open - <"$media" >"$SHM_TMP/id" 2>"$err"
+		open_rc=$?
+	else
+		# cat may die of SIGPIPE if open refuses early; only open's status counts.
+		cat "$media" | shm_cli open - >"$SHM_TMP/id" 2>"$err"
+		open_rc=${PIPESTATUS[1]}
+	fi
 	;;
 *) shm_die "unknown mode $mode" ;;
 esac

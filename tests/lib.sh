@@ -167,16 +167,16 @@ shm_one_line() { # FILE
 	awk 'NF { n++ } END { exit !(NR == 1 && n == 1) }' "$1"
 }
 
-# Fidelity of every FILE, as a file and through a pipe, against the running
+# Fidelity of every FILE, by path, as stdin and through a pipe, against the running
 # broker, SHMDEMUX_TEST_JOBS (2) checks at a time. Prints one PASS/FAIL line
 # per check; sets SHM_PASSED and SHM_FAILED (a check that printed nothing
 # counts as failed).
 shm_fidelity_all() { # FILE...
 	local results=$SHM_TMP/fidelity.results f
 	: >"$results"
-	for f in "$@"; do printf 'file\0%s\0pipe\0%s\0' "$f" "$f"; done |
+	for f in "$@"; do printf 'file\0%s\0stdin\0%s\0pipe\0%s\0' "$f" "$f" "$f"; done |
 		xargs -0 -n 2 -P "${SHMDEMUX_TEST_JOBS:-2}" \
 			"$SHMDEMUX_SRC/tests/fidelity-one.sh" | tee -a "$results"
 	SHM_PASSED=$(grep -c '^PASS' "$results")
-	SHM_FAILED=$(($# * 2 - SHM_PASSED))
+	SHM_FAILED=$(($# * 3 - SHM_PASSED))
 }

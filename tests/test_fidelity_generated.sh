@@ -1,6 +1,6 @@
 #!/bin/bash
 # End-to-end fidelity on the generated media set (tests/media/gen.sh): for each
-# file, opened by path and through a pipe, `shmdemux dump --csv` must equal
+# file, opened by path, as stdin and through a pipe, `shmdemux dump --csv` must equal
 # `ffprobe-packets` on the same bytes (see fidelity-one.sh). Then:
 #  - three consumers started together on a --wait-consumers 3 stream all print
 #    exactly ffprobe's packets;
@@ -48,7 +48,8 @@ check_consumers 3 "$media/h264_aac.mkv"
 check_consumers 3 "$media/h264_aac_frag.mp4"
 
 # Explicitly, even though the loop above covers it: whatever ffprobe makes of
-# a moov-at-end MP4 on a pipe is what shmdemux must print.
+# a moov-at-end MP4 on a pipe is what shmdemux must print (ffprobe cannot
+# seek back to the moov there).
 if out=$("$SHMDEMUX_SRC/tests/fidelity-one.sh" pipe "$media/h264_aac_moovend.mp4"); then
 	passed=$((passed + 1))
 else
