@@ -1,0 +1,1186 @@
+/*
+ * ring.c - the shared-memory broadcast ring. See ring.h for the API and
+ * docs/RING.md for the layout, the protocol and the memory orderings.
+ *
+ * Conventions in this file:
+ *  - The producer keeps the authoritative head/tail/seq in struct ring and
+ *    only publishes them; it never reads back a value a consumer can write
+ *    without clamping it.
+ *  - A consumer copies every shared value once into a local and checks it
+ *    before using it; a failed check is -EBADMSG.
+ *  - Every atomic access names its ordering and why.
+ */
+#include <errno.h>
+#include <limits.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <fcntl.h>
+#include <unistd.h>
+
+#include "futex.h"
+#include "ring.h"
+
+#define ALIGN_UP(x, a) (((x) + ((a) - 1)) & ~((uint64_t)(a) - 1))
+#define PAGE 4096u
+#define TRACKS_RETRIES 1000
+
+_Static_assert(sizeof(struct ring_cursors) <= RING_CURSORS_HDR_SIZE,
+	       "ring_cursors too big");
+
+struct lag {
+	uint64_t pos;      /* slot position when last seen moving */
+	uint64_t since_ns; /* when; 0 = not tracked */
+};
+
+struct ring {
+	enum ring_role role;
+	void *dmap, *cmap;
+	size_t dlen, clen;
+	struct ring_hdr *hdr;
+	struct ring_cursors *cur;
+	struct ring_slot *slots;
+	uint8_t *tracks;
+	uint8_t *area;
+	/* validated copies of the header geometry: never re-read */
+	uint64_t ds;
+	uint64_t tracks_size;
+	uint32_t nslots, mode, wait_consumers, lag_ms;
+
+	/* producer: authoritative state, published to the header */
+	uint64_t p_head, p_tail, p_seq;
+	uint64_t p_limit;      /* every active cursor was >= this at p_gen */
+	uint32_t p_gen;        /* attached_total when p_limit was computed */
+	bool p_hold_done;      /* wait_consumers reached (sticky) */
+	uint64_t p_packets, p_frames, p_bytes, p_waits, p_evictions;
+	struct lag *lag;
+
+	/* consumer */
+	int slot;              /* -1 until ring_attach() */
+	uint64_t c_pos;        /* next record to read */
+	uint64_t c_head;       /* cached head, <= the real head */
+	uint64_t c_overruns;
+	bool c_need_sync;      /* skip to the next RING_RF_SYNC record */
+};
+
+static int
+params_ok(const struct ring_params *p, uint64_t *ds)
+{
+	uint64_t d;
+
+	if (p == NULL || p->data_size > RING_MAX_DATA)
+		return 0;
+	d = ALIGN_UP(p->data_size, PAGE);
+	if (d < RING_MIN_DATA || d > RING_MAX_DATA)
+		return 0;
+	if (p->max_consumers < 1 || p->max_consumers > RING_MAX_SLOTS)
+		return 0;
+	if (p->mode != RING_MODE_LOSSLESS && p->mode != RING_MODE_LIVE)
+		return 0;
+	if (p->wait_consumers > p->max_consumers)
+		return 0;
+	*ds = d;
+	return 1;
+}
+
+static uint64_t
+data_seg_size(uint64_t ds)
+{
+	return RING_HDR_SIZE + RING_TRACKS_SIZE + ds;
+}
+
+static uint64_t
+cursor_seg_size(uint32_t nslots)
+{
+	return ALIGN_UP(RING_CURSORS_HDR_SIZE +
+			(uint64_t)nslots * sizeof(struct ring_slot), PAGE);
+}
+
+uint64_t
+ring_data_seg_size(const struct ring_params *p)
+{
+	uint64_t ds;
+
+	return params_ok(p, &ds) ? data_seg_size(ds) : 0;
+}
+
+uint64_t
+ring_cursor_seg_size(const struct ring_params *p)
+{
+	uint64_t ds;
+
+	return params_ok(p, &ds) ? cursor_seg_size(p->max_consumers) : 0;
+}
+
+/* Size an fd from scratch (truncating first zeroes any old contents) and
+ * seal its size when the memfd allows it, so no holder of a writable fd can
+ * shrink it under another process's mapping (SIGBUS). */
+static int
+size_fd(int fd, uint64_t size)
+{
+	if (ftruncate(fd, 0) < 0 || ftruncate(fd, (off_t)size) < 0)
+		return -errno;
+	if (fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW) < 0 &&
+	    errno != EINVAL && errno != EPERM)
+		return -errno;
+	return 0;
+}
+
+static void
+init_hdr(struct ring_hdr *h, const struct ring_params *p, uint64_t ds)
+{
+	h->abi_version = RING_ABI_VERSION;
+	h->hdr_size = RING_HDR_SIZE;
+	h->total_size = data_seg_size(ds);
+	h->tracks_off = RING_HDR_SIZE;
+	h->tracks_size = RING_TRACKS_SIZE;
+	h->data_off = RING_HDR_SIZE + RING_TRACKS_SIZE;
+	h->data_size = ds;
+	h->max_consumers = p->max_consumers;
+	h->mode = p->mode;
+	h->wait_consumers = p->wait_consumers;
+	h->lag_timeout_ms = p->lag_timeout_ms;
+	/* Nobody maps the ring before ring_create() returns: relaxed. */
+	atomic_store_explicit(&h->last_sync, UINT64_MAX, memory_order_relaxed);
+	h->end_exit_code = -1;
+	h->end_syscall = -1;
+	h->magic = RING_MAGIC;
+}
+
+int
+ring_create(int data_fd, int cursor_fd, const struct ring_params *p)
+{
+	uint64_t ds, dlen, clen;
+	void *d = MAP_FAILED, *c = MAP_FAILED;
+	struct ring_cursors *cur;
+	int ret;
+
+	if (!params_ok(p, &ds))
+		return -EINVAL;
+	dlen = data_seg_size(ds);
+	clen = cursor_seg_size(p->max_consumers);
+	if ((ret = size_fd(data_fd, dlen)) < 0 ||
+	    (ret = size_fd(cursor_fd, clen)) < 0)
+		return ret;
+	/* Only the header page is written; the rest is zero from ftruncate. */
+	d = mmap(NULL, RING_HDR_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED,
+		 data_fd, 0);
+	c = mmap(NULL, clen, PROT_READ | PROT_WRITE, MAP_SHARED, cursor_fd, 0);
+	if (d == MAP_FAILED || c == MAP_FAILED) {
+		ret = -errno;
+		goto out;
+	}
+	init_hdr(d, p, ds);
+	cur = c;
+	cur->abi_version = RING_ABI_VERSION;
+	cur->max_consumers = p->max_consumers;
+	cur->magic = RING_CUR_MAGIC;
+	ret = 0;
+out:
+	if (d != MAP_FAILED)
+		munmap(d, RING_HDR_SIZE);
+	if (c != MAP_FAILED)
+		munmap(c, clen);
+	return ret;
+}
+
+/* Check the header against the object's real size. Every field is read
+ * once into the ring struct; later code uses only those copies. */
+static int
+check_hdr(struct ring *r, const volatile struct ring_hdr *h, uint64_t fsize)
+{
+	uint64_t ds = h->data_size;
+
+	if (h->magic != RING_MAGIC || h->abi_version != RING_ABI_VERSION ||
+	    h->hdr_size != RING_HDR_SIZE || h->total_size != fsize ||
+	    h->tracks_off != RING_HDR_SIZE ||
+	    h->tracks_size != RING_TRACKS_SIZE ||
+	    h->data_off != RING_HDR_SIZE + RING_TRACKS_SIZE)
+		return -EPROTO;
+	if (ds % PAGE || ds < RING_MIN_DATA || ds > RING_MAX_DATA ||
+	    data_seg_size(ds) != fsize)
+		return -EPROTO;
+	r->ds = ds;
+	r->tracks_size = RING_TRACKS_SIZE;
+	r->nslots = h->max_consumers;
+	r->mode = h->mode;
+	r->wait_consumers = h->wait_consumers;
+	r->lag_ms = h->lag_timeout_ms;
+	if (r->nslots < 1 || r->nslots > RING_MAX_SLOTS ||
+	    (r->mode != RING_MODE_LOSSLESS && r->mode != RING_MODE_LIVE))
+		return -EPROTO;
+	return 0;
+}
+
+static int
+check_cursors(const struct ring *r, const volatile struct ring_cursors *c)
+{
+	if (c->magic != RING_CUR_MAGIC || c->abi_version != RING_ABI_VERSION ||
+	    c->max_consumers != r->nslots)
+		return -EPROTO;
+	return 0;
+}
+
+/* The producer resumes from the published state; it is its own (or the
+ * broker's fresh header), but a bad value must not send it walking. */
+static int
+load_producer_state(struct ring *r)
+{
+	struct ring_hdr *h = r->hdr;
+
+	/* Relaxed: no other producer exists, nothing to synchronise with. */
+	r->p_head = atomic_load_explicit(&h->head, memory_order_relaxed);
+	r->p_tail = atomic_load_explicit(&h->tail, memory_order_relaxed);
+	r->p_seq = atomic_load_explicit(&h->next_seq, memory_order_relaxed);
+	if (r->p_tail > r->p_head || r->p_head - r->p_tail > r->ds ||
+	    r->p_head % RING_ALIGN || r->p_tail % RING_ALIGN)
+		return -EPROTO;
+	r->p_limit = r->p_tail;
+	r->p_gen = UINT32_MAX;
+	r->p_packets = atomic_load_explicit(&h->packets, memory_order_relaxed);
+	r->p_frames = atomic_load_explicit(&h->frames, memory_order_relaxed);
+	r->p_bytes = atomic_load_explicit(&h->payload_bytes,
+					  memory_order_relaxed);
+	r->p_waits = atomic_load_explicit(&h->producer_waits,
+					  memory_order_relaxed);
+	r->p_evictions = atomic_load_explicit(&h->evictions,
+					      memory_order_relaxed);
+	r->lag = calloc(r->nslots, sizeof(*r->lag));
+	return r->lag ? 0 : -ENOMEM;
+}
+
+static int
+map_fd(int fd, int prot, void **out, size_t *len)
+{
+	struct stat st;
+
+	if (fstat(fd, &st) < 0)
+		return -errno;
+	if (st.st_size < (off_t)PAGE ||
+	    (uint64_t)st.st_size > RING_MAX_DATA + RING_HDR_SIZE +
+				   RING_TRACKS_SIZE)
+		return -EPROTO;
+	*out = mmap(NULL, (size_t)st.st_size, prot, MAP_SHARED, fd, 0);
+	if (*out == MAP_FAILED) {
+		*out = NULL;
+		return -errno;
+	}
+	*len = (size_t)st.st_size;
+	return 0;
+}
+
+int
+ring_map(struct ring **out, int data_fd, int cursor_fd, enum ring_role role)
+{
+	struct ring *r;
+	int dprot = PROT_READ | PROT_WRITE, ret;
+
+	*out = NULL;
+	if (role != RING_ROLE_PRODUCER && role != RING_ROLE_CONSUMER &&
+	    role != RING_ROLE_ADMIN)
+		return -EINVAL;
+	if ((r = calloc(1, sizeof(*r))) == NULL)
+		return -ENOMEM;
+	r->role = role;
+	r->slot = -1;
+	if (role == RING_ROLE_CONSUMER)
+		dprot = PROT_READ;
+	if ((ret = map_fd(data_fd, dprot, &r->dmap, &r->dlen)) < 0)
+		goto out;
+	r->hdr = r->dmap;
+	if ((ret = check_hdr(r, r->hdr, r->dlen)) < 0)
+		goto out;
+	if ((ret = map_fd(cursor_fd, PROT_READ | PROT_WRITE, &r->cmap,
+			  &r->clen)) < 0)
+		goto out;
+	ret = -EPROTO;
+	if (r->clen != cursor_seg_size(r->nslots))
+		goto out;
+	r->cur = r->cmap;
+	if ((ret = check_cursors(r, r->cur)) < 0)
+		goto out;
+	r->slots = (struct ring_slot *)((uint8_t *)r->cmap +
+					RING_CURSORS_HDR_SIZE);
+	r->tracks = (uint8_t *)r->dmap + RING_HDR_SIZE;
+	r->area = r->tracks + RING_TRACKS_SIZE;
+	if (role == RING_ROLE_PRODUCER && (ret = load_producer_state(r)) < 0)
+		goto out;
+	*out = r;
+	return 0;
+out:
+	ring_unmap(&r);
+	return ret;
+}
+
+void
+ring_unmap(struct ring **rp)
+{
+	struct ring *r;
+
+	if (rp == NULL || (r = *rp) == NULL)
+		return;
+	if (r->dmap)
+		munmap(r->dmap, r->dlen);
+	if (r->cmap)
+		munmap(r->cmap, r->clen);
+	free(r->lag);
+	free(r);
+	*rp = NULL;
+}
+
+const struct ring_hdr *
+ring_hdr(const struct ring *r)
+{
+	return r->hdr;
+}
+
+const struct ring_cursors *
+ring_cursors(const struct ring *r)
+{
+	return r->cur;
+}
+
+/* ---- wakeups ---- */
+
+/* Wake consumers sleeping on wake_seq. The caller has just stored head or
+ * state. The seq_cst fence orders that store before the load of
+ * cons_waiters; the consumer increments cons_waiters (seq_cst RMW) before
+ * re-loading head, so either it sees the new head or we see it waiting
+ * (store-load Dekker pairing; release/acquire alone would allow both to miss
+ * each other). */
+static void
+wake_consumers(struct ring *r, bool always)
+{
+	atomic_thread_fence(memory_order_seq_cst);
+	if (!always &&
+	    atomic_load_explicit(&r->cur->cons_waiters,
+				 memory_order_relaxed) == 0)
+		return;
+	/* Release: a woken consumer that sees the new wake_seq also sees the
+	 * head/state stored before it. */
+	atomic_fetch_add_explicit(&r->hdr->wake_seq, 1, memory_order_release);
+	futex_wake(&r->hdr->wake_seq, INT_MAX);
+}
+
+/* Wake a producer blocked for space (on release_seq). */
+static void
+wake_producer(struct ring_cursors *c)
+{
+	atomic_fetch_add_explicit(&c->release_seq, 1, memory_order_release);
+	futex_wake(&c->release_seq, 1);
+}
+
+/* ---- producer ---- */
+
+static struct ring_rec *
+rec_at(const struct ring *r, uint64_t pos)
+{
+	return (struct ring_rec *)(r->area + pos % r->ds);
+}
+
+/* First record boundary >= need, walking the producer's own records from
+ * the current tail. need <= p_head, so the walk stays among published
+ * records. The checks only guard against a broker-corrupted segment. */
+static int
+walk_tail(const struct ring *r, uint64_t need, uint64_t *out)
+{
+	uint64_t t = r->p_tail, len;
+	const struct ring_rec *rec;
+
+	while (t < need) {
+		rec = rec_at(r, t);
+		len = rec->len;
+		if (rec->pos != t || len < RING_ALIGN || len % RING_ALIGN ||
+		    len > r->p_head - t)
+			return -EBADMSG;
+		t += len;
+	}
+	*out = t;
+	return 0;
+}
+
+/* Evict slot i if it has blocked us without moving for lag_ms. Returns true
+ * when it was evicted. The bookkeeping is private: the shared seen_pos /
+ * last_move_ns fields are a diagnostic copy a consumer could forge. */
+static bool
+check_lag(struct ring *r, unsigned i, uint64_t pos, uint64_t now)
+{
+	struct ring_slot *s = &r->slots[i];
+	struct lag *l = &r->lag[i];
+	uint32_t active = RING_SLOT_ACTIVE;
+
+	if (l->since_ns == 0 || l->pos != pos) {
+		l->pos = pos;
+		l->since_ns = now;
+		/* Relaxed: diagnostics only. */
+		atomic_store_explicit(&s->seen_pos, pos, memory_order_relaxed);
+		atomic_store_explicit(&s->last_move_ns, now,
+				      memory_order_relaxed);
+		return false;
+	}
+	if (now - l->since_ns < (uint64_t)r->lag_ms * 1000000u)
+		return false;
+	l->since_ns = 0;
+	/* acq_rel CAS: the broker may be freeing the slot concurrently; only
+	 * one of us may decrement active. */
+	if (!atomic_compare_exchange_strong_explicit(&s->state, &active,
+			RING_SLOT_EVICTED, memory_order_acq_rel,
+			memory_order_relaxed))
+		return false;
+	atomic_fetch_sub_explicit(&r->cur->active, 1, memory_order_relaxed);
+	atomic_store_explicit(&r->hdr->evictions, ++r->p_evictions,
+			      memory_order_relaxed);
+	wake_consumers(r, true); /* the evicted one sees -ECONNRESET now */
+	return true;
+}
+
+/* Recompute the reclaim limit: the lowest active cursor, each clamped to
+ * [lo, p_head] (cursor values are untrusted). With lag set, slots below
+ * want are checked for eviction. Caches the result in p_limit/p_gen. */
+static uint64_t
+scan_limit(struct ring *r, uint64_t lo, uint64_t want, bool lag)
+{
+	uint64_t limit = r->p_head, p, now = 0;
+	uint32_t g;
+	unsigned i;
+
+	/* Acquire: pairs with the broker's seq_cst increment made after it
+	 * initialised the new slot, so the slot loads below see it. */
+	g = atomic_load_explicit(&r->cur->attached_total,
+				 memory_order_acquire);
+	r->p_gen = g;
+	if (!r->p_hold_done) {
+		if (g < r->wait_consumers)
+			return r->p_limit = lo;
+		r->p_hold_done = true;
+	}
+	if (lag && r->lag_ms)
+		now = mono_ns();
+	for (i = 0; i < r->nslots; i++) {
+		struct ring_slot *s = &r->slots[i];
+
+		/* Acquire: a slot that became ACTIVE has its pos set. */
+		if (atomic_load_explicit(&s->state, memory_order_acquire) !=
+		    RING_SLOT_ACTIVE) {
+			r->lag[i].since_ns = 0;
+			continue;
+		}
+		/* Acquire: pairs with the consumer's release store of pos,
+		 * so its reads of the bytes below pos are done before we
+		 * overwrite them. */
+		p = atomic_load_explicit(&s->pos, memory_order_acquire);
+		if (p < lo)
+			p = lo;
+		if (p > r->p_head)
+			p = r->p_head;
+		if (now && p < want && check_lag(r, i, p, now))
+			continue;
+		if (p < limit)
+			limit = p;
+	}
+	return r->p_limit = limit;
+}
+
+/* Block until the cursors allow tail = t, or the deadline. */
+static int
+wait_cursors(struct ring *r, uint64_t lo, uint64_t t, uint64_t deadline,
+	     bool *counted)
+{
+	struct ring_cursors *c = r->cur;
+	uint32_t seq;
+	int ms;
+
+	if (scan_limit(r, lo, t, false) >= t)
+		return 0;
+	if (!*counted) {
+		*counted = true;
+		atomic_store_explicit(&r->hdr->producer_waits, ++r->p_waits,
+				      memory_order_relaxed);
+	}
+	/* Acquire: read the futex word before announcing ourselves, so a
+	 * release that happens after our re-scan changes it and the futex
+	 * call returns at once. */
+	seq = atomic_load_explicit(&c->release_seq, memory_order_acquire);
+	/* Relaxed stores, then a seq_cst fence before re-scanning the slots:
+	 * pairs with the consumer's pos store + seq_cst fence + load of
+	 * prod_waiting (Dekker): either we see its new pos or it sees us
+	 * waiting and bumps release_seq. */
+	atomic_store_explicit(&c->prod_want, t, memory_order_relaxed);
+	atomic_store_explicit(&c->prod_waiting, 1, memory_order_relaxed);
+	atomic_thread_fence(memory_order_seq_cst);
+	if (scan_limit(r, lo, t, true) < t) {
+		ms = slice_until(deadline, RING_WAIT_SLICE_MS);
+		if (ms == 0) {
+			atomic_store_explicit(&c->prod_waiting, 0,
+					      memory_order_relaxed);
+			return deadline == 0 ? -EAGAIN : -ETIMEDOUT;
+		}
+		futex_wait(&c->release_seq, seq, ms);
+	}
+	/* Relaxed: only suppresses wakeups; a stale 1 costs a syscall. */
+	atomic_store_explicit(&c->prod_waiting, 0, memory_order_relaxed);
+	return 0;
+}
+
+/* Lossless: move tail to t once every active cursor is at or past it. */
+static int
+reclaim_lossless(struct ring *r, uint64_t t, uint64_t deadline)
+{
+	uint64_t lo = r->p_tail;
+	bool counted = false;
+	int ret;
+
+	for (;;) {
+		if (t <= r->p_limit) {
+			/* Store tail, then (seq_cst fence) check that no slot
+			 * was allocated since p_limit was computed. The broker
+			 * increments attached_total (seq_cst) and then
+			 * re-loads tail, moving the new slot up to it: either
+			 * it sees this tail or we see its increment. */
+			atomic_store_explicit(&r->hdr->tail, t,
+					      memory_order_relaxed);
+			atomic_thread_fence(memory_order_seq_cst);
+			if (atomic_load_explicit(&r->cur->attached_total,
+					memory_order_relaxed) == r->p_gen) {
+				r->p_tail = t;
+				return 0;
+			}
+		}
+		if ((ret = wait_cursors(r, lo, t, deadline, &counted)) < 0)
+			return ret;
+	}
+}
+
+/* Live: advance tail past what will be overwritten, never waiting. */
+static void
+reclaim_live(struct ring *r, uint64_t t)
+{
+	/* Relaxed store then release fence, before any byte is overwritten
+	 * (seqlock writer side): a consumer that reads an overwritten byte and
+	 * then (acquire fence) loads tail is guaranteed to see this value or a
+	 * later one, and so discards what it read. */
+	atomic_store_explicit(&r->hdr->tail, t, memory_order_relaxed);
+	atomic_thread_fence(memory_order_release);
+	r->p_tail = t;
+}
+
+/* Make [p_head, end) writable: tail must reach end - ds. */
+static int
+make_room(struct ring *r, uint64_t end, uint64_t deadline)
+{
+	uint64_t t;
+	int ret;
+
+	if (end <= r->p_tail + r->ds)
+		return 0;
+	if ((ret = walk_tail(r, end - r->ds, &t)) < 0)
+		return ret;
+	if (r->mode == RING_MODE_LIVE) {
+		reclaim_live(r, t);
+		return 0;
+	}
+	return reclaim_lossless(r, t, deadline);
+}
+
+static void
+fill_rec(struct ring_rec *rec, uint64_t pos, uint64_t len, uint16_t type,
+	 uint16_t flags, uint32_t meta_len, uint64_t payload_len, uint64_t seq)
+{
+	rec->magic = RING_REC_MAGIC;
+	rec->type = type;
+	rec->flags = flags;
+	rec->pad = 0;
+	rec->meta_len = meta_len;
+	rec->pad2 = 0;
+	rec->len = len;
+	rec->seq = seq;
+	rec->payload_len = payload_len;
+	rec->pos = pos;
+	rec->reserved[0] = rec->reserved[1] = 0;
+}
+
+/* Publish head = end. Release: the record bytes written before (header,
+ * meta, payload) are visible to a consumer that acquires head. */
+static void
+publish_head(struct ring *r, uint64_t end)
+{
+	r->p_head = end;
+	atomic_store_explicit(&r->hdr->head, end, memory_order_release);
+}
+
+/* Fill the rest of the area with a pad record, so the next record starts at
+ * offset 0. Published on its own: a consumer caught up at p_head then moves
+ * to the lap boundary, and the next record's room never includes it. */
+static int
+pad_to_end(struct ring *r, uint64_t deadline)
+{
+	uint64_t len = r->ds - r->p_head % r->ds;
+	int ret;
+
+	if ((ret = make_room(r, r->p_head + len, deadline)) < 0)
+		return ret;
+	fill_rec(rec_at(r, r->p_head), r->p_head, len, RING_REC_PAD, 0, 0, 0,
+		 r->p_seq);
+	publish_head(r, r->p_head + len);
+	wake_consumers(r, false);
+	return 0;
+}
+
+int
+ring_reserve(struct ring *r, uint32_t meta_len, uint64_t payload_len,
+	     struct ring_wr *w, int timeout_ms)
+{
+	uint64_t len, deadline = timeout_ms == 0 ? 0 : deadline_after(timeout_ms);
+	uint8_t *p;
+	int ret;
+
+	if (r->role != RING_ROLE_PRODUCER)
+		return -EPERM;
+	if (payload_len > r->ds || meta_len > r->ds)
+		return -EMSGSIZE;
+	len = ALIGN_UP(sizeof(struct ring_rec) + ALIGN_UP(meta_len, 8) +
+		       payload_len, RING_ALIGN);
+	if (len > r->ds)
+		return -EMSGSIZE;
+	if (r->p_head % r->ds + len > r->ds &&
+	    (ret = pad_to_end(r, deadline)) < 0)
+		return ret;
+	if ((ret = make_room(r, r->p_head + len, deadline)) < 0)
+		return ret;
+	p = (uint8_t *)rec_at(r, r->p_head);
+	w->pos = r->p_head;
+	w->len = len;
+	w->meta_len = meta_len;
+	w->payload_len = payload_len;
+	w->meta = p + sizeof(struct ring_rec);
+	w->payload = p + sizeof(struct ring_rec) + ALIGN_UP(meta_len, 8);
+	return 0;
+}
+
+int
+ring_publish(struct ring *r, struct ring_wr *w, uint16_t type,
+	     uint16_t flags)
+{
+	struct ring_hdr *h = r->hdr;
+
+	if (r->role != RING_ROLE_PRODUCER)
+		return -EPERM;
+	if (w->pos != r->p_head || w->len > r->ds ||
+	    w->pos + w->len > r->p_tail + r->ds)
+		return -EINVAL;
+	if (type != RING_REC_PACKET && type != RING_REC_FRAME &&
+	    type != RING_REC_TRACKS)
+		return -EINVAL;
+	fill_rec(rec_at(r, w->pos), w->pos, w->len, type, flags, w->meta_len,
+		 w->payload_len, r->p_seq);
+	publish_head(r, w->pos + w->len);
+	/* Release, after head: a consumer that jumps to last_sync finds the
+	 * record already below head. */
+	if (flags & RING_RF_SYNC)
+		atomic_store_explicit(&h->last_sync, w->pos,
+				      memory_order_release);
+	/* Counters: relaxed, single writer, read only for display. */
+	atomic_store_explicit(&h->next_seq, ++r->p_seq, memory_order_relaxed);
+	if (type == RING_REC_PACKET)
+		atomic_store_explicit(&h->packets, ++r->p_packets,
+				      memory_order_relaxed);
+	else if (type == RING_REC_FRAME)
+		atomic_store_explicit(&h->frames, ++r->p_frames,
+				      memory_order_relaxed);
+	r->p_bytes += w->payload_len;
+	atomic_store_explicit(&h->payload_bytes, r->p_bytes,
+			      memory_order_relaxed);
+	wake_consumers(r, false);
+	return 0;
+}
+
+struct ring_tracks *
+ring_tracks_begin(struct ring *r)
+{
+	struct ring_tracks *t = (struct ring_tracks *)r->tracks;
+	uint32_t g = atomic_load_explicit(&t->gen, memory_order_relaxed);
+
+	/* Odd gen first, then a release fence before the table is written
+	 * (seqlock writer): a reader that sees any new table byte and then
+	 * re-loads gen after its acquire fence sees it changed. */
+	atomic_store_explicit(&t->gen, g | 1u, memory_order_relaxed);
+	atomic_thread_fence(memory_order_release);
+	return t;
+}
+
+uint32_t
+ring_tracks_end(struct ring *r)
+{
+	struct ring_tracks *t = (struct ring_tracks *)r->tracks;
+	uint32_t g = atomic_load_explicit(&t->gen, memory_order_relaxed);
+
+	g = (g | 1u) + 1u;
+	/* Release: the table is complete before readers see an even gen. */
+	atomic_store_explicit(&t->gen, g, memory_order_release);
+	return g;
+}
+
+void
+ring_set_state(struct ring *r, uint32_t state)
+{
+	/* Release: fields written before (tracks, status) are visible to a
+	 * consumer that acquires the new state. */
+	atomic_store_explicit(&r->hdr->state, state, memory_order_release);
+	wake_consumers(r, true);
+}
+
+static void
+set_msg(struct ring_hdr *h, const char *msg)
+{
+	if (msg == NULL)
+		return;
+	strncpy(h->end_msg, msg, RING_MSG_LEN - 1);
+	h->end_msg[RING_MSG_LEN - 1] = '\0';
+}
+
+void
+ring_set_worker_status(struct ring *r, uint32_t reason, int32_t averror,
+		       const char *msg)
+{
+	/* Plain stores: published by the next state store (release). */
+	r->hdr->worker_reason = reason;
+	r->hdr->worker_averror = averror;
+	set_msg(r->hdr, msg);
+}
+
+/* ---- consumer ---- */
+
+/* Publish our cursor. Release: our reads of the bytes below pos are done
+ * before the producer (acquire load in scan_limit) may overwrite them. */
+static void
+store_pos(struct ring *r)
+{
+	atomic_store_explicit(&r->slots[r->slot].pos, r->c_pos,
+			      memory_order_release);
+}
+
+/* Publish our cursor and, in lossless mode, wake the producer if it waits
+ * for us to get past prod_want. */
+static void
+publish_pos(struct ring *r)
+{
+	struct ring_cursors *c = r->cur;
+
+	store_pos(r);
+	if (r->mode == RING_MODE_LIVE)
+		return; /* a live producer never waits */
+	/* seq_cst fence between our pos store and the prod_waiting load:
+	 * pairs with the producer's prod_waiting store + fence + slot scan. */
+	atomic_thread_fence(memory_order_seq_cst);
+	if (atomic_load_explicit(&c->prod_waiting, memory_order_relaxed) &&
+	    r->c_pos >= atomic_load_explicit(&c->prod_want,
+					     memory_order_relaxed))
+		wake_producer(c);
+}
+
+int
+ring_attach(struct ring *r, unsigned slot, enum ring_start start)
+{
+	struct ring_slot *s;
+	uint64_t h, t, p, ls;
+	int i;
+
+	if (r->role != RING_ROLE_CONSUMER || r->slot >= 0 ||
+	    slot >= r->nslots)
+		return -EINVAL;
+	s = &r->slots[slot];
+	if (atomic_load_explicit(&s->state, memory_order_acquire) !=
+	    RING_SLOT_ACTIVE)
+		return -ECONNRESET;
+	/* Acquire on tail, then head: tail <= head as the producer stores
+	 * tail before the head that follows it. */
+	t = atomic_load_explicit(&r->hdr->tail, memory_order_acquire);
+	h = atomic_load_explicit(&r->hdr->head, memory_order_acquire);
+	if (t > h || h - t > r->ds || t % RING_ALIGN || h % RING_ALIGN)
+		return -EBADMSG;
+	/* The broker set pos to the tail at allocation; forward only. */
+	p = atomic_load_explicit(&s->pos, memory_order_relaxed);
+	if (p < t || p > h || p % RING_ALIGN)
+		p = t;
+	if (start == RING_START_SYNC) {
+		ls = atomic_load_explicit(&r->hdr->last_sync,
+					  memory_order_acquire);
+		if (ls != UINT64_MAX && ls >= p && ls < h &&
+		    ls % RING_ALIGN == 0)
+			p = ls;
+	} else if (start == RING_START_LIVE) {
+		p = h;
+	}
+	r->slot = (int)slot;
+	/* Store pos, seq_cst fence, re-load tail: pairs with the producer's
+	 * tail store + fence + load of attached_total. If the producer
+	 * reclaimed past p before it noticed this slot, we see its tail and
+	 * move up to it; bounded as tail only grows. */
+	for (i = 0; i < 1000; i++) {
+		r->c_pos = p;
+		store_pos(r);
+		atomic_thread_fence(memory_order_seq_cst);
+		t = atomic_load_explicit(&r->hdr->tail, memory_order_relaxed);
+		if (t <= p)
+			break;
+		p = t;
+	}
+	if (i == 1000 || p % RING_ALIGN) {
+		r->slot = -1;
+		return -EBADMSG;
+	}
+	r->c_head = p;
+	r->c_need_sync = false;
+	return 0;
+}
+
+/* Lapped (live mode): count it and jump to the newest sync record if it is
+ * still retained, else to the tail and skip to the next sync record. */
+static int
+overrun(struct ring *r)
+{
+	struct ring_slot *s = &r->slots[r->slot];
+	uint64_t t, h, ls, np;
+
+	t = atomic_load_explicit(&r->hdr->tail, memory_order_acquire);
+	h = atomic_load_explicit(&r->hdr->head, memory_order_acquire);
+	ls = atomic_load_explicit(&r->hdr->last_sync, memory_order_acquire);
+	if (t <= r->c_pos || t > h || t % RING_ALIGN || h % RING_ALIGN)
+		return -EBADMSG;
+	np = t;
+	if (ls != UINT64_MAX && ls >= t && ls < h && ls % RING_ALIGN == 0)
+		np = ls;
+	r->c_pos = np;
+	r->c_head = h;
+	r->c_need_sync = true;
+	/* Relaxed: a statistic only this consumer writes. */
+	atomic_store_explicit(&s->overruns, ++r->c_overruns,
+			      memory_order_relaxed);
+	store_pos(r);
+	return -EOVERFLOW;
+}
+
+/* Load head into c_head. 1 if there is something to read. */
+static int
+refresh_head(struct ring *r)
+{
+	/* Acquire: pairs with the producer's release store of head, so the
+	 * record bytes below it are visible. */
+	uint64_t h = atomic_load_explicit(&r->hdr->head, memory_order_acquire);
+
+	if (h < r->c_pos || h % RING_ALIGN)
+		return -EBADMSG;
+	if (h - r->c_pos > r->ds)
+		return r->mode == RING_MODE_LIVE ? overrun(r) : -EBADMSG;
+	r->c_head = h;
+	return h != r->c_pos;
+}
+
+/* Has the record at pos possibly been overwritten? (seqlock reader: data
+ * read before, acquire fence, then tail). */
+static bool
+reclaimed(const struct ring *r, uint64_t pos)
+{
+	atomic_thread_fence(memory_order_acquire);
+	return atomic_load_explicit(&r->hdr->tail, memory_order_relaxed) > pos;
+}
+
+/* The record at c_pos failed a check. Lossless: if we were evicted the
+ * producer may have reused the bytes, so that is what to report. */
+static int
+bad_rec(const struct ring *r)
+{
+	if (atomic_load_explicit(&r->slots[r->slot].state,
+				 memory_order_acquire) != RING_SLOT_ACTIVE)
+		return -ECONNRESET;
+	return -EBADMSG;
+}
+
+/* Check the record at c_pos. 0: v filled; 1: skipped (pad, or not a sync
+ * record while resyncing), call again; <0: error. */
+static int
+read_rec(struct ring *r, struct ring_rd *v)
+{
+	uint64_t pos = r->c_pos, off = pos % r->ds, room, mpad = 0;
+	struct ring_rec rec;
+
+	memcpy(&rec, r->area + off, sizeof(rec));
+	/* Live: the header may be torn; decide on tail before trusting it.
+	 * Lossless: our cursor protects the bytes, no shared load needed. */
+	if (r->mode == RING_MODE_LIVE && reclaimed(r, pos))
+		return overrun(r);
+	if (rec.magic != RING_REC_MAGIC || rec.pos != pos ||
+	    rec.len < RING_ALIGN || rec.len % RING_ALIGN ||
+	    rec.len > r->c_head - pos || rec.len > r->ds - off ||
+	    rec.type > RING_REC_TRACKS)
+		return bad_rec(r);
+	if (rec.type != RING_REC_PAD) {
+		room = rec.len - sizeof(rec);
+		mpad = ALIGN_UP((uint64_t)rec.meta_len, 8);
+		if (mpad > room || rec.payload_len > room - mpad)
+			return bad_rec(r);
+	}
+	if (rec.type == RING_REC_PAD ||
+	    (r->c_need_sync && !(rec.flags & RING_RF_SYNC))) {
+		r->c_pos = pos + rec.len; /* strictly forward, <= c_head */
+		return 1;
+	}
+	r->c_need_sync = false;
+	v->type = rec.type;
+	v->flags = rec.flags;
+	v->seq = rec.seq;
+	v->meta = r->area + off + sizeof(rec);
+	v->meta_len = rec.meta_len;
+	v->payload = r->area + off + sizeof(rec) + mpad;
+	v->payload_len = rec.payload_len;
+	v->pos = pos;
+	v->end = pos + rec.len;
+	return 0;
+}
+
+/* Nothing to read: -EPIPE if the stream ended, else sleep one slice on
+ * wake_seq. 0 to re-check, <0 to return. */
+static int
+wait_data(struct ring *r, uint64_t deadline)
+{
+	struct ring_hdr *h = r->hdr;
+	struct ring_cursors *c = r->cur;
+	struct ring_slot *s = &r->slots[r->slot];
+	uint32_t w;
+	int ms, ret = 0;
+
+	/* Acquire: pairs with ring_set_end's release; then re-load head
+	 * (refresh_head) for records published before the end. */
+	if (atomic_load_explicit(&h->state, memory_order_acquire) ==
+	    RING_STATE_ENDED) {
+		ret = refresh_head(r);
+		return ret < 0 ? ret : ret ? 0 : -EPIPE;
+	}
+	if ((ms = slice_until(deadline, RING_WAIT_SLICE_MS)) == 0)
+		return -EAGAIN;
+	/* Acquire: the futex word is read before we announce ourselves, so a
+	 * publish after our re-check below changes it and futex_wait returns
+	 * at once. */
+	w = atomic_load_explicit(&h->wake_seq, memory_order_acquire);
+	/* Make our cursor current first (pads skipped since the last
+	 * release): a producer must not wait for us while we sleep. */
+	publish_pos(r);
+	atomic_store_explicit(&s->waiting, 1, memory_order_relaxed);
+	/* seq_cst RMW, then seq_cst re-load of head: Dekker pairing with the
+	 * producer's head store + seq_cst fence + load of cons_waiters. */
+	atomic_fetch_add_explicit(&c->cons_waiters, 1, memory_order_seq_cst);
+	if (atomic_load_explicit(&h->head, memory_order_seq_cst) == r->c_pos &&
+	    atomic_load_explicit(&h->state, memory_order_seq_cst) !=
+	    RING_STATE_ENDED)
+		futex_wait(&h->wake_seq, w, ms);
+	/* exchange: the broker may have undone our count already (slot freed
+	 * while we slept); whoever takes the 1 decrements. */
+	if (atomic_exchange_explicit(&s->waiting, 0, memory_order_relaxed))
+		atomic_fetch_sub_explicit(&c->cons_waiters, 1,
+					  memory_order_relaxed);
+	return 0;
+}
+
+int
+ring_next(struct ring *r, struct ring_rd *v, int timeout_ms)
+{
+	uint64_t deadline = timeout_ms == 0 ? 0 : deadline_after(timeout_ms);
+	int ret;
+
+	if (r->slot < 0)
+		return -EINVAL;
+	for (;;) {
+		/* Acquire: pairs with the eviction CAS / broker free. */
+		if (atomic_load_explicit(&r->slots[r->slot].state,
+					 memory_order_acquire) !=
+		    RING_SLOT_ACTIVE)
+			return -ECONNRESET;
+		if (r->c_pos == r->c_head) {
+			if ((ret = refresh_head(r)) < 0)
+				return ret;
+			if (ret == 0) {
+				if ((ret = wait_data(r, deadline)) < 0)
+					return ret;
+				continue;
+			}
+		}
+		if ((ret = read_rec(r, v)) != 1)
+			return ret;
+	}
+}
+
+int
+ring_view_valid(const struct ring *r, const struct ring_rd *v)
+{
+	return reclaimed(r, v->pos) ? -EOVERFLOW : 0;
+}
+
+void
+ring_release(struct ring *r, const struct ring_rd *v)
+{
+	if (r->slot < 0 || v->pos != r->c_pos || v->end <= v->pos ||
+	    v->end > r->c_head)
+		return;
+	r->c_pos = v->end;
+	publish_pos(r);
+}
+
+uint64_t
+ring_overruns(const struct ring *r)
+{
+	return r->c_overruns;
+}
+
+int64_t
+ring_tracks_copy(const struct ring *r, void *dst, size_t dst_size)
+{
+	const struct ring_tracks *t = (const struct ring_tracks *)r->tracks;
+	const struct ring_tracks *d = dst;
+	uint32_t g1, g2;
+	int i;
+
+	if (dst_size < r->tracks_size)
+		return -EINVAL;
+	for (i = 0; i < TRACKS_RETRIES; i++) {
+		/* Acquire: the table written before this (even) gen. */
+		g1 = atomic_load_explicit(&t->gen, memory_order_acquire);
+		if (g1 & 1u)
+			continue;
+		memcpy(dst, t, r->tracks_size);
+		/* Acquire fence then re-load: if the copy saw any byte of a
+		 * later update, gen has changed (seqlock reader). */
+		atomic_thread_fence(memory_order_acquire);
+		g2 = atomic_load_explicit(&t->gen, memory_order_relaxed);
+		if (g1 != g2)
+			continue;
+		if (d->count > RING_MAX_TRACKS ||
+		    d->pool_used > RING_EXTRADATA_POOL)
+			return -EBADMSG;
+		return g1;
+	}
+	return -EAGAIN;
+}
+
+size_t
+ring_tracks_size(const struct ring *r)
+{
+	return r->tracks_size;
+}
+
+/* ---- broker ---- */
+
+int
+ring_slot_alloc(struct ring *r, pid_t pid)
+{
+	struct ring_cursors *c = r->cur;
+	struct ring_slot *s;
+	uint64_t t, p;
+	uint32_t st;
+	unsigned i;
+
+	if (r->role != RING_ROLE_ADMIN)
+		return -EPERM;
+	for (i = 0; i < r->nslots; i++) {
+		s = &r->slots[i];
+		st = atomic_load_explicit(&s->state, memory_order_relaxed);
+		if (st != RING_SLOT_FREE)
+			continue;
+		p = atomic_load_explicit(&r->hdr->tail, memory_order_acquire);
+		s->pid = pid;
+		s->attach_ns = mono_ns();
+		/* Relaxed: published by the release store of state. */
+		atomic_store_explicit(&s->pos, p, memory_order_relaxed);
+		atomic_store_explicit(&s->overruns, 0, memory_order_relaxed);
+		atomic_store_explicit(&s->waiting, 0, memory_order_relaxed);
+		/* Release: the producer's acquire load of state sees pos. */
+		atomic_store_explicit(&s->state, RING_SLOT_ACTIVE,
+				      memory_order_release);
+		atomic_fetch_add_explicit(&c->active, 1, memory_order_relaxed);
+		/* seq_cst RMW then tail re-load: see reclaim_lossless(). */
+		atomic_fetch_add_explicit(&c->attached_total, 1,
+					  memory_order_seq_cst);
+		while ((t = atomic_load_explicit(&r->hdr->tail,
+				memory_order_seq_cst)) > p) {
+			p = t;
+			atomic_store_explicit(&s->pos, p, memory_order_seq_cst);
+		}
+		wake_producer(c); /* the wait_consumers hold may be over */
+		return (int)i;
+	}
+	return -EBUSY;
+}
+
+void
+ring_slot_free(struct ring *r, unsigned slot)
+{
+	struct ring_cursors *c = r->cur;
+	struct ring_slot *s;
+
+	if (r->role != RING_ROLE_ADMIN || slot >= r->nslots)
+		return;
+	s = &r->slots[slot];
+	/* acq_rel exchange: races with the producer's eviction CAS; only an
+	 * ACTIVE->FREE transition decrements active. */
+	if (atomic_exchange_explicit(&s->state, RING_SLOT_FREE,
+				     memory_order_acq_rel) == RING_SLOT_ACTIVE)
+		atomic_fetch_sub_explicit(&c->active, 1, memory_order_relaxed);
+	/* A consumer killed inside futex_wait left itself counted. */
+	if (atomic_exchange_explicit(&s->waiting, 0, memory_order_relaxed))
+		atomic_fetch_sub_explicit(&c->cons_waiters, 1,
+					  memory_order_relaxed);
+	wake_producer(c);
+	wake_consumers(r, true);
+}
+
+void
+ring_set_end(struct ring *r, uint32_t reason, int32_t exit_code, int32_t sig,
+	     int32_t averror, const char *msg)
+{
+	struct ring_hdr *h = r->hdr;
+
+	if (r->role == RING_ROLE_CONSUMER)
+		return;
+	h->end_reason = reason;
+	h->end_exit_code = exit_code;
+	h->end_signal = sig;
+	h->end_averror = averror;
+	set_msg(h, msg);
+	/* Release: the end_* fields are final before ENDED is seen. */
+	atomic_store_explicit(&h->state, RING_STATE_ENDED,
+			      memory_order_release);
+	wake_consumers(r, true);
+}
+
+void
+ring_stats(const struct ring *r, struct ring_stats *st)
+{
+	const struct ring_hdr *h = r->hdr;
+	unsigned i;
+
+	/* Relaxed everywhere: a display snapshot, not a consistent cut. */
+	memset(st, 0, sizeof(*st));
+	st->records = atomic_load_explicit(&h->next_seq, memory_order_relaxed);
+	st->bytes = atomic_load_explicit(&h->payload_bytes,
+					 memory_order_relaxed);
+	st->head = atomic_load_explicit(&h->head, memory_order_relaxed);
+	st->tail = atomic_load_explicit(&h->tail, memory_order_relaxed);
+	if (st->tail <= st->head && st->head - st->tail <= r->ds)
+		st->fill_permille = (uint32_t)((st->head - st->tail) * 1000 /
+					       r->ds);
+	st->consumers = atomic_load_explicit(&r->cur->active,
+					     memory_order_relaxed);
+	for (i = 0; i < r->nslots; i++)
+		if (atomic_load_explicit(&r->slots[i].state,
+					 memory_order_relaxed) ==
+		    RING_SLOT_ACTIVE)
+			st->overruns += atomic_load_explicit(
+				&r->slots[i].overruns, memory_order_relaxed);
+	st->evictions = atomic_load_explicit(&h->evictions,
+					     memory_order_relaxed);
+	st->producer_waits = atomic_load_explicit(&h->producer_waits,
+						  memory_order_relaxed);
+	st->state = atomic_load_explicit(&h->state, memory_order_relaxed);
+	st->reason = h->end_reason;
+}

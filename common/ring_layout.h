@@ -104,7 +104,9 @@ struct ring_hdr {
 	/* consumer wake line: futex word + count of sleepers */
 	_Alignas(64) _Atomic uint32_t wake_seq;  /* (A) futex: bumped on publish
 	                                            when waiters != 0, and on end */
-	_Atomic uint32_t waiters;                /* (A) consumers in futex_wait */
+	_Atomic uint32_t waiters;                /* (A) unused, always 0: consumers
+	                                            cannot write this segment;
+	                                            see ring_cursors.cons_waiters */
 
 	/* state and status */
 	_Alignas(64) _Atomic uint32_t state;     /* (A) RING_STATE_* */
@@ -184,11 +186,20 @@ struct ring_cursors {
 	uint32_t max_consumers;
 	_Atomic uint32_t attached_total;  /* (A) consumers ever attached */
 	_Atomic uint32_t active;          /* (A) slots currently ACTIVE */
+	_Atomic uint32_t cons_waiters;    /* (A) consumers in futex_wait on
+	                                     hdr.wake_seq (the data segment is
+	                                     read-only to them, so they count
+	                                     themselves here) */
 	/* producer wait line */
 	_Alignas(64) _Atomic uint32_t release_seq; /* (A) futex: bumped when a
 	                                              consumer releases while the
 	                                              producer waits */
 	_Atomic uint32_t prod_waiting;             /* (A) producer in futex_wait */
+	_Atomic uint64_t prod_want;                /* (A) position every cursor
+	                                              must reach before the
+	                                              producer can go on; a
+	                                              releasing consumer wakes it
+	                                              only once past this */
 	/* struct ring_slot slots[max_consumers] follows, 64-byte aligned */
 };
 
@@ -201,6 +212,9 @@ struct ring_slot {
 	                                        (lag eviction bookkeeping) */
 	_Atomic uint64_t seen_pos;           /* (A) producer: pos at last check */
 	uint64_t attach_ns;
+	_Atomic uint32_t waiting;            /* (A) consumer: counted in
+	                                        cons_waiters (broker undoes it
+	                                        when freeing a dead consumer) */
 };
 _Static_assert(sizeof(struct ring_slot) == 64, "ring_slot must be 64 bytes");
 

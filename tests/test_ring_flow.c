@@ -1,0 +1,431 @@
+/*
+ * test_ring_flow.c - the ring with real processes and real shared memory:
+ * one producer process, consumer processes, this process as the broker.
+ *
+ *   test_ring_flow lossless   4 consumers see every record intact, in order
+ *   test_ring_flow live       slow consumers: overruns, resync at RING_RF_SYNC
+ *   test_ring_flow kill       a SIGKILLed consumer freed by the broker
+ *   test_ring_flow evict      a stuck consumer evicted after lag_timeout_ms
+ *   test_ring_flow wait       wait_consumers: late consumers still see seq 0
+ *   test_ring_flow api        start positions, end status, timeouts, tracks
+ */
+#include <errno.h>
+#include <poll.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "ring_testlib.h"
+
+#define NCONS_MAX 8
+
+/* What the producer helper does. */
+struct prod {
+	struct tring *t;
+	uint64_t nsmall, nbig;   /* records: small ones first, then big */
+	uint64_t small_max, big_max;
+	unsigned sync_every;
+	int timeout_ms;          /* per reserve; 0 = must never wait */
+};
+
+struct cons {
+	struct tring *t;
+	unsigned slot;
+	struct prod *p;          /* to re-derive sizes and count */
+	int live;
+	unsigned dawdle;         /* live: extra passes over each payload */
+	int notify_fd;           /* write one byte after stop_after records */
+	int go_fd;               /* then wait here (evict) or stop (kill) */
+	uint64_t stop_after;
+	int expect_reset;        /* after go: ring_next must say -ECONNRESET */
+};
+
+static uint64_t
+rec_size(const struct prod *p, uint64_t seq, uint64_t *rng)
+{
+	if (seq < p->nsmall)
+		return tlogsize(rng, 1, p->small_max);
+	return tlogsize(rng, p->small_max, p->big_max);
+}
+
+static int
+producer(void *arg)
+{
+	struct prod *p = arg;
+	struct ring *r;
+	struct ring_wr w;
+	struct tmeta *m;
+	uint64_t seq, rng = 0x1234567, n = p->nsmall + p->nbig, len;
+	int ret;
+
+	TCHECK(tring_map_producer(p->t, &r) == 0, "map");
+	ring_set_state(r, RING_STATE_RUNNING);
+	for (seq = 0; seq < n; seq++) {
+		len = rec_size(p, seq, &rng);
+		ret = ring_reserve(r, sizeof(*m), len, &w, p->timeout_ms);
+		TCHECK(ret == 0, "reserve seq %llu: %s", (unsigned long long)seq,
+		       strerror(-ret));
+		m = w.meta;
+		m->seq = seq;
+		m->len = len;
+		m->sum = tfill(w.payload, len, seq);
+		ret = ring_publish(r, &w, RING_REC_PACKET,
+				   seq % p->sync_every ? 0 : RING_RF_SYNC);
+		TCHECK(ret == 0, "publish");
+	}
+	ring_unmap(&r);
+	return 0;
+}
+
+static void
+notify(int fd)
+{
+	char c = 'x';
+
+	TCHECK(write(fd, &c, 1) == 1, "notify");
+}
+
+static void
+await(int fd)
+{
+	char c;
+
+	TCHECK(read(fd, &c, 1) == 1, "await");
+}
+
+/* Lossless reader: every record, in order, intact. */
+static int
+consumer(void *arg)
+{
+	struct cons *c = arg;
+	struct ring *r;
+	struct ring_rd v;
+	struct tmeta m;
+	uint64_t seq = 0, rng = 0x1234567, n = c->p->nsmall + c->p->nbig;
+	int ret;
+
+	TCHECK(tring_map_consumer(c->t, &r) == 0, "map");
+	TCHECK(ring_attach(r, c->slot, RING_START_OLDEST) == 0, "attach");
+	for (;;) {
+		if (c->stop_after && seq == c->stop_after) {
+			notify(c->notify_fd);
+			await(c->go_fd);
+			if (c->expect_reset) {
+				ret = ring_next(r, &v, 1000);
+				TCHECK(ret == -ECONNRESET, "evicted: %d", ret);
+				ring_unmap(&r);
+				return 0;
+			}
+		}
+		ret = ring_next(r, &v, 30000);
+		if (ret == -EPIPE)
+			break;
+		TCHECK(ret == 0, "next at seq %llu: %s",
+		       (unsigned long long)seq, strerror(-ret));
+		TCHECK(v.meta_len == sizeof(m) && v.type == RING_REC_PACKET,
+		       "meta_len %u", v.meta_len);
+		memcpy(&m, v.meta, sizeof(m));
+		TCHECK(m.seq == seq && v.seq == seq, "seq %llu want %llu",
+		       (unsigned long long)m.seq, (unsigned long long)seq);
+		TCHECK(m.len == v.payload_len &&
+		       m.len == rec_size(c->p, seq, &rng), "len");
+		TCHECK(tsum(v.payload, v.payload_len) == m.sum,
+		       "checksum at seq %llu", (unsigned long long)seq);
+		TCHECK(ring_view_valid(r, &v) == 0, "view valid");
+		ring_release(r, &v);
+		seq++;
+	}
+	TCHECK(seq == n, "got %llu of %llu", (unsigned long long)seq,
+	       (unsigned long long)n);
+	ring_unmap(&r);
+	return 0;
+}
+
+/* Live reader that dawdles so it is lapped. Accepts a record only if its
+ * checksum was computed while ring_view_valid() still said intact. */
+static int
+live_consumer(void *arg)
+{
+	struct cons *c = arg;
+	struct ring *r;
+	struct ring_rd v;
+	struct tmeta m;
+	uint64_t sum = 0, last = UINT64_MAX, accepted = 0, torn = 0;
+	unsigned i;
+	int ret, resync = 0;
+
+	TCHECK(tring_map_consumer(c->t, &r) == 0, "map");
+	TCHECK(ring_attach(r, c->slot, RING_START_OLDEST) == 0, "attach");
+	for (;;) {
+		ret = ring_next(r, &v, 30000);
+		if (ret == -EPIPE)
+			break;
+		if (ret == -EOVERFLOW) {
+			resync = 1;
+			continue;
+		}
+		TCHECK(ret == 0, "next: %s", strerror(-ret));
+		if (v.meta_len != sizeof(m)) {
+			TCHECK(ring_view_valid(r, &v) != 0, "bad meta_len");
+			torn++;
+			continue;
+		}
+		memcpy(&m, v.meta, sizeof(m));
+		for (i = 0; i <= c->dawdle; i++)
+			sum = tsum(v.payload, v.payload_len);
+		sched_yield();
+		if (ring_view_valid(r, &v) != 0) {
+			torn++;
+			continue; /* the next ring_next reports the overrun */
+		}
+		TCHECK(sum == m.sum && m.len == v.payload_len &&
+		       m.seq == v.seq, "accepted a corrupt record, seq %llu",
+		       (unsigned long long)v.seq);
+		TCHECK(last == UINT64_MAX || v.seq > last, "order");
+		if (resync)
+			TCHECK(v.flags & RING_RF_SYNC,
+			       "first record after overrun lacks SYNC");
+		resync = 0;
+		last = v.seq;
+		accepted++;
+		ring_release(r, &v);
+	}
+	TCHECK(accepted > 0, "accepted nothing");
+	printf("live consumer slot %u: accepted %llu, torn %llu, "
+	       "overruns %llu\n", c->slot, (unsigned long long)accepted,
+	       (unsigned long long)torn,
+	       (unsigned long long)ring_overruns(r));
+	ring_unmap(&r);
+	return 0;
+}
+
+static struct ring_params
+params(uint64_t size, uint32_t mode, uint32_t wait, uint32_t lag)
+{
+	struct ring_params p = {
+		.data_size = size, .max_consumers = NCONS_MAX, .mode = mode,
+		.wait_consumers = wait, .lag_timeout_ms = lag,
+	};
+	return p;
+}
+
+/* Fork n consumers on fresh slots, then the producer; reap all and end the
+ * stream when the producer is done. Returns nonzero on failure. */
+static int
+run(struct tring *t, struct prod *p, struct cons *c, unsigned n,
+    int (*fn)(void *))
+{
+	pid_t cp[NCONS_MAX], pp;
+	unsigned i;
+	int ret, fail = 0;
+
+	for (i = 0; i < n; i++) {
+		ret = ring_slot_alloc(t->admin, 0);
+		TCHECK(ret >= 0, "slot alloc");
+		c[i].t = t;
+		c[i].p = p;
+		c[i].slot = (unsigned)ret;
+		cp[i] = tchild(fn, &c[i]);
+	}
+	pp = tchild(producer, p);
+	if ((ret = twait(pp)) != 0) {
+		fprintf(stderr, "producer failed: %d\n", ret);
+		fail = 1;
+	}
+	ring_set_end(t->admin, SD_END_EOF, 0, 0, 0, NULL);
+	for (i = 0; i < n; i++)
+		if ((ret = twait(cp[i])) != 0) {
+			fprintf(stderr, "consumer %u failed: %d\n", i, ret);
+			fail = 1;
+		}
+	return fail;
+}
+
+static int
+test_lossless(void)
+{
+	struct tring t;
+	struct ring_params rp = params(64u << 20, RING_MODE_LOSSLESS, 4, 0);
+	struct prod p = {
+		.t = &t, .nsmall = 1000000, .nbig = 1000, .small_max = 65536,
+		.big_max = 16u << 20, .sync_every = 16, .timeout_ms = -1,
+	};
+	struct cons c[4] = { 0 };
+	struct ring_stats st;
+	int fail;
+
+	TCHECK(tring_create(&t, &rp) == 0, "create");
+	fail = run(&t, &p, c, 4, consumer);
+	ring_stats(t.admin, &st);
+	printf("lossless: %llu records, %llu payload bytes, producer waits "
+	       "%llu\n", (unsigned long long)st.records,
+	       (unsigned long long)st.bytes,
+	       (unsigned long long)st.producer_waits);
+	TCHECK(st.records == p.nsmall + p.nbig, "records");
+	tring_destroy(&t);
+	return fail;
+}
+
+static int
+test_live(void)
+{
+	struct tring t;
+	struct ring_params rp = params(1u << 20, RING_MODE_LIVE, 0, 0);
+	struct prod p = {
+		.t = &t, .nsmall = 300000, .nbig = 0, .small_max = 16384,
+		.big_max = 16384, .sync_every = 32, .timeout_ms = 0,
+	};
+	struct cons c[2] = { { .dawdle = 4 }, { .dawdle = 8 } };
+	struct ring_stats st;
+	int fail;
+
+	TCHECK(tring_create(&t, &rp) == 0, "create");
+	fail = run(&t, &p, c, 2, live_consumer);
+	ring_stats(t.admin, &st);
+	printf("live: %llu records, overruns %llu, producer waits %llu\n",
+	       (unsigned long long)st.records,
+	       (unsigned long long)st.overruns,
+	       (unsigned long long)st.producer_waits);
+	TCHECK(st.overruns > 0, "no overrun counted");
+	TCHECK(st.producer_waits == 0, "live producer waited");
+	tring_destroy(&t);
+	return fail;
+}
+
+/* One consumer stops mid-stream; the broker kills (kill) or the producer
+ * evicts (evict) it; the other one must still get everything. */
+static int
+test_stuck(int evict)
+{
+	struct tring t;
+	struct ring_params rp = params(1u << 20, RING_MODE_LOSSLESS, 2,
+				       evict ? 300 : 0);
+	struct prod p = {
+		.t = &t, .nsmall = 20000, .nbig = 0, .small_max = 8192,
+		.big_max = 8192, .sync_every = 16, .timeout_ms = -1,
+	};
+	struct cons c[2] = { 0 };
+	int note[2], go[2], fail = 0, ret;
+	pid_t cp[2], pp;
+	unsigned i;
+
+	TCHECK(pipe(note) == 0 && pipe(go) == 0, "pipe");
+	TCHECK(tring_create(&t, &rp) == 0, "create");
+	c[0].notify_fd = note[1];
+	c[0].go_fd = go[0];
+	c[0].stop_after = 1000;
+	c[0].expect_reset = evict;
+	for (i = 0; i < 2; i++) {
+		c[i].t = &t;
+		c[i].p = &p;
+		c[i].slot = (unsigned)ring_slot_alloc(t.admin, 0);
+		cp[i] = tchild(consumer, &c[i]);
+	}
+	pp = tchild(producer, &p);
+	await(note[0]); /* consumer 0 is mid-stream and stops reading */
+	if (!evict) {
+		kill(cp[0], SIGKILL);
+		TCHECK(twait(cp[0]) == 128 + SIGKILL, "kill");
+		ring_slot_free(t.admin, c[0].slot);
+	}
+	if ((ret = twait(pp)) != 0) {
+		fprintf(stderr, "producer failed: %d\n", ret);
+		fail = 1;
+	}
+	ring_set_end(t.admin, SD_END_EOF, 0, 0, 0, NULL);
+	if (evict) {
+		notify(go[1]);
+		if (twait(cp[0]) != 0)
+			fail = 1;
+		TCHECK(ring_hdr(t.admin)->evictions == 1, "evictions");
+		TCHECK(ring_hdr(t.admin)->producer_waits > 0, "waits");
+	}
+	if (twait(cp[1]) != 0)
+		fail = 1;
+	tring_destroy(&t);
+	for (i = 0; i < 2; i++) {
+		close(note[i]);
+		close(go[i]);
+	}
+	return fail;
+}
+
+/* Condition poll for the one state that has no wakeup of its own: the
+ * producer blocked in the wait_consumers hold. Bounded by the watchdog. */
+static void
+await_producer_blocked(const struct ring *admin)
+{
+	const struct ring_hdr *h = ring_hdr(admin);
+	struct timespec ts = { 0, 1000000 };
+
+	while (atomic_load(&((struct ring_hdr *)h)->producer_waits) == 0)
+		nanosleep(&ts, NULL);
+}
+
+static int
+test_wait(void)
+{
+	struct tring t;
+	struct ring_params rp = params(256u << 10, RING_MODE_LOSSLESS, 3, 0);
+	struct prod p = {
+		.t = &t, .nsmall = 20000, .nbig = 0, .small_max = 4096,
+		.big_max = 4096, .sync_every = 16, .timeout_ms = -1,
+	};
+	struct cons c[3] = { 0 };
+	pid_t cp[3], pp;
+	unsigned i;
+	int fail = 0;
+
+	TCHECK(tring_create(&t, &rp) == 0, "create");
+	pp = tchild(producer, &p);
+	await_producer_blocked(t.admin);
+	TCHECK(ring_hdr(t.admin)->tail == 0, "reclaimed during the hold");
+	for (i = 0; i < 3; i++) {
+		c[i].t = &t;
+		c[i].p = &p;
+		c[i].slot = (unsigned)ring_slot_alloc(t.admin, 0);
+		cp[i] = tchild(consumer, &c[i]);
+	}
+	if (twait(pp) != 0)
+		fail = 1;
+	ring_set_end(t.admin, SD_END_EOF, 0, 0, 0, NULL);
+	for (i = 0; i < 3; i++)
+		if (twait(cp[i]) != 0)
+			fail = 1;
+	tring_destroy(&t);
+	return fail;
+}
+
+static const struct {
+	const char *name;
+	int (*fn)(void);
+} tests[] = {
+	{ "lossless", test_lossless },
+	{ "live", test_live },
+	{ "wait", test_wait },
+};
+
+int
+main(int argc, char **argv)
+{
+	size_t i;
+
+	if (argc != 2)
+		goto usage;
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	twatchdog(280);
+	if (strcmp(argv[1], "kill") == 0)
+		return test_stuck(0);
+	if (strcmp(argv[1], "evict") == 0)
+		return test_stuck(1);
+	for (i = 0; i < sizeof(tests) / sizeof(tests[0]); i++)
+		if (strcmp(argv[1], tests[i].name) == 0)
+			return tests[i].fn();
+usage:
+	fprintf(stderr, "usage: test_ring_flow lossless|live|kill|evict|wait\n");
+	return 2;
+}
