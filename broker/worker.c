@@ -1,0 +1,460 @@
+/*
+ * worker.c - shmdemux-worker: demux one input (fd 0) into one ring (fds 3, 4).
+ *
+ * The broker starts it as described in worker_abi.h. It opens the input with
+ * the same demuxer options ffprobe uses by default (plus the project's
+ * fflags/err_detect), publishes the track table and every packet, writes its
+ * own end status into the ring and exits with a WORKER_EXIT_* code. The
+ * broker, not the worker, declares the stream ENDED once it has reaped it.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <bsd/unistd.h>
+#include <libavformat/avformat.h>
+#include <libavutil/opt.h>
+
+#include "worker.h"
+#include "worker_abi.h"
+
+volatile sig_atomic_t worker_stop;
+
+static long log_stream_id = -1;
+
+void
+worker_log(const struct worker *w, const char *fmt, ...)
+{
+	va_list ap;
+	char line[512];
+
+	(void)w;
+	va_start(ap, fmt);
+	vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	fprintf(stderr, "shmdemux-worker[stream %ld]: %s\n", log_stream_id,
+		line);
+}
+
+uint64_t
+worker_now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* libavformat's messages go to the broker's stderr with our prefix, one
+ * line at a time, so interleaved streams stay readable. */
+static void
+av_log_cb(void *avcl, int level, const char *fmt, va_list vl)
+{
+	static int print_prefix = 1;
+	char line[1024];
+	size_t n;
+
+	if (level > av_log_get_level())
+		return;
+	av_log_format_line2(avcl, level, fmt, vl, line, sizeof(line),
+			    &print_prefix);
+	n = strlen(line);
+	if (n > 0 && line[n - 1] == '\n')
+		line[--n] = '\0';
+	if (n > 0)
+		fprintf(stderr, "shmdemux-worker[stream %ld]: %s\n",
+			log_stream_id, line);
+}
+
+static void
+on_sigterm(int sig)
+{
+	(void)sig;
+	worker_stop = 1;
+}
+
+/* The AVIO interrupt callback: lets blocking probes and reads give up. */
+static int
+interrupt_cb(void *opaque)
+{
+	(void)opaque;
+	return worker_stop;
+}
+
+static void
+usage(void)
+{
+	fprintf(stderr, "usage: shmdemux-worker --stream-id N [--seekable] "
+		"[--format FMT] [--probesize BYTES] [--analyzeduration USEC] "
+		"[--realtime] [--verbose] [--demux-opt KEY=VALUE]...\n");
+}
+
+static int
+parse_i64(const char *s, int64_t *out)
+{
+	char *end;
+	long long v;
+
+	errno = 0;
+	v = strtoll(s, &end, 10);
+	if (errno || end == s || *end || v < 0)
+		return -1;
+	*out = v;
+	return 0;
+}
+
+static int
+add_demux_opt(struct worker *w, const char *kv)
+{
+	const char *eq = strchr(kv, '=');
+	char key[128];
+
+	if (!eq || eq == kv || (size_t)(eq - kv) >= sizeof(key))
+		return -1;
+	memcpy(key, kv, (size_t)(eq - kv));
+	key[eq - kv] = '\0';
+	return av_dict_set(&w->demux_opts, key, eq + 1, 0) < 0 ? -1 : 0;
+}
+
+/* Strings kept from argv are copied: setproctitle() reuses argv's memory. */
+static int
+parse_args(struct worker *w, int argc, char **argv)
+{
+	enum { O_ID = 256, O_SEEK, O_FMT, O_PROBE, O_ANALYZE, O_RT, O_OPT,
+	       O_VERBOSE };
+	static const struct option opts[] = {
+		{ "stream-id", required_argument, NULL, O_ID },
+		{ "seekable", no_argument, NULL, O_SEEK },
+		{ "format", required_argument, NULL, O_FMT },
+		{ "probesize", required_argument, NULL, O_PROBE },
+		{ "analyzeduration", required_argument, NULL, O_ANALYZE },
+		{ "realtime", no_argument, NULL, O_RT },
+		{ "demux-opt", required_argument, NULL, O_OPT },
+		{ "verbose", no_argument, NULL, O_VERBOSE },
+		{ NULL, 0, NULL, 0 },
+	};
+	int64_t id = -1;
+	int c;
+
+	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		switch (c) {
+		case O_ID:
+			if (parse_i64(optarg, &id) < 0 || id > LONG_MAX)
+				return -1;
+			break;
+		case O_SEEK: w->seekable = 1; break;
+		case O_RT: w->realtime = 1; break;
+		case O_VERBOSE: w->verbose = 1; break;
+		case O_FMT:
+			free((char *)w->format);
+			if (!(w->format = strdup(optarg)))
+				return -1;
+			break;
+		case O_PROBE:
+			if (parse_i64(optarg, &w->probesize) < 0)
+				return -1;
+			break;
+		case O_ANALYZE:
+			if (parse_i64(optarg, &w->analyzeduration) < 0)
+				return -1;
+			break;
+		case O_OPT:
+			if (add_demux_opt(w, optarg) < 0)
+				return -1;
+			break;
+		default:
+			return -1;
+		}
+	}
+	if (optind != argc || id < 0)
+		return -1;
+	w->stream_id = (long)id;
+	log_stream_id = w->stream_id;
+	return 0;
+}
+
+/* Die with the broker, and do not start at all if it is already gone. The
+ * broker should also set PR_SET_PDEATHSIG before exec, which closes the
+ * window between fork and this call entirely. */
+static int
+guard_parent(void)
+{
+	pid_t parent = getppid();
+
+	if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0)
+		return -1;
+	return getppid() == parent ? 0 : -1;
+}
+
+static int
+install_signals(void)
+{
+	struct sigaction sa;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_sigterm;
+	sigemptyset(&sa.sa_mask);
+	/* no SA_RESTART: a blocked read(2) must return EINTR to notice */
+	if (sigaction(SIGTERM, &sa, NULL) < 0 ||
+	    sigaction(SIGINT, &sa, NULL) < 0)
+		return -1;
+	sa.sa_handler = SIG_IGN;
+	return sigaction(SIGPIPE, &sa, NULL);
+}
+
+/* What fd 0 is, for ps and for format probing (ffprobe probes a file by its
+ * name too: the extension breaks ties). "" when unknown. */
+static void
+input_name(char *buf, size_t cap)
+{
+	char path[64];
+	ssize_t n;
+
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", WORKER_FD_INPUT);
+	n = readlink(path, buf, cap - 1);
+	buf[n > 0 ? n : 0] = '\0';
+}
+
+static void
+set_title(const struct worker *w, const char *name)
+{
+	const char *base = strrchr(name, '/');
+
+	base = base ? base + 1 : name;
+	setproctitle("stream %ld %s", w->stream_id, *base ? base : "-");
+}
+
+/* Record the worker's verdict in the ring and map it to an exit code. */
+static int
+finish(struct worker *w, uint32_t reason, int averror, const char *msg,
+       int code)
+{
+	if (w->ring)
+		ring_set_worker_status(w->ring, reason, averror, msg);
+	return code;
+}
+
+static int
+finish_av(struct worker *w, uint32_t reason, int averror, int code)
+{
+	char msg[RING_MSG_LEN];
+
+	if (averror == AVERROR(ENOMEM)) {
+		reason = SD_END_MEMORY;
+		code = WORKER_EXIT_NOMEM;
+	}
+	if (worker_stop || averror == AVERROR_EXIT)
+		return finish(w, SD_END_CLOSED, 0, "stopped", WORKER_EXIT_STOPPED);
+	av_strerror(averror, msg, sizeof(msg));
+	if (reason != SD_END_EOF)
+		worker_log(w, "%s: %s", reason == SD_END_DEMUX_ERROR ?
+			   "demux error" : "cannot open input", msg);
+	return finish(w, reason, averror, msg, code);
+}
+
+static int
+finish_ring(struct worker *w, int err)
+{
+	char msg[RING_MSG_LEN];
+
+	if (err == -EINTR || worker_stop)
+		return finish(w, SD_END_CLOSED, 0, "stopped", WORKER_EXIT_STOPPED);
+	snprintf(msg, sizeof(msg), "ring: %s", strerror(-err));
+	worker_log(w, "%s", msg);
+	return finish(w, SD_END_RING_ERROR, 0, msg, WORKER_EXIT_RING_ERROR);
+}
+
+/* ffprobe's defaults (open_input_file: scan_all_pmts=1 unless given) plus the
+ * project's error tolerance, then the caller's options on top. */
+static int
+build_options(struct worker *w, AVDictionary **opts, int *scan_set)
+{
+	char num[32];
+
+	if (av_dict_set(opts, "fflags", "+discardcorrupt+genpts", 0) < 0 ||
+	    av_dict_set(opts, "err_detect", "ignore_err", 0) < 0 ||
+	    av_dict_copy(opts, w->demux_opts, 0) < 0)
+		return AVERROR(ENOMEM);
+	*scan_set = !av_dict_get(*opts, "scan_all_pmts", NULL,
+				 AV_DICT_MATCH_CASE);
+	if (*scan_set && av_dict_set(opts, "scan_all_pmts", "1", 0) < 0)
+		return AVERROR(ENOMEM);
+	if (w->probesize >= 0) {
+		snprintf(num, sizeof(num), "%" PRId64, w->probesize);
+		if (av_dict_set(opts, "probesize", num, 0) < 0)
+			return AVERROR(ENOMEM);
+	}
+	if (w->analyzeduration >= 0) {
+		snprintf(num, sizeof(num), "%" PRId64, w->analyzeduration);
+		if (av_dict_set(opts, "analyzeduration", num, 0) < 0)
+			return AVERROR(ENOMEM);
+	}
+	return 0;
+}
+
+/* Nested opens (HLS/DASH playlists, concat lists, MOV references, image
+ * sequences) go through the protocol layer; our input does not. A
+ * whitelist naming no protocol makes every such open fail with EINVAL
+ * ("Protocol 'file' not on whitelist"). Set last so no option overrides it. */
+static int
+lock_protocols(AVDictionary **opts)
+{
+	if (av_dict_get(*opts, "protocol_whitelist", NULL, 0) ||
+	    av_dict_get(*opts, "protocol_blacklist", NULL, 0))
+		av_log(NULL, AV_LOG_ERROR, "protocol options are not allowed\n");
+	av_dict_set(opts, "protocol_blacklist", NULL, 0);
+	return av_dict_set(opts, "protocol_whitelist", "none", 0) < 0 ?
+	       AVERROR(ENOMEM) : 0;
+}
+
+static void
+report_unused(const struct worker *w, AVDictionary *opts)
+{
+	const AVDictionaryEntry *e = NULL;
+
+	while ((e = av_dict_get(opts, "", e, AV_DICT_IGNORE_SUFFIX)))
+		worker_log(w, "demuxer option '%s' not known to the demuxer, "
+			   "ignored", e->key);
+}
+
+static int
+open_input(struct worker *w, const char *name)
+{
+	const AVInputFormat *ifmt = NULL;
+	AVDictionary *opts = NULL;
+	int scan_set, ret;
+
+	if (w->format && !(ifmt = av_find_input_format(w->format))) {
+		char msg[RING_MSG_LEN];
+
+		snprintf(msg, sizeof(msg), "unknown input format '%s'",
+			 w->format);
+		worker_log(w, "cannot open input: %s", msg);
+		return finish(w, SD_END_OPEN_FAILED, AVERROR_DEMUXER_NOT_FOUND,
+			      msg, WORKER_EXIT_OPEN_FAILED);
+	}
+	if (!(w->fmt = avformat_alloc_context()))
+		return finish_av(w, SD_END_OPEN_FAILED, AVERROR(ENOMEM), 0);
+	w->fmt->interrupt_callback.callback = interrupt_cb;
+	if ((ret = worker_io_open(w)) < 0 ||
+	    (ret = build_options(w, &opts, &scan_set)) < 0 ||
+	    (ret = lock_protocols(&opts)) < 0)
+		goto fail;
+
+	/* On failure avformat_open_input frees the context (not our pb). */
+	ret = avformat_open_input(&w->fmt, w->seekable ? name : "pipe:0",
+				  ifmt, &opts);
+	if (ret < 0)
+		goto fail;
+	if (scan_set)
+		av_dict_set(&opts, "scan_all_pmts", NULL, AV_DICT_MATCH_CASE);
+	report_unused(w, opts);
+	av_dict_free(&opts);
+	/* ffprobe runs it too: packets depend on what it buffers and fixes */
+	ret = avformat_find_stream_info(w->fmt, NULL);
+	if (ret < 0)
+		return finish_av(w, SD_END_OPEN_FAILED, ret,
+				 WORKER_EXIT_OPEN_FAILED);
+	return 0;
+fail:
+	av_dict_free(&opts);
+	return finish_av(w, SD_END_OPEN_FAILED, ret, WORKER_EXIT_OPEN_FAILED);
+}
+
+static int
+demux(struct worker *w)
+{
+	AVPacket *pkt = av_packet_alloc();
+	int ret, err;
+
+	if (!pkt)
+		return finish_av(w, SD_END_DEMUX_ERROR, AVERROR(ENOMEM), 0);
+	for (;;) {
+		ret = av_read_frame(w->fmt, pkt);
+		if (ret < 0)
+			break;
+		err = worker_pkt_publish(w, pkt);
+		av_packet_unref(pkt);
+		if (err < 0) {
+			av_packet_free(&pkt);
+			return finish_ring(w, err);
+		}
+	}
+	av_packet_free(&pkt);
+	if (ret == AVERROR_EOF)
+		return finish(w, SD_END_EOF, 0, "end of input",
+			      WORKER_EXIT_EOF);
+	return finish_av(w, SD_END_DEMUX_ERROR, ret, WORKER_EXIT_DEMUX_ERROR);
+}
+
+static int
+run(struct worker *w)
+{
+	char name[PATH_MAX];
+	int ret;
+
+	ret = ring_map(&w->ring, WORKER_FD_DATA, WORKER_FD_CURSOR,
+		       RING_ROLE_PRODUCER);
+	if (ret < 0) {
+		worker_log(w, "cannot map the ring: %s", strerror(-ret));
+		return WORKER_EXIT_USAGE;
+	}
+	/* The producer's mapping is writable; ring_hdr() is const because
+	 * consumers share it. Counters below are the producer's to write. */
+	w->hdr = (struct ring_hdr *)ring_hdr(w->ring);
+	/* Plain store: ring_set_state() below publishes it (release). */
+	w->hdr->worker_pid = (int32_t)getpid();
+	ring_set_state(w->ring, RING_STATE_OPENING);
+
+	input_name(name, sizeof(name));
+	set_title(w, name);
+	if ((ret = open_input(w, name)) != 0)
+		return ret;
+	if ((ret = worker_tracks_publish(w)) < 0)
+		return finish_ring(w, ret);
+	ring_set_state(w->ring, RING_STATE_RUNNING);
+	return demux(w);
+}
+
+int
+main(int argc, char **argv, char **envp)
+{
+	struct worker w = {
+		.probesize = -1,
+		.analyzeduration = -1,
+		.sync_track = -1,
+	};
+	int code;
+
+	if (guard_parent() < 0)
+		return WORKER_EXIT_USAGE;
+	setproctitle_init(argc, argv, envp);
+	if (parse_args(&w, argc, argv) < 0) {
+		usage();
+		code = WORKER_EXIT_USAGE;
+		goto out;
+	}
+	if (install_signals() < 0) {
+		code = WORKER_EXIT_USAGE;
+		goto out;
+	}
+	av_log_set_level(w.verbose ? AV_LOG_INFO : AV_LOG_ERROR);
+	av_log_set_callback(av_log_cb);
+	code = run(&w);
+out:
+	if (w.fmt)
+		avformat_close_input(&w.fmt);
+	worker_io_close(&w.avio);
+	ring_unmap(&w.ring);
+	av_dict_free(&w.demux_opts);
+	free((char *)w.format);
+	return code;
+}

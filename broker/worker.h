@@ -1,0 +1,79 @@
+/*
+ * worker.h - internals of shmdemux-worker, the per-stream demux process.
+ *
+ * worker.c        startup (argv, parent-death, title, signals), main loop,
+ *                 exit status
+ * worker_io.c     the custom AVIOContext over fd 0 (read, optional seek)
+ * worker_tracks.c the track table in the ring and its TRACKS records
+ * worker_pkt.c    one AVPacket -> one RING_REC_PACKET record, pacing
+ */
+#ifndef SHMDEMUX_WORKER_H
+#define SHMDEMUX_WORKER_H
+
+#include <signal.h>
+#include <stdint.h>
+
+#include <libavformat/avformat.h>
+
+#include "ring.h"
+
+/* Set by the SIGTERM handler; the AVIO interrupt callback and the ring wait
+ * loops return as soon as they see it. */
+extern volatile sig_atomic_t worker_stop;
+
+struct worker {
+	/* from argv */
+	long stream_id;
+	int seekable;
+	int realtime;
+	int verbose;
+	const char *format;
+	const char *label;          /* shown by ps: the input's name */
+	int64_t probesize;          /* -1: libavformat's default */
+	int64_t analyzeduration;    /* -1: libavformat's default */
+	AVDictionary *demux_opts;   /* --demux-opt KEY=VALUE */
+
+	struct ring *ring;
+	struct ring_hdr *hdr;       /* the producer's writable view */
+	AVFormatContext *fmt;
+	AVIOContext *avio;
+
+	/* track table state */
+	unsigned nb_published;      /* AVStreams described in the table */
+	uint32_t track_gen;         /* generation of the last table written */
+	int sync_track;             /* RING_RF_SYNC on its keyframes; -1 any */
+	int overflow_logged;        /* more than RING_MAX_TRACKS streams */
+
+	/* --realtime pacing */
+	int64_t rt_base_us;         /* first dts, AV_TIME_BASE units */
+	int64_t rt_start_ns;        /* CLOCK_MONOTONIC when it was published */
+};
+
+/* "shmdemux-worker[stream N]: ..." on stderr. */
+void worker_log(const struct worker *w, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+uint64_t worker_now_ns(void);
+
+/* Create the AVIOContext reading fd 0 (seeking it too when w->seekable) and
+ * attach it to w->fmt. Returns 0 or a negative AVERROR. */
+int worker_io_open(struct worker *w);
+/* Free the context and its (possibly reallocated) buffer; NULL-safe. */
+void worker_io_close(AVIOContext **avio);
+
+/* Rewrite the track table from w->fmt and publish a RING_REC_TRACKS record
+ * carrying the new generation. Returns 0, a negative errno from the ring, or
+ * -EINTR when a stop was requested while waiting for room. */
+int worker_tracks_publish(struct worker *w);
+
+/* Wait for room (bounded slices, honouring the stop flag) and reserve a
+ * record. Same returns as ring_reserve() plus -EINTR on stop. */
+int worker_reserve(struct worker *w, uint32_t meta_len, uint64_t payload_len,
+		   struct ring_wr *wr);
+
+/* Publish one demuxed packet (republishing the track table first when the
+ * packet belongs to a stream not described yet). Returns 0 or a negative
+ * errno (-EINTR on stop, -EMSGSIZE when it can never fit). */
+int worker_pkt_publish(struct worker *w, const AVPacket *pkt);
+
+#endif

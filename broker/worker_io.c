@@ -1,0 +1,90 @@
+/*
+ * worker_io.c - the worker's only source of bytes: fd 0, wrapped in a
+ * custom AVIOContext so libavformat never opens anything by itself.
+ */
+#include <errno.h>
+#include <stdatomic.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <libavformat/avio.h>
+#include <libavutil/mem.h>
+
+#include "worker.h"
+#include "worker_abi.h"
+
+/* FFmpeg's own IO_BUFFER_SIZE: the file and pipe protocols read in chunks of
+ * this size, so probing and demuxing see the same read pattern as ffprobe. */
+#define WORKER_IO_BUFFER 32768
+
+static int
+read_cb(void *opaque, uint8_t *buf, int size)
+{
+	struct worker *w = opaque;
+	ssize_t n;
+
+	for (;;) {
+		n = read(WORKER_FD_INPUT, buf, (size_t)size);
+		if (n >= 0)
+			break;
+		if (errno != EINTR)
+			return AVERROR(errno);
+		/* SIGTERM interrupts a blocked read: give up at once. */
+		if (worker_stop)
+			return AVERROR_EXIT;
+	}
+	if (n == 0)
+		return AVERROR_EOF;
+	/* Counters are statistics for `ls`; nothing is ordered after them. */
+	atomic_fetch_add_explicit(&w->hdr->input_bytes, (uint64_t)n,
+				  memory_order_relaxed);
+	atomic_store_explicit(&w->hdr->progress_ns, worker_now_ns(),
+			      memory_order_relaxed);
+	return (int)n;
+}
+
+static int64_t
+seek_cb(void *opaque, int64_t offset, int whence)
+{
+	struct stat st;
+	off_t r;
+
+	(void)opaque;
+	if (whence & AVSEEK_SIZE) {
+		if (fstat(WORKER_FD_INPUT, &st) < 0)
+			return AVERROR(errno);
+		return S_ISREG(st.st_mode) ? (int64_t)st.st_size : AVERROR(ENOSYS);
+	}
+	r = lseek(WORKER_FD_INPUT, (off_t)offset, whence & ~AVSEEK_FORCE);
+	return r < 0 ? AVERROR(errno) : (int64_t)r;
+}
+
+int
+worker_io_open(struct worker *w)
+{
+	uint8_t *buf;
+
+	buf = av_malloc(WORKER_IO_BUFFER);
+	if (!buf)
+		return AVERROR(ENOMEM);
+	w->avio = avio_alloc_context(buf, WORKER_IO_BUFFER, 0, w, read_cb, NULL,
+				     w->seekable ? seek_cb : NULL);
+	if (!w->avio) {
+		av_free(buf);
+		return AVERROR(ENOMEM);
+	}
+	w->fmt->pb = w->avio;
+	w->fmt->flags |= AVFMT_FLAG_CUSTOM_IO;
+	return 0;
+}
+
+void
+worker_io_close(AVIOContext **avio)
+{
+	if (!avio || !*avio)
+		return;
+	/* libavformat may have replaced the buffer (ffio_set_buf_size on
+	 * probing), so free the context's current one, not ours. */
+	av_freep(&(*avio)->buffer);
+	avio_context_free(avio);
+}

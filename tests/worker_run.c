@@ -1,0 +1,370 @@
+/*
+ * worker_run.c - drive one shmdemux-worker the way the broker does, without
+ * the broker: create a memfd ring, start the worker on fds 0/3/4, read every
+ * record as a consumer and print each packet as an ffprobe-compatible CSV
+ * line (common/pktcsv.h), so the output can be diffed with ffprobe-packets.
+ *
+ * usage: worker_run [--worker PATH] [--pipe] [--tracks] FILE
+ *                   [-- WORKER-OPTIONS...]
+ *   --pipe    feed FILE through a pipe (non-seekable) instead of handing the
+ *             worker the file itself with --seekable
+ *   --tracks  print the track table to stderr at every TRACKS record
+ * Exit status: the worker's exit code (128+N if killed by signal N), or 2.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "media.h"
+#include "pktcsv.h"
+#include "ring.h"
+#include "worker_abi.h"
+
+#define RUN_RING_SIZE (UINT64_C(64) << 20)
+#define RUN_SLICE_MS 20
+
+struct run {
+	const char *worker;
+	const char *file;
+	int pipe_mode;
+	int show_tracks;
+	char **wargs;
+	int nwargs;
+	int data_fd, cur_fd;
+	struct ring *admin, *cons;
+	pid_t worker_pid, feeder_pid;
+	int ended;
+	int exit_code;
+	uint64_t packets;
+};
+
+static void
+die(const char *what, int err)
+{
+	fprintf(stderr, "worker_run: %s: %s\n", what, strerror(err));
+	exit(2);
+}
+
+static void
+default_worker(char *buf, size_t cap)
+{
+	ssize_t n = readlink("/proc/self/exe", buf, cap - 1);
+	char *slash;
+
+	if (n <= 0)
+		die("readlink /proc/self/exe", errno);
+	buf[n] = '\0';
+	slash = strrchr(buf, '/');
+	snprintf(slash + 1, cap - (size_t)(slash + 1 - buf), "shmdemux-worker");
+}
+
+static void
+parse(struct run *r, int argc, char **argv, char *wbuf, size_t wcap)
+{
+	int i;
+
+	for (i = 1; i < argc && argv[i][0] == '-' && argv[i][1]; i++) {
+		if (!strcmp(argv[i], "--pipe"))
+			r->pipe_mode = 1;
+		else if (!strcmp(argv[i], "--tracks"))
+			r->show_tracks = 1;
+		else if (!strcmp(argv[i], "--worker") && i + 1 < argc)
+			r->worker = argv[++i];
+		else
+			goto usage;
+	}
+	if (i >= argc)
+		goto usage;
+	r->file = argv[i++];
+	if (i < argc) {
+		if (strcmp(argv[i], "--"))
+			goto usage;
+		r->wargs = argv + i + 1;
+		r->nwargs = argc - i - 1;
+	}
+	if (!r->worker) {
+		default_worker(wbuf, wcap);
+		r->worker = wbuf;
+	}
+	return;
+usage:
+	fprintf(stderr, "usage: worker_run [--worker PATH] [--pipe] [--tracks] "
+		"FILE [-- WORKER-OPTIONS...]\n");
+	exit(2);
+}
+
+static void
+make_ring(struct run *r)
+{
+	struct ring_params p = {
+		.data_size = RUN_RING_SIZE,
+		.max_consumers = 4,
+		.mode = RING_MODE_LOSSLESS,
+		.wait_consumers = 1,
+		.lag_timeout_ms = 0,
+	};
+	char path[64];
+	int ro, slot, ret;
+
+	r->data_fd = memfd_create("shmdemux-data", MFD_CLOEXEC);
+	r->cur_fd = memfd_create("shmdemux-cursors", MFD_CLOEXEC);
+	if (r->data_fd < 0 || r->cur_fd < 0)
+		die("memfd_create", errno);
+	if ((ret = ring_create(r->data_fd, r->cur_fd, &p)) < 0)
+		die("ring_create", -ret);
+	if ((ret = ring_map(&r->admin, r->data_fd, r->cur_fd,
+			    RING_ROLE_ADMIN)) < 0)
+		die("ring_map admin", -ret);
+	if ((slot = ring_slot_alloc(r->admin, getpid())) < 0)
+		die("ring_slot_alloc", -slot);
+
+	/* A consumer maps the data through a read-only file description, as
+	 * the client library does with the fd the broker passes. */
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", r->data_fd);
+	if ((ro = open(path, O_RDONLY | O_CLOEXEC)) < 0)
+		die("reopen data read-only", errno);
+	if ((ret = ring_map(&r->cons, ro, r->cur_fd, RING_ROLE_CONSUMER)) < 0)
+		die("ring_map consumer", -ret);
+	close(ro);
+	if ((ret = ring_attach(r->cons, (unsigned)slot, RING_START_OLDEST)) < 0)
+		die("ring_attach", -ret);
+}
+
+/* Copy the file into a pipe from a child process; returns the read end. */
+static int
+start_feeder(struct run *r, int in)
+{
+	static char buf[1 << 16];
+	int p[2];
+
+	if (pipe2(p, O_CLOEXEC) < 0)
+		die("pipe2", errno);
+	if ((r->feeder_pid = fork()) < 0)
+		die("fork", errno);
+	if (r->feeder_pid == 0) {
+		ssize_t n;
+
+		signal(SIGPIPE, SIG_IGN); /* the worker may stop reading */
+		close(p[0]);
+		while ((n = read(in, buf, sizeof(buf))) > 0)
+			for (ssize_t off = 0; off < n;) {
+				ssize_t m = write(p[1], buf + off,
+						  (size_t)(n - off));
+				if (m < 0 && errno == EINTR)
+					continue;
+				if (m < 0)
+					_exit(0);
+				off += m;
+			}
+		_exit(n < 0 ? 1 : 0);
+	}
+	close(p[1]);
+	return p[0];
+}
+
+/* In the child: put fd on target (via a high temporary so that sources and
+ * targets may overlap), without close-on-exec. */
+static void
+place_fds(int in, int data, int cur)
+{
+	int src[3] = { in, data, cur }, dst[3] = { WORKER_FD_INPUT,
+		WORKER_FD_DATA, WORKER_FD_CURSOR }, tmp[3];
+	int null = open("/dev/null", O_WRONLY);
+
+	for (int i = 0; i < 3; i++)
+		if ((tmp[i] = fcntl(src[i], F_DUPFD_CLOEXEC, 10)) < 0)
+			_exit(127);
+	for (int i = 0; i < 3; i++)
+		if (dup2(tmp[i], dst[i]) < 0)
+			_exit(127);
+	if (null < 0 || dup2(null, 1) < 0)
+		_exit(127);
+	closefrom(WORKER_FD_CURSOR + 1);
+}
+
+static void
+start_worker(struct run *r, int in)
+{
+	char *argv[16 + 64];
+	int n = 0;
+
+	if (r->nwargs > 64)
+		die("too many worker options", E2BIG);
+	argv[n++] = (char *)r->worker;
+	argv[n++] = "--stream-id";
+	argv[n++] = "1";
+	if (!r->pipe_mode)
+		argv[n++] = "--seekable";
+	for (int i = 0; i < r->nwargs; i++)
+		argv[n++] = r->wargs[i];
+	argv[n] = NULL;
+
+	if ((r->worker_pid = fork()) < 0)
+		die("fork", errno);
+	if (r->worker_pid == 0) {
+		place_fds(in, r->data_fd, r->cur_fd);
+		execv(r->worker, argv);
+		fprintf(stderr, "worker_run: exec %s: %s\n", r->worker,
+			strerror(errno));
+		_exit(127);
+	}
+}
+
+/* What the broker does after reaping: the final status. */
+static void
+end_stream(struct run *r, int status)
+{
+	const struct ring_hdr *h = ring_hdr(r->admin);
+	uint32_t reason = h->worker_reason;
+	int32_t averror = h->worker_averror;
+	char msg[RING_MSG_LEN];
+
+	/* keep the worker's own words for a clean exit */
+	memcpy(msg, h->end_msg, sizeof(msg));
+	msg[sizeof(msg) - 1] = '\0';
+
+	if (WIFSIGNALED(status)) {
+		r->exit_code = 128 + WTERMSIG(status);
+		ring_set_end(r->admin, SD_END_CRASHED, -1, WTERMSIG(status), 0,
+			     "worker killed by a signal");
+	} else {
+		r->exit_code = WEXITSTATUS(status);
+		if (reason == SD_END_NONE || reason >= SD_END_MAX)
+			reason = SD_END_EXITED;
+		ring_set_end(r->admin, reason, r->exit_code, 0, averror,
+			     msg[0] ? msg : "worker exited");
+	}
+	r->ended = 1;
+}
+
+static void
+poll_worker(struct run *r)
+{
+	int status;
+	pid_t p = waitpid(r->worker_pid, &status, WNOHANG);
+
+	if (p == r->worker_pid)
+		end_stream(r, status);
+	else if (p < 0 && errno != EINTR)
+		die("waitpid", errno);
+}
+
+static void
+print_tracks(const struct run *r)
+{
+	size_t size = ring_tracks_size(r->cons);
+	struct ring_tracks *tt = malloc(size);
+	int64_t gen;
+
+	if (!tt)
+		die("malloc", ENOMEM);
+	gen = ring_tracks_copy(r->cons, tt, size);
+	if (gen < 0) {
+		fprintf(stderr, "tracks: %s\n", strerror((int)-gen));
+		free(tt);
+		return;
+	}
+	fprintf(stderr, "tracks gen %" PRId64 ": %u, format %.32s\n", gen,
+		tt->count < RING_MAX_TRACKS ? tt->count : RING_MAX_TRACKS,
+		tt->format_name);
+	for (uint32_t i = 0; i < tt->count && i < RING_MAX_TRACKS; i++) {
+		const struct sd_track *t = &tt->tracks[i];
+
+		fprintf(stderr, "  #%d type %d %.32s %dx%d %d Hz %d ch tb "
+			"%d/%d extradata %u\n", t->index, t->media_type,
+			t->codec_name, t->width, t->height, t->sample_rate,
+			t->channels, t->tb_num, t->tb_den, t->extradata_len);
+	}
+	free(tt);
+}
+
+static void
+print_packet(struct run *r, const struct ring_rd *v)
+{
+	struct sd_pkt_meta m;
+	char line[SD_PKT_CSV_MAX];
+
+	if (v->meta_len < sizeof(m)) {
+		fprintf(stderr, "worker_run: short packet meta (%u)\n",
+			v->meta_len);
+		exit(2);
+	}
+	memcpy(&m, v->meta, sizeof(m));
+	if ((uint64_t)m.side_data_len + sizeof(m) != v->meta_len) {
+		fprintf(stderr, "worker_run: side data length mismatch\n");
+		exit(2);
+	}
+	if (sd_pkt_csv(line, sizeof(line), m.track, m.pts, m.dts, m.duration,
+		       m.flags, v->payload, v->payload_len) < 0)
+		die("pktcsv", EINVAL);
+	puts(line);
+	r->packets++;
+}
+
+static void
+read_all(struct run *r)
+{
+	struct ring_rd v;
+	int ret;
+
+	for (;;) {
+		ret = ring_next(r->cons, &v, RUN_SLICE_MS);
+		if (ret == -EAGAIN) {
+			if (!r->ended)
+				poll_worker(r);
+			continue;
+		}
+		if (ret == -EPIPE)
+			return;
+		if (ret < 0)
+			die("ring_next", -ret);
+		if (v.type == RING_REC_PACKET)
+			print_packet(r, &v);
+		else if (v.type == RING_REC_TRACKS && r->show_tracks)
+			print_tracks(r);
+		ring_release(r->cons, &v);
+	}
+}
+
+int
+main(int argc, char **argv)
+{
+	struct run r = { .data_fd = -1, .cur_fd = -1 };
+	char wbuf[PATH_MAX];
+	int in, status;
+
+	parse(&r, argc, argv, wbuf, sizeof(wbuf));
+	if ((in = open(r.file, O_RDONLY | O_CLOEXEC)) < 0)
+		die(r.file, errno);
+	make_ring(&r);
+	if (r.pipe_mode) {
+		int p = start_feeder(&r, in);
+
+		close(in);
+		in = p;
+	}
+	start_worker(&r, in);
+	close(in);
+	read_all(&r);
+	if (fflush(stdout) != 0)
+		die("stdout", errno);
+	if (r.feeder_pid > 0)
+		waitpid(r.feeder_pid, &status, 0);
+	if (r.exit_code != 0)
+		fprintf(stderr, "worker_run: worker exit %d (%.*s), %" PRIu64
+			" packets\n", r.exit_code, RING_MSG_LEN,
+			ring_hdr(r.admin)->end_msg, r.packets);
+	ring_unmap(&r.cons);
+	ring_unmap(&r.admin);
+	close(r.data_fd);
+	close(r.cur_fd);
+	return r.exit_code;
+}
