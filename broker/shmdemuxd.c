@@ -1,0 +1,655 @@
+/*
+ * shmdemuxd.c - the broker's parent: options, daemonizing, the pidfile, the
+ * epoll loop, signals and the orderly shutdown.
+ *
+ * Signals arrive through a signalfd (SIGTERM, SIGINT, SIGHUP blocked;
+ * SIGPIPE ignored so a vanished peer is an EPIPE), workers through their
+ * pidfds; nothing runs in signal context.
+ */
+#include <bsd/libutil.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <libgen.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/signalfd.h>
+#include <sys/stat.h>
+#include <sys/timerfd.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "shmdemuxd.h"
+
+#define MAX_EVENTS 64
+
+struct broker_conf conf;
+int broker_stopping;
+
+static int epfd = -1;
+static struct ev sig_ev = { .fd = -1 };
+static struct ev shutdown_ev = { .fd = -1 };
+static struct ev idle_ev = { .fd = -1 };
+static int idle_armed;
+static struct pidfh *pidfh;
+
+/* ---- event loop plumbing ---- */
+
+struct deferred {
+	void (*fn)(void *);
+	void *arg;
+};
+struct runlist {
+	struct deferred *v;
+	size_t n, cap;
+};
+/* Runs queued during this iteration go to `next`; they run after the
+ * batch, and whatever they queue in turn waits for the next iteration. */
+static struct runlist run_now, run_next;
+static void **freeq;
+static size_t nfree, cap_free;
+
+void
+ev_init(struct ev *ev)
+{
+	ev->fd = -1;
+	ev->cb = NULL;
+	ev->arg = NULL;
+}
+
+int
+ev_add(struct ev *ev, int fd, uint32_t events, ev_cb cb, void *arg)
+{
+	struct epoll_event ee = { .events = events, .data.ptr = ev };
+
+	ev->fd = fd;
+	ev->cb = cb;
+	ev->arg = arg;
+	if (epoll_ctl(epfd, EPOLL_CTL_ADD, fd, &ee) < 0) {
+		int ret = -errno;
+
+		ev_init(ev);
+		return ret;
+	}
+	return 0;
+}
+
+int
+ev_mod(struct ev *ev, uint32_t events)
+{
+	struct epoll_event ee = { .events = events, .data.ptr = ev };
+
+	if (epoll_ctl(epfd, EPOLL_CTL_MOD, ev->fd, &ee) < 0)
+		return -errno;
+	return 0;
+}
+
+void
+ev_del(struct ev *ev)
+{
+	if (ev->fd < 0)
+		return;
+	(void)epoll_ctl(epfd, EPOLL_CTL_DEL, ev->fd, NULL);
+	ev_init(ev);
+}
+
+static int
+grow(void **arr, size_t *cap, size_t elem)
+{
+	size_t ncap = *cap != 0 ? *cap * 2 : 64;
+	void *p = reallocarray(*arr, ncap, elem);
+
+	if (p == NULL)
+		return -ENOMEM;
+	*arr = p;
+	*cap = ncap;
+	return 0;
+}
+
+void
+loop_defer_free(void *p)
+{
+	if (nfree == cap_free && grow((void **)&freeq, &cap_free,
+				      sizeof(*freeq)) < 0) {
+		/* Cannot remember it: leaking beats a use after free. */
+		log_error("out of memory, leaking %p", p);
+		return;
+	}
+	freeq[nfree++] = p;
+}
+
+void
+loop_defer_run(void (*fn)(void *), void *arg)
+{
+	if (run_next.n == run_next.cap &&
+	    grow((void **)&run_next.v, &run_next.cap, sizeof(*run_next.v)) < 0) {
+		fn(arg); /* run now rather than lose it */
+		return;
+	}
+	run_next.v[run_next.n++] = (struct deferred){ fn, arg };
+}
+
+/* After each batch: the deferred runs, then the deferred frees (a run may
+ * name an object freed during the batch; it checks a flag, so the memory
+ * must still be there). */
+static void
+run_deferred(void)
+{
+	struct runlist tmp = run_now;
+
+	run_now = run_next;
+	run_next = tmp;
+	run_next.n = 0;
+	for (size_t i = 0; i < run_now.n; i++)
+		run_now.v[i].fn(run_now.v[i].arg);
+	run_now.n = 0;
+	for (size_t i = 0; i < nfree; i++)
+		free(freeq[i]);
+	nfree = 0;
+}
+
+int
+timer_arm(int tfd, unsigned ms)
+{
+	struct itimerspec its = {
+		.it_value = { .tv_sec = ms / 1000,
+			      .tv_nsec = (long)(ms % 1000) * 1000000L },
+	};
+
+	if (timerfd_settime(tfd, 0, &its, NULL) < 0)
+		return -errno;
+	return 0;
+}
+
+uint64_t
+now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+static int
+timer_new(struct ev *ev, ev_cb cb)
+{
+	int tfd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
+	int ret;
+
+	if (tfd < 0)
+		return -errno;
+	ret = ev_add(ev, tfd, EPOLLIN, cb, NULL);
+	if (ret < 0)
+		close(tfd);
+	return ret;
+}
+
+static void
+timer_drain(int tfd)
+{
+	uint64_t exp;
+
+	(void)!read(tfd, &exp, sizeof(exp));
+}
+
+/* ---- shutdown and idle exit ---- */
+
+static void
+on_shutdown_timer(struct ev *ev, uint32_t events)
+{
+	(void)events;
+	timer_drain(ev->fd);
+	log_info("%u worker(s) still running, killing them",
+		 stream_running_count());
+	streams_signal_all(SIGKILL);
+}
+
+static void
+begin_shutdown(const char *why)
+{
+	if (broker_stopping)
+		return;
+	broker_stopping = 1;
+	log_info("%s, shutting down", why);
+	control_stop_listening();
+	streams_signal_all(SIGTERM);
+	if (stream_running_count() > 0 &&
+	    (timer_new(&shutdown_ev, on_shutdown_timer) < 0 ||
+	     timer_arm(shutdown_ev.fd, BROKER_SHUTDOWN_GRACE_MS) < 0))
+		streams_signal_all(SIGKILL);
+}
+
+static void
+on_idle_timer(struct ev *ev, uint32_t events)
+{
+	(void)events;
+	timer_drain(ev->fd);
+	idle_armed = 0;
+	if (stream_count() == 0 && control_conn_count() == 0)
+		begin_shutdown("idle");
+}
+
+/* Arm the idle timer when the broker becomes idle, disarm it when not. */
+static void
+idle_check(void)
+{
+	int idle;
+
+	if (conf.idle_exit_s == 0 || idle_ev.fd < 0 || broker_stopping)
+		return;
+	idle = stream_count() == 0 && control_conn_count() == 0;
+	if (idle && !idle_armed) {
+		if (timer_arm(idle_ev.fd, conf.idle_exit_s * 1000u) == 0)
+			idle_armed = 1;
+	} else if (!idle && idle_armed) {
+		timer_arm(idle_ev.fd, 0);
+		idle_armed = 0;
+	}
+}
+
+static void
+on_signal(struct ev *ev, uint32_t events)
+{
+	struct signalfd_siginfo si;
+
+	(void)events;
+	while (read(ev->fd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
+		switch (si.ssi_signo) {
+		case SIGTERM:
+		case SIGINT:
+			begin_shutdown(sigabbrev_np((int)si.ssi_signo));
+			break;
+		case SIGHUP:
+			log_info("SIGHUP: nothing to reload");
+			break;
+		}
+	}
+}
+
+static int
+setup_signals(void)
+{
+	sigset_t set;
+	int fd, ret;
+
+	signal(SIGPIPE, SIG_IGN);
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGHUP);
+	if (sigprocmask(SIG_BLOCK, &set, NULL) < 0)
+		return -errno;
+	fd = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
+	if (fd < 0)
+		return -errno;
+	ret = ev_add(&sig_ev, fd, EPOLLIN, on_signal, NULL);
+	if (ret < 0)
+		close(fd);
+	return ret;
+}
+
+static void
+loop(void)
+{
+	struct epoll_event evs[MAX_EVENTS];
+	int n;
+
+	while (!broker_stopping || stream_running_count() > 0) {
+		idle_check();
+		n = epoll_wait(epfd, evs, MAX_EVENTS, run_next.n > 0 ? 0 : -1);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			log_errno(LOG_LVL_ERROR, errno, "epoll_wait");
+			begin_shutdown("event loop failure");
+			streams_signal_all(SIGKILL);
+			break;
+		}
+		for (int i = 0; i < n; i++) {
+			struct ev *ev = evs[i].data.ptr;
+
+			if (ev->cb != NULL)
+				ev->cb(ev, evs[i].events);
+		}
+		run_deferred();
+	}
+}
+
+/* ---- options ---- */
+
+static void
+usage(FILE *f)
+{
+	fprintf(f,
+"usage: shmdemuxd [OPTIONS]\n"
+"Shared-memory demux broker: opens inputs, runs one sandboxed demux worker\n"
+"per stream and hands ring descriptors to consumers.\n"
+"\n"
+"  --socket PATH        control socket (default: $SHMDEMUX_SOCKET, else\n"
+"                       $XDG_RUNTIME_DIR/shmdemux.sock, else\n"
+"                       /tmp/shmdemux-UID.sock)\n"
+"  --daemon             run in the background; exits 0 once the socket\n"
+"                       listens, non-zero with the error otherwise\n"
+"  --pidfile PATH       pid file (default: SOCKET.pid)\n"
+"  --ring-size SIZE     default ring size per stream, K/M/G suffixes\n"
+"                       (default 32M, at least 64K, at most 4G)\n"
+"  --max-consumers N    consumer slots per stream (default 64, at most %u)\n"
+"  --lag-timeout MS     evict a lossless consumer stuck this long\n"
+"                       (default 5000, 0 = never)\n"
+"  --idle-exit SEC      exit when there have been no streams and no\n"
+"                       connections for SEC seconds (default 0 = never)\n"
+"  -v, --verbose        log debug messages\n"
+"  --help               this text\n"
+"  --version            print the version\n"
+"\n"
+"The worker is shmdemux-worker next to this binary ($SHMDEMUX_WORKER\n"
+"overrides it).\n", RING_MAX_SLOTS);
+}
+
+static int
+parse_size(const char *s, uint64_t *out)
+{
+	char *end;
+	unsigned long long v;
+	unsigned shift = 0;
+
+	errno = 0;
+	if (s[0] < '0' || s[0] > '9')
+		return -EINVAL;
+	v = strtoull(s, &end, 10);
+	if (errno != 0)
+		return -EINVAL;
+	switch (*end) {
+	case 'k': case 'K': shift = 10; end++; break;
+	case 'm': case 'M': shift = 20; end++; break;
+	case 'g': case 'G': shift = 30; end++; break;
+	default: break;
+	}
+	if (*end == 'i' && shift != 0)
+		end++;
+	if (*end == 'B' || *end == 'b')
+		end++;
+	if (*end != '\0' || v > (UINT64_MAX >> shift))
+		return -EINVAL;
+	*out = (uint64_t)v << shift;
+	return 0;
+}
+
+static int
+parse_uint(const char *s, unsigned long max, unsigned long *out)
+{
+	char *end;
+	unsigned long v;
+
+	errno = 0;
+	if (s[0] < '0' || s[0] > '9')
+		return -EINVAL;
+	v = strtoul(s, &end, 10);
+	if (errno != 0 || *end != '\0' || v > max)
+		return -EINVAL;
+	*out = v;
+	return 0;
+}
+
+static void __attribute__((noreturn))
+bad_option(const char *fmt, const char *arg)
+{
+	fprintf(stderr, "shmdemuxd: ");
+	fprintf(stderr, fmt, arg);
+	fprintf(stderr, " (see --help)\n");
+	exit(2);
+}
+
+static int
+worker_path(void)
+{
+	const char *env = getenv("SHMDEMUX_WORKER");
+	char self[PATH_MAX];
+	ssize_t n;
+	int w;
+
+	if (env != NULL && env[0] != '\0') {
+		w = snprintf(conf.worker_path, sizeof(conf.worker_path), "%s",
+			     env);
+		return w > 0 && (size_t)w < sizeof(conf.worker_path) ? 0 :
+			-ENAMETOOLONG;
+	}
+	n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+	if (n < 0)
+		return -errno;
+	self[n] = '\0';
+	w = snprintf(conf.worker_path, sizeof(conf.worker_path),
+		     "%s/shmdemux-worker", dirname(self));
+	return w > 0 && (size_t)w < sizeof(conf.worker_path) ? 0 :
+		-ENAMETOOLONG;
+}
+
+static void
+parse_options(int argc, char **argv)
+{
+	enum { O_SOCKET = 256, O_DAEMON, O_PIDFILE, O_RING, O_MAXC, O_LAG,
+	       O_IDLE, O_HELP, O_VERSION };
+	static const struct option opts[] = {
+		{ "socket", required_argument, NULL, O_SOCKET },
+		{ "daemon", no_argument, NULL, O_DAEMON },
+		{ "pidfile", required_argument, NULL, O_PIDFILE },
+		{ "ring-size", required_argument, NULL, O_RING },
+		{ "max-consumers", required_argument, NULL, O_MAXC },
+		{ "lag-timeout", required_argument, NULL, O_LAG },
+		{ "idle-exit", required_argument, NULL, O_IDLE },
+		{ "verbose", no_argument, NULL, 'v' },
+		{ "help", no_argument, NULL, O_HELP },
+		{ "version", no_argument, NULL, O_VERSION },
+		{ NULL, 0, NULL, 0 },
+	};
+	const char *sock = NULL, *pidfile = NULL;
+	unsigned long v;
+	int c, w;
+
+	conf.ring_size = UINT64_C(32) << 20;
+	conf.max_consumers = 64;
+	conf.lag_timeout_ms = 5000;
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, ":v", opts, NULL)) != -1) {
+		switch (c) {
+		case O_SOCKET: sock = optarg; break;
+		case O_DAEMON: conf.daemonize = 1; break;
+		case O_PIDFILE: pidfile = optarg; break;
+		case O_RING:
+			if (parse_size(optarg, &conf.ring_size) < 0 ||
+			    conf.ring_size < RING_MIN_DATA ||
+			    conf.ring_size > BROKER_MAX_RING)
+				bad_option("invalid --ring-size: %s", optarg);
+			break;
+		case O_MAXC:
+			if (parse_uint(optarg, RING_MAX_SLOTS, &v) < 0 || v == 0)
+				bad_option("invalid --max-consumers: %s", optarg);
+			conf.max_consumers = (uint32_t)v;
+			break;
+		case O_LAG:
+			if (parse_uint(optarg, UINT32_MAX, &v) < 0)
+				bad_option("invalid --lag-timeout: %s", optarg);
+			conf.lag_timeout_ms = (uint32_t)v;
+			break;
+		case O_IDLE:
+			if (parse_uint(optarg, 86400u * 365, &v) < 0)
+				bad_option("invalid --idle-exit: %s", optarg);
+			conf.idle_exit_s = (unsigned)v;
+			break;
+		case 'v': conf.verbose = 1; break;
+		case O_HELP: usage(stdout); exit(0);
+		case O_VERSION:
+			printf("shmdemuxd %s\n", SHMDEMUX_VERSION);
+			exit(0);
+		case ':':
+			bad_option("option %s needs an argument",
+				   argv[optind - 1]);
+		default:
+			bad_option("unknown option %s", argv[optind - 1]);
+		}
+	}
+	if (optind < argc)
+		bad_option("unexpected argument %s", argv[optind]);
+
+	if (sock != NULL)
+		w = snprintf(conf.socket_path, sizeof(conf.socket_path), "%s",
+			     sock);
+	else
+		w = ctl_default_socket(conf.socket_path,
+				       sizeof(conf.socket_path)) < 0 ? -1 : 0;
+	if (w < 0 || (size_t)w >= sizeof(conf.socket_path) ||
+	    conf.socket_path[0] == '\0')
+		bad_option("invalid socket path %s", sock != NULL ? sock : "");
+	if (pidfile != NULL)
+		w = snprintf(conf.pidfile, sizeof(conf.pidfile), "%s", pidfile);
+	else
+		w = snprintf(conf.pidfile, sizeof(conf.pidfile), "%s.pid",
+			     conf.socket_path);
+	if (w < 0 || (size_t)w >= sizeof(conf.pidfile))
+		bad_option("pidfile path too long: %s", conf.pidfile);
+}
+
+/* ---- start and stop ---- */
+
+/* Fork; the parent waits on a pipe for the child's verdict: one byte 0 once
+ * the socket listens, else the child's exit status. */
+static int
+daemonize(void)
+{
+	int p[2];
+	pid_t pid;
+	unsigned char st;
+	ssize_t n;
+
+	if (pipe2(p, O_CLOEXEC) < 0) {
+		log_errno(LOG_LVL_ERROR, errno, "pipe");
+		exit(1);
+	}
+	pid = fork();
+	if (pid < 0) {
+		log_errno(LOG_LVL_ERROR, errno, "fork");
+		exit(1);
+	}
+	if (pid > 0) {
+		close(p[1]);
+		do
+			n = read(p[0], &st, 1);
+		while (n < 0 && errno == EINTR);
+		/* EOF without a verdict: the child died during setup. */
+		_exit(n == 1 ? st : 1);
+	}
+	close(p[0]);
+	if (setsid() < 0)
+		log_errno(LOG_LVL_WARN, errno, "setsid");
+	return p[1];
+}
+
+static void
+ready(int notify_fd, unsigned char status)
+{
+	if (notify_fd < 0)
+		return;
+	(void)!write(notify_fd, &status, 1);
+	close(notify_fd);
+}
+
+static void
+detach_stdio(void)
+{
+	int fd = open("/dev/null", O_RDWR | O_CLOEXEC);
+
+	if (fd < 0)
+		return;
+	dup2(fd, STDIN_FILENO);
+	dup2(fd, STDOUT_FILENO);
+	close(fd);
+}
+
+static int
+open_pidfile(void)
+{
+	pid_t other = 0;
+
+	pidfh = pidfile_open(conf.pidfile, 0600, &other);
+	if (pidfh == NULL) {
+		if (errno == EEXIST)
+			log_error("a broker is already running (pid %d, %s)",
+				  (int)other, conf.pidfile);
+		else
+			log_errno(LOG_LVL_ERROR, errno, "pidfile %s",
+				  conf.pidfile);
+		return -1;
+	}
+	return 0;
+}
+
+static int
+setup(void)
+{
+	int ret;
+
+	epfd = epoll_create1(EPOLL_CLOEXEC);
+	if (epfd < 0) {
+		log_errno(LOG_LVL_ERROR, errno, "epoll_create1");
+		return -1;
+	}
+	ret = setup_signals();
+	if (ret < 0) {
+		log_errno(LOG_LVL_ERROR, ret, "signals");
+		return -1;
+	}
+	if (conf.idle_exit_s > 0 &&
+	    (ret = timer_new(&idle_ev, on_idle_timer)) < 0) {
+		log_errno(LOG_LVL_ERROR, ret, "timerfd");
+		return -1;
+	}
+	if (open_pidfile() < 0)
+		return -1;
+	if (control_listen(conf.socket_path) < 0)
+		return -1;
+	if (pidfile_write(pidfh) < 0)
+		log_errno(LOG_LVL_WARN, errno, "pidfile %s", conf.pidfile);
+	return 0;
+}
+
+int
+main(int argc, char **argv)
+{
+	int notify = -1, ret;
+
+	parse_options(argc, argv);
+	log_set_level(conf.verbose ? LOG_LVL_DEBUG : LOG_LVL_INFO);
+	ret = worker_path();
+	if (ret < 0) {
+		log_errno(LOG_LVL_ERROR, ret, "cannot locate shmdemux-worker");
+		return 1;
+	}
+	if (conf.daemonize)
+		notify = daemonize();
+	if (setup() < 0) {
+		if (pidfh != NULL)
+			pidfile_remove(pidfh);
+		ready(notify, 1);
+		return 1;
+	}
+	log_info("listening on %s (worker %s)", conf.socket_path,
+		 conf.worker_path);
+	if (conf.daemonize)
+		detach_stdio();
+	ready(notify, 0);
+
+	loop();
+
+	control_stop_listening();
+	control_close_all();
+	streams_free_all();
+	run_deferred();
+	pidfile_remove(pidfh);
+	log_info("exiting");
+	return 0;
+}

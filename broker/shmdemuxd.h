@@ -1,0 +1,125 @@
+/*
+ * shmdemuxd.h - what the broker's modules share: configuration, the event
+ * loop, and the stream and connection objects.
+ *
+ * Modules (one job each, like bgpd's parent/control/session split):
+ *   shmdemuxd.c  options, daemonizing, pidfile, the epoll loop, signals,
+ *                orderly shutdown
+ *   control.c    the control socket: listening, peer checks, per-connection
+ *                state and the request dispatch
+ *   stream.c     the stream table: OPEN (sources, ring objects), LIST
+ *                records, CLOSE/KILL, the end of a worker
+ *   spawn.c      starting a worker (fork/exec with fixed fds), reaping it and
+ *                turning its wait status into an end reason
+ *   pump.c       copying a non-seekable source into the worker's input pipe
+ *   log.c        stderr logging
+ *
+ * Single-threaded: everything runs from the epoll loop; no call blocks
+ * except the short read of the exec-status pipe right after fork.
+ */
+#ifndef SHMDEMUXD_H
+#define SHMDEMUXD_H
+
+#include <limits.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <sys/un.h>
+
+#include "proto.h"
+#include "ring_layout.h"
+
+#define BROKER_MAX_CONNS   1024u
+#define BROKER_MAX_STREAMS 1024u
+#define BROKER_MAX_RING    (UINT64_C(4) << 30) /* 4 GiB per stream */
+#define BROKER_STOP_GRACE_MS 2000u  /* CLOSE: SIGTERM, then SIGKILL */
+#define BROKER_SHUTDOWN_GRACE_MS 2000u
+
+struct broker_conf {
+	char socket_path[sizeof(((struct sockaddr_un *)0)->sun_path)];
+	char pidfile[PATH_MAX];
+	char worker_path[PATH_MAX];
+	uint64_t ring_size;        /* default record area per stream */
+	uint32_t max_consumers;    /* cursor slots per stream */
+	uint32_t lag_timeout_ms;   /* default lossless lag eviction */
+	unsigned idle_exit_s;      /* 0 = never */
+	int daemonize;
+	int verbose;
+};
+
+extern struct broker_conf conf;
+extern int broker_stopping; /* set once shutdown has begun */
+
+/* ---- event loop (shmdemuxd.c) ---- */
+
+struct ev;
+typedef void (*ev_cb)(struct ev *ev, uint32_t events);
+
+/* One registered fd. The owner embeds it; data.ptr in epoll points here.
+ * After ev_del() a callback already fetched in the same epoll batch is
+ * skipped (cb is cleared), so owners free their memory with
+ * loop_defer_free(), never directly while the loop may still see it. */
+struct ev {
+	int fd;      /* -1 when not registered */
+	ev_cb cb;
+	void *arg;
+};
+
+void ev_init(struct ev *ev);
+int ev_add(struct ev *ev, int fd, uint32_t events, ev_cb cb, void *arg);
+int ev_mod(struct ev *ev, uint32_t events);
+void ev_del(struct ev *ev);
+/* free(p) after the current batch of events has been dispatched. */
+void loop_defer_free(void *p);
+/* Run fn(arg) after this batch, with a zero epoll timeout (used by the pump
+ * to yield after a bounded amount of work). */
+void loop_defer_run(void (*fn)(void *), void *arg);
+/* Arm (ms > 0) or disarm (ms == 0) a timerfd, one shot. */
+int timer_arm(int tfd, unsigned ms);
+uint64_t now_ms(void);
+
+/* ---- control socket (control.c) ---- */
+
+int control_listen(const char *path);
+/* Stop accepting (close the listening socket and unlink its path). */
+void control_stop_listening(void);
+/* Close every connection, freeing their cursor slots. */
+void control_close_all(void);
+unsigned control_conn_count(void);
+
+/* ---- streams (stream.c) ---- */
+
+struct stream;
+
+/* Open a stream from a validated request; req_fd is the SRC_FD descriptor
+ * (taken over, closed on failure too) or -1. For SRC_PUSH *push_wr receives
+ * the pipe's write end to hand to the client (the caller closes it after
+ * sending). Returns 0 or -errno with a one-line reason in msg. */
+int stream_open(const struct ctl_open *req, int req_fd, struct stream **out,
+		int *push_wr, char *msg, size_t msgcap);
+uint32_t stream_id(const struct stream *s);
+/* Listed stream by id or name, or NULL. */
+struct stream *stream_find(const struct ctl_ref *ref);
+/* Fill a LIST record. */
+void stream_info(struct stream *s, struct ctl_stream_info *info);
+/* Iterate listed streams in id order: first with prev == NULL. */
+struct stream *stream_next(struct stream *prev);
+/* CLOSE: stop the worker, unlist the stream once reaped. */
+void stream_close(struct stream *s);
+/* KILL: SIGKILL the worker. -ESRCH if it has already ended. */
+int stream_kill(struct stream *s);
+
+/* Consumers. attach returns the slot (>= 0), -1 for observers, or -errno.
+ * Each successful attach holds a reference released by stream_detach(). */
+int stream_attach(struct stream *s, pid_t pid, int observer);
+void stream_detach(struct stream *s, int slot);
+int stream_consumer_fds(const struct stream *s, int fds[2],
+			uint64_t *data_size, uint64_t *cursor_size);
+
+unsigned stream_count(void);
+unsigned stream_running_count(void);
+/* Shutdown: SIGTERM every worker (sig == SIGTERM) or SIGKILL the rest. */
+void streams_signal_all(int sig);
+/* Drop every stream (after the workers are reaped and connections gone). */
+void streams_free_all(void);
+
+#endif

@@ -1,0 +1,309 @@
+/*
+ * spawn.c - fork/exec of shmdemux-worker with the fd layout of worker_abi.h,
+ * and the mapping of its wait status to a stream's end reason.
+ *
+ * The child runs only async-signal-safe calls between fork and exec: argv is
+ * built before the fork. Exec failure comes back through a close-on-exec
+ * pipe: EOF means exec succeeded, an int is the errno.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "spawn.h"
+#include "worker_abi.h"
+
+/* Options are capped at SPAWN_MAX_OPTS by the caller; numbers go to buf. */
+#define MAX_ARGS (16 + 2 * SPAWN_MAX_OPTS)
+#define ARG_BUF  256
+
+/* Build argv into args (pointers into buf). Returns 0 or -E2BIG. */
+static int
+build_argv(const struct worker_start *ws, char **args, char *buf, size_t cap)
+{
+	size_t used = 0;
+	int n = 0;
+
+#define PUSH(s) do { if (n >= MAX_ARGS - 1) return -E2BIG; args[n++] = (char *)(s); } while (0)
+#define PUSHF(...) do {						\
+		int w_ = snprintf(buf + used, cap - used, __VA_ARGS__);	\
+		if (w_ < 0 || (size_t)w_ >= cap - used)			\
+			return -E2BIG;					\
+		PUSH(buf + used);					\
+		used += (size_t)w_ + 1;					\
+	} while (0)
+
+	PUSH(ws->path);
+	PUSH("--stream-id");
+	PUSHF("%" PRIu32, ws->stream_id);
+	if (ws->seekable)
+		PUSH("--seekable");
+	if (ws->format[0] != '\0') {
+		PUSH("--format");
+		PUSH(ws->format);
+	}
+	if (ws->probesize > 0) {
+		PUSH("--probesize");
+		PUSHF("%" PRId64, ws->probesize);
+	}
+	if (ws->analyzeduration > 0) {
+		PUSH("--analyzeduration");
+		PUSHF("%" PRId64, ws->analyzeduration);
+	}
+	for (uint32_t off = 0; off < ws->opts_len;) {
+		const char *kv = ws->opts + off;
+		size_t len = strnlen(kv, ws->opts_len - off);
+
+		if (len > 0) {
+			PUSH("--demux-opt");
+			PUSH(kv);
+		}
+		off += (uint32_t)len + 1;
+	}
+	if (ws->realtime)
+		PUSH("--realtime");
+	args[n] = NULL;
+	return 0;
+#undef PUSH
+#undef PUSHF
+}
+
+/* In the child: move fds to >= 10 first so the dup2s below cannot clobber
+ * a source that happens to sit on 0..5. */
+static int
+hi_dup(int fd)
+{
+	return fcntl(fd, F_DUPFD_CLOEXEC, 10);
+}
+
+static void __attribute__((noreturn))
+child(const struct worker_start *ws, char **argv, int errfd, pid_t parent)
+{
+	sigset_t none;
+	int in, data, cur, err, devnull;
+	int e;
+
+	sigemptyset(&none);
+	sigprocmask(SIG_SETMASK, &none, NULL);
+	for (int sig = 1; sig < NSIG; sig++)
+		signal(sig, SIG_DFL); /* EINVAL for KILL/STOP is fine */
+
+	/* A worker must not outlive the broker; the check after the prctl
+	 * closes the race with a broker that died before it. */
+	if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || getppid() != parent) {
+		e = ESRCH;
+		goto fail;
+	}
+
+	in = hi_dup(ws->input_fd);
+	data = hi_dup(ws->data_fd);
+	cur = hi_dup(ws->cursor_fd);
+	err = hi_dup(errfd);
+	devnull = open("/dev/null", O_WRONLY | O_CLOEXEC);
+	if (in < 0 || data < 0 || cur < 0 || err < 0 || devnull < 0) {
+		e = errno;
+		goto fail;
+	}
+	errfd = err;
+	/* dup2 clears FD_CLOEXEC on the targets: these survive exec. */
+	if (dup2(in, WORKER_FD_INPUT) < 0 || dup2(devnull, 1) < 0 ||
+	    dup2(data, WORKER_FD_DATA) < 0 ||
+	    dup2(cur, WORKER_FD_CURSOR) < 0 ||
+	    dup3(errfd, 5, O_CLOEXEC) < 0) {
+		e = errno;
+		goto fail;
+	}
+	errfd = 5;
+	closefrom(6);
+	execv(ws->path, argv);
+	e = errno;
+fail:
+	(void)!write(errfd, &e, sizeof(e));
+	_exit(127);
+}
+
+pid_t
+spawn_worker(const struct worker_start *ws)
+{
+	char *argv[MAX_ARGS];
+	char buf[ARG_BUF];
+	int pfd[2], e = 0, ret;
+	pid_t pid, parent = getpid();
+	ssize_t n;
+
+	ret = build_argv(ws, argv, buf, sizeof(buf));
+	if (ret < 0)
+		return ret;
+	if (pipe2(pfd, O_CLOEXEC) < 0)
+		return -errno;
+	pid = fork();
+	if (pid < 0) {
+		ret = -errno;
+		close(pfd[0]);
+		close(pfd[1]);
+		return ret;
+	}
+	if (pid == 0)
+		child(ws, argv, pfd[1], parent);
+
+	close(pfd[1]);
+	/* Blocks only until the child's exec (EOF) or its failure. */
+	do
+		n = read(pfd[0], &e, sizeof(e));
+	while (n < 0 && errno == EINTR);
+	close(pfd[0]);
+	if (n == (ssize_t)sizeof(e)) {
+		while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
+			;
+		return -(e > 0 ? e : EIO);
+	}
+	return pid;
+}
+
+int
+spawn_pidfd(pid_t pid)
+{
+	int fd = (int)syscall(SYS_pidfd_open, pid, 0);
+
+	if (fd < 0)
+		return -errno;
+	/* pidfd_open sets O_CLOEXEC itself. */
+	return fd;
+}
+
+int
+spawn_reap(pid_t pid, siginfo_t *si)
+{
+	memset(si, 0, sizeof(*si));
+	while (waitid(P_PID, (id_t)pid, si, WEXITED | WNOHANG) < 0) {
+		if (errno != EINTR)
+			return -errno;
+	}
+	return si->si_pid == pid ? 1 : 0;
+}
+
+static void
+set_msg(struct worker_end *end, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+static void
+set_msg(struct worker_end *end, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(end->msg, sizeof(end->msg), fmt, ap);
+	va_end(ap);
+}
+
+/* The worker's own message if it gave one, else ours. */
+static void
+worker_msg(struct worker_end *end, const struct worker_word *ww,
+	   const char *fallback)
+{
+	if (ww->msg[0] != '\0')
+		set_msg(end, "%s", ww->msg);
+	else
+		set_msg(end, "%s", fallback);
+}
+
+static void
+map_exit(int code, uint32_t stop_reason, const struct worker_word *ww,
+	 int input_err, struct worker_end *end)
+{
+	end->exit_code = code;
+	switch (code) {
+	case WORKER_EXIT_EOF:
+		if (ww->reason != SD_END_EOF) {
+			end->reason = SD_END_EXITED;
+			set_msg(end, "worker exited 0 without reporting the end "
+				"of the input");
+		} else if (input_err != 0) {
+			end->reason = SD_END_INPUT_ERROR;
+			set_msg(end, "reading the source failed: %s",
+				strerror(input_err));
+		} else {
+			end->reason = SD_END_EOF;
+		}
+		break;
+	case WORKER_EXIT_OPEN_FAILED:
+		end->reason = SD_END_OPEN_FAILED;
+		end->averror = ww->averror;
+		worker_msg(end, ww, "the input could not be opened");
+		break;
+	case WORKER_EXIT_DEMUX_ERROR:
+		end->reason = SD_END_DEMUX_ERROR;
+		end->averror = ww->averror;
+		worker_msg(end, ww, "demuxing failed");
+		break;
+	case WORKER_EXIT_RING_ERROR:
+		end->reason = SD_END_RING_ERROR;
+		end->averror = ww->averror;
+		worker_msg(end, ww, "the ring rejected a record");
+		break;
+	case WORKER_EXIT_NOMEM:
+		end->reason = SD_END_MEMORY;
+		worker_msg(end, ww, "worker ran out of memory");
+		break;
+	case WORKER_EXIT_STOPPED:
+		if (stop_reason != SD_END_NONE) {
+			end->reason = stop_reason;
+			break;
+		}
+		end->reason = SD_END_EXITED;
+		set_msg(end, "worker stopped unasked");
+		break;
+	case WORKER_EXIT_USAGE:
+		end->reason = SD_END_EXITED;
+		set_msg(end, "worker rejected its arguments (exit status %d)",
+			code);
+		break;
+	default:
+		end->reason = SD_END_EXITED;
+		set_msg(end, "worker exited with status %d", code);
+		break;
+	}
+}
+
+static void
+map_signal(int sig, uint32_t stop_reason, struct worker_end *end)
+{
+	const char *abbrev = sigabbrev_np(sig);
+
+	end->exit_code = -1;
+	end->sig = sig;
+	if (stop_reason != SD_END_NONE && (sig == SIGKILL || sig == SIGTERM)) {
+		end->reason = stop_reason;
+	} else if (sig == SIGSYS) {
+		end->reason = SD_END_SANDBOX;
+		set_msg(end, "worker made a forbidden system call (SIGSYS)");
+	} else if (sig == SIGXCPU) {
+		end->reason = SD_END_WATCHDOG;
+		set_msg(end, "worker exceeded its CPU time limit (SIGXCPU)");
+	} else {
+		end->reason = SD_END_CRASHED;
+		set_msg(end, "worker killed by signal %d (SIG%s)", sig,
+			abbrev != NULL ? abbrev : "?");
+	}
+}
+
+void
+spawn_map_end(const siginfo_t *si, uint32_t stop_reason,
+	      const struct worker_word *ww, int input_err,
+	      struct worker_end *end)
+{
+	memset(end, 0, sizeof(*end));
+	if (si->si_code == CLD_EXITED)
+		map_exit(si->si_status, stop_reason, ww, input_err, end);
+	else
+		map_signal(si->si_status, stop_reason, end);
+}

@@ -1,0 +1,65 @@
+/*
+ * spawn.h - starting a worker and reading how it ended.
+ */
+#ifndef SHMDEMUXD_SPAWN_H
+#define SHMDEMUXD_SPAWN_H
+
+#include <signal.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "ring_layout.h"
+
+#define SPAWN_MAX_OPTS 64  /* --demux-opt arguments per worker */
+
+struct worker_start {
+	const char *path;         /* the worker binary */
+	uint32_t stream_id;
+	int input_fd;             /* becomes fd 0 */
+	int data_fd;              /* becomes fd 3 */
+	int cursor_fd;            /* becomes fd 4 */
+	int seekable;             /* input is a regular file */
+	int realtime;
+	const char *format;       /* "" = probe */
+	int64_t probesize;        /* 0 = default */
+	int64_t analyzeduration;  /* 0 = default */
+	const char *opts;         /* "k=v\0k=v\0" */
+	uint32_t opts_len;
+};
+
+/* Fork and exec a worker. Returns the child's pid, or -errno: a failed exec
+ * is reported by the child through a close-on-exec pipe, the child is
+ * reaped, and the errno comes back here. The caller's fds stay open. */
+pid_t spawn_worker(const struct worker_start *ws);
+
+/* A pidfd for the child (readable when it exits), or -errno. */
+int spawn_pidfd(pid_t pid);
+
+/* Reap pid if it has exited: 1 with *si filled, 0 if still running,
+ * -errno on error. */
+int spawn_reap(pid_t pid, siginfo_t *si);
+
+/* How a stream ended, as written with ring_set_end(). */
+struct worker_end {
+	uint32_t reason;          /* SD_END_* */
+	int32_t exit_code;        /* -1 if killed by a signal */
+	int32_t sig;              /* 0 if it exited */
+	int32_t averror;
+	char msg[RING_MSG_LEN];
+};
+
+/* What the worker said about itself (from the ring header, untrusted). */
+struct worker_word {
+	uint32_t reason;          /* SD_END_* the worker reported */
+	int32_t averror;
+	char msg[RING_MSG_LEN];   /* NUL forced by the caller */
+};
+
+/* Map a wait status to an end. stop_reason is SD_END_KILLED or
+ * SD_END_CLOSED when an operator stopped the worker, else SD_END_NONE;
+ * input_err is the source's errno (0 if it read cleanly to the end). */
+void spawn_map_end(const siginfo_t *si, uint32_t stop_reason,
+		   const struct worker_word *ww, int input_err,
+		   struct worker_end *end);
+
+#endif

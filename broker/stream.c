@@ -1,0 +1,935 @@
+/*
+ * stream.c - the stream table: one input, one worker, one ring per stream.
+ *
+ * A stream is created by OPEN, listed until CLOSE, and freed when it is
+ * neither listed nor referenced by an attached connection. Its end status is
+ * decided here, from the worker's wait status, and written once with
+ * ring_set_end(); LIST reports the broker's own copy of it, never the
+ * worker-writable header fields.
+ */
+#include <bsd/sys/queue.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/timerfd.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "pump.h"
+#include "ring.h"
+#include "shmdemuxd.h"
+#include "spawn.h"
+
+struct stream {
+	TAILQ_ENTRY(stream) entry;
+	uint32_t id;
+	int listed;                /* in the table (until CLOSE) */
+	unsigned refs;             /* table + attached connections */
+	char name[CTL_NAME_LEN];
+	char source[256];
+	uint32_t mode;
+	uint64_t ring_size;
+	uint64_t data_seg_size, cursor_seg_size;
+	int data_fd, cursor_fd;    /* read-write, the worker gets them */
+	int ro_data_fd;            /* read-only reopen, for consumers */
+	struct ring *ring;         /* RING_ROLE_ADMIN mapping */
+	uint64_t opened_ms;
+
+	pid_t pid;                 /* worker, 0 once reaped */
+	struct ev pid_ev;          /* its pidfd */
+	struct ev timer_ev;        /* CLOSE: SIGKILL after the grace time */
+	uint32_t stop_reason;      /* SD_END_CLOSED/KILLED once asked */
+	int closing;               /* CLOSE asked: unlist once reaped */
+	struct pump *pump;
+	uint64_t input_bytes;      /* pumped bytes, kept after the pump ends */
+	int pumped;
+
+	unsigned consumers;        /* attached with a slot */
+	int ended;
+	struct worker_end end;
+};
+
+static TAILQ_HEAD(, stream) streams = TAILQ_HEAD_INITIALIZER(streams);
+static unsigned nstreams, nrunning;
+static uint32_t next_id = 1;
+
+static void stream_unref(struct stream *s);
+static void unlist(struct stream *s);
+
+/* ---- validation ---- */
+
+static int
+name_ok(const char *name)
+{
+	int digits_only = 1;
+
+	for (const char *c = name; *c != '\0'; c++) {
+		if (!((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') ||
+		      (*c >= '0' && *c <= '9') || *c == '.' || *c == '_' ||
+		      *c == '-'))
+			return 0;
+		if (*c < '0' || *c > '9')
+			digits_only = 0;
+	}
+	/* An all-digit name would be ambiguous with stream ids. */
+	return !digits_only;
+}
+
+static int
+format_ok(const char *fmt)
+{
+	for (const char *c = fmt; *c != '\0'; c++) {
+		if (!((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') ||
+		      (*c >= '0' && *c <= '9') || *c == '_' || *c == ',' ||
+		      *c == '-'))
+			return 0;
+	}
+	return fmt[0] != '-';
+}
+
+/* "k=v\0k=v\0": every entry has a non-empty key, at most SPAWN_MAX_OPTS. */
+static int
+opts_ok(const char *opts, uint32_t len)
+{
+	unsigned count = 0;
+
+	for (uint32_t off = 0; off < len;) {
+		size_t n = strnlen(opts + off, len - off);
+		const char *eq = memchr(opts + off, '=', n);
+
+		if (n == 0 || eq == NULL || eq == opts + off ||
+		    ++count > SPAWN_MAX_OPTS)
+			return 0;
+		off += (uint32_t)n + 1;
+	}
+	return 1;
+}
+
+static struct stream *
+find_name(const char *name)
+{
+	struct stream *s;
+
+	TAILQ_FOREACH(s, &streams, entry)
+		if (s->listed && strcmp(s->name, name) == 0)
+			return s;
+	return NULL;
+}
+
+static int
+validate(const struct ctl_open *req, struct ring_params *p, char *msg,
+	 size_t cap)
+{
+	if (req->source < CTL_SRC_PATH || req->source > CTL_SRC_PUSH) {
+		snprintf(msg, cap, "unknown source type %" PRIu32, req->source);
+		return -EINVAL;
+	}
+	if (req->mode != RING_MODE_LOSSLESS && req->mode != RING_MODE_LIVE) {
+		snprintf(msg, cap, "unknown ring mode %" PRIu32, req->mode);
+		return -EINVAL;
+	}
+	if (req->name[0] != '\0' && !name_ok(req->name)) {
+		snprintf(msg, cap, "invalid stream name (letters, digits, "
+			 "'.', '_', '-'; not only digits)");
+		return -EINVAL;
+	}
+	if (req->name[0] != '\0' && find_name(req->name) != NULL) {
+		snprintf(msg, cap, "a stream named %s exists", req->name);
+		return -EEXIST;
+	}
+	if (!format_ok(req->format)) {
+		snprintf(msg, cap, "invalid format name");
+		return -EINVAL;
+	}
+	if (!opts_ok(req->opts, req->opts_len)) {
+		snprintf(msg, cap, "invalid demuxer options (KEY=VALUE, at "
+			 "most %d)", SPAWN_MAX_OPTS);
+		return -EINVAL;
+	}
+	if (req->probesize < 0 || req->analyzeduration < 0) {
+		snprintf(msg, cap, "negative probe size or analyze duration");
+		return -EINVAL;
+	}
+	if (req->source == CTL_SRC_PATH && req->path[0] == '\0') {
+		snprintf(msg, cap, "empty path");
+		return -EINVAL;
+	}
+
+	memset(p, 0, sizeof(*p));
+	p->data_size = req->ring_size != 0 ? req->ring_size : conf.ring_size;
+	p->max_consumers = conf.max_consumers;
+	p->mode = req->mode;
+	p->wait_consumers = req->wait_consumers == UINT32_MAX ?
+		0 : req->wait_consumers;
+	p->lag_timeout_ms = req->lag_timeout_ms != 0 ?
+		req->lag_timeout_ms : conf.lag_timeout_ms;
+	if (p->data_size < RING_MIN_DATA || p->data_size > BROKER_MAX_RING) {
+		snprintf(msg, cap, "ring size %" PRIu64 " out of range "
+			 "[%u, %" PRIu64 "]", p->data_size, RING_MIN_DATA,
+			 BROKER_MAX_RING);
+		return -ERANGE;
+	}
+	if (p->wait_consumers > p->max_consumers) {
+		snprintf(msg, cap, "cannot wait for %" PRIu32 " consumers: at "
+			 "most %" PRIu32 " can attach", p->wait_consumers,
+			 p->max_consumers);
+		return -ERANGE;
+	}
+	if (ring_data_seg_size(p) == 0 || ring_cursor_seg_size(p) == 0) {
+		snprintf(msg, cap, "ring parameters out of range");
+		return -ERANGE;
+	}
+	return 0;
+}
+
+/* ---- sources ---- */
+
+struct input {
+	int worker_fd;   /* becomes the worker's fd 0 */
+	int seekable;
+	int pump_src;    /* pump from here into pump_dst, or -1 */
+	int pump_dst;
+	int push_wr;     /* SRC_PUSH: for the client */
+};
+
+/* A pipe whose read end goes to the worker; wr is ours or the client's. */
+static int
+make_pipe(struct input *in, int *wr)
+{
+	int p[2];
+
+	if (pipe2(p, O_CLOEXEC) < 0)
+		return -errno;
+	in->worker_fd = p[0];
+	*wr = p[1];
+	return 0;
+}
+
+/* A FIFO or pipe is reopened through /proc so O_NONBLOCK lands on a file
+ * description of our own, not the client's (its shell's stdin, say). Other
+ * kinds of fd are used as passed. */
+static int
+own_description(int fd, const struct stat *st)
+{
+	char path[64];
+	int nfd;
+
+	if (!S_ISFIFO(st->st_mode))
+		return fd;
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+	nfd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+	if (nfd < 0)
+		return fd;
+	close(fd);
+	return nfd;
+}
+
+/* Decide how the source reaches the worker. src is taken over. */
+static int
+setup_input(const struct ctl_open *req, int src, struct input *in, char *msg,
+	    size_t cap)
+{
+	struct stat st;
+	int ret;
+
+	in->worker_fd = in->pump_src = in->pump_dst = in->push_wr = -1;
+	in->seekable = 0;
+	if (req->source == CTL_SRC_PUSH) {
+		ret = make_pipe(in, &in->push_wr);
+		if (ret < 0)
+			snprintf(msg, cap, "pipe: %s", strerror(-ret));
+		return ret;
+	}
+	if (fstat(src, &st) < 0) {
+		ret = -errno;
+		snprintf(msg, cap, "source: %s", strerror(errno));
+		close(src);
+		return ret;
+	}
+	if (S_ISDIR(st.st_mode)) {
+		snprintf(msg, cap, "cannot read %s: %s", req->path,
+			 strerror(EISDIR));
+		close(src);
+		return -EISDIR;
+	}
+	if (S_ISREG(st.st_mode) && !(req->flags & CTL_OPEN_NOSEEK)) {
+		in->worker_fd = src;
+		in->seekable = 1;
+		return 0;
+	}
+	ret = make_pipe(in, &in->pump_dst);
+	if (ret < 0) {
+		snprintf(msg, cap, "pipe: %s", strerror(-ret));
+		close(src);
+		return ret;
+	}
+	in->pump_src = own_description(src, &st);
+	return 0;
+}
+
+/* The descriptor of the source named by the request, or -errno. */
+static int
+source_fd(const struct ctl_open *req, int req_fd, char *msg, size_t cap)
+{
+	char path[64];
+	int fd;
+
+	switch (req->source) {
+	case CTL_SRC_PATH:
+		fd = open(req->path, O_RDONLY | O_CLOEXEC | O_NOCTTY |
+			  O_NONBLOCK);
+		if (fd < 0) {
+			fd = -errno;
+			snprintf(msg, cap, "cannot open %s: %s", req->path,
+				 strerror(errno));
+		}
+		return fd;
+	case CTL_SRC_FD:
+		if (req_fd < 0) {
+			snprintf(msg, cap, "no file descriptor was passed");
+			return -EBADF;
+		}
+		/* A passed regular file is reopened read-only: the worker must
+		 * not write it, nor move the client's file offset. */
+		snprintf(path, sizeof(path), "/proc/self/fd/%d", req_fd);
+		fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+		if (fd >= 0) {
+			struct stat st;
+
+			if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode)) {
+				close(req_fd);
+				return fd;
+			}
+			close(fd);
+		}
+		return req_fd;
+	default:
+		return -1;
+	}
+}
+
+/* ---- ring objects ---- */
+
+static int
+make_memfd(uint32_t id, const char *what)
+{
+	char name[64];
+	int fd;
+
+	snprintf(name, sizeof(name), "shmdemux-%" PRIu32 "-%s", id, what);
+	fd = memfd_create(name, MFD_CLOEXEC | MFD_ALLOW_SEALING);
+	return fd < 0 ? -errno : fd;
+}
+
+/* Fixed sizes from now on: a worker or consumer that shrank an object
+ * would make every other mapping fault (SIGBUS) on access. */
+static int
+seal_size(int fd)
+{
+	if (fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL) < 0)
+		return -errno;
+	return 0;
+}
+
+static int
+setup_ring(struct stream *s, const struct ring_params *p, char *msg,
+	   size_t cap)
+{
+	char path[64];
+	int ret;
+
+	s->data_fd = make_memfd(s->id, "data");
+	if (s->data_fd < 0) {
+		ret = s->data_fd;
+		goto fail;
+	}
+	s->cursor_fd = make_memfd(s->id, "cursor");
+	if (s->cursor_fd < 0) {
+		ret = s->cursor_fd;
+		goto fail;
+	}
+	ret = ring_create(s->data_fd, s->cursor_fd, p);
+	if (ret < 0)
+		goto fail;
+	if ((ret = seal_size(s->data_fd)) < 0 ||
+	    (ret = seal_size(s->cursor_fd)) < 0)
+		goto fail;
+	ret = ring_map(&s->ring, s->data_fd, s->cursor_fd, RING_ROLE_ADMIN);
+	if (ret < 0)
+		goto fail;
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", s->data_fd);
+	s->ro_data_fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (s->ro_data_fd < 0) {
+		ret = -errno;
+		goto fail;
+	}
+	s->data_seg_size = ring_data_seg_size(p);
+	s->cursor_seg_size = ring_cursor_seg_size(p);
+	return 0;
+fail:
+	snprintf(msg, cap, "cannot create the ring (%" PRIu64 " bytes): %s",
+		 p->data_size, strerror(-ret));
+	return ret;
+}
+
+/* ---- the end of a stream ---- */
+
+static void
+set_ended(struct stream *s, const struct worker_end *end)
+{
+	s->end = *end;
+	s->ended = 1;
+	ring_set_end(s->ring, end->reason, end->exit_code, end->sig,
+		     end->averror, end->msg);
+	if (end->reason == SD_END_EOF)
+		log_info("stream %u: worker ended: eof", s->id);
+	else
+		log_info("stream %u: worker ended: %s%s%s", s->id,
+			 sd_end_reason_name(end->reason),
+			 end->msg[0] != '\0' ? ": " : "", end->msg);
+}
+
+/* What the worker wrote about its own end; copied once and NUL-forced, it
+ * is untrusted. */
+static void
+read_worker_word(const struct stream *s, struct worker_word *ww)
+{
+	const struct ring_hdr *h = ring_hdr(s->ring);
+
+	memset(ww, 0, sizeof(*ww));
+	ww->reason = *(const volatile uint32_t *)&h->worker_reason;
+	ww->averror = *(const volatile int32_t *)&h->worker_averror;
+	memcpy(ww->msg, h->end_msg, sizeof(ww->msg));
+	ww->msg[sizeof(ww->msg) - 1] = '\0';
+	for (char *c = ww->msg; *c != '\0'; c++)
+		if ((unsigned char)*c < 0x20 || *c == 0x7f)
+			*c = '?'; /* one line, printable, in our log */
+}
+
+static void
+stop_pump(struct stream *s)
+{
+	if (s->pump == NULL)
+		return;
+	s->input_bytes = pump_bytes(s->pump);
+	pump_free(&s->pump);
+}
+
+static void
+worker_gone(struct stream *s, const siginfo_t *si)
+{
+	struct worker_word ww;
+	struct worker_end end;
+	int input_err = 0;
+
+	if (s->pump != NULL)
+		input_err = pump_error(s->pump);
+	stop_pump(s);
+	ev_del(&s->pid_ev);
+	if (s->timer_ev.fd >= 0) {
+		int tfd = s->timer_ev.fd;
+
+		ev_del(&s->timer_ev);
+		close(tfd);
+	}
+	s->pid = 0;
+	nrunning--;
+	read_worker_word(s, &ww);
+	spawn_map_end(si, s->stop_reason, &ww, input_err, &end);
+	set_ended(s, &end);
+	if (s->closing)
+		unlist(s);
+}
+
+static void
+on_pidfd(struct ev *ev, uint32_t events)
+{
+	struct stream *s = ev->arg;
+	siginfo_t si;
+	int ret;
+
+	(void)events;
+	ret = spawn_reap(s->pid, &si);
+	if (ret == 0)
+		return;
+	if (ret < 0) {
+		/* Not our child any more (cannot happen unless someone reaped
+		 * it); report it as crashed rather than spin on the pidfd. */
+		log_errno(LOG_LVL_ERROR, ret, "stream %u: waitid", s->id);
+		memset(&si, 0, sizeof(si));
+		si.si_code = CLD_KILLED;
+		si.si_status = SIGKILL;
+	}
+	worker_gone(s, &si);
+}
+
+static int
+pidfd_signal(struct stream *s, int sig)
+{
+	if (s->pid_ev.fd < 0)
+		return -ESRCH;
+	if (syscall(SYS_pidfd_send_signal, s->pid_ev.fd, sig, NULL, 0) < 0)
+		return -errno;
+	return 0;
+}
+
+static void
+on_stop_timer(struct ev *ev, uint32_t events)
+{
+	struct stream *s = ev->arg;
+	uint64_t exp;
+
+	(void)events;
+	(void)!read(ev->fd, &exp, sizeof(exp));
+	if (s->pid != 0) {
+		log_info("stream %u: worker did not stop in %u ms, killing it",
+			 s->id, BROKER_STOP_GRACE_MS);
+		pidfd_signal(s, SIGKILL);
+	}
+}
+
+/* ---- OPEN ---- */
+
+static void
+fill_labels(struct stream *s, const struct ctl_open *req)
+{
+	snprintf(s->name, sizeof(s->name), "%s", req->name);
+	if (req->path[0] != '\0')
+		snprintf(s->source, sizeof(s->source), "%.*s",
+			 (int)sizeof(s->source) - 1, req->path);
+	else if (req->source == CTL_SRC_PUSH)
+		snprintf(s->source, sizeof(s->source), "push");
+	else
+		snprintf(s->source, sizeof(s->source), "fd");
+}
+
+static void
+stream_free(struct stream *s)
+{
+	pump_free(&s->pump);
+	ring_unmap(&s->ring);
+	if (s->data_fd >= 0)
+		close(s->data_fd);
+	if (s->cursor_fd >= 0)
+		close(s->cursor_fd);
+	if (s->ro_data_fd >= 0)
+		close(s->ro_data_fd);
+	loop_defer_free(s);
+}
+
+static struct stream *
+stream_new(const struct ctl_open *req)
+{
+	struct stream *s = calloc(1, sizeof(*s));
+
+	if (s == NULL)
+		return NULL;
+	s->id = next_id++;
+	s->data_fd = s->cursor_fd = s->ro_data_fd = -1;
+	ev_init(&s->pid_ev);
+	ev_init(&s->timer_ev);
+	s->mode = req->mode;
+	s->opened_ms = now_ms();
+	fill_labels(s, req);
+	return s;
+}
+
+static int
+start_worker(struct stream *s, const struct ctl_open *req, int input_fd,
+	     int seekable, char *msg, size_t cap)
+{
+	struct worker_start ws = {
+		.path = conf.worker_path,
+		.stream_id = s->id,
+		.input_fd = input_fd,
+		.data_fd = s->data_fd,
+		.cursor_fd = s->cursor_fd,
+		.seekable = seekable,
+		.realtime = (req->flags & CTL_OPEN_REALTIME) != 0,
+		.format = req->format,
+		.probesize = req->probesize,
+		.analyzeduration = req->analyzeduration,
+		.opts = req->opts,
+		.opts_len = req->opts_len,
+	};
+	pid_t pid;
+	int pfd, ret;
+
+	pid = spawn_worker(&ws);
+	if (pid < 0) {
+		struct worker_end end = {
+			.reason = SD_END_EXEC_FAILED, .exit_code = -1,
+		};
+
+		snprintf(end.msg, sizeof(end.msg), "cannot execute %.100s: %s",
+			 conf.worker_path, strerror((int)-pid));
+		set_ended(s, &end);
+		return 0; /* the stream exists and says why it ended */
+	}
+	pfd = spawn_pidfd(pid);
+	if (pfd < 0) {
+		ret = pfd;
+		goto fail;
+	}
+	ret = ev_add(&s->pid_ev, pfd, EPOLLIN, on_pidfd, s);
+	if (ret < 0) {
+		close(pfd);
+		goto fail;
+	}
+	s->pid = pid;
+	nrunning++;
+	log_info("stream %u: worker %d started for %s", s->id, (int)pid,
+		 s->source);
+	return 0;
+fail:
+	snprintf(msg, cap, "cannot watch the worker: %s", strerror(-ret));
+	kill(pid, SIGKILL);
+	while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
+		;
+	return ret;
+}
+
+int
+stream_open(const struct ctl_open *req, int req_fd, struct stream **out,
+	    int *push_wr, char *msg, size_t cap)
+{
+	struct ring_params params;
+	struct input in = { -1, 0, -1, -1, -1 };
+	struct stream *s = NULL;
+	int src = -1, ret;
+
+	*out = NULL;
+	*push_wr = -1;
+	msg[0] = '\0';
+	if (broker_stopping) {
+		snprintf(msg, cap, "the broker is shutting down");
+		ret = -ESHUTDOWN;
+		goto out;
+	}
+	if (nstreams >= BROKER_MAX_STREAMS) {
+		snprintf(msg, cap, "too many streams (%u)", nstreams);
+		ret = -EMFILE;
+		goto out;
+	}
+	ret = validate(req, &params, msg, cap);
+	if (ret < 0)
+		goto out;
+	src = source_fd(req, req_fd, msg, cap);
+	req_fd = -1; /* taken over by source_fd */
+	if (src < 0 && req->source != CTL_SRC_PUSH) {
+		ret = src;
+		goto out;
+	}
+	ret = setup_input(req, src, &in, msg, cap);
+	src = -1;
+	if (ret < 0)
+		goto out;
+	s = stream_new(req);
+	if (s == NULL) {
+		ret = -ENOMEM;
+		snprintf(msg, cap, "out of memory");
+		goto out;
+	}
+	ret = setup_ring(s, &params, msg, cap);
+	if (ret < 0)
+		goto out;
+	s->ring_size = params.data_size;
+	ret = start_worker(s, req, in.worker_fd, in.seekable, msg, cap);
+	if (ret < 0)
+		goto out;
+	close(in.worker_fd);
+	in.worker_fd = -1;
+	if (in.pump_src >= 0) {
+		s->pumped = 1;
+		if (!s->ended) {
+			ret = pump_start(&s->pump, in.pump_src, in.pump_dst,
+					 s->id);
+			if (ret < 0)
+				log_errno(LOG_LVL_WARN, ret,
+					  "stream %u: cannot pump the source",
+					  s->id);
+		} else {
+			close(in.pump_src);
+			close(in.pump_dst);
+		}
+		in.pump_src = in.pump_dst = -1;
+	}
+	*push_wr = in.push_wr;
+	in.push_wr = -1;
+	s->listed = 1;
+	s->refs = 1;
+	TAILQ_INSERT_TAIL(&streams, s, entry);
+	nstreams++;
+	*out = s;
+	s = NULL;
+	ret = 0;
+out:
+	if (req_fd >= 0)
+		close(req_fd);
+	if (src >= 0)
+		close(src);
+	if (in.worker_fd >= 0)
+		close(in.worker_fd);
+	if (in.pump_src >= 0)
+		close(in.pump_src);
+	if (in.pump_dst >= 0)
+		close(in.pump_dst);
+	if (in.push_wr >= 0)
+		close(in.push_wr);
+	if (s != NULL)
+		stream_free(s);
+	return ret;
+}
+
+/* ---- lookups, LIST ---- */
+
+uint32_t
+stream_id(const struct stream *s)
+{
+	return s->id;
+}
+
+struct stream *
+stream_find(const struct ctl_ref *ref)
+{
+	struct stream *s;
+
+	if (ref->name[0] != '\0')
+		return find_name(ref->name);
+	TAILQ_FOREACH(s, &streams, entry)
+		if (s->listed && s->id == ref->stream_id)
+			return s;
+	return NULL;
+}
+
+struct stream *
+stream_next(struct stream *prev)
+{
+	struct stream *s = prev == NULL ? TAILQ_FIRST(&streams) :
+		TAILQ_NEXT(prev, entry);
+
+	while (s != NULL && !s->listed)
+		s = TAILQ_NEXT(s, entry);
+	return s;
+}
+
+/* Track count from the worker-written table, bounds-checked against the
+ * segment size the broker itself chose. */
+static uint32_t
+track_count(const struct stream *s)
+{
+	const struct ring_hdr *h = ring_hdr(s->ring);
+	uint64_t off = *(const volatile uint64_t *)&h->tracks_off;
+	const struct ring_tracks *t;
+	uint32_t n;
+
+	if (off < RING_HDR_SIZE || off > s->data_seg_size ||
+	    s->data_seg_size - off < sizeof(struct ring_tracks) ||
+	    off % 8 != 0)
+		return 0;
+	t = (const struct ring_tracks *)((const char *)h + off);
+	n = *(const volatile uint32_t *)&t->count;
+	return n > RING_MAX_TRACKS ? RING_MAX_TRACKS : n;
+}
+
+void
+stream_info(struct stream *s, struct ctl_stream_info *info)
+{
+	const struct ring_hdr *h = ring_hdr(s->ring);
+	struct ring_stats st;
+	uint32_t state;
+
+	memset(info, 0, sizeof(*info));
+	ctl_hdr_init(&info->hdr, CTL_STREAM_INFO, 0);
+	ring_stats(s->ring, &st);
+	state = atomic_load_explicit(&h->state, memory_order_acquire);
+	if (s->ended)
+		state = RING_STATE_ENDED;
+	else if (state >= RING_STATE_ENDED)
+		state = RING_STATE_RUNNING; /* only the broker ends a stream */
+	info->stream_id = s->id;
+	info->state = state;
+	info->end_reason = s->ended ? s->end.reason : SD_END_NONE;
+	info->end_exit_code = s->ended ? s->end.exit_code : -1;
+	info->end_signal = s->ended ? s->end.sig : 0;
+	info->worker_pid = (int32_t)s->pid;
+	info->mode = s->mode;
+	info->tracks = track_count(s);
+	info->consumers = s->consumers;
+	info->fill_permille = st.fill_permille > 1000 ? 1000 : st.fill_permille;
+	info->packets = atomic_load_explicit(&h->packets, memory_order_relaxed);
+	info->bytes = atomic_load_explicit(&h->payload_bytes,
+					   memory_order_relaxed);
+	if (s->pumped)
+		info->input_bytes = s->pump != NULL ? pump_bytes(s->pump) :
+			s->input_bytes;
+	else
+		info->input_bytes = atomic_load_explicit(&h->input_bytes,
+							 memory_order_relaxed);
+	info->drops = st.overruns + st.evictions;
+	info->uptime_ms = now_ms() - s->opened_ms;
+	info->ring_size = s->ring_size;
+	snprintf(info->name, sizeof(info->name), "%s", s->name);
+	snprintf(info->source, sizeof(info->source), "%s", s->source);
+	if (s->ended)
+		snprintf(info->end_msg, sizeof(info->end_msg), "%s",
+			 s->end.msg);
+}
+
+/* ---- CLOSE, KILL ---- */
+
+static void
+unlist(struct stream *s)
+{
+	if (!s->listed)
+		return;
+	s->listed = 0;
+	TAILQ_REMOVE(&streams, s, entry);
+	nstreams--;
+	log_info("stream %u: closed", s->id);
+	stream_unref(s);
+}
+
+static int
+arm_stop_timer(struct stream *s)
+{
+	int tfd, ret;
+
+	if (s->timer_ev.fd >= 0)
+		return 0;
+	tfd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
+	if (tfd < 0)
+		return -errno;
+	ret = ev_add(&s->timer_ev, tfd, EPOLLIN, on_stop_timer, s);
+	if (ret == 0)
+		ret = timer_arm(tfd, BROKER_STOP_GRACE_MS);
+	if (ret < 0) {
+		ev_del(&s->timer_ev);
+		close(tfd);
+	}
+	return ret;
+}
+
+void
+stream_close(struct stream *s)
+{
+	int ret;
+
+	if (s->pid == 0) {
+		unlist(s);
+		return;
+	}
+	s->closing = 1;
+	if (s->stop_reason == SD_END_NONE)
+		s->stop_reason = SD_END_CLOSED;
+	/* Input stops now: no point feeding a worker that is going away. */
+	stop_pump(s);
+	pidfd_signal(s, SIGTERM);
+	ret = arm_stop_timer(s);
+	if (ret < 0) {
+		log_errno(LOG_LVL_WARN, ret, "stream %u: stop timer", s->id);
+		pidfd_signal(s, SIGKILL);
+	}
+}
+
+int
+stream_kill(struct stream *s)
+{
+	if (s->pid == 0)
+		return -ESRCH;
+	s->stop_reason = SD_END_KILLED;
+	return pidfd_signal(s, SIGKILL);
+}
+
+/* ---- consumers ---- */
+
+int
+stream_attach(struct stream *s, pid_t pid, int observer)
+{
+	int slot = -1;
+
+	if (!observer) {
+		slot = ring_slot_alloc(s->ring, pid);
+		if (slot < 0)
+			return slot;
+		s->consumers++;
+	}
+	s->refs++;
+	return slot;
+}
+
+void
+stream_detach(struct stream *s, int slot)
+{
+	if (slot >= 0) {
+		ring_slot_free(s->ring, (unsigned)slot);
+		s->consumers--;
+	}
+	stream_unref(s);
+}
+
+int
+stream_consumer_fds(const struct stream *s, int fds[2], uint64_t *data_size,
+		    uint64_t *cursor_size)
+{
+	fds[0] = s->ro_data_fd;
+	fds[1] = s->cursor_fd;
+	*data_size = s->data_seg_size;
+	*cursor_size = s->cursor_seg_size;
+	return 0;
+}
+
+static void
+stream_unref(struct stream *s)
+{
+	if (--s->refs == 0)
+		stream_free(s);
+}
+
+/* ---- table-wide ---- */
+
+unsigned
+stream_count(void)
+{
+	return nstreams;
+}
+
+unsigned
+stream_running_count(void)
+{
+	return nrunning;
+}
+
+void
+streams_signal_all(int sig)
+{
+	struct stream *s;
+
+	TAILQ_FOREACH(s, &streams, entry) {
+		if (s->pid == 0)
+			continue;
+		if (s->stop_reason == SD_END_NONE)
+			s->stop_reason = SD_END_CLOSED;
+		stop_pump(s);
+		pidfd_signal(s, sig);
+	}
+}
+
+void
+streams_free_all(void)
+{
+	struct stream *s;
+
+	while ((s = TAILQ_FIRST(&streams)) != NULL)
+		unlist(s);
+}
