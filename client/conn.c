@@ -1,0 +1,432 @@
+/*
+ * conn.c - the control connection: connect (with autostart), requests and
+ * replies, and the admin calls (open, list, close, kill).
+ */
+#include <errno.h>
+#include <poll.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "internal.h"
+
+static int
+sock_connect(const char *path)
+{
+	struct sockaddr_un sun;
+	int fd, ret;
+
+	memset(&sun, 0, sizeof(sun));
+	sun.sun_family = AF_UNIX;
+	if (strlen(path) >= sizeof(sun.sun_path))
+		return -ENAMETOOLONG;
+	strcpy(sun.sun_path, path);
+
+	fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	do {
+		ret = connect(fd, (struct sockaddr *)&sun, sizeof(sun));
+	} while (ret < 0 && errno == EINTR);
+	if (ret < 0) {
+		ret = -errno;
+		close(fd);
+		return ret;
+	}
+	return fd;
+}
+
+int
+conn_open(shmdemux_conn **out, const char *path)
+{
+	shmdemux_conn *c;
+	int fd;
+
+	*out = NULL;
+	if (strlen(path) >= sizeof(c->path))
+		return -ENAMETOOLONG;
+	c = calloc(1, sizeof(*c));
+	if (c == NULL)
+		return -ENOMEM;
+	fd = sock_connect(path);
+	if (fd < 0) {
+		free(c);
+		return fd;
+	}
+	c->fd = fd;
+	c->next_id = 1;
+	strcpy(c->path, path);
+	*out = c;
+	return 0;
+}
+
+int
+shmdemux_connect(shmdemux_conn **conn, const char *socket_path,
+		 unsigned flags)
+{
+	char def[PATH_MAX];
+	int ret;
+
+	*conn = NULL;
+	if (flags & ~SHMDEMUX_CONNECT_AUTOSTART)
+		return -EINVAL;
+	if (socket_path == NULL) {
+		ret = ctl_default_socket(def, sizeof(def));
+		if (ret < 0)
+			return ret;
+		socket_path = def;
+	}
+	ret = conn_open(conn, socket_path);
+	if ((ret == -ENOENT || ret == -ECONNREFUSED) &&
+	    (flags & SHMDEMUX_CONNECT_AUTOSTART)) {
+		/* A broker that lost a start race against another client
+		 * exits non-zero; the winner listens all the same, so the
+		 * connect decides, not the start. */
+		int st = autostart_broker(socket_path);
+		ret = conn_open(conn, socket_path);
+		if (ret < 0 && st < 0)
+			ret = st;
+	}
+	return ret;
+}
+
+void
+shmdemux_disconnect(shmdemux_conn **conn)
+{
+	if (conn == NULL || *conn == NULL)
+		return;
+	close((*conn)->fd);
+	free(*conn);
+	*conn = NULL;
+}
+
+const char *
+shmdemux_conn_last_error(const shmdemux_conn *conn)
+{
+	return conn->last_error;
+}
+
+const char *
+shmdemux_conn_socket_path(const shmdemux_conn *conn)
+{
+	return conn->path;
+}
+
+static void
+close_fds(int *fds, int n)
+{
+	for (int i = 0; i < n; i++) {
+		if (fds[i] >= 0)
+			close(fds[i]);
+		fds[i] = -1;
+	}
+}
+
+int
+conn_recv(shmdemux_conn *c, void *reply, int *rfds, int *nrfds)
+{
+	int fds[CTL_MAX_FDS] = { -1, -1 }, nfds = 0;
+	const struct ctl_hdr *h = reply;
+	ssize_t n;
+
+	n = ctl_recv(c->fd, reply, fds, &nfds);
+	if (n == 0 || n == -ECONNRESET || n == -EPIPE)
+		return SHMDEMUX_EBROKER;
+	if (n == -EPROTO)
+		return SHMDEMUX_EABI;
+	if (n < 0)
+		return (int)n;
+	if (h->id != c->next_id - 1) {
+		close_fds(fds, CTL_MAX_FDS);
+		return -EBADMSG;
+	}
+	if (h->type == CTL_ERROR) {
+		const struct ctl_error *e = reply;
+		int code = e->code;
+
+		close_fds(fds, CTL_MAX_FDS);
+		strlcpy(c->last_error, e->msg, sizeof(c->last_error));
+		/* Only errno values and our own codes are meaningful; a code
+		 * outside both would be mistaken for success or garbage. */
+		if (!(code < 0 && code >= -4095) &&
+		    !(code <= SHMDEMUX_EOF && code >= SHMDEMUX_EBROKER))
+			code = -EPROTO;
+		return code;
+	}
+	if (rfds != NULL) {
+		memcpy(rfds, fds, sizeof(fds));
+		*nrfds = nfds;
+	} else {
+		close_fds(fds, CTL_MAX_FDS);
+	}
+	return h->type;
+}
+
+int
+conn_request(shmdemux_conn *c, void *req, uint16_t type, const int *fds,
+	     int nfds, void *reply, int *rfds, int *nrfds)
+{
+	int ret;
+
+	c->last_error[0] = '\0';
+	ctl_hdr_init(req, type, c->next_id++);
+	ret = ctl_send(c->fd, req, ctl_msg_size(type), fds, nfds);
+	if (ret == -EPIPE || ret == -ECONNRESET || ret == -ENOTCONN)
+		return SHMDEMUX_EBROKER;
+	if (ret < 0)
+		return ret;
+	return conn_recv(c, reply, rfds, nrfds);
+}
+
+int
+conn_broker_gone(const shmdemux_conn *c)
+{
+	struct pollfd p = { .fd = c->fd, .events = POLLIN };
+	char b;
+
+	if (poll(&p, 1, 0) <= 0)
+		return 0;
+	if (p.revents & (POLLHUP | POLLERR | POLLNVAL))
+		return 1;
+	/* Readable: EOF means the broker went away; a stray message is left
+	 * for nobody and does not mean anything here. */
+	return recv(c->fd, &b, 1, MSG_PEEK | MSG_DONTWAIT) == 0;
+}
+
+/* ---- open ---- */
+
+void
+shmdemux_open_opts_init(struct shmdemux_open_opts *o)
+{
+	memset(o, 0, sizeof(*o));
+	o->mode = SHMDEMUX_MODE_LOSSLESS;
+	o->wait_consumers = SHMDEMUX_WAIT_DEFAULT;
+}
+
+static int
+copy_str(char *dst, size_t cap, const char *s)
+{
+	if (s == NULL) {
+		dst[0] = '\0';
+		return 0;
+	}
+	if (strlcpy(dst, s, cap) >= cap)
+		return -EINVAL;
+	return 0;
+}
+
+static int
+pack_opts(struct ctl_open *m, const char *const *list)
+{
+	size_t used = 0;
+
+	for (; list != NULL && *list != NULL; list++) {
+		size_t n = strlen(*list) + 1;
+
+		if (strchr(*list, '=') == NULL || **list == '=')
+			return -EINVAL;
+		if (n > sizeof(m->opts) - used)
+			return -EINVAL;
+		memcpy(m->opts + used, *list, n);
+		used += n;
+	}
+	m->opts_len = (uint32_t)used;
+	return 0;
+}
+
+static int
+fill_open(struct ctl_open *m, uint32_t source, const char *path,
+	  const struct shmdemux_open_opts *o)
+{
+	struct shmdemux_open_opts def;
+	int ret;
+
+	if (o == NULL) {
+		shmdemux_open_opts_init(&def);
+		o = &def;
+	}
+	if (o->mode != SHMDEMUX_MODE_LOSSLESS && o->mode != SHMDEMUX_MODE_LIVE)
+		return -EINVAL;
+	if (o->probesize < 0 || o->analyzeduration < 0)
+		return -EINVAL;
+	memset(m, 0, sizeof(*m));
+	m->source = source;
+	m->mode = (uint32_t)o->mode;
+	m->ring_size = o->ring_size;
+	m->wait_consumers = o->wait_consumers;
+	m->lag_timeout_ms = o->lag_timeout_ms;
+	m->probesize = o->probesize;
+	m->analyzeduration = o->analyzeduration;
+	m->flags = (o->realtime ? CTL_OPEN_REALTIME : 0) |
+	    (o->noseek ? CTL_OPEN_NOSEEK : 0);
+	if (source != CTL_SRC_PATH)
+		path = o->label != NULL ? o->label :
+		    source == CTL_SRC_FD ? "fd" : "push";
+	if (strlen(path) >= sizeof(m->path))
+		return -ENAMETOOLONG;
+	strcpy(m->path, path);
+	if ((ret = copy_str(m->name, sizeof(m->name), o->name)) < 0 ||
+	    (ret = copy_str(m->format, sizeof(m->format), o->format)) < 0)
+		return ret;
+	return pack_opts(m, o->demux_opts);
+}
+
+static int
+do_open(shmdemux_conn *c, uint32_t source, const char *path, int fd,
+	const struct shmdemux_open_opts *o, uint32_t *id, int *push_fd)
+{
+	struct ctl_open *m;
+	union ctl_msg *reply;
+	int rfds[CTL_MAX_FDS], nr = 0, ret;
+
+	m = malloc(sizeof(*m));
+	reply = malloc(CTL_MAX_MSG);
+	if (m == NULL || reply == NULL) {
+		ret = -ENOMEM;
+		goto out;
+	}
+	ret = fill_open(m, source, path, o);
+	if (ret < 0)
+		goto out;
+	ret = conn_request(c, m, CTL_OPEN, &fd, fd >= 0 ? 1 : 0, reply,
+			   rfds, &nr);
+	if (ret < 0)
+		goto out;
+	if (ret != CTL_OPENED ||
+	    (push_fd != NULL && (nr < 1 || rfds[0] < 0))) {
+		close_fds(rfds, nr);
+		ret = -EBADMSG;
+		goto out;
+	}
+	if (push_fd != NULL) {
+		*push_fd = rfds[0];
+		rfds[0] = -1;
+	}
+	close_fds(rfds, nr);
+	*id = reply->opened.stream_id;
+	ret = 0;
+out:
+	free(m);
+	free(reply);
+	return ret;
+}
+
+int
+shmdemux_open_path(shmdemux_conn *conn, const char *path,
+		   const struct shmdemux_open_opts *opts, uint32_t *stream_id)
+{
+	if (path == NULL || *path == '\0')
+		return -EINVAL;
+	return do_open(conn, CTL_SRC_PATH, path, -1, opts, stream_id, NULL);
+}
+
+int
+shmdemux_open_fd(shmdemux_conn *conn, int fd,
+		 const struct shmdemux_open_opts *opts, uint32_t *stream_id)
+{
+	if (fd < 0)
+		return -EBADF;
+	return do_open(conn, CTL_SRC_FD, NULL, fd, opts, stream_id, NULL);
+}
+
+int
+shmdemux_open_push(shmdemux_conn *conn, const struct shmdemux_open_opts *opts,
+		   uint32_t *stream_id, int *push_fd)
+{
+	return do_open(conn, CTL_SRC_PUSH, NULL, -1, opts, stream_id, push_fd);
+}
+
+/* ---- admin ---- */
+
+static void
+info_from_msg(struct shmdemux_stream_info *i, const struct ctl_stream_info *m)
+{
+	memset(i, 0, sizeof(*i));
+	i->id = m->stream_id;
+	i->state = (int)m->state;
+	i->end_reason = (int)m->end_reason;
+	i->exit_code = m->end_exit_code;
+	i->signal = m->end_signal;
+	i->worker_pid = m->worker_pid;
+	i->mode = (int)m->mode;
+	i->tracks = m->tracks;
+	i->consumers = m->consumers;
+	i->fill_permille = m->fill_permille;
+	i->packets = m->packets;
+	i->bytes = m->bytes;
+	i->input_bytes = m->input_bytes;
+	i->drops = m->drops;
+	i->uptime_ms = m->uptime_ms;
+	i->ring_size = m->ring_size;
+	/* ctl_validate() checked name; the others are NUL-forced here. */
+	strlcpy(i->name, m->name, sizeof(i->name));
+	memcpy(i->source, m->source, sizeof(i->source) - 1);
+	memcpy(i->end_msg, m->end_msg, sizeof(i->end_msg) - 1);
+}
+
+int
+shmdemux_list(shmdemux_conn *conn,
+	      int (*cb)(const struct shmdemux_stream_info *, void *), void *ctx)
+{
+	struct ctl_list req;
+	struct shmdemux_stream_info info;
+	union ctl_msg *reply;
+	int ret, stop = 0;
+
+	reply = malloc(CTL_MAX_MSG);
+	if (reply == NULL)
+		return -ENOMEM;
+	ret = conn_request(conn, &req, CTL_LIST, NULL, 0, reply, NULL, NULL);
+	while (ret == CTL_STREAM_INFO) {
+		if (stop == 0) {
+			info_from_msg(&info, &reply->info);
+			stop = cb(&info, ctx);
+		}
+		ret = conn_recv(conn, reply, NULL, NULL);
+	}
+	if (ret == CTL_LIST_END)
+		ret = stop;
+	else if (ret > 0)
+		ret = -EBADMSG;
+	free(reply);
+	return ret;
+}
+
+static int
+stop_stream(shmdemux_conn *c, uint16_t type, uint32_t id, const char *name)
+{
+	struct ctl_close req;
+	union ctl_msg *reply;
+	int ret;
+
+	memset(&req, 0, sizeof(req));
+	if (name != NULL) {
+		if (*name == '\0' || copy_str(req.ref.name,
+		    sizeof(req.ref.name), name) < 0)
+			return -EINVAL;
+	} else {
+		req.ref.stream_id = id;
+	}
+	reply = malloc(CTL_MAX_MSG);
+	if (reply == NULL)
+		return -ENOMEM;
+	ret = conn_request(c, &req, type, NULL, 0, reply, NULL, NULL);
+	if (ret > 0)
+		ret = ret == CTL_OK ? 0 : -EBADMSG;
+	free(reply);
+	return ret;
+}
+
+int
+shmdemux_close_stream(shmdemux_conn *conn, uint32_t id, const char *name)
+{
+	return stop_stream(conn, CTL_CLOSE, id, name);
+}
+
+int
+shmdemux_kill_stream(shmdemux_conn *conn, uint32_t id, const char *name)
+{
+	return stop_stream(conn, CTL_KILL, id, name);
+}

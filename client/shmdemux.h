@@ -1,0 +1,444 @@
+/*
+ * shmdemux.h - client library of the shmdemux broker.
+ *
+ * A consumer connects to the broker's control socket, opens sources (the
+ * broker starts a sandboxed demux worker per source) and attaches to
+ * streams. An attached stream is a read-only mapping of the stream's
+ * shared-memory ring: packets are read in place, with no copy.
+ *
+ * Conventions:
+ *  - Every function returning int returns 0 (or a documented non-negative
+ *    value) on success, else a negative code: either a negative errno value
+ *    (-ENOMEM, -EINVAL, -ENOENT, ...) or one of the SHMDEMUX_E* codes below,
+ *    which live below -4096 so they never collide with errno values.
+ *    shmdemux_strerror() names both kinds.
+ *  - The library never prints, never exits and never raises signals; it
+ *    does not install signal handlers. Sockets are close-on-exec.
+ *  - A handle is used by one thread at a time; distinct handles are
+ *    independent.
+ *  - Everything read from a ring is validated before it is returned: a
+ *    corrupt or hostile ring yields SHMDEMUX_ECORRUPT, never an out-of-bounds
+ *    access.
+ *
+ * Link with -lshmdemux (pkg-config shmdemux). The AVCodecParameters and
+ * AVPacket helpers need libavcodec in the caller only if it uses them.
+ */
+#ifndef SHMDEMUX_H
+#define SHMDEMUX_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+struct AVCodecParameters;
+struct AVPacket;
+
+typedef struct shmdemux_conn shmdemux_conn;
+typedef struct shmdemux_stream shmdemux_stream;
+
+/* ---- error codes (negative, below -4096) ---- */
+
+enum {
+	SHMDEMUX_EOF = -4201,       /* the stream ended cleanly: all read */
+	SHMDEMUX_EOPEN = -4202,     /* the worker could not open the input */
+	SHMDEMUX_EDEMUX = -4203,    /* demux error mid-stream */
+	SHMDEMUX_ECRASHED = -4204,  /* the worker died from a signal */
+	SHMDEMUX_ESANDBOX = -4205,  /* the worker made a forbidden syscall */
+	SHMDEMUX_EMEMORY = -4206,   /* the worker hit its memory limit */
+	SHMDEMUX_EWATCHDOG = -4207, /* the worker made no progress; killed */
+	SHMDEMUX_EKILLED = -4208,   /* killed by an operator */
+	SHMDEMUX_ECLOSED = -4209,   /* closed by an operator before its end */
+	SHMDEMUX_EEXITED = -4210,   /* the worker exited unexpectedly */
+	SHMDEMUX_EINPUT = -4211,    /* the source failed (read error, ...) */
+	SHMDEMUX_ERING = -4212,     /* a packet did not fit the ring */
+	SHMDEMUX_EEXEC = -4213,     /* the worker could not be started */
+	SHMDEMUX_EUNKNOWN = -4214,  /* ended for a reason this library does
+	                               not know */
+	SHMDEMUX_EOVERRUN = -4220,  /* live mode: the reader was lapped and
+	                               lost packets; reading continues at a
+	                               keyframe (not fatal) */
+	SHMDEMUX_EEVICTED = -4221,  /* lossless mode: the reader fell too far
+	                               behind and was detached (fatal) */
+	SHMDEMUX_ECORRUPT = -4222,  /* the ring or a record failed validation */
+	SHMDEMUX_EABI = -4223,      /* ring or protocol version mismatch */
+	SHMDEMUX_EBROKER = -4224,   /* the broker connection is gone */
+};
+
+/* A static, thread-safe description of any code this library returns:
+ * ours, or an errno value (strerror text). Never NULL. */
+const char *shmdemux_strerror(int code);
+/* 1 if code is a terminal status of a stream (SHMDEMUX_EOF ..
+ * SHMDEMUX_EUNKNOWN), else 0. */
+int shmdemux_is_end(int code);
+
+/* ---- connection ---- */
+
+/* If nobody listens on the socket, start a per-user broker (as tmux or
+ * gpg-agent do): `shmdemuxd --daemon --socket PATH --idle-exit 600`, the
+ * binary being $SHMDEMUX_BROKER, else shmdemuxd next to the calling
+ * executable, else shmdemuxd from $PATH. Its stdio is /dev/null. */
+#define SHMDEMUX_CONNECT_AUTOSTART 0x1u
+
+/* Connect to the broker at socket_path (NULL: $SHMDEMUX_SOCKET, else
+ * $XDG_RUNTIME_DIR/shmdemux.sock, else /tmp/shmdemux-<uid>.sock).
+ * On success *conn is a new handle owned by the caller (free it with
+ * shmdemux_disconnect()). On failure *conn is NULL and the return is
+ * -ENOENT / -ECONNREFUSED (no broker), -ENAMETOOLONG, -ENOMEM, or another
+ * -errno from socket/connect/spawn. */
+int shmdemux_connect(shmdemux_conn **conn, const char *socket_path,
+		     unsigned flags);
+/* Close the connection and free it. NULL-safe; sets *conn to NULL. Streams
+ * attached through it are not affected (each has its own connection). */
+void shmdemux_disconnect(shmdemux_conn **conn);
+/* The broker's message for the last request that failed on this
+ * connection ("" if none). Owned by conn, valid until its next request. */
+const char *shmdemux_conn_last_error(const shmdemux_conn *conn);
+/* The socket path this connection uses. Owned by conn. */
+const char *shmdemux_conn_socket_path(const shmdemux_conn *conn);
+
+/* ---- opening sources ---- */
+
+enum {
+	SHMDEMUX_MODE_LOSSLESS = 0, /* the worker waits for slow readers */
+	SHMDEMUX_MODE_LIVE = 1,     /* the worker never waits; laps readers */
+};
+
+#define SHMDEMUX_WAIT_DEFAULT UINT32_MAX
+
+struct shmdemux_open_opts {
+	const char *name;          /* unique stream name, or NULL */
+	int mode;                  /* SHMDEMUX_MODE_* (default lossless) */
+	uint64_t ring_size;        /* record area bytes; 0 = broker default */
+	uint32_t wait_consumers;   /* hold the stream's start until this many
+	                              readers attached; SHMDEMUX_WAIT_DEFAULT:
+	                              1 in lossless mode, 0 in live mode */
+	uint32_t lag_timeout_ms;   /* lossless: evict a stuck reader after
+	                              this long; 0 = broker default */
+	const char *format;        /* forced input format (e.g. "mpegts"), or
+	                              NULL to probe */
+	int64_t probesize;         /* bytes; 0 = libavformat default */
+	int64_t analyzeduration;   /* microseconds; 0 = default */
+	const char *const *demux_opts; /* NULL-terminated "key=value" list of
+	                                  demuxer options, or NULL */
+	int realtime;              /* publish at the media's pace (-re) */
+	int noseek;                /* read a regular file as a byte stream,
+	                              as a pipe is read */
+	const char *label;         /* source label shown by `ls` for fd and
+	                              push sources; NULL = "fd"/"push" */
+};
+
+/* Fill opts with the defaults above. */
+void shmdemux_open_opts_init(struct shmdemux_open_opts *opts);
+
+/* Ask the broker to open the file at path (it opens the file itself, so
+ * the path is resolved by the broker; pass an absolute path). opts may be
+ * NULL for defaults. On success *stream_id is the new stream's id. On
+ * failure *stream_id is untouched; the broker's reason is in
+ * shmdemux_conn_last_error(). Returns 0, -EINVAL (strings too long or
+ * options too large), -ENAMETOOLONG, SHMDEMUX_EBROKER, or the broker's
+ * negative code (e.g. -ENOENT, -EEXIST for a duplicate name). */
+int shmdemux_open_path(shmdemux_conn *conn, const char *path,
+		       const struct shmdemux_open_opts *opts,
+		       uint32_t *stream_id);
+/* Same, reading from fd (pipe, socket, fifo or file), which is passed to
+ * the broker with SCM_RIGHTS; the caller keeps its own fd and may close it
+ * afterwards. */
+int shmdemux_open_fd(shmdemux_conn *conn, int fd,
+		     const struct shmdemux_open_opts *opts,
+		     uint32_t *stream_id);
+/* Same, with the bytes pushed by the caller: on success *push_fd is the
+ * write end of the stream's input pipe, owned by the caller; write the
+ * container bytes to it and close it to signal the end of the input. */
+int shmdemux_open_push(shmdemux_conn *conn,
+		       const struct shmdemux_open_opts *opts,
+		       uint32_t *stream_id, int *push_fd);
+
+/* ---- admin ---- */
+
+enum {
+	SHMDEMUX_STATE_STARTING = 0, /* the worker is not running yet */
+	SHMDEMUX_STATE_OPENING = 1,  /* the worker is probing the input */
+	SHMDEMUX_STATE_RUNNING = 2,  /* tracks known, packets flowing */
+	SHMDEMUX_STATE_ENDED = 3,    /* terminal */
+};
+
+/* Why a stream ended (same values as the ring's end reasons). */
+enum {
+	SHMDEMUX_END_NONE = 0,
+	SHMDEMUX_END_EOF = 1,
+	SHMDEMUX_END_OPEN_FAILED = 2,
+	SHMDEMUX_END_DEMUX_ERROR = 3,
+	SHMDEMUX_END_CRASHED = 4,
+	SHMDEMUX_END_SANDBOX = 5,
+	SHMDEMUX_END_MEMORY = 6,
+	SHMDEMUX_END_WATCHDOG = 7,
+	SHMDEMUX_END_KILLED = 8,
+	SHMDEMUX_END_CLOSED = 9,
+	SHMDEMUX_END_EXITED = 10,
+	SHMDEMUX_END_INPUT_ERROR = 11,
+	SHMDEMUX_END_RING_ERROR = 12,
+	SHMDEMUX_END_EXEC_FAILED = 13,
+};
+
+/* Short lowercase names ("running", "eof", "crashed", ...). Never NULL. */
+const char *shmdemux_state_name(int state);
+const char *shmdemux_end_reason_name(int reason);
+/* The SHMDEMUX_E* code for an end reason (SHMDEMUX_EOF for END_EOF). */
+int shmdemux_end_code(int reason);
+
+struct shmdemux_stream_info {
+	uint32_t id;
+	int state;               /* SHMDEMUX_STATE_* */
+	int end_reason;          /* SHMDEMUX_END_* */
+	int exit_code;           /* worker exit status, -1 if none */
+	int signal;              /* signal that ended the worker, or 0 */
+	int worker_pid;          /* 0 once reaped */
+	int mode;                /* SHMDEMUX_MODE_* */
+	uint32_t tracks;
+	uint32_t consumers;      /* attached readers */
+	uint32_t fill_permille;  /* ring fill */
+	uint64_t packets;
+	uint64_t bytes;          /* payload bytes published */
+	uint64_t input_bytes;
+	uint64_t drops;          /* overruns of live readers + evictions */
+	uint64_t uptime_ms;
+	uint64_t ring_size;
+	char name[64];
+	char source[256];
+	char end_msg[160];
+};
+
+/* Call cb once per stream the broker knows (in its order), with info
+ * valid only during the call. A non-zero return from cb stops the walk
+ * (the remaining replies are still drained) and is returned. Returns 0,
+ * cb's value, SHMDEMUX_EBROKER, or the broker's code. */
+int shmdemux_list(shmdemux_conn *conn,
+		  int (*cb)(const struct shmdemux_stream_info *info, void *ctx),
+		  void *ctx);
+/* Stop a stream: close asks the worker to stop (end reason "closed"), kill
+ * sends it SIGKILL (end reason "killed"). The stream is named by id, or by
+ * name when name is non-NULL (then id is ignored). Returns 0, -ENOENT if
+ * no such stream, SHMDEMUX_EBROKER, or the broker's code. */
+int shmdemux_close_stream(shmdemux_conn *conn, uint32_t id, const char *name);
+int shmdemux_kill_stream(shmdemux_conn *conn, uint32_t id, const char *name);
+
+/* ---- attaching ---- */
+
+enum {
+	SHMDEMUX_START_OLDEST = 0,   /* oldest packet still in the ring */
+	SHMDEMUX_START_KEYFRAME = 1, /* newest keyframe (else oldest) */
+	SHMDEMUX_START_LIVE = 2,     /* the next packet published */
+};
+
+/* No reader slot: track table and status only; shmdemux_read() is not
+ * available and the stream's producer is never held by this reader. */
+#define SHMDEMUX_ATTACH_OBSERVER 0x1u
+/* shmdemux_read() returns SHMDEMUX_TRACKS_CHANGED when the track table
+ * changes instead of consuming that event silently. */
+#define SHMDEMUX_ATTACH_TRACK_EVENTS 0x2u
+
+/* Attach to a stream by id, or by name when name is non-NULL. Opens a new
+ * connection to conn's socket, which stays the stream's lifeline: the
+ * broker frees the reader slot when it closes (so a crashed reader never
+ * holds the stream). conn itself stays free for other requests.
+ * On success *stream is owned by the caller (free with shmdemux_detach()).
+ * On failure *stream is NULL; returns -ENOENT (no such stream), -EBUSY (no
+ * reader slot left), SHMDEMUX_EABI / SHMDEMUX_ECORRUPT (bad ring),
+ * SHMDEMUX_EBROKER, or another negative code; the broker's message is in
+ * shmdemux_conn_last_error(conn). */
+int shmdemux_attach(shmdemux_conn *conn, uint32_t id, const char *name,
+		    int start, unsigned flags, shmdemux_stream **stream);
+/* Detach and free. NULL-safe; sets *stream to NULL. A held packet view
+ * becomes invalid. */
+void shmdemux_detach(shmdemux_stream **stream);
+uint32_t shmdemux_stream_id(const shmdemux_stream *stream);
+
+/* Wait until the stream is at least RUNNING (track table valid) or ENDED.
+ * timeout_ms < 0 waits forever. Returns the state reached (>= 0),
+ * -ETIMEDOUT, or SHMDEMUX_EBROKER. Works for observers. */
+int shmdemux_wait_running(shmdemux_stream *stream, int timeout_ms);
+
+/* ---- tracks ---- */
+
+enum {
+	SHMDEMUX_MEDIA_UNKNOWN = -1,
+	SHMDEMUX_MEDIA_VIDEO = 0,
+	SHMDEMUX_MEDIA_AUDIO = 1,
+	SHMDEMUX_MEDIA_DATA = 2,
+	SHMDEMUX_MEDIA_SUBTITLE = 3,
+	SHMDEMUX_MEDIA_ATTACHMENT = 4,
+};
+
+#define SHMDEMUX_NOPTS INT64_MIN /* == AV_NOPTS_VALUE */
+
+/* One track (elementary stream). Integer values are FFmpeg's enums
+ * (AVMediaType, AVCodecID, AVPixelFormat / AVSampleFormat, AVColor*, ...).
+ * Strings are always NUL-terminated. */
+struct shmdemux_track {
+	int index;                 /* AVStream.index == packet track */
+	int id;                    /* AVStream.id (e.g. MPEG-TS PID) */
+	int media_type;            /* SHMDEMUX_MEDIA_* (AVMediaType) */
+	int codec_id;              /* AVCodecID */
+	uint32_t codec_tag;
+	int format;                /* pixel / sample format, -1 unknown */
+	int profile, level;
+	int64_t bit_rate;
+	int bits_per_coded_sample, bits_per_raw_sample;
+	int width, height;
+	int sar_num, sar_den;      /* codec sample aspect ratio */
+	int field_order;
+	int color_range, color_primaries, color_trc, color_space;
+	int chroma_location;
+	int video_delay;
+	int sample_rate;
+	int ch_order;              /* AVChannelOrder */
+	int channels;
+	uint64_t ch_mask;          /* native order channel mask */
+	int block_align, frame_size;
+	int initial_padding, trailing_padding, seek_preroll;
+	int tb_num, tb_den;        /* time base of pts/dts/duration */
+	int avg_fr_num, avg_fr_den;
+	int r_fr_num, r_fr_den;
+	int st_sar_num, st_sar_den; /* container sample aspect ratio */
+	int64_t start_time;        /* time base units, SHMDEMUX_NOPTS unset */
+	int64_t duration;          /* time base units, SHMDEMUX_NOPTS unset */
+	int64_t nb_frames;
+	int disposition;           /* AV_DISPOSITION_* */
+	const uint8_t *extradata;  /* NULL if none; owned by the stream,
+	                              valid until the next shmdemux_read(),
+	                              track call or detach */
+	size_t extradata_size;
+	char codec_name[32];
+	char language[16];
+	char title[64];
+};
+
+/* Number of tracks in the current table (0 before the stream is running).
+ * Refreshes the library's copy if the table changed. Never fails: a table
+ * that does not validate counts as empty. */
+int shmdemux_track_count(shmdemux_stream *stream);
+/* The current track table generation (even; 0 before the first table). */
+uint32_t shmdemux_track_generation(shmdemux_stream *stream);
+/* Copy track i into *out. Returns 0, -EINVAL (i out of range). */
+int shmdemux_get_track(shmdemux_stream *stream, int i,
+		       struct shmdemux_track *out);
+/* The container's format name ("matroska,webm", ...), "" before running.
+ * Owned by stream, valid like shmdemux_track.extradata. */
+const char *shmdemux_format_name(shmdemux_stream *stream);
+/* Time base of track i (pts, dts and duration units). Returns 0 or
+ * -EINVAL. */
+int shmdemux_track_time_base(shmdemux_stream *stream, int i, int *num,
+			     int *den);
+/* Fill par (allocated by the caller, e.g. avcodec_parameters_alloc()) with
+ * every codec parameter of track i: type, id, tag, format, bit rate,
+ * profile, level, size, aspect ratio, color properties, channel layout,
+ * sample rate, frame size, padding, and a copy of the extradata (allocated
+ * with av_mallocz including AV_INPUT_BUFFER_PADDING_SIZE). Previous
+ * extradata and channel layout in par are freed first. Returns 0, -EINVAL
+ * (i out of range), SHMDEMUX_ECORRUPT (values out of range), -ENOMEM; on
+ * failure par holds no extradata. */
+int shmdemux_track_to_codecpar(shmdemux_stream *stream, int i,
+			       struct AVCodecParameters *par);
+
+/* ---- reading ---- */
+
+/* Packet flags: same bits as AV_PKT_FLAG_*. */
+enum {
+	SHMDEMUX_PKT_KEY = 0x0001,
+	SHMDEMUX_PKT_CORRUPT = 0x0002,
+	SHMDEMUX_PKT_DISCARD = 0x0004,
+	SHMDEMUX_PKT_TRUSTED = 0x0008,
+	SHMDEMUX_PKT_DISPOSABLE = 0x0010,
+};
+
+#define SHMDEMUX_MAX_SIDE_DATA 32
+
+struct shmdemux_side_data {
+	uint32_t type;             /* AVPacketSideDataType */
+	uint32_t size;
+	const uint8_t *data;       /* into the ring, like the payload */
+};
+
+/* A zero-copy view of one packet. data and side data point into the
+ * read-only ring and stay valid until the next shmdemux_read(),
+ * shmdemux_release() or shmdemux_detach() on the stream. */
+struct shmdemux_packet {
+	const uint8_t *data;
+	size_t size;
+	int track;                 /* index into the track table */
+	int64_t pts, dts;          /* SHMDEMUX_NOPTS when unset */
+	int64_t duration;          /* 0 if unknown */
+	int64_t pos;               /* byte position in the input, -1 unknown */
+	uint32_t flags;            /* SHMDEMUX_PKT_* */
+	uint32_t track_gen;        /* track table generation of the packet */
+	uint64_t seq;              /* record number in the stream */
+	unsigned nb_side_data;
+	struct shmdemux_side_data side_data[SHMDEMUX_MAX_SIDE_DATA];
+};
+
+/* Returned (positive) by shmdemux_read() with SHMDEMUX_ATTACH_TRACK_EVENTS
+ * when the track table changed; pkt is not filled. */
+#define SHMDEMUX_TRACKS_CHANGED 1
+
+/* Read the next packet. The previously returned view is released first.
+ * timeout_ms < 0 blocks until a packet or the end, 0 never blocks.
+ * Returns:
+ *   0                       *pkt is a view (see struct shmdemux_packet)
+ *   SHMDEMUX_TRACKS_CHANGED (with SHMDEMUX_ATTACH_TRACK_EVENTS only)
+ *   -EAGAIN                 nothing within the timeout
+ *   SHMDEMUX_EOF            the stream ended cleanly and all was read
+ *   SHMDEMUX_E<reason>      it ended otherwise (see shmdemux_status());
+ *                           every packet published before was returned
+ *   SHMDEMUX_EOVERRUN       live mode: packets were lost (counted);
+ *                           call again to continue at a keyframe
+ *   SHMDEMUX_ECORRUPT       a record failed validation; it is skipped
+ *   SHMDEMUX_EEVICTED, SHMDEMUX_EBROKER, SHMDEMUX_EABI, -EINVAL (observer)
+ * On failure *pkt is unspecified and no view is held. */
+int shmdemux_read(shmdemux_stream *stream, struct shmdemux_packet *pkt,
+		  int timeout_ms);
+/* Release the view returned by the last read (optional: the next read does
+ * it). Returns 0, or SHMDEMUX_EOVERRUN in live mode if the packet may have
+ * been overwritten while it was held (what was read from it is garbage). */
+int shmdemux_release(shmdemux_stream *stream);
+
+/* Copy the payload into buf (cap bytes). Returns the size, or -ENOSPC
+ * (nothing copied) when cap is too small. */
+int64_t shmdemux_packet_copy(const struct shmdemux_packet *pkt, void *buf,
+			     size_t cap);
+/* Fill an AVPacket (allocated by the caller, fields unreferenced, e.g.
+ * fresh from av_packet_alloc() or after av_packet_unref()) with a
+ * reference-counted copy of payload, side data, timestamps, flags, pos
+ * and stream_index. Returns 0 or -ENOMEM; on failure out is unreferenced. */
+int shmdemux_packet_to_avpacket(const struct shmdemux_packet *pkt,
+				struct AVPacket *out);
+
+/* ---- status ---- */
+
+struct shmdemux_status {
+	int state;                 /* SHMDEMUX_STATE_* */
+	int end_reason;            /* SHMDEMUX_END_* once ENDED */
+	int code;                  /* shmdemux_end_code(end_reason) once
+	                              ENDED, else 0 */
+	int exit_code;             /* worker exit status, -1 if none */
+	int signal;                /* terminating signal, or 0 */
+	int averror;               /* libavformat error (AVERROR), or 0 */
+	int syscall;               /* forbidden syscall number, or -1 */
+	int worker_pid;
+	uint64_t packets;          /* published by the worker so far */
+	uint64_t bytes;
+	uint64_t overruns;         /* this reader's overruns (live mode) */
+	uint32_t track_gen;
+	char message[160];         /* one line about the end, or "" */
+};
+
+/* Snapshot of the stream's state and terminal status. Returns 0. */
+int shmdemux_status(shmdemux_stream *stream, struct shmdemux_status *st);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

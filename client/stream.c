@@ -1,0 +1,603 @@
+/*
+ * stream.c - an attached stream: the ring mapping, its lifeline connection,
+ * the validated copy of the track table, and packet reading.
+ */
+#include <errno.h>
+#include <stddef.h>
+#include <linux/futex.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "internal.h"
+
+_Static_assert(SHMDEMUX_MAX_SIDE_DATA == SD_MAX_SIDE_DATA, "side data cap");
+_Static_assert(SHMDEMUX_NOPTS == SD_NOPTS, "nopts");
+
+struct shmdemux_stream {
+	shmdemux_conn *conn;        /* lifeline: closing it frees our slot */
+	struct ring *ring;
+	uint32_t id;
+	unsigned flags;             /* SHMDEMUX_ATTACH_* */
+	int live;                   /* RING_MODE_LIVE, fixed at attach */
+	/* our copy of tracks->gen's address, bounds-checked at attach so a
+	 * producer rewriting the header cannot move it */
+	const _Atomic uint32_t *table_gen;
+	/* track table copy, validated; count 0 until one validates */
+	void *tbuf;
+	size_t tbuf_size;
+	uint32_t gen;
+	uint32_t count;
+	/* the view handed out by the last read */
+	struct ring_rd held;
+	int holding;
+	uint64_t lost_views;        /* views found overwritten (live) */
+};
+
+static uint64_t
+now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+/* ---- track table ---- */
+
+static const struct ring_tracks *
+table(const shmdemux_stream *s)
+{
+	return s->tbuf;
+}
+
+static int
+table_validate(const struct ring_tracks *t, size_t bufsize)
+{
+	size_t pool_cap = bufsize - sizeof(*t);
+
+	if (pool_cap > RING_EXTRADATA_POOL)
+		pool_cap = RING_EXTRADATA_POOL;
+	if (t->count > RING_MAX_TRACKS || t->pool_used > pool_cap)
+		return SHMDEMUX_ECORRUPT;
+	for (uint32_t i = 0; i < t->count; i++) {
+		const struct sd_track *k = &t->tracks[i];
+
+		if ((uint64_t)k->extradata_off + k->extradata_len >
+		    t->pool_used)
+			return SHMDEMUX_ECORRUPT;
+	}
+	return 0;
+}
+
+/* Copy the table if its generation moved since our copy. */
+static int
+tracks_refresh(shmdemux_stream *s)
+{
+	struct ring_tracks *t = s->tbuf;
+	int64_t g;
+	int ret;
+
+	if (atomic_load_explicit(s->table_gen, memory_order_acquire) == s->gen)
+		return 0;
+	for (int tries = 0; tries < 8; tries++) {
+		g = ring_tracks_copy(s->ring, s->tbuf, s->tbuf_size);
+		if (g != -EAGAIN)
+			break;
+	}
+	if (g < 0) {
+		s->count = 0;
+		return g == -EAGAIN ? -EAGAIN : SHMDEMUX_ECORRUPT;
+	}
+	ret = table_validate(t, s->tbuf_size);
+	s->gen = (uint32_t)g;
+	if (ret < 0) {
+		s->count = 0;
+		return ret;
+	}
+	/* Strings are NUL-forced once here, in our private copy. */
+	t->format_name[sizeof(t->format_name) - 1] = '\0';
+	for (uint32_t i = 0; i < t->count; i++) {
+		struct sd_track *k = &t->tracks[i];
+
+		k->codec_name[sizeof(k->codec_name) - 1] = '\0';
+		k->language[sizeof(k->language) - 1] = '\0';
+		k->title[sizeof(k->title) - 1] = '\0';
+	}
+	s->count = t->count;
+	return 0;
+}
+
+int
+shmdemux_track_count(shmdemux_stream *s)
+{
+	tracks_refresh(s);
+	return (int)s->count;
+}
+
+uint32_t
+shmdemux_track_generation(shmdemux_stream *s)
+{
+	tracks_refresh(s);
+	return s->gen;
+}
+
+const char *
+shmdemux_format_name(shmdemux_stream *s)
+{
+	tracks_refresh(s);
+	return s->count > 0 ? table(s)->format_name : "";
+}
+
+const struct sd_track *
+stream_track(shmdemux_stream *s, int i, const uint8_t **extradata)
+{
+	const struct ring_tracks *t;
+	const struct sd_track *k;
+
+	tracks_refresh(s);
+	if (i < 0 || (uint32_t)i >= s->count)
+		return NULL;
+	t = table(s);
+	k = &t->tracks[i];
+	*extradata = k->extradata_len == 0 ? NULL :
+	    (const uint8_t *)(t + 1) + k->extradata_off;
+	return k;
+}
+
+int
+shmdemux_get_track(shmdemux_stream *s, int i, struct shmdemux_track *o)
+{
+	const uint8_t *ed;
+	const struct sd_track *k = stream_track(s, i, &ed);
+
+	if (k == NULL)
+		return -EINVAL;
+	memset(o, 0, sizeof(*o));
+	o->index = k->index;
+	o->id = k->id;
+	o->media_type = k->media_type;
+	o->codec_id = k->codec_id;
+	o->codec_tag = k->codec_tag;
+	o->format = k->format;
+	o->profile = k->profile;
+	o->level = k->level;
+	o->bit_rate = k->bit_rate;
+	o->bits_per_coded_sample = k->bits_per_coded_sample;
+	o->bits_per_raw_sample = k->bits_per_raw_sample;
+	o->width = k->width;
+	o->height = k->height;
+	o->sar_num = k->sar_num;
+	o->sar_den = k->sar_den;
+	o->field_order = k->field_order;
+	o->color_range = k->color_range;
+	o->color_primaries = k->color_primaries;
+	o->color_trc = k->color_trc;
+	o->color_space = k->color_space;
+	o->chroma_location = k->chroma_location;
+	o->video_delay = k->video_delay;
+	o->sample_rate = k->sample_rate;
+	o->ch_order = k->ch_order;
+	o->channels = k->channels;
+	o->ch_mask = k->ch_mask;
+	o->block_align = k->block_align;
+	o->frame_size = k->frame_size;
+	o->initial_padding = k->initial_padding;
+	o->trailing_padding = k->trailing_padding;
+	o->seek_preroll = k->seek_preroll;
+	o->tb_num = k->tb_num;
+	o->tb_den = k->tb_den;
+	o->avg_fr_num = k->avg_fr_num;
+	o->avg_fr_den = k->avg_fr_den;
+	o->r_fr_num = k->r_fr_num;
+	o->r_fr_den = k->r_fr_den;
+	o->st_sar_num = k->st_sar_num;
+	o->st_sar_den = k->st_sar_den;
+	o->start_time = k->start_time;
+	o->duration = k->duration;
+	o->nb_frames = k->nb_frames;
+	o->disposition = k->disposition;
+	o->extradata = ed;
+	o->extradata_size = k->extradata_len;
+	memcpy(o->codec_name, k->codec_name, sizeof(o->codec_name));
+	memcpy(o->language, k->language, sizeof(o->language));
+	memcpy(o->title, k->title, sizeof(o->title));
+	return 0;
+}
+
+int
+shmdemux_track_time_base(shmdemux_stream *s, int i, int *num, int *den)
+{
+	const uint8_t *ed;
+	const struct sd_track *k = stream_track(s, i, &ed);
+
+	if (k == NULL)
+		return -EINVAL;
+	*num = k->tb_num;
+	*den = k->tb_den;
+	return 0;
+}
+
+/* ---- attach / detach ---- */
+
+static int
+send_attach(shmdemux_conn *c, uint32_t id, const char *name, int start,
+	    unsigned flags, struct ctl_attached *out, int fds[2])
+{
+	struct ctl_attach req;
+	union ctl_msg *reply;
+	int nfds = 0, ret;
+
+	memset(&req, 0, sizeof(req));
+	if (name != NULL) {
+		if (*name == '\0' ||
+		    strlcpy(req.ref.name, name, sizeof(req.ref.name)) >=
+		    sizeof(req.ref.name))
+			return -EINVAL;
+	} else {
+		req.ref.stream_id = id;
+	}
+	req.start = (uint32_t)start;
+	req.flags = (flags & SHMDEMUX_ATTACH_OBSERVER) ? CTL_ATTACH_OBSERVER : 0;
+	reply = malloc(CTL_MAX_MSG);
+	if (reply == NULL)
+		return -ENOMEM;
+	ret = conn_request(c, &req, CTL_ATTACH, NULL, 0, reply, fds, &nfds);
+	if (ret < 0)
+		goto out;
+	if (ret != CTL_ATTACHED || nfds != 2) {
+		ret = -EBADMSG;
+		goto out;
+	}
+	*out = reply->attached;
+	ret = 0;
+out:
+	if (ret < 0) {
+		for (int i = 0; i < nfds; i++)
+			close(fds[i]);
+	}
+	free(reply);
+	return ret;
+}
+
+/* Pin the address of the table's generation word after checking that the
+ * table lies inside the segment we actually mapped. */
+static int
+pin_table(shmdemux_stream *s, int data_fd)
+{
+	const struct ring_hdr *h = ring_hdr(s->ring);
+	uint64_t off = h->tracks_off;
+	struct stat sb;
+
+	if (fstat(data_fd, &sb) < 0)
+		return -errno;
+	if (off % 8 != 0 || off > (uint64_t)sb.st_size ||
+	    (uint64_t)sb.st_size - off < sizeof(struct ring_tracks))
+		return SHMDEMUX_ECORRUPT;
+	s->table_gen = &((const struct ring_tracks *)
+	    ((const char *)h + off))->gen;
+	s->tbuf_size = ring_tracks_size(s->ring);
+	if (s->tbuf_size < sizeof(struct ring_tracks))
+		return SHMDEMUX_ECORRUPT;
+	s->tbuf = calloc(1, s->tbuf_size);
+	return s->tbuf == NULL ? -ENOMEM : 0;
+}
+
+static int
+map_ring(shmdemux_stream *s, const struct ctl_attached *a, int fds[2],
+	 int start)
+{
+	int ret;
+
+	ret = ring_map(&s->ring, fds[0], fds[1], RING_ROLE_CONSUMER);
+	if (ret < 0)
+		return err_from_ring(ret);
+	ret = pin_table(s, fds[0]);
+	if (ret < 0)
+		return ret;
+	s->live = ring_hdr(s->ring)->mode == RING_MODE_LIVE;
+	if (s->flags & SHMDEMUX_ATTACH_OBSERVER)
+		return 0;
+	if (a->slot < 0)
+		return -EBADMSG;
+	ret = ring_attach(s->ring, (unsigned)a->slot, (enum ring_start)start);
+	return ret < 0 ? err_from_ring(ret) : 0;
+}
+
+int
+shmdemux_attach(shmdemux_conn *conn, uint32_t id, const char *name,
+		int start, unsigned flags, shmdemux_stream **out)
+{
+	shmdemux_stream *s;
+	struct ctl_attached a;
+	int fds[2] = { -1, -1 };
+	int ret;
+
+	*out = NULL;
+	if (start < SHMDEMUX_START_OLDEST || start > SHMDEMUX_START_LIVE ||
+	    (flags & ~(SHMDEMUX_ATTACH_OBSERVER | SHMDEMUX_ATTACH_TRACK_EVENTS)))
+		return -EINVAL;
+	s = calloc(1, sizeof(*s));
+	if (s == NULL)
+		return -ENOMEM;
+	s->flags = flags;
+	conn->last_error[0] = '\0';
+	ret = conn_open(&s->conn, conn->path);
+	if (ret < 0)
+		goto out;
+	ret = send_attach(s->conn, id, name, start, flags, &a, fds);
+	if (ret < 0) {
+		memcpy(conn->last_error, s->conn->last_error,
+		       sizeof(conn->last_error));
+		goto out;
+	}
+	s->id = a.stream_id;
+	ret = map_ring(s, &a, fds, start);
+out:
+	for (int i = 0; i < 2; i++) {
+		if (fds[i] >= 0)
+			close(fds[i]);
+	}
+	if (ret < 0) {
+		shmdemux_detach(&s);
+		return ret;
+	}
+	*out = s;
+	return 0;
+}
+
+void
+shmdemux_detach(shmdemux_stream **sp)
+{
+	shmdemux_stream *s;
+
+	if (sp == NULL || *sp == NULL)
+		return;
+	s = *sp;
+	ring_unmap(&s->ring);
+	shmdemux_disconnect(&s->conn);
+	free(s->tbuf);
+	free(s);
+	*sp = NULL;
+}
+
+uint32_t
+shmdemux_stream_id(const shmdemux_stream *s)
+{
+	return s->id;
+}
+
+/* ---- state ---- */
+
+static uint32_t
+load_state(const shmdemux_stream *s)
+{
+	return atomic_load_explicit(&ring_hdr(s->ring)->state,
+				    memory_order_acquire);
+}
+
+/* The code for an ended stream. The end fields were written before the
+ * state's release store of ENDED that load_state() acquired. */
+static int
+end_code(const shmdemux_stream *s)
+{
+	return shmdemux_end_code((int)ring_hdr(s->ring)->end_reason);
+}
+
+int
+shmdemux_wait_running(shmdemux_stream *s, int timeout_ms)
+{
+	const struct ring_hdr *h = ring_hdr(s->ring);
+	uint64_t deadline = now_ms() + (uint64_t)(timeout_ms < 0 ? 0 : timeout_ms);
+
+	for (;;) {
+		uint32_t seq = atomic_load_explicit(&h->wake_seq,
+						    memory_order_acquire);
+		uint32_t st = load_state(s);
+		struct timespec ts = { 0, RING_WAIT_SLICE_MS * 1000000L };
+		uint64_t now;
+
+		if (st >= RING_STATE_RUNNING)
+			return (int)(st > RING_STATE_ENDED ? RING_STATE_ENDED : st);
+		if (conn_broker_gone(s->conn))
+			return SHMDEMUX_EBROKER;
+		now = now_ms();
+		if (timeout_ms >= 0 && now >= deadline)
+			return -ETIMEDOUT;
+		if (timeout_ms >= 0 && deadline - now < RING_WAIT_SLICE_MS)
+			ts.tv_nsec = (long)(deadline - now) * 1000000L;
+		/* A reader cannot announce itself in the read-only header,
+		 * so a wake-up is not guaranteed: the wait is sliced, and
+		 * the state is checked again after each slice. */
+		syscall(SYS_futex, &h->wake_seq, FUTEX_WAIT, seq, &ts, NULL, 0);
+	}
+}
+
+int
+shmdemux_status(shmdemux_stream *s, struct shmdemux_status *st)
+{
+	const struct ring_hdr *h = ring_hdr(s->ring);
+
+	memset(st, 0, sizeof(*st));
+	st->state = (int)load_state(s);
+	st->worker_pid = h->worker_pid;
+	st->packets = atomic_load_explicit(&h->packets, memory_order_relaxed);
+	st->bytes = atomic_load_explicit(&h->payload_bytes,
+					 memory_order_relaxed);
+	st->overruns = ((s->flags & SHMDEMUX_ATTACH_OBSERVER) ? 0 :
+	    ring_overruns(s->ring)) + s->lost_views;
+	st->track_gen = s->gen;
+	st->exit_code = -1;
+	st->syscall = -1;
+	if (st->state != RING_STATE_ENDED)
+		return 0;
+	st->end_reason = (int)h->end_reason;
+	st->code = shmdemux_end_code(st->end_reason);
+	st->exit_code = h->end_exit_code;
+	st->signal = h->end_signal;
+	st->averror = h->end_averror;
+	st->syscall = h->end_syscall;
+	memcpy(st->message, h->end_msg, sizeof(st->message) - 1);
+	st->message[sizeof(st->message) - 1] = '\0';
+	return 0;
+}
+
+/* ---- reading ---- */
+
+static int
+parse_side_data(struct shmdemux_packet *p, const uint8_t *sd, uint32_t len,
+		uint32_t nb)
+{
+	uint64_t off = 0;
+
+	for (uint32_t i = 0; i < nb; i++) {
+		struct sd_side_data e;
+
+		if (len - off < sizeof(e))
+			return SHMDEMUX_ECORRUPT;
+		memcpy(&e, sd + off, sizeof(e));
+		off += sizeof(e);
+		if (e.size > len - off)
+			return SHMDEMUX_ECORRUPT;
+		p->side_data[i].type = e.type;
+		p->side_data[i].size = e.size;
+		p->side_data[i].data = sd + off;
+		off += ((uint64_t)e.size + 7u) & ~UINT64_C(7);
+		if (off > len)
+			off = len; /* last entry's padding may be cut */
+	}
+	p->nb_side_data = nb;
+	return 0;
+}
+
+static int
+parse_packet(shmdemux_stream *s, const struct ring_rd *v,
+	     struct shmdemux_packet *p)
+{
+	struct sd_pkt_meta m;
+
+	if (v->meta_len < sizeof(m) || v->meta == NULL)
+		return SHMDEMUX_ECORRUPT;
+	memcpy(&m, v->meta, sizeof(m));
+	if (m.nb_side_data > SD_MAX_SIDE_DATA ||
+	    m.side_data_len != v->meta_len - sizeof(m))
+		return SHMDEMUX_ECORRUPT;
+	if (m.track_gen != s->gen || m.track < 0 ||
+	    (uint32_t)m.track >= s->count)
+		tracks_refresh(s);
+	if (m.track < 0 || (uint32_t)m.track >= s->count)
+		return SHMDEMUX_ECORRUPT;
+	memset(p, 0, offsetof(struct shmdemux_packet, side_data));
+	p->data = v->payload;
+	p->size = (size_t)v->payload_len;
+	p->track = m.track;
+	p->pts = m.pts;
+	p->dts = m.dts;
+	p->duration = m.duration;
+	p->pos = m.pos;
+	p->flags = m.flags;
+	p->track_gen = m.track_gen;
+	p->seq = v->seq;
+	return parse_side_data(p, (const uint8_t *)v->meta + sizeof(m),
+			       m.side_data_len, m.nb_side_data);
+}
+
+int
+shmdemux_release(shmdemux_stream *s)
+{
+	int ret = 0;
+
+	if (!s->holding)
+		return 0;
+	if (s->live && ring_view_valid(s->ring, &s->held) < 0) {
+		s->lost_views++;
+		ret = SHMDEMUX_EOVERRUN;
+	}
+	ring_release(s->ring, &s->held);
+	s->holding = 0;
+	return ret;
+}
+
+/* Handle one record from ring_next(): 0 with *p filled and the view held,
+ * 1 to go on reading, or a code for the caller. */
+static int
+take_record(shmdemux_stream *s, struct ring_rd *v, struct shmdemux_packet *p)
+{
+	int ret;
+
+	if (v->type == RING_REC_TRACKS) {
+		ring_release(s->ring, v);
+		tracks_refresh(s);
+		return (s->flags & SHMDEMUX_ATTACH_TRACK_EVENTS) ?
+		    SHMDEMUX_TRACKS_CHANGED : 1;
+	}
+	if (v->type != RING_REC_PACKET) {
+		ring_release(s->ring, v);
+		return 1;
+	}
+	ret = parse_packet(s, v, p);
+	/* Live mode: what was parsed may have been overwritten meanwhile;
+	 * only a view still valid after parsing is handed out. */
+	if (s->live && ring_view_valid(s->ring, v) < 0) {
+		s->lost_views++;
+		ret = SHMDEMUX_EOVERRUN;
+	}
+	if (ret < 0) {
+		ring_release(s->ring, v);
+		return ret;
+	}
+	s->held = *v;
+	s->holding = 1;
+	return 0;
+}
+
+int
+shmdemux_read(shmdemux_stream *s, struct shmdemux_packet *p, int timeout_ms)
+{
+	uint64_t deadline = now_ms() + (uint64_t)(timeout_ms < 0 ? 0 : timeout_ms);
+	struct ring_rd v;
+	int ret;
+
+	if (s->flags & SHMDEMUX_ATTACH_OBSERVER)
+		return -EINVAL;
+	shmdemux_release(s);
+	for (;;) {
+		int slice = RING_WAIT_SLICE_MS;
+		uint64_t now = now_ms();
+
+		if (timeout_ms >= 0)
+			slice = now >= deadline ? 0 :
+			    deadline - now < (uint64_t)slice ?
+			    (int)(deadline - now) : slice;
+		ret = ring_next(s->ring, &v, slice);
+		if (ret == 0) {
+			ret = take_record(s, &v, p);
+			if (ret == 1)
+				continue;
+			return ret;
+		}
+		if (ret == -EPIPE)
+			return end_code(s);
+		if (ret != -EAGAIN && ret != -ETIMEDOUT && ret != -EINTR)
+			return err_from_ring(ret);
+		/* Nothing to read: everything published was drained, so a
+		 * dead broker now means nobody will ever end this stream. */
+		if (conn_broker_gone(s->conn))
+			return SHMDEMUX_EBROKER;
+		if (timeout_ms >= 0 && now_ms() >= deadline)
+			return -EAGAIN;
+	}
+}
+
+int64_t
+shmdemux_packet_copy(const struct shmdemux_packet *p, void *buf, size_t cap)
+{
+	if (p->size > cap)
+		return -ENOSPC;
+	if (p->size > 0)
+		memcpy(buf, p->data, p->size);
+	return (int64_t)p->size;
+}

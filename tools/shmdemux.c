@@ -1,0 +1,1124 @@
+/*
+ * shmdemux.c - the admin CLI: open, ls, probe, dump, close, kill.
+ *
+ * Contract (scripts depend on it): exit 0 on success, 1 on a runtime
+ * failure with one line "shmdemux: <cause>" on stderr, 2 on a usage error.
+ * Only the public client API is used, plus the shared CSV line formatter.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <libavcodec/avcodec.h>
+#include <libavutil/channel_layout.h>
+#include <libavutil/md5.h>
+#include <libavutil/pixdesc.h>
+#include <libavutil/samplefmt.h>
+
+#include "pktcsv.h"
+#include "shmdemux.h"
+
+#define EXIT_USAGE 2
+
+static const char *socket_path; /* NULL: library default */
+
+static int __attribute__((format(printf, 1, 2)))
+fail(const char *fmt, ...)
+{
+	va_list ap;
+
+	fflush(stdout);
+	fputs("shmdemux: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+	return EXIT_FAILURE;
+}
+
+static int
+usage_error(const char *cmd, const char *what)
+{
+	fprintf(stderr, "shmdemux: %s (see 'shmdemux %s--help')\n", what,
+		cmd != NULL ? cmd : "");
+	return EXIT_USAGE;
+}
+
+/* Connect, naming the broker's socket in the failure line. */
+static int
+connect_broker(shmdemux_conn **conn, unsigned flags)
+{
+	int ret = shmdemux_connect(conn, socket_path, flags);
+
+	if (ret < 0)
+		return fail("cannot connect to the broker%s%s: %s",
+			    socket_path ? " at " : "",
+			    socket_path ? socket_path : "",
+			    shmdemux_strerror(ret));
+	return 0;
+}
+
+/* A failed request: the broker's own words when it gave some. */
+static int
+request_failed(shmdemux_conn *conn, const char *what, int code)
+{
+	const char *msg = shmdemux_conn_last_error(conn);
+
+	if (msg[0] != '\0')
+		return fail("%s: %s", what, msg);
+	return fail("%s: %s", what, shmdemux_strerror(code));
+}
+
+/* STREAM is a numeric id or a name. */
+static void
+parse_ref(const char *s, uint32_t *id, const char **name)
+{
+	char *end;
+	unsigned long v;
+
+	errno = 0;
+	v = strtoul(s, &end, 10);
+	if (*s >= '0' && *s <= '9' && *end == '\0' && errno == 0 &&
+	    v <= UINT32_MAX) {
+		*id = (uint32_t)v;
+		*name = NULL;
+	} else {
+		*id = 0;
+		*name = s;
+	}
+}
+
+/* Unsigned integer with an optional binary suffix (K, M, G). */
+static int
+parse_size(const char *s, uint64_t max, uint64_t *out)
+{
+	char *end;
+	unsigned long long v;
+	unsigned shift = 0;
+
+	if (*s < '0' || *s > '9')
+		return -1;
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (errno != 0)
+		return -1;
+	switch (*end) {
+	case 'k': case 'K': shift = 10; end++; break;
+	case 'm': case 'M': shift = 20; end++; break;
+	case 'g': case 'G': shift = 30; end++; break;
+	default: break;
+	}
+	if (*end == 'i' || *end == 'B')
+		end += (*end == 'i' && end[1] == 'B') ? 2 : 1;
+	if (*end != '\0' || v > (max >> shift))
+		return -1;
+	*out = (uint64_t)v << shift;
+	return 0;
+}
+
+static void
+json_str(FILE *f, const char *s)
+{
+	fputc('"', f);
+	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+		if (*p == '"' || *p == '\\')
+			fprintf(f, "\\%c", *p);
+		else if (*p < 0x20)
+			fprintf(f, "\\u%04x", *p);
+		else
+			fputc(*p, f);
+	}
+	fputc('"', f);
+}
+
+static void
+json_ts(FILE *f, int64_t v)
+{
+	if (v == SHMDEMUX_NOPTS)
+		fputs("null", f);
+	else
+		fprintf(f, "%" PRId64, v);
+}
+
+static const char *
+signame(int sig, char *buf, size_t cap)
+{
+	const char *abbrev = sigabbrev_np(sig);
+
+	if (abbrev == NULL)
+		snprintf(buf, cap, "signal %d", sig);
+	else
+		snprintf(buf, cap, "SIG%s", abbrev);
+	return buf;
+}
+
+/* "worker crashed (signal 11, SIGSEGV)", "input could not be opened:
+ * <broker message>", ... for a stream's end. */
+static void
+describe_end(const struct shmdemux_status *st, char *buf, size_t cap)
+{
+	char sig[32];
+	int n;
+
+	if (st->code == SHMDEMUX_ECRASHED || st->code == SHMDEMUX_ESANDBOX ||
+	    (st->signal > 0 && st->code == SHMDEMUX_EKILLED)) {
+		n = snprintf(buf, cap, "%s (signal %d, %s)",
+			     shmdemux_strerror(st->code), st->signal,
+			     signame(st->signal, sig, sizeof(sig)));
+	} else if (st->code == SHMDEMUX_EEXITED) {
+		n = snprintf(buf, cap, "%s (exit code %d)",
+			     shmdemux_strerror(st->code), st->exit_code);
+	} else {
+		n = snprintf(buf, cap, "%s", shmdemux_strerror(st->code));
+	}
+	if (st->message[0] != '\0' && n >= 0 && (size_t)n < cap)
+		snprintf(buf + n, cap - (size_t)n, ": %s", st->message);
+}
+
+/* ---- open ---- */
+
+static void
+open_help(FILE *f)
+{
+	fprintf(f,
+"usage: shmdemux open [OPTIONS] SOURCE\n"
+"Open SOURCE (a file path, or - for standard input read as a pipe) in a new\n"
+"stream and print its id. Starts a per-user broker if none is running.\n"
+"  --name N               unique stream name (usable instead of the id)\n"
+"  --mode lossless|live   lossless (default): the worker waits for slow\n"
+"                         readers; live: it never waits, slow readers lose\n"
+"                         packets and resync at a keyframe\n"
+"  --ring-size SIZE       ring size in bytes, suffix K/M/G allowed\n"
+"                         (default: the broker's)\n"
+"  --wait-consumers N     hold the stream until N readers attached\n"
+"                         (default: 1 in lossless mode, 0 in live mode)\n"
+"  --format FMT           force the input format (e.g. mpegts)\n"
+"  --probesize BYTES      libavformat probesize (suffix K/M/G allowed)\n"
+"  --analyzeduration USEC libavformat analyzeduration in microseconds\n"
+"  --demux-opt KEY=VALUE  demuxer option, repeatable (as ffprobe's own)\n"
+"  --realtime             publish packets at the media's pace\n"
+"  --fd N                 read the input from this process's fd N (SOURCE\n"
+"                         is then an optional label)\n"
+"  --help                 this text\n");
+}
+
+struct open_args {
+	struct shmdemux_open_opts o;
+	const char **dopts;
+	size_t ndopts;
+	int fd;
+};
+
+static int
+open_option(struct open_args *a, int c, const char *arg)
+{
+	uint64_t v;
+	const char **p;
+
+	switch (c) {
+	case 'n': a->o.name = arg; return 0;
+	case 'f': a->o.format = arg; return 0;
+	case 'r': a->o.realtime = 1; return 0;
+	case 'm':
+		if (strcmp(arg, "lossless") == 0)
+			a->o.mode = SHMDEMUX_MODE_LOSSLESS;
+		else if (strcmp(arg, "live") == 0)
+			a->o.mode = SHMDEMUX_MODE_LIVE;
+		else
+			return usage_error("open ", "--mode: lossless or live");
+		return 0;
+	case 's':
+		if (parse_size(arg, UINT64_MAX, &a->o.ring_size) < 0)
+			return usage_error("open ", "--ring-size: bad size");
+		return 0;
+	case 'w':
+		if (parse_size(arg, UINT32_MAX - 1, &v) < 0)
+			return usage_error("open ", "--wait-consumers: bad count");
+		a->o.wait_consumers = (uint32_t)v;
+		return 0;
+	case 'p':
+		if (parse_size(arg, INT64_MAX, &v) < 0)
+			return usage_error("open ", "--probesize: bad size");
+		a->o.probesize = (int64_t)v;
+		return 0;
+	case 'a':
+		if (parse_size(arg, INT64_MAX, &v) < 0)
+			return usage_error("open ",
+					   "--analyzeduration: bad duration");
+		a->o.analyzeduration = (int64_t)v;
+		return 0;
+	case 'o':
+		if (strchr(arg, '=') == NULL || arg[0] == '=')
+			return usage_error("open ", "--demux-opt: KEY=VALUE");
+		p = realloc(a->dopts, (a->ndopts + 2) * sizeof(*p));
+		if (p == NULL)
+			return fail("out of memory");
+		a->dopts = p;
+		p[a->ndopts++] = arg;
+		p[a->ndopts] = NULL;
+		a->o.demux_opts = p;
+		return 0;
+	case 'd':
+		if (parse_size(arg, INT_MAX, &v) < 0)
+			return usage_error("open ", "--fd: bad descriptor");
+		a->fd = (int)v;
+		return 0;
+	default:
+		return usage_error("open ", "unknown option");
+	}
+}
+
+static int
+open_source(shmdemux_conn *conn, struct open_args *a, const char *src,
+	    uint32_t *id)
+{
+	char real[PATH_MAX];
+
+	if (a->fd >= 0) {
+		a->o.label = src;
+		return shmdemux_open_fd(conn, a->fd, &a->o, id);
+	}
+	if (strcmp(src, "-") == 0) {
+		/* stdin is read as a pipe even when it is a file, as
+		 * ffprobe -i pipe:0 reads it */
+		a->o.noseek = 1;
+		a->o.label = "stdin";
+		return shmdemux_open_fd(conn, STDIN_FILENO, &a->o, id);
+	}
+	/* The broker resolves the path in its own directory. */
+	if (realpath(src, real) == NULL)
+		return -errno;
+	return shmdemux_open_path(conn, real, &a->o, id);
+}
+
+static int
+cmd_open(int argc, char **argv)
+{
+	static const struct option lo[] = {
+		{ "name", required_argument, NULL, 'n' },
+		{ "mode", required_argument, NULL, 'm' },
+		{ "ring-size", required_argument, NULL, 's' },
+		{ "wait-consumers", required_argument, NULL, 'w' },
+		{ "format", required_argument, NULL, 'f' },
+		{ "probesize", required_argument, NULL, 'p' },
+		{ "analyzeduration", required_argument, NULL, 'a' },
+		{ "demux-opt", required_argument, NULL, 'o' },
+		{ "realtime", no_argument, NULL, 'r' },
+		{ "fd", required_argument, NULL, 'd' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct open_args a = { .fd = -1 };
+	shmdemux_conn *conn = NULL;
+	const char *src;
+	uint32_t id;
+	int c, ret = 0;
+
+	shmdemux_open_opts_init(&a.o);
+	while (ret == 0 && (c = getopt_long(argc, argv, "", lo, NULL)) != -1) {
+		if (c == 'h') {
+			open_help(stdout);
+			goto out;
+		}
+		ret = open_option(&a, c == '?' ? 0 : c, optarg);
+	}
+	if (ret != 0)
+		goto out;
+	if (optind == argc - 1)
+		src = argv[optind];
+	else if (optind == argc && a.fd >= 0)
+		src = NULL;
+	else {
+		ret = usage_error("open ", optind == argc ? "missing SOURCE" :
+				  "too many arguments");
+		goto out;
+	}
+	if ((ret = connect_broker(&conn, SHMDEMUX_CONNECT_AUTOSTART)) != 0)
+		goto out;
+	c = open_source(conn, &a, src, &id);
+	if (c < 0) {
+		ret = request_failed(conn, src != NULL ? src : "open", c);
+		goto out;
+	}
+	printf("%" PRIu32 "\n", id);
+out:
+	shmdemux_disconnect(&conn);
+	free(a.dopts);
+	return ret;
+}
+
+/* ---- ls ---- */
+
+struct info_list {
+	struct shmdemux_stream_info *v;
+	size_t n;
+};
+
+static int
+collect(const struct shmdemux_stream_info *i, void *ctx)
+{
+	struct info_list *l = ctx;
+	struct shmdemux_stream_info *v;
+
+	v = realloc(l->v, (l->n + 1) * sizeof(*v));
+	if (v == NULL)
+		return -ENOMEM;
+	l->v = v;
+	l->v[l->n++] = *i;
+	return 0;
+}
+
+/* running, ended:eof, ended:crashed(SIGSEGV), ended:exited(3) */
+static void
+state_str(const struct shmdemux_stream_info *i, char *buf, size_t cap)
+{
+	char sig[32];
+
+	if (i->state != SHMDEMUX_STATE_ENDED)
+		snprintf(buf, cap, "%s", shmdemux_state_name(i->state));
+	else if (i->signal > 0)
+		snprintf(buf, cap, "ended:%s(%s)",
+			 shmdemux_end_reason_name(i->end_reason),
+			 signame(i->signal, sig, sizeof(sig)));
+	else if (i->end_reason == SHMDEMUX_END_EXITED)
+		snprintf(buf, cap, "ended:exited(%d)", i->exit_code);
+	else
+		snprintf(buf, cap, "ended:%s",
+			 shmdemux_end_reason_name(i->end_reason));
+}
+
+static void
+human_bytes(uint64_t b, char *buf, size_t cap)
+{
+	static const char units[] = "KMGTPE";
+	double v = (double)b;
+	int u = -1;
+
+	while (v >= 1024.0 && u < 5) {
+		v /= 1024.0;
+		u++;
+	}
+	if (u < 0)
+		snprintf(buf, cap, "%" PRIu64, b);
+	else
+		snprintf(buf, cap, "%.1f%c", v, units[u]);
+}
+
+static void
+human_uptime(uint64_t ms, char *buf, size_t cap)
+{
+	uint64_t s = ms / 1000;
+
+	if (s < 60)
+		snprintf(buf, cap, "%" PRIu64 "s", s);
+	else if (s < 3600)
+		snprintf(buf, cap, "%" PRIu64 "m%02" PRIu64 "s", s / 60, s % 60);
+	else
+		snprintf(buf, cap, "%" PRIu64 "h%02" PRIu64 "m", s / 3600,
+			 s / 60 % 60);
+}
+
+#define LS_COLS 12
+
+static void
+ls_row(const struct shmdemux_stream_info *i, char cell[LS_COLS][64])
+{
+	snprintf(cell[0], 64, "%" PRIu32, i->id);
+	snprintf(cell[1], 64, "%s", i->name[0] ? i->name : "-");
+	state_str(i, cell[2], 64);
+	snprintf(cell[3], 64, "%.63s", i->source);
+	if (i->worker_pid > 0)
+		snprintf(cell[4], 64, "%d", i->worker_pid);
+	else
+		snprintf(cell[4], 64, "-");
+	snprintf(cell[5], 64, "%" PRIu32, i->tracks);
+	snprintf(cell[6], 64, "%" PRIu64, i->packets);
+	human_bytes(i->bytes, cell[7], 64);
+	snprintf(cell[8], 64, "%" PRIu32, i->consumers);
+	snprintf(cell[9], 64, "%u.%u%%", i->fill_permille / 10,
+		 i->fill_permille % 10);
+	snprintf(cell[10], 64, "%" PRIu64, i->drops);
+	human_uptime(i->uptime_ms, cell[11], 64);
+}
+
+static void
+ls_table(const struct info_list *l)
+{
+	static const char *const head[LS_COLS] = {
+		"ID", "NAME", "STATE", "SOURCE", "PID", "TRACKS", "PACKETS",
+		"BYTES", "CONS", "FILL", "DROPS", "UPTIME",
+	};
+	/* numbers right-aligned, text left-aligned */
+	static const int right[LS_COLS] = { 1, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1 };
+	char (*cells)[LS_COLS][64] = calloc(l->n + 1, sizeof(*cells));
+	int w[LS_COLS] = { 0 };
+
+	if (cells == NULL)
+		return;
+	for (int c = 0; c < LS_COLS; c++)
+		snprintf(cells[0][c], 64, "%s", head[c]);
+	for (size_t r = 0; r < l->n; r++)
+		ls_row(&l->v[r], cells[r + 1]);
+	for (size_t r = 0; r <= l->n; r++)
+		for (int c = 0; c < LS_COLS; c++)
+			if ((int)strlen(cells[r][c]) > w[c])
+				w[c] = (int)strlen(cells[r][c]);
+	for (size_t r = 0; r <= l->n; r++) {
+		for (int c = 0; c < LS_COLS; c++) {
+			const char *sep = c + 1 < LS_COLS ? "  " : "\n";
+
+			if (c + 1 == LS_COLS && !right[c])
+				printf("%s%s", cells[r][c], sep);
+			else
+				printf(right[c] ? "%*s%s" : "%-*s%s", w[c],
+				       cells[r][c], sep);
+		}
+	}
+	free(cells);
+}
+
+static void
+ls_json(const struct info_list *l)
+{
+	char st[96];
+
+	putchar('[');
+	for (size_t r = 0; r < l->n; r++) {
+		const struct shmdemux_stream_info *i = &l->v[r];
+
+		state_str(i, st, sizeof(st));
+		printf("%s{\"id\":%" PRIu32 ",\"name\":", r ? "," : "", i->id);
+		json_str(stdout, i->name);
+		printf(",\"state\":");
+		json_str(stdout, st);
+		printf(",\"end_reason\":");
+		json_str(stdout, i->state == SHMDEMUX_STATE_ENDED ?
+			 shmdemux_end_reason_name(i->end_reason) : "");
+		printf(",\"exit_code\":%d,\"signal\":%d,\"end_msg\":",
+		       i->exit_code, i->signal);
+		json_str(stdout, i->end_msg);
+		printf(",\"source\":");
+		json_str(stdout, i->source);
+		printf(",\"mode\":\"%s\",\"worker_pid\":%d,\"tracks\":%" PRIu32
+		       ",\"packets\":%" PRIu64 ",\"bytes\":%" PRIu64
+		       ",\"input_bytes\":%" PRIu64 ",\"consumers\":%" PRIu32
+		       ",\"ring_size\":%" PRIu64 ",\"fill_permille\":%" PRIu32
+		       ",\"drops\":%" PRIu64 ",\"uptime_ms\":%" PRIu64 "}",
+		       i->mode == SHMDEMUX_MODE_LIVE ? "live" : "lossless",
+		       i->worker_pid, i->tracks, i->packets, i->bytes,
+		       i->input_bytes, i->consumers, i->ring_size,
+		       i->fill_permille, i->drops, i->uptime_ms);
+	}
+	printf("]\n");
+}
+
+static void
+ls_help(FILE *f)
+{
+	fprintf(f,
+"usage: shmdemux ls [--json]\n"
+"List the broker's streams: id, name, state (running, ended:eof,\n"
+"ended:crashed(SIGSEGV), ...), source, worker pid, tracks, packets, payload\n"
+"bytes, attached consumers, ring fill, drops (overruns + evictions), uptime.\n"
+"  --json  one JSON array of objects (one per stream) on one line, with\n"
+"          raw numbers (bytes, uptime_ms, fill_permille, ...)\n"
+"  --help  this text\n");
+}
+
+static int
+cmd_ls(int argc, char **argv)
+{
+	static const struct option lo[] = {
+		{ "json", no_argument, NULL, 'j' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct info_list l = { NULL, 0 };
+	shmdemux_conn *conn = NULL;
+	int c, json = 0, ret;
+
+	while ((c = getopt_long(argc, argv, "", lo, NULL)) != -1) {
+		if (c == 'h') {
+			ls_help(stdout);
+			return 0;
+		}
+		if (c != 'j')
+			return usage_error("ls ", "unknown option");
+		json = 1;
+	}
+	if (optind != argc)
+		return usage_error("ls ", "too many arguments");
+	if ((ret = connect_broker(&conn, 0)) != 0)
+		return ret;
+	c = shmdemux_list(conn, collect, &l);
+	if (c < 0)
+		ret = request_failed(conn, "ls", c);
+	else if (json)
+		ls_json(&l);
+	else
+		ls_table(&l);
+	free(l.v);
+	shmdemux_disconnect(&conn);
+	return ret;
+}
+
+/* ---- probe ---- */
+
+static const char *
+media_name(int t)
+{
+	const char *s = av_get_media_type_string((enum AVMediaType)t);
+
+	return s != NULL ? s : "unknown";
+}
+
+static void
+track_details(shmdemux_stream *s, int i, const struct shmdemux_track *t,
+	      char *buf, size_t cap)
+{
+	AVCodecParameters *par = avcodec_parameters_alloc();
+	char layout[64] = "";
+	const char *fmt;
+
+	buf[0] = '\0';
+	if (t->media_type == SHMDEMUX_MEDIA_VIDEO) {
+		fmt = av_get_pix_fmt_name((enum AVPixelFormat)t->format);
+		snprintf(buf, cap, "%dx%d %s", t->width, t->height,
+			 fmt ? fmt : "-");
+		if (t->avg_fr_num > 0 && t->avg_fr_den > 0)
+			snprintf(buf + strlen(buf), cap - strlen(buf),
+				 " %.3g fps",
+				 (double)t->avg_fr_num / t->avg_fr_den);
+	} else if (t->media_type == SHMDEMUX_MEDIA_AUDIO) {
+		if (par != NULL && shmdemux_track_to_codecpar(s, i, par) == 0)
+			av_channel_layout_describe(&par->ch_layout, layout,
+						   sizeof(layout));
+		fmt = av_get_sample_fmt_name((enum AVSampleFormat)t->format);
+		snprintf(buf, cap, "%d Hz %s %s", t->sample_rate,
+			 layout[0] ? layout : "-", fmt ? fmt : "-");
+	}
+	avcodec_parameters_free(&par);
+}
+
+static void
+probe_table(shmdemux_stream *s, int n)
+{
+	struct shmdemux_track t;
+	char det[128];
+
+	printf("format: %s\n", shmdemux_format_name(s));
+	printf("%-5s  %-8s  %-12s  %-36s  %-12s  %-10s  %-10s  %-4s  %s\n",
+	       "INDEX", "TYPE", "CODEC", "DETAILS", "TIMEBASE", "START",
+	       "DURATION", "LANG", "EXTRADATA");
+	for (int i = 0; i < n; i++) {
+		char tb[32], st[24], du[24];
+
+		if (shmdemux_get_track(s, i, &t) < 0)
+			continue;
+		track_details(s, i, &t, det, sizeof(det));
+		snprintf(tb, sizeof(tb), "%d/%d", t.tb_num, t.tb_den);
+		if (t.start_time == SHMDEMUX_NOPTS)
+			snprintf(st, sizeof(st), "-");
+		else
+			snprintf(st, sizeof(st), "%" PRId64, t.start_time);
+		if (t.duration == SHMDEMUX_NOPTS)
+			snprintf(du, sizeof(du), "-");
+		else
+			snprintf(du, sizeof(du), "%" PRId64, t.duration);
+		printf("%-5d  %-8s  %-12s  %-36s  %-12s  %-10s  %-10s  %-4s  "
+		       "%zu\n", t.index, media_name(t.media_type),
+		       t.codec_name[0] ? t.codec_name : "-", det, tb, st, du,
+		       t.language[0] ? t.language : "-", t.extradata_size);
+	}
+}
+
+static void
+probe_json_track(const struct shmdemux_track *t)
+{
+	printf("{\"index\":%d,\"id\":%d,\"type\":", t->index, t->id);
+	json_str(stdout, media_name(t->media_type));
+	printf(",\"codec\":");
+	json_str(stdout, t->codec_name);
+	printf(",\"codec_id\":%d,\"codec_tag\":%" PRIu32 ",\"format\":%d,"
+	       "\"profile\":%d,\"level\":%d,\"bit_rate\":%" PRId64 ","
+	       "\"bits_per_coded_sample\":%d,\"bits_per_raw_sample\":%d,"
+	       "\"width\":%d,\"height\":%d,\"sar\":[%d,%d],\"field_order\":%d,"
+	       "\"color_range\":%d,\"color_primaries\":%d,\"color_trc\":%d,"
+	       "\"color_space\":%d,\"chroma_location\":%d,\"video_delay\":%d,"
+	       "\"sample_rate\":%d,\"ch_order\":%d,\"channels\":%d,"
+	       "\"ch_mask\":%" PRIu64 ",\"block_align\":%d,\"frame_size\":%d,"
+	       "\"initial_padding\":%d,\"trailing_padding\":%d,"
+	       "\"seek_preroll\":%d,\"time_base\":[%d,%d],"
+	       "\"avg_frame_rate\":[%d,%d],\"r_frame_rate\":[%d,%d],"
+	       "\"stream_sar\":[%d,%d],\"start_time\":",
+	       t->codec_id, t->codec_tag, t->format, t->profile, t->level,
+	       t->bit_rate, t->bits_per_coded_sample, t->bits_per_raw_sample,
+	       t->width, t->height, t->sar_num, t->sar_den, t->field_order,
+	       t->color_range, t->color_primaries, t->color_trc,
+	       t->color_space, t->chroma_location, t->video_delay,
+	       t->sample_rate, t->ch_order, t->channels, t->ch_mask,
+	       t->block_align, t->frame_size, t->initial_padding,
+	       t->trailing_padding, t->seek_preroll, t->tb_num, t->tb_den,
+	       t->avg_fr_num, t->avg_fr_den, t->r_fr_num, t->r_fr_den,
+	       t->st_sar_num, t->st_sar_den);
+	json_ts(stdout, t->start_time);
+	printf(",\"duration\":");
+	json_ts(stdout, t->duration);
+	printf(",\"nb_frames\":%" PRId64 ",\"disposition\":%d,\"language\":",
+	       t->nb_frames, t->disposition);
+	json_str(stdout, t->language);
+	printf(",\"title\":");
+	json_str(stdout, t->title);
+	printf(",\"extradata_size\":%zu}", t->extradata_size);
+}
+
+static void
+probe_json(shmdemux_stream *s, int n)
+{
+	struct shmdemux_track t;
+	int first = 1;
+
+	printf("{\"stream\":%" PRIu32 ",\"format\":", shmdemux_stream_id(s));
+	json_str(stdout, shmdemux_format_name(s));
+	printf(",\"tracks\":[");
+	for (int i = 0; i < n; i++) {
+		if (shmdemux_get_track(s, i, &t) < 0)
+			continue;
+		if (!first)
+			putchar(',');
+		first = 0;
+		probe_json_track(&t);
+	}
+	printf("]}\n");
+}
+
+static void
+probe_help(FILE *f)
+{
+	fprintf(f,
+"usage: shmdemux probe STREAM [--json] [--timeout MS]\n"
+"Print the track table of STREAM (an id or a name) without reading its\n"
+"packets: index, type, codec, details (size, pixel format, frame rate /\n"
+"sample rate, channel layout, sample format), time base, start, duration\n"
+"(time base units), language, extradata size.\n"
+"  --json        one JSON object with every track field\n"
+"  --timeout MS  wait at most MS ms for the stream to be probed\n"
+"                (default 10000; -1 waits forever)\n"
+"  --help        this text\n");
+}
+
+static int
+probe_stream(shmdemux_stream *s, const char *ref, int json, int timeout)
+{
+	struct shmdemux_status st;
+	char why[256];
+	int n, ret;
+
+	ret = shmdemux_wait_running(s, timeout);
+	if (ret == -ETIMEDOUT)
+		return fail("stream %s: not probed within %d ms", ref, timeout);
+	if (ret < 0)
+		return fail("stream %s: %s", ref, shmdemux_strerror(ret));
+	n = shmdemux_track_count(s);
+	shmdemux_status(s, &st);
+	if (n == 0 && st.state == SHMDEMUX_STATE_ENDED &&
+	    st.code != SHMDEMUX_EOF) {
+		describe_end(&st, why, sizeof(why));
+		return fail("stream %s failed: %s", ref, why);
+	}
+	if (json)
+		probe_json(s, n);
+	else
+		probe_table(s, n);
+	return 0;
+}
+
+static int
+cmd_probe(int argc, char **argv)
+{
+	static const struct option lo[] = {
+		{ "json", no_argument, NULL, 'j' },
+		{ "timeout", required_argument, NULL, 't' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	shmdemux_conn *conn = NULL;
+	shmdemux_stream *s = NULL;
+	const char *name;
+	uint32_t id;
+	char *end;
+	long timeout = 10000;
+	int c, json = 0, ret;
+
+	while ((c = getopt_long(argc, argv, "", lo, NULL)) != -1) {
+		switch (c) {
+		case 'h':
+			probe_help(stdout);
+			return 0;
+		case 'j':
+			json = 1;
+			break;
+		case 't':
+			timeout = strtol(optarg, &end, 10);
+			if (*end != '\0' || timeout < -1 || timeout > INT_MAX)
+				return usage_error("probe ", "--timeout: bad MS");
+			break;
+		default:
+			return usage_error("probe ", "unknown option");
+		}
+	}
+	if (optind != argc - 1)
+		return usage_error("probe ", optind == argc ?
+				   "missing STREAM" : "too many arguments");
+	parse_ref(argv[optind], &id, &name);
+	if ((ret = connect_broker(&conn, 0)) != 0)
+		return ret;
+	c = shmdemux_attach(conn, id, name, SHMDEMUX_START_OLDEST,
+			    SHMDEMUX_ATTACH_OBSERVER, &s);
+	if (c < 0)
+		ret = request_failed(conn, argv[optind], c);
+	else
+		ret = probe_stream(s, argv[optind], json, (int)timeout);
+	shmdemux_detach(&s);
+	shmdemux_disconnect(&conn);
+	return ret;
+}
+
+/* ---- dump ---- */
+
+enum dump_fmt { DUMP_HUMAN, DUMP_CSV, DUMP_JSON };
+
+static void
+md5_hex(const struct shmdemux_packet *p, char out[33])
+{
+	uint8_t d[16];
+
+	av_md5_sum(d, p->data, p->size);
+	for (int i = 0; i < 16; i++)
+		snprintf(out + 2 * i, 3, "%02x", d[i]);
+}
+
+static void
+flags_str(uint32_t f, char out[8])
+{
+	out[0] = (f & SHMDEMUX_PKT_KEY) ? 'K' : '_';
+	out[1] = (f & SHMDEMUX_PKT_DISCARD) ? 'D' : '_';
+	out[2] = (f & SHMDEMUX_PKT_CORRUPT) ? 'C' : '_';
+	out[3] = '\0';
+}
+
+static void
+dump_json(const struct shmdemux_packet *p)
+{
+	char md5[33], fl[8];
+
+	md5_hex(p, md5);
+	flags_str(p->flags, fl);
+	printf("{\"seq\":%" PRIu64 ",\"track\":%d,\"pts\":", p->seq, p->track);
+	json_ts(stdout, p->pts);
+	printf(",\"dts\":");
+	json_ts(stdout, p->dts);
+	printf(",\"duration\":%" PRId64 ",\"size\":%zu,\"pos\":%" PRId64
+	       ",\"flags\":\"%s\",\"md5\":\"%s\",\"side_data\":[",
+	       p->duration, p->size, p->pos, fl, md5);
+	for (unsigned i = 0; i < p->nb_side_data; i++) {
+		const char *n = av_packet_side_data_name(
+		    (enum AVPacketSideDataType)p->side_data[i].type);
+
+		printf("%s{\"type\":", i ? "," : "");
+		json_str(stdout, n != NULL ? n : "unknown");
+		printf(",\"size\":%" PRIu32 "}", p->side_data[i].size);
+	}
+	printf("]}\n");
+}
+
+static void
+dump_human(const struct shmdemux_packet *p)
+{
+	char md5[33], fl[8], pts[24] = "-", dts[24] = "-";
+
+	md5_hex(p, md5);
+	flags_str(p->flags, fl);
+	if (p->pts != SHMDEMUX_NOPTS)
+		snprintf(pts, sizeof(pts), "%" PRId64, p->pts);
+	if (p->dts != SHMDEMUX_NOPTS)
+		snprintf(dts, sizeof(dts), "%" PRId64, p->dts);
+	printf("#%-7" PRIu64 " track %d  pts %s  dts %s  dur %" PRId64
+	       "  size %zu  pos %" PRId64 "  %s  md5 %s", p->seq, p->track,
+	       pts, dts, p->duration, p->size, p->pos, fl, md5);
+	for (unsigned i = 0; i < p->nb_side_data; i++) {
+		const char *n = av_packet_side_data_name(
+		    (enum AVPacketSideDataType)p->side_data[i].type);
+
+		printf("  [%s: %" PRIu32 " bytes]", n != NULL ? n : "unknown",
+		       p->side_data[i].size);
+	}
+	putchar('\n');
+}
+
+static void
+dump_packet(const struct shmdemux_packet *p, enum dump_fmt fmt)
+{
+	char line[SD_PKT_CSV_MAX];
+
+	switch (fmt) {
+	case DUMP_CSV:
+		if (sd_pkt_csv(line, sizeof(line), p->track, p->pts, p->dts,
+			       p->duration, p->flags, p->data, p->size) >= 0)
+			puts(line);
+		break;
+	case DUMP_JSON:
+		dump_json(p);
+		break;
+	default:
+		dump_human(p);
+		break;
+	}
+}
+
+static int
+dump_stream(shmdemux_stream *s, const char *ref, enum dump_fmt fmt,
+	    int timeout)
+{
+	struct shmdemux_packet p;
+	struct shmdemux_status st;
+	char why[256];
+	int ret;
+
+	while ((ret = shmdemux_read(s, &p, timeout)) >= 0 ||
+	       ret == SHMDEMUX_EOVERRUN) {
+		if (ret == 0)
+			dump_packet(&p, fmt);
+	}
+	if (fflush(stdout) != 0 || ferror(stdout))
+		return fail("stream %s: writing the output: %s", ref,
+			    strerror(errno));
+	shmdemux_status(s, &st);
+	if (st.overruns > 0)
+		fprintf(stderr, "shmdemux: stream %s: %" PRIu64 " overruns "
+			"(packets lost)\n", ref, st.overruns);
+	if (ret == SHMDEMUX_EOF)
+		return 0;
+	if (ret == -EAGAIN)
+		return fail("stream %s: no packet within %d ms", ref, timeout);
+	if (!shmdemux_is_end(ret))
+		return fail("stream %s: %s", ref, shmdemux_strerror(ret));
+	describe_end(&st, why, sizeof(why));
+	return fail("stream %s failed: %s", ref, why);
+}
+
+static void
+dump_help(FILE *f)
+{
+	fprintf(f,
+"usage: shmdemux dump STREAM [--from start|keyframe|live] [--csv|--json]\n"
+"                    [--timeout MS]\n"
+"Attach to STREAM (an id or a name) as a reader and print its packets until\n"
+"the stream ends. Exit 0 when it ended cleanly (EOF); after a failure end\n"
+"every packet is printed first, then one line on stderr names the cause\n"
+"and the exit status is 1.\n"
+"  --from start     from the oldest packet still in the ring (default)\n"
+"  --from keyframe  from the newest keyframe\n"
+"  --from live      from the next packet published\n"
+"  --csv            one line per packet, as ffprobe prints it:\n"
+"                   stream_index,pts,dts,duration,size,flags,MD5:<md5>\n"
+"  --json           one JSON object per line: seq, track, pts, dts,\n"
+"                   duration, size, pos, flags, md5, side_data\n"
+"  (default)        one human-readable line per packet\n"
+"  --timeout MS     fail if no packet arrives for MS ms (default: wait)\n"
+"  --help           this text\n");
+}
+
+static int
+cmd_dump(int argc, char **argv)
+{
+	static const struct option lo[] = {
+		{ "from", required_argument, NULL, 'f' },
+		{ "csv", no_argument, NULL, 'c' },
+		{ "json", no_argument, NULL, 'j' },
+		{ "timeout", required_argument, NULL, 't' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	shmdemux_conn *conn = NULL;
+	shmdemux_stream *s = NULL;
+	enum dump_fmt fmt = DUMP_HUMAN;
+	int start = SHMDEMUX_START_OLDEST, c, ret;
+	long timeout = -1;
+	const char *name;
+	uint32_t id;
+	char *end;
+
+	while ((c = getopt_long(argc, argv, "", lo, NULL)) != -1) {
+		switch (c) {
+		case 'h':
+			dump_help(stdout);
+			return 0;
+		case 'c':
+			fmt = DUMP_CSV;
+			break;
+		case 'j':
+			fmt = DUMP_JSON;
+			break;
+		case 'f':
+			if (strcmp(optarg, "start") == 0)
+				start = SHMDEMUX_START_OLDEST;
+			else if (strcmp(optarg, "keyframe") == 0)
+				start = SHMDEMUX_START_KEYFRAME;
+			else if (strcmp(optarg, "live") == 0)
+				start = SHMDEMUX_START_LIVE;
+			else
+				return usage_error("dump ", "--from: start, "
+						   "keyframe or live");
+			break;
+		case 't':
+			timeout = strtol(optarg, &end, 10);
+			if (*end != '\0' || timeout < -1 || timeout > INT_MAX)
+				return usage_error("dump ", "--timeout: bad MS");
+			break;
+		default:
+			return usage_error("dump ", "unknown option");
+		}
+	}
+	if (optind != argc - 1)
+		return usage_error("dump ", optind == argc ?
+				   "missing STREAM" : "too many arguments");
+	parse_ref(argv[optind], &id, &name);
+	if ((ret = connect_broker(&conn, 0)) != 0)
+		return ret;
+	/* The output can be large: full buffering, big buffer. */
+	setvbuf(stdout, NULL, _IOFBF, 1 << 20);
+	c = shmdemux_attach(conn, id, name, start, 0, &s);
+	if (c < 0)
+		ret = request_failed(conn, argv[optind], c);
+	else
+		ret = dump_stream(s, argv[optind], fmt, (int)timeout);
+	shmdemux_detach(&s);
+	shmdemux_disconnect(&conn);
+	return ret;
+}
+
+/* ---- close, kill ---- */
+
+static int
+stop_cmd(int argc, char **argv, int kill_it)
+{
+	static const struct option lo[] = {
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	const char *cmd = kill_it ? "kill " : "close ";
+	shmdemux_conn *conn = NULL;
+	const char *name;
+	uint32_t id;
+	int c, ret;
+
+	while ((c = getopt_long(argc, argv, "", lo, NULL)) != -1) {
+		if (c != 'h')
+			return usage_error(cmd, "unknown option");
+		printf("usage: shmdemux %sSTREAM\n%s\n"
+		       "  --help  this text\n", cmd, kill_it ?
+		       "Kill STREAM's worker with SIGKILL (its end reason is "
+		       "\"killed\")." :
+		       "Stop STREAM: its worker stops reading (its end reason "
+		       "is \"closed\").");
+		return 0;
+	}
+	if (optind != argc - 1)
+		return usage_error(cmd, optind == argc ? "missing STREAM" :
+				   "too many arguments");
+	parse_ref(argv[optind], &id, &name);
+	if ((ret = connect_broker(&conn, 0)) != 0)
+		return ret;
+	c = kill_it ? shmdemux_kill_stream(conn, id, name) :
+	    shmdemux_close_stream(conn, id, name);
+	if (c < 0)
+		ret = request_failed(conn, argv[optind], c);
+	shmdemux_disconnect(&conn);
+	return ret;
+}
+
+static int
+cmd_close(int argc, char **argv)
+{
+	return stop_cmd(argc, argv, 0);
+}
+
+static int
+cmd_kill(int argc, char **argv)
+{
+	return stop_cmd(argc, argv, 1);
+}
+
+/* ---- main ---- */
+
+static const struct {
+	const char *name;
+	int (*fn)(int, char **);
+	const char *summary;
+} commands[] = {
+	{ "open", cmd_open, "open a source in a new stream, print its id" },
+	{ "ls", cmd_ls, "list streams" },
+	{ "probe", cmd_probe, "print a stream's track table" },
+	{ "dump", cmd_dump, "print a stream's packets until its end" },
+	{ "close", cmd_close, "stop a stream" },
+	{ "kill", cmd_kill, "kill a stream's worker (SIGKILL)" },
+};
+
+static void
+main_help(FILE *f)
+{
+	fprintf(f,
+"usage: shmdemux [--socket PATH] COMMAND [ARGS]\n"
+"Drive the shmdemux broker. STREAM arguments are a stream id or name.\n"
+"  --socket PATH  broker control socket (default: $SHMDEMUX_SOCKET, else\n"
+"                 $XDG_RUNTIME_DIR/shmdemux.sock, else\n"
+"                 /tmp/shmdemux-<uid>.sock)\n"
+"  --help         this text; 'shmdemux COMMAND --help' for a command\n"
+"commands:\n");
+	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+		fprintf(f, "  %-6s %s\n", commands[i].name, commands[i].summary);
+	fprintf(f,
+"exit status: 0 success, 1 failure (one line on stderr), 2 usage error\n");
+}
+
+int
+main(int argc, char **argv)
+{
+	int i = 1;
+
+	/* Global options stop at the command name, so the command's own
+	 * options are parsed by the command. */
+	while (i < argc && argv[i][0] == '-') {
+		if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+			main_help(stdout);
+			return 0;
+		} else if (strcmp(argv[i], "--socket") == 0 && i + 1 < argc) {
+			socket_path = argv[i + 1];
+			i += 2;
+		} else if (strncmp(argv[i], "--socket=", 9) == 0) {
+			socket_path = argv[i] + 9;
+			i++;
+		} else {
+			return usage_error(NULL, "unknown global option");
+		}
+	}
+	if (i == argc)
+		return usage_error(NULL, "missing COMMAND");
+	for (size_t c = 0; c < sizeof(commands) / sizeof(commands[0]); c++) {
+		if (strcmp(argv[i], commands[c].name) == 0) {
+			optind = 1;
+			return commands[c].fn(argc - i, argv + i);
+		}
+	}
+	fprintf(stderr, "shmdemux: unknown command '%s' (see 'shmdemux "
+		"--help')\n", argv[i]);
+	return EXIT_USAGE;
+}
