@@ -1,0 +1,19 @@
+#!/bin/bash
+# Install the Debian 12 packages needed to build shmdemux and run its tests.
+# Does nothing unless run as root, or when SHMDEMUX_NO_APT=1.
+set -euo pipefail
+DEPS=(build-essential cmake pkg-config
+	libavformat-dev libavcodec-dev libavutil-dev libbsd-dev libseccomp-dev
+	ffmpeg clang libclang-rt-14-dev
+	coreutils util-linux findutils diffutils)
+if [ "${SHMDEMUX_NO_APT:-0}" = 1 ]; then
+	echo "SHMDEMUX_NO_APT=1: not installing packages"
+	exit 0
+fi
+if [ "$(id -u)" -ne 0 ]; then
+	echo "not root: not installing packages (needs: ${DEPS[*]})"
+	exit 0
+fi
+export DEBIAN_FRONTEND=noninteractive
+apt-get update
+apt-get install -y --no-install-recommends "${DEPS[@]}"
