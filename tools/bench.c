@@ -12,6 +12,8 @@ static const struct {
 	const char *help;
 } cmds[] = {
 	{ "ring", bench_ring, "ring throughput and wake latency [--json]" },
+	{ "demux", bench_demux,
+	  "FILE: in-process demux vs broker+ring [--consumers N] [--json]" },
 };
 
 int

@@ -7,5 +7,6 @@
 
 /* argv[0] is the subcommand name. Returns the process exit status. */
 int bench_ring(int argc, char **argv);
+int bench_demux(int argc, char **argv);
 
 #endif

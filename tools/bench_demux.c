@@ -1,0 +1,550 @@
+/*
+ * bench_demux.c - `shmdemux-bench demux FILE`: the same bytes through
+ *   (a) an in-process libavformat loop reading a pipe, and
+ *   (b) broker -> worker -> ring -> N consumer processes,
+ * both touching every payload byte, runs interleaved, medians reported.
+ *
+ * Both sides read the input from a pipe fed by a writer process that holds
+ * the whole file in memory, so neither measures the disk.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <poll.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <libavformat/avformat.h>
+#include <libavutil/mem.h>
+
+#include "bench.h"
+#include "shmdemux.h"
+
+struct run_result {
+	double secs;
+	uint64_t packets;
+	uint64_t bytes;
+};
+
+struct demux_conf {
+	const char *file;
+	int consumers;
+	int runs;
+	int json;
+	const char *socket;
+	uint64_t ring_size;
+};
+
+static double
+now_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* Read every byte, as a consumer that looks at the payload would. */
+static uint64_t
+touch(const uint8_t *p, size_t n)
+{
+	uint64_t s = 0, w;
+	size_t i = 0;
+
+	for (; i + 8 <= n; i += 8) {
+		memcpy(&w, p + i, 8);
+		s += w;
+	}
+	for (; i < n; i++)
+		s += p[i];
+	return s;
+}
+
+static int
+slurp(const char *path, uint8_t **buf, size_t *len)
+{
+	struct stat st;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	size_t got = 0;
+
+	if (fd < 0)
+		return -errno;
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+		close(fd);
+		return -EINVAL;
+	}
+	*buf = malloc((size_t)st.st_size + 1);
+	if (*buf == NULL) {
+		close(fd);
+		return -ENOMEM;
+	}
+	while (got < (size_t)st.st_size) {
+		ssize_t n = read(fd, *buf + got, (size_t)st.st_size - got);
+
+		if (n <= 0) {
+			int err = n < 0 ? -errno : -EIO;
+
+			free(*buf);
+			close(fd);
+			return err;
+		}
+		got += (size_t)n;
+	}
+	close(fd);
+	*len = got;
+	return 0;
+}
+
+/* A child that writes buf into wfd and exits. Returns its pid. */
+static pid_t
+start_writer(const uint8_t *buf, size_t len, int wfd, int rfd)
+{
+	pid_t pid = fork();
+
+	if (pid != 0)
+		return pid;
+	close(rfd);
+	for (size_t off = 0; off < len;) {
+		ssize_t n = write(wfd, buf + off, len - off);
+
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			_exit(1);
+		}
+		off += (size_t)n;
+	}
+	_exit(0);
+}
+
+static void
+reap(pid_t pid)
+{
+	while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
+		;
+}
+
+/* ---- (a) in-process ---- */
+
+static int
+read_cb(void *opaque, uint8_t *buf, int size)
+{
+	int fd = *(int *)opaque;
+	ssize_t n;
+
+	do
+		n = read(fd, buf, (size_t)size);
+	while (n < 0 && errno == EINTR);
+	if (n < 0)
+		return AVERROR(errno);
+	return n == 0 ? AVERROR_EOF : (int)n;
+}
+
+static int
+run_inproc(const uint8_t *buf, size_t len, struct run_result *r)
+{
+	AVFormatContext *fmt = NULL;
+	AVIOContext *pb = NULL;
+	AVDictionary *opts = NULL;
+	AVPacket *pkt = av_packet_alloc();
+	uint8_t *iobuf = av_malloc(32768);
+	volatile uint64_t sink = 0;
+	int p[2], rc = -1;
+	pid_t writer;
+	double t0;
+
+	if (pkt == NULL || iobuf == NULL || pipe2(p, O_CLOEXEC) < 0)
+		goto out_nopipe;
+	t0 = now_s();
+	writer = start_writer(buf, len, p[1], p[0]);
+	close(p[1]);
+	pb = avio_alloc_context(iobuf, 32768, 0, &p[0], read_cb, NULL, NULL);
+	fmt = avformat_alloc_context();
+	if (pb == NULL || fmt == NULL)
+		goto out;
+	iobuf = NULL; /* owned by pb now */
+	fmt->pb = pb;
+	fmt->flags |= AVFMT_FLAG_CUSTOM_IO;
+	/* the worker's defaults */
+	av_dict_set(&opts, "fflags", "+discardcorrupt+genpts", 0);
+	av_dict_set(&opts, "err_detect", "ignore_err", 0);
+	av_dict_set(&opts, "scan_all_pmts", "1", 0);
+	if (avformat_open_input(&fmt, NULL, NULL, &opts) < 0)
+		goto out;
+	if (avformat_find_stream_info(fmt, NULL) < 0)
+		goto out;
+	r->packets = r->bytes = 0;
+	while (av_read_frame(fmt, pkt) >= 0) {
+		sink += touch(pkt->data, (size_t)pkt->size);
+		r->packets++;
+		r->bytes += (uint64_t)pkt->size;
+		av_packet_unref(pkt);
+	}
+	r->secs = now_s() - t0;
+	rc = 0;
+out:
+	avformat_close_input(&fmt);
+	if (pb != NULL) {
+		av_freep(&pb->buffer);
+		avio_context_free(&pb);
+	}
+	close(p[0]);
+	reap(writer);
+out_nopipe:
+	av_free(iobuf);
+	av_packet_free(&pkt);
+	av_dict_free(&opts);
+	(void)sink;
+	return rc;
+}
+
+/* ---- (b) through the broker ---- */
+
+struct consumer_report {
+	uint64_t packets, bytes;
+	int32_t status;
+};
+
+/* A consumer process: waits for the stream id on idfd, attaches, reads to
+ * the end touching every byte, reports on repfd. */
+static void
+consumer_main(const char *sock, int idfd, int repfd)
+{
+	struct consumer_report rep = { 0, 0, 0 };
+	struct shmdemux_packet pkt;
+	shmdemux_conn *conn = NULL;
+	shmdemux_stream *s = NULL;
+	volatile uint64_t sink = 0;
+	uint32_t id;
+	int rc;
+
+	if (read(idfd, &id, sizeof(id)) != (ssize_t)sizeof(id))
+		_exit(1);
+	rc = shmdemux_connect(&conn, sock, 0);
+	if (rc == 0)
+		rc = shmdemux_attach(conn, id, NULL, SHMDEMUX_START_OLDEST, 0,
+				     &s);
+	while (rc == 0) {
+		rc = shmdemux_read(s, &pkt, -1);
+		if (rc == 0) {
+			sink += touch(pkt.data, pkt.size);
+			rep.packets++;
+			rep.bytes += pkt.size;
+		}
+	}
+	rep.status = rc == SHMDEMUX_EOF ? 0 : rc;
+	shmdemux_detach(&s);
+	shmdemux_disconnect(&conn);
+	if (write(repfd, &rep, sizeof(rep)) != (ssize_t)sizeof(rep))
+		_exit(1);
+	(void)sink;
+	_exit(0);
+}
+
+static int
+run_broker(const struct demux_conf *c, shmdemux_conn *conn,
+	   const uint8_t *buf, size_t len, struct run_result *r)
+{
+	struct shmdemux_open_opts o;
+	pid_t kids[64], writer;
+	int idp[2], repp[2], in[2], rc = 0;
+	uint32_t id = 0;
+	double t0;
+
+	if (pipe2(idp, O_CLOEXEC) < 0 || pipe2(repp, O_CLOEXEC) < 0)
+		return -errno;
+	/* consumers are forked before the clock starts */
+	for (int i = 0; i < c->consumers; i++) {
+		kids[i] = fork();
+		if (kids[i] == 0)
+			consumer_main(c->socket, idp[0], repp[1]);
+	}
+	shmdemux_open_opts_init(&o);
+	o.noseek = 1;
+	o.wait_consumers = (uint32_t)c->consumers;
+	o.ring_size = c->ring_size;
+	o.label = "bench";
+
+	/* the input pipe is made after the consumers are forked so none of
+	 * them holds its write end open (the worker would never see EOF) */
+	if (pipe2(in, O_CLOEXEC) < 0)
+		return -errno;
+	t0 = now_s();
+	writer = start_writer(buf, len, in[1], in[0]);
+	close(in[1]);
+	rc = shmdemux_open_fd(conn, in[0], &o, &id);
+	close(in[0]);
+	for (int i = 0; i < c->consumers; i++)
+		if (write(idp[1], &id, sizeof(id)) != (ssize_t)sizeof(id))
+			rc = rc ? rc : -EIO;
+	close(repp[1]);
+	r->packets = r->bytes = 0;
+	for (int i = 0; i < c->consumers; i++) {
+		struct consumer_report rep;
+
+		if (read(repp[0], &rep, sizeof(rep)) != (ssize_t)sizeof(rep)) {
+			rc = rc ? rc : -EIO;
+			break;
+		}
+		if (rep.status != 0)
+			rc = rc ? rc : rep.status;
+		if (i > 0 && (rep.packets != r->packets ||
+			      rep.bytes != r->bytes))
+			rc = rc ? rc : -EPROTO;
+		r->packets = rep.packets;
+		r->bytes = rep.bytes;
+	}
+	r->secs = now_s() - t0;
+	for (int i = 0; i < c->consumers; i++)
+		reap(kids[i]);
+	reap(writer);
+	close(idp[0]);
+	close(idp[1]);
+	close(repp[0]);
+	if (id != 0)
+		shmdemux_close_stream(conn, id, NULL);
+	return rc;
+}
+
+/* ---- a private broker for the run ---- */
+
+static int
+start_broker(char *dir, size_t dircap, char *sock, size_t sockcap)
+{
+	char exe[PATH_MAX], bin[PATH_MAX + 32], *slash;
+	ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+	pid_t pid;
+	int st;
+
+	if (n < 0)
+		return -errno;
+	exe[n] = '\0';
+	slash = strrchr(exe, '/');
+	if (slash == NULL)
+		return -ENOENT;
+	*slash = '\0';
+	snprintf(bin, sizeof(bin), "%s/shmdemuxd", exe);
+	snprintf(dir, dircap, "/tmp/shmdemux-bench.XXXXXX");
+	if (mkdtemp(dir) == NULL)
+		return -errno;
+	snprintf(sock, sockcap, "%s/sock", dir);
+	pid = fork();
+	if (pid == 0) {
+		int null = open("/dev/null", O_RDWR);
+
+		dup2(null, 1);
+		execl(bin, "shmdemuxd", "--daemon", "--socket", sock,
+		      (char *)NULL);
+		_exit(127);
+	}
+	/* --daemon returns once the socket listens */
+	if (pid < 0 || waitpid(pid, &st, 0) < 0 || !WIFEXITED(st) ||
+	    WEXITSTATUS(st) != 0)
+		return -ECHILD;
+	return 0;
+}
+
+static void
+stop_broker(const char *dir, const char *sock)
+{
+	char path[PATH_MAX + 8];
+	FILE *f;
+	long pid = 0;
+
+	snprintf(path, sizeof(path), "%s.pid", sock);
+	f = fopen(path, "r");
+	if (f != NULL) {
+		if (fscanf(f, "%ld", &pid) != 1)
+			pid = 0;
+		fclose(f);
+	}
+	if (pid > 0) {
+		/* the broker removes its socket and pidfile on exit: wait for
+		 * the process to end through a pidfd (it is not our child) */
+		int pfd = (int)syscall(SYS_pidfd_open, (pid_t)pid, 0);
+
+		kill((pid_t)pid, SIGTERM);
+		if (pfd >= 0) {
+			struct pollfd pf = { .fd = pfd, .events = POLLIN };
+
+			poll(&pf, 1, 10000);
+			close(pfd);
+		}
+	}
+	rmdir(dir);
+}
+
+static void
+json_str(FILE *f, const char *s)
+{
+	fputc('"', f);
+	for (; *s != '\0'; s++) {
+		unsigned char ch = (unsigned char)*s;
+
+		if (ch == '"' || ch == '\\')
+			fprintf(f, "\\%c", ch);
+		else if (ch < 0x20)
+			fprintf(f, "\\u%04x", ch);
+		else
+			fputc(ch, f);
+	}
+	fputc('"', f);
+}
+
+static int
+cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+static double
+median(double *v, int n)
+{
+	qsort(v, (size_t)n, sizeof(*v), cmp_double);
+	return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
+static void
+usage(FILE *f)
+{
+	fprintf(f,
+"usage: shmdemux-bench demux FILE [--consumers N] [--runs R] [--json]\n"
+"                             [--ring-size BYTES] [--socket PATH]\n"
+"Demuxes FILE, fed through a pipe, (a) in process with libavformat and\n"
+"(b) through broker, worker, ring and N consumer processes (default 1),\n"
+"each touching every payload byte; R interleaved runs (default 5).\n"
+"Prints the median packets/s and MB/s of both and the ratio b/a; with\n"
+"--json the last line is one JSON object.\n"
+"--socket uses a running broker instead of starting a private one.\n");
+}
+
+int
+bench_demux(int argc, char **argv)
+{
+	static const struct option lo[] = {
+		{ "consumers", required_argument, NULL, 'c' },
+		{ "runs", required_argument, NULL, 'r' },
+		{ "json", no_argument, NULL, 'j' },
+		{ "socket", required_argument, NULL, 's' },
+		{ "ring-size", required_argument, NULL, 'z' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct demux_conf c = { .consumers = 1, .runs = 5 };
+	char dir[64] = "", sock[128] = "";
+	shmdemux_conn *conn = NULL;
+	double a_pps[64], b_pps[64], a_mbs[64], b_mbs[64];
+	uint8_t *buf = NULL;
+	size_t len = 0;
+	int opt, rc = 1, own_broker = 0;
+
+	while ((opt = getopt_long(argc, argv, "h", lo, NULL)) != -1) {
+		switch (opt) {
+		case 'c': c.consumers = atoi(optarg); break;
+		case 'r': c.runs = atoi(optarg); break;
+		case 'j': c.json = 1; break;
+		case 's': c.socket = optarg; break;
+		case 'z': c.ring_size = strtoull(optarg, NULL, 0); break;
+		case 'h': usage(stdout); return 0;
+		default: usage(stderr); return 2;
+		}
+	}
+	if (optind + 1 != argc || c.consumers < 1 || c.consumers > 64 ||
+	    c.runs < 1 || c.runs > 64) {
+		usage(stderr);
+		return 2;
+	}
+	c.file = argv[optind];
+	if ((rc = slurp(c.file, &buf, &len)) < 0) {
+		fprintf(stderr, "shmdemux-bench: %s: %s\n", c.file,
+			strerror(-rc));
+		return 1;
+	}
+	signal(SIGPIPE, SIG_IGN);
+	av_log_set_level(AV_LOG_ERROR);
+	if (c.socket == NULL) {
+		if ((rc = start_broker(dir, sizeof(dir), sock,
+				       sizeof(sock))) < 0) {
+			fprintf(stderr, "shmdemux-bench: cannot start a "
+				"broker: %s\n", strerror(-rc));
+			goto out;
+		}
+		own_broker = 1;
+		c.socket = sock;
+	}
+	if ((rc = shmdemux_connect(&conn, c.socket, 0)) < 0) {
+		fprintf(stderr, "shmdemux-bench: connect %s: %s\n", c.socket,
+			shmdemux_strerror(rc));
+		goto out;
+	}
+	for (int i = 0; i < c.runs; i++) {
+		struct run_result a = { 0, 0, 0 }, b = { 0, 0, 0 };
+
+		if (run_inproc(buf, len, &a) < 0) {
+			fprintf(stderr, "shmdemux-bench: in-process demux of "
+				"%s failed\n", c.file);
+			rc = -EIO;
+			goto out;
+		}
+		if ((rc = run_broker(&c, conn, buf, len, &b)) < 0) {
+			fprintf(stderr, "shmdemux-bench: broker run: %s\n",
+				shmdemux_strerror(rc));
+			goto out;
+		}
+		if (a.packets != b.packets || a.bytes != b.bytes) {
+			fprintf(stderr, "shmdemux-bench: packet counts differ: "
+				"in-process %" PRIu64 "/%" PRIu64 " B, broker %"
+				PRIu64 "/%" PRIu64 " B\n", a.packets, a.bytes,
+				b.packets, b.bytes);
+			rc = -EPROTO;
+			goto out;
+		}
+		a_pps[i] = (double)a.packets / a.secs;
+		b_pps[i] = (double)b.packets / b.secs;
+		a_mbs[i] = (double)a.bytes / a.secs / 1e6;
+		b_mbs[i] = (double)b.bytes / b.secs / 1e6;
+		if (!c.json)
+			printf("run %d: %" PRIu64 " packets, in-process %.0f "
+			       "pkt/s, broker %.0f pkt/s\n", i + 1, a.packets,
+			       a_pps[i], b_pps[i]);
+	}
+	{
+		double ap = median(a_pps, c.runs), bp = median(b_pps, c.runs);
+		double am = median(a_mbs, c.runs), bm = median(b_mbs, c.runs);
+
+		if (c.json) {
+			printf("{\"file\":");
+			json_str(stdout, c.file);
+			printf(",\"consumers\":%d,"
+			       "\"runs\":%d,\"inproc_pkts_per_s\":%.0f,"
+			       "\"broker_pkts_per_s\":%.0f,"
+			       "\"inproc_mb_per_s\":%.1f,"
+			       "\"broker_mb_per_s\":%.1f,\"ratio\":%.3f}\n",
+			       c.consumers, c.runs, ap, bp, am, bm, bp / ap);
+		} else
+			printf("%-12s %14s %10s\n%-12s %14.0f %10.1f\n"
+			       "%-12s %14.0f %10.1f\nratio b/a: %.3f "
+			       "(%d consumer%s, median of %d runs)\n",
+			       "", "packets/s", "MB/s", "in-process", ap, am,
+			       "broker", bp, bm, bp / ap, c.consumers,
+			       c.consumers > 1 ? "s" : "", c.runs);
+	}
+	rc = 0;
+out:
+	shmdemux_disconnect(&conn);
+	if (own_broker)
+		stop_broker(dir, sock);
+	free(buf);
+	return rc < 0 ? 1 : 0;
+}
