@@ -169,8 +169,13 @@ validate(const struct ctl_open *req, struct ring_params *p, char *msg,
 	p->data_size = req->ring_size != 0 ? req->ring_size : conf.ring_size;
 	p->max_consumers = conf.max_consumers;
 	p->mode = req->mode;
-	p->wait_consumers = req->wait_consumers == UINT32_MAX ?
-		0 : req->wait_consumers;
+	/* Default: a lossless stream keeps its records until its first
+	 * consumer attached, so `open FILE` then `dump` loses nothing even
+	 * when the file is larger than the ring; a live one never waits. */
+	if (req->wait_consumers == UINT32_MAX)
+		p->wait_consumers = req->mode == RING_MODE_LOSSLESS ? 1 : 0;
+	else
+		p->wait_consumers = req->wait_consumers;
 	p->lag_timeout_ms = req->lag_timeout_ms != 0 ?
 		req->lag_timeout_ms : conf.lag_timeout_ms;
 	if (p->data_size < RING_MIN_DATA || p->data_size > BROKER_MAX_RING) {

@@ -149,8 +149,7 @@ count_packet(struct worker *w, const AVPacket *pkt)
 {
 	struct ring_hdr *h = w->hdr;
 
-	bump(&h->packets, 1);
-	bump(&h->payload_bytes, (uint64_t)pkt->size);
+	/* packets and payload_bytes are the ring's own (ring_publish) */
 	if (pkt->flags & AV_PKT_FLAG_CORRUPT)
 		bump(&h->corrupt_packets, 1);
 	atomic_store_explicit(&h->progress_ns, worker_now_ns(),

@@ -259,8 +259,18 @@ main(int argc, char **argv)
 	}
 	tl_init(argv[1], 60);
 	CHECK(tl_broker_start(&b, "s", argv[2], NULL) == 0);
-	still_answers();
-	fds_before = tl_count_fds(b.pid);
+	/* The connection still_answers() used may not be closed on the
+	 * broker's side yet when we count: take the smallest of a few counts
+	 * as the baseline. */
+	fds_before = -1;
+	for (int i = 0; i < 5; i++) {
+		int n;
+
+		still_answers();
+		n = tl_count_fds(b.pid);
+		if (fds_before < 0 || n < fds_before)
+			fds_before = n;
+	}
 
 	test_framing();
 	test_fds();
@@ -273,10 +283,10 @@ main(int argc, char **argv)
 	for (int i = 0; i < 50; i++) {
 		still_answers();
 		fds_after = tl_count_fds(b.pid);
-		if (fds_after == fds_before)
+		if (fds_after <= fds_before)
 			break;
 	}
-	if (fds_after != fds_before) {
+	if (fds_after > fds_before) {
 		fprintf(stderr, "broker fds: %d before, %d after\n",
 			fds_before, fds_after);
 		CHECK(0);
