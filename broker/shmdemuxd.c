@@ -341,6 +341,11 @@ usage(FILE *f)
 "  --max-consumers N    consumer slots per stream (default 64, at most %u)\n"
 "  --lag-timeout MS     evict a lossless consumer stuck this long\n"
 "                       (default 5000, 0 = never)\n"
+"  --worker-mem-limit SIZE\n"
+"                       address space a worker may use besides its ring,\n"
+"                       K/M/G suffixes (default 3G, enough to demux and\n"
+"                       decode 4K streams; 0 = no limit); a stream may ask\n"
+"                       for its own\n"
 "  --idle-exit SEC      exit when there have been no streams and no\n"
 "                       connections for SEC seconds (default 0 = never)\n"
 "  -v, --verbose        log debug messages\n"
@@ -433,7 +438,7 @@ static void
 parse_options(int argc, char **argv)
 {
 	enum { O_SOCKET = 256, O_DAEMON, O_PIDFILE, O_RING, O_MAXC, O_LAG,
-	       O_IDLE, O_HELP, O_VERSION };
+	       O_IDLE, O_HELP, O_VERSION, O_MEM };
 	static const struct option opts[] = {
 		{ "socket", required_argument, NULL, O_SOCKET },
 		{ "daemon", no_argument, NULL, O_DAEMON },
@@ -442,6 +447,7 @@ parse_options(int argc, char **argv)
 		{ "max-consumers", required_argument, NULL, O_MAXC },
 		{ "lag-timeout", required_argument, NULL, O_LAG },
 		{ "idle-exit", required_argument, NULL, O_IDLE },
+		{ "worker-mem-limit", required_argument, NULL, O_MEM },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, O_HELP },
 		{ "version", no_argument, NULL, O_VERSION },
@@ -454,6 +460,7 @@ parse_options(int argc, char **argv)
 	conf.ring_size = UINT64_C(32) << 20;
 	conf.max_consumers = 64;
 	conf.lag_timeout_ms = 5000;
+	conf.worker_mem_limit = UINT64_C(3) << 30;
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, ":v", opts, NULL)) != -1) {
 		switch (c) {
@@ -475,6 +482,11 @@ parse_options(int argc, char **argv)
 			if (parse_uint(optarg, UINT32_MAX, &v) < 0)
 				bad_option("invalid --lag-timeout: %s", optarg);
 			conf.lag_timeout_ms = (uint32_t)v;
+			break;
+		case O_MEM:
+			if (parse_size(optarg, &conf.worker_mem_limit) < 0)
+				bad_option("invalid --worker-mem-limit: %s",
+					   optarg);
 			break;
 		case O_IDLE:
 			if (parse_uint(optarg, 86400u * 365, &v) < 0)

@@ -41,6 +41,8 @@ struct broker_conf {
 	uint64_t ring_size;        /* default record area per stream */
 	uint32_t max_consumers;    /* cursor slots per stream */
 	uint32_t lag_timeout_ms;   /* default lossless lag eviction */
+	uint64_t worker_mem_limit; /* address space a worker may use besides
+	                              its ring mapping; 0 = no limit */
 	unsigned idle_exit_s;      /* 0 = never */
 	int daemonize;
 	int verbose;

@@ -19,6 +19,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "proto.h"
 #include "spawn.h"
 #include "worker_abi.h"
 
@@ -71,6 +72,29 @@ build_argv(const struct worker_start *ws, char **args, char *buf, size_t cap)
 	}
 	if (ws->realtime)
 		PUSH("--realtime");
+	if (ws->mem_limit > 0) {
+		PUSH("--mem-limit");
+		PUSHF("%" PRIu64, ws->mem_limit);
+	}
+	if (ws->spool_limit > 0) {
+		PUSH("--spool-limit");
+		PUSHF("%" PRIu64, ws->spool_limit);
+	}
+	if (ws->decode != 0) {
+		PUSH("--decode");
+		PUSH(ws->decode == (CTL_DECODE_VIDEO | CTL_DECODE_AUDIO) ?
+		     "all" : ws->decode == CTL_DECODE_VIDEO ? "video" : "audio");
+	}
+	if (ws->decode_threads > 0) {
+		PUSH("--decode-threads");
+		PUSHF("%" PRIu32, ws->decode_threads);
+	}
+	if (ws->decode_strict)
+		PUSH("--decode-strict");
+	if (ws->format_whitelist != NULL && ws->format_whitelist[0] != '\0') {
+		PUSH("--format-whitelist");
+		PUSH(ws->format_whitelist);
+	}
 	args[n] = NULL;
 	return 0;
 #undef PUSH

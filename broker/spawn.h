@@ -25,6 +25,12 @@ struct worker_start {
 	int64_t analyzeduration;  /* 0 = default */
 	const char *opts;         /* "k=v\0k=v\0" */
 	uint32_t opts_len;
+	uint64_t mem_limit;       /* --mem-limit, 0 = none */
+	uint64_t spool_limit;     /* 0 = the worker's default */
+	uint32_t decode;          /* CTL_DECODE_* */
+	uint32_t decode_threads;  /* 0 = default */
+	int decode_strict;
+	const char *format_whitelist; /* "" = the worker's default */
 };
 
 /* Fork and exec a worker. Returns the child's pid, or -errno: a failed exec

@@ -551,6 +551,19 @@ stream_new(const struct ctl_open *req)
 	return s;
 }
 
+/* RLIMIT_AS covers every mapping: the ring's comes on top of what the
+ * worker may use for itself. 0 means no limit. */
+static uint64_t
+worker_mem_limit(const struct stream *s, const struct ctl_open *req)
+{
+	uint64_t own = req->mem_limit != 0 ? req->mem_limit :
+	    conf.worker_mem_limit;
+
+	if (own == 0)
+		return 0;
+	return own + s->data_seg_size + s->cursor_seg_size;
+}
+
 static int
 start_worker(struct stream *s, const struct ctl_open *req, int input_fd,
 	     int seekable, char *msg, size_t cap)
@@ -568,6 +581,12 @@ start_worker(struct stream *s, const struct ctl_open *req, int input_fd,
 		.analyzeduration = req->analyzeduration,
 		.opts = req->opts,
 		.opts_len = req->opts_len,
+		.mem_limit = worker_mem_limit(s, req),
+		.spool_limit = req->spool_limit,
+		.decode = req->decode,
+		.decode_threads = req->decode_threads,
+		.decode_strict = (req->flags & CTL_OPEN_DECODE_STRICT) != 0,
+		.format_whitelist = req->format_whitelist,
 	};
 	pid_t pid;
 	int pfd, ret;

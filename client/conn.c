@@ -260,7 +260,13 @@ fill_open(struct ctl_open *m, uint32_t source, const char *path,
 	m->probesize = o->probesize;
 	m->analyzeduration = o->analyzeduration;
 	m->flags = (o->realtime ? CTL_OPEN_REALTIME : 0) |
-	    (o->noseek ? CTL_OPEN_NOSEEK : 0);
+	    (o->noseek ? CTL_OPEN_NOSEEK : 0) |
+	    (o->decode_strict ? CTL_OPEN_DECODE_STRICT : 0);
+	m->mem_limit = o->mem_limit;
+	m->spool_limit = o->spool_limit;
+	m->watchdog_ms = o->watchdog_ms;
+	m->decode = o->decode & (CTL_DECODE_VIDEO | CTL_DECODE_AUDIO);
+	m->decode_threads = o->decode_threads;
 	if (source != CTL_SRC_PATH)
 		path = o->label != NULL ? o->label :
 		    source == CTL_SRC_FD ? "fd" : "push";
@@ -268,7 +274,9 @@ fill_open(struct ctl_open *m, uint32_t source, const char *path,
 		return -ENAMETOOLONG;
 	strcpy(m->path, path);
 	if ((ret = copy_str(m->name, sizeof(m->name), o->name)) < 0 ||
-	    (ret = copy_str(m->format, sizeof(m->format), o->format)) < 0)
+	    (ret = copy_str(m->format, sizeof(m->format), o->format)) < 0 ||
+	    (ret = copy_str(m->format_whitelist, sizeof(m->format_whitelist),
+			    o->format_whitelist)) < 0)
 		return ret;
 	return pack_opts(m, o->demux_opts);
 }

@@ -108,6 +108,10 @@ enum {
 
 #define SHMDEMUX_WAIT_DEFAULT UINT32_MAX
 
+/* shmdemux_open_opts.decode */
+#define SHMDEMUX_DECODE_VIDEO 0x1u
+#define SHMDEMUX_DECODE_AUDIO 0x2u
+
 struct shmdemux_open_opts {
 	const char *name;          /* unique stream name, or NULL */
 	int mode;                  /* SHMDEMUX_MODE_* (default lossless) */
@@ -126,6 +130,21 @@ struct shmdemux_open_opts {
 	int realtime;              /* publish at the media's pace (-re) */
 	int noseek;                /* read a regular file as a byte stream,
 	                              as a pipe is read */
+	uint64_t mem_limit;        /* the worker's address-space limit in
+	                              bytes; 0 = the broker's default */
+	uint64_t spool_limit;      /* bytes a non-seekable input may be
+	                              spooled when the demuxer must seek
+	                              (MP4 with the moov at the end); 0 =
+	                              default */
+	uint32_t watchdog_ms;      /* kill a worker making no progress this
+	                              long; 0 = the broker's default */
+	unsigned decode;           /* SHMDEMUX_DECODE_* tracks decoded in the
+	                              worker (frames instead of packets) */
+	unsigned decode_threads;   /* decoder threads; 0 = suited to the
+	                              machine */
+	int decode_strict;         /* a decoding error ends the stream */
+	const char *format_whitelist; /* demuxers allowed ("mov,matroska");
+	                                 NULL = the worker's default list */
 	const char *label;         /* source label shown by `ls` for fd and
 	                              push sources; NULL = "fd"/"push" */
 };

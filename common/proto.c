@@ -76,6 +76,8 @@ ctl_validate(const void *buf, size_t n)
 		if (!ctl_str_ok(m->open.name, sizeof(m->open.name)) ||
 		    !ctl_str_ok(m->open.format, sizeof(m->open.format)) ||
 		    !ctl_str_ok(m->open.path, sizeof(m->open.path)) ||
+		    !ctl_str_ok(m->open.format_whitelist,
+				sizeof(m->open.format_whitelist)) ||
 		    m->open.opts_len > sizeof(m->open.opts))
 			return -EBADMSG;
 		/* options are NUL-terminated k=v strings filling opts_len */

@@ -70,6 +70,13 @@ enum {
 	CTL_OPEN_REALTIME = 1u << 0, /* publish at the media's pace (-re) */
 	CTL_OPEN_NOSEEK = 1u << 1,   /* read the source as a byte stream even
 	                                if it is a regular file (open -) */
+	CTL_OPEN_DECODE_STRICT = 1u << 2, /* a decoder error ends the stream */
+};
+
+/* Tracks the worker decodes (ctl_open.decode); others stay packets. */
+enum {
+	CTL_DECODE_VIDEO = 1u << 0,
+	CTL_DECODE_AUDIO = 1u << 1,
 };
 
 struct ctl_open {
@@ -83,6 +90,15 @@ struct ctl_open {
 	int64_t analyzeduration;  /* microseconds, 0 = default */
 	uint32_t lag_timeout_ms;  /* 0 = broker default */
 	uint32_t opts_len;        /* bytes used in opts[] */
+	uint64_t mem_limit;       /* worker address space; 0 = broker default */
+	uint64_t spool_limit;     /* spool for non-seekable inputs that need
+	                             seeking (moov at end); 0 = default */
+	uint32_t watchdog_ms;     /* no-progress kill; 0 = broker default */
+	uint32_t decode;          /* CTL_DECODE_* */
+	uint32_t decode_threads;  /* 0 = default for the machine */
+	uint32_t pad;
+	char format_whitelist[256]; /* demuxers allowed, "a,b,c"; "" = the
+	                               worker's default list */
 	char name[CTL_NAME_LEN];     /* optional, unique among streams */
 	char format[CTL_FORMAT_LEN]; /* forced input format, or "" */
 	char path[CTL_PATH_LEN];     /* SRC_PATH: the file; else a label */
