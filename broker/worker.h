@@ -62,6 +62,9 @@ uint64_t worker_now_ns(void);
  * requested (checked without a race against SIGTERM), or -errno. */
 int worker_wait(int fd, const struct timespec *timeout);
 
+/* Make a pipe input non-blocking, before the sandbox forbids F_SETFL.
+ * Returns 0 or -errno. */
+int worker_io_prepare(const struct worker *w);
 /* Create the AVIOContext reading fd 0 (seeking it too when w->seekable) and
  * attach it to w->fmt. Returns 0 or a negative AVERROR. */
 int worker_io_open(struct worker *w);

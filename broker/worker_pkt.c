@@ -122,6 +122,8 @@ pace(struct worker *w, const AVPacket *pkt)
 	if (ahead <= 0)
 		return;
 	due_ns = w->rt_start_ns + ahead * 1000;
+	/* Consumers see what is already published before we sleep. */
+	ring_flush(w->ring);
 	/* Returns early on SIGTERM; the caller then sees worker_stop. */
 	while ((now = (int64_t)worker_now_ns()) < due_ns) {
 		struct timespec left = {
@@ -149,8 +151,7 @@ count_packet(struct worker *w, const AVPacket *pkt)
 {
 	struct ring_hdr *h = w->hdr;
 
-	bump(&h->packets, 1);
-	bump(&h->payload_bytes, (uint64_t)pkt->size);
+	/* packets and payload_bytes are counted by ring_publish() */
 	if (pkt->flags & AV_PKT_FLAG_CORRUPT)
 		bump(&h->corrupt_packets, 1);
 	atomic_store_explicit(&h->progress_ns, worker_now_ns(),

@@ -55,6 +55,9 @@ struct ring {
 	uint32_t p_gen;        /* attached_total when p_limit was computed */
 	bool p_hold_done;      /* wait_consumers reached (sticky) */
 	uint64_t p_packets, p_frames, p_bytes, p_waits, p_evictions;
+	uint32_t p_unwoken;    /* records published since the last wake check */
+	uint64_t p_unwoken_at; /* p_head at the last wake check */
+	uint64_t p_wake_bytes; /* wake after this many bytes (ds / 32) */
 	struct lag *lag;
 
 	/* consumer */
@@ -62,6 +65,8 @@ struct ring {
 	uint64_t c_pos;        /* next record to read */
 	uint64_t c_head;       /* cached head, <= the real head */
 	uint64_t c_overruns;
+	uint64_t c_checked_at; /* c_pos when the producer was last checked */
+	uint32_t c_unchecked;  /* releases since then */
 	bool c_need_sync;      /* skip to the next RING_RF_SYNC record */
 };
 
@@ -239,6 +244,9 @@ load_producer_state(struct ring *r)
 		return -EPROTO;
 	r->p_limit = r->p_tail;
 	r->p_gen = UINT32_MAX;
+	r->p_unwoken = 0;
+	r->p_unwoken_at = r->p_head;
+	r->p_wake_bytes = r->ds / RING_WAKE_BATCH_DIV;
 	r->p_packets = atomic_load_explicit(&h->packets, memory_order_relaxed);
 	r->p_frames = atomic_load_explicit(&h->frames, memory_order_relaxed);
 	r->p_bytes = atomic_load_explicit(&h->payload_bytes,
@@ -344,9 +352,9 @@ ring_cursors(const struct ring *r)
 
 /* ---- wakeups ---- */
 
-/* Wake consumers sleeping on wake_seq. The caller has just stored head or
- * state. The seq_cst fence orders that store before the load of
- * wake_needed; a consumer stores wake_needed (seq_cst) before re-loading
+/* Wake consumers sleeping on wake_seq. The caller has stored head (for one
+ * or, with wake batching, several records) or state. The seq_cst fence
+ * orders every one of those stores before the load of wake_needed; a consumer stores wake_needed (seq_cst) before re-loading
  * head, so either it sees the new head or we see its flag (store-load
  * Dekker pairing; release/acquire alone would let both miss each other).
  * Clearing the flag makes later publishes skip the syscall until some
@@ -354,6 +362,11 @@ ring_cursors(const struct ring *r)
 static void
 wake_consumers(struct ring *r, bool always)
 {
+	if (r->role == RING_ROLE_PRODUCER) {
+		/* Every record published so far is covered by this check. */
+		r->p_unwoken = 0;
+		r->p_unwoken_at = r->p_head;
+	}
 	atomic_thread_fence(memory_order_seq_cst);
 	if (!always &&
 	    atomic_load_explicit(&r->cur->wake_needed,
@@ -367,6 +380,31 @@ wake_consumers(struct ring *r, bool always)
 	 * head/state stored before it. */
 	atomic_fetch_add_explicit(&r->hdr->wake_seq, 1, memory_order_release);
 	futex_wake(&r->hdr->wake_seq, INT_MAX);
+}
+
+/* Wake batching: a publish only counts the record; the wake check above
+ * runs once RING_WAKE_BATCH_RECS records or a 1/RING_WAKE_BATCH_DIV of the
+ * ring have been published since the last one, or when the producer is
+ * about to block (ring_flush). A consumer that catches up and sleeps after
+ * every record would otherwise cost one FUTEX_WAKE per record, and a shared
+ * futex wake is not cheap (it resolves the page of the word every time). */
+static void
+note_published(struct ring *r)
+{
+	if (++r->p_unwoken < RING_WAKE_BATCH_RECS &&
+	    r->p_head - r->p_unwoken_at < r->p_wake_bytes)
+		return;
+	wake_consumers(r, false);
+}
+
+int
+ring_flush(struct ring *r)
+{
+	if (r->role != RING_ROLE_PRODUCER)
+		return -EPERM;
+	if (r->p_head != r->p_unwoken_at)
+		wake_consumers(r, false);
+	return 0;
 }
 
 /* Wake a producer blocked for space (on release_seq). */
@@ -503,6 +541,10 @@ wait_cursors(struct ring *r, uint64_t lo, uint64_t t, uint64_t deadline,
 
 	if (scan_limit(r, lo, t, false) >= t)
 		return 0;
+	/* We may sleep: consumers must see every record published so far, or
+	 * one of them could sleep on data we have not woken it for while we
+	 * wait for it to release space. */
+	ring_flush(r);
 	if (!*counted) {
 		*counted = true;
 		atomic_store_explicit(&r->hdr->producer_waits, ++r->p_waits,
@@ -634,7 +676,7 @@ pad_to_end(struct ring *r, uint64_t deadline)
 	fill_rec(rec_at(r, r->p_head), r->p_head, len, RING_REC_PAD, 0, 0, 0,
 		 r->p_seq);
 	publish_head(r, r->p_head + len);
-	wake_consumers(r, false);
+	note_published(r);
 	return 0;
 }
 
@@ -702,7 +744,7 @@ ring_publish(struct ring *r, struct ring_wr *w, uint16_t type,
 	r->p_bytes += w->payload_len;
 	atomic_store_explicit(&h->payload_bytes, r->p_bytes,
 			      memory_order_relaxed);
-	wake_consumers(r, false);
+	note_published(r);
 	return 0;
 }
 
@@ -779,6 +821,8 @@ publish_pos(struct ring *r)
 	struct ring_cursors *c = r->cur;
 
 	store_pos(r);
+	r->c_checked_at = r->c_pos;
+	r->c_unchecked = 0;
 	if (r->mode == RING_MODE_LIVE)
 		return; /* a live producer never waits */
 	/* seq_cst fence between our pos store and the prod_waiting load:
@@ -788,6 +832,23 @@ publish_pos(struct ring *r)
 	    r->c_pos >= atomic_load_explicit(&c->prod_want,
 					     memory_order_relaxed))
 		wake_producer(c);
+}
+
+/* After a release: the cursor store itself is cheap and always done; the
+ * fence and the check for a waiting producer run once per batch (the same
+ * thresholds as the producer's wake batching) and whenever we are about to
+ * sleep (wait_data). A producer blocked for space asks to be woken only a
+ * sixteenth of the ring later (prod_want), so checking every 1/32 of the
+ * ring or RING_WAKE_BATCH_RECS records delays it by at most one batch. */
+static void
+released(struct ring *r)
+{
+	if (++r->c_unchecked < RING_WAKE_BATCH_RECS &&
+	    r->c_pos - r->c_checked_at < r->ds / RING_WAKE_BATCH_DIV) {
+		store_pos(r);
+		return;
+	}
+	publish_pos(r);
 }
 
 int
@@ -842,6 +903,8 @@ ring_attach(struct ring *r, unsigned slot, enum ring_start start)
 		return -EBADMSG;
 	}
 	r->c_head = p;
+	r->c_checked_at = p;
+	r->c_unchecked = 0;
 	r->c_need_sync = false;
 	return 0;
 }
@@ -967,15 +1030,16 @@ wait_data(struct ring *r, uint64_t deadline)
 		ret = refresh_head(r);
 		return ret < 0 ? ret : ret ? 0 : -EPIPE;
 	}
+	/* Make our cursor current and check for a waiting producer (pads
+	 * skipped and releases not checked since the last batch): a producer
+	 * must not wait for us while we sleep or poll. */
+	publish_pos(r);
 	if ((ms = slice_until(deadline, RING_WAIT_SLICE_MS)) == 0)
 		return -EAGAIN;
 	/* Acquire: the futex word is read before we announce ourselves, so a
 	 * publish after our re-check below changes it and futex_wait returns
 	 * at once. */
 	w = atomic_load_explicit(&h->wake_seq, memory_order_acquire);
-	/* Make our cursor current first (pads skipped since the last
-	 * release): a producer must not wait for us while we sleep. */
-	publish_pos(r);
 	/* seq_cst store, then seq_cst re-load of head: Dekker pairing with
 	 * the producer's head store + seq_cst fence + load of wake_needed. */
 	atomic_store_explicit(&c->wake_needed, 1, memory_order_seq_cst);
@@ -1027,7 +1091,7 @@ ring_release(struct ring *r, const struct ring_rd *v)
 	    v->end > r->c_head)
 		return;
 	r->c_pos = v->end;
-	publish_pos(r);
+	released(r);
 }
 
 uint64_t
