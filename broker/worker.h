@@ -45,6 +45,7 @@ struct worker {
 	uint32_t track_gen;         /* generation of the last table written */
 	int sync_track;             /* RING_RF_SYNC on its keyframes; -1 any */
 	int overflow_logged;        /* more than RING_MAX_TRACKS streams */
+	uint64_t progress_pkts;     /* packets published, for progress_ns */
 
 	/* --realtime pacing */
 	int64_t rt_base_us;         /* first dts, AV_TIME_BASE units */
