@@ -424,20 +424,24 @@ rec_at(const struct ring *r, uint64_t pos)
 }
 
 /* First record boundary >= need, walking the producer's own records from
- * the current tail. need <= p_head, so the walk stays among published
- * records. The checks only guard against a broker-corrupted segment. */
+ * the current tail, then further on while the next boundary stays <= more
+ * (reclaiming ahead; more <= need walks no further). need and more are
+ * <= p_head, so the walk stays among published records. The checks only
+ * guard against a broker-corrupted segment. */
 static int
-walk_tail(const struct ring *r, uint64_t need, uint64_t *out)
+walk_tail(const struct ring *r, uint64_t need, uint64_t more, uint64_t *out)
 {
 	uint64_t t = r->p_tail, len;
 	const struct ring_rec *rec;
 
-	while (t < need) {
+	while (t < need || t < more) {
 		rec = rec_at(r, t);
 		len = rec->len;
 		if (rec->pos != t || len < RING_ALIGN || len % RING_ALIGN ||
 		    len > r->p_head - t)
 			return -EBADMSG;
+		if (t >= need && t + len > more)
+			break;
 		t += len;
 	}
 	*out = t;
@@ -618,16 +622,27 @@ reclaim_live(struct ring *r, uint64_t t)
 	r->p_tail = t;
 }
 
-/* Make [p_head, end) writable: tail must reach end - ds. */
+/* Make [p_head, end) writable: tail must reach end - ds. Lossless mode
+ * reclaims ahead, up to 1/RING_WAKE_BATCH_DIV of the ring past that when the
+ * cached limit already allows it (nothing a consumer still needs is
+ * reclaimed), so the tail store and its fence run once per chunk rather
+ * than once per record. Live mode reclaims only what it must: consumers
+ * there may still read what lies behind the tail. */
 static int
 make_room(struct ring *r, uint64_t end, uint64_t deadline)
 {
-	uint64_t t;
+	uint64_t t, need, more = 0;
 	int ret;
 
 	if (end <= r->p_tail + r->ds)
 		return 0;
-	if ((ret = walk_tail(r, end - r->ds, &t)) < 0)
+	need = end - r->ds;
+	if (r->mode == RING_MODE_LOSSLESS) {
+		more = need + r->ds / RING_WAKE_BATCH_DIV;
+		if (more > r->p_limit)
+			more = r->p_limit;
+	}
+	if ((ret = walk_tail(r, need, more, &t)) < 0)
 		return ret;
 	if (r->mode == RING_MODE_LIVE) {
 		reclaim_live(r, t);
