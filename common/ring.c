@@ -354,11 +354,12 @@ ring_cursors(const struct ring *r)
 
 /* Wake consumers sleeping on wake_seq. The caller has stored head (for one
  * or, with wake batching, several records) or state. The seq_cst fence
- * orders every one of those stores before the load of wake_needed; a consumer stores wake_needed (seq_cst) before re-loading
- * head, so either it sees the new head or we see its flag (store-load
- * Dekker pairing; release/acquire alone would let both miss each other).
- * Clearing the flag makes later publishes skip the syscall until some
- * consumer arms it again: one wake per sleep, not one per record. */
+ * orders every one of those stores before the load of wake_needed; a
+ * consumer stores wake_needed (seq_cst) before re-loading head, so either
+ * it sees the new head or we see its flag (store-load Dekker pairing;
+ * release/acquire alone would let both miss each other). Clearing the flag
+ * makes later checks skip the syscall until some consumer arms it again:
+ * one wake per sleep, not one per record. */
 static void
 wake_consumers(struct ring *r, bool always)
 {

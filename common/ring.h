@@ -159,8 +159,10 @@ int ring_next(struct ring *r, struct ring_rd *v, int timeout_ms);
 /* 0 if the record in v has not been reclaimed (it was intact while it was
  * read), -EOVERFLOW if it may have been overwritten. */
 int ring_view_valid(const struct ring *r, const struct ring_rd *v);
-/* Release v: the cursor moves past it (release store), waking the producer if
- * it waits for space. */
+/* Release v: the cursor moves past it (release store). Whether the producer
+ * waits for space and can now go on is checked once per wake batch of
+ * releases (RING_WAKE_BATCH_RECS or 1/RING_WAKE_BATCH_DIV of the ring) and
+ * always before ring_next() sleeps or returns -EAGAIN. */
 void ring_release(struct ring *r, const struct ring_rd *v);
 /* Overruns this consumer has had (live mode). */
 uint64_t ring_overruns(const struct ring *r);
