@@ -217,9 +217,10 @@ make_pipe(struct input *in, int *wr)
 
 /* A terminal or other device is reopened through /proc so O_NONBLOCK lands
  * on a file description of our own, not on the one the client's shell
- * shares. Pipes and FIFOs are not: a reopened pipe whose writer has already
- * gone would never report the hang-up that tells EOF apart from "no writer
- * yet" (pump.c); sockets cannot be reopened. */
+ * shares. FIFOs are not: a reopened FIFO whose writer has already gone
+ * would never report the hang-up that tells EOF apart from "no writer yet"
+ * (pump.c); anonymous pipes bypass the pump (direct_pipe); sockets cannot
+ * be reopened. */
 static int
 own_description(int fd, const struct stat *st)
 {
