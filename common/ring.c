@@ -55,6 +55,12 @@ struct ring {
 	uint32_t p_gen;        /* attached_total when p_limit was computed */
 	bool p_hold_done;      /* wait_consumers reached (sticky) */
 	uint64_t p_packets, p_frames, p_bytes, p_waits, p_evictions;
+	/* Private log of the record lengths in [p_tail, p_head) (in units of
+	 * RING_ALIGN), oldest first, in a power-of-two circular array: the
+	 * tail walk reads it instead of record headers written a lap ago
+	 * (cache misses, and memory the broker can also write). */
+	uint32_t *p_lens;
+	uint64_t p_lens_cap, p_lens_first, p_lens_n;
 	uint32_t p_unwoken;    /* records published since the last wake check */
 	uint64_t p_unwoken_at; /* p_head at the last wake check */
 	uint64_t p_wake_bytes; /* wake after this many bytes (ds / 32) */
@@ -228,6 +234,76 @@ check_cursors(const struct ring *r, const volatile struct ring_cursors *c)
 	return 0;
 }
 
+/* Room in the length log for n more records. */
+static int
+lens_reserve(struct ring *r, uint64_t n)
+{
+	uint64_t cap = r->p_lens_cap ? r->p_lens_cap : 1024, i;
+	uint32_t *nl;
+
+	if (r->p_lens_n + n <= r->p_lens_cap)
+		return 0;
+	while (cap < r->p_lens_n + n)
+		cap *= 2;
+	if ((nl = malloc(cap * sizeof(*nl))) == NULL)
+		return -ENOMEM;
+	for (i = 0; i < r->p_lens_n; i++)
+		nl[i] = r->p_lens[(r->p_lens_first + i) & (r->p_lens_cap - 1)];
+	free(r->p_lens);
+	r->p_lens = nl;
+	r->p_lens_cap = cap;
+	r->p_lens_first = 0;
+	return 0;
+}
+
+/* Log a record published at p_head (lens_reserve() made room). */
+static void
+lens_push(struct ring *r, uint64_t len)
+{
+	r->p_lens[(r->p_lens_first + r->p_lens_n++) & (r->p_lens_cap - 1)] =
+		(uint32_t)(len / RING_ALIGN);
+}
+
+/* Length of the i-th oldest logged record, in bytes. */
+static uint64_t
+lens_at(const struct ring *r, uint64_t i)
+{
+	return (uint64_t)r->p_lens[(r->p_lens_first + i) &
+				   (r->p_lens_cap - 1)] * RING_ALIGN;
+}
+
+/* The n oldest records were reclaimed. */
+static void
+lens_drop(struct ring *r, uint64_t n)
+{
+	r->p_lens_first = (r->p_lens_first + n) & (r->p_lens_cap - 1);
+	r->p_lens_n -= n;
+}
+
+/* Records already between tail and head when the producer maps the ring
+ * (its own from an earlier mapping): their lengths come from the headers
+ * this once, checked like everything else read from shared memory. */
+static int
+lens_load(struct ring *r)
+{
+	const struct ring_rec *rec;
+	uint64_t t = r->p_tail, len;
+	int ret;
+
+	while (t < r->p_head) {
+		rec = (const struct ring_rec *)(r->area + t % r->ds);
+		len = rec->len;
+		if (rec->pos != t || len < RING_ALIGN || len % RING_ALIGN ||
+		    len > r->p_head - t || len > r->ds)
+			return -EPROTO;
+		if ((ret = lens_reserve(r, 1)) < 0)
+			return ret;
+		lens_push(r, len);
+		t += len;
+	}
+	return 0;
+}
+
 /* The producer resumes from the published state; it is its own (or the
  * broker's fresh header), but a bad value must not send it walking. */
 static int
@@ -256,7 +332,9 @@ load_producer_state(struct ring *r)
 	r->p_evictions = atomic_load_explicit(&h->evictions,
 					      memory_order_relaxed);
 	r->lag = calloc(r->nslots, sizeof(*r->lag));
-	return r->lag ? 0 : -ENOMEM;
+	if (r->lag == NULL)
+		return -ENOMEM;
+	return lens_load(r);
 }
 
 static int
@@ -334,6 +412,7 @@ ring_unmap(struct ring **rp)
 	if (r->cmap)
 		munmap(r->cmap, r->clen);
 	free(r->lag);
+	free(r->p_lens);
 	free(r);
 	*rp = NULL;
 }
@@ -424,28 +503,28 @@ rec_at(const struct ring *r, uint64_t pos)
 	return (struct ring_rec *)(r->area + pos % r->ds);
 }
 
-/* First record boundary >= need, walking the producer's own records from
- * the current tail, then further on while the next boundary stays <= more
- * (reclaiming ahead; more <= need walks no further). need and more are
- * <= p_head, so the walk stays among published records. The checks only
- * guard against a broker-corrupted segment. */
+/* First record boundary >= need, walking the producer's private length
+ * log from the current tail, then further on while the next boundary stays
+ * <= more (reclaiming ahead; more <= need walks no further). *n is the
+ * number of records walked. need and more are <= p_head, so the walk stays
+ * among published records. */
 static int
-walk_tail(const struct ring *r, uint64_t need, uint64_t more, uint64_t *out)
+walk_tail(const struct ring *r, uint64_t need, uint64_t more, uint64_t *out,
+	  uint64_t *n)
 {
-	uint64_t t = r->p_tail, len;
-	const struct ring_rec *rec;
+	uint64_t t = r->p_tail, len, i = 0;
 
 	while (t < need || t < more) {
-		rec = rec_at(r, t);
-		len = rec->len;
-		if (rec->pos != t || len < RING_ALIGN || len % RING_ALIGN ||
-		    len > r->p_head - t)
-			return -EBADMSG;
+		if (i == r->p_lens_n)
+			return -EBADMSG; /* cannot happen: head is logged */
+		len = lens_at(r, i);
 		if (t >= need && t + len > more)
 			break;
 		t += len;
+		i++;
 	}
 	*out = t;
+	*n = i;
 	return 0;
 }
 
@@ -581,9 +660,27 @@ wait_cursors(struct ring *r, uint64_t lo, uint64_t t, uint64_t deadline,
 	return 0;
 }
 
+/* A reserve's timeout, turned into a deadline only if it has to wait: the
+ * common case reads no clock. */
+struct budget {
+	int ms;
+	bool set;
+	uint64_t deadline;
+};
+
+static uint64_t
+budget_deadline(struct budget *b)
+{
+	if (!b->set) {
+		b->deadline = b->ms == 0 ? 0 : deadline_after(b->ms);
+		b->set = true;
+	}
+	return b->deadline;
+}
+
 /* Lossless: move tail to t once every active cursor is at or past it. */
 static int
-reclaim_lossless(struct ring *r, uint64_t t, uint64_t deadline)
+reclaim_lossless(struct ring *r, uint64_t t, struct budget *b)
 {
 	uint64_t lo = r->p_tail;
 	bool counted = false;
@@ -605,7 +702,8 @@ reclaim_lossless(struct ring *r, uint64_t t, uint64_t deadline)
 				return 0;
 			}
 		}
-		if ((ret = wait_cursors(r, lo, t, deadline, &counted)) < 0)
+		if ((ret = wait_cursors(r, lo, t, budget_deadline(b),
+					&counted)) < 0)
 			return ret;
 	}
 }
@@ -630,9 +728,9 @@ reclaim_live(struct ring *r, uint64_t t)
  * than once per record. Live mode reclaims only what it must: consumers
  * there may still read what lies behind the tail. */
 static int
-make_room(struct ring *r, uint64_t end, uint64_t deadline)
+make_room(struct ring *r, uint64_t end, struct budget *b)
 {
-	uint64_t t, need, more = 0;
+	uint64_t t, need, more = 0, n;
 	int ret;
 
 	if (end <= r->p_tail + r->ds)
@@ -643,13 +741,14 @@ make_room(struct ring *r, uint64_t end, uint64_t deadline)
 		if (more > r->p_limit)
 			more = r->p_limit;
 	}
-	if ((ret = walk_tail(r, need, more, &t)) < 0)
+	if ((ret = walk_tail(r, need, more, &t, &n)) < 0)
 		return ret;
-	if (r->mode == RING_MODE_LIVE) {
+	if (r->mode == RING_MODE_LIVE)
 		reclaim_live(r, t);
-		return 0;
-	}
-	return reclaim_lossless(r, t, deadline);
+	else if ((ret = reclaim_lossless(r, t, b)) < 0)
+		return ret;
+	lens_drop(r, n);
+	return 0;
 }
 
 static void
@@ -682,13 +781,14 @@ publish_head(struct ring *r, uint64_t end)
  * offset 0. Published on its own: a consumer caught up at p_head then moves
  * to the lap boundary, and the next record's room never includes it. */
 static int
-pad_to_end(struct ring *r, uint64_t deadline)
+pad_to_end(struct ring *r, struct budget *b)
 {
 	uint64_t len = r->ds - r->p_head % r->ds;
 	int ret;
 
-	if ((ret = make_room(r, r->p_head + len, deadline)) < 0)
+	if ((ret = make_room(r, r->p_head + len, b)) < 0)
 		return ret;
+	lens_push(r, len);
 	fill_rec(rec_at(r, r->p_head), r->p_head, len, RING_REC_PAD, 0, 0, 0,
 		 r->p_seq);
 	publish_head(r, r->p_head + len);
@@ -700,7 +800,8 @@ int
 ring_reserve(struct ring *r, uint32_t meta_len, uint64_t payload_len,
 	     struct ring_wr *w, int timeout_ms)
 {
-	uint64_t len, deadline = timeout_ms == 0 ? 0 : deadline_after(timeout_ms);
+	struct budget b = { .ms = timeout_ms };
+	uint64_t len;
 	uint8_t *p;
 	int ret;
 
@@ -712,10 +813,14 @@ ring_reserve(struct ring *r, uint32_t meta_len, uint64_t payload_len,
 		       payload_len, RING_ALIGN);
 	if (len > r->ds)
 		return -EMSGSIZE;
-	if (r->p_head % r->ds + len > r->ds &&
-	    (ret = pad_to_end(r, deadline)) < 0)
+	/* room to log a pad and this record (grows rarely; before anything
+	 * is published, so a failure leaves the ring as it was) */
+	if ((ret = lens_reserve(r, 2)) < 0)
 		return ret;
-	if ((ret = make_room(r, r->p_head + len, deadline)) < 0)
+	if (r->p_head % r->ds + len > r->ds &&
+	    (ret = pad_to_end(r, &b)) < 0)
+		return ret;
+	if ((ret = make_room(r, r->p_head + len, &b)) < 0)
 		return ret;
 	p = (uint8_t *)rec_at(r, r->p_head);
 	w->pos = r->p_head;
@@ -743,6 +848,7 @@ ring_publish(struct ring *r, struct ring_wr *w, uint16_t type,
 		return -EINVAL;
 	fill_rec(rec_at(r, w->pos), w->pos, w->len, type, flags, w->meta_len,
 		 w->payload_len, r->p_seq);
+	lens_push(r, w->len);
 	publish_head(r, w->pos + w->len);
 	/* Release, after head: a consumer that jumps to last_sync finds the
 	 * record already below head. */
