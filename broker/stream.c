@@ -222,9 +222,10 @@ make_pipe(struct input *in, int *wr)
 
 /* A terminal or other device is reopened through /proc so O_NONBLOCK lands
  * on a file description of our own, not on the one the client's shell
- * shares. Pipes and FIFOs are not: a reopened pipe whose writer has already
- * gone would never report the hang-up that tells EOF apart from "no writer
- * yet" (pump.c); sockets cannot be reopened. */
+ * shares. FIFOs are not: a reopened FIFO whose writer has already gone
+ * would never report the hang-up that tells EOF apart from "no writer yet"
+ * (pump.c); anonymous pipes bypass the pump (direct_pipe); sockets cannot
+ * be reopened. */
 static int
 own_description(int fd, const struct stat *st)
 {
@@ -239,6 +240,25 @@ own_description(int fd, const struct stat *st)
 		return fd;
 	close(fd);
 	return nfd;
+}
+
+/* An anonymous pipe goes to the worker directly, without the pump: one
+ * process and one wakeup per chunk fewer on the data path. It is reopened
+ * through /proc for a file description of our own (the worker makes it
+ * non-blocking; opening a pipe, unlike a FIFO, never waits). Unlike a named
+ * FIFO, an anonymous pipe cannot be waiting for its first writer: a read of
+ * 0 is the end. Returns the new fd, or -1 to pump it. */
+static int
+direct_pipe(int fd)
+{
+	char path[64], link[64];
+	ssize_t n;
+
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+	n = readlink(path, link, sizeof(link) - 1);
+	if (n < 5 || memcmp(link, "pipe:", 5) != 0)
+		return -1;
+	return open(path, O_RDONLY | O_CLOEXEC);
 }
 
 /* Decide how the source reaches the worker. src is taken over. */
@@ -272,6 +292,10 @@ setup_input(const struct ctl_open *req, int src, struct input *in, char *msg,
 	if (S_ISREG(st.st_mode) && !(req->flags & CTL_OPEN_NOSEEK)) {
 		in->worker_fd = src;
 		in->seekable = 1;
+		return 0;
+	}
+	if (S_ISFIFO(st.st_mode) && (in->worker_fd = direct_pipe(src)) >= 0) {
+		close(src);
 		return 0;
 	}
 	ret = make_pipe(in, &in->pump_dst);

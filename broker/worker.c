@@ -273,8 +273,12 @@ static int
 finish(struct worker *w, uint32_t reason, int averror, const char *msg,
        int code)
 {
-	if (w->ring)
+	if (w->ring) {
+		/* consumers must not sleep on records until the broker
+		 * reaps us and ends the stream */
+		ring_flush(w->ring);
 		ring_set_worker_status(w->ring, reason, averror, msg);
+	}
 	return code;
 }
 
@@ -482,6 +486,11 @@ run(struct worker *w)
 
 	input_name(name, sizeof(name));
 	set_title(w, name);
+	if ((ret = worker_io_prepare(w)) < 0) {
+		worker_log(w, "input: %s", strerror(-ret));
+		return finish(w, SD_END_INPUT_ERROR, 0, strerror(-ret),
+			      WORKER_EXIT_USAGE);
+	}
 	if ((ret = enter_sandbox(w)) != 0)
 		return ret;
 	if ((ret = open_input(w, name)) != 0)

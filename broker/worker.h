@@ -45,6 +45,7 @@ struct worker {
 	uint32_t track_gen;         /* generation of the last table written */
 	int sync_track;             /* RING_RF_SYNC on its keyframes; -1 any */
 	int overflow_logged;        /* more than RING_MAX_TRACKS streams */
+	uint64_t progress_pkts;     /* packets published, for progress_ns */
 
 	/* --realtime pacing */
 	int64_t rt_base_us;         /* first dts, AV_TIME_BASE units */
@@ -62,6 +63,9 @@ uint64_t worker_now_ns(void);
  * requested (checked without a race against SIGTERM), or -errno. */
 int worker_wait(int fd, const struct timespec *timeout);
 
+/* Make a pipe input non-blocking, before the sandbox forbids F_SETFL.
+ * Returns 0 or -errno. */
+int worker_io_prepare(const struct worker *w);
 /* Create the AVIOContext reading fd 0 (seeking it too when w->seekable) and
  * attach it to w->fmt. Returns 0 or a negative AVERROR. */
 int worker_io_open(struct worker *w);

@@ -3,6 +3,7 @@
  * custom AVIOContext so libavformat never opens anything by itself.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdatomic.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -17,6 +18,25 @@
  * this size, so probing and demuxing see the same read pattern as ffprobe. */
 #define WORKER_IO_BUFFER 32768
 
+/* Input bytes and the progress clock, for `ls` and the watchdog; written
+ * only by this process: relaxed load + store, nothing is ordered after
+ * them. */
+static void
+count_input(struct worker *w, ssize_t n)
+{
+	atomic_store_explicit(&w->hdr->input_bytes,
+			      atomic_load_explicit(&w->hdr->input_bytes,
+						   memory_order_relaxed) +
+			      (uint64_t)n, memory_order_relaxed);
+	atomic_store_explicit(&w->hdr->progress_ns, worker_now_ns(),
+			      memory_order_relaxed);
+}
+
+/* A pipe input is non-blocking (worker_io_open): the read is tried first,
+ * and only when the pipe is empty do we publish pending ring wakes (the
+ * consumers may be sleeping on records we have not woken them for) and then
+ * wait, in a way SIGTERM ends. A busy pipe costs one read per buffer, not a
+ * poll and a read. A regular file never blocks for long. */
 static int
 read_cb(void *opaque, uint8_t *buf, int size)
 {
@@ -24,37 +44,26 @@ read_cb(void *opaque, uint8_t *buf, int size)
 	ssize_t n;
 	int ret;
 
-	if (worker_stop)
-		return AVERROR_EXIT;
 	for (;;) {
-		/* A pipe may block forever: wait in a way SIGTERM ends. A
-		 * regular file never blocks for long. */
-		if (!w->seekable &&
-		    (ret = worker_wait(WORKER_FD_INPUT, NULL)) <= 0) {
-			if (ret == -EINTR)
-				return AVERROR_EXIT;
-			if (ret < 0)
-				return AVERROR(-ret);
-			continue;
-		}
+		if (worker_stop)
+			return AVERROR_EXIT;
 		n = read(WORKER_FD_INPUT, buf, (size_t)size);
 		if (n >= 0)
 			break;
-		if (errno != EINTR && errno != EAGAIN)
+		if (errno == EINTR)
+			continue;
+		if (errno != EAGAIN || w->seekable)
 			return AVERROR(errno);
-		if (worker_stop)
+		ring_flush(w->ring);
+		ret = worker_wait(WORKER_FD_INPUT, NULL);
+		if (ret == -EINTR)
 			return AVERROR_EXIT;
+		if (ret < 0)
+			return AVERROR(-ret);
 	}
 	if (n == 0)
 		return AVERROR_EOF;
-	/* Statistics for `ls`, written only by this process: relaxed load +
-	 * store, nothing is ordered after them. */
-	atomic_store_explicit(&w->hdr->input_bytes,
-			      atomic_load_explicit(&w->hdr->input_bytes,
-						   memory_order_relaxed) +
-			      (uint64_t)n, memory_order_relaxed);
-	atomic_store_explicit(&w->hdr->progress_ns, worker_now_ns(),
-			      memory_order_relaxed);
+	count_input(w, n);
 	return (int)n;
 }
 
@@ -72,6 +81,21 @@ seek_cb(void *opaque, int64_t offset, int whence)
 	}
 	r = lseek(WORKER_FD_INPUT, (off_t)offset, whence & ~AVSEEK_FORCE);
 	return r < 0 ? AVERROR(errno) : (int64_t)r;
+}
+
+int
+worker_io_prepare(const struct worker *w)
+{
+	int fl;
+
+	/* read_cb tries the pipe before it waits for it. The description is
+	 * ours alone: the broker closed its copy of the read end. */
+	if (w->seekable)
+		return 0;
+	if ((fl = fcntl(WORKER_FD_INPUT, F_GETFL)) < 0 ||
+	    fcntl(WORKER_FD_INPUT, F_SETFL, fl | O_NONBLOCK) < 0)
+		return -errno;
+	return 0;
 }
 
 int

@@ -100,6 +100,8 @@ write_side_data(uint8_t *dst, const AVPacket *pkt, unsigned nb)
 	}
 }
 
+#define PROGRESS_EVERY 64u
+
 /* Wait until the packet is due at the media's pace (ffmpeg -re). */
 static void
 pace(struct worker *w, const AVPacket *pkt)
@@ -122,6 +124,8 @@ pace(struct worker *w, const AVPacket *pkt)
 	if (ahead <= 0)
 		return;
 	due_ns = w->rt_start_ns + ahead * 1000;
+	/* Consumers see what is already published before we sleep. */
+	ring_flush(w->ring);
 	/* Returns early on SIGTERM; the caller then sees worker_stop. */
 	while ((now = (int64_t)worker_now_ns()) < due_ns) {
 		struct timespec left = {
@@ -149,11 +153,14 @@ count_packet(struct worker *w, const AVPacket *pkt)
 {
 	struct ring_hdr *h = w->hdr;
 
-	/* packets and payload_bytes are the ring's own (ring_publish) */
+	/* packets and payload_bytes are counted by ring_publish() */
 	if (pkt->flags & AV_PKT_FLAG_CORRUPT)
 		bump(&h->corrupt_packets, 1);
-	atomic_store_explicit(&h->progress_ns, worker_now_ns(),
-			      memory_order_relaxed);
+	/* The watchdog's clock counts in seconds; a clock read every
+	 * PROGRESS_EVERY packets is plenty (input reads update it too). */
+	if (++w->progress_pkts % PROGRESS_EVERY == 0)
+		atomic_store_explicit(&h->progress_ns, worker_now_ns(),
+				      memory_order_relaxed);
 }
 
 static int

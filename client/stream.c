@@ -554,24 +554,22 @@ take_record(shmdemux_stream *s, struct ring_rd *v, struct shmdemux_packet *p)
 	return 0;
 }
 
+/* The first attempt does not wait, so a record that is already there costs
+ * no clock read and no broker check. Only once the ring is empty is the
+ * deadline computed and the wait done in slices; after each slice (and on
+ * every empty poll with timeout 0) the lifeline tells whether the broker is
+ * still there to end the stream. */
 int
 shmdemux_read(shmdemux_stream *s, struct shmdemux_packet *p, int timeout_ms)
 {
-	uint64_t deadline = now_ms() + (uint64_t)(timeout_ms < 0 ? 0 : timeout_ms);
+	uint64_t deadline = 0, now;
 	struct ring_rd v;
-	int ret;
+	int ret, slice = 0;
 
 	if (s->flags & SHMDEMUX_ATTACH_OBSERVER)
 		return -EINVAL;
 	shmdemux_release(s);
 	for (;;) {
-		int slice = RING_WAIT_SLICE_MS;
-		uint64_t now = now_ms();
-
-		if (timeout_ms >= 0)
-			slice = now >= deadline ? 0 :
-			    deadline - now < (uint64_t)slice ?
-			    (int)(deadline - now) : slice;
 		ret = ring_next(s->ring, &v, slice);
 		if (ret == 0) {
 			ret = take_record(s, &v, p);
@@ -585,10 +583,21 @@ shmdemux_read(shmdemux_stream *s, struct shmdemux_packet *p, int timeout_ms)
 			return err_from_ring(ret);
 		/* Nothing to read: everything published was drained, so a
 		 * dead broker now means nobody will ever end this stream. */
-		if (conn_broker_gone(s->conn))
+		if ((slice > 0 || timeout_ms == 0) &&
+		    conn_broker_gone(s->conn))
 			return SHMDEMUX_EBROKER;
-		if (timeout_ms >= 0 && now_ms() >= deadline)
+		if (timeout_ms == 0)
 			return -EAGAIN;
+		slice = RING_WAIT_SLICE_MS;
+		if (timeout_ms < 0)
+			continue;
+		now = now_ms();
+		if (deadline == 0)
+			deadline = now + (uint64_t)timeout_ms;
+		else if (now >= deadline)
+			return -EAGAIN;
+		if (deadline - now < (uint64_t)slice)
+			slice = (int)(deadline - now);
 	}
 }
 

@@ -55,6 +55,15 @@ struct ring {
 	uint32_t p_gen;        /* attached_total when p_limit was computed */
 	bool p_hold_done;      /* wait_consumers reached (sticky) */
 	uint64_t p_packets, p_frames, p_bytes, p_waits, p_evictions;
+	/* Private log of the record lengths in [p_tail, p_head) (in units of
+	 * RING_ALIGN), oldest first, in a power-of-two circular array: the
+	 * tail walk reads it instead of record headers written a lap ago
+	 * (cache misses, and memory the broker can also write). */
+	uint32_t *p_lens;
+	uint64_t p_lens_cap, p_lens_first, p_lens_n;
+	uint32_t p_unwoken;    /* records published since the last wake check */
+	uint64_t p_unwoken_at; /* p_head at the last wake check */
+	uint64_t p_wake_bytes; /* wake after this many bytes (ds / 32) */
 	struct lag *lag;
 
 	/* consumer */
@@ -62,6 +71,8 @@ struct ring {
 	uint64_t c_pos;        /* next record to read */
 	uint64_t c_head;       /* cached head, <= the real head */
 	uint64_t c_overruns;
+	uint64_t c_checked_at; /* c_pos when the producer was last checked */
+	uint32_t c_unchecked;  /* releases since then */
 	bool c_need_sync;      /* skip to the next RING_RF_SYNC record */
 };
 
@@ -223,6 +234,76 @@ check_cursors(const struct ring *r, const volatile struct ring_cursors *c)
 	return 0;
 }
 
+/* Room in the length log for n more records. */
+static int
+lens_reserve(struct ring *r, uint64_t n)
+{
+	uint64_t cap = r->p_lens_cap ? r->p_lens_cap : 1024, i;
+	uint32_t *nl;
+
+	if (r->p_lens_n + n <= r->p_lens_cap)
+		return 0;
+	while (cap < r->p_lens_n + n)
+		cap *= 2;
+	if ((nl = malloc(cap * sizeof(*nl))) == NULL)
+		return -ENOMEM;
+	for (i = 0; i < r->p_lens_n; i++)
+		nl[i] = r->p_lens[(r->p_lens_first + i) & (r->p_lens_cap - 1)];
+	free(r->p_lens);
+	r->p_lens = nl;
+	r->p_lens_cap = cap;
+	r->p_lens_first = 0;
+	return 0;
+}
+
+/* Log a record published at p_head (lens_reserve() made room). */
+static void
+lens_push(struct ring *r, uint64_t len)
+{
+	r->p_lens[(r->p_lens_first + r->p_lens_n++) & (r->p_lens_cap - 1)] =
+		(uint32_t)(len / RING_ALIGN);
+}
+
+/* Length of the i-th oldest logged record, in bytes. */
+static uint64_t
+lens_at(const struct ring *r, uint64_t i)
+{
+	return (uint64_t)r->p_lens[(r->p_lens_first + i) &
+				   (r->p_lens_cap - 1)] * RING_ALIGN;
+}
+
+/* The n oldest records were reclaimed. */
+static void
+lens_drop(struct ring *r, uint64_t n)
+{
+	r->p_lens_first = (r->p_lens_first + n) & (r->p_lens_cap - 1);
+	r->p_lens_n -= n;
+}
+
+/* Records already between tail and head when the producer maps the ring
+ * (its own from an earlier mapping): their lengths come from the headers
+ * this once, checked like everything else read from shared memory. */
+static int
+lens_load(struct ring *r)
+{
+	const struct ring_rec *rec;
+	uint64_t t = r->p_tail, len;
+	int ret;
+
+	while (t < r->p_head) {
+		rec = (const struct ring_rec *)(r->area + t % r->ds);
+		len = rec->len;
+		if (rec->pos != t || len < RING_ALIGN || len % RING_ALIGN ||
+		    len > r->p_head - t || len > r->ds)
+			return -EPROTO;
+		if ((ret = lens_reserve(r, 1)) < 0)
+			return ret;
+		lens_push(r, len);
+		t += len;
+	}
+	return 0;
+}
+
 /* The producer resumes from the published state; it is its own (or the
  * broker's fresh header), but a bad value must not send it walking. */
 static int
@@ -239,6 +320,9 @@ load_producer_state(struct ring *r)
 		return -EPROTO;
 	r->p_limit = r->p_tail;
 	r->p_gen = UINT32_MAX;
+	r->p_unwoken = 0;
+	r->p_unwoken_at = r->p_head;
+	r->p_wake_bytes = r->ds / RING_WAKE_BATCH_DIV;
 	r->p_packets = atomic_load_explicit(&h->packets, memory_order_relaxed);
 	r->p_frames = atomic_load_explicit(&h->frames, memory_order_relaxed);
 	r->p_bytes = atomic_load_explicit(&h->payload_bytes,
@@ -248,7 +332,9 @@ load_producer_state(struct ring *r)
 	r->p_evictions = atomic_load_explicit(&h->evictions,
 					      memory_order_relaxed);
 	r->lag = calloc(r->nslots, sizeof(*r->lag));
-	return r->lag ? 0 : -ENOMEM;
+	if (r->lag == NULL)
+		return -ENOMEM;
+	return lens_load(r);
 }
 
 static int
@@ -326,6 +412,7 @@ ring_unmap(struct ring **rp)
 	if (r->cmap)
 		munmap(r->cmap, r->clen);
 	free(r->lag);
+	free(r->p_lens);
 	free(r);
 	*rp = NULL;
 }
@@ -344,16 +431,22 @@ ring_cursors(const struct ring *r)
 
 /* ---- wakeups ---- */
 
-/* Wake consumers sleeping on wake_seq. The caller has just stored head or
- * state. The seq_cst fence orders that store before the load of
- * wake_needed; a consumer stores wake_needed (seq_cst) before re-loading
- * head, so either it sees the new head or we see its flag (store-load
- * Dekker pairing; release/acquire alone would let both miss each other).
- * Clearing the flag makes later publishes skip the syscall until some
- * consumer arms it again: one wake per sleep, not one per record. */
+/* Wake consumers sleeping on wake_seq. The caller has stored head (for one
+ * or, with wake batching, several records) or state. The seq_cst fence
+ * orders every one of those stores before the load of wake_needed; a
+ * consumer stores wake_needed (seq_cst) before re-loading head, so either
+ * it sees the new head or we see its flag (store-load Dekker pairing;
+ * release/acquire alone would let both miss each other). Clearing the flag
+ * makes later checks skip the syscall until some consumer arms it again:
+ * one wake per sleep, not one per record. */
 static void
 wake_consumers(struct ring *r, bool always)
 {
+	if (r->role == RING_ROLE_PRODUCER) {
+		/* Every record published so far is covered by this check. */
+		r->p_unwoken = 0;
+		r->p_unwoken_at = r->p_head;
+	}
 	atomic_thread_fence(memory_order_seq_cst);
 	if (!always &&
 	    atomic_load_explicit(&r->cur->wake_needed,
@@ -367,6 +460,31 @@ wake_consumers(struct ring *r, bool always)
 	 * head/state stored before it. */
 	atomic_fetch_add_explicit(&r->hdr->wake_seq, 1, memory_order_release);
 	futex_wake(&r->hdr->wake_seq, INT_MAX);
+}
+
+/* Wake batching: a publish only counts the record; the wake check above
+ * runs once RING_WAKE_BATCH_RECS records or a 1/RING_WAKE_BATCH_DIV of the
+ * ring have been published since the last one, or when the producer is
+ * about to block (ring_flush). A consumer that catches up and sleeps after
+ * every record would otherwise cost one FUTEX_WAKE per record, and a shared
+ * futex wake is not cheap (it resolves the page of the word every time). */
+static void
+note_published(struct ring *r)
+{
+	if (++r->p_unwoken < RING_WAKE_BATCH_RECS &&
+	    r->p_head - r->p_unwoken_at < r->p_wake_bytes)
+		return;
+	wake_consumers(r, false);
+}
+
+int
+ring_flush(struct ring *r)
+{
+	if (r->role != RING_ROLE_PRODUCER)
+		return -EPERM;
+	if (r->p_head != r->p_unwoken_at)
+		wake_consumers(r, false);
+	return 0;
 }
 
 /* Wake a producer blocked for space (on release_seq). */
@@ -385,24 +503,28 @@ rec_at(const struct ring *r, uint64_t pos)
 	return (struct ring_rec *)(r->area + pos % r->ds);
 }
 
-/* First record boundary >= need, walking the producer's own records from
- * the current tail. need <= p_head, so the walk stays among published
- * records. The checks only guard against a broker-corrupted segment. */
+/* First record boundary >= need, walking the producer's private length
+ * log from the current tail, then further on while the next boundary stays
+ * <= more (reclaiming ahead; more <= need walks no further). *n is the
+ * number of records walked. need and more are <= p_head, so the walk stays
+ * among published records. */
 static int
-walk_tail(const struct ring *r, uint64_t need, uint64_t *out)
+walk_tail(const struct ring *r, uint64_t need, uint64_t more, uint64_t *out,
+	  uint64_t *n)
 {
-	uint64_t t = r->p_tail, len;
-	const struct ring_rec *rec;
+	uint64_t t = r->p_tail, len, i = 0;
 
-	while (t < need) {
-		rec = rec_at(r, t);
-		len = rec->len;
-		if (rec->pos != t || len < RING_ALIGN || len % RING_ALIGN ||
-		    len > r->p_head - t)
-			return -EBADMSG;
+	while (t < need || t < more) {
+		if (i == r->p_lens_n)
+			return -EBADMSG; /* cannot happen: head is logged */
+		len = lens_at(r, i);
+		if (t >= need && t + len > more)
+			break;
 		t += len;
+		i++;
 	}
 	*out = t;
+	*n = i;
 	return 0;
 }
 
@@ -503,6 +625,10 @@ wait_cursors(struct ring *r, uint64_t lo, uint64_t t, uint64_t deadline,
 
 	if (scan_limit(r, lo, t, false) >= t)
 		return 0;
+	/* We may sleep: consumers must see every record published so far, or
+	 * one of them could sleep on data we have not woken it for while we
+	 * wait for it to release space. */
+	ring_flush(r);
 	if (!*counted) {
 		*counted = true;
 		atomic_store_explicit(&r->hdr->producer_waits, ++r->p_waits,
@@ -534,9 +660,27 @@ wait_cursors(struct ring *r, uint64_t lo, uint64_t t, uint64_t deadline,
 	return 0;
 }
 
+/* A reserve's timeout, turned into a deadline only if it has to wait: the
+ * common case reads no clock. */
+struct budget {
+	int ms;
+	bool set;
+	uint64_t deadline;
+};
+
+static uint64_t
+budget_deadline(struct budget *b)
+{
+	if (!b->set) {
+		b->deadline = b->ms == 0 ? 0 : deadline_after(b->ms);
+		b->set = true;
+	}
+	return b->deadline;
+}
+
 /* Lossless: move tail to t once every active cursor is at or past it. */
 static int
-reclaim_lossless(struct ring *r, uint64_t t, uint64_t deadline)
+reclaim_lossless(struct ring *r, uint64_t t, struct budget *b)
 {
 	uint64_t lo = r->p_tail;
 	bool counted = false;
@@ -558,7 +702,8 @@ reclaim_lossless(struct ring *r, uint64_t t, uint64_t deadline)
 				return 0;
 			}
 		}
-		if ((ret = wait_cursors(r, lo, t, deadline, &counted)) < 0)
+		if ((ret = wait_cursors(r, lo, t, budget_deadline(b),
+					&counted)) < 0)
 			return ret;
 	}
 }
@@ -576,22 +721,34 @@ reclaim_live(struct ring *r, uint64_t t)
 	r->p_tail = t;
 }
 
-/* Make [p_head, end) writable: tail must reach end - ds. */
+/* Make [p_head, end) writable: tail must reach end - ds. Lossless mode
+ * reclaims ahead, up to 1/RING_WAKE_BATCH_DIV of the ring past that when the
+ * cached limit already allows it (nothing a consumer still needs is
+ * reclaimed), so the tail store and its fence run once per chunk rather
+ * than once per record. Live mode reclaims only what it must: consumers
+ * there may still read what lies behind the tail. */
 static int
-make_room(struct ring *r, uint64_t end, uint64_t deadline)
+make_room(struct ring *r, uint64_t end, struct budget *b)
 {
-	uint64_t t;
+	uint64_t t, need, more = 0, n;
 	int ret;
 
 	if (end <= r->p_tail + r->ds)
 		return 0;
-	if ((ret = walk_tail(r, end - r->ds, &t)) < 0)
-		return ret;
-	if (r->mode == RING_MODE_LIVE) {
-		reclaim_live(r, t);
-		return 0;
+	need = end - r->ds;
+	if (r->mode == RING_MODE_LOSSLESS) {
+		more = need + r->ds / RING_WAKE_BATCH_DIV;
+		if (more > r->p_limit)
+			more = r->p_limit;
 	}
-	return reclaim_lossless(r, t, deadline);
+	if ((ret = walk_tail(r, need, more, &t, &n)) < 0)
+		return ret;
+	if (r->mode == RING_MODE_LIVE)
+		reclaim_live(r, t);
+	else if ((ret = reclaim_lossless(r, t, b)) < 0)
+		return ret;
+	lens_drop(r, n);
+	return 0;
 }
 
 static void
@@ -624,17 +781,18 @@ publish_head(struct ring *r, uint64_t end)
  * offset 0. Published on its own: a consumer caught up at p_head then moves
  * to the lap boundary, and the next record's room never includes it. */
 static int
-pad_to_end(struct ring *r, uint64_t deadline)
+pad_to_end(struct ring *r, struct budget *b)
 {
 	uint64_t len = r->ds - r->p_head % r->ds;
 	int ret;
 
-	if ((ret = make_room(r, r->p_head + len, deadline)) < 0)
+	if ((ret = make_room(r, r->p_head + len, b)) < 0)
 		return ret;
+	lens_push(r, len);
 	fill_rec(rec_at(r, r->p_head), r->p_head, len, RING_REC_PAD, 0, 0, 0,
 		 r->p_seq);
 	publish_head(r, r->p_head + len);
-	wake_consumers(r, false);
+	note_published(r);
 	return 0;
 }
 
@@ -642,7 +800,8 @@ int
 ring_reserve(struct ring *r, uint32_t meta_len, uint64_t payload_len,
 	     struct ring_wr *w, int timeout_ms)
 {
-	uint64_t len, deadline = timeout_ms == 0 ? 0 : deadline_after(timeout_ms);
+	struct budget b = { .ms = timeout_ms };
+	uint64_t len;
 	uint8_t *p;
 	int ret;
 
@@ -654,10 +813,14 @@ ring_reserve(struct ring *r, uint32_t meta_len, uint64_t payload_len,
 		       payload_len, RING_ALIGN);
 	if (len > r->ds)
 		return -EMSGSIZE;
-	if (r->p_head % r->ds + len > r->ds &&
-	    (ret = pad_to_end(r, deadline)) < 0)
+	/* room to log a pad and this record (grows rarely; before anything
+	 * is published, so a failure leaves the ring as it was) */
+	if ((ret = lens_reserve(r, 2)) < 0)
 		return ret;
-	if ((ret = make_room(r, r->p_head + len, deadline)) < 0)
+	if (r->p_head % r->ds + len > r->ds &&
+	    (ret = pad_to_end(r, &b)) < 0)
+		return ret;
+	if ((ret = make_room(r, r->p_head + len, &b)) < 0)
 		return ret;
 	p = (uint8_t *)rec_at(r, r->p_head);
 	w->pos = r->p_head;
@@ -685,6 +848,7 @@ ring_publish(struct ring *r, struct ring_wr *w, uint16_t type,
 		return -EINVAL;
 	fill_rec(rec_at(r, w->pos), w->pos, w->len, type, flags, w->meta_len,
 		 w->payload_len, r->p_seq);
+	lens_push(r, w->len);
 	publish_head(r, w->pos + w->len);
 	/* Release, after head: a consumer that jumps to last_sync finds the
 	 * record already below head. */
@@ -702,7 +866,7 @@ ring_publish(struct ring *r, struct ring_wr *w, uint16_t type,
 	r->p_bytes += w->payload_len;
 	atomic_store_explicit(&h->payload_bytes, r->p_bytes,
 			      memory_order_relaxed);
-	wake_consumers(r, false);
+	note_published(r);
 	return 0;
 }
 
@@ -779,6 +943,8 @@ publish_pos(struct ring *r)
 	struct ring_cursors *c = r->cur;
 
 	store_pos(r);
+	r->c_checked_at = r->c_pos;
+	r->c_unchecked = 0;
 	if (r->mode == RING_MODE_LIVE)
 		return; /* a live producer never waits */
 	/* seq_cst fence between our pos store and the prod_waiting load:
@@ -788,6 +954,23 @@ publish_pos(struct ring *r)
 	    r->c_pos >= atomic_load_explicit(&c->prod_want,
 					     memory_order_relaxed))
 		wake_producer(c);
+}
+
+/* After a release: the cursor store itself is cheap and always done; the
+ * fence and the check for a waiting producer run once per batch (the same
+ * thresholds as the producer's wake batching) and whenever we are about to
+ * sleep (wait_data). A producer blocked for space asks to be woken only a
+ * sixteenth of the ring later (prod_want), so checking every 1/32 of the
+ * ring or RING_WAKE_BATCH_RECS records delays it by at most one batch. */
+static void
+released(struct ring *r)
+{
+	if (++r->c_unchecked < RING_WAKE_BATCH_RECS &&
+	    r->c_pos - r->c_checked_at < r->ds / RING_WAKE_BATCH_DIV) {
+		store_pos(r);
+		return;
+	}
+	publish_pos(r);
 }
 
 int
@@ -842,6 +1025,8 @@ ring_attach(struct ring *r, unsigned slot, enum ring_start start)
 		return -EBADMSG;
 	}
 	r->c_head = p;
+	r->c_checked_at = p;
+	r->c_unchecked = 0;
 	r->c_need_sync = false;
 	return 0;
 }
@@ -967,15 +1152,16 @@ wait_data(struct ring *r, uint64_t deadline)
 		ret = refresh_head(r);
 		return ret < 0 ? ret : ret ? 0 : -EPIPE;
 	}
+	/* Make our cursor current and check for a waiting producer (pads
+	 * skipped and releases not checked since the last batch): a producer
+	 * must not wait for us while we sleep or poll. */
+	publish_pos(r);
 	if ((ms = slice_until(deadline, RING_WAIT_SLICE_MS)) == 0)
 		return -EAGAIN;
 	/* Acquire: the futex word is read before we announce ourselves, so a
 	 * publish after our re-check below changes it and futex_wait returns
 	 * at once. */
 	w = atomic_load_explicit(&h->wake_seq, memory_order_acquire);
-	/* Make our cursor current first (pads skipped since the last
-	 * release): a producer must not wait for us while we sleep. */
-	publish_pos(r);
 	/* seq_cst store, then seq_cst re-load of head: Dekker pairing with
 	 * the producer's head store + seq_cst fence + load of wake_needed. */
 	atomic_store_explicit(&c->wake_needed, 1, memory_order_seq_cst);
@@ -1027,7 +1213,7 @@ ring_release(struct ring *r, const struct ring_rd *v)
 	    v->end > r->c_head)
 		return;
 	r->c_pos = v->end;
-	publish_pos(r);
+	released(r);
 }
 
 uint64_t

@@ -102,10 +102,23 @@ struct ring_wr {
  * Returns 0, -ETIMEDOUT/-EAGAIN, -EMSGSIZE. */
 int ring_reserve(struct ring *r, uint32_t meta_len, uint64_t payload_len,
 		 struct ring_wr *w, int timeout_ms);
-/* Publish the reserved record (release store of head) and wake waiting
- * consumers if any. type is RING_REC_*, flags RING_RF_*. */
+/* Publish the reserved record (release store of head). type is RING_REC_*,
+ * flags RING_RF_*. Sleeping consumers are woken in batches, not per record:
+ * once RING_WAKE_BATCH_RECS records or 1/RING_WAKE_BATCH_DIV of the ring
+ * have been published since the last wake check, or at ring_flush(). A
+ * consumer that is not sleeping sees every record as soon as it is
+ * published either way. */
 int ring_publish(struct ring *r, struct ring_wr *w, uint16_t type,
 		 uint16_t flags);
+/* Wake consumers sleeping on records published since the last wake check.
+ * A producer must call it before it blocks for any reason other than
+ * ring_reserve() (which flushes by itself before it waits for space):
+ * waiting for input, pacing sleeps, and at the end of its stream. Cheap when
+ * nothing is pending or nobody sleeps. Returns 0 or -EPERM (not the
+ * producer). */
+int ring_flush(struct ring *r);
+#define RING_WAKE_BATCH_RECS 64u
+#define RING_WAKE_BATCH_DIV  32u
 
 /* Track table updates (seqlock on tracks->gen). Begin makes gen odd; end
  * makes it even, publishes it to readers and returns the new (even) gen. */
@@ -113,7 +126,8 @@ struct ring_tracks *ring_tracks_begin(struct ring *r);
 uint32_t ring_tracks_end(struct ring *r);
 
 /* Producer-side state changes (RING_STATE_*), and its own end status
- * (worker_reason etc. in the header). Wakes consumers. */
+ * (worker_reason etc. in the header). A state change always wakes consumers
+ * (and so also flushes pending record wakes). */
 void ring_set_state(struct ring *r, uint32_t state);
 void ring_set_worker_status(struct ring *r, uint32_t reason, int32_t averror,
 			    const char *msg);
@@ -145,8 +159,10 @@ int ring_next(struct ring *r, struct ring_rd *v, int timeout_ms);
 /* 0 if the record in v has not been reclaimed (it was intact while it was
  * read), -EOVERFLOW if it may have been overwritten. */
 int ring_view_valid(const struct ring *r, const struct ring_rd *v);
-/* Release v: the cursor moves past it (release store), waking the producer if
- * it waits for space. */
+/* Release v: the cursor moves past it (release store). Whether the producer
+ * waits for space and can now go on is checked once per wake batch of
+ * releases (RING_WAKE_BATCH_RECS or 1/RING_WAKE_BATCH_DIV of the ring) and
+ * always before ring_next() sleeps or returns -EAGAIN. */
 void ring_release(struct ring *r, const struct ring_rd *v);
 /* Overruns this consumer has had (live mode). */
 uint64_t ring_overruns(const struct ring *r);

@@ -7,6 +7,9 @@
  *   test_ring_flow kill       a SIGKILLed consumer freed by the broker
  *   test_ring_flow evict      a stuck consumer evicted after lag_timeout_ms
  *   test_ring_flow wait       wait_consumers: late consumers still see seq 0
+ *   test_ring_flow wake       wake batching: a sleeping consumer wakes
+ *                             promptly after ring_flush(), and after
+ *                             RING_WAKE_BATCH_RECS records without one
  *   test_ring_flow api        start positions, end status, timeouts, tracks
  */
 #include <errno.h>
@@ -407,6 +410,159 @@ test_wait(void)
 	return fail;
 }
 
+/* ---- wake batching ---- */
+
+#define WAKE_ROUNDS 20
+#define WAKE_MEASURE 1u /* tmeta.len: the consumer measures this record */
+
+struct wake_cons {
+	struct tring *t;
+	unsigned slot;
+};
+
+static int
+cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/* Blocks in ring_next until the end; for each marked record, the time from
+ * its publish to our return from ring_next. The ring's sleep slice is
+ * RING_WAIT_SLICE_MS, so a missing wake shows up as a latency near it. */
+static int
+wake_consumer(void *arg)
+{
+	struct wake_cons *c = arg;
+	uint64_t lat[2 * WAKE_ROUNDS], now;
+	struct ring *r;
+	struct ring_rd v;
+	struct tmeta m;
+	unsigned n = 0, i;
+	int ret;
+
+	TCHECK(tring_map_consumer(c->t, &r) == 0, "map");
+	TCHECK(ring_attach(r, c->slot, RING_START_OLDEST) == 0, "attach");
+	while ((ret = ring_next(r, &v, -1)) == 0) {
+		now = mono_ns();
+		TCHECK(v.meta_len == sizeof(m), "meta");
+		memcpy(&m, v.meta, sizeof(m));
+		if (m.len == WAKE_MEASURE && n < 2 * WAKE_ROUNDS)
+			lat[n++] = now - m.stamp_ns;
+		ring_release(r, &v);
+	}
+	TCHECK(ret == -EPIPE, "end: %d", ret);
+	TCHECK(n == 2 * WAKE_ROUNDS, "measured %u", n);
+	/* flush rounds first, then batch rounds */
+	for (i = 0; i < 2; i++) {
+		uint64_t *l = lat + i * WAKE_ROUNDS;
+
+		qsort(l, WAKE_ROUNDS, sizeof(*l), cmp_u64);
+		printf("wake after %s: median %.3f ms, max %.3f ms\n",
+		       i ? "a full batch" : "ring_flush",
+		       (double)l[WAKE_ROUNDS / 2] / 1e6,
+		       (double)l[WAKE_ROUNDS - 1] / 1e6);
+		/* A missed wake costs a whole slice. The two slowest rounds
+		 * may be scheduler delays on a loaded machine. */
+		TCHECK(l[WAKE_ROUNDS / 2] < 20u * 1000000u, "median too slow");
+		TCHECK(l[WAKE_ROUNDS - 3] <
+		       (uint64_t)(RING_WAIT_SLICE_MS - 10) * 1000000u,
+		       "wakes were missed");
+	}
+	ring_unmap(&r);
+	return 0;
+}
+
+static void
+wake_publish(struct ring *r, uint64_t mark)
+{
+	struct ring_wr w;
+	struct tmeta m = { 0 };
+
+	TCHECK(ring_reserve(r, sizeof(m), 8, &w, -1) == 0, "reserve");
+	memset(w.payload, 0, 8);
+	m.len = mark;
+	m.stamp_ns = mono_ns();
+	memcpy(w.meta, &m, sizeof(m));
+	TCHECK(ring_publish(r, &w, RING_REC_PACKET, 0) == 0, "publish");
+}
+
+/* 1 if the process is in an interruptible sleep ('S' in /proc/PID/stat). */
+static int
+sleeping(pid_t pid)
+{
+	char path[64], buf[256], *p;
+	FILE *f;
+	size_t n;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	if ((f = fopen(path, "r")) == NULL)
+		return 0;
+	n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[n] = '\0';
+	p = strrchr(buf, ')');
+	return p != NULL && p[1] == ' ' && p[2] == 'S';
+}
+
+/* Until the consumer has read everything, announced that it sleeps, and is
+ * asleep: its only blocking call is the futex wait in ring_next. */
+static void
+await_sleeper(struct ring *prod, const struct tring *t, unsigned slot,
+	      pid_t pid)
+{
+	const struct ring_cursors *c = ring_cursors(t->admin);
+	const struct ring_slot *s = (const struct ring_slot *)
+		((const uint8_t *)c + RING_CURSORS_HDR_SIZE) + slot;
+
+	while (atomic_load(&c->wake_needed) == 0 ||
+	       atomic_load(&s->pos) != atomic_load(&ring_hdr(prod)->head) ||
+	       !sleeping(pid))
+		sched_yield();
+}
+
+static int
+test_wake(void)
+{
+	struct tring t;
+	struct ring_params rp = params(1u << 20, RING_MODE_LOSSLESS, 1, 0);
+	struct wake_cons wc = { .t = &t };
+	const struct ring_hdr *h;
+	struct ring *r;
+	uint32_t ws;
+	unsigned i, k;
+	pid_t cp;
+
+	TCHECK(tring_create(&t, &rp) == 0, "create");
+	TCHECK(tring_map_producer(&t, &r) == 0, "map producer");
+	h = ring_hdr(r);
+	wc.slot = (unsigned)ring_slot_alloc(t.admin, 0);
+	cp = tchild(wake_consumer, &wc);
+	for (i = 0; i < WAKE_ROUNDS; i++) {
+		await_sleeper(r, &t, wc.slot, cp);
+		wake_publish(r, WAKE_MEASURE);
+		TCHECK(ring_flush(r) == 0, "flush");
+	}
+	for (i = 0; i < WAKE_ROUNDS; i++) {
+		await_sleeper(r, &t, wc.slot, cp);
+		/* Batching: no wake for the first K - 1 records... */
+		ws = atomic_load(&h->wake_seq);
+		for (k = 1; k < RING_WAKE_BATCH_RECS; k++)
+			wake_publish(r, 0);
+		TCHECK(atomic_load(&h->wake_seq) == ws, "woken before the batch");
+		/* ...and always one with the K-th. */
+		wake_publish(r, WAKE_MEASURE);
+		TCHECK(atomic_load(&h->wake_seq) != ws, "no wake after K records");
+	}
+	TCHECK(ring_flush(r) == 0, "flush");
+	ring_set_end(t.admin, SD_END_EOF, 0, 0, 0, NULL);
+	i = (unsigned)twait(cp);
+	ring_unmap(&r);
+	tring_destroy(&t);
+	return i != 0;
+}
+
 static const struct {
 	const char *name;
 	int (*fn)(void);
@@ -414,6 +570,7 @@ static const struct {
 	{ "lossless", test_lossless },
 	{ "live", test_live },
 	{ "wait", test_wait },
+	{ "wake", test_wake },
 };
 
 int
@@ -433,6 +590,6 @@ main(int argc, char **argv)
 		if (strcmp(argv[1], tests[i].name) == 0)
 			return tests[i].fn();
 usage:
-	fprintf(stderr, "usage: test_ring_flow lossless|live|kill|evict|wait\n");
+	fprintf(stderr, "usage: test_ring_flow lossless|live|kill|evict|wait|wake\n");
 	return 2;
 }

@@ -135,6 +135,7 @@ produce(const struct bring *b, uint64_t n, int size)
 		*(uint64_t *)w.payload = i ? i : now_ns();
 		ring_publish(r, &w, RING_REC_PACKET, 0);
 	}
+	ring_flush(r); /* the end of the stream: wake every sleeper */
 	ring_unmap(&r);
 }
 
@@ -226,6 +227,9 @@ lat_produce(const struct bring *b, uint64_t n, int unused)
 			_exit(1);
 		*(uint64_t *)w.payload = now_ns();
 		ring_publish(r, &w, RING_REC_PACKET, 0);
+		/* a live producer flushes before it waits for its next
+		 * input; the wait here is for the consumer to sleep again */
+		ring_flush(r);
 	}
 	ring_unmap(&r);
 }
