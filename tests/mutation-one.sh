@@ -9,9 +9,9 @@
 # the file by path, 1 feeds it on stdin (`open - < FILE`, every second time
 # through a real pipe, `cat FILE | open -`).
 # Prints one line per mutant on stdout:
-#   INDEX KIND INPUT SOURCE STATUS DUMP-EXIT ok|FAIL[:why]
+#   INDEX KIND INPUT SOURCE STATUS DUMP-EXIT MS ok|FAIL[:why]
 # where STATUS is the end reason `ls` shows (eof, demux-error, ...) or
-# "refused" when `open` itself failed cleanly.
+# "refused" when `open` itself failed cleanly, and MS the time it took.
 . "$(dirname "$0")/lib.sh"
 SHM_TEST=mutation
 shm_init
@@ -21,9 +21,9 @@ mapfile -t files <"$MUT_FILES"
 # One mutant. Never exits: every outcome is a result line.
 one() { # INDEX
 	local idx=$1 m=$SHM_TMP/m err=$SHM_TMP/err derr=$SHM_TMP/derr
-	local kind input src id= rc status line cat_pid=
+	local kind input src id= rc status line cat_pid= t0=${EPOCHREALTIME/[.,]/}
 	read -r kind input < <("$MUT_TOOL" "$MUT_SEED" "$idx" "$m" "${files[@]}")
-	[ -n "$kind" ] || { echo "$idx - - - - - FAIL:mutate"; return; }
+	[ -n "$kind" ] || { echo "$idx - - - - - 0 FAIL:mutate"; return; }
 
 	case $(( idx / 4 % 2 )):$(( idx / 8 % 2 )) in
 	0:*) src=file; id=$(shm_cli open "$m" 2>"$err"); rc=$? ;;
@@ -46,14 +46,14 @@ one() { # INDEX
 	esac
 	set -- "$idx" "$kind" "$input" "$src"
 	if ! kill -0 "$MUT_BROKER_PID" 2>/dev/null; then
-		echo "$* - - FAIL:broker-died"; return
+		echo "$* - - 0 FAIL:broker-died"; return
 	fi
 	if [ -z "$id" ]; then
 		# A refusal is fine if it is the CLI's clean failure.
 		if [ "${rc:-1}" -eq 1 ] && shm_one_line "$err"; then
-			echo "$* refused 1 ok"
+			echo "$* refused 1 0 ok"
 		else
-			echo "$* - ${rc:-?} FAIL:open-exit-${rc:-?}:$(head -c 200 "$err" | tr '\n ' '|_')"
+			echo "$* - ${rc:-?} 0 FAIL:open-exit-${rc:-?}:$(head -c 200 "$err" | tr '\n ' '|_')"
 		fi
 		return
 	fi
@@ -66,7 +66,7 @@ one() { # INDEX
 	status=$(printf '%s\n' "$line" | grep -o 'ended:[a-z-]*' | head -n 1)
 	status=${status#ended:}
 	shm_cli close "$id" >/dev/null 2>&1
-	set -- "$@" "${status:--}" "$rc"
+	set -- "$@" "${status:--}" "$rc" $(( (${EPOCHREALTIME/[.,]/} - t0) / 1000 ))
 	if ! kill -0 "$MUT_BROKER_PID" 2>/dev/null; then
 		echo "$* FAIL:broker-died"
 	elif [ $rc -ne 0 ] && [ $rc -ne 1 ]; then

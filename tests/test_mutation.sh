@@ -16,7 +16,7 @@
 # Prints a table of terminal statuses per mutation kind.
 #
 # usage: test_mutation.sh [--long]
-#   SHMDEMUX_MUTANTS=N        mutants to run (default 2000; --long: 50000)
+#   SHMDEMUX_MUTANTS=N        mutants to run (default 1500; --long: 50000)
 #   SHMDEMUX_MUTATION_SEED=S  campaign seed (default 1); a failing line names
 #                             its index, so `MUT_FIRST=I SHMDEMUX_MUTANTS=1`
 #                             replays one mutant
@@ -24,7 +24,7 @@
 . "$(dirname "$0")/lib.sh"
 shm_init
 
-count=${SHMDEMUX_MUTANTS:-2000}
+count=${SHMDEMUX_MUTANTS:-1500}
 [ "${1:-}" = --long ] && count=${SHMDEMUX_MUTANTS_LONG:-50000}
 first=${MUT_FIRST:-0}
 jobs=${SHMDEMUX_MUTATION_JOBS:-4}
@@ -66,7 +66,7 @@ if [ "$done_n" -ne "$count" ]; then
 	fails=1
 fi
 if grep -v ' ok$' "$results" >"$SHM_TMP/failed"; then
-	shm_log "FAIL: $(wc -l <"$SHM_TMP/failed") mutants failed (INDEX KIND INPUT SOURCE STATUS DUMP-EXIT):"
+	shm_log "FAIL: $(wc -l <"$SHM_TMP/failed") mutants failed (INDEX KIND INPUT SOURCE STATUS DUMP-EXIT MS):"
 	head -n 30 "$SHM_TMP/failed" >&2
 	fails=1
 fi
@@ -111,5 +111,7 @@ END {
 	for (x in src) printf " %s=%d", x, src[x]
 	printf "\n"
 }' "$results"
+echo "slowest (INDEX KIND INPUT SOURCE STATUS DUMP-EXIT MS):"
+sort -k7,7nr "$results" | head -n 5 | sed 's/^/  /'
 [ $fails -eq 0 ] || exit 1
 echo "mutation campaign: all passed"
