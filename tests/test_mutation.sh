@@ -16,7 +16,7 @@
 # Prints a table of terminal statuses per mutation kind.
 #
 # usage: test_mutation.sh [--long]
-#   SHMDEMUX_MUTANTS=N        mutants to run (default 1500; --long: 50000)
+#   SHMDEMUX_MUTANTS=N        mutants to run (default 1000; --long: 50000)
 #   SHMDEMUX_MUTATION_SEED=S  campaign seed (default 1); a failing line names
 #                             its index, so `MUT_FIRST=I SHMDEMUX_MUTANTS=1`
 #                             replays one mutant
@@ -24,7 +24,7 @@
 . "$(dirname "$0")/lib.sh"
 shm_init
 
-count=${SHMDEMUX_MUTANTS:-1500}
+count=${SHMDEMUX_MUTANTS:-1000}
 [ "${1:-}" = --long ] && count=${SHMDEMUX_MUTANTS_LONG:-50000}
 first=${MUT_FIRST:-0}
 jobs=${SHMDEMUX_MUTATION_JOBS:-4}
