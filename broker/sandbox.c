@@ -60,6 +60,7 @@ static int
 drop_root(char *err, size_t errlen)
 {
 	const struct passwd *pw;
+	pid_t parent = getppid();
 	uid_t uid;
 	gid_t gid;
 
@@ -73,6 +74,13 @@ drop_root(char *err, size_t errlen)
 		snprintf(err, errlen, "dropping root to uid %u: %s",
 			 (unsigned)uid, strerror(errno));
 		return -errno;
+	}
+	/* Changing credentials clears the parent-death signal: set it again,
+	 * or a worker outlives a broker killed outright. The parent check
+	 * covers a broker that died while it was cleared. */
+	if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || getppid() != parent) {
+		snprintf(err, errlen, "the broker is gone");
+		return -ESRCH;
 	}
 	return 0;
 }

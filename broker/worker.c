@@ -24,6 +24,10 @@
 #include <libavformat/avformat.h>
 #include <libavutil/opt.h>
 
+#ifdef SHMDEMUX_SANITIZE_BUILD
+#include <sanitizer/lsan_interface.h>
+#endif
+
 #include "sandbox.h"
 #include "worker.h"
 #include "worker_abi.h"
@@ -451,6 +455,11 @@ enter_sandbox(struct worker *w)
 #ifdef SHMDEMUX_SANITIZE_BUILD
 	/* the sanitizer runtime reserves terabytes of address space */
 	c.mem_limit = 0;
+	/* LeakSanitizer's check at exit stops the world with ptrace, which
+	 * the sandbox traps, and the trap deadlocks the sanitizer's signal
+	 * handler: the worker would hang instead of exiting. Check now; that
+	 * also turns the check at exit off. */
+	__lsan_do_leak_check();
 #endif
 	/* Demuxers format dates with localtime(), which would open
 	 * /etc/localtime inside the sandbox: a POSIX TZ string needs no

@@ -194,7 +194,9 @@ ctl_recv(int sock, void *buf, int *fds, int *nfds)
 		err = -EMSGSIZE;
 	else if (n > 0)
 		err = ctl_validate(buf, (size_t)n);
-	if (err < 0) {
+	/* An empty datagram reads as end of stream, yet a peer can attach
+	 * descriptors to it: close them, or each one leaks. */
+	if (err < 0 || n == 0) {
 		for (int i = 0; i < got; i++) {
 			close(fds[i]);
 			fds[i] = -1;
