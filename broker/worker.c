@@ -121,7 +121,8 @@ usage(void)
 {
 	fprintf(stderr, "usage: shmdemux-worker --stream-id N [--seekable] "
 		"[--format FMT] [--probesize BYTES] [--analyzeduration USEC] "
-		"[--realtime] [--verbose] [--demux-opt KEY=VALUE]...\n");
+		"[--realtime] [--verbose] [--demux-opt KEY=VALUE]... "
+		"[--mem-limit BYTES] [--format-whitelist LIST]\n");
 }
 
 static int
@@ -156,7 +157,7 @@ static int
 parse_args(struct worker *w, int argc, char **argv)
 {
 	enum { O_ID = 256, O_SEEK, O_FMT, O_PROBE, O_ANALYZE, O_RT, O_OPT,
-	       O_VERBOSE, O_MEM };
+	       O_VERBOSE, O_MEM, O_WHITELIST, O_FAULT, O_FAULT_AFTER };
 	static const struct option opts[] = {
 		{ "stream-id", required_argument, NULL, O_ID },
 		{ "seekable", no_argument, NULL, O_SEEK },
@@ -167,6 +168,11 @@ parse_args(struct worker *w, int argc, char **argv)
 		{ "demux-opt", required_argument, NULL, O_OPT },
 		{ "verbose", no_argument, NULL, O_VERBOSE },
 		{ "mem-limit", required_argument, NULL, O_MEM },
+		{ "format-whitelist", required_argument, NULL, O_WHITELIST },
+#ifdef SHMDEMUX_FAULT_INJECTION
+		{ "fault", required_argument, NULL, O_FAULT },
+		{ "fault-after", required_argument, NULL, O_FAULT_AFTER },
+#endif
 		{ NULL, 0, NULL, 0 },
 	};
 	int64_t id = -1;
@@ -206,6 +212,25 @@ parse_args(struct worker *w, int argc, char **argv)
 			w->mem_limit = (uint64_t)v;
 			break;
 		}
+		case O_WHITELIST:
+			free((char *)w->format_whitelist);
+			if (!(w->format_whitelist = strdup(optarg)))
+				return -1;
+			break;
+#ifdef SHMDEMUX_FAULT_INJECTION
+		case O_FAULT:
+			if ((w->fault = worker_fault_parse(optarg)) < 0)
+				return -1;
+			break;
+		case O_FAULT_AFTER: {
+			int64_t v;
+
+			if (parse_i64(optarg, &v) < 0)
+				return -1;
+			w->fault_after = (uint64_t)v;
+			break;
+		}
+#endif
 		default:
 			return -1;
 		}
@@ -336,6 +361,30 @@ build_options(struct worker *w, AVDictionary **opts, int *scan_set)
 	return 0;
 }
 
+/* Demuxers that read one container from our byte stream and nothing else.
+ * Left out on purpose: playlists and lists that name other files or URLs
+ * (hls, dash, concat, ffmetadata), image sequences (image2), session
+ * descriptions (sdp, rtsp), and text/subtitle demuxers that probe loosely.
+ * libavformat matches each name of a demuxer against the list
+ * (av_match_list), so "mov" admits "mov,mp4,m4a,3gp,3g2,mj2". */
+static const char default_format_whitelist[] =
+	"matroska,webm,mov,mp4,mpegts,mpeg,mpegvideo,flv,live_flv,ogg,avi,"
+	"wav,w64,mp3,aac,loas,flac,ac3,eac3,dts,truehd,mlp,nut,asf,h264,hevc,"
+	"m4v,vc1,ivf,aiff,caf,amr,amrnb,amrwb,au,mxf,rm,wv,ape,tta,dv,"
+	"yuv4mpegpipe,gsm";
+
+/* Probing may pick any demuxer; the open then fails unless the one picked
+ * (or the one forced) is on the list. */
+static int
+set_format_whitelist(const struct worker *w, AVDictionary **opts)
+{
+	const char *list = w->format_whitelist != NULL ?
+	    w->format_whitelist : default_format_whitelist;
+
+	return av_dict_set(opts, "format_whitelist", list, 0) < 0 ?
+	       AVERROR(ENOMEM) : 0;
+}
+
 /* Nested opens (HLS/DASH playlists, concat lists, MOV references, image
  * sequences) go through the protocol layer; our input does not. A
  * whitelist naming no protocol makes every such open fail with EINVAL
@@ -382,6 +431,7 @@ open_input(struct worker *w, const char *name)
 	w->fmt->interrupt_callback.callback = interrupt_cb;
 	if ((ret = worker_io_open(w)) < 0 ||
 	    (ret = build_options(w, &opts, &scan_set)) < 0 ||
+	    (ret = set_format_whitelist(w, &opts)) < 0 ||
 	    (ret = lock_protocols(&opts)) < 0)
 		goto fail;
 
@@ -414,11 +464,19 @@ demux(struct worker *w)
 	if (!pkt)
 		return finish_av(w, SD_END_DEMUX_ERROR, AVERROR(ENOMEM), 0);
 	for (;;) {
+#ifdef SHMDEMUX_FAULT_INJECTION
+		if (w->fault != WORKER_FAULT_NONE &&
+		    w->published == w->fault_after) {
+			av_packet_free(&pkt);
+			return worker_fault_fire(w);
+		}
+#endif
 		ret = worker_stop ? AVERROR_EXIT : av_read_frame(w->fmt, pkt);
 		if (ret < 0)
 			break;
 		err = worker_pkt_publish(w, pkt);
 		av_packet_unref(pkt);
+		w->published++;
 		if (err < 0) {
 			av_packet_free(&pkt);
 			return finish_ring(w, err);
@@ -524,5 +582,6 @@ out:
 	ring_unmap(&w.ring);
 	av_dict_free(&w.demux_opts);
 	free((char *)w.format);
+	free((char *)w.format_whitelist);
 	return code;
 }
