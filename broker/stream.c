@@ -692,6 +692,28 @@ worker_mem_limit(const struct stream *s, const struct ctl_open *req)
 	return own + s->data_seg_size + s->cursor_seg_size;
 }
 
+#ifdef SHMDEMUX_FAULT_INJECTION
+/* Test builds only: SHMDEMUX_FAULT="KIND:N[:NAME]" makes the worker of
+ * every stream (or only of the stream named NAME) misbehave after N
+ * packets (worker_fault.c). Returns "KIND:N" in buf, or NULL. */
+static const char *
+fault_for(const struct stream *s, char *buf, size_t cap)
+{
+	const char *env = getenv("SHMDEMUX_FAULT"), *name;
+	int n;
+
+	if (env == NULL || env[0] == '\0')
+		return NULL;
+	name = strchr(env, ':');
+	name = name != NULL ? strchr(name + 1, ':') : NULL;
+	if (name != NULL && strcmp(name + 1, s->name) != 0)
+		return NULL;
+	n = snprintf(buf, cap, "%.*s", name != NULL ? (int)(name - env) :
+		     (int)strlen(env), env);
+	return n > 0 && (size_t)n < cap ? buf : NULL;
+}
+#endif
+
 static int
 start_worker(struct stream *s, const struct ctl_open *req, int input_fd,
 	     int seekable, char *msg, size_t cap)
@@ -720,10 +742,9 @@ start_worker(struct stream *s, const struct ctl_open *req, int input_fd,
 	int pfd, ret;
 
 #ifdef SHMDEMUX_FAULT_INJECTION
-	/* test builds only: misbehave on command (worker_fault.c) */
-	ws.fault = getenv("SHMDEMUX_FAULT");
-	if (ws.fault != NULL && ws.fault[0] == '\0')
-		ws.fault = NULL;
+	char fault[64];
+
+	ws.fault = fault_for(s, fault, sizeof(fault));
 #endif
 	s->seekable = seekable;
 	pid = spawn_worker(&ws);

@@ -32,6 +32,10 @@ volatile sig_atomic_t worker_stop;
 
 static long log_stream_id = -1;
 
+/* libavformat's last error line: it often says more than the AVERROR
+ * ("Format matroska,webm is not on the whitelist" vs "Invalid argument"). */
+static char last_av_error[RING_MSG_LEN];
+
 void
 worker_log(const struct worker *w, const char *fmt, ...)
 {
@@ -66,6 +70,15 @@ av_log_cb(void *avcl, int level, const char *fmt, va_list vl)
 
 	if (level > av_log_get_level())
 		return;
+	if (level <= AV_LOG_ERROR) {
+		va_list cp;
+
+		/* without the "[demuxer @ 0x...]" prefix */
+		va_copy(cp, vl);
+		vsnprintf(last_av_error, sizeof(last_av_error), fmt, cp);
+		va_end(cp);
+		last_av_error[strcspn(last_av_error, "\n")] = '\0';
+	}
 	av_log_format_line2(avcl, level, fmt, vl, line, sizeof(line),
 			    &print_prefix);
 	n = strlen(line);
@@ -315,6 +328,12 @@ finish_av(struct worker *w, uint32_t reason, int averror, int code)
 	if (worker_stop || averror == AVERROR_EXIT)
 		return finish(w, SD_END_CLOSED, 0, "stopped", WORKER_EXIT_STOPPED);
 	av_strerror(averror, msg, sizeof(msg));
+	if (reason == SD_END_OPEN_FAILED && last_av_error[0] != '\0') {
+		size_t n = strlen(msg);
+
+		snprintf(msg + n, sizeof(msg) - n, " (%.*s)",
+			 (int)(sizeof(msg) - n - 4), last_av_error);
+	}
 	if (reason != SD_END_EOF)
 		worker_log(w, "%s: %s", reason == SD_END_DEMUX_ERROR ?
 			   "demux error" : "cannot open input", msg);

@@ -103,8 +103,8 @@ enum {
 #ifdef SHMDEMUX_FAULT_INJECTION
 /* WORKER_FAULT_* for a name, or -1. */
 int worker_fault_parse(const char *name);
-/* Misbehave as w->fault says. Returns only for faults that end with an
- * exit code (alloc) or failed to take: the worker's exit status. */
+/* Misbehave as w->fault says. Returns only if the fault did not take,
+ * with the worker's exit status. */
 int worker_fault_fire(struct worker *w);
 #endif
 
