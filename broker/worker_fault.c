@@ -7,6 +7,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -56,13 +57,18 @@ fault_alloc(struct worker *w)
 int
 worker_fault_fire(struct worker *w)
 {
-	volatile int *volatile nowhere = NULL;
+	volatile int *ro;
 
 	worker_log(w, "fault injection: %s after %lu packets",
 		   kinds[w->fault], (unsigned long)w->fault_after);
 	switch (w->fault) {
 	case WORKER_FAULT_SEGV:
-		*nowhere = 1;
+		/* a store to a read-only page: a real fault, which a NULL
+		 * store would not be under UBSan (it reports and exits) */
+		ro = mmap(NULL, 4096, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS,
+			  -1, 0);
+		if (ro != MAP_FAILED)
+			*ro = 1;
 		break;
 	case WORKER_FAULT_ABORT:
 		abort();

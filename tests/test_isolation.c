@@ -468,8 +468,12 @@ test_evict(void)
 	/* one packet, then hold the view and stop reading */
 	CHECK(shmdemux_read(stalled, &pkt, 10000) == 0);
 	reader_join(&full);
-	CHECK(full.code == SHMDEMUX_EOF);
 	i = info_of(c, id);
+	fprintf(stderr, "evict: the reader read %ld packets, then %s; LIST: "
+		"%llu packets, %llu drops, %s\n", full.count,
+		shmdemux_strerror(full.code), (unsigned long long)i.packets,
+		(unsigned long long)i.drops, i.end_msg);
+	CHECK(full.code == SHMDEMUX_EOF);
 	CHECK(i.packets == (uint64_t)full.count);
 	CHECK(i.drops >= 1);
 	do
@@ -538,8 +542,12 @@ test_consumers(void)
 			CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
 	}
 	reader_join(&full);
-	CHECK(full.code == SHMDEMUX_EOF);
 	i = info_of(c, id);
+	fprintf(stderr, "consumers: the reader read %ld packets, then %s; "
+		"LIST: %llu packets, %s\n", full.count,
+		shmdemux_strerror(full.code), (unsigned long long)i.packets,
+		i.end_msg);
+	CHECK(full.code == SHMDEMUX_EOF);
 	CHECK(i.packets == (uint64_t)full.count);
 	CHECK(i.end_reason == SHMDEMUX_END_EOF);
 	shmdemux_detach(&full.st);
