@@ -4,7 +4,8 @@
  *
  * usage: test_isolation SHMDEMUXD WORKER BIN_DIR CORPUS FFPROBE_PACKETS CASE
  *   CASE: a fault (segv abort kill syscall alloc spin exit), or killed,
- *         memory, open-failed, whitelist, evict, consumers
+ *         memory, open-failed, whitelist, idle-source, full-ring, evict,
+ *         consumers
  *
  * Fault cases need a build with SHMDEMUX_FAULT_INJECTION (else exit 77):
  * the broker gets SHMDEMUX_FAULT=KIND:N:victim, so only the stream named
@@ -486,6 +487,105 @@ test_evict(void)
 	CHECK(tl_broker_stop(&b) == 0);
 }
 
+/* The watchdog is short here (300 ms); each case stays quiet for five
+ * times that. The quiet period is the behaviour under test, not a way to
+ * wait for something: it is a read that must time out. */
+#define QUIET_MS 1500
+
+static int
+read_all(shmdemux_stream *st, long *count, int timeout_ms)
+{
+	struct shmdemux_packet pkt;
+	int ret;
+
+	while ((ret = shmdemux_read(st, &pkt, timeout_ms)) == 0)
+		(*count)++;
+	return ret;
+}
+
+/* A live source that goes quiet: the worker waits on an empty pipe, which
+ * is not a hang. Half the file, a quiet spell, the rest: EOF. */
+static void
+test_idle_source(void)
+{
+	struct tl_broker b;
+	struct shmdemux_open_opts o;
+	struct shmdemux_stream_info i;
+	shmdemux_conn *c = NULL;
+	shmdemux_stream *st = NULL;
+	static char buf[1 << 20];
+	FILE *f;
+	size_t n;
+	long count = 0;
+	uint32_t id;
+	int push = -1;
+
+	f = fopen(victim_file, "rb");
+	CHECK(f != NULL);
+	n = fread(buf, 1, sizeof(buf), f);
+	fclose(f);
+	CHECK(n > 2 && n < sizeof(buf));
+	CHECK(tl_broker_start(&b, "s", worker_bin, NULL) == 0);
+	CHECK(shmdemux_connect(&c, b.sock, 0) == 0);
+	shmdemux_open_opts_init(&o);
+	o.watchdog_ms = 300;
+	o.name = "idle";
+	CHECK(shmdemux_open_push(c, &o, &id, &push) == 0);
+	CHECK(shmdemux_attach(c, id, NULL, SHMDEMUX_START_OLDEST, 0,
+			      &st) == 0);
+	CHECK(write(push, buf, n / 2) == (ssize_t)(n / 2));
+	CHECK(read_all(st, &count, QUIET_MS) == -EAGAIN);
+	i = info_of(c, id);
+	CHECK(i.state != SHMDEMUX_STATE_ENDED);
+	CHECK(write(push, buf + n / 2, n - n / 2) == (ssize_t)(n - n / 2));
+	close(push);
+	CHECK(read_all(st, &count, 10000) == SHMDEMUX_EOF);
+	i = info_of(c, id);
+	CHECK(i.end_reason == SHMDEMUX_END_EOF);
+	CHECK(i.packets == (uint64_t)count);
+	shmdemux_detach(&st);
+	shmdemux_disconnect(&c);
+	CHECK(tl_broker_stop(&b) == 0);
+}
+
+/* A lossless ring kept full by a reader that pauses: the worker waits for
+ * room, which is not a hang either. */
+static void
+test_full_ring(void)
+{
+	struct tl_broker b;
+	struct shmdemux_open_opts o;
+	struct shmdemux_stream_info i;
+	struct shmdemux_packet pkt;
+	shmdemux_conn *c = NULL;
+	shmdemux_stream *st = NULL;
+	struct pollfd none = { .fd = -1 };
+	long count = 1;
+	uint32_t id;
+
+	CHECK(tl_broker_start(&b, "s", worker_bin, NULL) == 0);
+	CHECK(shmdemux_connect(&c, b.sock, 0) == 0);
+	shmdemux_open_opts_init(&o);
+	o.ring_size = 64 * 1024;     /* far smaller than the file */
+	o.watchdog_ms = 300;
+	o.lag_timeout_ms = 60000;    /* no eviction: the reader is slow */
+	id = open_file(c, bystander_file, "full", &o);
+	CHECK(shmdemux_attach(c, id, NULL, SHMDEMUX_START_OLDEST, 0,
+			      &st) == 0);
+	CHECK(shmdemux_read(st, &pkt, 10000) == 0);
+	CHECK(poll(&none, 1, QUIET_MS) == 0);
+	i = info_of(c, id);
+	CHECK(i.state == SHMDEMUX_STATE_RUNNING);
+	CHECK(i.fill_permille > 500);
+	CHECK(read_all(st, &count, 10000) == SHMDEMUX_EOF);
+	i = info_of(c, id);
+	CHECK(i.end_reason == SHMDEMUX_END_EOF);
+	CHECK(i.packets == (uint64_t)count);
+	shmdemux_detach(&st);
+	shmdemux_disconnect(&c);
+	CHECK(tl_broker_stop(&b) == 0);
+}
+
 /* Readers that crash, and clients that connect and vanish, leave the
  * broker and the other readers unharmed. */
 static void
@@ -607,6 +707,10 @@ main(int argc, char **argv)
 		test_open_failed(0);
 	else if (strcmp(which, "whitelist") == 0)
 		test_open_failed(1);
+	else if (strcmp(which, "idle-source") == 0)
+		test_idle_source();
+	else if (strcmp(which, "full-ring") == 0)
+		test_full_ring();
 	else if (strcmp(which, "evict") == 0)
 		test_evict();
 	else if (strcmp(which, "consumers") == 0)
