@@ -573,9 +573,12 @@ ls_help(FILE *f)
 {
 	fprintf(f,
 "usage: shmdemux ls [--json]\n"
-"List the broker's streams: id, name, state (running, ended:eof,\n"
-"ended:crashed(SIGSEGV), ...), source, worker pid, tracks, packets, payload\n"
-"bytes, attached consumers, ring fill, drops (overruns + evictions), uptime.\n"
+"List the broker's streams: id, name, state, source, worker pid, tracks,\n"
+"packets, payload bytes, attached consumers, ring fill, drops (overruns +\n"
+"evictions), uptime. States: opening, running, ended:eof,\n"
+"ended:open-failed, ended:crashed(SIGSEGV), ended:sandbox(socket) (the\n"
+"forbidden call), ended:memory-limit, ended:watchdog, ended:killed,\n"
+"ended:closed, ended:exited(3), ...; `dump` names the cause when it fails.\n"
 "  --json  one JSON array of objects (one per stream) on one line, with\n"
 "          raw numbers (bytes, uptime_ms, fill_permille, ...)\n"
 "  --help  this text\n");
