@@ -160,6 +160,11 @@ validate(const struct ctl_open *req, struct ring_params *p, char *msg,
 		snprintf(msg, cap, "invalid format name");
 		return -EINVAL;
 	}
+	if (!format_ok(req->format_whitelist)) {
+		snprintf(msg, cap, "invalid format allow-list (demuxer names "
+			 "separated by ',')");
+		return -EINVAL;
+	}
 	if (!opts_ok(req->opts, req->opts_len)) {
 		snprintf(msg, cap, "invalid demuxer options (KEY=VALUE, at "
 			 "most %d)", SPAWN_MAX_OPTS);

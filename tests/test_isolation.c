@@ -432,8 +432,14 @@ test_open_failed(int whitelist)
 	shmdemux_detach(&r.st);
 	check_cli(&b, id, "ended:open-failed", whitelist ?
 		  "not on whitelist" : "could not be opened");
-	/* the same file on the default list opens */
+	/* the same file on the default list opens; a malformed list is
+	 * refused by the broker */
 	if (whitelist) {
+		uint32_t bad = 0;
+
+		o.format_whitelist = "mov;rm -rf";
+		o.name = NULL;
+		CHECK(shmdemux_open_path(c, victim_file, &o, &bad) == -EINVAL);
 		id = open_file(c, victim_file, "allowed", NULL);
 		reader_start(&r, c, id, 0);
 		reader_join(&r);
