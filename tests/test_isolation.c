@@ -4,8 +4,8 @@
  *
  * usage: test_isolation SHMDEMUXD WORKER BIN_DIR CORPUS FFPROBE_PACKETS CASE
  *   CASE: a fault (segv abort kill syscall alloc spin exit), or killed,
- *         memory, open-failed, whitelist, idle-source, full-ring, evict,
- *         consumers
+ *         memory, open-failed, whitelist, open-timeout, idle-source,
+ *         full-ring, evict, consumers
  *
  * Fault cases need a build with SHMDEMUX_FAULT_INJECTION (else exit 77):
  * the broker gets SHMDEMUX_FAULT=KIND:N:victim, so only the stream named
@@ -595,6 +595,62 @@ test_full_ring(void)
 	CHECK(tl_broker_stop(&b) == 0);
 }
 
+/* Writes MPEG-TS null packets until the pipe breaks. */
+static void *
+null_packets(void *arg)
+{
+	static unsigned char buf[188 * 64];
+	int fd = *(int *)arg;
+
+	for (size_t off = 0; off < sizeof(buf); off += 188) {
+		memset(buf + off, 0xff, 188);
+		memcpy(buf + off, "\x47\x1f\xff\x10", 4);
+	}
+	while (write(fd, buf, sizeof(buf)) > 0)
+		;
+	close(fd);
+	return NULL;
+}
+
+/* A demuxer that reads forever without finding a program (endless null
+ * packets, an unbounded probe): busy, never hung, but still opening after
+ * the broker's --open-timeout. */
+static void
+test_open_timeout(void)
+{
+	static const char *const args[] = { "--open-timeout", "500", NULL };
+	struct tl_broker b;
+	struct shmdemux_open_opts o;
+	struct shmdemux_stream_info i;
+	struct reader r;
+	shmdemux_conn *c = NULL;
+	pthread_t writer;
+	uint32_t id;
+	int push = -1;
+
+	CHECK(tl_broker_start(&b, "s", worker_bin, args) == 0);
+	CHECK(shmdemux_connect(&c, b.sock, 0) == 0);
+	shmdemux_open_opts_init(&o);
+	o.format = "mpegts";
+	o.probesize = INT64_C(1) << 40;
+	o.analyzeduration = INT64_C(1) << 40;
+	CHECK(shmdemux_open_push(c, &o, &id, &push) == 0);
+	CHECK(pthread_create(&writer, NULL, null_packets, &push) == 0);
+	reader_start(&r, c, id, 0);
+	reader_join(&r);
+	/* the worker is gone: its pipe breaks and the writer returns */
+	CHECK(pthread_join(writer, NULL) == 0);
+	i = info_of(c, id);
+	fprintf(stderr, "open-timeout: %s: %s\n", shmdemux_strerror(r.code),
+		i.end_msg);
+	CHECK(r.code == SHMDEMUX_EWATCHDOG && r.count == 0);
+	CHECK(strstr(i.end_msg, "still opening") != NULL);
+	shmdemux_detach(&r.st);
+	check_cli(&b, id, "ended:watchdog", "still opening");
+	shmdemux_disconnect(&c);
+	CHECK(tl_broker_stop(&b) == 0);
+}
+
 /* Readers that crash, and clients that connect and vanish, leave the
  * broker and the other readers unharmed. */
 static void
@@ -716,6 +772,8 @@ main(int argc, char **argv)
 		test_open_failed(0);
 	else if (strcmp(which, "whitelist") == 0)
 		test_open_failed(1);
+	else if (strcmp(which, "open-timeout") == 0)
+		test_open_timeout();
 	else if (strcmp(which, "idle-source") == 0)
 		test_idle_source();
 	else if (strcmp(which, "full-ring") == 0)
