@@ -241,7 +241,7 @@ cause_of(const struct fault_case *f)
 	if (f->code == SHMDEMUX_ECRASHED)
 		return strchr(f->ls, '(') + 1; /* "SIGSEGV)" */
 	if (f->code == SHMDEMUX_ESANDBOX)
-		return "forbidden syscall 41 (socket)";
+		return "forbidden syscall [0-9]* (socket)";
 	if (f->code == SHMDEMUX_EMEMORY)
 		return "out of memory";
 	if (f->code == SHMDEMUX_EWATCHDOG)
@@ -308,7 +308,7 @@ test_fault(const struct fault_case *f)
 		struct shmdemux_status st;
 
 		CHECK(shmdemux_status(r.st, &st) == 0);
-		CHECK(st.syscall == 41 || st.syscall > 0); /* socket: 41 x86-64 */
+		CHECK(st.syscall == SYS_socket);
 	}
 	shmdemux_detach(&r.st);
 	check_cli(&b, vid, f->ls, cause_of(f));
