@@ -346,6 +346,10 @@ usage(FILE *f)
 "                       K/M/G suffixes (default 3G, enough to demux and\n"
 "                       decode 4K streams; 0 = no limit); a stream may ask\n"
 "                       for its own\n"
+"  --watchdog MS        kill a worker that makes no progress this long while\n"
+"                       input waits for it (default 10000); per stream too\n"
+"  --open-timeout MS    kill a worker still opening its input after this long\n"
+"                       while input waits for it (default 30000)\n"
 "  --idle-exit SEC      exit when there have been no streams and no\n"
 "                       connections for SEC seconds (default 0 = never)\n"
 "  -v, --verbose        log debug messages\n"
@@ -438,7 +442,7 @@ static void
 parse_options(int argc, char **argv)
 {
 	enum { O_SOCKET = 256, O_DAEMON, O_PIDFILE, O_RING, O_MAXC, O_LAG,
-	       O_IDLE, O_HELP, O_VERSION, O_MEM };
+	       O_IDLE, O_HELP, O_VERSION, O_MEM, O_WATCHDOG, O_OPEN_TIMEOUT };
 	static const struct option opts[] = {
 		{ "socket", required_argument, NULL, O_SOCKET },
 		{ "daemon", no_argument, NULL, O_DAEMON },
@@ -448,6 +452,8 @@ parse_options(int argc, char **argv)
 		{ "lag-timeout", required_argument, NULL, O_LAG },
 		{ "idle-exit", required_argument, NULL, O_IDLE },
 		{ "worker-mem-limit", required_argument, NULL, O_MEM },
+		{ "watchdog", required_argument, NULL, O_WATCHDOG },
+		{ "open-timeout", required_argument, NULL, O_OPEN_TIMEOUT },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, O_HELP },
 		{ "version", no_argument, NULL, O_VERSION },
@@ -461,6 +467,8 @@ parse_options(int argc, char **argv)
 	conf.max_consumers = 64;
 	conf.lag_timeout_ms = 5000;
 	conf.worker_mem_limit = UINT64_C(3) << 30;
+	conf.watchdog_ms = 10000;
+	conf.open_timeout_ms = 30000;
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, ":v", opts, NULL)) != -1) {
 		switch (c) {
@@ -487,6 +495,16 @@ parse_options(int argc, char **argv)
 			if (parse_size(optarg, &conf.worker_mem_limit) < 0)
 				bad_option("invalid --worker-mem-limit: %s",
 					   optarg);
+			break;
+		case O_WATCHDOG:
+			if (parse_uint(optarg, UINT32_MAX, &v) < 0 || v == 0)
+				bad_option("invalid --watchdog: %s", optarg);
+			conf.watchdog_ms = (uint32_t)v;
+			break;
+		case O_OPEN_TIMEOUT:
+			if (parse_uint(optarg, UINT32_MAX, &v) < 0 || v == 0)
+				bad_option("invalid --open-timeout: %s", optarg);
+			conf.open_timeout_ms = (uint32_t)v;
 			break;
 		case O_IDLE:
 			if (parse_uint(optarg, 86400u * 365, &v) < 0)

@@ -43,6 +43,8 @@ struct broker_conf {
 	uint32_t lag_timeout_ms;   /* default lossless lag eviction */
 	uint64_t worker_mem_limit; /* address space a worker may use besides
 	                              its ring mapping; 0 = no limit */
+	uint32_t watchdog_ms;      /* default no-progress kill (watchdog.h) */
+	uint32_t open_timeout_ms;  /* longest a worker may spend opening */
 	unsigned idle_exit_s;      /* 0 = never */
 	int daemonize;
 	int verbose;

@@ -19,6 +19,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <seccomp.h>
+
 #include "proto.h"
 #include "spawn.h"
 #include "worker_abi.h"
@@ -95,6 +97,18 @@ build_argv(const struct worker_start *ws, char **args, char *buf, size_t cap)
 		PUSH("--format-whitelist");
 		PUSH(ws->format_whitelist);
 	}
+#ifdef SHMDEMUX_FAULT_INJECTION
+	if (ws->fault != NULL) {
+		const char *colon = strchr(ws->fault, ':');
+
+		if (colon == NULL)
+			return -EINVAL;
+		PUSH("--fault");
+		PUSHF("%.*s", (int)(colon - ws->fault), ws->fault);
+		PUSH("--fault-after");
+		PUSH(colon + 1);
+	}
+#endif
 	args[n] = NULL;
 	return 0;
 #undef PUSH
@@ -298,8 +312,27 @@ map_exit(int code, uint32_t stop_reason, const struct worker_word *ww,
 	}
 }
 
+/* The trapped call as "forbidden syscall 41 (socket)"; the number was
+ * range-checked by the caller, the name comes from libseccomp. */
 static void
-map_signal(int sig, uint32_t stop_reason, struct worker_end *end)
+sandbox_msg(int32_t nr, struct worker_end *end)
+{
+	char *name;
+
+	end->syscall_nr = nr;
+	if (nr < 0) {
+		set_msg(end, "worker made a forbidden system call (SIGSYS)");
+		return;
+	}
+	name = seccomp_syscall_resolve_num_arch(SCMP_ARCH_NATIVE, nr);
+	set_msg(end, "forbidden syscall %d (%s)", (int)nr,
+		name != NULL ? name : "?");
+	free(name);
+}
+
+static void
+map_signal(int sig, uint32_t stop_reason, const struct worker_word *ww,
+	   struct worker_end *end)
 {
 	const char *abbrev = sigabbrev_np(sig);
 
@@ -309,7 +342,7 @@ map_signal(int sig, uint32_t stop_reason, struct worker_end *end)
 		end->reason = stop_reason;
 	} else if (sig == SIGSYS) {
 		end->reason = SD_END_SANDBOX;
-		set_msg(end, "worker made a forbidden system call (SIGSYS)");
+		sandbox_msg(ww->syscall_nr, end);
 	} else if (sig == SIGXCPU) {
 		end->reason = SD_END_WATCHDOG;
 		set_msg(end, "worker exceeded its CPU time limit (SIGXCPU)");
@@ -326,8 +359,9 @@ spawn_map_end(const siginfo_t *si, uint32_t stop_reason,
 	      struct worker_end *end)
 {
 	memset(end, 0, sizeof(*end));
+	end->syscall_nr = -1;
 	if (si->si_code == CLD_EXITED)
 		map_exit(si->si_status, stop_reason, ww, input_err, end);
 	else
-		map_signal(si->si_status, stop_reason, end);
+		map_signal(si->si_status, stop_reason, ww, end);
 }

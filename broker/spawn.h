@@ -31,6 +31,7 @@ struct worker_start {
 	uint32_t decode_threads;  /* 0 = default */
 	int decode_strict;
 	const char *format_whitelist; /* "" = the worker's default */
+	const char *fault;        /* test builds: "KIND:N" or NULL */
 };
 
 /* Fork and exec a worker. Returns the child's pid, or -errno: a failed exec
@@ -51,6 +52,7 @@ struct worker_end {
 	int32_t exit_code;        /* -1 if killed by a signal */
 	int32_t sig;              /* 0 if it exited */
 	int32_t averror;
+	int32_t syscall_nr;       /* SD_END_SANDBOX: the call, or -1 */
 	char msg[RING_MSG_LEN];
 };
 
@@ -59,6 +61,7 @@ struct worker_word {
 	uint32_t reason;          /* SD_END_* the worker reported */
 	int32_t averror;
 	char msg[RING_MSG_LEN];   /* NUL forced by the caller */
+	int32_t syscall_nr;       /* trapped syscall, -1 if none or invalid */
 };
 
 /* Map a wait status to an end. stop_reason is SD_END_KILLED or

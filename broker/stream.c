@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -29,6 +30,7 @@
 #include "ring.h"
 #include "shmdemuxd.h"
 #include "spawn.h"
+#include "watchdog.h"
 
 struct stream {
 	TAILQ_ENTRY(stream) entry;
@@ -53,6 +55,13 @@ struct stream {
 	struct pump *pump;
 	uint64_t input_bytes;      /* pumped bytes, kept after the pump ends */
 	int pumped;
+	int seekable;              /* the worker reads a regular file */
+	int in_peek_fd;            /* pipes: our copy of the worker's read end,
+	                              to see whether input waits (FIONREAD) */
+	struct ev wd_ev;           /* the watchdog's periodic timerfd */
+	struct wd wd;
+	uint64_t wd_last_ms;
+	char wd_msg[RING_MSG_LEN]; /* why the watchdog killed it */
 
 	unsigned consumers;        /* attached with a slot */
 	int ended;
@@ -149,6 +158,11 @@ validate(const struct ctl_open *req, struct ring_params *p, char *msg,
 	}
 	if (!format_ok(req->format)) {
 		snprintf(msg, cap, "invalid format name");
+		return -EINVAL;
+	}
+	if (!format_ok(req->format_whitelist)) {
+		snprintf(msg, cap, "invalid format allow-list (demuxer names "
+			 "separated by ',')");
 		return -EINVAL;
 	}
 	if (!opts_ok(req->opts, req->opts_len)) {
@@ -420,6 +434,11 @@ set_ended(struct stream *s, const struct worker_end *end)
 {
 	s->end = *end;
 	s->ended = 1;
+	/* Consumers read the call's number from the header: replace the
+	 * worker's word with the checked one (-1 unless ended by SIGSYS);
+	 * ring_set_end() below publishes it with the end. */
+	((struct ring_hdr *)ring_hdr(s->ring))->end_syscall =
+		end->reason == SD_END_SANDBOX ? end->syscall_nr : -1;
 	ring_set_end(s->ring, end->reason, end->exit_code, end->sig,
 		     end->averror, end->msg);
 	if (end->reason == SD_END_EOF)
@@ -440,6 +459,10 @@ read_worker_word(const struct stream *s, struct worker_word *ww)
 	memset(ww, 0, sizeof(*ww));
 	ww->reason = *(const volatile uint32_t *)&h->worker_reason;
 	ww->averror = *(const volatile int32_t *)&h->worker_averror;
+	ww->syscall_nr = *(const volatile int32_t *)&h->end_syscall;
+	/* x86-64 and arm64 number their calls well below this */
+	if (ww->syscall_nr < 0 || ww->syscall_nr >= 4096)
+		ww->syscall_nr = -1;
 	memcpy(ww->msg, h->end_msg, sizeof(ww->msg));
 	ww->msg[sizeof(ww->msg) - 1] = '\0';
 	for (char *c = ww->msg; *c != '\0'; c++)
@@ -454,6 +477,111 @@ stop_pump(struct stream *s)
 		return;
 	s->input_bytes = pump_bytes(s->pump);
 	pump_free(&s->pump);
+}
+
+static int pidfd_signal(struct stream *s, int sig);
+
+/* ---- watchdog (the rule is in watchdog.h) ---- */
+
+static void
+watchdog_stop(struct stream *s)
+{
+	if (s->wd_ev.fd >= 0) {
+		int tfd = s->wd_ev.fd;
+
+		ev_del(&s->wd_ev);
+		close(tfd);
+	}
+	if (s->in_peek_fd >= 0) {
+		close(s->in_peek_fd);
+		s->in_peek_fd = -1;
+	}
+}
+
+static int
+input_waiting(const struct stream *s)
+{
+	int n = 0;
+
+	if (s->seekable)
+		return 1;
+	if (s->in_peek_fd < 0 || ioctl(s->in_peek_fd, FIONREAD, &n) < 0)
+		return 0;
+	return n > 0;
+}
+
+static void
+watchdog_sample(const struct stream *s, struct wd_sample *ws)
+{
+	const struct ring_hdr *h = ring_hdr(s->ring);
+	uint32_t state = atomic_load_explicit(&h->state, memory_order_relaxed);
+
+	ws->progress = atomic_load_explicit(&h->progress_ns,
+					    memory_order_relaxed);
+	ws->input = s->pump != NULL ? pump_bytes(s->pump) :
+		atomic_load_explicit(&h->input_bytes, memory_order_relaxed);
+	ws->opening = state < RING_STATE_RUNNING;
+	ws->input_waiting = input_waiting(s);
+}
+
+static void
+on_watchdog(struct ev *ev, uint32_t events)
+{
+	struct stream *s = ev->arg;
+	struct wd_sample ws;
+	uint64_t exp, now = now_ms();
+	int verdict;
+
+	(void)events;
+	(void)!read(ev->fd, &exp, sizeof(exp));
+	if (s->pid == 0 || s->stop_reason != SD_END_NONE)
+		return;
+	watchdog_sample(s, &ws);
+	verdict = wd_tick(&s->wd, &ws, now - s->wd_last_ms);
+	s->wd_last_ms = now;
+	if (verdict == WD_OK)
+		return;
+	if (verdict == WD_HUNG)
+		snprintf(s->wd_msg, sizeof(s->wd_msg), "no progress for %u ms "
+			 "with input waiting", s->wd.limit_ms);
+	else
+		snprintf(s->wd_msg, sizeof(s->wd_msg), "still opening the "
+			 "input after %u ms", s->wd.open_limit_ms);
+	log_info("stream %u: watchdog: %s, killing the worker", s->id,
+		 s->wd_msg);
+	s->stop_reason = SD_END_WATCHDOG;
+	pidfd_signal(s, SIGKILL);
+}
+
+/* in_fd is the worker's input; a pipe's read end is kept to peek at. */
+static int
+watchdog_start(struct stream *s, const struct ctl_open *req, int in_fd)
+{
+	uint32_t limit = req->watchdog_ms != 0 ? req->watchdog_ms :
+	    conf.watchdog_ms;
+	unsigned period = wd_period_ms(limit);
+	struct itimerspec its = {
+		.it_interval = { period / 1000, (long)(period % 1000) * 1000000 },
+		.it_value = { period / 1000, (long)(period % 1000) * 1000000 },
+	};
+	int tfd, ret;
+
+	wd_init(&s->wd, limit, conf.open_timeout_ms);
+	s->wd_last_ms = now_ms();
+	if (!s->seekable &&
+	    (s->in_peek_fd = fcntl(in_fd, F_DUPFD_CLOEXEC, 0)) < 0)
+		return -errno;
+	tfd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
+	if (tfd < 0)
+		return -errno;
+	ret = ev_add(&s->wd_ev, tfd, EPOLLIN, on_watchdog, s);
+	if (ret == 0 && timerfd_settime(tfd, 0, &its, NULL) < 0)
+		ret = -errno;
+	if (ret < 0) {
+		ev_del(&s->wd_ev);
+		close(tfd);
+	}
+	return ret;
 }
 
 static void
@@ -473,10 +601,13 @@ worker_gone(struct stream *s, const siginfo_t *si)
 		ev_del(&s->timer_ev);
 		close(tfd);
 	}
+	watchdog_stop(s);
 	s->pid = 0;
 	nrunning--;
 	read_worker_word(s, &ww);
 	spawn_map_end(si, s->stop_reason, &ww, input_err, &end);
+	if (end.reason == SD_END_WATCHDOG && s->wd_msg[0] != '\0')
+		snprintf(end.msg, sizeof(end.msg), "%s", s->wd_msg);
 	set_ended(s, &end);
 	if (s->closing)
 		unlist(s);
@@ -547,6 +678,7 @@ fill_labels(struct stream *s, const struct ctl_open *req)
 static void
 stream_free(struct stream *s)
 {
+	watchdog_stop(s);
 	pump_free(&s->pump);
 	ring_unmap(&s->ring);
 	if (s->data_fd >= 0)
@@ -566,9 +698,10 @@ stream_new(const struct ctl_open *req)
 	if (s == NULL)
 		return NULL;
 	s->id = next_id++;
-	s->data_fd = s->cursor_fd = s->ro_data_fd = -1;
+	s->data_fd = s->cursor_fd = s->ro_data_fd = s->in_peek_fd = -1;
 	ev_init(&s->pid_ev);
 	ev_init(&s->timer_ev);
+	ev_init(&s->wd_ev);
 	s->mode = req->mode;
 	s->opened_ms = now_ms();
 	fill_labels(s, req);
@@ -587,6 +720,28 @@ worker_mem_limit(const struct stream *s, const struct ctl_open *req)
 		return 0;
 	return own + s->data_seg_size + s->cursor_seg_size;
 }
+
+#ifdef SHMDEMUX_FAULT_INJECTION
+/* Test builds only: SHMDEMUX_FAULT="KIND:N[:NAME]" makes the worker of
+ * every stream (or only of the stream named NAME) misbehave after N
+ * packets (worker_fault.c). Returns "KIND:N" in buf, or NULL. */
+static const char *
+fault_for(const struct stream *s, char *buf, size_t cap)
+{
+	const char *env = getenv("SHMDEMUX_FAULT"), *name;
+	int n;
+
+	if (env == NULL || env[0] == '\0')
+		return NULL;
+	name = strchr(env, ':');
+	name = name != NULL ? strchr(name + 1, ':') : NULL;
+	if (name != NULL && strcmp(name + 1, s->name) != 0)
+		return NULL;
+	n = snprintf(buf, cap, "%.*s", name != NULL ? (int)(name - env) :
+		     (int)strlen(env), env);
+	return n > 0 && (size_t)n < cap ? buf : NULL;
+}
+#endif
 
 static int
 start_worker(struct stream *s, const struct ctl_open *req, int input_fd,
@@ -615,6 +770,12 @@ start_worker(struct stream *s, const struct ctl_open *req, int input_fd,
 	pid_t pid;
 	int pfd, ret;
 
+#ifdef SHMDEMUX_FAULT_INJECTION
+	char fault[64];
+
+	ws.fault = fault_for(s, fault, sizeof(fault));
+#endif
+	s->seekable = seekable;
 	pid = spawn_worker(&ws);
 	if (pid < 0) {
 		struct worker_end end = {
@@ -638,6 +799,9 @@ start_worker(struct stream *s, const struct ctl_open *req, int input_fd,
 	}
 	s->pid = pid;
 	nrunning++;
+	ret = watchdog_start(s, req, input_fd);
+	if (ret < 0)
+		log_errno(LOG_LVL_WARN, ret, "stream %u: no watchdog", s->id);
 	log_info("stream %u: worker %d started for %s", s->id, (int)pid,
 		 s->source);
 	return 0;

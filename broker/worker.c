@@ -36,6 +36,10 @@ volatile sig_atomic_t worker_stop;
 
 static long log_stream_id = -1;
 
+/* libavformat's last error line: it often says more than the AVERROR
+ * ("Format matroska,webm is not on the whitelist" vs "Invalid argument"). */
+static char last_av_error[RING_MSG_LEN];
+
 void
 worker_log(const struct worker *w, const char *fmt, ...)
 {
@@ -70,6 +74,15 @@ av_log_cb(void *avcl, int level, const char *fmt, va_list vl)
 
 	if (level > av_log_get_level())
 		return;
+	if (level <= AV_LOG_ERROR) {
+		va_list cp;
+
+		/* without the "[demuxer @ 0x...]" prefix */
+		va_copy(cp, vl);
+		vsnprintf(last_av_error, sizeof(last_av_error), fmt, cp);
+		va_end(cp);
+		last_av_error[strcspn(last_av_error, "\n")] = '\0';
+	}
 	av_log_format_line2(avcl, level, fmt, vl, line, sizeof(line),
 			    &print_prefix);
 	n = strlen(line);
@@ -125,7 +138,8 @@ usage(void)
 {
 	fprintf(stderr, "usage: shmdemux-worker --stream-id N [--seekable] "
 		"[--format FMT] [--probesize BYTES] [--analyzeduration USEC] "
-		"[--realtime] [--verbose] [--demux-opt KEY=VALUE]...\n");
+		"[--realtime] [--verbose] [--demux-opt KEY=VALUE]... "
+		"[--mem-limit BYTES] [--format-whitelist LIST]\n");
 }
 
 static int
@@ -160,7 +174,7 @@ static int
 parse_args(struct worker *w, int argc, char **argv)
 {
 	enum { O_ID = 256, O_SEEK, O_FMT, O_PROBE, O_ANALYZE, O_RT, O_OPT,
-	       O_VERBOSE, O_MEM };
+	       O_VERBOSE, O_MEM, O_WHITELIST, O_FAULT, O_FAULT_AFTER };
 	static const struct option opts[] = {
 		{ "stream-id", required_argument, NULL, O_ID },
 		{ "seekable", no_argument, NULL, O_SEEK },
@@ -171,6 +185,11 @@ parse_args(struct worker *w, int argc, char **argv)
 		{ "demux-opt", required_argument, NULL, O_OPT },
 		{ "verbose", no_argument, NULL, O_VERBOSE },
 		{ "mem-limit", required_argument, NULL, O_MEM },
+		{ "format-whitelist", required_argument, NULL, O_WHITELIST },
+#ifdef SHMDEMUX_FAULT_INJECTION
+		{ "fault", required_argument, NULL, O_FAULT },
+		{ "fault-after", required_argument, NULL, O_FAULT_AFTER },
+#endif
 		{ NULL, 0, NULL, 0 },
 	};
 	int64_t id = -1;
@@ -210,6 +229,25 @@ parse_args(struct worker *w, int argc, char **argv)
 			w->mem_limit = (uint64_t)v;
 			break;
 		}
+		case O_WHITELIST:
+			free((char *)w->format_whitelist);
+			if (!(w->format_whitelist = strdup(optarg)))
+				return -1;
+			break;
+#ifdef SHMDEMUX_FAULT_INJECTION
+		case O_FAULT:
+			if ((w->fault = worker_fault_parse(optarg)) < 0)
+				return -1;
+			break;
+		case O_FAULT_AFTER: {
+			int64_t v;
+
+			if (parse_i64(optarg, &v) < 0)
+				return -1;
+			w->fault_after = (uint64_t)v;
+			break;
+		}
+#endif
 		default:
 			return -1;
 		}
@@ -298,6 +336,12 @@ finish_av(struct worker *w, uint32_t reason, int averror, int code)
 	if (worker_stop || averror == AVERROR_EXIT)
 		return finish(w, SD_END_CLOSED, 0, "stopped", WORKER_EXIT_STOPPED);
 	av_strerror(averror, msg, sizeof(msg));
+	if (reason == SD_END_OPEN_FAILED && last_av_error[0] != '\0') {
+		size_t n = strlen(msg);
+
+		snprintf(msg + n, sizeof(msg) - n, " (%.*s)",
+			 (int)(sizeof(msg) - n - 4), last_av_error);
+	}
 	if (reason != SD_END_EOF)
 		worker_log(w, "%s: %s", reason == SD_END_DEMUX_ERROR ?
 			   "demux error" : "cannot open input", msg);
@@ -342,6 +386,30 @@ build_options(struct worker *w, AVDictionary **opts, int *scan_set)
 			return AVERROR(ENOMEM);
 	}
 	return 0;
+}
+
+/* Demuxers that read one container from our byte stream and nothing else.
+ * Left out on purpose: playlists and lists that name other files or URLs
+ * (hls, dash, concat, ffmetadata), image sequences (image2), session
+ * descriptions (sdp, rtsp), and text/subtitle demuxers that probe loosely.
+ * libavformat matches each name of a demuxer against the list
+ * (av_match_list), so "mov" admits "mov,mp4,m4a,3gp,3g2,mj2". */
+static const char default_format_whitelist[] =
+	"matroska,webm,mov,mp4,mpegts,mpeg,mpegvideo,flv,live_flv,ogg,avi,"
+	"wav,w64,mp3,aac,loas,flac,ac3,eac3,dts,truehd,mlp,nut,asf,h264,hevc,"
+	"m4v,vc1,ivf,aiff,caf,amr,amrnb,amrwb,au,mxf,rm,wv,ape,tta,dv,"
+	"yuv4mpegpipe,gsm";
+
+/* Probing may pick any demuxer; the open then fails unless the one picked
+ * (or the one forced) is on the list. */
+static int
+set_format_whitelist(const struct worker *w, AVDictionary **opts)
+{
+	const char *list = w->format_whitelist != NULL ?
+	    w->format_whitelist : default_format_whitelist;
+
+	return av_dict_set(opts, "format_whitelist", list, 0) < 0 ?
+	       AVERROR(ENOMEM) : 0;
 }
 
 /* Nested opens (HLS/DASH playlists, concat lists, MOV references, image
@@ -390,6 +458,7 @@ open_input(struct worker *w, const char *name)
 	w->fmt->interrupt_callback.callback = interrupt_cb;
 	if ((ret = worker_io_open(w)) < 0 ||
 	    (ret = build_options(w, &opts, &scan_set)) < 0 ||
+	    (ret = set_format_whitelist(w, &opts)) < 0 ||
 	    (ret = lock_protocols(&opts)) < 0)
 		goto fail;
 
@@ -422,11 +491,19 @@ demux(struct worker *w)
 	if (!pkt)
 		return finish_av(w, SD_END_DEMUX_ERROR, AVERROR(ENOMEM), 0);
 	for (;;) {
+#ifdef SHMDEMUX_FAULT_INJECTION
+		if (w->fault != WORKER_FAULT_NONE &&
+		    w->published == w->fault_after) {
+			av_packet_free(&pkt);
+			return worker_fault_fire(w);
+		}
+#endif
 		ret = worker_stop ? AVERROR_EXIT : av_read_frame(w->fmt, pkt);
 		if (ret < 0)
 			break;
 		err = worker_pkt_publish(w, pkt);
 		av_packet_unref(pkt);
+		w->published++;
 		if (err < 0) {
 			av_packet_free(&pkt);
 			return finish_ring(w, err);
@@ -542,5 +619,14 @@ out:
 	ring_unmap(&w.ring);
 	av_dict_free(&w.demux_opts);
 	free((char *)w.format);
+	free((char *)w.format_whitelist);
+#ifdef SHMDEMUX_SANITIZE_BUILD
+	/* LeakSanitizer's exit check stops the world with a ptrace'd clone,
+	 * which the seccomp filter traps: the worker would hang in the
+	 * sanitizer's signal handling until the watchdog killed it. Skip the
+	 * exit handlers; everything above was freed on the normal path. */
+	fflush(stderr);
+	_exit(code);
+#endif
 	return code;
 }

@@ -34,6 +34,9 @@ struct worker {
 	int64_t analyzeduration;    /* -1: libavformat's default */
 	AVDictionary *demux_opts;   /* --demux-opt KEY=VALUE */
 	uint64_t mem_limit;         /* --mem-limit: address space, 0 = none */
+	const char *format_whitelist; /* --format-whitelist, NULL = default */
+	int fault;                  /* WORKER_FAULT_*, test builds only */
+	uint64_t fault_after;       /* packets published before the fault */
 
 	struct ring *ring;
 	struct ring_hdr *hdr;       /* the producer's writable view */
@@ -46,6 +49,8 @@ struct worker {
 	int sync_track;             /* RING_RF_SYNC on its keyframes; -1 any */
 	int overflow_logged;        /* more than RING_MAX_TRACKS streams */
 	uint64_t progress_pkts;     /* packets published, for progress_ns */
+
+	uint64_t published;         /* packets published so far */
 
 	/* --realtime pacing */
 	int64_t rt_base_us;         /* first dts, AV_TIME_BASE units */
@@ -86,5 +91,25 @@ int worker_reserve(struct worker *w, uint32_t meta_len, uint64_t payload_len,
  * packet belongs to a stream not described yet). Returns 0 or a negative
  * errno (-EINTR on stop, -EMSGSIZE when it can never fit). */
 int worker_pkt_publish(struct worker *w, const AVPacket *pkt);
+
+/* Test builds (SHMDEMUX_FAULT_INJECTION): --fault KIND --fault-after N. */
+enum {
+	WORKER_FAULT_NONE = 0,
+	WORKER_FAULT_SEGV,    /* write through NULL */
+	WORKER_FAULT_ABORT,   /* abort() */
+	WORKER_FAULT_KILL,    /* SIGKILL itself */
+	WORKER_FAULT_ALLOC,   /* allocate and touch memory without bound */
+	WORKER_FAULT_SPIN,    /* busy loop, no progress */
+	WORKER_FAULT_SYSCALL, /* a call outside the seccomp allow-list */
+	WORKER_FAULT_EXIT,    /* exit status 3 */
+};
+
+#ifdef SHMDEMUX_FAULT_INJECTION
+/* WORKER_FAULT_* for a name, or -1. */
+int worker_fault_parse(const char *name);
+/* Misbehave as w->fault says. Returns only if the fault did not take,
+ * with the worker's exit status. */
+int worker_fault_fire(struct worker *w);
+#endif
 
 #endif

@@ -128,11 +128,17 @@ pace(struct worker *w, const AVPacket *pkt)
 	ring_flush(w->ring);
 	/* Returns early on SIGTERM; the caller then sees worker_stop. */
 	while ((now = (int64_t)worker_now_ns()) < due_ns) {
+		int64_t wait_ns = due_ns - now < 1000000000 ?
+			due_ns - now : 1000000000;
 		struct timespec left = {
-			.tv_sec = (due_ns - now) / 1000000000,
-			.tv_nsec = (due_ns - now) % 1000000000,
+			.tv_sec = wait_ns / 1000000000,
+			.tv_nsec = wait_ns % 1000000000,
 		};
 
+		/* Waiting for the media's clock is not a hang: keep the
+		 * watchdog's progress clock moving, a second at a time. */
+		atomic_store_explicit(&w->hdr->progress_ns, (uint64_t)now,
+				      memory_order_relaxed);
 		if (worker_wait(-1, &left) < 0)
 			return;
 	}

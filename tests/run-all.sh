@@ -41,12 +41,14 @@ step "install dependencies" "$src/tests/install-deps.sh" || {
 	echo "dependency installation failed" >&2
 	exit 1
 }
-build_and_test build "normal build"
+# Test builds carry the worker's fault-injection switches (never releases).
+build_and_test build "normal build" -DSHMDEMUX_FAULT_INJECTION=ON
 if [ "${SHMDEMUX_NO_ASAN:-0}" != 1 ]; then
 	# Stop at the first sanitizer report so the test that hit it fails.
 	ASAN_OPTIONS=${ASAN_OPTIONS:-abort_on_error=1:detect_leaks=1} \
 	UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1} \
-		build_and_test build-asan "sanitizer build" -DSHMDEMUX_SANITIZE=ON
+		build_and_test build-asan "sanitizer build" -DSHMDEMUX_SANITIZE=ON \
+			-DSHMDEMUX_FAULT_INJECTION=ON
 fi
 
 echo

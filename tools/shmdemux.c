@@ -206,6 +206,15 @@ open_help(FILE *f)
 "  --realtime             publish packets at the media's pace\n"
 "  --fd N                 read the input from this process's fd N (SOURCE\n"
 "                         is then an optional label)\n"
+"  --mem-limit SIZE       the worker's address space besides its ring,\n"
+"                         suffix K/M/G (default: the broker's, 3G); over\n"
+"                         it the stream ends as memory\n"
+"  --watchdog MS          kill the worker when it makes no progress this\n"
+"                         long while input waits (default: the broker's,\n"
+"                         10000); the stream ends as watchdog\n"
+"  --format-whitelist L   demuxers allowed, comma-separated libavformat\n"
+"                         names (e.g. mov,matroska; default: the usual\n"
+"                         containers, no playlists or image sequences)\n"
 "  --help                 this text\n");
 }
 
@@ -270,6 +279,21 @@ open_option(struct open_args *a, int c, const char *arg)
 			return usage_error("open ", "--fd: bad descriptor");
 		a->fd = (int)v;
 		return 0;
+	case 'M':
+		if (parse_size(arg, UINT64_MAX, &a->o.mem_limit) < 0 ||
+		    a->o.mem_limit == 0)
+			return usage_error("open ", "--mem-limit: bad size");
+		return 0;
+	case 'W':
+		if (parse_size(arg, UINT32_MAX, &v) < 0 || v == 0)
+			return usage_error("open ", "--watchdog: bad MS");
+		a->o.watchdog_ms = (uint32_t)v;
+		return 0;
+	case 'F':
+		if (arg[0] == '\0')
+			return usage_error("open ", "--format-whitelist: empty");
+		a->o.format_whitelist = arg;
+		return 0;
 	default:
 		return usage_error("open ", "unknown option");
 	}
@@ -312,6 +336,9 @@ cmd_open(int argc, char **argv)
 		{ "demux-opt", required_argument, NULL, 'o' },
 		{ "realtime", no_argument, NULL, 'r' },
 		{ "fd", required_argument, NULL, 'd' },
+		{ "mem-limit", required_argument, NULL, 'M' },
+		{ "watchdog", required_argument, NULL, 'W' },
+		{ "format-whitelist", required_argument, NULL, 'F' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -375,23 +402,45 @@ collect(const struct shmdemux_stream_info *i, void *ctx)
 	return 0;
 }
 
-/* running, ended:eof, ended:crashed(SIGSEGV), ended:exited(3) */
+/* The call named in the broker's "forbidden syscall 41 (socket)", or
+ * NULL. The broker wrote the message; it is still only text to show. */
+static const char *
+syscall_name(const char *msg, char *buf, size_t cap)
+{
+	const char *open = strrchr(msg, '(');
+	size_t n;
+
+	if (strncmp(msg, "forbidden syscall ", 18) != 0 || open == NULL)
+		return NULL;
+	n = strcspn(open + 1, ")");
+	if (n == 0 || n >= cap || open[1 + n] != ')')
+		return NULL;
+	memcpy(buf, open + 1, n);
+	buf[n] = '\0';
+	return buf;
+}
+
+/* running, ended:eof, ended:crashed(SIGSEGV), ended:exited(3),
+ * ended:sandbox(socket), ended:watchdog, ended:killed */
 static void
 state_str(const struct shmdemux_stream_info *i, char *buf, size_t cap)
 {
-	char sig[32];
+	const char *reason = shmdemux_end_reason_name(i->end_reason);
+	char detail[32];
 
 	if (i->state != SHMDEMUX_STATE_ENDED)
 		snprintf(buf, cap, "%s", shmdemux_state_name(i->state));
-	else if (i->signal > 0)
-		snprintf(buf, cap, "ended:%s(%s)",
-			 shmdemux_end_reason_name(i->end_reason),
-			 signame(i->signal, sig, sizeof(sig)));
-	else if (i->end_reason == SHMDEMUX_END_EXITED)
+	else if (i->end_reason == SHMDEMUX_END_SANDBOX &&
+		 syscall_name(i->end_msg, detail, sizeof(detail)) != NULL)
+		snprintf(buf, cap, "ended:%s(%s)", reason, detail);
+	else if (i->end_reason == SHMDEMUX_END_CRASHED ||
+		 (i->end_reason == SHMDEMUX_END_SANDBOX && i->signal > 0))
+		snprintf(buf, cap, "ended:%s(%s)", reason,
+			 signame(i->signal, detail, sizeof(detail)));
+	else if (i->end_reason == SHMDEMUX_END_EXITED && i->exit_code >= 0)
 		snprintf(buf, cap, "ended:exited(%d)", i->exit_code);
 	else
-		snprintf(buf, cap, "ended:%s",
-			 shmdemux_end_reason_name(i->end_reason));
+		snprintf(buf, cap, "ended:%s", reason);
 }
 
 static void
@@ -524,9 +573,12 @@ ls_help(FILE *f)
 {
 	fprintf(f,
 "usage: shmdemux ls [--json]\n"
-"List the broker's streams: id, name, state (running, ended:eof,\n"
-"ended:crashed(SIGSEGV), ...), source, worker pid, tracks, packets, payload\n"
-"bytes, attached consumers, ring fill, drops (overruns + evictions), uptime.\n"
+"List the broker's streams: id, name, state, source, worker pid, tracks,\n"
+"packets, payload bytes, attached consumers, ring fill, drops (overruns +\n"
+"evictions), uptime. States: opening, running, ended:eof,\n"
+"ended:open-failed, ended:crashed(SIGSEGV), ended:sandbox(socket) (the\n"
+"forbidden call), ended:memory-limit, ended:watchdog, ended:killed,\n"
+"ended:closed, ended:exited(3), ...; `dump` names the cause when it fails.\n"
 "  --json  one JSON array of objects (one per stream) on one line, with\n"
 "          raw numbers (bytes, uptime_ms, fill_permille, ...)\n"
 "  --help  this text\n");

@@ -1,0 +1,71 @@
+/*
+ * test_watchdog.c - the hung-worker rule (broker/watchdog.h) on sample
+ * sequences: idle sources, full rings and opening are not hangs; a worker
+ * that sits on waiting input is.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "watchdog.h"
+
+#define CHECK(c) do { if (!(c)) { fprintf(stderr, "%s:%d: %s\n", \
+	__FILE__, __LINE__, #c); exit(1); } } while (0)
+
+static int
+run(struct wd *wd, struct wd_sample *s, int ticks, int step_progress)
+{
+	int v = WD_OK;
+
+	for (int i = 0; i < ticks && v == WD_OK; i++) {
+		s->progress += (uint64_t)step_progress;
+		v = wd_tick(wd, s, 100);
+	}
+	return v;
+}
+
+int
+main(void)
+{
+	struct wd wd;
+	struct wd_sample s = { .input_waiting = 1 };
+
+	/* stuck with input waiting: hung after the limit, not before */
+	wd_init(&wd, 1000, 30000);
+	CHECK(run(&wd, &s, 10, 0) == WD_OK);  /* first tick primes */
+	CHECK(run(&wd, &s, 1, 0) == WD_HUNG);
+
+	/* a source that is idle: never hung, however long */
+	wd_init(&wd, 1000, 30000);
+	s.input_waiting = 0;
+	CHECK(run(&wd, &s, 1000, 0) == WD_OK);
+	/* ... and idle time does not count once input arrives */
+	s.input_waiting = 1;
+	CHECK(run(&wd, &s, 9, 0) == WD_OK);
+	CHECK(run(&wd, &s, 1, 0) == WD_HUNG);
+
+	/* progress (a full ring bumps the clock too) resets the stall */
+	wd_init(&wd, 1000, 30000);
+	for (int i = 0; i < 100; i++) {
+		CHECK(run(&wd, &s, 5, 0) == WD_OK);
+		CHECK(run(&wd, &s, 1, 1) == WD_OK);
+	}
+	/* input bytes consumed count as progress */
+	wd_init(&wd, 1000, 30000);
+	for (int i = 0; i < 100; i++) {
+		s.input += 4096;
+		CHECK(wd_tick(&wd, &s, 100) == WD_OK);
+	}
+
+	/* opening: bounded even with progress, only while input waits */
+	wd_init(&wd, 1000, 2000);
+	s.opening = 1;
+	s.input_waiting = 0;
+	CHECK(run(&wd, &s, 100, 1) == WD_OK);
+	s.input_waiting = 1;
+	CHECK(run(&wd, &s, 19, 1) == WD_OK);
+	CHECK(run(&wd, &s, 1, 1) == WD_OPEN_TIMEOUT);
+
+	CHECK(wd_period_ms(10000) == 1000 && wd_period_ms(500) == 125 &&
+	      wd_period_ms(10) == 20);
+	return 0;
+}
