@@ -620,13 +620,5 @@ out:
 	av_dict_free(&w.demux_opts);
 	free((char *)w.format);
 	free((char *)w.format_whitelist);
-#ifdef SHMDEMUX_SANITIZE_BUILD
-	/* LeakSanitizer's exit check stops the world with a ptrace'd clone,
-	 * which the seccomp filter traps: the worker would hang in the
-	 * sanitizer's signal handling until the watchdog killed it. Skip the
-	 * exit handlers; everything above was freed on the normal path. */
-	fflush(stderr);
-	_exit(code);
-#endif
 	return code;
 }
