@@ -284,6 +284,10 @@ map_exit(int code, uint32_t stop_reason, const struct worker_word *ww,
 		end->averror = ww->averror;
 		worker_msg(end, ww, "the ring rejected a record");
 		break;
+	case WORKER_EXIT_SPOOL_LIMIT:
+		end->reason = SD_END_SPOOL_LIMIT;
+		worker_msg(end, ww, "spool limit exceeded");
+		break;
 	case WORKER_EXIT_NOMEM:
 		end->reason = SD_END_MEMORY;
 		worker_msg(end, ww, "worker ran out of memory");

@@ -121,7 +121,8 @@ usage(void)
 {
 	fprintf(stderr, "usage: shmdemux-worker --stream-id N [--seekable] "
 		"[--format FMT] [--probesize BYTES] [--analyzeduration USEC] "
-		"[--realtime] [--verbose] [--demux-opt KEY=VALUE]...\n");
+		"[--realtime] [--verbose] [--spool-limit BYTES] "
+		"[--demux-opt KEY=VALUE]...\n");
 }
 
 static int
@@ -156,7 +157,7 @@ static int
 parse_args(struct worker *w, int argc, char **argv)
 {
 	enum { O_ID = 256, O_SEEK, O_FMT, O_PROBE, O_ANALYZE, O_RT, O_OPT,
-	       O_VERBOSE, O_MEM };
+	       O_VERBOSE, O_MEM, O_SPOOL };
 	static const struct option opts[] = {
 		{ "stream-id", required_argument, NULL, O_ID },
 		{ "seekable", no_argument, NULL, O_SEEK },
@@ -167,6 +168,7 @@ parse_args(struct worker *w, int argc, char **argv)
 		{ "demux-opt", required_argument, NULL, O_OPT },
 		{ "verbose", no_argument, NULL, O_VERBOSE },
 		{ "mem-limit", required_argument, NULL, O_MEM },
+		{ "spool-limit", required_argument, NULL, O_SPOOL },
 		{ NULL, 0, NULL, 0 },
 	};
 	int64_t id = -1;
@@ -204,6 +206,14 @@ parse_args(struct worker *w, int argc, char **argv)
 			if (parse_i64(optarg, &v) < 0 || v < 0)
 				return -1;
 			w->mem_limit = (uint64_t)v;
+			break;
+		}
+		case O_SPOOL: {
+			int64_t v;
+
+			if (parse_i64(optarg, &v) < 0 || v <= 0)
+				return -1;
+			w->spool.limit = (uint64_t)v;
 			break;
 		}
 		default:
@@ -361,6 +371,29 @@ report_unused(const struct worker *w, AVDictionary *opts)
 			   "ignored", e->key);
 }
 
+/* A non-seekable input that may be an MP4/MOV is walked box by box first:
+ * with the moov after the mdat it is spooled whole (worker_spool.c). */
+static int
+spool_if_needed(struct worker *w, const AVInputFormat *ifmt)
+{
+	char msg[RING_MSG_LEN];
+	int ret;
+
+	if (w->seekable || (ifmt && strncmp(ifmt->name, "mov,", 4) != 0))
+		return 0;
+	ret = worker_spool_prepare(w);
+	if (ret >= 0)
+		return 0;
+	if (ret != AVERROR(EFBIG))
+		return finish_av(w, SD_END_OPEN_FAILED, ret,
+				 WORKER_EXIT_OPEN_FAILED);
+	snprintf(msg, sizeof(msg), "spool limit of %llu bytes exceeded (moov "
+		 "after mdat on a non-seekable input)",
+		 (unsigned long long)w->spool.limit);
+	worker_log(w, "%s", msg);
+	return finish(w, SD_END_SPOOL_LIMIT, ret, msg, WORKER_EXIT_SPOOL_LIMIT);
+}
+
 static int
 open_input(struct worker *w, const char *name)
 {
@@ -377,6 +410,8 @@ open_input(struct worker *w, const char *name)
 		return finish(w, SD_END_OPEN_FAILED, AVERROR_DEMUXER_NOT_FOUND,
 			      msg, WORKER_EXIT_OPEN_FAILED);
 	}
+	if ((ret = spool_if_needed(w, ifmt)) != 0)
+		return ret;
 	if (!(w->fmt = avformat_alloc_context()))
 		return finish_av(w, SD_END_OPEN_FAILED, AVERROR(ENOMEM), 0);
 	w->fmt->interrupt_callback.callback = interrupt_cb;
@@ -499,6 +534,7 @@ main(int argc, char **argv, char **envp)
 		.probesize = -1,
 		.analyzeduration = -1,
 		.sync_track = -1,
+		.spool.limit = WORKER_SPOOL_DEFAULT,
 	};
 	int code;
 
@@ -521,6 +557,7 @@ out:
 	if (w.fmt)
 		avformat_close_input(&w.fmt);
 	worker_io_close(&w.avio);
+	worker_spool_free(&w.spool);
 	ring_unmap(&w.ring);
 	av_dict_free(&w.demux_opts);
 	free((char *)w.format);

@@ -17,10 +17,9 @@
  * this size, so probing and demuxing see the same read pattern as ffprobe. */
 #define WORKER_IO_BUFFER 32768
 
-static int
-read_cb(void *opaque, uint8_t *buf, int size)
+int
+worker_io_read_fd(struct worker *w, uint8_t *buf, int size)
 {
-	struct worker *w = opaque;
 	ssize_t n;
 	int ret;
 
@@ -58,13 +57,28 @@ read_cb(void *opaque, uint8_t *buf, int size)
 	return (int)n;
 }
 
+static int
+read_cb(void *opaque, uint8_t *buf, int size)
+{
+	struct worker *w = opaque;
+
+	if (w->seekable)
+		return worker_io_read_fd(w, buf, size);
+	return worker_spool_read(w, buf, size);
+}
+
 static int64_t
 seek_cb(void *opaque, int64_t offset, int whence)
 {
+	struct worker *w = opaque;
 	struct stat st;
 	off_t r;
 
-	(void)opaque;
+	if (w->spool.complete) {
+		if (whence & AVSEEK_SIZE)
+			return (int64_t)w->spool.len;
+		return worker_spool_seek(w, offset, whence & ~AVSEEK_FORCE);
+	}
 	if (whence & AVSEEK_SIZE) {
 		if (fstat(WORKER_FD_INPUT, &st) < 0)
 			return AVERROR(errno);
@@ -83,7 +97,8 @@ worker_io_open(struct worker *w)
 	if (!buf)
 		return AVERROR(ENOMEM);
 	w->avio = avio_alloc_context(buf, WORKER_IO_BUFFER, 0, w, read_cb, NULL,
-				     w->seekable ? seek_cb : NULL);
+				     w->seekable || w->spool.complete ?
+				     seek_cb : NULL);
 	if (!w->avio) {
 		av_free(buf);
 		return AVERROR(ENOMEM);

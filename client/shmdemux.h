@@ -57,6 +57,8 @@ enum {
 	SHMDEMUX_EEXEC = -4213,     /* the worker could not be started */
 	SHMDEMUX_EUNKNOWN = -4214,  /* ended for a reason this library does
 	                               not know */
+	SHMDEMUX_ESPOOL = -4215,    /* a non-seekable input needed more
+	                               spool than its limit (moov at end) */
 	SHMDEMUX_EOVERRUN = -4220,  /* live mode: the reader was lapped and
 	                               lost packets; reading continues at a
 	                               keyframe (not fatal) */
@@ -71,7 +73,7 @@ enum {
  * ours, or an errno value (strerror text). Never NULL. */
 const char *shmdemux_strerror(int code);
 /* 1 if code is a terminal status of a stream (SHMDEMUX_EOF ..
- * SHMDEMUX_EUNKNOWN), else 0. */
+ * SHMDEMUX_EUNKNOWN, SHMDEMUX_ESPOOL), else 0. */
 int shmdemux_is_end(int code);
 
 /* ---- connection ---- */
@@ -227,6 +229,7 @@ enum {
 	SHMDEMUX_END_INPUT_ERROR = 11,
 	SHMDEMUX_END_RING_ERROR = 12,
 	SHMDEMUX_END_EXEC_FAILED = 13,
+	SHMDEMUX_END_SPOOL_LIMIT = 14,
 };
 
 /* Short lowercase names ("running", "eof", "crashed", ...). Never NULL. */

@@ -255,6 +255,7 @@ sd_end_reason_name(uint32_t reason)
 		[SD_END_INPUT_ERROR] = "input-error",
 		[SD_END_RING_ERROR] = "ring-error",
 		[SD_END_EXEC_FAILED] = "exec-failed",
+		[SD_END_SPOOL_LIMIT] = "spool-limit",
 	};
 
 	if (reason >= SD_END_MAX || names[reason] == NULL)
