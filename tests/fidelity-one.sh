@@ -1,12 +1,16 @@
 #!/bin/bash
 # One fidelity check against a running broker ($SHMDEMUX_SOCKET), used by the
 # test_fidelity_*.sh scripts (several run in parallel).
-# usage: fidelity-one.sh file|stdin|pipe MEDIA-FILE
+# usage: fidelity-one.sh file|stdin|pipe|push MEDIA-FILE
 #   file:  `shmdemux open FILE`            vs `ffprobe-packets FILE`
 #   stdin: `shmdemux open - < FILE`        vs `ffprobe-packets - < FILE`
 #   pipe:  `cat FILE | shmdemux open -`    vs `ffprobe-packets - < FILE`
+#   push:  `shmdemux-example-push FILE`    vs `ffprobe-packets - < FILE`
 # (ffprobe reads `-` as pipe:0, never seeking, whatever stdin is; shmdemux must
-# treat `-` the same way, so stdin and pipe both compare with that.)
+# treat `-` the same way, so stdin, pipe and push compare with that.)
+# Except an MP4/MOV whose top-level mdat precedes its moov: on a pipe
+# ffprobe finds no packets, shmdemux spools it and must print exactly what
+# ffprobe prints for the file.
 # When ffprobe reads the packets, `shmdemux dump --csv` must print the same
 # bytes and exit 0. When ffprobe fails, shmdemux must fail cleanly: either
 # `open` refuses with a one-line message, or `dump` prints what ffprobe printed
@@ -15,17 +19,42 @@
 . "$(dirname "$0")/lib.sh"
 SHM_TEST="fidelity $1"
 shm_init
-[ $# -eq 2 ] || shm_die "usage: fidelity-one.sh file|stdin|pipe FILE"
+[ $# -eq 2 ] || shm_die "usage: fidelity-one.sh file|stdin|pipe|push FILE"
 mode=$1 media=$2 label="$1 $(basename "$2")"
 [ -n "${SHMDEMUX_SOCKET:-}" ] || shm_die "SHMDEMUX_SOCKET is not set"
 
 id= ref=$SHM_TMP/ref.csv got=$SHM_TMP/got.csv err=$SHM_TMP/err
+
+# 0 if FILE's top-level boxes put an mdat before the moov (shmdemux spools
+# such an input; broker/worker_spool.c walks the boxes the same way).
+moov_at_end() {
+	local f=$1 pos=0 len size type hdr
+	len=$(stat -c %s "$f")
+	while [ $((pos + 8)) -le "$len" ]; do
+		hdr=$(od -An -tx1 -j "$pos" -N 16 "$f" | tr -d ' \n')
+		size=$((16#${hdr:0:8})) type=${hdr:8:8}
+		case $type in
+		6d6f6f76) return 1 ;; # moov
+		6d646174) return 0 ;; # mdat
+		esac
+		# the first box must be one an MP4/MOV may start with
+		[ "$pos" -ne 0 ] || case $type in
+		66747970 | 66726565 | 736b6970 | 77696465 | 706e6f74 | 75756964 | 73747970 | 73696478 | 50494354) ;;
+		*) return 1 ;;
+		esac
+		[ "$size" -ne 1 ] || size=$((16#${hdr:16:16}))
+		[ "$size" -ge 8 ] || return 1
+		pos=$((pos + size))
+	done
+	return 1
+}
 
 pass() { printf 'PASS %s%s\n' "$label" "${1:+ ($1)}"; exit 0; }
 fail() {
 	printf "FAIL %s: %s\n" "$label" "$*"
 	# Leave nothing open in the shared broker.
 	[ -z "${id:-}" ] || shm_cli close "$id" >/dev/null 2>&1
+	[ -z "${push_pid:-}" ] || kill -9 "$push_pid" 2>/dev/null
 	exit 1
 }
 
@@ -47,11 +76,29 @@ file)
 	shm_cli open "$media" >"$SHM_TMP/id" 2>"$err"
 	open_rc=$?
 	;;
-stdin | pipe)
-	timeout -k 5 "$SHMDEMUX_TEST_DEADLINE" "$SHMDEMUX_FFPROBE_PACKETS" - \
-		<"$media" >"$ref" 2>/dev/null
+stdin | pipe | push)
+	if moov_at_end "$media"; then
+		label="$label (moov at end, spooled)"
+		timeout -k 5 "$SHMDEMUX_TEST_DEADLINE" \
+			"$SHMDEMUX_FFPROBE_PACKETS" "$media" >"$ref" 2>/dev/null
+	else
+		timeout -k 5 "$SHMDEMUX_TEST_DEADLINE" \
+			"$SHMDEMUX_FFPROBE_PACKETS" - <"$media" >"$ref" 2>/dev/null
+	fi
 	ref_rc=$?
-	if [ "$mode" = stdin ]; then
+	if [ "$mode" = push ]; then
+		# The producer prints the id, then blocks on the pipe until the
+		# dump below attaches; its chunk sizes follow the file's size.
+		exec {push_out}< <(exec timeout -k 5 "$SHMDEMUX_TEST_DEADLINE" \
+			"$SHMDEMUX_BIN/shmdemux-example-push" \
+			--seed "$(stat -c %s "$media")" "$media" 2>"$err.push")
+		push_pid=$!
+		read -r push_id <&"$push_out"
+		printf '%s\n' "$push_id" >"$SHM_TMP/id"
+		[ -n "$push_id" ] || cp "$err.push" "$err"
+		[ -n "$push_id" ]
+		open_rc=$?
+	elif [ "$mode" = stdin ]; then
 		shm_cli open - <"$media" >"$SHM_TMP/id" 2>"$err"
 		open_rc=$?
 	else
@@ -78,6 +125,14 @@ shm_cli dump "$id" --csv >"$got" 2>"$err"
 dump_rc=$?
 [ $dump_rc -ne 124 ] && [ $dump_rc -ne 137 ] ||
 	fail "dump did not finish within ${SHMDEMUX_TEST_DEADLINE}s"
+if [ -n "${push_pid:-}" ]; then
+	# The producer ends when its input is pushed (or the stream ended
+	# first and refused the rest): its status is not the stream's.
+	wait "$push_pid"
+	[ $? -ne 124 ] || fail "the producer did not finish"
+	push_pid=
+	exec {push_out}<&-
+fi
 
 if [ $ref_rc -eq 0 ]; then
 	cmp -s "$ref" "$got" ||
