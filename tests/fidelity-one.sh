@@ -17,6 +17,7 @@
 # and exits non-zero with a one-line message, and `ls` shows the failure.
 # Prints one PASS or FAIL line on stdout; exits 0 on PASS.
 . "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/moov_at_end.sh"
 SHM_TEST="fidelity $1"
 shm_init
 [ $# -eq 2 ] || shm_die "usage: fidelity-one.sh file|stdin|pipe|push FILE"
@@ -24,30 +25,6 @@ mode=$1 media=$2 label="$1 $(basename "$2")"
 [ -n "${SHMDEMUX_SOCKET:-}" ] || shm_die "SHMDEMUX_SOCKET is not set"
 
 id= ref=$SHM_TMP/ref.csv got=$SHM_TMP/got.csv err=$SHM_TMP/err
-
-# 0 if FILE's top-level boxes put an mdat before the moov (shmdemux spools
-# such an input; broker/worker_spool.c walks the boxes the same way).
-moov_at_end() {
-	local f=$1 pos=0 len size type hdr
-	len=$(stat -c %s "$f")
-	while [ $((pos + 8)) -le "$len" ]; do
-		hdr=$(od -An -tx1 -j "$pos" -N 16 "$f" | tr -d ' \n')
-		size=$((16#${hdr:0:8})) type=${hdr:8:8}
-		case $type in
-		6d6f6f76) return 1 ;; # moov
-		6d646174) return 0 ;; # mdat
-		esac
-		# the first box must be one an MP4/MOV may start with
-		[ "$pos" -ne 0 ] || case $type in
-		66747970 | 66726565 | 736b6970 | 77696465 | 706e6f74 | 75756964 | 73747970 | 73696478 | 50494354) ;;
-		*) return 1 ;;
-		esac
-		[ "$size" -ne 1 ] || size=$((16#${hdr:16:16}))
-		[ "$size" -ge 8 ] || return 1
-		pos=$((pos + size))
-	done
-	return 1
-}
 
 pass() { printf 'PASS %s%s\n' "$label" "${1:+ ($1)}"; exit 0; }
 fail() {

@@ -35,10 +35,10 @@ ko() { echo "FAIL $*"; failed=$((failed + 1)); }
 # The producer pushes part of the file, says "held N" and waits: killed
 # there, it never ends its input.
 killed_producer() {
-	local f=$media/h264_aac.mkv id held out pp dp rc why=
+	local f=$media/mpeg4_pcm.nut id held out pp dp rc why=
 	# No timeout wrapper: $! must be the producer itself. The reads are
 	# bounded instead, as a backstop only.
-	exec {out}< <(exec "$PUSH" --seed 3 --hold-after 1 "$f" 2>"$SHM_TMP/kp.err")
+	exec {out}< <(exec "$PUSH" --seed 3 --max-chunk 4096 --hold-after 65536 --nonblock "$f" 2>"$SHM_TMP/kp.err")
 	pp=$!
 	read -r -t "$SHMDEMUX_TEST_DEADLINE" id <&"$out"
 	if [ -z "$id" ]; then

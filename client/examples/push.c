@@ -4,7 +4,7 @@
  * run can be repeated), as an async byte source would deliver them.
  *
  * usage: shmdemux-example-push [--socket PATH] [--seed N] [--nonblock]
- *                              [--hold-after BYTES] FILE
+ *                              [--hold-after BYTES] [--max-chunk BYTES] FILE
  *
  * Prints the new stream's id on stdout (flushed) before the first byte is
  * pushed, so a consumer can attach while it runs; the stream starts once a
@@ -13,6 +13,7 @@
  * FILE fails.
  *   --nonblock          the pipe is set O_NONBLOCK and fed from a poll(2)
  *                       loop (EAGAIN when full, POLLOUT when it has room)
+ *   --max-chunk BYTES   largest chunk (1 .. 1 MiB, default 1 MiB)
  *   --hold-after BYTES  after pushing at least BYTES, print "held N" on
  *                       stdout and wait without ending the input (to be
  *                       killed: the stream then ends input-error)
@@ -39,6 +40,7 @@ struct push_args {
 	uint64_t seed;
 	int nonblock;
 	long long hold_after; /* -1: never */
+	size_t max_chunk;
 	const char *file;
 };
 
@@ -118,7 +120,7 @@ push_file(const struct push_args *a, int in, int out)
 	int ret;
 
 	for (;;) {
-		size_t want = (size_t)(next_rand(&rng) % MAX_CHUNK) + 1;
+		size_t want = (size_t)(next_rand(&rng) % a->max_chunk) + 1;
 
 		n = read_full(in, buf, want);
 		if (n < 0) {
@@ -149,6 +151,7 @@ parse_args(int argc, char **argv, struct push_args *a)
 		{ "seed", required_argument, NULL, 'r' },
 		{ "nonblock", no_argument, NULL, 'n' },
 		{ "hold-after", required_argument, NULL, 'H' },
+		{ "max-chunk", required_argument, NULL, 'm' },
 		{ NULL, 0, NULL, 0 },
 	};
 	char *end;
@@ -156,6 +159,7 @@ parse_args(int argc, char **argv, struct push_args *a)
 
 	a->hold_after = -1;
 	a->seed = 1;
+	a->max_chunk = MAX_CHUNK;
 	while ((c = getopt_long(argc, argv, "", lo, NULL)) != -1) {
 		switch (c) {
 		case 's': a->socket = optarg; break;
@@ -163,6 +167,12 @@ parse_args(int argc, char **argv, struct push_args *a)
 		case 'r':
 			a->seed = strtoull(optarg, &end, 10);
 			if (*end != '\0' || end == optarg)
+				return -1;
+			break;
+		case 'm':
+			a->max_chunk = strtoull(optarg, &end, 10);
+			if (*end != '\0' || end == optarg || a->max_chunk == 0 ||
+			    a->max_chunk > MAX_CHUNK)
 				return -1;
 			break;
 		case 'H':
@@ -191,7 +201,8 @@ main(int argc, char **argv)
 
 	if (parse_args(argc, argv, &a) < 0) {
 		fprintf(stderr, "usage: shmdemux-example-push [--socket PATH] "
-			"[--seed N] [--nonblock] [--hold-after BYTES] FILE\n");
+			"[--seed N] [--nonblock] [--hold-after BYTES] "
+			"[--max-chunk BYTES] FILE\n");
 		return 2;
 	}
 	/* A stream that ended early shows as EPIPE from write(), not death. */
