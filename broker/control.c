@@ -178,9 +178,12 @@ do_open(struct conn *c, const struct ctl_open *req, int fd)
 	ctl_hdr_init(&r.hdr, CTL_OPENED, req->hdr.id);
 	r.stream_id = stream_id(s);
 	reply(c, &r, sizeof(r), &push_wr, push_wr >= 0 ? 1 : 0);
-	if (push_wr >= 0)
+	if (push_wr >= 0) {
 		close(push_wr); /* the client has its copy now */
+		stream_set_producer(s, c);
+	}
 }
+
 
 static struct stream *
 find_or_reply(struct conn *c, uint32_t id, const struct ctl_ref *ref)
@@ -196,6 +199,29 @@ find_or_reply(struct conn *c, uint32_t id, const struct ctl_ref *ref)
 		snprintf(msg, sizeof(msg), "no stream %u", ref->stream_id);
 	reply_error(c, id, -ENOENT, msg);
 	return NULL;
+}
+
+static void
+do_push_end(struct conn *c, const struct ctl_push_end *req)
+{
+	struct ctl_ref ref = { .stream_id = req->stream_id };
+	struct stream *s;
+	int ret;
+
+	if (req->error < 0 || req->error > 4095) {
+		reply_error(c, req->hdr.id, -EINVAL, "invalid error code");
+		return;
+	}
+	s = find_or_reply(c, req->hdr.id, &ref);
+	if (s == NULL)
+		return;
+	ret = stream_push_end(s, c, req->error);
+	if (ret < 0)
+		reply_error(c, req->hdr.id, ret, ret == -EPERM ?
+			    "not the producer of this stream" :
+			    "the input has already ended");
+	else
+		reply_ok(c, req->hdr.id);
 }
 
 static void
@@ -317,6 +343,9 @@ dispatch(struct conn *c, const union ctl_msg *m, int *fds, int nfds)
 	case CTL_KILL:
 		do_close(c, &m->close, 1);
 		break;
+	case CTL_PUSH_END:
+		do_push_end(c, &m->push_end);
+		break;
 	default:
 		reply_error(c, m->hdr.id, -EBADMSG, "not a request");
 		break;
@@ -397,6 +426,7 @@ conn_close(struct conn *c)
 		stream_detach(c->att, c->slot);
 		c->att = NULL;
 	}
+	streams_producer_gone(c);
 	TAILQ_REMOVE(&conns, c, entry);
 	nconns--;
 	loop_defer_free(c);

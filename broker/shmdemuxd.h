@@ -112,6 +112,15 @@ void stream_close(struct stream *s);
 /* KILL: SIGKILL the worker. -ESRCH if it has already ended. */
 int stream_kill(struct stream *s);
 
+/* Push producers. The connection that opened a SRC_PUSH stream (an opaque
+ * token here) is its producer: stream_push_end() records how the input
+ * ended (error 0 or an errno) and lets the worker see EOF; -EPERM for
+ * another connection, -EALREADY once ended. streams_producer_gone() ends,
+ * with EPIPE, every input whose producer's connection closed first. */
+void stream_set_producer(struct stream *s, const void *producer);
+int stream_push_end(struct stream *s, const void *producer, int error);
+void streams_producer_gone(const void *producer);
+
 /* Consumers. attach returns the slot (>= 0), -1 for observers, or -errno.
  * Each successful attach holds a reference released by stream_detach(). */
 int stream_attach(struct stream *s, pid_t pid, int observer);

@@ -259,6 +259,16 @@ map_exit(int code, uint32_t stop_reason, const struct worker_word *ww,
 	 int input_err, struct worker_end *end)
 {
 	end->exit_code = code;
+	/* A truncated input often ends in an open or demux error: the failed
+	 * source is the cause worth reporting. */
+	if (input_err != 0 && (code == WORKER_EXIT_OPEN_FAILED ||
+	    code == WORKER_EXIT_DEMUX_ERROR)) {
+		end->reason = SD_END_INPUT_ERROR;
+		end->averror = ww->averror;
+		set_msg(end, "reading the source failed: %s",
+			strerror(input_err));
+		return;
+	}
 	switch (code) {
 	case WORKER_EXIT_EOF:
 		if (ww->reason != SD_END_EOF) {
@@ -287,6 +297,10 @@ map_exit(int code, uint32_t stop_reason, const struct worker_word *ww,
 		end->reason = SD_END_RING_ERROR;
 		end->averror = ww->averror;
 		worker_msg(end, ww, "the ring rejected a record");
+		break;
+	case WORKER_EXIT_SPOOL_LIMIT:
+		end->reason = SD_END_SPOOL_LIMIT;
+		worker_msg(end, ww, "spool limit exceeded");
 		break;
 	case WORKER_EXIT_NOMEM:
 		end->reason = SD_END_MEMORY;

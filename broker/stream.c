@@ -62,6 +62,12 @@ struct stream {
 	struct wd wd;
 	uint64_t wd_last_ms;
 	char wd_msg[RING_MSG_LEN]; /* why the watchdog killed it */
+	/* SRC_PUSH: our own write end of the worker's pipe, held until the
+	 * producer says how the input ended, so the worker never mistakes a
+	 * dead producer's closed pipe for a clean EOF. */
+	int push_hold;
+	const void *producer;      /* its control connection, until it ends */
+	int push_err;              /* errno of a failed push, 0 if none */
 
 	unsigned consumers;        /* attached with a slot */
 	int ended;
@@ -219,6 +225,7 @@ struct input {
 	int pump_src;    /* pump from here into pump_dst, or -1 */
 	int pump_dst;
 	int push_wr;     /* SRC_PUSH: for the client */
+	int push_hold;   /* SRC_PUSH: the broker's copy of the write end */
 };
 
 /* A pipe whose read end goes to the worker; wr is ours or the client's. */
@@ -284,9 +291,15 @@ setup_input(const struct ctl_open *req, int src, struct input *in, char *msg,
 	int ret;
 
 	in->worker_fd = in->pump_src = in->pump_dst = in->push_wr = -1;
+	in->push_hold = -1;
 	in->seekable = 0;
 	if (req->source == CTL_SRC_PUSH) {
 		ret = make_pipe(in, &in->push_wr);
+		if (ret == 0) {
+			in->push_hold = fcntl(in->push_wr, F_DUPFD_CLOEXEC, 3);
+			if (in->push_hold < 0)
+				ret = -errno;
+		}
 		if (ret < 0)
 			snprintf(msg, cap, "pipe: %s", strerror(-ret));
 		return ret;
@@ -585,15 +598,25 @@ watchdog_start(struct stream *s, const struct ctl_open *req, int in_fd)
 }
 
 static void
+release_push(struct stream *s)
+{
+	if (s->push_hold >= 0)
+		close(s->push_hold);
+	s->push_hold = -1;
+	s->producer = NULL;
+}
+
+static void
 worker_gone(struct stream *s, const siginfo_t *si)
 {
 	struct worker_word ww;
 	struct worker_end end;
-	int input_err = 0;
+	int input_err = s->push_err;
 
 	if (s->pump != NULL)
 		input_err = pump_error(s->pump);
 	stop_pump(s);
+	release_push(s);
 	ev_del(&s->pid_ev);
 	if (s->timer_ev.fd >= 0) {
 		int tfd = s->timer_ev.fd;
@@ -608,6 +631,11 @@ worker_gone(struct stream *s, const siginfo_t *si)
 	spawn_map_end(si, s->stop_reason, &ww, input_err, &end);
 	if (end.reason == SD_END_WATCHDOG && s->wd_msg[0] != '\0')
 		snprintf(end.msg, sizeof(end.msg), "%s", s->wd_msg);
+	else if (s->push_err != 0 && end.reason == SD_END_INPUT_ERROR)
+		snprintf(end.msg, sizeof(end.msg), "%s",
+			 s->push_err == EPIPE ? "the producer went away "
+			 "before ending its input" : "the producer aborted "
+			 "its input");
 	set_ended(s, &end);
 	if (s->closing)
 		unlist(s);
@@ -680,6 +708,7 @@ stream_free(struct stream *s)
 {
 	watchdog_stop(s);
 	pump_free(&s->pump);
+	release_push(s);
 	ring_unmap(&s->ring);
 	if (s->data_fd >= 0)
 		close(s->data_fd);
@@ -699,6 +728,7 @@ stream_new(const struct ctl_open *req)
 		return NULL;
 	s->id = next_id++;
 	s->data_fd = s->cursor_fd = s->ro_data_fd = s->in_peek_fd = -1;
+	s->push_hold = -1;
 	ev_init(&s->pid_ev);
 	ev_init(&s->timer_ev);
 	ev_init(&s->wd_ev);
@@ -818,7 +848,7 @@ stream_open(const struct ctl_open *req, int req_fd, struct stream **out,
 	    int *push_wr, char *msg, size_t cap)
 {
 	struct ring_params params;
-	struct input in = { -1, 0, -1, -1, -1 };
+	struct input in = { -1, 0, -1, -1, -1, -1 };
 	struct stream *s = NULL;
 	int src = -1, ret;
 
@@ -880,6 +910,10 @@ stream_open(const struct ctl_open *req, int req_fd, struct stream **out,
 	}
 	*push_wr = in.push_wr;
 	in.push_wr = -1;
+	if (!s->ended) {
+		s->push_hold = in.push_hold;
+		in.push_hold = -1;
+	}
 	s->listed = 1;
 	s->refs = 1;
 	TAILQ_INSERT_TAIL(&streams, s, entry);
@@ -900,6 +934,8 @@ out:
 		close(in.pump_dst);
 	if (in.push_wr >= 0)
 		close(in.push_wr);
+	if (in.push_hold >= 0)
+		close(in.push_hold);
 	if (s != NULL)
 		stream_free(s);
 	return ret;
@@ -1048,6 +1084,7 @@ stream_close(struct stream *s)
 		s->stop_reason = SD_END_CLOSED;
 	/* Input stops now: no point feeding a worker that is going away. */
 	stop_pump(s);
+	release_push(s);
 	pidfd_signal(s, SIGTERM);
 	ret = arm_stop_timer(s);
 	if (ret < 0) {
@@ -1063,6 +1100,45 @@ stream_kill(struct stream *s)
 		return -ESRCH;
 	s->stop_reason = SD_END_KILLED;
 	return pidfd_signal(s, SIGKILL);
+}
+
+/* ---- push producers ---- */
+
+void
+stream_set_producer(struct stream *s, const void *producer)
+{
+	if (s->push_hold >= 0)
+		s->producer = producer;
+}
+
+int
+stream_push_end(struct stream *s, const void *producer, int error)
+{
+	if (s->producer == NULL)
+		return s->push_hold >= 0 ? -EPERM : -EALREADY;
+	if (s->producer != producer)
+		return -EPERM;
+	s->push_err = error;
+	if (error != 0)
+		log_info("stream %u: the producer aborted its input (%s)",
+			 s->id, strerror(error));
+	release_push(s);
+	return 0;
+}
+
+void
+streams_producer_gone(const void *producer)
+{
+	struct stream *s;
+
+	TAILQ_FOREACH(s, &streams, entry) {
+		if (s->producer != producer)
+			continue;
+		log_info("stream %u: the producer left before ending its "
+			 "input", s->id);
+		s->push_err = EPIPE;
+		release_push(s);
+	}
 }
 
 /* ---- consumers ---- */
@@ -1135,6 +1211,7 @@ streams_signal_all(int sig)
 		if (s->stop_reason == SD_END_NONE)
 			s->stop_reason = SD_END_CLOSED;
 		stop_pump(s);
+		release_push(s);
 		pidfd_signal(s, sig);
 	}
 }

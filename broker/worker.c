@@ -139,7 +139,8 @@ usage(void)
 	fprintf(stderr, "usage: shmdemux-worker --stream-id N [--seekable] "
 		"[--format FMT] [--probesize BYTES] [--analyzeduration USEC] "
 		"[--realtime] [--verbose] [--demux-opt KEY=VALUE]... "
-		"[--mem-limit BYTES] [--format-whitelist LIST]\n");
+		"[--mem-limit BYTES] [--format-whitelist LIST] "
+		"[--spool-limit BYTES]\n");
 }
 
 static int
@@ -174,7 +175,8 @@ static int
 parse_args(struct worker *w, int argc, char **argv)
 {
 	enum { O_ID = 256, O_SEEK, O_FMT, O_PROBE, O_ANALYZE, O_RT, O_OPT,
-	       O_VERBOSE, O_MEM, O_WHITELIST, O_FAULT, O_FAULT_AFTER };
+	       O_VERBOSE, O_MEM, O_WHITELIST, O_FAULT, O_FAULT_AFTER,
+	       O_SPOOL };
 	static const struct option opts[] = {
 		{ "stream-id", required_argument, NULL, O_ID },
 		{ "seekable", no_argument, NULL, O_SEEK },
@@ -190,6 +192,7 @@ parse_args(struct worker *w, int argc, char **argv)
 		{ "fault", required_argument, NULL, O_FAULT },
 		{ "fault-after", required_argument, NULL, O_FAULT_AFTER },
 #endif
+		{ "spool-limit", required_argument, NULL, O_SPOOL },
 		{ NULL, 0, NULL, 0 },
 	};
 	int64_t id = -1;
@@ -248,6 +251,14 @@ parse_args(struct worker *w, int argc, char **argv)
 			break;
 		}
 #endif
+		case O_SPOOL: {
+			int64_t v;
+
+			if (parse_i64(optarg, &v) < 0 || v <= 0)
+				return -1;
+			w->spool.limit = (uint64_t)v;
+			break;
+		}
 		default:
 			return -1;
 		}
@@ -437,6 +448,29 @@ report_unused(const struct worker *w, AVDictionary *opts)
 			   "ignored", e->key);
 }
 
+/* A non-seekable input that may be an MP4/MOV is walked box by box first:
+ * with the moov after the mdat it is spooled whole (worker_spool.c). */
+static int
+spool_if_needed(struct worker *w, const AVInputFormat *ifmt)
+{
+	char msg[RING_MSG_LEN];
+	int ret;
+
+	if (w->seekable || (ifmt && strncmp(ifmt->name, "mov,", 4) != 0))
+		return 0;
+	ret = worker_spool_prepare(w);
+	if (ret >= 0)
+		return 0;
+	if (ret != AVERROR(EFBIG))
+		return finish_av(w, SD_END_OPEN_FAILED, ret,
+				 WORKER_EXIT_OPEN_FAILED);
+	snprintf(msg, sizeof(msg), "spool limit of %llu bytes exceeded (moov "
+		 "after mdat on a non-seekable input)",
+		 (unsigned long long)w->spool.limit);
+	worker_log(w, "%s", msg);
+	return finish(w, SD_END_SPOOL_LIMIT, ret, msg, WORKER_EXIT_SPOOL_LIMIT);
+}
+
 static int
 open_input(struct worker *w, const char *name)
 {
@@ -453,6 +487,8 @@ open_input(struct worker *w, const char *name)
 		return finish(w, SD_END_OPEN_FAILED, AVERROR_DEMUXER_NOT_FOUND,
 			      msg, WORKER_EXIT_OPEN_FAILED);
 	}
+	if ((ret = spool_if_needed(w, ifmt)) != 0)
+		return ret;
 	if (!(w->fmt = avformat_alloc_context()))
 		return finish_av(w, SD_END_OPEN_FAILED, AVERROR(ENOMEM), 0);
 	w->fmt->interrupt_callback.callback = interrupt_cb;
@@ -594,6 +630,7 @@ main(int argc, char **argv, char **envp)
 		.probesize = -1,
 		.analyzeduration = -1,
 		.sync_track = -1,
+		.spool.limit = WORKER_SPOOL_DEFAULT,
 	};
 	int code;
 
@@ -616,6 +653,7 @@ out:
 	if (w.fmt)
 		avformat_close_input(&w.fmt);
 	worker_io_close(&w.avio);
+	worker_spool_free(&w.spool);
 	ring_unmap(&w.ring);
 	av_dict_free(&w.demux_opts);
 	free((char *)w.format);

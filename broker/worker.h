@@ -6,6 +6,7 @@
  * worker_io.c     the custom AVIOContext over fd 0 (read, optional seek)
  * worker_tracks.c the track table in the ring and its TRACKS records
  * worker_pkt.c    one AVPacket -> one RING_REC_PACKET record, pacing
+ * worker_spool.c  non-seekable MP4/MOV with the moov at the end
  */
 #ifndef SHMDEMUX_WORKER_H
 #define SHMDEMUX_WORKER_H
@@ -22,6 +23,19 @@
  * loops return as soon as they see it. */
 extern volatile sig_atomic_t worker_stop;
 
+#define WORKER_SPOOL_DEFAULT (UINT64_C(512) << 20)
+
+/* Bytes of a non-seekable input read ahead of libavformat: the prefix the
+ * box walk read, or the whole input (complete) when it must be seekable. */
+struct worker_spool {
+	uint8_t **chunks;           /* 1 MiB each */
+	uint64_t nchunks;
+	uint64_t len;               /* bytes held */
+	uint64_t pos;               /* libavformat's read position */
+	uint64_t limit;             /* --spool-limit */
+	int complete;               /* len is the whole input */
+};
+
 struct worker {
 	/* from argv */
 	long stream_id;
@@ -37,6 +51,7 @@ struct worker {
 	const char *format_whitelist; /* --format-whitelist, NULL = default */
 	int fault;                  /* WORKER_FAULT_*, test builds only */
 	uint64_t fault_after;       /* packets published before the fault */
+	struct worker_spool spool;
 
 	struct ring *ring;
 	struct ring_hdr *hdr;       /* the producer's writable view */
@@ -71,6 +86,21 @@ int worker_wait(int fd, const struct timespec *timeout);
 /* Make a pipe input non-blocking, before the sandbox forbids F_SETFL.
  * Returns 0 or -errno. */
 int worker_io_prepare(const struct worker *w);
+/* Read up to size bytes of fd 0 (waiting, honouring the stop flag) and
+ * count them. Returns bytes, AVERROR_EOF, AVERROR_EXIT on stop, or another
+ * negative AVERROR. */
+int worker_io_read_fd(struct worker *w, uint8_t *buf, int size);
+
+/* Walk the top-level boxes of a non-seekable input, spooling what is
+ * read; spool all of it when an mdat precedes the moov (see
+ * worker_spool.c). Returns 1 spooled whole, 0 not needed, AVERROR(EFBIG)
+ * past the limit, or another negative AVERROR. */
+int worker_spool_prepare(struct worker *w);
+/* libavformat's read and seek over the spool (then fd 0 when incomplete). */
+int worker_spool_read(struct worker *w, uint8_t *buf, int size);
+int64_t worker_spool_seek(struct worker *w, int64_t offset, int whence);
+void worker_spool_free(struct worker_spool *sp);
+
 /* Create the AVIOContext reading fd 0 (seeking it too when w->seekable) and
  * attach it to w->fmt. Returns 0 or a negative AVERROR. */
 int worker_io_open(struct worker *w);

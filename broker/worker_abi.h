@@ -13,6 +13,7 @@
  *
  * argv: shmdemux-worker --stream-id N [--seekable] [--format FMT]
  *         [--probesize BYTES] [--analyzeduration USEC] [--realtime]
+ *         [--spool-limit BYTES]
  *         [--demux-opt KEY=VALUE]...
  *
  * The ring was created (ring_create) and sized by the broker before the
@@ -37,6 +38,7 @@ enum {
 	WORKER_EXIT_USAGE = 13,       /* bad arguments or fds */
 	WORKER_EXIT_STOPPED = 14,     /* asked to stop (SIGTERM) */
 	WORKER_EXIT_NOMEM = 15,       /* allocation failed (memory limit) */
+	WORKER_EXIT_SPOOL_LIMIT = 16, /* input needed more than --spool-limit */
 };
 
 #endif

@@ -32,15 +32,14 @@ count_input(struct worker *w, ssize_t n)
 			      memory_order_relaxed);
 }
 
-/* A pipe input is non-blocking (worker_io_open): the read is tried first,
- * and only when the pipe is empty do we publish pending ring wakes (the
- * consumers may be sleeping on records we have not woken them for) and then
- * wait, in a way SIGTERM ends. A busy pipe costs one read per buffer, not a
- * poll and a read. A regular file never blocks for long. */
-static int
-read_cb(void *opaque, uint8_t *buf, int size)
+/* A pipe input is non-blocking (worker_io_prepare): the read is tried
+ * first, and only when the pipe is empty do we publish pending ring wakes
+ * (the consumers may be sleeping on records we have not woken them for) and
+ * then wait, in a way SIGTERM ends. A busy pipe costs one read per buffer,
+ * not a poll and a read. A regular file never blocks for long. */
+int
+worker_io_read_fd(struct worker *w, uint8_t *buf, int size)
 {
-	struct worker *w = opaque;
 	ssize_t n;
 	int ret;
 
@@ -67,13 +66,28 @@ read_cb(void *opaque, uint8_t *buf, int size)
 	return (int)n;
 }
 
+static int
+read_cb(void *opaque, uint8_t *buf, int size)
+{
+	struct worker *w = opaque;
+
+	if (w->seekable)
+		return worker_io_read_fd(w, buf, size);
+	return worker_spool_read(w, buf, size);
+}
+
 static int64_t
 seek_cb(void *opaque, int64_t offset, int whence)
 {
+	struct worker *w = opaque;
 	struct stat st;
 	off_t r;
 
-	(void)opaque;
+	if (w->spool.complete) {
+		if (whence & AVSEEK_SIZE)
+			return (int64_t)w->spool.len;
+		return worker_spool_seek(w, offset, whence & ~AVSEEK_FORCE);
+	}
 	if (whence & AVSEEK_SIZE) {
 		if (fstat(WORKER_FD_INPUT, &st) < 0)
 			return AVERROR(errno);
@@ -88,8 +102,9 @@ worker_io_prepare(const struct worker *w)
 {
 	int fl;
 
-	/* read_cb tries the pipe before it waits for it. The description is
-	 * ours alone: the broker closed its copy of the read end. */
+	/* read_cb tries the pipe before it waits for it. The broker keeps a
+	 * copy of the read end only to peek at it (FIONREAD, watchdog), so
+	 * O_NONBLOCK on the shared description changes nothing for it. */
 	if (w->seekable)
 		return 0;
 	if ((fl = fcntl(WORKER_FD_INPUT, F_GETFL)) < 0 ||
@@ -107,7 +122,8 @@ worker_io_open(struct worker *w)
 	if (!buf)
 		return AVERROR(ENOMEM);
 	w->avio = avio_alloc_context(buf, WORKER_IO_BUFFER, 0, w, read_cb, NULL,
-				     w->seekable ? seek_cb : NULL);
+				     w->seekable || w->spool.complete ?
+				     seek_cb : NULL);
 	if (!w->avio) {
 		av_free(buf);
 		return AVERROR(ENOMEM);

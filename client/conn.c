@@ -427,6 +427,47 @@ stop_stream(shmdemux_conn *c, uint16_t type, uint32_t id, const char *name)
 	return ret;
 }
 
+/* Close the pipe first: the broker lets the worker see EOF as soon as it
+ * has our verdict, and the worker must not wait for a writer still open. */
+static int
+push_finish(shmdemux_conn *c, uint32_t id, int *push_fd, int error)
+{
+	struct ctl_push_end req;
+	union ctl_msg *reply;
+	int ret;
+
+	if (push_fd != NULL && *push_fd >= 0) {
+		close(*push_fd);
+		*push_fd = -1;
+	}
+	memset(&req, 0, sizeof(req));
+	req.stream_id = id;
+	req.error = error;
+	reply = malloc(CTL_MAX_MSG);
+	if (reply == NULL)
+		return -ENOMEM;
+	ret = conn_request(c, &req, CTL_PUSH_END, NULL, 0, reply, NULL, NULL);
+	if (ret > 0)
+		ret = ret == CTL_OK ? 0 : -EBADMSG;
+	free(reply);
+	return ret;
+}
+
+int
+shmdemux_push_end(shmdemux_conn *conn, uint32_t stream_id, int *push_fd)
+{
+	return push_finish(conn, stream_id, push_fd, 0);
+}
+
+int
+shmdemux_push_abort(shmdemux_conn *conn, uint32_t stream_id, int *push_fd,
+		    int error)
+{
+	if (error <= 0 || error > 4095)
+		error = EIO;
+	return push_finish(conn, stream_id, push_fd, error);
+}
+
 int
 shmdemux_close_stream(shmdemux_conn *conn, uint32_t id, const char *name)
 {

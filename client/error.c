@@ -25,6 +25,8 @@ static const char *const messages[] = {
 	[SHMDEMUX_EOF - SHMDEMUX_ERING] = "packet too large for the ring",
 	[SHMDEMUX_EOF - SHMDEMUX_EEXEC] = "worker could not be started",
 	[SHMDEMUX_EOF - SHMDEMUX_EUNKNOWN] = "stream ended for an unknown reason",
+	[SHMDEMUX_EOF - SHMDEMUX_ESPOOL] =
+	    "spool limit exceeded (non-seekable input that needs seeking)",
 	[SHMDEMUX_EOF - SHMDEMUX_EOVERRUN] =
 	    "reader overrun: packets were lost (live mode)",
 	[SHMDEMUX_EOF - SHMDEMUX_EEVICTED] =
@@ -56,7 +58,8 @@ shmdemux_strerror(int code)
 int
 shmdemux_is_end(int code)
 {
-	return code <= SHMDEMUX_EOF && code >= SHMDEMUX_EUNKNOWN;
+	return (code <= SHMDEMUX_EOF && code >= SHMDEMUX_EUNKNOWN) ||
+	       code == SHMDEMUX_ESPOOL;
 }
 
 int
@@ -76,6 +79,7 @@ shmdemux_end_code(int reason)
 	case SD_END_INPUT_ERROR:	return SHMDEMUX_EINPUT;
 	case SD_END_RING_ERROR:		return SHMDEMUX_ERING;
 	case SD_END_EXEC_FAILED:	return SHMDEMUX_EEXEC;
+	case SD_END_SPOOL_LIMIT:	return SHMDEMUX_ESPOOL;
 	default:			return SHMDEMUX_EUNKNOWN;
 	}
 }
@@ -104,7 +108,8 @@ err_from_ring(int rc)
 	}
 }
 
-_Static_assert((int)SHMDEMUX_END_EXEC_FAILED == (int)SD_END_EXEC_FAILED &&
+_Static_assert((int)SHMDEMUX_END_SPOOL_LIMIT == (int)SD_END_SPOOL_LIMIT &&
+	       (int)SHMDEMUX_END_EXEC_FAILED == (int)SD_END_EXEC_FAILED &&
 	       (int)SHMDEMUX_END_EOF == (int)SD_END_EOF,
 	       "end reasons mirror the ring");
 _Static_assert((int)SHMDEMUX_STATE_ENDED == (int)RING_STATE_ENDED,

@@ -57,6 +57,8 @@ enum {
 	SHMDEMUX_EEXEC = -4213,     /* the worker could not be started */
 	SHMDEMUX_EUNKNOWN = -4214,  /* ended for a reason this library does
 	                               not know */
+	SHMDEMUX_ESPOOL = -4215,    /* a non-seekable input needed more
+	                               spool than its limit (moov at end) */
 	SHMDEMUX_EOVERRUN = -4220,  /* live mode: the reader was lapped and
 	                               lost packets; reading continues at a
 	                               keyframe (not fatal) */
@@ -71,7 +73,7 @@ enum {
  * ours, or an errno value (strerror text). Never NULL. */
 const char *shmdemux_strerror(int code);
 /* 1 if code is a terminal status of a stream (SHMDEMUX_EOF ..
- * SHMDEMUX_EUNKNOWN), else 0. */
+ * SHMDEMUX_EUNKNOWN, SHMDEMUX_ESPOOL), else 0. */
 int shmdemux_is_end(int code);
 
 /* ---- connection ---- */
@@ -168,12 +170,39 @@ int shmdemux_open_path(shmdemux_conn *conn, const char *path,
 int shmdemux_open_fd(shmdemux_conn *conn, int fd,
 		     const struct shmdemux_open_opts *opts,
 		     uint32_t *stream_id);
-/* Same, with the bytes pushed by the caller: on success *push_fd is the
- * write end of the stream's input pipe, owned by the caller; write the
- * container bytes to it and close it to signal the end of the input. */
+/* Same, with the bytes pushed by the caller (the seed's async byte
+ * stream, across processes). On success *push_fd is the write end of the
+ * stream's input pipe, owned by the caller, and conn becomes the stream's
+ * producer connection: keep it open until the input has ended.
+ *
+ * Writing: write(2) the container bytes to *push_fd in chunks of any size.
+ * The pipe is the backpressure: a blocking write waits while the worker
+ * (or, in lossless mode, a slow reader behind it) has not caught up. The
+ * fd may be set O_NONBLOCK (fcntl F_SETFL); a write then fails with EAGAIN
+ * when the pipe is full, and poll(2) POLLOUT says when it has room again,
+ * so an event loop can feed it. A write failing with EPIPE (SIGPIPE unless
+ * ignored) means the stream has already ended.
+ *
+ * Ending: shmdemux_push_end() for a clean end of input (EOF), or
+ * shmdemux_push_abort() when the source failed. Until one of them, the
+ * broker keeps the pipe open, so a producer that dies, or closes conn,
+ * mid-stream ends the stream with SHMDEMUX_EINPUT (ls: input-error) once
+ * the bytes already pushed are demuxed, never with a clean EOF. */
 int shmdemux_open_push(shmdemux_conn *conn,
 		       const struct shmdemux_open_opts *opts,
 		       uint32_t *stream_id, int *push_fd);
+/* Close *push_fd (set to -1) and tell the broker the input ended cleanly:
+ * the stream ends with SHMDEMUX_EOF after the last pushed byte. Returns 0,
+ * -EPERM (conn is not the stream's producer), -EALREADY (the input has
+ * already ended), -ENOENT, or SHMDEMUX_EBROKER. *push_fd is closed in
+ * every case. */
+int shmdemux_push_end(shmdemux_conn *conn, uint32_t stream_id,
+		      int *push_fd);
+/* Same, for an input that failed: error is a positive errno value naming
+ * why (e.g. EIO; 0 is taken as EIO). The bytes already pushed are still
+ * demuxed; the stream then ends with SHMDEMUX_EINPUT. */
+int shmdemux_push_abort(shmdemux_conn *conn, uint32_t stream_id,
+			int *push_fd, int error);
 
 /* ---- admin ---- */
 
@@ -200,6 +229,7 @@ enum {
 	SHMDEMUX_END_INPUT_ERROR = 11,
 	SHMDEMUX_END_RING_ERROR = 12,
 	SHMDEMUX_END_EXEC_FAILED = 13,
+	SHMDEMUX_END_SPOOL_LIMIT = 14,
 };
 
 /* Short lowercase names ("running", "eof", "crashed", ...). Never NULL. */

@@ -21,6 +21,7 @@ ctl_msg_size(uint16_t type)
 	case CTL_LIST:		return sizeof(struct ctl_list);
 	case CTL_CLOSE:		return sizeof(struct ctl_close);
 	case CTL_KILL:		return sizeof(struct ctl_close);
+	case CTL_PUSH_END:	return sizeof(struct ctl_push_end);
 	case CTL_OK:		return sizeof(struct ctl_ok);
 	case CTL_ERROR:		return sizeof(struct ctl_error);
 	case CTL_OPENED:	return sizeof(struct ctl_opened);
@@ -256,6 +257,7 @@ sd_end_reason_name(uint32_t reason)
 		[SD_END_INPUT_ERROR] = "input-error",
 		[SD_END_RING_ERROR] = "ring-error",
 		[SD_END_EXEC_FAILED] = "exec-failed",
+		[SD_END_SPOOL_LIMIT] = "spool-limit",
 	};
 
 	if (reason >= SD_END_MAX || names[reason] == NULL)

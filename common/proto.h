@@ -17,6 +17,11 @@
  *   LIST    -> STREAM_INFO x n, then LIST_END | ERROR
  *   CLOSE   -> OK | ERROR
  *   KILL    -> OK | ERROR
+ *   PUSH_END -> OK | ERROR. Only on the connection that opened the SRC_PUSH
+ *              stream (the producer's): the input ended cleanly (error 0)
+ *              or failed (error > 0, an errno value). Until it arrives the
+ *              broker holds the pipe open, so the worker sees no EOF; if the
+ *              producer's connection closes first, the input ended in error.
  */
 #ifndef SHMDEMUX_PROTO_H
 #define SHMDEMUX_PROTO_H
@@ -42,6 +47,7 @@ enum ctl_type {
 	CTL_LIST = 3,
 	CTL_CLOSE = 4,
 	CTL_KILL = 5,
+	CTL_PUSH_END = 6,
 
 	CTL_OK = 64,
 	CTL_ERROR = 65,
@@ -146,6 +152,12 @@ struct ctl_close {        /* CTL_CLOSE and CTL_KILL */
 	struct ctl_ref ref;
 };
 
+struct ctl_push_end {
+	struct ctl_hdr hdr;
+	uint32_t stream_id;
+	int32_t error;           /* 0: clean end of input; > 0: errno */
+};
+
 struct ctl_ok {
 	struct ctl_hdr hdr;
 };
@@ -195,6 +207,7 @@ union ctl_msg {
 	struct ctl_attached attached;
 	struct ctl_list list;
 	struct ctl_close close;
+	struct ctl_push_end push_end;
 	struct ctl_ok ok;
 	struct ctl_error error;
 	struct ctl_stream_info info;

@@ -73,6 +73,8 @@ enum {
 	SD_END_INPUT_ERROR = 11, /* the source failed (read error, producer died) */
 	SD_END_RING_ERROR = 12,  /* record too large for the ring, ... */
 	SD_END_EXEC_FAILED = 13, /* the worker could not be started */
+	SD_END_SPOOL_LIMIT = 14, /* a non-seekable input needed more spool
+	                            than its limit (moov after mdat) */
 	SD_END_MAX
 };
 

@@ -1,21 +1,26 @@
 #!/bin/bash
 # One fidelity check against a running broker ($SHMDEMUX_SOCKET), used by the
 # test_fidelity_*.sh scripts (several run in parallel).
-# usage: fidelity-one.sh file|stdin|pipe MEDIA-FILE
+# usage: fidelity-one.sh file|stdin|pipe|push MEDIA-FILE
 #   file:  `shmdemux open FILE`            vs `ffprobe-packets FILE`
 #   stdin: `shmdemux open - < FILE`        vs `ffprobe-packets - < FILE`
 #   pipe:  `cat FILE | shmdemux open -`    vs `ffprobe-packets - < FILE`
+#   push:  `shmdemux-example-push FILE`    vs `ffprobe-packets - < FILE`
 # (ffprobe reads `-` as pipe:0, never seeking, whatever stdin is; shmdemux must
-# treat `-` the same way, so stdin and pipe both compare with that.)
+# treat `-` the same way, so stdin, pipe and push compare with that.)
+# Except an MP4/MOV whose top-level mdat precedes its moov: on a pipe
+# ffprobe finds no packets, shmdemux spools it and must print exactly what
+# ffprobe prints for the file.
 # When ffprobe reads the packets, `shmdemux dump --csv` must print the same
 # bytes and exit 0. When ffprobe fails, shmdemux must fail cleanly: either
 # `open` refuses with a one-line message, or `dump` prints what ffprobe printed
 # and exits non-zero with a one-line message, and `ls` shows the failure.
 # Prints one PASS or FAIL line on stdout; exits 0 on PASS.
 . "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/moov_at_end.sh"
 SHM_TEST="fidelity $1"
 shm_init
-[ $# -eq 2 ] || shm_die "usage: fidelity-one.sh file|stdin|pipe FILE"
+[ $# -eq 2 ] || shm_die "usage: fidelity-one.sh file|stdin|pipe|push FILE"
 mode=$1 media=$2 label="$1 $(basename "$2")"
 [ -n "${SHMDEMUX_SOCKET:-}" ] || shm_die "SHMDEMUX_SOCKET is not set"
 
@@ -26,6 +31,7 @@ fail() {
 	printf "FAIL %s: %s\n" "$label" "$*"
 	# Leave nothing open in the shared broker.
 	[ -z "${id:-}" ] || shm_cli close "$id" >/dev/null 2>&1
+	[ -z "${push_pid:-}" ] || kill -9 "$push_pid" 2>/dev/null
 	exit 1
 }
 
@@ -47,11 +53,29 @@ file)
 	shm_cli open "$media" >"$SHM_TMP/id" 2>"$err"
 	open_rc=$?
 	;;
-stdin | pipe)
-	timeout -k 5 "$SHMDEMUX_TEST_DEADLINE" "$SHMDEMUX_FFPROBE_PACKETS" - \
-		<"$media" >"$ref" 2>/dev/null
+stdin | pipe | push)
+	if moov_at_end "$media"; then
+		label="$label (moov at end, spooled)"
+		timeout -k 5 "$SHMDEMUX_TEST_DEADLINE" \
+			"$SHMDEMUX_FFPROBE_PACKETS" "$media" >"$ref" 2>/dev/null
+	else
+		timeout -k 5 "$SHMDEMUX_TEST_DEADLINE" \
+			"$SHMDEMUX_FFPROBE_PACKETS" - <"$media" >"$ref" 2>/dev/null
+	fi
 	ref_rc=$?
-	if [ "$mode" = stdin ]; then
+	if [ "$mode" = push ]; then
+		# The producer prints the id, then blocks on the pipe until the
+		# dump below attaches; its chunk sizes follow the file's size.
+		exec {push_out}< <(exec timeout -k 5 "$SHMDEMUX_TEST_DEADLINE" \
+			"$SHMDEMUX_BIN/shmdemux-example-push" \
+			--seed "$(stat -c %s "$media")" "$media" 2>"$err.push")
+		push_pid=$!
+		read -r push_id <&"$push_out"
+		printf '%s\n' "$push_id" >"$SHM_TMP/id"
+		[ -n "$push_id" ] || cp "$err.push" "$err"
+		[ -n "$push_id" ]
+		open_rc=$?
+	elif [ "$mode" = stdin ]; then
 		shm_cli open - <"$media" >"$SHM_TMP/id" 2>"$err"
 		open_rc=$?
 	else
@@ -78,6 +102,14 @@ shm_cli dump "$id" --csv >"$got" 2>"$err"
 dump_rc=$?
 [ $dump_rc -ne 124 ] && [ $dump_rc -ne 137 ] ||
 	fail "dump did not finish within ${SHMDEMUX_TEST_DEADLINE}s"
+if [ -n "${push_pid:-}" ]; then
+	# The producer ends when its input is pushed (or the stream ended
+	# first and refused the rest): its status is not the stream's.
+	wait "$push_pid"
+	[ $? -ne 124 ] || fail "the producer did not finish"
+	push_pid=
+	exec {push_out}<&-
+fi
 
 if [ $ref_rc -eq 0 ]; then
 	cmp -s "$ref" "$got" ||

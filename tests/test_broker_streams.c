@@ -133,6 +133,8 @@ test_sources(void)
 	struct ctl_open o;
 	char path[300], err[CTL_MSG_LEN];
 	uint64_t fnv = UINT64_C(14695981039346656037);
+	struct ctl_push_end pe;
+	union ctl_msg rep;
 	int fd, p[2], push, id;
 
 	fill(buf, sizeof(buf), &fnv);
@@ -204,6 +206,11 @@ test_sources(void)
 	CHECK(id > 0 && push >= 0);
 	write_all(push, buf, sizeof(buf));
 	close(push);
+	/* The producer's verdict: until it, the broker holds the pipe. */
+	memset(&pe, 0, sizeof(pe));
+	ctl_hdr_init(&pe.hdr, CTL_PUSH_END, 12);
+	pe.stream_id = (uint32_t)id;
+	CHECK(tl_request(fd, &pe, sizeof(pe), NULL, 0, &rep, NULL) == CTL_OK);
 	check_sum((uint32_t)id, BIG, fnv, 0);
 	close(fd);
 	unlink(path);

@@ -349,7 +349,8 @@ test_push(shmdemux_conn *c, const char *media)
 	ret = shmdemux_attach(c, id, NULL, 0, 0, &s);
 	CHECK(ret == 0, "attach push: %s", shmdemux_strerror(ret));
 	CHECK(copy_file(media, wr) == 0, "push bytes");
-	close(wr);
+	ret = shmdemux_push_end(c, id, &wr);
+	CHECK(ret == 0 && wr == -1, "push end: %s", shmdemux_strerror(ret));
 	if (s != NULL) {
 		ret = read_to_end(s, &packets, &overruns);
 		CHECK(ret == SHMDEMUX_EOF && packets > 0 && overruns == 0,

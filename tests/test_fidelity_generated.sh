@@ -4,7 +4,8 @@
 # `ffprobe-packets` on the same bytes (see fidelity-one.sh). Then:
 #  - three consumers started together on a --wait-consumers 3 stream all print
 #    exactly ffprobe's packets;
-#  - a moov-at-end MP4 through `open -` prints what ffprobe prints over a pipe.
+#  - a moov-at-end MP4 through `open -` is spooled and prints what ffprobe
+#    prints for the file.
 . "$(dirname "$0")/lib.sh"
 shm_init
 media=$(shm_media_dir) || exit $?
@@ -47,9 +48,9 @@ check_consumers() { # N FILE
 check_consumers 3 "$media/h264_aac.mkv"
 check_consumers 3 "$media/h264_aac_frag.mp4"
 
-# Explicitly, even though the loop above covers it: whatever ffprobe makes of
-# a moov-at-end MP4 on a pipe is what shmdemux must print (ffprobe cannot
-# seek back to the moov there).
+# Explicitly, even though the loop above covers it: a moov-at-end MP4 on a
+# pipe is spooled and must print what ffprobe prints for the file (ffprobe
+# itself, on a pipe, cannot seek back to the moov and prints nothing).
 if out=$("$SHMDEMUX_SRC/tests/fidelity-one.sh" pipe "$media/h264_aac_moovend.mp4"); then
 	passed=$((passed + 1))
 else

@@ -2,7 +2,8 @@
 # test_worker_fidelity.sh WORKER_RUN WORKER
 # For every corpus file, the worker's packets (through a real ring, read by a
 # consumer) must equal ffprobe-packets on the same bytes: the file handed over
-# seekable vs `ffprobe-packets FILE`, and a pipe vs `ffprobe-packets - < FILE`.
+# seekable vs `ffprobe-packets FILE`, and a pipe vs `ffprobe-packets - < FILE`
+# (vs `ffprobe-packets FILE` for a moov-at-end MP4/MOV, which is spooled).
 # Inputs ffprobe cannot open must make the worker exit WORKER_EXIT_OPEN_FAILED.
 # Corpus: $SHMDEMUX_CORPUS, else ../shared/corpus next to the source tree.
 # Reference: $SHMDEMUX_FFPROBE_PACKETS, else ../shared/tools/ffprobe-packets.
@@ -11,6 +12,7 @@ worker=${2:?usage: $0 WORKER_RUN WORKER}
 corpus=${SHMDEMUX_CORPUS:-$SHMDEMUX_CORPUS_DEFAULT}
 ffpp=${SHMDEMUX_FFPROBE_PACKETS:-$SHMDEMUX_FFPROBE_PACKETS_DEFAULT}
 EXIT_EOF=0 EXIT_OPEN_FAILED=10 EXIT_DEMUX_ERROR=11 EXIT_STOPPED=14 # worker_abi.h
+. "$(dirname "$0")/moov_at_end.sh"
 LIMIT=60 # seconds per run: a hang is a failure, not a stuck test
 
 if [ -z "$corpus" ] || [ ! -d "$corpus" ]; then
@@ -31,7 +33,10 @@ ran=0 matched=0 refused=0 failed=0
 check() {
 	local f=$1 mode=$2 name=${1##*/} ref_rc rc
 	local -a opt=()
-	if [ "$mode" = pipe ]; then
+	if [ "$mode" = pipe ] && moov_at_end "$f"; then
+		opt=(--pipe)
+		timeout $LIMIT "$ffpp" "$f" > "$tmp/ref" 2>/dev/null
+	elif [ "$mode" = pipe ]; then
 		opt=(--pipe)
 		timeout $LIMIT "$ffpp" - < "$f" > "$tmp/ref" 2>/dev/null
 	else

@@ -204,6 +204,10 @@ open_help(FILE *f)
 "  --analyzeduration USEC libavformat analyzeduration in microseconds\n"
 "  --demux-opt KEY=VALUE  demuxer option, repeatable (as ffprobe's own)\n"
 "  --realtime             publish packets at the media's pace\n"
+"  --spool-limit SIZE     most bytes of a non-seekable MP4/MOV with the moov\n"
+"                         after the mdat that may be held to demux it as a\n"
+"                         file (suffix K/M/G allowed; default 512M); past it\n"
+"                         the stream ends with spool-limit\n"
 "  --fd N                 read the input from this process's fd N (SOURCE\n"
 "                         is then an optional label)\n"
 "  --mem-limit SIZE       the worker's address space besides its ring,\n"
@@ -274,6 +278,11 @@ open_option(struct open_args *a, int c, const char *arg)
 		p[a->ndopts] = NULL;
 		a->o.demux_opts = p;
 		return 0;
+	case 'S':
+		if (parse_size(arg, INT64_MAX, &a->o.spool_limit) < 0 ||
+		    a->o.spool_limit == 0)
+			return usage_error("open ", "--spool-limit: bad size");
+		return 0;
 	case 'd':
 		if (parse_size(arg, INT_MAX, &v) < 0)
 			return usage_error("open ", "--fd: bad descriptor");
@@ -335,6 +344,7 @@ cmd_open(int argc, char **argv)
 		{ "analyzeduration", required_argument, NULL, 'a' },
 		{ "demux-opt", required_argument, NULL, 'o' },
 		{ "realtime", no_argument, NULL, 'r' },
+		{ "spool-limit", required_argument, NULL, 'S' },
 		{ "fd", required_argument, NULL, 'd' },
 		{ "mem-limit", required_argument, NULL, 'M' },
 		{ "watchdog", required_argument, NULL, 'W' },
