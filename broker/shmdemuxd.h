@@ -30,6 +30,7 @@
 
 #define BROKER_MAX_CONNS   1024u
 #define BROKER_MAX_STREAMS 1024u
+#define BROKER_DECODE_RING (UINT64_C(256) << 20) /* default when decoding */
 #define BROKER_MAX_RING    (UINT64_C(4) << 30) /* 4 GiB per stream */
 #define BROKER_STOP_GRACE_MS 2000u  /* CLOSE: SIGTERM, then SIGKILL */
 #define BROKER_SHUTDOWN_GRACE_MS 2000u

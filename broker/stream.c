@@ -187,6 +187,12 @@ validate(const struct ctl_open *req, struct ring_params *p, char *msg,
 
 	memset(p, 0, sizeof(*p));
 	p->data_size = req->ring_size != 0 ? req->ring_size : conf.ring_size;
+	/* Decoded frames are large (a 4K yuv420p frame is 12 MiB): the
+	 * default must hold several. An explicit size the worker finds too
+	 * small for its frames is refused by the worker (ring-error). */
+	if (req->ring_size == 0 && req->decode != 0 &&
+	    p->data_size < BROKER_DECODE_RING)
+		p->data_size = BROKER_DECODE_RING;
 	p->max_consumers = conf.max_consumers;
 	p->mode = req->mode;
 	/* Default: a lossless stream keeps its records until its first

@@ -138,9 +138,11 @@ usage(void)
 {
 	fprintf(stderr, "usage: shmdemux-worker --stream-id N [--seekable] "
 		"[--format FMT] [--probesize BYTES] [--analyzeduration USEC] "
-		"[--realtime] [--verbose] [--demux-opt KEY=VALUE]... "
-		"[--mem-limit BYTES] [--format-whitelist LIST] "
-		"[--spool-limit BYTES]\n");
+		"[--realtime] [--verbose] [--demux-opt KEY=VALUE]...\n"
+		"       [--mem-limit BYTES] [--format-whitelist LIST] "
+		"[--spool-limit BYTES]\n"
+		"       [--decode video|audio|all] [--decode-threads N] "
+		"[--decode-strict]\n");
 }
 
 static int
@@ -170,13 +172,27 @@ add_demux_opt(struct worker *w, const char *kv)
 	return av_dict_set(&w->demux_opts, key, eq + 1, 0) < 0 ? -1 : 0;
 }
 
+static int
+parse_decode(const char *s, unsigned *out)
+{
+	if (strcmp(s, "video") == 0)
+		*out = WORKER_DECODE_VIDEO;
+	else if (strcmp(s, "audio") == 0)
+		*out = WORKER_DECODE_AUDIO;
+	else if (strcmp(s, "all") == 0)
+		*out = WORKER_DECODE_VIDEO | WORKER_DECODE_AUDIO;
+	else
+		return -1;
+	return 0;
+}
+
 /* Strings kept from argv are copied: setproctitle() reuses argv's memory. */
 static int
 parse_args(struct worker *w, int argc, char **argv)
 {
 	enum { O_ID = 256, O_SEEK, O_FMT, O_PROBE, O_ANALYZE, O_RT, O_OPT,
 	       O_VERBOSE, O_MEM, O_WHITELIST, O_FAULT, O_FAULT_AFTER,
-	       O_SPOOL };
+	       O_SPOOL, O_DEC, O_DEC_THREADS, O_DEC_STRICT };
 	static const struct option opts[] = {
 		{ "stream-id", required_argument, NULL, O_ID },
 		{ "seekable", no_argument, NULL, O_SEEK },
@@ -193,6 +209,9 @@ parse_args(struct worker *w, int argc, char **argv)
 		{ "fault-after", required_argument, NULL, O_FAULT_AFTER },
 #endif
 		{ "spool-limit", required_argument, NULL, O_SPOOL },
+		{ "decode", required_argument, NULL, O_DEC },
+		{ "decode-threads", required_argument, NULL, O_DEC_THREADS },
+		{ "decode-strict", no_argument, NULL, O_DEC_STRICT },
 		{ NULL, 0, NULL, 0 },
 	};
 	int64_t id = -1;
@@ -259,6 +278,19 @@ parse_args(struct worker *w, int argc, char **argv)
 			w->spool.limit = (uint64_t)v;
 			break;
 		}
+		case O_DEC:
+			if (parse_decode(optarg, &w->decode) < 0)
+				return -1;
+			break;
+		case O_DEC_THREADS: {
+			int64_t v;
+
+			if (parse_i64(optarg, &v) < 0 || v > 1024)
+				return -1;
+			w->decode_threads = (int)v;
+			break;
+		}
+		case O_DEC_STRICT: w->decode_strict = 1; break;
 		default:
 			return -1;
 		}
@@ -369,6 +401,20 @@ finish_ring(struct worker *w, int err)
 	snprintf(msg, sizeof(msg), "ring: %s", strerror(-err));
 	worker_log(w, "%s", msg);
 	return finish(w, SD_END_RING_ERROR, 0, msg, WORKER_EXIT_RING_ERROR);
+}
+
+/* An error while publishing: the ring's, or a decoder's (--decode). */
+static int
+finish_err(struct worker *w, int err)
+{
+	if (err == -EPROTO && w->decode_msg[0] != '\0') {
+		worker_log(w, "%s", w->decode_msg);
+		return finish(w, SD_END_DEMUX_ERROR, 0, w->decode_msg,
+			      WORKER_EXIT_DEMUX_ERROR);
+	}
+	if (err == AVERROR(ENOMEM))
+		return finish_av(w, SD_END_DEMUX_ERROR, err, 0);
+	return finish_ring(w, err);
 }
 
 /* ffprobe's defaults (open_input_file: scan_all_pmts=1 unless given) plus the
@@ -542,10 +588,12 @@ demux(struct worker *w)
 		w->published++;
 		if (err < 0) {
 			av_packet_free(&pkt);
-			return finish_ring(w, err);
+			return finish_err(w, err);
 		}
 	}
 	av_packet_free(&pkt);
+	if (ret == AVERROR_EOF && (err = worker_decode_flush(w)) < 0)
+		return finish_err(w, err);
 	if (ret == AVERROR_EOF)
 		return finish(w, SD_END_EOF, 0, "end of input",
 			      WORKER_EXIT_EOF);
@@ -617,6 +665,14 @@ run(struct worker *w)
 		return ret;
 	if ((ret = open_input(w, name)) != 0)
 		return ret;
+	if ((ret = worker_decode_open(w)) == -ENOSPC) {
+		worker_log(w, "%s", w->decode_msg);
+		return finish(w, SD_END_RING_ERROR, 0, w->decode_msg,
+			      WORKER_EXIT_RING_ERROR);
+	}
+	if (ret < 0)
+		return finish_av(w, SD_END_OPEN_FAILED, ret,
+				 WORKER_EXIT_OPEN_FAILED);
 	if ((ret = worker_tracks_publish(w)) < 0)
 		return finish_ring(w, ret);
 	ring_set_state(w->ring, RING_STATE_RUNNING);
@@ -650,6 +706,7 @@ main(int argc, char **argv, char **envp)
 	av_log_set_callback(av_log_cb);
 	code = run(&w);
 out:
+	worker_decode_close(&w);
 	if (w.fmt)
 		avformat_close_input(&w.fmt);
 	worker_io_close(&w.avio);

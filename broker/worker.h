@@ -7,6 +7,7 @@
  * worker_tracks.c the track table in the ring and its TRACKS records
  * worker_pkt.c    one AVPacket -> one RING_REC_PACKET record, pacing
  * worker_spool.c  non-seekable MP4/MOV with the moov at the end
+ * worker_decode.c --decode: packets -> libavcodec -> RING_REC_FRAME records
  */
 #ifndef SHMDEMUX_WORKER_H
 #define SHMDEMUX_WORKER_H
@@ -52,11 +53,16 @@ struct worker {
 	int fault;                  /* WORKER_FAULT_*, test builds only */
 	uint64_t fault_after;       /* packets published before the fault */
 	struct worker_spool spool;
+	unsigned decode;            /* --decode: WORKER_DECODE_* */
+	int decode_threads;         /* --decode-threads, 0 = libavcodec auto */
+	int decode_strict;          /* --decode-strict: an error is fatal */
 
 	struct ring *ring;
 	struct ring_hdr *hdr;       /* the producer's writable view */
 	AVFormatContext *fmt;
 	AVIOContext *avio;
+	struct worker_dec *dec;     /* decoders (worker_decode.c), or NULL */
+	char decode_msg[RING_MSG_LEN]; /* why decoding stopped the stream */
 
 	/* track table state */
 	unsigned nb_published;      /* AVStreams described in the table */
@@ -70,6 +76,11 @@ struct worker {
 	/* --realtime pacing */
 	int64_t rt_base_us;         /* first dts, AV_TIME_BASE units */
 	int64_t rt_start_ns;        /* CLOCK_MONOTONIC when it was published */
+};
+
+enum {
+	WORKER_DECODE_VIDEO = 1u << 0,
+	WORKER_DECODE_AUDIO = 1u << 1,
 };
 
 /* "shmdemux-worker[stream N]: ..." on stderr. */
@@ -141,5 +152,18 @@ int worker_fault_parse(const char *name);
  * with the worker's exit status. */
 int worker_fault_fire(struct worker *w);
 #endif
+/* Open a decoder for every track --decode chose (a track without a usable
+ * decoder stays packets) and check the ring can hold two of the largest
+ * frames. Returns 0, a negative AVERROR, or -ENOSPC with w->decode_msg
+ * saying which size is needed. No-op without --decode. */
+int worker_decode_open(struct worker *w);
+/* Decode pkt if its track is decoded, publishing the frames it completes.
+ * Returns 1 (consumed: do not publish the packet), 0 (not decoded), or a
+ * negative errno / AVERROR; -EPROTO with w->decode_msg set when a decoder
+ * error ends the stream (--decode-strict). */
+int worker_decode_packet(struct worker *w, const AVPacket *pkt);
+/* At EOF: drain every decoder and publish the frames it still holds. */
+int worker_decode_flush(struct worker *w);
+void worker_decode_close(struct worker *w);
 
 #endif

@@ -193,6 +193,12 @@ worker_pkt_publish(struct worker *w, const AVPacket *pkt)
 		return 0; /* no table entry to describe it: logged once */
 	if (w->realtime)
 		pace(w, pkt);
+	/* a decoded track's packets become frames instead */
+	if ((ret = worker_decode_packet(w, pkt)) != 0) {
+		if (ret > 0)
+			count_packet(w, pkt);
+		return ret < 0 ? ret : 0;
+	}
 
 	sd_len = side_data_len(w, pkt, &nb_sd);
 	ret = worker_reserve(w, (uint32_t)sizeof(m) + sd_len,

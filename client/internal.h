@@ -42,6 +42,11 @@ int autostart_broker(const char *path);
 const struct sd_track *stream_track(shmdemux_stream *s, int i,
 				    const uint8_t **extradata);
 
+/* Validate a RING_REC_FRAME record into a view (frame.c). The track index
+ * is the caller's to check against its table. Returns 0 or
+ * SHMDEMUX_ECORRUPT. */
+int frame_parse(const struct ring_rd *v, struct shmdemux_frame *f);
+
 /* Map a ring error (-EPIPE excluded) to the public code. */
 int err_from_ring(int rc);
 

@@ -436,6 +436,8 @@ struct shmdemux_packet {
  * timeout_ms < 0 blocks until a packet or the end, 0 never blocks.
  * Returns:
  *   0                       *pkt is a view (see struct shmdemux_packet)
+ *   SHMDEMUX_FRAME          a decoded frame (opts.decode); see
+ *                           shmdemux_get_frame()
  *   SHMDEMUX_TRACKS_CHANGED (with SHMDEMUX_ATTACH_TRACK_EVENTS only)
  *   -EAGAIN                 nothing within the timeout
  *   SHMDEMUX_EOF            the stream ended cleanly and all was read
@@ -464,6 +466,78 @@ int64_t shmdemux_packet_copy(const struct shmdemux_packet *pkt, void *buf,
 int shmdemux_packet_to_avpacket(const struct shmdemux_packet *pkt,
 				struct AVPacket *out);
 
+/* ---- decoded frames (streams opened with opts.decode) ---- */
+
+/* Returned (positive) by shmdemux_read() when the next record is a frame
+ * the worker decoded: pkt is not filled; shmdemux_get_frame() returns the
+ * frame's view, which is held like a packet view. */
+#define SHMDEMUX_FRAME 2
+
+/* Frame flags. */
+enum {
+	SHMDEMUX_FRAME_KEY = 0x0001,
+	SHMDEMUX_FRAME_INTERLACED = 0x0002,
+	SHMDEMUX_FRAME_TOP_FIELD_FIRST = 0x0004,
+	SHMDEMUX_FRAME_CORRUPT = 0x0008,
+};
+
+#define SHMDEMUX_FRAME_MAX_PLANES 64
+
+/* A zero-copy view of one decoded frame: plane i is plane_size[i] bytes at
+ * data[i] in the read-only ring (rows linesize[i] apart for video; one
+ * plane per channel for planar audio, else one), valid until the next
+ * shmdemux_read(), shmdemux_release() or shmdemux_detach(). Every value was
+ * checked: planes lie within the record, and for video each plane holds
+ * linesize x its height rows of at least the row width of format. Integer
+ * values are FFmpeg's enums; timestamps are in the track's time base. */
+struct shmdemux_frame {
+	int track;
+	int media_type;            /* SHMDEMUX_MEDIA_VIDEO or _AUDIO */
+	int64_t pts;               /* SHMDEMUX_NOPTS when unset */
+	int64_t best_effort_timestamp;
+	int64_t pkt_dts;
+	int64_t duration;          /* 0 if unknown */
+	uint32_t flags;            /* SHMDEMUX_FRAME_* */
+	int pict_type;             /* AVPictureType */
+	int format;                /* AVPixelFormat / AVSampleFormat */
+	uint32_t track_gen;
+	uint64_t seq;              /* record number in the stream */
+	/* video */
+	int width, height;
+	int sar_num, sar_den;
+	int color_range, color_primaries, color_trc, color_space;
+	int chroma_location;
+	/* audio */
+	int sample_rate;
+	int ch_order;              /* AVChannelOrder */
+	int channels;
+	uint64_t ch_mask;          /* native order channel mask */
+	int nb_samples;
+	/* planes */
+	int nb_planes;
+	const uint8_t *data[SHMDEMUX_FRAME_MAX_PLANES];
+	int linesize[SHMDEMUX_FRAME_MAX_PLANES];
+	size_t plane_size[SHMDEMUX_FRAME_MAX_PLANES];
+};
+
+struct AVFrame;
+
+/* The view of the frame the last shmdemux_read() returned SHMDEMUX_FRAME
+ * for. Returns 0, or -ENOENT when no frame view is held. */
+int shmdemux_get_frame(shmdemux_stream *stream, struct shmdemux_frame *out);
+/* Fill out (fresh from av_frame_alloc() or unreferenced) so that its data
+ * points into the ring, without a copy: one read-only AVBufferRef spans
+ * the frame's bytes and frees nothing. The AVFrame must be unreferenced
+ * before the view ends (next read, release or detach): it must not
+ * outlive the view. Returns 0, -EINVAL (frame not describable), -ENOMEM. */
+int shmdemux_frame_to_avframe(const struct shmdemux_frame *f,
+			      struct AVFrame *out);
+/* Same, with the bytes copied into buffers of out's own
+ * (av_frame_get_buffer), so out outlives the view. Returns 0, -EINVAL,
+ * -ENOMEM; on failure out is unreferenced. */
+int shmdemux_frame_to_avframe_copy(const struct shmdemux_frame *f,
+				   struct AVFrame *out);
+
 /* ---- status ---- */
 
 struct shmdemux_status {
@@ -481,6 +555,8 @@ struct shmdemux_status {
 	uint64_t overruns;         /* this reader's overruns (live mode) */
 	uint32_t track_gen;
 	char message[160];         /* one line about the end, or "" */
+	uint64_t frames;           /* decoded frames published so far */
+	uint64_t decode_errors;    /* decoder errors the worker skipped */
 };
 
 /* Snapshot of the stream's state and terminal status. Returns 0. */

@@ -34,6 +34,8 @@ struct shmdemux_stream {
 	/* the view handed out by the last read */
 	struct ring_rd held;
 	int holding;
+	struct shmdemux_frame frame; /* the held record, if it is a frame */
+	int frame_held;
 	uint64_t lost_views;        /* views found overwritten (live) */
 };
 
@@ -430,6 +432,9 @@ shmdemux_status(shmdemux_stream *s, struct shmdemux_status *st)
 	st->overruns = ((s->flags & SHMDEMUX_ATTACH_OBSERVER) ? 0 :
 	    ring_overruns(s->ring)) + s->lost_views;
 	st->track_gen = s->gen;
+	st->frames = atomic_load_explicit(&h->frames, memory_order_relaxed);
+	st->decode_errors = atomic_load_explicit(&h->decode_errors,
+						 memory_order_relaxed);
 	st->exit_code = -1;
 	st->syscall = -1;
 	if (st->state != RING_STATE_ENDED)
@@ -505,6 +510,22 @@ parse_packet(shmdemux_stream *s, const struct ring_rd *v,
 			       m.side_data_len, m.nb_side_data);
 }
 
+static int
+parse_frame(shmdemux_stream *s, const struct ring_rd *v)
+{
+	struct shmdemux_frame *f = &s->frame;
+	int ret = frame_parse(v, f);
+
+	if (ret < 0)
+		return ret;
+	if (f->track_gen != s->gen || f->track < 0 ||
+	    (uint32_t)f->track >= s->count)
+		tracks_refresh(s);
+	if (f->track < 0 || (uint32_t)f->track >= s->count)
+		return SHMDEMUX_ECORRUPT;
+	return 0;
+}
+
 int
 shmdemux_release(shmdemux_stream *s)
 {
@@ -518,6 +539,7 @@ shmdemux_release(shmdemux_stream *s)
 	}
 	ring_release(s->ring, &s->held);
 	s->holding = 0;
+	s->frame_held = 0;
 	return ret;
 }
 
@@ -534,11 +556,14 @@ take_record(shmdemux_stream *s, struct ring_rd *v, struct shmdemux_packet *p)
 		return (s->flags & SHMDEMUX_ATTACH_TRACK_EVENTS) ?
 		    SHMDEMUX_TRACKS_CHANGED : 1;
 	}
-	if (v->type != RING_REC_PACKET) {
+	if (v->type == RING_REC_FRAME) {
+		ret = parse_frame(s, v);
+	} else if (v->type != RING_REC_PACKET) {
 		ring_release(s->ring, v);
 		return 1;
+	} else {
+		ret = parse_packet(s, v, p);
 	}
-	ret = parse_packet(s, v, p);
 	/* Live mode: what was parsed may have been overwritten meanwhile;
 	 * only a view still valid after parsing is handed out. */
 	if (s->live && ring_view_valid(s->ring, v) < 0) {
@@ -551,6 +576,16 @@ take_record(shmdemux_stream *s, struct ring_rd *v, struct shmdemux_packet *p)
 	}
 	s->held = *v;
 	s->holding = 1;
+	s->frame_held = v->type == RING_REC_FRAME;
+	return s->frame_held ? SHMDEMUX_FRAME : 0;
+}
+
+int
+shmdemux_get_frame(shmdemux_stream *s, struct shmdemux_frame *out)
+{
+	if (!s->holding || !s->frame_held)
+		return -ENOENT;
+	*out = s->frame;
 	return 0;
 }
 

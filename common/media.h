@@ -95,4 +95,59 @@ struct sd_side_data {
 
 #define SD_MAX_SIDE_DATA 32
 
+/* ---- decoded frames (RING_REC_FRAME) ---- */
+
+/* Frame flags (sd_frame_meta.flags). */
+enum {
+	SD_FRAME_KEY = 0x0001,         /* AVFrame.key_frame */
+	SD_FRAME_INTERLACED = 0x0002,  /* AVFrame.interlaced_frame */
+	SD_FRAME_TFF = 0x0004,         /* AVFrame.top_field_first */
+	SD_FRAME_CORRUPT = 0x0008,     /* AV_FRAME_FLAG_CORRUPT */
+};
+
+/* Video: one entry per data plane (palette included), as the decoder laid
+ * it out: `size` bytes at `offset` into the payload, rows `linesize` apart
+ * (linesize >= the plane's row bytes; size == linesize x plane height).
+ * Audio: one entry per channel (planar formats) or one for all (packed);
+ * linesize == size. Offsets are 64-byte aligned within the payload. */
+struct sd_frame_plane {
+	uint64_t offset;
+	uint64_t size;
+	int32_t linesize;
+	uint32_t pad;
+};
+
+#define SD_FRAME_MAX_PLANES 64 /* planar audio channels included */
+
+/* Meta part of a RING_REC_FRAME record: this struct followed by nb_planes
+ * struct sd_frame_plane entries; meta_len == sizeof(struct sd_frame_meta) +
+ * nb_planes * sizeof(struct sd_frame_plane). The payload holds the planes.
+ * Timestamps are in the track's time base. Untrusted for readers. */
+struct sd_frame_meta {
+	int32_t track;            /* index into the track table */
+	int32_t media_type;       /* AVMediaType */
+	int64_t pts;              /* AVFrame.pts, SD_NOPTS kept as such */
+	int64_t best_effort_timestamp;
+	int64_t pkt_dts;
+	int64_t duration;         /* AVFrame.pkt_duration, 0 unknown */
+	uint32_t flags;           /* SD_FRAME_* */
+	int32_t pict_type;        /* AVPictureType */
+	int32_t format;           /* AVPixelFormat / AVSampleFormat */
+	uint32_t track_gen;       /* track table generation of the frame */
+	/* video */
+	int32_t width, height;
+	int32_t sar_num, sar_den;
+	int32_t color_range, color_primaries, color_trc, color_space;
+	int32_t chroma_location;
+	/* audio */
+	int32_t sample_rate;
+	int32_t ch_order;         /* AVChannelOrder */
+	int32_t channels;
+	uint64_t ch_mask;         /* u.mask for native order */
+	int32_t nb_samples;
+	uint32_t nb_planes;       /* entries following, <= SD_FRAME_MAX_PLANES */
+	uint8_t reserved[32];
+	/* struct sd_frame_plane planes[nb_planes] follows */
+};
+
 #endif

@@ -134,6 +134,8 @@ struct ring_hdr {
 	_Atomic uint64_t corrupt_packets;
 	_Atomic uint64_t progress_ns;            /* CLOCK_MONOTONIC of last
 	                                            progress (watchdog) */
+	_Atomic uint64_t decode_errors;          /* decoder errors counted
+	                                            (--decode), not fatal */
 };
 _Static_assert(sizeof(struct ring_hdr) <= RING_HDR_SIZE, "ring_hdr too big");
 

@@ -14,6 +14,9 @@ static const struct {
 	{ "ring", bench_ring, "ring throughput and wake latency [--json]" },
 	{ "demux", bench_demux,
 	  "FILE: in-process demux vs broker+ring [--consumers N] [--json]" },
+	{ "decode", bench_decode,
+	  "FILE: in-process decode vs decoding worker+ring [--consumers N] "
+	  "[--threads N] [--json]" },
 };
 
 int

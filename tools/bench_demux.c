@@ -44,7 +44,7 @@ struct demux_conf {
 	uint64_t ring_size;
 };
 
-static double
+double
 now_s(void)
 {
 	struct timespec ts;
@@ -54,7 +54,7 @@ now_s(void)
 }
 
 /* Read every byte, as a consumer that looks at the payload would. */
-static uint64_t
+uint64_t
 touch(const uint8_t *p, size_t n)
 {
 	uint64_t s = 0, w;
@@ -69,7 +69,7 @@ touch(const uint8_t *p, size_t n)
 	return s;
 }
 
-static int
+int
 slurp(const char *path, uint8_t **buf, size_t *len)
 {
 	struct stat st;
@@ -105,7 +105,7 @@ slurp(const char *path, uint8_t **buf, size_t *len)
 }
 
 /* A child that writes buf into wfd and exits. Returns its pid. */
-static pid_t
+pid_t
 start_writer(const uint8_t *buf, size_t len, int wfd, int rfd)
 {
 	pid_t pid = fork();
@@ -126,7 +126,7 @@ start_writer(const uint8_t *buf, size_t len, int wfd, int rfd)
 	_exit(0);
 }
 
-static void
+void
 reap(pid_t pid)
 {
 	while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
@@ -135,7 +135,7 @@ reap(pid_t pid)
 
 /* ---- (a) in-process ---- */
 
-static int
+int
 read_cb(void *opaque, uint8_t *buf, int size)
 {
 	int fd = *(int *)opaque;
@@ -317,7 +317,7 @@ run_broker(const struct demux_conf *c, shmdemux_conn *conn,
 
 /* ---- a private broker for the run ---- */
 
-static int
+int
 start_broker(char *dir, size_t dircap, char *sock, size_t sockcap)
 {
 	char exe[PATH_MAX], bin[PATH_MAX + 32], *slash;
@@ -353,7 +353,7 @@ start_broker(char *dir, size_t dircap, char *sock, size_t sockcap)
 	return 0;
 }
 
-static void
+void
 stop_broker(const char *dir, const char *sock)
 {
 	char path[PATH_MAX + 8];
@@ -383,7 +383,7 @@ stop_broker(const char *dir, const char *sock)
 	rmdir(dir);
 }
 
-static void
+void
 json_str(FILE *f, const char *s)
 {
 	fputc('"', f);
@@ -408,7 +408,7 @@ cmp_double(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
-static double
+double
 median(double *v, int n)
 {
 	qsort(v, (size_t)n, sizeof(*v), cmp_double);

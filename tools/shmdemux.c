@@ -18,6 +18,7 @@
 
 #include <libavcodec/avcodec.h>
 #include <libavutil/channel_layout.h>
+#include <libavutil/imgutils.h>
 #include <libavutil/md5.h>
 #include <libavutil/pixdesc.h>
 #include <libavutil/samplefmt.h>
@@ -219,6 +220,12 @@ open_help(FILE *f)
 "  --format-whitelist L   demuxers allowed, comma-separated libavformat\n"
 "                         names (e.g. mov,matroska; default: the usual\n"
 "                         containers, no playlists or image sequences)\n"
+"  --decode video|audio|all  decode these tracks in the worker: readers\n"
+"                         get frames instead of their packets (the\n"
+"                         default ring grows to 256M)\n"
+"  --decode-threads N     decoder threads (default: suited to the machine)\n"
+"  --decode-strict        a decoding error ends the stream (default: it\n"
+"                         is counted and decoding goes on)\n"
 "  --help                 this text\n");
 }
 
@@ -303,6 +310,25 @@ open_option(struct open_args *a, int c, const char *arg)
 			return usage_error("open ", "--format-whitelist: empty");
 		a->o.format_whitelist = arg;
 		return 0;
+	case 'D':
+		if (strcmp(arg, "video") == 0)
+			a->o.decode = SHMDEMUX_DECODE_VIDEO;
+		else if (strcmp(arg, "audio") == 0)
+			a->o.decode = SHMDEMUX_DECODE_AUDIO;
+		else if (strcmp(arg, "all") == 0)
+			a->o.decode = SHMDEMUX_DECODE_VIDEO |
+				      SHMDEMUX_DECODE_AUDIO;
+		else
+			return usage_error("open ", "--decode: video, audio "
+					   "or all");
+		return 0;
+	case 'T':
+		if (parse_size(arg, 1024, &v) < 0)
+			return usage_error("open ", "--decode-threads: bad "
+					   "count");
+		a->o.decode_threads = (unsigned)v;
+		return 0;
+	case 'X': a->o.decode_strict = 1; return 0;
 	default:
 		return usage_error("open ", "unknown option");
 	}
@@ -349,6 +375,9 @@ cmd_open(int argc, char **argv)
 		{ "mem-limit", required_argument, NULL, 'M' },
 		{ "watchdog", required_argument, NULL, 'W' },
 		{ "format-whitelist", required_argument, NULL, 'F' },
+		{ "decode", required_argument, NULL, 'D' },
+		{ "decode-threads", required_argument, NULL, 'T' },
+		{ "decode-strict", no_argument, NULL, 'X' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -807,6 +836,7 @@ cmd_probe(int argc, char **argv)
 {
 	static const struct option lo[] = {
 		{ "json", no_argument, NULL, 'j' },
+		{ "framemd5", no_argument, NULL, 'M' },
 		{ "timeout", required_argument, NULL, 't' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
@@ -855,7 +885,7 @@ cmd_probe(int argc, char **argv)
 
 /* ---- dump ---- */
 
-enum dump_fmt { DUMP_HUMAN, DUMP_CSV, DUMP_JSON };
+enum dump_fmt { DUMP_HUMAN, DUMP_CSV, DUMP_JSON, DUMP_FRAMEMD5 };
 
 static void
 md5_hex(const struct shmdemux_packet *p, char out[33])
@@ -945,6 +975,79 @@ dump_packet(const struct shmdemux_packet *p, enum dump_fmt fmt)
 	}
 }
 
+/* The frame's bytes as ffmpeg's framemd5 muxer hashes them: video planes
+ * packed as rawvideo (no line padding), audio samples interleaved (the
+ * packed form of the decoder's sample format). */
+static int
+frame_md5(const struct shmdemux_frame *f, char out[33])
+{
+	static uint8_t *buf;
+	static size_t cap;
+	AVFrame *av = av_frame_alloc();
+	uint8_t d[16];
+	size_t n;
+	int ret, bps = 0, ch = 0;
+
+	if (av == NULL || (ret = shmdemux_frame_to_avframe(f, av)) < 0) {
+		av_frame_free(&av);
+		return -ENOMEM;
+	}
+	if (f->media_type == SHMDEMUX_MEDIA_VIDEO)
+		ret = av_image_get_buffer_size(f->format, f->width, f->height, 1);
+	else
+		ret = (bps = av_get_bytes_per_sample(f->format)) *
+		      (ch = f->channels) * f->nb_samples;
+	n = ret > 0 ? (size_t)ret : 0;
+	if (n > cap) {
+		uint8_t *p = realloc(buf, n);
+
+		if (p == NULL) {
+			av_frame_free(&av);
+			return -ENOMEM;
+		}
+		buf = p;
+		cap = n;
+	}
+	if (f->media_type == SHMDEMUX_MEDIA_VIDEO)
+		ret = av_image_copy_to_buffer(buf, (int)n,
+		    (const uint8_t *const *)av->data, av->linesize,
+		    f->format, f->width, f->height, 1);
+	else if (!av_sample_fmt_is_planar(f->format))
+		memcpy(buf, f->data[0], n);
+	else
+		for (int i = 0; i < f->nb_samples; i++)
+			for (int c = 0; c < ch; c++)
+				memcpy(buf + ((size_t)i * ch + c) * bps,
+				       f->data[c] + (size_t)i * bps, bps);
+	av_frame_free(&av);
+	if (ret < 0)
+		return ret;
+	av_md5_sum(d, buf, n);
+	for (int i = 0; i < 16; i++)
+		snprintf(out + 2 * i, 3, "%02x", d[i]);
+	return 0;
+}
+
+static void
+dump_frame(shmdemux_stream *s, enum dump_fmt fmt)
+{
+	struct shmdemux_frame f;
+	char md5[33], ts[24] = "NOPTS";
+
+	if (shmdemux_get_frame(s, &f) < 0 || frame_md5(&f, md5) < 0)
+		return;
+	if (f.best_effort_timestamp != SHMDEMUX_NOPTS)
+		snprintf(ts, sizeof(ts), "%" PRId64, f.best_effort_timestamp);
+	if (fmt == DUMP_FRAMEMD5)
+		printf("%d,%s,%s\n", f.track, ts, md5);
+	else
+		printf("#%-7" PRIu64 " track %d  frame  pts %s  %s  md5 %s\n",
+		       f.seq, f.track, ts,
+		       f.media_type == SHMDEMUX_MEDIA_VIDEO ?
+		       av_get_pix_fmt_name(f.format) :
+		       av_get_sample_fmt_name(f.format), md5);
+}
+
 static int
 dump_stream(shmdemux_stream *s, const char *ref, enum dump_fmt fmt,
 	    int timeout)
@@ -956,7 +1059,9 @@ dump_stream(shmdemux_stream *s, const char *ref, enum dump_fmt fmt,
 
 	while ((ret = shmdemux_read(s, &p, timeout)) >= 0 ||
 	       ret == SHMDEMUX_EOVERRUN) {
-		if (ret == 0)
+		if (ret == SHMDEMUX_FRAME)
+			dump_frame(s, fmt);
+		else if (ret == 0 && fmt != DUMP_FRAMEMD5)
 			dump_packet(&p, fmt);
 	}
 	if (fflush(stdout) != 0 || ferror(stdout))
@@ -980,7 +1085,8 @@ static void
 dump_help(FILE *f)
 {
 	fprintf(f,
-"usage: shmdemux dump STREAM [--from start|keyframe|live] [--csv|--json]\n"
+"usage: shmdemux dump STREAM [--from start|keyframe|live]\n"
+"                    [--csv|--json|--framemd5]\n"
 "                    [--timeout MS]\n"
 "Attach to STREAM (an id or a name) as a reader and print its packets until\n"
 "the stream ends. Exit 0 when it ended cleanly (EOF); after a failure end\n"
@@ -993,7 +1099,9 @@ dump_help(FILE *f)
 "                   stream_index,pts,dts,duration,size,flags,MD5:<md5>\n"
 "  --json           one JSON object per line: seq, track, pts, dts,\n"
 "                   duration, size, pos, flags, md5, side_data\n"
-"  (default)        one human-readable line per packet\n"
+"  --framemd5       decoded frames only (open --decode), one line each:\n"
+"                   track,pts,md5 with the md5 ffmpeg -f framemd5 prints\n"
+"  (default)        one human-readable line per packet or frame\n"
 "  --timeout MS     fail if no packet arrives for MS ms (default: wait)\n"
 "  --help           this text\n");
 }
@@ -1005,6 +1113,7 @@ cmd_dump(int argc, char **argv)
 		{ "from", required_argument, NULL, 'f' },
 		{ "csv", no_argument, NULL, 'c' },
 		{ "json", no_argument, NULL, 'j' },
+		{ "framemd5", no_argument, NULL, 'M' },
 		{ "timeout", required_argument, NULL, 't' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
@@ -1028,6 +1137,9 @@ cmd_dump(int argc, char **argv)
 			break;
 		case 'j':
 			fmt = DUMP_JSON;
+			break;
+		case 'M':
+			fmt = DUMP_FRAMEMD5;
 			break;
 		case 'f':
 			if (strcmp(optarg, "start") == 0)

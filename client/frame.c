@@ -1,0 +1,264 @@
+/*
+ * frame.c - decoded frames (RING_REC_FRAME): validating a record into a
+ * struct shmdemux_frame view, and wrapping or copying it as an AVFrame.
+ *
+ * The record comes from the worker, which parses hostile input: every plane
+ * is checked against the payload and against what the pixel or sample
+ * format implies before a pointer is handed out.
+ */
+#include <errno.h>
+#include <string.h>
+
+#include <libavutil/frame.h>
+#include <libavutil/imgutils.h>
+#include <libavutil/pixdesc.h>
+#include <libavutil/samplefmt.h>
+
+#include "internal.h"
+
+_Static_assert(SHMDEMUX_FRAME_MAX_PLANES == SD_FRAME_MAX_PLANES, "planes");
+_Static_assert((int)SHMDEMUX_FRAME_KEY == (int)SD_FRAME_KEY &&
+	       (int)SHMDEMUX_FRAME_INTERLACED == (int)SD_FRAME_INTERLACED &&
+	       (int)SHMDEMUX_FRAME_TOP_FIELD_FIRST == (int)SD_FRAME_TFF &&
+	       (int)SHMDEMUX_FRAME_CORRUPT == (int)SD_FRAME_CORRUPT,
+	       "frame flags");
+
+/* Far beyond any real picture; keeps size arithmetic in range. */
+#define MAX_DIM 32768
+
+static int
+check_video(const struct shmdemux_frame *f)
+{
+	const AVPixFmtDescriptor *d = av_pix_fmt_desc_get(f->format);
+	ptrdiff_t ls[4] = { 0 };
+	size_t sizes[4];
+	int n = 0;
+
+	if (d == NULL || (d->flags & (AV_PIX_FMT_FLAG_HWACCEL |
+				      AV_PIX_FMT_FLAG_BITSTREAM)) ||
+	    f->width <= 0 || f->height <= 0 || f->width > MAX_DIM ||
+	    f->height > MAX_DIM || f->nb_planes > 4)
+		return SHMDEMUX_ECORRUPT;
+	for (int i = 0; i < f->nb_planes; i++)
+		ls[i] = f->linesize[i];
+	if (av_image_fill_plane_sizes(sizes, f->format, f->height, ls) < 0)
+		return SHMDEMUX_ECORRUPT;
+	for (int i = 0; i < 4 && sizes[i] > 0; i++)
+		n++;
+	if (n != f->nb_planes)
+		return SHMDEMUX_ECORRUPT;
+	for (int i = 0; i < n; i++) {
+		int row = av_image_get_linesize(f->format, f->width, i);
+
+		/* the palette plane of PAL8 has no row width */
+		if ((row > 0 && f->linesize[i] < row) ||
+		    sizes[i] != f->plane_size[i])
+			return SHMDEMUX_ECORRUPT;
+	}
+	return 0;
+}
+
+static int
+check_audio(const struct shmdemux_frame *f)
+{
+	int bps = av_get_bytes_per_sample(f->format);
+	int planar = av_sample_fmt_is_planar(f->format);
+	uint64_t size;
+
+	if (bps <= 0 || f->channels <= 0 || f->nb_samples < 0 ||
+	    f->sample_rate <= 0 ||
+	    f->nb_planes != (planar ? f->channels : 1))
+		return SHMDEMUX_ECORRUPT;
+	size = (uint64_t)f->nb_samples * (uint64_t)bps *
+	       (uint64_t)(planar ? 1 : f->channels);
+	for (int i = 0; i < f->nb_planes; i++)
+		if (f->plane_size[i] != size ||
+		    (uint64_t)f->linesize[i] != size)
+			return SHMDEMUX_ECORRUPT;
+	return 0;
+}
+
+static void
+copy_meta(const struct sd_frame_meta *m, struct shmdemux_frame *f)
+{
+	f->track = m->track;
+	f->media_type = m->media_type;
+	f->pts = m->pts;
+	f->best_effort_timestamp = m->best_effort_timestamp;
+	f->pkt_dts = m->pkt_dts;
+	f->duration = m->duration;
+	f->flags = m->flags & (SD_FRAME_KEY | SD_FRAME_INTERLACED |
+			       SD_FRAME_TFF | SD_FRAME_CORRUPT);
+	f->pict_type = m->pict_type;
+	f->format = m->format;
+	f->track_gen = m->track_gen;
+	f->width = m->width;
+	f->height = m->height;
+	f->sar_num = m->sar_num;
+	f->sar_den = m->sar_den;
+	f->color_range = m->color_range;
+	f->color_primaries = m->color_primaries;
+	f->color_trc = m->color_trc;
+	f->color_space = m->color_space;
+	f->chroma_location = m->chroma_location;
+	f->sample_rate = m->sample_rate;
+	f->ch_order = m->ch_order;
+	f->channels = m->channels;
+	f->ch_mask = m->ch_mask;
+	f->nb_samples = m->nb_samples;
+	f->nb_planes = (int)m->nb_planes;
+}
+
+int
+frame_parse(const struct ring_rd *v, struct shmdemux_frame *f)
+{
+	struct sd_frame_meta m;
+	const uint8_t *base = v->payload;
+
+	if (v->meta == NULL || v->meta_len < sizeof(m))
+		return SHMDEMUX_ECORRUPT;
+	memcpy(&m, v->meta, sizeof(m));
+	if (m.nb_planes == 0 || m.nb_planes > SD_FRAME_MAX_PLANES ||
+	    v->meta_len != sizeof(m) + m.nb_planes *
+			   sizeof(struct sd_frame_plane))
+		return SHMDEMUX_ECORRUPT;
+	memset(f, 0, sizeof(*f));
+	copy_meta(&m, f);
+	f->seq = v->seq;
+	for (uint32_t i = 0; i < m.nb_planes; i++) {
+		struct sd_frame_plane p;
+
+		memcpy(&p, (const uint8_t *)v->meta + sizeof(m) +
+		       i * sizeof(p), sizeof(p));
+		if (p.offset > v->payload_len ||
+		    p.size > v->payload_len - p.offset ||
+		    p.size > INT32_MAX || p.linesize <= 0)
+			return SHMDEMUX_ECORRUPT;
+		f->data[i] = base + p.offset;
+		f->linesize[i] = p.linesize;
+		f->plane_size[i] = (size_t)p.size;
+	}
+	if (m.media_type == SHMDEMUX_MEDIA_VIDEO)
+		return check_video(f);
+	if (m.media_type == SHMDEMUX_MEDIA_AUDIO)
+		return check_audio(f);
+	return SHMDEMUX_ECORRUPT;
+}
+
+/* ---- AVFrame helpers ---- */
+
+static int
+set_props(const struct shmdemux_frame *f, AVFrame *out)
+{
+	out->format = f->format;
+	out->pts = f->pts;
+	out->best_effort_timestamp = f->best_effort_timestamp;
+	out->pkt_dts = f->pkt_dts;
+	out->pkt_duration = f->duration;
+	out->key_frame = (f->flags & SHMDEMUX_FRAME_KEY) != 0;
+	out->interlaced_frame = (f->flags & SHMDEMUX_FRAME_INTERLACED) != 0;
+	out->top_field_first = (f->flags & SHMDEMUX_FRAME_TOP_FIELD_FIRST) != 0;
+	if (f->flags & SHMDEMUX_FRAME_CORRUPT)
+		out->flags |= AV_FRAME_FLAG_CORRUPT;
+	out->pict_type = f->pict_type;
+	if (f->media_type == SHMDEMUX_MEDIA_VIDEO) {
+		out->width = f->width;
+		out->height = f->height;
+		out->sample_aspect_ratio = (AVRational){ f->sar_num, f->sar_den };
+		out->color_range = f->color_range;
+		out->color_primaries = f->color_primaries;
+		out->color_trc = f->color_trc;
+		out->colorspace = f->color_space;
+		out->chroma_location = f->chroma_location;
+		return 0;
+	}
+	out->sample_rate = f->sample_rate;
+	out->nb_samples = f->nb_samples;
+	if (f->ch_order == AV_CHANNEL_ORDER_NATIVE &&
+	    av_popcount64(f->ch_mask) == f->channels)
+		return av_channel_layout_from_mask(&out->ch_layout, f->ch_mask);
+	av_channel_layout_default(&out->ch_layout, f->channels);
+	if (out->ch_layout.order != AV_CHANNEL_ORDER_NATIVE ||
+	    f->ch_order != AV_CHANNEL_ORDER_NATIVE) {
+		av_channel_layout_uninit(&out->ch_layout);
+		out->ch_layout.order = AV_CHANNEL_ORDER_UNSPEC;
+		out->ch_layout.nb_channels = f->channels;
+	}
+	return 0;
+}
+
+/* A read-only reference that frees nothing: the bytes belong to the ring. */
+static void
+no_free(void *opaque, uint8_t *data)
+{
+	(void)opaque;
+	(void)data;
+}
+
+int
+shmdemux_frame_to_avframe(const struct shmdemux_frame *f, AVFrame *out)
+{
+	const uint8_t *lo = f->data[0], *hi = f->data[0] + f->plane_size[0];
+	int ret;
+
+	if (f->nb_planes <= 0 || f->nb_planes > SHMDEMUX_FRAME_MAX_PLANES)
+		return -EINVAL;
+	for (int i = 1; i < f->nb_planes; i++) {
+		if (f->data[i] < lo)
+			lo = f->data[i];
+		if (f->data[i] + f->plane_size[i] > hi)
+			hi = f->data[i] + f->plane_size[i];
+	}
+	if ((ret = set_props(f, out)) < 0)
+		goto fail;
+	out->buf[0] = av_buffer_create((uint8_t *)lo, (size_t)(hi - lo),
+				       no_free, NULL, AV_BUFFER_FLAG_READONLY);
+	ret = AVERROR(ENOMEM);
+	if (out->buf[0] == NULL)
+		goto fail;
+	if (f->nb_planes > AV_NUM_DATA_POINTERS) {
+		out->extended_data = av_calloc((size_t)f->nb_planes,
+					       sizeof(*out->extended_data));
+		if (out->extended_data == NULL)
+			goto fail;
+	}
+	for (int i = 0; i < f->nb_planes; i++) {
+		uint8_t *p = (uint8_t *)f->data[i];
+
+		if (i < AV_NUM_DATA_POINTERS) {
+			out->data[i] = p;
+			out->linesize[i] = f->linesize[i];
+		}
+		if (out->extended_data != out->data &&
+		    out->extended_data != NULL)
+			out->extended_data[i] = p;
+	}
+	if (f->nb_planes <= AV_NUM_DATA_POINTERS)
+		out->extended_data = out->data;
+	return 0;
+fail:
+	av_frame_unref(out);
+	return ret == AVERROR(ENOMEM) ? -ENOMEM : -EINVAL;
+}
+
+int
+shmdemux_frame_to_avframe_copy(const struct shmdemux_frame *f, AVFrame *out)
+{
+	AVFrame *view = av_frame_alloc();
+	int ret;
+
+	if (view == NULL)
+		return -ENOMEM;
+	if ((ret = shmdemux_frame_to_avframe(f, view)) < 0)
+		goto out;
+	if ((ret = set_props(f, out)) < 0 ||
+	    (ret = av_frame_get_buffer(out, 0)) < 0 ||
+	    (ret = av_frame_copy(out, view)) < 0 ||
+	    (ret = av_frame_copy_props(out, view)) < 0) {
+		av_frame_unref(out);
+		ret = ret == AVERROR(ENOMEM) ? -ENOMEM : -EINVAL;
+	}
+out:
+	av_frame_free(&view);
+	return ret;
+}

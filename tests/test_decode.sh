@@ -1,0 +1,112 @@
+#!/bin/bash
+# Decoding in the worker is bit-exact with FFmpeg: for every decoded track,
+# the frames `shmdemux dump --framemd5` prints hash like the md5 column of
+# `ffmpeg -i FILE -map 0:INDEX -f framemd5 -` (audio muxed as the packed PCM
+# of the decoder's own sample format). Also: tracks not decoded stay
+# packets, two readers see the same frames, a ring too small for two frames
+# is refused with a clear message, and damaged input only counts errors.
+# usage: test_decode.sh   (SHMDEMUX_BIN, SHMDEMUX_MEDIA from the build)
+command -v ffmpeg >/dev/null && command -v ffprobe >/dev/null ||
+	{ echo "SKIP: no ffmpeg"; exit 77; }
+M=${SHMDEMUX_MEDIA:?}
+CORPUS=${SHMDEMUX_CORPUS:-/work/shared/corpus}
+[ -f "$M/MANIFEST.tsv" ] || { echo "SKIP: no generated media"; exit 77; }
+source "$(dirname "$0")/cli_env.sh" "${SHMDEMUX_BIN:?}"
+
+# the PCM codec ffmpeg must mux to keep the decoder's format, packed
+pcm_for() {
+	case $1 in
+	flt|fltp) echo pcm_f32le ;; dbl|dblp) echo pcm_f64le ;;
+	s16|s16p) echo pcm_s16le ;; s32|s32p) echo pcm_s32le ;;
+	s64|s64p) echo pcm_s64le ;; u8|u8p) echo pcm_u8 ;; *) echo unknown ;;
+	esac
+}
+
+# ffmpeg's md5 column for stream INDEX of FILE
+reference() { # FILE INDEX TYPE SAMPLE_FMT
+	local -a enc=()
+	[ "$3" = audio ] && enc=(-c:a "$(pcm_for "$4")")
+	ffmpeg -nostdin -v error -i "$1" -map "0:$2" "${enc[@]}" \
+		-f framemd5 - | grep -v '^#' | awk -F', *' '{ print $6 }'
+}
+
+# The sample format the worker's decoder produced for track INDEX (from a
+# human-readable dump): ffprobe may name another one when the demuxer
+# changed the codec id after probing (MPEG audio in TS: mp3 -> mp2).
+decoded_fmt() { # INDEX
+	awk -v t="$1" '$3 == t && $4 == "frame" { print $7; exit }' "$T/human"
+}
+
+check() { # FILE
+	local f=$1 name=${1##*/} id idx type sfmt n
+	id=$("$SD" open --decode all --wait-consumers 2 "$f") ||
+		{ fail "$name: open"; return; }
+	"$SD" dump "$id" > "$T/human" 2>&1 &
+	"$SD" dump "$id" --framemd5 > "$T/out" 2> "$T/err" ||
+		{ fail "$name: dump failed: $(cat "$T/err")"; wait; return; }
+	wait $! || { fail "$name: second dump failed"; return; }
+	while IFS=, read -r idx type sfmt; do
+		[ "$type" = video ] || [ "$type" = audio ] || continue
+		[ "$type" = audio ] && sfmt=$(decoded_fmt "$idx")
+		reference "$f" "$idx" "$type" "$sfmt" > "$T/ref"
+		awk -F, -v t="$idx" '$1 == t { print $3 }' "$T/out" > "$T/md5"
+		n=$(wc -l < "$T/ref")
+		if [ "$n" -eq 0 ] || ! cmp -s "$T/ref" "$T/md5"; then
+			fail "$name track $idx ($type): frames differ from" \
+			    "ffmpeg framemd5 ($n vs $(wc -l < "$T/md5"))"
+			diff "$T/ref" "$T/md5" | head -4
+		else
+			echo "ok $name track $idx ($type): $n frames match"
+		fi
+	done < <(ffprobe -v error -show_entries \
+		stream=index,codec_type,sample_fmt -of csv=p=0 "$f" |
+		awk 'NF && !seen[$0]++')
+}
+
+for f in h264_aac.mkv hevc_ac3.mkv vp9_vorbis_vtt.webm av1_opus.mkv \
+	mpeg2_mp2.ts h264_pcm.mov opus.ogg flac.flac mp3.mp3 \
+	pcm_s16le.wav mpeg4_mp3.avi h264_aac_moovend.mp4; do
+	check "$M/$f"
+done
+for f in sample.mkv; do
+	[ -f "$CORPUS/$f" ] && check "$CORPUS/$f"
+done
+
+# Undecoded tracks stay packets: subtitles of a decoded file, and the
+# audio of a video-only decode.
+id=$("$SD" open --decode video "$M/h264_aac.mkv") || fail "open --decode video"
+"$SD" dump "$id" > "$T/human" || fail "dump of a video-only decode"
+grep -q ' track 0  frame ' "$T/human" && grep -q ' track 1  pts ' "$T/human" ||
+	fail "video decoded, audio not kept as packets"
+
+# Two readers of one decoded stream see the same frames.
+id=$("$SD" open --decode all --wait-consumers 2 "$M/h264_aac.ts") ||
+	fail "open for two readers"
+"$SD" dump "$id" --framemd5 > "$T/r1" &
+p1=$!
+"$SD" dump "$id" --framemd5 > "$T/r2" || fail "second reader"
+wait $p1 || fail "first reader"
+if [ -s "$T/r1" ] && cmp -s "$T/r1" "$T/r2"; then
+	echo "ok two readers: $(wc -l < "$T/r1") identical frames"
+else
+	fail "two readers saw different frames"
+fi
+
+# An explicit ring too small for two frames is refused.
+id=$("$SD" open --decode video --ring-size 128K "$M/h264_aac.mkv") ||
+	fail "open with a small ring"
+if "$SD" dump "$id" --framemd5 > /dev/null 2> "$T/err"; then
+	fail "a ring too small for two frames was accepted"
+elif grep -q "ring size .* too small for 320x240 yuv420p frames" "$T/err"; then
+	echo "ok small ring refused: $(cat "$T/err")"
+else
+	fail "small ring: unexpected message: $(cat "$T/err")"
+fi
+
+# Damaged input: decoder errors are counted, the stream still ends at EOF.
+for f in truncated.ts truncated.mp4; do
+	id=$("$SD" open --decode all "$M/$f") || { fail "open $f"; continue; }
+	"$SD" dump "$id" --framemd5 > /dev/null 2> "$T/err" ||
+		fail "$f: decoding damaged input failed: $(cat "$T/err")"
+done
+finish

@@ -1,0 +1,450 @@
+/*
+ * bench_decode.c - `shmdemux-bench decode FILE`: the same bytes decoded
+ *   (a) by an in-process libavformat + libavcodec loop reading a pipe, and
+ *   (b) by the worker (--decode all), frames read from the ring by N
+ *       consumer processes,
+ * with the same decoder thread count, both touching every byte of every
+ * frame plane; runs interleaved, medians reported.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <libavcodec/avcodec.h>
+#include <libavformat/avformat.h>
+#include <libavutil/imgutils.h>
+
+#include "bench.h"
+#include "shmdemux.h"
+
+#define MAX_CONSUMERS 64
+
+struct dec_conf {
+	const char *file;
+	const char *socket;
+	int consumers;
+	int runs;
+	int threads;
+	int json;
+};
+
+struct dec_result {
+	double secs;
+	uint64_t frames;
+	uint64_t bytes;
+};
+
+/* ---- (a) in-process ---- */
+
+/* Every byte of the frame's planes, as the worker copies them. */
+static uint64_t
+touch_frame(const AVFrame *f, enum AVMediaType type, uint64_t *bytes)
+{
+	uint64_t s = 0;
+
+	if (type == AVMEDIA_TYPE_VIDEO) {
+		size_t sizes[4];
+		ptrdiff_t ls[4];
+
+		for (int i = 0; i < 4; i++)
+			ls[i] = f->linesize[i];
+		if (av_image_fill_plane_sizes(sizes, f->format, f->height,
+					      ls) < 0)
+			return 0;
+		for (int i = 0; i < 4 && sizes[i] > 0; i++) {
+			s += touch(f->data[i], sizes[i]);
+			*bytes += sizes[i];
+		}
+		return s;
+	}
+	int planar = av_sample_fmt_is_planar(f->format);
+	int ch = f->ch_layout.nb_channels;
+	size_t n = (size_t)f->nb_samples *
+		   (size_t)av_get_bytes_per_sample(f->format) *
+		   (size_t)(planar ? 1 : ch);
+
+	for (int i = 0; i < (planar ? ch : 1); i++) {
+		s += touch(f->extended_data[i], n);
+		*bytes += n;
+	}
+	return s;
+}
+
+static int
+open_decoders(AVFormatContext *fmt, AVCodecContext **ctx, int threads)
+{
+	for (unsigned i = 0; i < fmt->nb_streams && i < 64; i++) {
+		const AVCodecParameters *par = fmt->streams[i]->codecpar;
+		const AVCodec *codec;
+
+		if (par->codec_type != AVMEDIA_TYPE_VIDEO &&
+		    par->codec_type != AVMEDIA_TYPE_AUDIO)
+			continue;
+		if ((codec = avcodec_find_decoder(par->codec_id)) == NULL ||
+		    (ctx[i] = avcodec_alloc_context3(codec)) == NULL ||
+		    avcodec_parameters_to_context(ctx[i], par) < 0)
+			return -1;
+		ctx[i]->pkt_timebase = fmt->streams[i]->time_base;
+		ctx[i]->thread_count = threads;
+		if (avcodec_open2(ctx[i], codec, NULL) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+static void
+drain(AVCodecContext *ctx, AVFrame *f, struct dec_result *r,
+      volatile uint64_t *sink)
+{
+	while (avcodec_receive_frame(ctx, f) == 0) {
+		*sink += touch_frame(f, ctx->codec_type, &r->bytes);
+		r->frames++;
+		av_frame_unref(f);
+	}
+}
+
+static void
+decode_all(AVFormatContext *fmt, AVCodecContext **ctx, struct dec_result *r)
+{
+	AVPacket *pkt = av_packet_alloc();
+	AVFrame *f = av_frame_alloc();
+	volatile uint64_t sink = 0;
+
+	if (pkt == NULL || f == NULL)
+		goto out;
+	while (av_read_frame(fmt, pkt) >= 0) {
+		AVCodecContext *c = pkt->stream_index < 64 ?
+				    ctx[pkt->stream_index] : NULL;
+
+		if (c != NULL) {
+			while (avcodec_send_packet(c, pkt) == AVERROR(EAGAIN))
+				drain(c, f, r, &sink);
+			drain(c, f, r, &sink);
+		}
+		av_packet_unref(pkt);
+	}
+	for (int i = 0; i < 64; i++)
+		if (ctx[i] != NULL && avcodec_send_packet(ctx[i], NULL) >= 0)
+			drain(ctx[i], f, r, &sink);
+out:
+	av_packet_free(&pkt);
+	av_frame_free(&f);
+	(void)sink;
+}
+
+static int
+run_inproc(const struct dec_conf *c, const uint8_t *buf, size_t len,
+	   struct dec_result *r)
+{
+	AVCodecContext *ctx[64] = { NULL };
+	AVFormatContext *fmt = NULL;
+	AVIOContext *pb = NULL;
+	uint8_t *iobuf = av_malloc(32768);
+	int p[2], rc = -1;
+	pid_t writer;
+	double t0;
+
+	if (iobuf == NULL || pipe2(p, O_CLOEXEC) < 0) {
+		av_free(iobuf);
+		return -1;
+	}
+	t0 = now_s();
+	writer = start_writer(buf, len, p[1], p[0]);
+	close(p[1]);
+	pb = avio_alloc_context(iobuf, 32768, 0, &p[0], read_cb, NULL, NULL);
+	fmt = avformat_alloc_context();
+	if (pb == NULL || fmt == NULL) {
+		av_free(iobuf);
+		goto out;
+	}
+	fmt->pb = pb;
+	fmt->flags |= AVFMT_FLAG_CUSTOM_IO;
+	if (avformat_open_input(&fmt, NULL, NULL, NULL) < 0 ||
+	    avformat_find_stream_info(fmt, NULL) < 0 ||
+	    open_decoders(fmt, ctx, c->threads) < 0)
+		goto out;
+	r->frames = r->bytes = 0;
+	decode_all(fmt, ctx, r);
+	r->secs = now_s() - t0;
+	rc = 0;
+out:
+	for (int i = 0; i < 64; i++)
+		avcodec_free_context(&ctx[i]);
+	avformat_close_input(&fmt);
+	if (pb != NULL) {
+		av_freep(&pb->buffer);
+		avio_context_free(&pb);
+	}
+	close(p[0]);
+	reap(writer);
+	return rc;
+}
+
+/* ---- (b) through the broker ---- */
+
+struct report {
+	uint64_t frames, bytes;
+	int32_t status;
+};
+
+static void
+consumer_main(const char *sock, int idfd, int repfd)
+{
+	struct report rep = { 0, 0, 0 };
+	struct shmdemux_packet pkt;
+	struct shmdemux_frame f;
+	shmdemux_conn *conn = NULL;
+	shmdemux_stream *s = NULL;
+	volatile uint64_t sink = 0;
+	uint32_t id;
+	int rc;
+
+	if (read(idfd, &id, sizeof(id)) != (ssize_t)sizeof(id))
+		_exit(1);
+	rc = shmdemux_connect(&conn, sock, 0);
+	if (rc == 0)
+		rc = shmdemux_attach(conn, id, NULL, SHMDEMUX_START_OLDEST, 0,
+				     &s);
+	while (rc == 0) {
+		rc = shmdemux_read(s, &pkt, -1);
+		if (rc == SHMDEMUX_FRAME && shmdemux_get_frame(s, &f) == 0) {
+			for (int i = 0; i < f.nb_planes; i++) {
+				sink += touch(f.data[i], f.plane_size[i]);
+				rep.bytes += f.plane_size[i];
+			}
+			rep.frames++;
+			rc = 0;
+		}
+	}
+	rep.status = rc == SHMDEMUX_EOF ? 0 : rc;
+	shmdemux_detach(&s);
+	shmdemux_disconnect(&conn);
+	if (write(repfd, &rep, sizeof(rep)) != (ssize_t)sizeof(rep))
+		_exit(1);
+	(void)sink;
+	_exit(0);
+}
+
+static int
+collect(const struct dec_conf *c, int repfd, struct dec_result *r)
+{
+	int rc = 0;
+
+	r->frames = r->bytes = 0;
+	for (int i = 0; i < c->consumers; i++) {
+		struct report rep;
+
+		if (read(repfd, &rep, sizeof(rep)) != (ssize_t)sizeof(rep))
+			return rc ? rc : -EIO;
+		if (rep.status != 0)
+			rc = rc ? rc : rep.status;
+		if (i > 0 && (rep.frames != r->frames ||
+			      rep.bytes != r->bytes))
+			rc = rc ? rc : -EPROTO;
+		r->frames = rep.frames;
+		r->bytes = rep.bytes;
+	}
+	return rc;
+}
+
+static int
+run_broker(const struct dec_conf *c, shmdemux_conn *conn, const uint8_t *buf,
+	   size_t len, struct dec_result *r)
+{
+	struct shmdemux_open_opts o;
+	pid_t kids[MAX_CONSUMERS], writer;
+	int idp[2], repp[2], in[2], rc;
+	uint32_t id = 0;
+	double t0;
+
+	if (pipe2(idp, O_CLOEXEC) < 0 || pipe2(repp, O_CLOEXEC) < 0)
+		return -errno;
+	for (int i = 0; i < c->consumers; i++)
+		if ((kids[i] = fork()) == 0)
+			consumer_main(c->socket, idp[0], repp[1]);
+	shmdemux_open_opts_init(&o);
+	o.noseek = 1;
+	o.wait_consumers = (uint32_t)c->consumers;
+	o.decode = SHMDEMUX_DECODE_VIDEO | SHMDEMUX_DECODE_AUDIO;
+	o.decode_threads = (unsigned)c->threads;
+	o.label = "bench-decode";
+	/* made after the fork: no consumer holds the write end */
+	if (pipe2(in, O_CLOEXEC) < 0)
+		return -errno;
+	t0 = now_s();
+	writer = start_writer(buf, len, in[1], in[0]);
+	close(in[1]);
+	rc = shmdemux_open_fd(conn, in[0], &o, &id);
+	close(in[0]);
+	for (int i = 0; i < c->consumers; i++)
+		if (write(idp[1], &id, sizeof(id)) != (ssize_t)sizeof(id))
+			rc = rc ? rc : -EIO;
+	close(repp[1]);
+	{
+		int crc = collect(c, repp[0], r);
+
+		rc = rc ? rc : crc;
+	}
+	r->secs = now_s() - t0;
+	for (int i = 0; i < c->consumers; i++)
+		reap(kids[i]);
+	reap(writer);
+	close(idp[0]);
+	close(idp[1]);
+	close(repp[0]);
+	if (id != 0)
+		shmdemux_close_stream(conn, id, NULL);
+	return rc;
+}
+
+static void
+report(const struct dec_conf *c, double *a_fps, double *b_fps, double *a_mbs,
+       double *b_mbs)
+{
+	double af = median(a_fps, c->runs), bf = median(b_fps, c->runs);
+	double am = median(a_mbs, c->runs), bm = median(b_mbs, c->runs);
+
+	if (c->json) {
+		printf("{\"file\":");
+		json_str(stdout, c->file);
+		printf(",\"consumers\":%d,\"threads\":%d,\"runs\":%d,"
+		       "\"inproc_frames_per_s\":%.1f,"
+		       "\"broker_frames_per_s\":%.1f,"
+		       "\"inproc_mb_per_s\":%.1f,\"broker_mb_per_s\":%.1f,"
+		       "\"ratio\":%.3f}\n", c->consumers, c->threads, c->runs,
+		       af, bf, am, bm, bf / af);
+		return;
+	}
+	printf("%-12s %14s %10s\n%-12s %14.1f %10.1f\n%-12s %14.1f %10.1f\n"
+	       "ratio b/a: %.3f (%d consumer%s, %d decoder threads (0 = "
+	       "auto), median of %d runs)\n", "", "frames/s", "MB/s",
+	       "in-process", af, am, "broker", bf, bm, bf / af, c->consumers,
+	       c->consumers > 1 ? "s" : "", c->threads, c->runs);
+}
+
+static void
+usage(FILE *f)
+{
+	fprintf(f,
+"usage: shmdemux-bench decode FILE [--consumers N] [--threads N] [--runs N]\n"
+"                             [--json] [--socket PATH]\n"
+"Decode every audio and video track of FILE (a) in this process and\n"
+"(b) in the broker's worker (--decode all), read by N consumer processes\n"
+"(default 1); both touch every frame byte and use the same decoder thread\n"
+"count (default 0: libavcodec's choice for the machine).\n");
+}
+
+static int
+parse(int argc, char **argv, struct dec_conf *c)
+{
+	static const struct option lo[] = {
+		{ "consumers", required_argument, NULL, 'c' },
+		{ "threads", required_argument, NULL, 't' },
+		{ "runs", required_argument, NULL, 'r' },
+		{ "json", no_argument, NULL, 'j' },
+		{ "socket", required_argument, NULL, 's' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	int opt;
+
+	while ((opt = getopt_long(argc, argv, "h", lo, NULL)) != -1) {
+		switch (opt) {
+		case 'c': c->consumers = atoi(optarg); break;
+		case 't': c->threads = atoi(optarg); break;
+		case 'r': c->runs = atoi(optarg); break;
+		case 'j': c->json = 1; break;
+		case 's': c->socket = optarg; break;
+		case 'h': usage(stdout); exit(0);
+		default: return -1;
+		}
+	}
+	if (optind + 1 != argc || c->consumers < 1 ||
+	    c->consumers > MAX_CONSUMERS || c->runs < 1 || c->runs > 64 ||
+	    c->threads < 0 || c->threads > 1024)
+		return -1;
+	c->file = argv[optind];
+	return 0;
+}
+
+int
+bench_decode(int argc, char **argv)
+{
+	struct dec_conf c = { .consumers = 1, .runs = 3 };
+	char dir[64] = "", sock[128] = "";
+	double a_fps[64], b_fps[64], a_mbs[64], b_mbs[64];
+	shmdemux_conn *conn = NULL;
+	uint8_t *buf = NULL;
+	size_t len = 0;
+	int rc;
+
+	if (parse(argc, argv, &c) < 0) {
+		usage(stderr);
+		return 2;
+	}
+	if ((rc = slurp(c.file, &buf, &len)) < 0) {
+		fprintf(stderr, "shmdemux-bench: %s: %s\n", c.file,
+			strerror(-rc));
+		return 1;
+	}
+	signal(SIGPIPE, SIG_IGN);
+	av_log_set_level(AV_LOG_ERROR);
+	if (c.socket == NULL) {
+		if ((rc = start_broker(dir, sizeof(dir), sock,
+				       sizeof(sock))) < 0) {
+			fprintf(stderr, "shmdemux-bench: cannot start a "
+				"broker: %s\n", strerror(-rc));
+			goto out;
+		}
+		c.socket = sock;
+	}
+	if ((rc = shmdemux_connect(&conn, c.socket, 0)) < 0) {
+		fprintf(stderr, "shmdemux-bench: connect %s: %s\n", c.socket,
+			shmdemux_strerror(rc));
+		goto out;
+	}
+	for (int i = 0; i < c.runs; i++) {
+		struct dec_result a = { 0, 0, 0 }, b = { 0, 0, 0 };
+
+		if ((rc = run_inproc(&c, buf, len, &a)) < 0) {
+			fprintf(stderr, "shmdemux-bench: in-process decode of "
+				"%s failed\n", c.file);
+			goto out;
+		}
+		if ((rc = run_broker(&c, conn, buf, len, &b)) < 0) {
+			fprintf(stderr, "shmdemux-bench: broker run: %s\n",
+				shmdemux_strerror(rc));
+			goto out;
+		}
+		if (a.frames != b.frames || a.bytes != b.bytes) {
+			fprintf(stderr, "shmdemux-bench: frame counts differ: "
+				"in-process %" PRIu64 "/%" PRIu64 " B, broker %"
+				PRIu64 "/%" PRIu64 " B\n", a.frames, a.bytes,
+				b.frames, b.bytes);
+			rc = -EPROTO;
+			goto out;
+		}
+		a_fps[i] = (double)a.frames / a.secs;
+		b_fps[i] = (double)b.frames / b.secs;
+		a_mbs[i] = (double)a.bytes / a.secs / 1e6;
+		b_mbs[i] = (double)b.bytes / b.secs / 1e6;
+		if (!c.json)
+			printf("run %d: %" PRIu64 " frames, in-process %.1f "
+			       "frames/s, broker %.1f frames/s\n", i + 1,
+			       a.frames, a_fps[i], b_fps[i]);
+	}
+	report(&c, a_fps, b_fps, a_mbs, b_mbs);
+	rc = 0;
+out:
+	shmdemux_disconnect(&conn);
+	if (dir[0] != '\0')
+		stop_broker(dir, sock);
+	free(buf);
+	return rc < 0 ? 1 : 0;
+}
