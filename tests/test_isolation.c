@@ -547,7 +547,7 @@ test_idle_source(void)
 	i = info_of(c, id);
 	CHECK(i.state != SHMDEMUX_STATE_ENDED);
 	CHECK(write(push, buf + n / 2, n - n / 2) == (ssize_t)(n - n / 2));
-	close(push);
+	CHECK(shmdemux_push_end(c, id, &push) == 0);
 	CHECK(read_all(st, &count, 10000) == SHMDEMUX_EOF);
 	i = info_of(c, id);
 	CHECK(i.end_reason == SHMDEMUX_END_EOF);
