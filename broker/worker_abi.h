@@ -13,8 +13,12 @@
  *
  * argv: shmdemux-worker --stream-id N [--seekable] [--format FMT]
  *         [--probesize BYTES] [--analyzeduration USEC] [--realtime]
- *         [--spool-limit BYTES]
- *         [--demux-opt KEY=VALUE]...
+ *         [--demux-opt KEY=VALUE]... [--mem-limit BYTES]
+ *         [--format-whitelist LIST] [--spool-limit BYTES]
+ *         [--decode video|audio|all] [--decode-threads N] [--decode-strict]
+ *         [--verbose]
+ *       test builds (SHMDEMUX_FAULT_INJECTION) also:
+ *         [--fault KIND --fault-after N]
  *
  * The ring was created (ring_create) and sized by the broker before the
  * fork. The worker writes the track table, records, state OPENING/RUNNING and
