@@ -258,7 +258,9 @@ tl_broker_stop(struct tl_broker *b)
 
 	if (kill(b->pid, SIGTERM) < 0)
 		return -1;
-	st = tl_wait_child(b->pid, 10000);
+	/* generous: a sanitizer build's leak check at exit is slow on a
+	 * loaded machine */
+	st = tl_wait_child(b->pid, 40000);
 	if (st < 0)
 		return -1;
 	track_broker(b->pid, 0);
