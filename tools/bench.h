@@ -70,4 +70,20 @@ struct bench_broker_conf {
 int bench_broker_run(shmdemux_conn *conn, const struct bench_broker_conf *bc,
 		     const uint8_t *buf, size_t len, struct bench_result *r);
 
+/* What both file benchmarks run against: the file in memory and a
+ * connection to a broker. Zero-initialise before bench_env_open(). */
+struct bench_env {
+	uint8_t *buf;
+	size_t len;
+	shmdemux_conn *conn;
+	char dir[64], sock[128];	/* a private broker's, else "" */
+};
+
+/* Reads file, ignores SIGPIPE, quiets libav's log, and connects to
+ * *socket; when *socket is NULL, to a private broker it starts (and points
+ * *socket at). 0 or a negative code, the failure printed. Call
+ * bench_env_close() whatever it returns. */
+int bench_env_open(struct bench_env *e, const char *file, const char **socket);
+void bench_env_close(struct bench_env *e);
+
 #endif

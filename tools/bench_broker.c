@@ -8,7 +8,12 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
+
+#include <libavutil/log.h>
 
 #include "bench.h"
 
@@ -116,4 +121,43 @@ bench_broker_run(shmdemux_conn *conn, const struct bench_broker_conf *bc,
 	if (id != 0)
 		shmdemux_close_stream(conn, id, NULL);
 	return rc;
+}
+
+int
+bench_env_open(struct bench_env *e, const char *file, const char **socket)
+{
+	int rc;
+
+	if ((rc = slurp(file, &e->buf, &e->len)) < 0) {
+		fprintf(stderr, "shmdemux-bench: %s: %s\n", file,
+			strerror(-rc));
+		e->buf = NULL; /* slurp() freed it */
+		return rc;
+	}
+	signal(SIGPIPE, SIG_IGN);
+	av_log_set_level(AV_LOG_ERROR);
+	if (*socket == NULL) {
+		if ((rc = start_broker(e->dir, sizeof(e->dir), e->sock,
+				       sizeof(e->sock))) < 0) {
+			fprintf(stderr, "shmdemux-bench: cannot start a "
+				"broker: %s\n", strerror(-rc));
+			return rc;
+		}
+		*socket = e->sock;
+	}
+	if ((rc = shmdemux_connect(&e->conn, *socket, 0)) < 0) {
+		fprintf(stderr, "shmdemux-bench: connect %s: %s\n", *socket,
+			shmdemux_strerror(rc));
+		return rc;
+	}
+	return 0;
+}
+
+void
+bench_env_close(struct bench_env *e)
+{
+	shmdemux_disconnect(&e->conn);
+	if (e->dir[0] != '\0')
+		stop_broker(e->dir, e->sock);
+	free(e->buf);
 }

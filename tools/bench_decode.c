@@ -10,7 +10,6 @@
 #include <fcntl.h>
 #include <getopt.h>
 #include <inttypes.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -291,47 +290,25 @@ int
 bench_decode(int argc, char **argv)
 {
 	struct dec_conf c = { .consumers = 1, .runs = 3 };
-	char dir[64] = "", sock[128] = "";
+	struct bench_env e = { 0 };
 	double a_fps[64], b_fps[64], a_mbs[64], b_mbs[64];
-	shmdemux_conn *conn = NULL;
-	uint8_t *buf = NULL;
-	size_t len = 0;
 	int rc;
 
 	if (parse(argc, argv, &c) < 0) {
 		usage(stderr);
 		return 2;
 	}
-	if ((rc = slurp(c.file, &buf, &len)) < 0) {
-		fprintf(stderr, "shmdemux-bench: %s: %s\n", c.file,
-			strerror(-rc));
-		return 1;
-	}
-	signal(SIGPIPE, SIG_IGN);
-	av_log_set_level(AV_LOG_ERROR);
-	if (c.socket == NULL) {
-		if ((rc = start_broker(dir, sizeof(dir), sock,
-				       sizeof(sock))) < 0) {
-			fprintf(stderr, "shmdemux-bench: cannot start a "
-				"broker: %s\n", strerror(-rc));
-			goto out;
-		}
-		c.socket = sock;
-	}
-	if ((rc = shmdemux_connect(&conn, c.socket, 0)) < 0) {
-		fprintf(stderr, "shmdemux-bench: connect %s: %s\n", c.socket,
-			shmdemux_strerror(rc));
+	if ((rc = bench_env_open(&e, c.file, &c.socket)) < 0)
 		goto out;
-	}
 	for (int i = 0; i < c.runs; i++) {
 		struct bench_result a = { 0, 0, 0 }, b = { 0, 0, 0 };
 
-		if ((rc = run_inproc(&c, buf, len, &a)) < 0) {
+		if ((rc = run_inproc(&c, e.buf, e.len, &a)) < 0) {
 			fprintf(stderr, "shmdemux-bench: in-process decode of "
 				"%s failed\n", c.file);
 			goto out;
 		}
-		if ((rc = run_broker(&c, conn, buf, len, &b)) < 0) {
+		if ((rc = run_broker(&c, e.conn, e.buf, e.len, &b)) < 0) {
 			fprintf(stderr, "shmdemux-bench: broker run: %s\n",
 				shmdemux_strerror(rc));
 			goto out;
@@ -356,9 +333,6 @@ bench_decode(int argc, char **argv)
 	report(&c, a_fps, b_fps, a_mbs, b_mbs);
 	rc = 0;
 out:
-	shmdemux_disconnect(&conn);
-	if (dir[0] != '\0')
-		stop_broker(dir, sock);
-	free(buf);
+	bench_env_close(&e);
 	return rc < 0 ? 1 : 0;
 }

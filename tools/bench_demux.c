@@ -362,12 +362,9 @@ bench_demux(int argc, char **argv)
 		{ NULL, 0, NULL, 0 },
 	};
 	struct demux_conf c = { .consumers = 1, .runs = 5 };
-	char dir[64] = "", sock[128] = "";
-	shmdemux_conn *conn = NULL;
+	struct bench_env e = { 0 };
 	double a_pps[64], b_pps[64], a_mbs[64], b_mbs[64];
-	uint8_t *buf = NULL;
-	size_t len = 0;
-	int opt, rc = 1, own_broker = 0;
+	int opt, rc = 1;
 
 	while ((opt = getopt_long(argc, argv, "h", lo, NULL)) != -1) {
 		switch (opt) {
@@ -380,44 +377,24 @@ bench_demux(int argc, char **argv)
 		default: usage(stderr); return 2;
 		}
 	}
-	if (optind + 1 != argc || c.consumers < 1 || c.consumers > BENCH_MAX_CONSUMERS ||
-	    c.runs < 1 || c.runs > 64) {
+	if (optind + 1 != argc || c.consumers < 1 ||
+	    c.consumers > BENCH_MAX_CONSUMERS || c.runs < 1 || c.runs > 64) {
 		usage(stderr);
 		return 2;
 	}
 	c.file = argv[optind];
-	if ((rc = slurp(c.file, &buf, &len)) < 0) {
-		fprintf(stderr, "shmdemux-bench: %s: %s\n", c.file,
-			strerror(-rc));
-		return 1;
-	}
-	signal(SIGPIPE, SIG_IGN);
-	av_log_set_level(AV_LOG_ERROR);
-	if (c.socket == NULL) {
-		if ((rc = start_broker(dir, sizeof(dir), sock,
-				       sizeof(sock))) < 0) {
-			fprintf(stderr, "shmdemux-bench: cannot start a "
-				"broker: %s\n", strerror(-rc));
-			goto out;
-		}
-		own_broker = 1;
-		c.socket = sock;
-	}
-	if ((rc = shmdemux_connect(&conn, c.socket, 0)) < 0) {
-		fprintf(stderr, "shmdemux-bench: connect %s: %s\n", c.socket,
-			shmdemux_strerror(rc));
+	if ((rc = bench_env_open(&e, c.file, &c.socket)) < 0)
 		goto out;
-	}
 	for (int i = 0; i < c.runs; i++) {
 		struct bench_result a = { 0, 0, 0 }, b = { 0, 0, 0 };
 
-		if (run_inproc(buf, len, &a) < 0) {
+		if (run_inproc(e.buf, e.len, &a) < 0) {
 			fprintf(stderr, "shmdemux-bench: in-process demux of "
 				"%s failed\n", c.file);
 			rc = -EIO;
 			goto out;
 		}
-		if ((rc = run_broker(&c, conn, buf, len, &b)) < 0) {
+		if ((rc = run_broker(&c, e.conn, e.buf, e.len, &b)) < 0) {
 			fprintf(stderr, "shmdemux-bench: broker run: %s\n",
 				shmdemux_strerror(rc));
 			goto out;
@@ -462,9 +439,6 @@ bench_demux(int argc, char **argv)
 	}
 	rc = 0;
 out:
-	shmdemux_disconnect(&conn);
-	if (own_broker)
-		stop_broker(dir, sock);
-	free(buf);
+	bench_env_close(&e);
 	return rc < 0 ? 1 : 0;
 }
