@@ -219,6 +219,18 @@ check_cli(const struct tl_broker *b, uint32_t id, const char *state,
 	CHECK(run(cmd) == 0);
 }
 
+/* The end of a test with one reader: its stream as the CLI shows it, then
+ * the connection and the broker go. */
+static void
+finish(struct tl_broker *b, shmdemux_conn **c, struct reader *r, uint32_t id,
+       const char *state, const char *cause)
+{
+	shmdemux_detach(&r->st);
+	check_cli(b, id, state, cause);
+	shmdemux_disconnect(c);
+	CHECK(tl_broker_stop(b) == 0);
+}
+
 static int
 pidfd_of(pid_t pid)
 {
@@ -358,10 +370,7 @@ test_killed(void)
 	CHECK(vi.packets == (uint64_t)r.count);
 	CHECK(vi.end_reason == SHMDEMUX_END_KILLED);
 	CHECK(r.end_ms < died + WAKE_LIMIT_MS);
-	shmdemux_detach(&r.st);
-	check_cli(&b, id, "ended:killed", "killed");
-	shmdemux_disconnect(&c);
-	CHECK(tl_broker_stop(&b) == 0);
+	finish(&b, &c, &r, id, "ended:killed", "killed");
 }
 
 /* A real allocation failure inside libavformat, under a small address
@@ -391,10 +400,7 @@ test_memory(void)
 	fprintf(stderr, "memory: %s\n", i.end_msg);
 	CHECK(r.code == SHMDEMUX_EMEMORY);
 	CHECK(i.end_reason == SHMDEMUX_END_MEMORY);
-	shmdemux_detach(&r.st);
-	check_cli(&b, id, "ended:memory-limit", "memory");
-	shmdemux_disconnect(&c);
-	CHECK(tl_broker_stop(&b) == 0);
+	finish(&b, &c, &r, id, "ended:memory-limit", "memory");
 }
 
 /* Not a container: open-failed with libavformat's reason. A container
@@ -645,10 +651,7 @@ test_open_timeout(void)
 		i.end_msg);
 	CHECK(r.code == SHMDEMUX_EWATCHDOG && r.count == 0);
 	CHECK(strstr(i.end_msg, "still opening") != NULL);
-	shmdemux_detach(&r.st);
-	check_cli(&b, id, "ended:watchdog", "still opening");
-	shmdemux_disconnect(&c);
-	CHECK(tl_broker_stop(&b) == 0);
+	finish(&b, &c, &r, id, "ended:watchdog", "still opening");
 }
 
 /* Readers that crash, and clients that connect and vanish, leave the

@@ -10,6 +10,8 @@
 #include <stdio.h>
 #include <sys/types.h>
 
+#include "shmdemux.h"
+
 /* argv[0] is the subcommand name. Returns the process exit status. */
 int bench_ring(int argc, char **argv);
 int bench_demux(int argc, char **argv);
@@ -33,5 +35,55 @@ void stop_broker(const char *dir, const char *sock);
 void json_str(FILE *f, const char *s);
 /* Median of v[0..n) (sorts v). */
 double median(double *v, int n);
+
+/* ---- bench_broker.c: a stream read by N consumer processes ---- */
+
+#define BENCH_MAX_CONSUMERS 64
+
+/* One side of a run: how long it took and what it read. count is packets
+ * or frames, bytes the bytes touched. */
+struct bench_result {
+	double secs;
+	uint64_t count;
+	uint64_t bytes;
+};
+
+/* What a consumer does with the result rc of one shmdemux_read() (the
+ * record in *pkt): touches the bytes it consumes into *sink, counts them
+ * in *r, and returns 0 to read on or the code that ends the read loop. */
+typedef int bench_consume_fn(shmdemux_stream *s, int rc,
+			     const struct shmdemux_packet *pkt,
+			     struct bench_result *r, volatile uint64_t *sink);
+
+struct bench_broker_conf {
+	const char *socket;
+	int consumers;		/* 1..BENCH_MAX_CONSUMERS */
+	bench_consume_fn *consume;
+	/* how to open the stream; wait_consumers is set to consumers */
+	const struct shmdemux_open_opts *opts;
+};
+
+/* Forks the consumers, opens buf as a stream over a pipe fed by a writer
+ * process, and collects the consumers' reports into *r (timed from the
+ * writer's start to the last report). 0 or a negative code; -EPROTO when
+ * consumers disagree. */
+int bench_broker_run(shmdemux_conn *conn, const struct bench_broker_conf *bc,
+		     const uint8_t *buf, size_t len, struct bench_result *r);
+
+/* What both file benchmarks run against: the file in memory and a
+ * connection to a broker. Zero-initialise before bench_env_open(). */
+struct bench_env {
+	uint8_t *buf;
+	size_t len;
+	shmdemux_conn *conn;
+	char dir[64], sock[128];	/* a private broker's, else "" */
+};
+
+/* Reads file, ignores SIGPIPE, quiets libav's log, and connects to
+ * *socket; when *socket is NULL, to a private broker it starts (and points
+ * *socket at). 0 or a negative code, the failure printed. Call
+ * bench_env_close() whatever it returns. */
+int bench_env_open(struct bench_env *e, const char *file, const char **socket);
+void bench_env_close(struct bench_env *e);
 
 #endif

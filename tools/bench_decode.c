@@ -10,7 +10,6 @@
 #include <fcntl.h>
 #include <getopt.h>
 #include <inttypes.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,8 +22,6 @@
 #include "bench.h"
 #include "shmdemux.h"
 
-#define MAX_CONSUMERS 64
-
 struct dec_conf {
 	const char *file;
 	const char *socket;
@@ -32,12 +29,6 @@ struct dec_conf {
 	int runs;
 	int threads;
 	int json;
-};
-
-struct dec_result {
-	double secs;
-	uint64_t frames;
-	uint64_t bytes;
 };
 
 /* ---- (a) in-process ---- */
@@ -99,18 +90,18 @@ open_decoders(AVFormatContext *fmt, AVCodecContext **ctx, int threads)
 }
 
 static void
-drain(AVCodecContext *ctx, AVFrame *f, struct dec_result *r,
+drain(AVCodecContext *ctx, AVFrame *f, struct bench_result *r,
       volatile uint64_t *sink)
 {
 	while (avcodec_receive_frame(ctx, f) == 0) {
 		*sink += touch_frame(f, ctx->codec_type, &r->bytes);
-		r->frames++;
+		r->count++;
 		av_frame_unref(f);
 	}
 }
 
 static void
-decode_all(AVFormatContext *fmt, AVCodecContext **ctx, struct dec_result *r)
+decode_all(AVFormatContext *fmt, AVCodecContext **ctx, struct bench_result *r)
 {
 	AVPacket *pkt = av_packet_alloc();
 	AVFrame *f = av_frame_alloc();
@@ -140,7 +131,7 @@ out:
 
 static int
 run_inproc(const struct dec_conf *c, const uint8_t *buf, size_t len,
-	   struct dec_result *r)
+	   struct bench_result *r)
 {
 	AVCodecContext *ctx[64] = { NULL };
 	AVFormatContext *fmt = NULL;
@@ -169,7 +160,7 @@ run_inproc(const struct dec_conf *c, const uint8_t *buf, size_t len,
 	    avformat_find_stream_info(fmt, NULL) < 0 ||
 	    open_decoders(fmt, ctx, c->threads) < 0)
 		goto out;
-	r->frames = r->bytes = 0;
+	r->count = r->bytes = 0;
 	decode_all(fmt, ctx, r);
 	r->secs = now_s() - t0;
 	rc = 0;
@@ -188,119 +179,41 @@ out:
 
 /* ---- (b) through the broker ---- */
 
-struct report {
-	uint64_t frames, bytes;
-	int32_t status;
-};
-
-static void
-consumer_main(const char *sock, int idfd, int repfd)
-{
-	struct report rep = { 0, 0, 0 };
-	struct shmdemux_packet pkt;
-	struct shmdemux_frame f;
-	shmdemux_conn *conn = NULL;
-	shmdemux_stream *s = NULL;
-	volatile uint64_t sink = 0;
-	uint32_t id;
-	int rc;
-
-	if (read(idfd, &id, sizeof(id)) != (ssize_t)sizeof(id))
-		_exit(1);
-	rc = shmdemux_connect(&conn, sock, 0);
-	if (rc == 0)
-		rc = shmdemux_attach(conn, id, NULL, SHMDEMUX_START_OLDEST, 0,
-				     &s);
-	while (rc == 0) {
-		rc = shmdemux_read(s, &pkt, -1);
-		if (rc == SHMDEMUX_FRAME && shmdemux_get_frame(s, &f) == 0) {
-			for (int i = 0; i < f.nb_planes; i++) {
-				sink += touch(f.data[i], f.plane_size[i]);
-				rep.bytes += f.plane_size[i];
-			}
-			rep.frames++;
-			rc = 0;
-		}
-	}
-	rep.status = rc == SHMDEMUX_EOF ? 0 : rc;
-	shmdemux_detach(&s);
-	shmdemux_disconnect(&conn);
-	if (write(repfd, &rep, sizeof(rep)) != (ssize_t)sizeof(rep))
-		_exit(1);
-	(void)sink;
-	_exit(0);
-}
-
 static int
-collect(const struct dec_conf *c, int repfd, struct dec_result *r)
+consume_frame(shmdemux_stream *s, int rc, const struct shmdemux_packet *pkt,
+	      struct bench_result *r, volatile uint64_t *sink)
 {
-	int rc = 0;
+	struct shmdemux_frame f;
 
-	r->frames = r->bytes = 0;
-	for (int i = 0; i < c->consumers; i++) {
-		struct report rep;
-
-		if (read(repfd, &rep, sizeof(rep)) != (ssize_t)sizeof(rep))
-			return rc ? rc : -EIO;
-		if (rep.status != 0)
-			rc = rc ? rc : rep.status;
-		if (i > 0 && (rep.frames != r->frames ||
-			      rep.bytes != r->bytes))
-			rc = rc ? rc : -EPROTO;
-		r->frames = rep.frames;
-		r->bytes = rep.bytes;
+	(void)pkt;
+	if (rc != SHMDEMUX_FRAME || shmdemux_get_frame(s, &f) != 0)
+		return rc;
+	for (int i = 0; i < f.nb_planes; i++) {
+		*sink += touch(f.data[i], f.plane_size[i]);
+		r->bytes += f.plane_size[i];
 	}
-	return rc;
+	r->count++;
+	return 0;
 }
 
 static int
 run_broker(const struct dec_conf *c, shmdemux_conn *conn, const uint8_t *buf,
-	   size_t len, struct dec_result *r)
+	   size_t len, struct bench_result *r)
 {
 	struct shmdemux_open_opts o;
-	pid_t kids[MAX_CONSUMERS], writer;
-	int idp[2], repp[2], in[2], rc;
-	uint32_t id = 0;
-	double t0;
+	struct bench_broker_conf bc = {
+		.socket = c->socket,
+		.consumers = c->consumers,
+		.consume = consume_frame,
+		.opts = &o,
+	};
 
-	if (pipe2(idp, O_CLOEXEC) < 0 || pipe2(repp, O_CLOEXEC) < 0)
-		return -errno;
-	for (int i = 0; i < c->consumers; i++)
-		if ((kids[i] = fork()) == 0)
-			consumer_main(c->socket, idp[0], repp[1]);
 	shmdemux_open_opts_init(&o);
 	o.noseek = 1;
-	o.wait_consumers = (uint32_t)c->consumers;
 	o.decode = SHMDEMUX_DECODE_VIDEO | SHMDEMUX_DECODE_AUDIO;
 	o.decode_threads = (unsigned)c->threads;
 	o.label = "bench-decode";
-	/* made after the fork: no consumer holds the write end */
-	if (pipe2(in, O_CLOEXEC) < 0)
-		return -errno;
-	t0 = now_s();
-	writer = start_writer(buf, len, in[1], in[0]);
-	close(in[1]);
-	rc = shmdemux_open_fd(conn, in[0], &o, &id);
-	close(in[0]);
-	for (int i = 0; i < c->consumers; i++)
-		if (write(idp[1], &id, sizeof(id)) != (ssize_t)sizeof(id))
-			rc = rc ? rc : -EIO;
-	close(repp[1]);
-	{
-		int crc = collect(c, repp[0], r);
-
-		rc = rc ? rc : crc;
-	}
-	r->secs = now_s() - t0;
-	for (int i = 0; i < c->consumers; i++)
-		reap(kids[i]);
-	reap(writer);
-	close(idp[0]);
-	close(idp[1]);
-	close(repp[0]);
-	if (id != 0)
-		shmdemux_close_stream(conn, id, NULL);
-	return rc;
+	return bench_broker_run(conn, &bc, buf, len, r);
 }
 
 static void
@@ -366,7 +279,7 @@ parse(int argc, char **argv, struct dec_conf *c)
 		}
 	}
 	if (optind + 1 != argc || c->consumers < 1 ||
-	    c->consumers > MAX_CONSUMERS || c->runs < 1 || c->runs > 64 ||
+	    c->consumers > BENCH_MAX_CONSUMERS || c->runs < 1 || c->runs > 64 ||
 	    c->threads < 0 || c->threads > 1024)
 		return -1;
 	c->file = argv[optind];
@@ -377,74 +290,49 @@ int
 bench_decode(int argc, char **argv)
 {
 	struct dec_conf c = { .consumers = 1, .runs = 3 };
-	char dir[64] = "", sock[128] = "";
+	struct bench_env e = { 0 };
 	double a_fps[64], b_fps[64], a_mbs[64], b_mbs[64];
-	shmdemux_conn *conn = NULL;
-	uint8_t *buf = NULL;
-	size_t len = 0;
 	int rc;
 
 	if (parse(argc, argv, &c) < 0) {
 		usage(stderr);
 		return 2;
 	}
-	if ((rc = slurp(c.file, &buf, &len)) < 0) {
-		fprintf(stderr, "shmdemux-bench: %s: %s\n", c.file,
-			strerror(-rc));
-		return 1;
-	}
-	signal(SIGPIPE, SIG_IGN);
-	av_log_set_level(AV_LOG_ERROR);
-	if (c.socket == NULL) {
-		if ((rc = start_broker(dir, sizeof(dir), sock,
-				       sizeof(sock))) < 0) {
-			fprintf(stderr, "shmdemux-bench: cannot start a "
-				"broker: %s\n", strerror(-rc));
-			goto out;
-		}
-		c.socket = sock;
-	}
-	if ((rc = shmdemux_connect(&conn, c.socket, 0)) < 0) {
-		fprintf(stderr, "shmdemux-bench: connect %s: %s\n", c.socket,
-			shmdemux_strerror(rc));
+	if ((rc = bench_env_open(&e, c.file, &c.socket)) < 0)
 		goto out;
-	}
 	for (int i = 0; i < c.runs; i++) {
-		struct dec_result a = { 0, 0, 0 }, b = { 0, 0, 0 };
+		struct bench_result a = { 0, 0, 0 }, b = { 0, 0, 0 };
 
-		if ((rc = run_inproc(&c, buf, len, &a)) < 0) {
+		if ((rc = run_inproc(&c, e.buf, e.len, &a)) < 0) {
 			fprintf(stderr, "shmdemux-bench: in-process decode of "
 				"%s failed\n", c.file);
 			goto out;
 		}
-		if ((rc = run_broker(&c, conn, buf, len, &b)) < 0) {
+		if ((rc = run_broker(&c, e.conn, e.buf, e.len, &b)) < 0) {
 			fprintf(stderr, "shmdemux-bench: broker run: %s\n",
 				shmdemux_strerror(rc));
 			goto out;
 		}
-		if (a.frames != b.frames || a.bytes != b.bytes) {
+		if (a.count != b.count || a.bytes != b.bytes) {
 			fprintf(stderr, "shmdemux-bench: frame counts differ: "
 				"in-process %" PRIu64 "/%" PRIu64 " B, broker %"
-				PRIu64 "/%" PRIu64 " B\n", a.frames, a.bytes,
-				b.frames, b.bytes);
+				PRIu64 "/%" PRIu64 " B\n", a.count, a.bytes,
+				b.count, b.bytes);
 			rc = -EPROTO;
 			goto out;
 		}
-		a_fps[i] = (double)a.frames / a.secs;
-		b_fps[i] = (double)b.frames / b.secs;
+		a_fps[i] = (double)a.count / a.secs;
+		b_fps[i] = (double)b.count / b.secs;
 		a_mbs[i] = (double)a.bytes / a.secs / 1e6;
 		b_mbs[i] = (double)b.bytes / b.secs / 1e6;
 		if (!c.json)
 			printf("run %d: %" PRIu64 " frames, in-process %.1f "
 			       "frames/s, broker %.1f frames/s\n", i + 1,
-			       a.frames, a_fps[i], b_fps[i]);
+			       a.count, a_fps[i], b_fps[i]);
 	}
 	report(&c, a_fps, b_fps, a_mbs, b_mbs);
 	rc = 0;
 out:
-	shmdemux_disconnect(&conn);
-	if (dir[0] != '\0')
-		stop_broker(dir, sock);
-	free(buf);
+	bench_env_close(&e);
 	return rc < 0 ? 1 : 0;
 }

@@ -29,12 +29,6 @@
 #include "bench.h"
 #include "shmdemux.h"
 
-struct run_result {
-	double secs;
-	uint64_t packets;
-	uint64_t bytes;
-};
-
 struct demux_conf {
 	const char *file;
 	int consumers;
@@ -150,7 +144,7 @@ read_cb(void *opaque, uint8_t *buf, int size)
 }
 
 static int
-run_inproc(const uint8_t *buf, size_t len, struct run_result *r)
+run_inproc(const uint8_t *buf, size_t len, struct bench_result *r)
 {
 	AVFormatContext *fmt = NULL;
 	AVIOContext *pb = NULL;
@@ -182,10 +176,10 @@ run_inproc(const uint8_t *buf, size_t len, struct run_result *r)
 		goto out;
 	if (avformat_find_stream_info(fmt, NULL) < 0)
 		goto out;
-	r->packets = r->bytes = 0;
+	r->count = r->bytes = 0;
 	while (av_read_frame(fmt, pkt) >= 0) {
 		sink += touch(pkt->data, (size_t)pkt->size);
-		r->packets++;
+		r->count++;
 		r->bytes += (uint64_t)pkt->size;
 		av_packet_unref(pkt);
 	}
@@ -209,110 +203,36 @@ out_nopipe:
 
 /* ---- (b) through the broker ---- */
 
-struct consumer_report {
-	uint64_t packets, bytes;
-	int32_t status;
-};
-
-/* A consumer process: waits for the stream id on idfd, attaches, reads to
- * the end touching every byte, reports on repfd. */
-static void
-consumer_main(const char *sock, int idfd, int repfd)
+static int
+consume_packet(shmdemux_stream *s, int rc, const struct shmdemux_packet *pkt,
+	       struct bench_result *r, volatile uint64_t *sink)
 {
-	struct consumer_report rep = { 0, 0, 0 };
-	struct shmdemux_packet pkt;
-	shmdemux_conn *conn = NULL;
-	shmdemux_stream *s = NULL;
-	volatile uint64_t sink = 0;
-	uint32_t id;
-	int rc;
-
-	if (read(idfd, &id, sizeof(id)) != (ssize_t)sizeof(id))
-		_exit(1);
-	rc = shmdemux_connect(&conn, sock, 0);
-	if (rc == 0)
-		rc = shmdemux_attach(conn, id, NULL, SHMDEMUX_START_OLDEST, 0,
-				     &s);
-	while (rc == 0) {
-		rc = shmdemux_read(s, &pkt, -1);
-		if (rc == 0) {
-			sink += touch(pkt.data, pkt.size);
-			rep.packets++;
-			rep.bytes += pkt.size;
-		}
-	}
-	rep.status = rc == SHMDEMUX_EOF ? 0 : rc;
-	shmdemux_detach(&s);
-	shmdemux_disconnect(&conn);
-	if (write(repfd, &rep, sizeof(rep)) != (ssize_t)sizeof(rep))
-		_exit(1);
-	(void)sink;
-	_exit(0);
+	(void)s;
+	if (rc != 0)
+		return rc;
+	*sink += touch(pkt->data, pkt->size);
+	r->count++;
+	r->bytes += pkt->size;
+	return 0;
 }
 
 static int
 run_broker(const struct demux_conf *c, shmdemux_conn *conn,
-	   const uint8_t *buf, size_t len, struct run_result *r)
+	   const uint8_t *buf, size_t len, struct bench_result *r)
 {
 	struct shmdemux_open_opts o;
-	pid_t kids[64], writer;
-	int idp[2], repp[2], in[2], rc = 0;
-	uint32_t id = 0;
-	double t0;
+	struct bench_broker_conf bc = {
+		.socket = c->socket,
+		.consumers = c->consumers,
+		.consume = consume_packet,
+		.opts = &o,
+	};
 
-	if (pipe2(idp, O_CLOEXEC) < 0 || pipe2(repp, O_CLOEXEC) < 0)
-		return -errno;
-	/* consumers are forked before the clock starts */
-	for (int i = 0; i < c->consumers; i++) {
-		kids[i] = fork();
-		if (kids[i] == 0)
-			consumer_main(c->socket, idp[0], repp[1]);
-	}
 	shmdemux_open_opts_init(&o);
 	o.noseek = 1;
-	o.wait_consumers = (uint32_t)c->consumers;
 	o.ring_size = c->ring_size;
 	o.label = "bench";
-
-	/* the input pipe is made after the consumers are forked so none of
-	 * them holds its write end open (the worker would never see EOF) */
-	if (pipe2(in, O_CLOEXEC) < 0)
-		return -errno;
-	t0 = now_s();
-	writer = start_writer(buf, len, in[1], in[0]);
-	close(in[1]);
-	rc = shmdemux_open_fd(conn, in[0], &o, &id);
-	close(in[0]);
-	for (int i = 0; i < c->consumers; i++)
-		if (write(idp[1], &id, sizeof(id)) != (ssize_t)sizeof(id))
-			rc = rc ? rc : -EIO;
-	close(repp[1]);
-	r->packets = r->bytes = 0;
-	for (int i = 0; i < c->consumers; i++) {
-		struct consumer_report rep;
-
-		if (read(repp[0], &rep, sizeof(rep)) != (ssize_t)sizeof(rep)) {
-			rc = rc ? rc : -EIO;
-			break;
-		}
-		if (rep.status != 0)
-			rc = rc ? rc : rep.status;
-		if (i > 0 && (rep.packets != r->packets ||
-			      rep.bytes != r->bytes))
-			rc = rc ? rc : -EPROTO;
-		r->packets = rep.packets;
-		r->bytes = rep.bytes;
-	}
-	r->secs = now_s() - t0;
-	for (int i = 0; i < c->consumers; i++)
-		reap(kids[i]);
-	reap(writer);
-	close(idp[0]);
-	close(idp[1]);
-	close(repp[0]);
-	if (id != 0)
-		shmdemux_close_stream(conn, id, NULL);
-	return rc;
+	return bench_broker_run(conn, &bc, buf, len, r);
 }
 
 /* ---- a private broker for the run ---- */
@@ -442,12 +362,9 @@ bench_demux(int argc, char **argv)
 		{ NULL, 0, NULL, 0 },
 	};
 	struct demux_conf c = { .consumers = 1, .runs = 5 };
-	char dir[64] = "", sock[128] = "";
-	shmdemux_conn *conn = NULL;
+	struct bench_env e = { 0 };
 	double a_pps[64], b_pps[64], a_mbs[64], b_mbs[64];
-	uint8_t *buf = NULL;
-	size_t len = 0;
-	int opt, rc = 1, own_broker = 0;
+	int opt, rc = 1;
 
 	while ((opt = getopt_long(argc, argv, "h", lo, NULL)) != -1) {
 		switch (opt) {
@@ -460,63 +377,43 @@ bench_demux(int argc, char **argv)
 		default: usage(stderr); return 2;
 		}
 	}
-	if (optind + 1 != argc || c.consumers < 1 || c.consumers > 64 ||
-	    c.runs < 1 || c.runs > 64) {
+	if (optind + 1 != argc || c.consumers < 1 ||
+	    c.consumers > BENCH_MAX_CONSUMERS || c.runs < 1 || c.runs > 64) {
 		usage(stderr);
 		return 2;
 	}
 	c.file = argv[optind];
-	if ((rc = slurp(c.file, &buf, &len)) < 0) {
-		fprintf(stderr, "shmdemux-bench: %s: %s\n", c.file,
-			strerror(-rc));
-		return 1;
-	}
-	signal(SIGPIPE, SIG_IGN);
-	av_log_set_level(AV_LOG_ERROR);
-	if (c.socket == NULL) {
-		if ((rc = start_broker(dir, sizeof(dir), sock,
-				       sizeof(sock))) < 0) {
-			fprintf(stderr, "shmdemux-bench: cannot start a "
-				"broker: %s\n", strerror(-rc));
-			goto out;
-		}
-		own_broker = 1;
-		c.socket = sock;
-	}
-	if ((rc = shmdemux_connect(&conn, c.socket, 0)) < 0) {
-		fprintf(stderr, "shmdemux-bench: connect %s: %s\n", c.socket,
-			shmdemux_strerror(rc));
+	if ((rc = bench_env_open(&e, c.file, &c.socket)) < 0)
 		goto out;
-	}
 	for (int i = 0; i < c.runs; i++) {
-		struct run_result a = { 0, 0, 0 }, b = { 0, 0, 0 };
+		struct bench_result a = { 0, 0, 0 }, b = { 0, 0, 0 };
 
-		if (run_inproc(buf, len, &a) < 0) {
+		if (run_inproc(e.buf, e.len, &a) < 0) {
 			fprintf(stderr, "shmdemux-bench: in-process demux of "
 				"%s failed\n", c.file);
 			rc = -EIO;
 			goto out;
 		}
-		if ((rc = run_broker(&c, conn, buf, len, &b)) < 0) {
+		if ((rc = run_broker(&c, e.conn, e.buf, e.len, &b)) < 0) {
 			fprintf(stderr, "shmdemux-bench: broker run: %s\n",
 				shmdemux_strerror(rc));
 			goto out;
 		}
-		if (a.packets != b.packets || a.bytes != b.bytes) {
+		if (a.count != b.count || a.bytes != b.bytes) {
 			fprintf(stderr, "shmdemux-bench: packet counts differ: "
 				"in-process %" PRIu64 "/%" PRIu64 " B, broker %"
-				PRIu64 "/%" PRIu64 " B\n", a.packets, a.bytes,
-				b.packets, b.bytes);
+				PRIu64 "/%" PRIu64 " B\n", a.count, a.bytes,
+				b.count, b.bytes);
 			rc = -EPROTO;
 			goto out;
 		}
-		a_pps[i] = (double)a.packets / a.secs;
-		b_pps[i] = (double)b.packets / b.secs;
+		a_pps[i] = (double)a.count / a.secs;
+		b_pps[i] = (double)b.count / b.secs;
 		a_mbs[i] = (double)a.bytes / a.secs / 1e6;
 		b_mbs[i] = (double)b.bytes / b.secs / 1e6;
 		if (!c.json)
 			printf("run %d: %" PRIu64 " packets, in-process %.0f "
-			       "pkt/s, broker %.0f pkt/s\n", i + 1, a.packets,
+			       "pkt/s, broker %.0f pkt/s\n", i + 1, a.count,
 			       a_pps[i], b_pps[i]);
 	}
 	{
@@ -542,9 +439,6 @@ bench_demux(int argc, char **argv)
 	}
 	rc = 0;
 out:
-	shmdemux_disconnect(&conn);
-	if (own_broker)
-		stop_broker(dir, sock);
-	free(buf);
+	bench_env_close(&e);
 	return rc < 0 ? 1 : 0;
 }

@@ -96,6 +96,32 @@ parse_ref(const char *s, uint32_t *id, const char **name)
 	}
 }
 
+/* The one STREAM operand left after the options, parsed into *id or
+ * *name, and a connection to the broker. 0 or the exit status. */
+static int
+stream_operand(const char *cmd, int argc, char **argv, uint32_t *id,
+	       const char **name, shmdemux_conn **conn)
+{
+	if (optind != argc - 1)
+		return usage_error(cmd, optind == argc ? "missing STREAM" :
+				   "too many arguments");
+	parse_ref(argv[optind], id, name);
+	return connect_broker(conn, 0);
+}
+
+/* --timeout MS: -1 (wait forever) up to INT_MAX. 0 or the exit status. */
+static int
+parse_timeout(const char *cmd, const char *arg, int *timeout)
+{
+	char *end;
+	long v = strtol(arg, &end, 10);
+
+	if (*end != '\0' || v < -1 || v > INT_MAX)
+		return usage_error(cmd, "--timeout: bad MS");
+	*timeout = (int)v;
+	return 0;
+}
+
 /* Unsigned integer with an optional binary suffix (K, M, G). */
 static int
 parse_size(const char *s, uint64_t max, uint64_t *out)
@@ -845,9 +871,7 @@ cmd_probe(int argc, char **argv)
 	shmdemux_stream *s = NULL;
 	const char *name;
 	uint32_t id;
-	char *end;
-	long timeout = 10000;
-	int c, json = 0, ret;
+	int c, json = 0, timeout = 10000, ret;
 
 	while ((c = getopt_long(argc, argv, "", lo, NULL)) != -1) {
 		switch (c) {
@@ -858,26 +882,23 @@ cmd_probe(int argc, char **argv)
 			json = 1;
 			break;
 		case 't':
-			timeout = strtol(optarg, &end, 10);
-			if (*end != '\0' || timeout < -1 || timeout > INT_MAX)
-				return usage_error("probe ", "--timeout: bad MS");
+			if ((ret = parse_timeout("probe ", optarg,
+						 &timeout)) != 0)
+				return ret;
 			break;
 		default:
 			return usage_error("probe ", "unknown option");
 		}
 	}
-	if (optind != argc - 1)
-		return usage_error("probe ", optind == argc ?
-				   "missing STREAM" : "too many arguments");
-	parse_ref(argv[optind], &id, &name);
-	if ((ret = connect_broker(&conn, 0)) != 0)
+	if ((ret = stream_operand("probe ", argc, argv, &id, &name,
+				  &conn)) != 0)
 		return ret;
 	c = shmdemux_attach(conn, id, name, SHMDEMUX_START_OLDEST,
 			    SHMDEMUX_ATTACH_OBSERVER, &s);
 	if (c < 0)
 		ret = request_failed(conn, argv[optind], c);
 	else
-		ret = probe_stream(s, argv[optind], json, (int)timeout);
+		ret = probe_stream(s, argv[optind], json, timeout);
 	shmdemux_detach(&s);
 	shmdemux_disconnect(&conn);
 	return ret;
@@ -1121,11 +1142,9 @@ cmd_dump(int argc, char **argv)
 	shmdemux_conn *conn = NULL;
 	shmdemux_stream *s = NULL;
 	enum dump_fmt fmt = DUMP_HUMAN;
-	int start = SHMDEMUX_START_OLDEST, c, ret;
-	long timeout = -1;
+	int start = SHMDEMUX_START_OLDEST, timeout = -1, c, ret;
 	const char *name;
 	uint32_t id;
-	char *end;
 
 	while ((c = getopt_long(argc, argv, "", lo, NULL)) != -1) {
 		switch (c) {
@@ -1153,19 +1172,16 @@ cmd_dump(int argc, char **argv)
 						   "keyframe or live");
 			break;
 		case 't':
-			timeout = strtol(optarg, &end, 10);
-			if (*end != '\0' || timeout < -1 || timeout > INT_MAX)
-				return usage_error("dump ", "--timeout: bad MS");
+			if ((ret = parse_timeout("dump ", optarg,
+						 &timeout)) != 0)
+				return ret;
 			break;
 		default:
 			return usage_error("dump ", "unknown option");
 		}
 	}
-	if (optind != argc - 1)
-		return usage_error("dump ", optind == argc ?
-				   "missing STREAM" : "too many arguments");
-	parse_ref(argv[optind], &id, &name);
-	if ((ret = connect_broker(&conn, 0)) != 0)
+	if ((ret = stream_operand("dump ", argc, argv, &id, &name,
+				  &conn)) != 0)
 		return ret;
 	/* The output can be large: full buffering, big buffer. */
 	setvbuf(stdout, NULL, _IOFBF, 1 << 20);
@@ -1173,7 +1189,7 @@ cmd_dump(int argc, char **argv)
 	if (c < 0)
 		ret = request_failed(conn, argv[optind], c);
 	else
-		ret = dump_stream(s, argv[optind], fmt, (int)timeout);
+		ret = dump_stream(s, argv[optind], fmt, timeout);
 	shmdemux_detach(&s);
 	shmdemux_disconnect(&conn);
 	return ret;
@@ -1205,11 +1221,7 @@ stop_cmd(int argc, char **argv, int kill_it)
 		       "is \"closed\").");
 		return 0;
 	}
-	if (optind != argc - 1)
-		return usage_error(cmd, optind == argc ? "missing STREAM" :
-				   "too many arguments");
-	parse_ref(argv[optind], &id, &name);
-	if ((ret = connect_broker(&conn, 0)) != 0)
+	if ((ret = stream_operand(cmd, argc, argv, &id, &name, &conn)) != 0)
 		return ret;
 	c = kill_it ? shmdemux_kill_stream(conn, id, name) :
 	    shmdemux_close_stream(conn, id, name);

@@ -1,0 +1,163 @@
+/*
+ * bench_broker.c - the broker side of the file benchmarks: N consumer
+ * processes wait for a stream id, attach, read to the end touching every
+ * byte they consume and report over a pipe; the stream is opened over a
+ * pipe fed by a writer process. What a consumer counts per record
+ * (packets, frames) and how the stream is opened (decoding or not) are
+ * the caller's.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <libavutil/log.h>
+
+#include "bench.h"
+
+struct consumer_report {
+	uint64_t count, bytes;
+	int32_t status;
+};
+
+/* A consumer process: waits for the stream id on idfd, attaches, hands
+ * every read result to consume until it stops, reports on repfd. */
+static void
+consumer_main(const char *sock, bench_consume_fn *consume, int idfd,
+	      int repfd)
+{
+	struct consumer_report rep = { 0, 0, 0 };
+	struct bench_result r = { 0, 0, 0 };
+	struct shmdemux_packet pkt;
+	shmdemux_conn *conn = NULL;
+	shmdemux_stream *s = NULL;
+	volatile uint64_t sink = 0;
+	uint32_t id;
+	int rc;
+
+	if (read(idfd, &id, sizeof(id)) != (ssize_t)sizeof(id))
+		_exit(1);
+	rc = shmdemux_connect(&conn, sock, 0);
+	if (rc == 0)
+		rc = shmdemux_attach(conn, id, NULL, SHMDEMUX_START_OLDEST, 0,
+				     &s);
+	while (rc == 0)
+		rc = consume(s, shmdemux_read(s, &pkt, -1), &pkt, &r, &sink);
+	rep.count = r.count;
+	rep.bytes = r.bytes;
+	rep.status = rc == SHMDEMUX_EOF ? 0 : rc;
+	shmdemux_detach(&s);
+	shmdemux_disconnect(&conn);
+	if (write(repfd, &rep, sizeof(rep)) != (ssize_t)sizeof(rep))
+		_exit(1);
+	(void)sink;
+	_exit(0);
+}
+
+/* Every consumer's report; they must all have seen the same. */
+static int
+collect(int consumers, int repfd, struct bench_result *r)
+{
+	int rc = 0;
+
+	r->count = r->bytes = 0;
+	for (int i = 0; i < consumers; i++) {
+		struct consumer_report rep;
+
+		if (read(repfd, &rep, sizeof(rep)) != (ssize_t)sizeof(rep))
+			return rc ? rc : -EIO;
+		if (rep.status != 0)
+			rc = rc ? rc : rep.status;
+		if (i > 0 && (rep.count != r->count || rep.bytes != r->bytes))
+			rc = rc ? rc : -EPROTO;
+		r->count = rep.count;
+		r->bytes = rep.bytes;
+	}
+	return rc;
+}
+
+int
+bench_broker_run(shmdemux_conn *conn, const struct bench_broker_conf *bc,
+		 const uint8_t *buf, size_t len, struct bench_result *r)
+{
+	struct shmdemux_open_opts o = *bc->opts;
+	pid_t kids[BENCH_MAX_CONSUMERS], writer;
+	int idp[2], repp[2], in[2], crc, rc;
+	uint32_t id = 0;
+	double t0;
+
+	if (pipe2(idp, O_CLOEXEC) < 0 || pipe2(repp, O_CLOEXEC) < 0)
+		return -errno;
+	/* consumers are forked before the clock starts */
+	for (int i = 0; i < bc->consumers; i++)
+		if ((kids[i] = fork()) == 0)
+			consumer_main(bc->socket, bc->consume, idp[0],
+				      repp[1]);
+	o.wait_consumers = (uint32_t)bc->consumers;
+	/* the input pipe is made after the consumers are forked so none of
+	 * them holds its write end open (the worker would never see EOF) */
+	if (pipe2(in, O_CLOEXEC) < 0)
+		return -errno;
+	t0 = now_s();
+	writer = start_writer(buf, len, in[1], in[0]);
+	close(in[1]);
+	rc = shmdemux_open_fd(conn, in[0], &o, &id);
+	close(in[0]);
+	for (int i = 0; i < bc->consumers; i++)
+		if (write(idp[1], &id, sizeof(id)) != (ssize_t)sizeof(id))
+			rc = rc ? rc : -EIO;
+	close(repp[1]);
+	crc = collect(bc->consumers, repp[0], r);
+	rc = rc ? rc : crc;
+	r->secs = now_s() - t0;
+	for (int i = 0; i < bc->consumers; i++)
+		reap(kids[i]);
+	reap(writer);
+	close(idp[0]);
+	close(idp[1]);
+	close(repp[0]);
+	if (id != 0)
+		shmdemux_close_stream(conn, id, NULL);
+	return rc;
+}
+
+int
+bench_env_open(struct bench_env *e, const char *file, const char **socket)
+{
+	int rc;
+
+	if ((rc = slurp(file, &e->buf, &e->len)) < 0) {
+		fprintf(stderr, "shmdemux-bench: %s: %s\n", file,
+			strerror(-rc));
+		e->buf = NULL; /* slurp() freed it */
+		return rc;
+	}
+	signal(SIGPIPE, SIG_IGN);
+	av_log_set_level(AV_LOG_ERROR);
+	if (*socket == NULL) {
+		if ((rc = start_broker(e->dir, sizeof(e->dir), e->sock,
+				       sizeof(e->sock))) < 0) {
+			fprintf(stderr, "shmdemux-bench: cannot start a "
+				"broker: %s\n", strerror(-rc));
+			return rc;
+		}
+		*socket = e->sock;
+	}
+	if ((rc = shmdemux_connect(&e->conn, *socket, 0)) < 0) {
+		fprintf(stderr, "shmdemux-bench: connect %s: %s\n", *socket,
+			shmdemux_strerror(rc));
+		return rc;
+	}
+	return 0;
+}
+
+void
+bench_env_close(struct bench_env *e)
+{
+	shmdemux_disconnect(&e->conn);
+	if (e->dir[0] != '\0')
+		stop_broker(e->dir, e->sock);
+	free(e->buf);
+}
