@@ -52,6 +52,17 @@ usage_error(const char *cmd, const char *what)
 	return EXIT_USAGE;
 }
 
+/* getopt's complaint is silenced (opterr = 0): this is the one line. */
+static int
+unknown_option(const char *cmd, char **argv)
+{
+	char what[160];
+
+	snprintf(what, sizeof(what), "unknown option or missing value: %s",
+		 argv[optind - 1]);
+	return usage_error(cmd, what);
+}
+
 /* Connect, naming the broker's socket in the failure line. */
 static int
 connect_broker(shmdemux_conn **conn, unsigned flags)
@@ -356,7 +367,7 @@ open_option(struct open_args *a, int c, const char *arg)
 		return 0;
 	case 'X': a->o.decode_strict = 1; return 0;
 	default:
-		return usage_error("open ", "unknown option");
+		return -1; /* the caller names the option */
 	}
 }
 
@@ -420,6 +431,8 @@ cmd_open(int argc, char **argv)
 			goto out;
 		}
 		ret = open_option(&a, c == '?' ? 0 : c, optarg);
+		if (ret < 0)
+			ret = unknown_option("open ", argv);
 	}
 	if (ret != 0)
 		goto out;
@@ -667,7 +680,7 @@ cmd_ls(int argc, char **argv)
 			return 0;
 		}
 		if (c != 'j')
-			return usage_error("ls ", "unknown option");
+			return unknown_option("ls ", argv);
 		json = 1;
 	}
 	if (optind != argc)
@@ -886,7 +899,7 @@ cmd_probe(int argc, char **argv)
 				return ret;
 			break;
 		default:
-			return usage_error("probe ", "unknown option");
+			return unknown_option("probe ", argv);
 		}
 	}
 	if ((ret = stream_operand("probe ", argc, argv, &id, &name,
@@ -1176,7 +1189,7 @@ cmd_dump(int argc, char **argv)
 				return ret;
 			break;
 		default:
-			return usage_error("dump ", "unknown option");
+			return unknown_option("dump ", argv);
 		}
 	}
 	if ((ret = stream_operand("dump ", argc, argv, &id, &name,
@@ -1279,6 +1292,7 @@ main(int argc, char **argv)
 {
 	int i = 1;
 
+	opterr = 0;
 	/* Global options stop at the command name, so the command's own
 	 * options are parsed by the command. */
 	while (i < argc && argv[i][0] == '-') {
