@@ -251,6 +251,18 @@ tl_run_broker(const char *const *args, char *err, size_t cap)
 	return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
 }
 
+void
+tl_let_faults_through(void)
+{
+	const char *asan = getenv("ASAN_OPTIONS");
+	char opts[512];
+
+	snprintf(opts, sizeof(opts), "%s%shandle_segv=0:handle_abort=0",
+		 asan != NULL ? asan : "",
+		 asan != NULL && asan[0] != '\0' ? ":" : "");
+	setenv("ASAN_OPTIONS", opts, 1);
+}
+
 int
 tl_broker_stop(struct tl_broker *b)
 {

@@ -35,6 +35,12 @@ struct tl_broker {
  * a watchdog alarm, creates the private directory, notes /dev/shm. */
 void tl_init(const char *shmdemuxd, unsigned timeout_s);
 const char *tl_dir(void);
+/* Fault tests: a sanitized worker must die by the signal itself, not by the
+ * sanitizer's report (which would also make calls the sandbox traps):
+ * append handle_segv=0:handle_abort=0 to ASAN_OPTIONS, which the broker and
+ * its workers inherit. Call before starting the broker. */
+void tl_let_faults_through(void);
+
 /* Verify /dev/shm holds what it held at tl_init(). */
 void tl_check_shm(void);
 

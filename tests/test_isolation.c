@@ -749,17 +749,7 @@ main(int argc, char **argv)
 		fprintf(stderr, "SKIP: corpus or ffprobe-packets missing\n");
 		return 77;
 	}
-	/* Sanitized workers must die by the signal, not by the sanitizer's
-	 * report and exit(1): let SEGV and abort through. */
-	{
-		const char *asan = getenv("ASAN_OPTIONS");
-		char opts[512];
-
-		snprintf(opts, sizeof(opts), "%s%shandle_segv=0:handle_abort=0",
-			 asan != NULL ? asan : "",
-			 asan != NULL && asan[0] != '\0' ? ":" : "");
-		setenv("ASAN_OPTIONS", opts, 1);
-	}
+	tl_let_faults_through();
 	tl_init(argv[1], 120);
 	for (size_t k = 0; k < sizeof(faults) / sizeof(faults[0]); k++) {
 		if (strcmp(which, faults[k].kind) == 0) {

@@ -500,8 +500,7 @@ main(int argc, char **argv)
 		fprintf(stderr, "SKIP: media or ffprobe-packets missing\n");
 		return 77;
 	}
-	/* a sanitized worker must die by the signal, not by its report */
-	setenv("ASAN_OPTIONS", "handle_segv=0:handle_abort=0", 0);
+	tl_let_faults_through();
 #ifndef SHMDEMUX_FAULT_INJECTION
 	if (strncmp(which, "decode-", 7) == 0) {
 		fprintf(stderr, "SKIP: built without SHMDEMUX_FAULT_INJECTION\n");
