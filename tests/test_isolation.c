@@ -33,6 +33,7 @@
 #include <unistd.h>
 
 #include "broker_testlib.h"
+#include "client_testlib.h"
 #include "shmdemux.h"
 
 #define WAKE_LIMIT_MS 1000
@@ -124,56 +125,18 @@ reader_join(struct reader *r)
 
 /* ---- broker and streams ---- */
 
-static int
-find_info(const struct shmdemux_stream_info *i, void *ctx)
-{
-	struct shmdemux_stream_info *out = ctx;
-
-	if (i->id != out->id)
-		return 0;
-	*out = *i;
-	return 1;
-}
-
-static struct shmdemux_stream_info
-info_of(shmdemux_conn *c, uint32_t id)
-{
-	struct shmdemux_stream_info i = { .id = id };
-
-	CHECK(shmdemux_list(c, find_info, &i) == 1);
-	return i;
-}
-
 static uint32_t
 open_file(shmdemux_conn *c, const char *path, const char *name,
 	  const struct shmdemux_open_opts *base)
 {
 	struct shmdemux_open_opts o;
-	uint32_t id = 0;
-	int ret;
 
 	if (base != NULL)
 		o = *base;
 	else
 		shmdemux_open_opts_init(&o);
 	o.name = name;
-	ret = shmdemux_open_path(c, path, &o, &id);
-	if (ret != 0)
-		fprintf(stderr, "open %s: %d %s\n", path, ret,
-			shmdemux_conn_last_error(c));
-	CHECK(ret == 0 && id > 0);
-	return id;
-}
-
-/* Run a shell command line; 0 when it exits 0. */
-static int
-run(const char *cmd)
-{
-	int st = system(cmd);
-
-	if (st != 0)
-		fprintf(stderr, "command failed (%d): %s\n", st, cmd);
-	return st;
+	return tl_open_path(c, path, &o);
 }
 
 /* The bystander, dumped by the CLI, equals ffprobe's packets. */
@@ -188,7 +151,7 @@ check_bystander(const struct tl_broker *b, const char *name)
 		 "cmp -s '%s/ref.csv' '%s/out.csv'",
 		 ffprobe_packets, bystander_file, tl_dir(), bin_dir, b->sock,
 		 name, tl_dir(), tl_dir(), tl_dir());
-	CHECK(run(cmd) == 0);
+	CHECK(tl_run(cmd) == 0);
 }
 
 /* `shmdemux ls` shows the state, and `dump` exits 1 with one line that
@@ -202,7 +165,7 @@ check_cli(const struct tl_broker *b, uint32_t id, const char *state,
 	snprintf(cmd, sizeof(cmd),
 		 "'%s/shmdemux' --socket '%s' ls | grep -q '^ *%u .* %s '",
 		 bin_dir, b->sock, id, state);
-	if (run(cmd) != 0) {
+	if (tl_run(cmd) != 0) {
 		snprintf(cmd, sizeof(cmd), "'%s/shmdemux' --socket '%s' ls >&2",
 			 bin_dir, b->sock);
 		(void)!system(cmd);
@@ -216,7 +179,7 @@ check_cli(const struct tl_broker *b, uint32_t id, const char *state,
 		 "cat '%s/dump.err' >&2; exit 1",
 		 bin_dir, b->sock, id, tl_dir(), tl_dir(), cause, tl_dir(),
 		 tl_dir());
-	CHECK(run(cmd) == 0);
+	CHECK(tl_run(cmd) == 0);
 }
 
 /* The end of a test with one reader: its stream as the CLI shows it, then
@@ -297,7 +260,7 @@ test_fault(const struct fault_case *f)
 	vid = open_file(c, victim_file, "victim", &o);
 	/* A lossless stream waits for its first reader: the worker has not
 	 * reached the fault yet and cannot have been reaped. */
-	vi = info_of(c, vid);
+	vi = tl_info_of(c, vid);
 	CHECK(vi.worker_pid > 0);
 	pfd = pidfd_of(vi.worker_pid);
 	CHECK(pfd >= 0);
@@ -306,7 +269,7 @@ test_fault(const struct fault_case *f)
 	died = wait_death(pfd, 20000);
 	close(pfd);
 	reader_join(&r);
-	vi = info_of(c, vid);
+	vi = tl_info_of(c, vid);
 	fprintf(stderr, "%s: read %ld packets, then %s (%lld ms after the "
 		"worker died): %s\n", f->kind, r.count,
 		shmdemux_strerror(r.code), (long long)(r.end_ms - died),
@@ -326,7 +289,7 @@ test_fault(const struct fault_case *f)
 	check_cli(&b, vid, f->ls, cause_of(f));
 
 	check_bystander(&b, "bystander");
-	bi = info_of(c, bid);
+	bi = tl_info_of(c, bid);
 	CHECK(bi.end_reason == SHMDEMUX_END_EOF);
 	shmdemux_disconnect(&c);
 	CHECK(tl_broker_stop(&b) == 0);
@@ -352,7 +315,7 @@ test_killed(void)
 	shmdemux_open_opts_init(&o);
 	o.realtime = 1;
 	id = open_file(c, victim_file, "victim", &o);
-	vi = info_of(c, id);
+	vi = tl_info_of(c, id);
 	pfd = pidfd_of(vi.worker_pid);
 	CHECK(pfd >= 0);
 	/* read a few packets first, then block in the next read */
@@ -365,7 +328,7 @@ test_killed(void)
 	died = wait_death(pfd, 10000);
 	close(pfd);
 	reader_join(&r);
-	vi = info_of(c, id);
+	vi = tl_info_of(c, id);
 	CHECK(r.code == SHMDEMUX_EKILLED);
 	CHECK(vi.packets == (uint64_t)r.count);
 	CHECK(vi.end_reason == SHMDEMUX_END_KILLED);
@@ -396,7 +359,7 @@ test_memory(void)
 	id = open_file(c, victim_file, "victim", &o);
 	reader_start(&r, c, id, 0);
 	reader_join(&r);
-	i = info_of(c, id);
+	i = tl_info_of(c, id);
 	fprintf(stderr, "memory: %s\n", i.end_msg);
 	CHECK(r.code == SHMDEMUX_EMEMORY);
 	CHECK(i.end_reason == SHMDEMUX_END_MEMORY);
@@ -429,7 +392,7 @@ test_open_failed(int whitelist)
 	id = open_file(c, path, "victim", &o);
 	reader_start(&r, c, id, 0);
 	reader_join(&r);
-	i = info_of(c, id);
+	i = tl_info_of(c, id);
 	fprintf(stderr, "open-failed: %s\n", i.end_msg);
 	CHECK(r.code == SHMDEMUX_EOPEN && r.count == 0);
 	CHECK(i.end_reason == SHMDEMUX_END_OPEN_FAILED);
@@ -484,7 +447,7 @@ test_evict(void)
 	/* one packet, then hold the view and stop reading */
 	CHECK(shmdemux_read(stalled, &pkt, 10000) == 0);
 	reader_join(&full);
-	i = info_of(c, id);
+	i = tl_info_of(c, id);
 	fprintf(stderr, "evict: the reader read %ld packets, then %s; LIST: "
 		"%llu packets, %llu drops, %s\n", full.count,
 		shmdemux_strerror(full.code), (unsigned long long)i.packets,
@@ -550,12 +513,12 @@ test_idle_source(void)
 			      &st) == 0);
 	CHECK(write(push, buf, n / 2) == (ssize_t)(n / 2));
 	CHECK(read_all(st, &count, QUIET_MS) == -EAGAIN);
-	i = info_of(c, id);
+	i = tl_info_of(c, id);
 	CHECK(i.state != SHMDEMUX_STATE_ENDED);
 	CHECK(write(push, buf + n / 2, n - n / 2) == (ssize_t)(n - n / 2));
 	CHECK(shmdemux_push_end(c, id, &push) == 0);
 	CHECK(read_all(st, &count, 10000) == SHMDEMUX_EOF);
-	i = info_of(c, id);
+	i = tl_info_of(c, id);
 	CHECK(i.end_reason == SHMDEMUX_END_EOF);
 	CHECK(i.packets == (uint64_t)count);
 	shmdemux_detach(&st);
@@ -589,11 +552,11 @@ test_full_ring(void)
 			      &st) == 0);
 	CHECK(shmdemux_read(st, &pkt, 10000) == 0);
 	CHECK(poll(&none, 1, QUIET_MS) == 0);
-	i = info_of(c, id);
+	i = tl_info_of(c, id);
 	CHECK(i.state == SHMDEMUX_STATE_RUNNING);
 	CHECK(i.fill_permille > 500);
 	CHECK(read_all(st, &count, 10000) == SHMDEMUX_EOF);
-	i = info_of(c, id);
+	i = tl_info_of(c, id);
 	CHECK(i.end_reason == SHMDEMUX_END_EOF);
 	CHECK(i.packets == (uint64_t)count);
 	shmdemux_detach(&st);
@@ -646,7 +609,7 @@ test_open_timeout(void)
 	reader_join(&r);
 	/* the worker is gone: its pipe breaks and the writer returns */
 	CHECK(pthread_join(writer, NULL) == 0);
-	i = info_of(c, id);
+	i = tl_info_of(c, id);
 	fprintf(stderr, "open-timeout: %s: %s\n", shmdemux_strerror(r.code),
 		i.end_msg);
 	CHECK(r.code == SHMDEMUX_EWATCHDOG && r.count == 0);
@@ -710,7 +673,7 @@ test_consumers(void)
 			CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
 	}
 	reader_join(&full);
-	i = info_of(c, id);
+	i = tl_info_of(c, id);
 	fprintf(stderr, "consumers: the reader read %ld packets, then %s; "
 		"LIST: %llu packets, %s\n", full.count,
 		shmdemux_strerror(full.code), (unsigned long long)i.packets,

@@ -29,6 +29,7 @@
 #include <libavutil/md5.h>
 
 #include "broker_testlib.h"
+#include "client_testlib.h"
 #include "shmdemux.h"
 
 #define MAX_REF 4096
@@ -122,48 +123,10 @@ print_pkt(const char *what, const struct ref_pkt *p)
 
 /* ---- broker and streams ---- */
 
-static int
-find_info(const struct shmdemux_stream_info *i, void *ctx)
-{
-	struct shmdemux_stream_info *out = ctx;
-
-	if (i->id != out->id)
-		return 0;
-	*out = *i;
-	return 1;
-}
-
-static struct shmdemux_stream_info
-info_of(shmdemux_conn *c, uint32_t id)
-{
-	struct shmdemux_stream_info i = { .id = id };
-
-	CHECK(shmdemux_list(c, find_info, &i) == 1);
-	return i;
-}
-
 static uint32_t
 open_media(shmdemux_conn *c, const struct shmdemux_open_opts *o)
 {
-	uint32_t id = 0;
-	int ret;
-
-	ret = shmdemux_open_path(c, media_file, o, &id);
-	if (ret != 0)
-		fprintf(stderr, "open %s: %d %s\n", media_file, ret,
-			shmdemux_conn_last_error(c));
-	CHECK(ret == 0 && id > 0);
-	return id;
-}
-
-static int
-run(const char *cmd)
-{
-	int st = system(cmd);
-
-	if (st != 0)
-		fprintf(stderr, "command failed (%d): %s\n", st, cmd);
-	return st;
+	return tl_open_path(c, media_file, o);
 }
 
 /* `shmdemux ls` shows the stream with this state. */
@@ -176,7 +139,7 @@ check_ls_state(const struct tl_broker *b, uint32_t id, const char *state)
 		 "'%s/shmdemux' --socket '%s' ls | grep -q '^ *%u .* %s ' || "
 		 "{ '%s/shmdemux' --socket '%s' ls >&2; exit 1; }",
 		 bin_dir, b->sock, id, state, bin_dir, b->sock);
-	CHECK(run(cmd) == 0);
+	CHECK(tl_run(cmd) == 0);
 }
 
 static int
@@ -397,7 +360,7 @@ test_overrun(void)
 	}
 	CHECK(pthread_join(f.thr, NULL) == 0);
 	CHECK(shmdemux_status(slow, &sst) == 0);
-	info = info_of(c, id);
+	info = tl_info_of(c, id);
 	fprintf(stderr, "overrun: slow reader: %d overruns (status %" PRIu64
 		"), %d packets accepted, %d overwritten while held, then %s; "
 		"fast reader: %s; broker drops %" PRIu64 "\n", overruns,
@@ -414,7 +377,7 @@ test_overrun(void)
 		 "grep -q '\"id\":%u,.*\"drops\":[1-9]' || "
 		 "{ '%s/shmdemux' --socket '%s' ls >&2; exit 1; }",
 		 bin_dir, b.sock, id, bin_dir, b.sock);
-	CHECK(run(cmd) == 0);
+	CHECK(tl_run(cmd) == 0);
 	shmdemux_detach(&slow);
 	shmdemux_detach(&f.st);
 	shmdemux_disconnect(&c);
@@ -465,7 +428,7 @@ test_decode_fault(const char *kind, int code, const char *ls_state)
 		}
 	}
 	CHECK(shmdemux_status(st, &sst) == 0);
-	info = info_of(c, id);
+	info = tl_info_of(c, id);
 	fprintf(stderr, "decode-%s: read %" PRIu64 " frames, %" PRIu64
 		" packets (worker published %" PRIu64 " frames), then %s: %s\n",
 		kind, frames, packets, sst.frames, shmdemux_strerror(ret),
