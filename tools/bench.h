@@ -83,6 +83,31 @@ struct bench_env {
  * *socket; when *socket is NULL, to a private broker it starts (and points
  * *socket at). 0 or a negative code, the failure printed. Call
  * bench_env_close() whatever it returns. */
+/* The two arms of a comparison; ctx is the benchmark's own settings. */
+struct bench_arms {
+	const char *unit;	/* what is counted: "packets", "frames" */
+	const char *what;	/* the in-process work: "demux", "decode" */
+	int (*inproc)(const void *ctx, const uint8_t *buf, size_t len,
+		      struct bench_result *r);
+	int (*broker)(const void *ctx, shmdemux_conn *conn,
+		      const uint8_t *buf, size_t len, struct bench_result *r);
+	const void *ctx;
+};
+
+#define BENCH_MAX_RUNS 64
+
+/* Medians over the runs, per second: counted units and payload MB. */
+struct bench_medians {
+	double a_rate, b_rate, a_mbs, b_mbs;
+};
+
+/* runs interleaved pairs of (a) in-process and (b) broker runs over e's
+ * bytes; both arms must count the same units and bytes. A line per run
+ * unless quiet. Returns 0, or a negative code after a one-line message. */
+int bench_interleave(const struct bench_arms *arms, struct bench_env *e,
+		     const char *file, int runs, int quiet,
+		     struct bench_medians *m);
+
 int bench_env_open(struct bench_env *e, const char *file, const char **socket);
 void bench_env_close(struct bench_env *e);
 

@@ -8,7 +8,9 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -160,4 +162,50 @@ bench_env_close(struct bench_env *e)
 	if (e->dir[0] != '\0')
 		stop_broker(e->dir, e->sock);
 	free(e->buf);
+}
+
+int
+bench_interleave(const struct bench_arms *arms, struct bench_env *e,
+		 const char *file, int runs, int quiet, struct bench_medians *m)
+{
+	double ar[BENCH_MAX_RUNS], br[BENCH_MAX_RUNS];
+	double am[BENCH_MAX_RUNS], bm[BENCH_MAX_RUNS];
+	int rc;
+
+	for (int i = 0; i < runs; i++) {
+		struct bench_result a = { 0, 0, 0 }, b = { 0, 0, 0 };
+
+		if ((rc = arms->inproc(arms->ctx, e->buf, e->len, &a)) < 0) {
+			fprintf(stderr, "shmdemux-bench: in-process %s of %s "
+				"failed\n", arms->what, file);
+			return rc;
+		}
+		if ((rc = arms->broker(arms->ctx, e->conn, e->buf, e->len,
+				       &b)) < 0) {
+			fprintf(stderr, "shmdemux-bench: broker run: %s\n",
+				shmdemux_strerror(rc));
+			return rc;
+		}
+		if (a.count != b.count || a.bytes != b.bytes) {
+			fprintf(stderr, "shmdemux-bench: %s counts differ: "
+				"in-process %" PRIu64 "/%" PRIu64 " B, broker %"
+				PRIu64 "/%" PRIu64 " B\n", arms->unit, a.count,
+				a.bytes, b.count, b.bytes);
+			return -EPROTO;
+		}
+		ar[i] = (double)a.count / a.secs;
+		br[i] = (double)b.count / b.secs;
+		am[i] = (double)a.bytes / a.secs / 1e6;
+		bm[i] = (double)b.bytes / b.secs / 1e6;
+		if (!quiet)
+			printf("run %d: %" PRIu64 " %s, in-process %.1f %s/s, "
+			       "broker %.1f %s/s\n", i + 1, a.count,
+			       arms->unit, ar[i], arms->unit, br[i],
+			       arms->unit);
+	}
+	m->a_rate = median(ar, runs);
+	m->b_rate = median(br, runs);
+	m->a_mbs = median(am, runs);
+	m->b_mbs = median(bm, runs);
+	return 0;
 }

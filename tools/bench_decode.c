@@ -130,9 +130,10 @@ out:
 }
 
 static int
-run_inproc(const struct dec_conf *c, const uint8_t *buf, size_t len,
+run_inproc(const void *conf, const uint8_t *buf, size_t len,
 	   struct bench_result *r)
 {
+	const struct dec_conf *c = conf;
 	AVCodecContext *ctx[64] = { NULL };
 	AVFormatContext *fmt = NULL;
 	AVIOContext *pb = NULL;
@@ -197,9 +198,10 @@ consume_frame(shmdemux_stream *s, int rc, const struct shmdemux_packet *pkt,
 }
 
 static int
-run_broker(const struct dec_conf *c, shmdemux_conn *conn, const uint8_t *buf,
+run_broker(const void *ctx, shmdemux_conn *conn, const uint8_t *buf,
 	   size_t len, struct bench_result *r)
 {
+	const struct dec_conf *c = ctx;
 	struct shmdemux_open_opts o;
 	struct bench_broker_conf bc = {
 		.socket = c->socket,
@@ -217,11 +219,9 @@ run_broker(const struct dec_conf *c, shmdemux_conn *conn, const uint8_t *buf,
 }
 
 static void
-report(const struct dec_conf *c, double *a_fps, double *b_fps, double *a_mbs,
-       double *b_mbs)
+report(const struct dec_conf *c, const struct bench_medians *m)
 {
-	double af = median(a_fps, c->runs), bf = median(b_fps, c->runs);
-	double am = median(a_mbs, c->runs), bm = median(b_mbs, c->runs);
+	double af = m->a_rate, bf = m->b_rate, am = m->a_mbs, bm = m->b_mbs;
 
 	if (c->json) {
 		printf("{\"file\":");
@@ -291,7 +291,11 @@ bench_decode(int argc, char **argv)
 {
 	struct dec_conf c = { .consumers = 1, .runs = 3 };
 	struct bench_env e = { 0 };
-	double a_fps[64], b_fps[64], a_mbs[64], b_mbs[64];
+	struct bench_arms arms = {
+		.unit = "frames", .what = "decode",
+		.inproc = run_inproc, .broker = run_broker, .ctx = &c,
+	};
+	struct bench_medians m;
 	int rc;
 
 	if (parse(argc, argv, &c) < 0) {
@@ -300,37 +304,10 @@ bench_decode(int argc, char **argv)
 	}
 	if ((rc = bench_env_open(&e, c.file, &c.socket)) < 0)
 		goto out;
-	for (int i = 0; i < c.runs; i++) {
-		struct bench_result a = { 0, 0, 0 }, b = { 0, 0, 0 };
-
-		if ((rc = run_inproc(&c, e.buf, e.len, &a)) < 0) {
-			fprintf(stderr, "shmdemux-bench: in-process decode of "
-				"%s failed\n", c.file);
-			goto out;
-		}
-		if ((rc = run_broker(&c, e.conn, e.buf, e.len, &b)) < 0) {
-			fprintf(stderr, "shmdemux-bench: broker run: %s\n",
-				shmdemux_strerror(rc));
-			goto out;
-		}
-		if (a.count != b.count || a.bytes != b.bytes) {
-			fprintf(stderr, "shmdemux-bench: frame counts differ: "
-				"in-process %" PRIu64 "/%" PRIu64 " B, broker %"
-				PRIu64 "/%" PRIu64 " B\n", a.count, a.bytes,
-				b.count, b.bytes);
-			rc = -EPROTO;
-			goto out;
-		}
-		a_fps[i] = (double)a.count / a.secs;
-		b_fps[i] = (double)b.count / b.secs;
-		a_mbs[i] = (double)a.bytes / a.secs / 1e6;
-		b_mbs[i] = (double)b.bytes / b.secs / 1e6;
-		if (!c.json)
-			printf("run %d: %" PRIu64 " frames, in-process %.1f "
-			       "frames/s, broker %.1f frames/s\n", i + 1,
-			       a.count, a_fps[i], b_fps[i]);
-	}
-	report(&c, a_fps, b_fps, a_mbs, b_mbs);
+	if ((rc = bench_interleave(&arms, &e, c.file, c.runs, c.json,
+				   &m)) < 0)
+		goto out;
+	report(&c, &m);
 	rc = 0;
 out:
 	bench_env_close(&e);

@@ -144,7 +144,8 @@ read_cb(void *opaque, uint8_t *buf, int size)
 }
 
 static int
-run_inproc(const uint8_t *buf, size_t len, struct bench_result *r)
+run_inproc(const void *ctx, const uint8_t *buf, size_t len,
+	   struct bench_result *r)
 {
 	AVFormatContext *fmt = NULL;
 	AVIOContext *pb = NULL;
@@ -156,6 +157,7 @@ run_inproc(const uint8_t *buf, size_t len, struct bench_result *r)
 	pid_t writer;
 	double t0;
 
+	(void)ctx; /* no settings: the worker's defaults */
 	if (pkt == NULL || iobuf == NULL || pipe2(p, O_CLOEXEC) < 0)
 		goto out_nopipe;
 	t0 = now_s();
@@ -217,9 +219,10 @@ consume_packet(shmdemux_stream *s, int rc, const struct shmdemux_packet *pkt,
 }
 
 static int
-run_broker(const struct demux_conf *c, shmdemux_conn *conn,
-	   const uint8_t *buf, size_t len, struct bench_result *r)
+run_broker(const void *ctx, shmdemux_conn *conn, const uint8_t *buf,
+	   size_t len, struct bench_result *r)
 {
+	const struct demux_conf *c = ctx;
 	struct shmdemux_open_opts o;
 	struct bench_broker_conf bc = {
 		.socket = c->socket,
@@ -363,7 +366,11 @@ bench_demux(int argc, char **argv)
 	};
 	struct demux_conf c = { .consumers = 1, .runs = 5 };
 	struct bench_env e = { 0 };
-	double a_pps[64], b_pps[64], a_mbs[64], b_mbs[64];
+	struct bench_arms arms = {
+		.unit = "packets", .what = "demux",
+		.inproc = run_inproc, .broker = run_broker, .ctx = &c,
+	};
+	struct bench_medians m;
 	int opt, rc = 1;
 
 	while ((opt = getopt_long(argc, argv, "h", lo, NULL)) != -1) {
@@ -385,40 +392,11 @@ bench_demux(int argc, char **argv)
 	c.file = argv[optind];
 	if ((rc = bench_env_open(&e, c.file, &c.socket)) < 0)
 		goto out;
-	for (int i = 0; i < c.runs; i++) {
-		struct bench_result a = { 0, 0, 0 }, b = { 0, 0, 0 };
-
-		if (run_inproc(e.buf, e.len, &a) < 0) {
-			fprintf(stderr, "shmdemux-bench: in-process demux of "
-				"%s failed\n", c.file);
-			rc = -EIO;
-			goto out;
-		}
-		if ((rc = run_broker(&c, e.conn, e.buf, e.len, &b)) < 0) {
-			fprintf(stderr, "shmdemux-bench: broker run: %s\n",
-				shmdemux_strerror(rc));
-			goto out;
-		}
-		if (a.count != b.count || a.bytes != b.bytes) {
-			fprintf(stderr, "shmdemux-bench: packet counts differ: "
-				"in-process %" PRIu64 "/%" PRIu64 " B, broker %"
-				PRIu64 "/%" PRIu64 " B\n", a.count, a.bytes,
-				b.count, b.bytes);
-			rc = -EPROTO;
-			goto out;
-		}
-		a_pps[i] = (double)a.count / a.secs;
-		b_pps[i] = (double)b.count / b.secs;
-		a_mbs[i] = (double)a.bytes / a.secs / 1e6;
-		b_mbs[i] = (double)b.bytes / b.secs / 1e6;
-		if (!c.json)
-			printf("run %d: %" PRIu64 " packets, in-process %.0f "
-			       "pkt/s, broker %.0f pkt/s\n", i + 1, a.count,
-			       a_pps[i], b_pps[i]);
-	}
+	if ((rc = bench_interleave(&arms, &e, c.file, c.runs, c.json,
+				   &m)) < 0)
+		goto out;
 	{
-		double ap = median(a_pps, c.runs), bp = median(b_pps, c.runs);
-		double am = median(a_mbs, c.runs), bm = median(b_mbs, c.runs);
+		double ap = m.a_rate, bp = m.b_rate, am = m.a_mbs, bm = m.b_mbs;
 
 		if (c.json) {
 			printf("{\"file\":");
