@@ -117,7 +117,7 @@ int ring_publish(struct ring *r, struct ring_wr *w, uint16_t type,
  * nothing is pending or nobody sleeps. Returns 0 or -EPERM (not the
  * producer). */
 int ring_flush(struct ring *r);
-#define RING_WAKE_BATCH_RECS 64u
+#define RING_WAKE_BATCH_RECS 1024u
 #define RING_WAKE_BATCH_DIV  32u
 
 /* Track table updates (seqlock on tracks->gen). Begin makes gen odd; end

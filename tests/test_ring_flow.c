@@ -526,7 +526,9 @@ static int
 test_wake(void)
 {
 	struct tring t;
-	struct ring_params rp = params(1u << 20, RING_MODE_LOSSLESS, 1, 0);
+	/* large enough that RING_WAKE_BATCH_RECS small records stay below
+	 * the byte threshold: the record count is what is tested */
+	struct ring_params rp = params(16u << 20, RING_MODE_LOSSLESS, 1, 0);
 	struct wake_cons wc = { .t = &t };
 	const struct ring_hdr *h;
 	struct ring *r;

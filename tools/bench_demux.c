@@ -98,6 +98,11 @@ slurp(const char *path, uint8_t **buf, size_t *len)
 	return 0;
 }
 
+/* What a producer such as cat(1) writes per call. One write() of the
+ * whole file would hold the pipe's lock while it copies a full pipe's worth,
+ * and the reader would spin on that lock instead of reading. */
+#define WRITER_CHUNK (128 * 1024)
+
 /* A child that writes buf into wfd and exits. Returns its pid. */
 pid_t
 start_writer(const uint8_t *buf, size_t len, int wfd, int rfd)
@@ -108,7 +113,9 @@ start_writer(const uint8_t *buf, size_t len, int wfd, int rfd)
 		return pid;
 	close(rfd);
 	for (size_t off = 0; off < len;) {
-		ssize_t n = write(wfd, buf + off, len - off);
+		size_t want = len - off < WRITER_CHUNK ? len - off :
+							 WRITER_CHUNK;
+		ssize_t n = write(wfd, buf + off, want);
 
 		if (n < 0) {
 			if (errno == EINTR)
