@@ -1016,15 +1016,10 @@ frame_md5(const struct shmdemux_frame *f, char out[33])
 {
 	static uint8_t *buf;
 	static size_t cap;
-	AVFrame *av = av_frame_alloc();
 	uint8_t d[16];
 	size_t n;
 	int ret, bps = 0, ch = 0;
 
-	if (av == NULL || (ret = shmdemux_frame_to_avframe(f, av)) < 0) {
-		av_frame_free(&av);
-		return -ENOMEM;
-	}
 	if (f->media_type == SHMDEMUX_MEDIA_VIDEO)
 		ret = av_image_get_buffer_size(f->format, f->width, f->height, 1);
 	else
@@ -1034,17 +1029,14 @@ frame_md5(const struct shmdemux_frame *f, char out[33])
 	if (n > cap) {
 		uint8_t *p = realloc(buf, n);
 
-		if (p == NULL) {
-			av_frame_free(&av);
+		if (p == NULL)
 			return -ENOMEM;
-		}
 		buf = p;
 		cap = n;
 	}
 	if (f->media_type == SHMDEMUX_MEDIA_VIDEO)
-		ret = av_image_copy_to_buffer(buf, (int)n,
-		    (const uint8_t *const *)av->data, av->linesize,
-		    f->format, f->width, f->height, 1);
+		ret = av_image_copy_to_buffer(buf, (int)n, f->data,
+		    f->linesize, f->format, f->width, f->height, 1);
 	else if (!av_sample_fmt_is_planar(f->format))
 		memcpy(buf, f->data[0], n);
 	else
@@ -1052,7 +1044,6 @@ frame_md5(const struct shmdemux_frame *f, char out[33])
 			for (int c = 0; c < ch; c++)
 				memcpy(buf + ((size_t)i * ch + c) * bps,
 				       f->data[c] + (size_t)i * bps, bps);
-	av_frame_free(&av);
 	if (ret < 0)
 		return ret;
 	av_md5_sum(d, buf, n);
