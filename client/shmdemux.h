@@ -301,13 +301,19 @@ enum {
 int shmdemux_attach(shmdemux_conn *conn, uint32_t id, const char *name,
 		    int start, unsigned flags, shmdemux_stream **stream);
 /* Detach and free. NULL-safe; sets *stream to NULL. A held packet view
- * becomes invalid. */
+ * becomes invalid. Frames lent by shmdemux_frame_to_avframe() stay valid:
+ * the mapping and the reader slot are kept until the last is freed. */
 void shmdemux_detach(shmdemux_stream **stream);
 uint32_t shmdemux_stream_id(const shmdemux_stream *stream);
 
 /* Wait until the stream is at least RUNNING (track table valid) or ENDED.
  * timeout_ms < 0 waits forever. Returns the state reached (>= 0),
- * -ETIMEDOUT, or SHMDEMUX_EBROKER. Works for observers. */
+ * -ETIMEDOUT, or SHMDEMUX_EBROKER. Works for observers.
+ * With opts.decode, the worker checks the ring against its decoders'
+ * largest frames before it publishes the track table: RUNNING means the
+ * decoders were accepted, and a stream refused (ring too small, no
+ * decoder) is ENDED before RUNNING, with the reason in
+ * shmdemux_status().message. Call it after opening to learn that. */
 int shmdemux_wait_running(shmdemux_stream *stream, int timeout_ms);
 
 /* ---- tracks ---- */
