@@ -1,6 +1,7 @@
 /*
  * frame.c - decoded frames (RING_REC_FRAME): validating a record into a
- * struct shmdemux_frame view, and wrapping or copying it as an AVFrame.
+ * struct shmdemux_frame view, and lending it (held in the ring) or copying
+ * it as an AVFrame.
  *
  * The record comes from the worker, which parses hostile input: every plane
  * is checked against the payload and against what the pixel or sample
@@ -187,22 +188,20 @@ set_props(const struct shmdemux_frame *f, AVFrame *out)
 	return 0;
 }
 
-/* A read-only reference that frees nothing: the bytes belong to the ring. */
-static void
-no_free(void *opaque, uint8_t *data)
+/* Point out at f's planes: one read-only AVBufferRef spans them, and
+ * free_cb(opaque) runs when its last reference goes. On failure out is
+ * unreferenced and free_cb was not and will not be called. */
+static int
+frame_wrap(const struct shmdemux_frame *f, AVFrame *out,
+	   void (*free_cb)(void *, uint8_t *), void *opaque)
 {
-	(void)opaque;
-	(void)data;
-}
-
-int
-shmdemux_frame_to_avframe(const struct shmdemux_frame *f, AVFrame *out)
-{
-	const uint8_t *lo = f->data[0], *hi = f->data[0] + f->plane_size[0];
+	const uint8_t *lo, *hi;
 	int ret;
 
 	if (f->nb_planes <= 0 || f->nb_planes > SHMDEMUX_FRAME_MAX_PLANES)
 		return -EINVAL;
+	lo = f->data[0];
+	hi = f->data[0] + f->plane_size[0];
 	for (int i = 1; i < f->nb_planes; i++) {
 		if (f->data[i] < lo)
 			lo = f->data[i];
@@ -211,11 +210,7 @@ shmdemux_frame_to_avframe(const struct shmdemux_frame *f, AVFrame *out)
 	}
 	if ((ret = set_props(f, out)) < 0)
 		goto fail;
-	out->buf[0] = av_buffer_create((uint8_t *)lo, (size_t)(hi - lo),
-				       no_free, NULL, AV_BUFFER_FLAG_READONLY);
 	ret = AVERROR(ENOMEM);
-	if (out->buf[0] == NULL)
-		goto fail;
 	if (f->nb_planes > AV_NUM_DATA_POINTERS) {
 		out->extended_data = av_calloc((size_t)f->nb_planes,
 					       sizeof(*out->extended_data));
@@ -235,10 +230,58 @@ shmdemux_frame_to_avframe(const struct shmdemux_frame *f, AVFrame *out)
 	}
 	if (f->nb_planes <= AV_NUM_DATA_POINTERS)
 		out->extended_data = out->data;
-	return 0;
+	/* Last, so that nothing can fail once free_cb is owned by out. */
+	out->buf[0] = av_buffer_create((uint8_t *)lo, (size_t)(hi - lo),
+				       free_cb, opaque,
+				       AV_BUFFER_FLAG_READONLY);
+	if (out->buf[0] != NULL)
+		return 0;
 fail:
 	av_frame_unref(out);
 	return ret == AVERROR(ENOMEM) ? -ENOMEM : -EINVAL;
+}
+
+/* A reference that frees nothing: the copy below outlives it. */
+static void
+no_free(void *opaque, uint8_t *data)
+{
+	(void)opaque;
+	(void)data;
+}
+
+/* The last reference to a lent frame is gone (any thread). */
+static void
+hold_free(void *opaque, uint8_t *data)
+{
+	(void)data;
+	stream_unhold(opaque);
+}
+
+int
+shmdemux_frame_to_avframe(shmdemux_stream *s, AVFrame *out)
+{
+	const struct shmdemux_frame *f = stream_frame_view(s);
+	struct frame_hold *h;
+	int ret;
+
+	if (f == NULL)
+		return -ENOENT;
+	/* Live: the producer never waits, so a hold could not keep the
+	 * bytes; lend a copy, checked intact after it was taken. */
+	if (stream_is_live(s)) {
+		if ((ret = shmdemux_frame_to_avframe_copy(f, out)) < 0)
+			return ret;
+		if (stream_view_valid(s) < 0) {
+			av_frame_unref(out);
+			return SHMDEMUX_EOVERRUN;
+		}
+		return 0;
+	}
+	if ((ret = stream_hold(s, &h)) < 0)
+		return ret;
+	if ((ret = frame_wrap(f, out, hold_free, h)) < 0)
+		stream_unhold(h);
+	return ret;
 }
 
 int
@@ -249,7 +292,7 @@ shmdemux_frame_to_avframe_copy(const struct shmdemux_frame *f, AVFrame *out)
 
 	if (view == NULL)
 		return -ENOMEM;
-	if ((ret = shmdemux_frame_to_avframe(f, view)) < 0)
+	if ((ret = frame_wrap(f, view, no_free, NULL)) < 0)
 		goto out;
 	if ((ret = set_props(f, out)) < 0 ||
 	    (ret = av_frame_get_buffer(out, 0)) < 0 ||

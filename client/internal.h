@@ -47,6 +47,20 @@ const struct sd_track *stream_track(shmdemux_stream *s, int i,
  * SHMDEMUX_ECORRUPT. */
 int frame_parse(const struct ring_rd *v, struct shmdemux_frame *f);
 
+/* Frames lent as AVFrames (stream.c). A hold keeps the record of the
+ * current frame view from being reclaimed, and the stream object (mapping
+ * and lifeline) alive, until stream_unhold(), which any thread may call. */
+struct frame_hold;
+/* The current frame view, or NULL when none is held. */
+const struct shmdemux_frame *stream_frame_view(shmdemux_stream *s);
+int stream_is_live(const shmdemux_stream *s);
+/* 0 if the current view is intact, <0 if it may have been overwritten. */
+int stream_view_valid(const shmdemux_stream *s);
+/* Hold the current view's record. Returns 0, -ENOENT (no frame view) or
+ * -ENOBUFS (SHMDEMUX_MAX_HELD_FRAMES already held). */
+int stream_hold(shmdemux_stream *s, struct frame_hold **out);
+void stream_unhold(struct frame_hold *h);
+
 /* Map a ring error (-EPIPE excluded) to the public code. */
 int err_from_ring(int rc);
 

@@ -301,13 +301,19 @@ enum {
 int shmdemux_attach(shmdemux_conn *conn, uint32_t id, const char *name,
 		    int start, unsigned flags, shmdemux_stream **stream);
 /* Detach and free. NULL-safe; sets *stream to NULL. A held packet view
- * becomes invalid. */
+ * becomes invalid. Frames lent by shmdemux_frame_to_avframe() stay valid:
+ * the mapping and the reader slot are kept until the last is freed. */
 void shmdemux_detach(shmdemux_stream **stream);
 uint32_t shmdemux_stream_id(const shmdemux_stream *stream);
 
 /* Wait until the stream is at least RUNNING (track table valid) or ENDED.
  * timeout_ms < 0 waits forever. Returns the state reached (>= 0),
- * -ETIMEDOUT, or SHMDEMUX_EBROKER. Works for observers. */
+ * -ETIMEDOUT, or SHMDEMUX_EBROKER. Works for observers.
+ * With opts.decode, the worker checks the ring against its decoders'
+ * largest frames before it publishes the track table: RUNNING means the
+ * decoders were accepted, and a stream refused (ring too small, no
+ * decoder) is ENDED before RUNNING, with the reason in
+ * shmdemux_status().message. Call it after opening to learn that. */
 int shmdemux_wait_running(shmdemux_stream *stream, int timeout_ms);
 
 /* ---- tracks ---- */
@@ -525,15 +531,42 @@ struct AVFrame;
 /* The view of the frame the last shmdemux_read() returned SHMDEMUX_FRAME
  * for. Returns 0, or -ENOENT when no frame view is held. */
 int shmdemux_get_frame(shmdemux_stream *stream, struct shmdemux_frame *out);
-/* Fill out (fresh from av_frame_alloc() or unreferenced) so that its data
- * points into the ring, without a copy: one read-only AVBufferRef spans
- * the frame's bytes and frees nothing. The AVFrame must be unreferenced
- * before the view ends (next read, release or detach): it must not
- * outlive the view. Returns 0, -EINVAL (frame not describable), -ENOMEM. */
-int shmdemux_frame_to_avframe(const struct shmdemux_frame *f,
-			      struct AVFrame *out);
-/* Same, with the bytes copied into buffers of out's own
- * (av_frame_get_buffer), so out outlives the view. Returns 0, -EINVAL,
+/* Most frames lent by shmdemux_frame_to_avframe() alive at once, per
+ * attached stream. */
+#define SHMDEMUX_MAX_HELD_FRAMES 64
+
+/* Lend the frame the last shmdemux_read() returned SHMDEMUX_FRAME for as
+ * an AVFrame (out fresh from av_frame_alloc() or unreferenced), without a
+ * copy: its data points into the ring, through one read-only AVBufferRef.
+ *
+ * Lossless mode: the frame holds its record. While out, or any
+ * av_frame_ref()/av_buffer_ref() of it, is alive, the reader's published
+ * cursor stays at that record, so the producer cannot overwrite it; the
+ * reader itself goes on reading ahead (up to SHMDEMUX_MAX_HELD_FRAMES
+ * frames lent at once, e.g. a decoder's or encoder's queue). Freeing the
+ * last reference (av_frame_unref/av_frame_free, on any thread) drops the
+ * hold and moves the published cursor to the oldest frame still lent, or
+ * to the reader's own position. Held frames count as the reader being
+ * behind: the ring fills up, the producer waits, and a reader that keeps
+ * the producer waiting longer than the stream's lag timeout is evicted
+ * like any slow reader (the next read returns SHMDEMUX_EEVICTED); frames
+ * it still holds may then be overwritten (they stay mapped, so reading
+ * them is safe but yields garbage). shmdemux_detach() with frames still
+ * lent returns at once, but the mapping and the reader slot (ls counts it
+ * as a consumer) stay until the last of them is freed; only those frames
+ * then hold the producer.
+ *
+ * Live mode: the producer never waits, so no hold can protect the bytes:
+ * out gets a copy (as shmdemux_frame_to_avframe_copy()), taken and then
+ * checked intact.
+ *
+ * Returns 0, -ENOENT (no frame view held), -ENOBUFS (too many frames
+ * lent), -EINVAL (frame not describable), -ENOMEM, or SHMDEMUX_EOVERRUN
+ * (live: the frame was overwritten while it was copied). On failure out
+ * is unreferenced. */
+int shmdemux_frame_to_avframe(shmdemux_stream *stream, struct AVFrame *out);
+/* Fill out with a copy of frame f's bytes in buffers of out's own
+ * (av_frame_get_buffer), so out outlives the view and holds nothing. Returns 0, -EINVAL,
  * -ENOMEM; on failure out is unreferenced. */
 int shmdemux_frame_to_avframe_copy(const struct shmdemux_frame *f,
 				   struct AVFrame *out);

@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <stddef.h>
 #include <linux/futex.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -37,6 +38,16 @@ struct shmdemux_stream {
 	struct shmdemux_frame frame; /* the held record, if it is a frame */
 	int frame_held;
 	uint64_t lost_views;        /* views found overwritten (live) */
+	/* Frames lent as AVFrames (lossless mode). Freed from any thread,
+	 * so guarded by hold_lock; the object is freed by whichever of
+	 * detach and the last unhold comes second. */
+	pthread_mutex_t hold_lock;
+	struct frame_hold {
+		shmdemux_stream *s;
+		uint64_t pos;       /* record position; UINT64_MAX: free */
+	} holds[SHMDEMUX_MAX_HELD_FRAMES];
+	unsigned nholds;
+	int detached;
 };
 
 static uint64_t
@@ -326,6 +337,11 @@ shmdemux_attach(shmdemux_conn *conn, uint32_t id, const char *name,
 	if (s == NULL)
 		return -ENOMEM;
 	s->flags = flags;
+	pthread_mutex_init(&s->hold_lock, NULL);
+	for (unsigned i = 0; i < SHMDEMUX_MAX_HELD_FRAMES; i++) {
+		s->holds[i].s = s;
+		s->holds[i].pos = UINT64_MAX;
+	}
 	conn->last_error[0] = '\0';
 	ret = conn_open(&s->conn, conn->path);
 	if (ret < 0)
@@ -351,19 +367,39 @@ out:
 	return 0;
 }
 
+static void
+stream_free(shmdemux_stream *s)
+{
+	ring_unmap(&s->ring);
+	shmdemux_disconnect(&s->conn);
+	free(s->tbuf);
+	pthread_mutex_destroy(&s->hold_lock);
+	free(s);
+}
+
+/* With frames still lent, the mapping and the lifeline (our reader slot)
+ * stay until the last is freed: the cursor stays at the oldest hold, so a
+ * lossless producer cannot overwrite them, and nothing is unmapped under
+ * them. The view we read last is released, so only the holds bind the
+ * producer. */
 void
 shmdemux_detach(shmdemux_stream **sp)
 {
 	shmdemux_stream *s;
+	unsigned n;
 
 	if (sp == NULL || *sp == NULL)
 		return;
 	s = *sp;
-	ring_unmap(&s->ring);
-	shmdemux_disconnect(&s->conn);
-	free(s->tbuf);
-	free(s);
 	*sp = NULL;
+	if (s->ring != NULL && !(s->flags & SHMDEMUX_ATTACH_OBSERVER))
+		shmdemux_release(s);
+	pthread_mutex_lock(&s->hold_lock);
+	s->detached = 1;
+	n = s->nholds;
+	pthread_mutex_unlock(&s->hold_lock);
+	if (n == 0)
+		stream_free(s);
 }
 
 uint32_t
@@ -578,6 +614,79 @@ take_record(shmdemux_stream *s, struct ring_rd *v, struct shmdemux_packet *p)
 	s->holding = 1;
 	s->frame_held = v->type == RING_REC_FRAME;
 	return s->frame_held ? SHMDEMUX_FRAME : 0;
+}
+
+const struct shmdemux_frame *
+stream_frame_view(shmdemux_stream *s)
+{
+	return s->holding && s->frame_held ? &s->frame : NULL;
+}
+
+int
+stream_is_live(const shmdemux_stream *s)
+{
+	return s->live;
+}
+
+int
+stream_view_valid(const shmdemux_stream *s)
+{
+	return s->holding ? ring_view_valid(s->ring, &s->held) : -ENOENT;
+}
+
+/* The oldest held position, UINT64_MAX for none. Under hold_lock. */
+static uint64_t
+hold_floor(const shmdemux_stream *s)
+{
+	uint64_t m = UINT64_MAX;
+
+	for (unsigned i = 0; i < SHMDEMUX_MAX_HELD_FRAMES; i++)
+		if (s->holds[i].pos < m)
+			m = s->holds[i].pos;
+	return m;
+}
+
+/* Runs on the reading thread while the view is current: the ring's
+ * cursor is still at the record, so the floor set here is never below
+ * what was published. */
+int
+stream_hold(shmdemux_stream *s, struct frame_hold **out)
+{
+	struct frame_hold *h = NULL;
+
+	if (stream_frame_view(s) == NULL)
+		return -ENOENT;
+	pthread_mutex_lock(&s->hold_lock);
+	for (unsigned i = 0; i < SHMDEMUX_MAX_HELD_FRAMES && h == NULL; i++)
+		if (s->holds[i].pos == UINT64_MAX)
+			h = &s->holds[i];
+	if (h != NULL) {
+		h->pos = s->held.pos;
+		s->nholds++;
+		ring_set_floor(s->ring, hold_floor(s));
+	}
+	pthread_mutex_unlock(&s->hold_lock);
+	*out = h;
+	return h != NULL ? 0 : -ENOBUFS;
+}
+
+/* Any thread. The floor is set under hold_lock, so floors reach the ring
+ * in the order the table changed. */
+void
+stream_unhold(struct frame_hold *h)
+{
+	shmdemux_stream *s = h->s;
+	int last;
+
+	pthread_mutex_lock(&s->hold_lock);
+	h->pos = UINT64_MAX;
+	s->nholds--;
+	last = s->detached && s->nholds == 0;
+	if (!last)
+		ring_set_floor(s->ring, hold_floor(s));
+	pthread_mutex_unlock(&s->hold_lock);
+	if (last)
+		stream_free(s);
 }
 
 int

@@ -12,6 +12,7 @@
  */
 #include <errno.h>
 #include <limits.h>
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
@@ -74,6 +75,15 @@ struct ring {
 	uint64_t c_checked_at; /* c_pos when the producer was last checked */
 	uint32_t c_unchecked;  /* releases since then */
 	bool c_need_sync;      /* skip to the next RING_RF_SYNC record */
+	/* Holds (ring_set_floor): once used, the published cursor is
+	 * min(c_pos, c_floor), never moving backwards, and every publish
+	 * runs under c_lock because a floor may be raised from any thread.
+	 * c_mirror is c_pos as last published, for those threads. */
+	_Atomic bool c_holds;
+	pthread_mutex_t c_lock;
+	uint64_t c_floor;      /* under c_lock; UINT64_MAX: nothing held */
+	uint64_t c_mirror;     /* under c_lock */
+	uint64_t c_pub;        /* under c_lock: the value last published */
 };
 
 static int
@@ -371,6 +381,8 @@ ring_map(struct ring **out, int data_fd, int cursor_fd, enum ring_role role)
 		return -ENOMEM;
 	r->role = role;
 	r->slot = -1;
+	r->c_floor = UINT64_MAX;
+	pthread_mutex_init(&r->c_lock, NULL);
 	if (role == RING_ROLE_CONSUMER)
 		dprot = PROT_READ;
 	if ((ret = map_fd(data_fd, dprot, &r->dmap, &r->dlen)) < 0)
@@ -413,6 +425,7 @@ ring_unmap(struct ring **rp)
 		munmap(r->cmap, r->clen);
 	free(r->lag);
 	free(r->p_lens);
+	pthread_mutex_destroy(&r->c_lock);
 	free(r);
 	*rp = NULL;
 }
@@ -926,13 +939,63 @@ ring_set_worker_status(struct ring *r, uint32_t reason, int32_t averror,
 
 /* ---- consumer ---- */
 
-/* Publish our cursor. Release: our reads of the bytes below pos are done
+/* Store the cursor. Release: our reads of the bytes below it are done
  * before the producer (acquire load in scan_limit) may overwrite them. */
 static void
+store_slot_pos(struct ring *r, uint64_t pos)
+{
+	atomic_store_explicit(&r->slots[r->slot].pos, pos,
+			      memory_order_release);
+}
+
+/* With holds: publish min(read position, floor) unless that is below what
+ * was already published. Under c_lock. 1 if the cursor moved. */
+static int
+store_held_pos(struct ring *r, uint64_t pos)
+{
+	uint64_t t = pos < r->c_floor ? pos : r->c_floor;
+
+	r->c_mirror = pos;
+	if (t <= r->c_pub)
+		return 0;
+	r->c_pub = t;
+	store_slot_pos(r, t);
+	return 1;
+}
+
+/* Publish our cursor; returns the value the producer now sees. Relaxed
+ * load of c_holds: only this thread turns it on (its first hold), and a
+ * floor raised by another thread needs c_lock, which we then take too. */
+static uint64_t
 store_pos(struct ring *r)
 {
-	atomic_store_explicit(&r->slots[r->slot].pos, r->c_pos,
-			      memory_order_release);
+	uint64_t pub;
+
+	if (!atomic_load_explicit(&r->c_holds, memory_order_relaxed)) {
+		store_slot_pos(r, r->c_pos);
+		return r->c_pos;
+	}
+	pthread_mutex_lock(&r->c_lock);
+	store_held_pos(r, r->c_pos);
+	pub = r->c_pub;
+	pthread_mutex_unlock(&r->c_lock);
+	return pub;
+}
+
+/* In lossless mode, wake the producer if it waits for a cursor at or past
+ * want. The seq_cst fence between our pos store and the prod_waiting load
+ * pairs with the producer's prod_waiting store + fence + slot scan. */
+static void
+check_producer(struct ring *r, uint64_t pub, uint64_t want)
+{
+	struct ring_cursors *c = r->cur;
+
+	if (r->mode == RING_MODE_LIVE)
+		return; /* a live producer never waits */
+	atomic_thread_fence(memory_order_seq_cst);
+	if (atomic_load_explicit(&c->prod_waiting, memory_order_relaxed) &&
+	    pub >= want)
+		wake_producer(c);
 }
 
 /* Publish our cursor and, in lossless mode, wake the producer if it waits
@@ -940,20 +1003,36 @@ store_pos(struct ring *r)
 static void
 publish_pos(struct ring *r)
 {
-	struct ring_cursors *c = r->cur;
+	uint64_t pub = store_pos(r);
 
-	store_pos(r);
 	r->c_checked_at = r->c_pos;
 	r->c_unchecked = 0;
-	if (r->mode == RING_MODE_LIVE)
-		return; /* a live producer never waits */
-	/* seq_cst fence between our pos store and the prod_waiting load:
-	 * pairs with the producer's prod_waiting store + fence + slot scan. */
-	atomic_thread_fence(memory_order_seq_cst);
-	if (atomic_load_explicit(&c->prod_waiting, memory_order_relaxed) &&
-	    r->c_pos >= atomic_load_explicit(&c->prod_want,
-					     memory_order_relaxed))
-		wake_producer(c);
+	check_producer(r, pub, atomic_load_explicit(&r->cur->prod_want,
+						    memory_order_relaxed));
+}
+
+void
+ring_set_floor(struct ring *r, uint64_t floor)
+{
+	int moved;
+
+	if (r->role != RING_ROLE_CONSUMER || r->slot < 0)
+		return;
+	pthread_mutex_lock(&r->c_lock);
+	if (!atomic_load_explicit(&r->c_holds, memory_order_relaxed)) {
+		/* First use, on the reading thread (only it adds holds):
+		 * the plain stores published at most c_pos. */
+		r->c_pub = r->c_pos;
+		r->c_mirror = r->c_pos;
+		atomic_store_explicit(&r->c_holds, true, memory_order_relaxed);
+	}
+	r->c_floor = floor;
+	moved = store_held_pos(r, r->c_mirror);
+	pthread_mutex_unlock(&r->c_lock);
+	/* A freed hold is rare next to releases: wake a waiting producer
+	 * whenever the cursor moved, not only past prod_want. */
+	if (moved)
+		check_producer(r, 0, 0);
 }
 
 /* After a release: the cursor store itself is cheap and always done; the

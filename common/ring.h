@@ -164,6 +164,17 @@ int ring_view_valid(const struct ring *r, const struct ring_rd *v);
  * releases (RING_WAKE_BATCH_RECS or 1/RING_WAKE_BATCH_DIV of the ring) and
  * always before ring_next() sleeps or returns -EAGAIN. */
 void ring_release(struct ring *r, const struct ring_rd *v);
+/* Holds: keep records the consumer has read past from being reclaimed
+ * (frames lent out by reference). floor is the position (ring_rd.pos) of
+ * the oldest record still held, UINT64_MAX for none. From the first call
+ * on, the published cursor is min(read position, floor) and never moves
+ * backwards. The reading thread must make the first call (while the view
+ * of the record it holds is current); later calls may come from any
+ * thread, concurrently with ring_next()/ring_release(), but are
+ * serialised by the caller. A waiting lossless producer is woken when the
+ * cursor moves. Live mode: the producer ignores cursors, so a floor
+ * protects nothing there. */
+void ring_set_floor(struct ring *r, uint64_t floor);
 /* Overruns this consumer has had (live mode). */
 uint64_t ring_overruns(const struct ring *r);
 

@@ -4,7 +4,8 @@
 # `ffmpeg -i FILE -map 0:INDEX -f framemd5 -` (audio muxed as the packed PCM
 # of the decoder's own sample format). Also: tracks not decoded stay
 # packets, two readers see the same frames, a ring too small for two frames
-# is refused with a clear message, and damaged input only counts errors.
+# is refused at open with a clear message (and the stream closed), and
+# damaged input only counts errors.
 # usage: test_decode.sh   (SHMDEMUX_BIN, SHMDEMUX_MEDIA from the build)
 command -v ffmpeg >/dev/null && command -v ffprobe >/dev/null ||
 	{ echo "SKIP: no ffmpeg"; exit 77; }
@@ -92,16 +93,39 @@ else
 	fail "two readers saw different frames"
 fi
 
-# An explicit ring too small for two frames is refused.
-id=$("$SD" open --decode video --ring-size 128K "$M/h264_aac.mkv") ||
-	fail "open with a small ring"
-if "$SD" dump "$id" --framemd5 > /dev/null 2> "$T/err"; then
-	fail "a ring too small for two frames was accepted"
-elif grep -q "ring size .* too small for 320x240 yuv420p frames" "$T/err"; then
-	echo "ok small ring refused: $(cat "$T/err")"
+# An explicit ring too small for two frames is refused at open: exit 1,
+# one line naming the size needed, and the stream is closed.
+nstreams() { "$SD" ls --json | grep -o '"id":' | wc -l; }
+before=$(nstreams)
+if "$SD" open --decode video --ring-size 128K "$M/h264_aac.mkv" \
+	> "$T/out" 2> "$T/err"; then
+	fail "a ring too small for two frames was accepted: $(cat "$T/out")"
+elif [ "$(wc -l < "$T/err")" -eq 1 ] && grep -q "^shmdemux: open refused: .*ring size 131072 too small for 320x240 yuv420p frames; need at least [0-9]" "$T/err"; then
+	echo "ok small ring refused at open: $(cat "$T/err")"
 else
 	fail "small ring: unexpected message: $(cat "$T/err")"
 fi
+[ -s "$T/out" ] && fail "small ring: an id was printed: $(cat "$T/out")"
+[ "$(nstreams)" -eq "$before" ] ||
+	fail "the refused stream is still listed: $("$SD" ls)"
+# ... and a ring of the size named is accepted and decodes bit-exact.
+need=$(sed -n 's/.*need at least \([0-9]*\).*/\1/p' "$T/err")
+if id=$("$SD" open --decode video --ring-size "${need:-0}" \
+	"$M/h264_aac.mkv"); then
+	"$SD" dump "$id" --framemd5 | awk -F, '$1 == 0 { print $3 }' \
+		> "$T/md5" || fail "dump with a ring of $need bytes"
+	reference "$M/h264_aac.mkv" 0 video > "$T/ref"
+	if [ -s "$T/ref" ] && cmp -s "$T/ref" "$T/md5"; then
+		echo "ok ring of $need bytes: $(wc -l < "$T/ref") frames match"
+	else
+		fail "ring of $need bytes: frames differ from ffmpeg framemd5"
+	fi
+else
+	fail "open with the ring size the worker named ($need)"
+fi
+# stdin still works with the wait
+id=$("$SD" open --decode video - < "$M/h264_aac.mkv") &&
+	"$SD" dump "$id" --framemd5 > /dev/null || fail "open --decode -"
 
 # Damaged input: decoder errors are counted, the stream still ends at EOF.
 for f in truncated.ts truncated.mp4; do

@@ -263,6 +263,10 @@ open_help(FILE *f)
 "  --decode-threads N     decoder threads (default: suited to the machine)\n"
 "  --decode-strict        a decoding error ends the stream (default: it\n"
 "                         is counted and decoding goes on)\n"
+"  --timeout MS           with --decode: wait at most MS ms (default 10000,\n"
+"                         -1 forever) for the worker to accept its decoders\n"
+"                         (a ring too small for two frames is refused: the\n"
+"                         stream is closed and open fails)\n"
 "  --help                 this text\n");
 }
 
@@ -271,6 +275,7 @@ struct open_args {
 	const char **dopts;
 	size_t ndopts;
 	int fd;
+	int timeout;               /* --decode: wait for running, ms */
 };
 
 static int
@@ -366,6 +371,7 @@ open_option(struct open_args *a, int c, const char *arg)
 		a->o.decode_threads = (unsigned)v;
 		return 0;
 	case 'X': a->o.decode_strict = 1; return 0;
+	case 't': return parse_timeout("open ", arg, &a->timeout);
 	default:
 		return -1; /* the caller names the option */
 	}
@@ -394,6 +400,42 @@ open_source(shmdemux_conn *conn, struct open_args *a, const char *src,
 	return shmdemux_open_path(conn, real, &a->o, id);
 }
 
+/* --decode: the worker checks the ring against its decoders before it
+ * publishes the track table, so a stream that ends without one was
+ * refused. Report why and close it, rather than leave a dead stream. */
+static int
+open_wait_decode(shmdemux_conn *conn, uint32_t id, int timeout)
+{
+	struct shmdemux_status st;
+	shmdemux_stream *s = NULL;
+	char why[256];
+	int ret;
+
+	ret = shmdemux_attach(conn, id, NULL, SHMDEMUX_START_OLDEST,
+			      SHMDEMUX_ATTACH_OBSERVER, &s);
+	if (ret < 0)
+		return request_failed(conn, "open", ret);
+	ret = shmdemux_wait_running(s, timeout);
+	if (ret == SHMDEMUX_STATE_RUNNING ||
+	    (ret == SHMDEMUX_STATE_ENDED && shmdemux_track_generation(s) != 0)) {
+		ret = 0;
+	} else if (ret == SHMDEMUX_STATE_ENDED) {
+		shmdemux_status(s, &st);
+		describe_end(&st, why, sizeof(why));
+		ret = fail("open refused: %s", why);
+	} else if (ret == -ETIMEDOUT) {
+		ret = fail("open: stream %" PRIu32 " not running within %d ms",
+			   id, timeout);
+	} else {
+		ret = fail("open: stream %" PRIu32 ": %s", id,
+			   shmdemux_strerror(ret));
+	}
+	shmdemux_detach(&s);
+	if (ret != 0)
+		shmdemux_close_stream(conn, id, NULL);
+	return ret;
+}
+
 static int
 cmd_open(int argc, char **argv)
 {
@@ -415,10 +457,11 @@ cmd_open(int argc, char **argv)
 		{ "decode", required_argument, NULL, 'D' },
 		{ "decode-threads", required_argument, NULL, 'T' },
 		{ "decode-strict", no_argument, NULL, 'X' },
+		{ "timeout", required_argument, NULL, 't' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	struct open_args a = { .fd = -1 };
+	struct open_args a = { .fd = -1, .timeout = 10000 };
 	shmdemux_conn *conn = NULL;
 	const char *src;
 	uint32_t id;
@@ -452,6 +495,9 @@ cmd_open(int argc, char **argv)
 		ret = request_failed(conn, src != NULL ? src : "open", c);
 		goto out;
 	}
+	if (a.o.decode != 0 &&
+	    (ret = open_wait_decode(conn, id, a.timeout)) != 0)
+		goto out;
 	printf("%" PRIu32 "\n", id);
 out:
 	shmdemux_disconnect(&conn);
@@ -1016,15 +1062,10 @@ frame_md5(const struct shmdemux_frame *f, char out[33])
 {
 	static uint8_t *buf;
 	static size_t cap;
-	AVFrame *av = av_frame_alloc();
 	uint8_t d[16];
 	size_t n;
 	int ret, bps = 0, ch = 0;
 
-	if (av == NULL || (ret = shmdemux_frame_to_avframe(f, av)) < 0) {
-		av_frame_free(&av);
-		return -ENOMEM;
-	}
 	if (f->media_type == SHMDEMUX_MEDIA_VIDEO)
 		ret = av_image_get_buffer_size(f->format, f->width, f->height, 1);
 	else
@@ -1034,17 +1075,14 @@ frame_md5(const struct shmdemux_frame *f, char out[33])
 	if (n > cap) {
 		uint8_t *p = realloc(buf, n);
 
-		if (p == NULL) {
-			av_frame_free(&av);
+		if (p == NULL)
 			return -ENOMEM;
-		}
 		buf = p;
 		cap = n;
 	}
 	if (f->media_type == SHMDEMUX_MEDIA_VIDEO)
-		ret = av_image_copy_to_buffer(buf, (int)n,
-		    (const uint8_t *const *)av->data, av->linesize,
-		    f->format, f->width, f->height, 1);
+		ret = av_image_copy_to_buffer(buf, (int)n, f->data,
+		    f->linesize, f->format, f->width, f->height, 1);
 	else if (!av_sample_fmt_is_planar(f->format))
 		memcpy(buf, f->data[0], n);
 	else
@@ -1052,7 +1090,6 @@ frame_md5(const struct shmdemux_frame *f, char out[33])
 			for (int c = 0; c < ch; c++)
 				memcpy(buf + ((size_t)i * ch + c) * bps,
 				       f->data[c] + (size_t)i * bps, bps);
-	av_frame_free(&av);
 	if (ret < 0)
 		return ret;
 	av_md5_sum(d, buf, n);
