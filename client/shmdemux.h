@@ -53,7 +53,7 @@ enum {
 	SHMDEMUX_ECLOSED = -4209,   /* closed by an operator before its end */
 	SHMDEMUX_EEXITED = -4210,   /* the worker exited unexpectedly */
 	SHMDEMUX_EINPUT = -4211,    /* the source failed (read error, ...) */
-	SHMDEMUX_ERING = -4212,     /* a packet did not fit the ring */
+	SHMDEMUX_ERING = -4212,     /* a packet or frame did not fit the ring */
 	SHMDEMUX_EEXEC = -4213,     /* the worker could not be started */
 	SHMDEMUX_EUNKNOWN = -4214,  /* ended for a reason this library does
 	                               not know */
