@@ -259,7 +259,7 @@ open_help(FILE *f)
 "                         containers, no playlists or image sequences)\n"
 "  --decode video|audio|all  decode these tracks in the worker: readers\n"
 "                         get frames instead of their packets (the\n"
-"                         default ring grows to 256M)\n"
+"                         default ring grows to 64M)\n"
 "  --decode-threads N     decoder threads (default: suited to the machine)\n"
 "  --decode-strict        a decoding error ends the stream (default: it\n"
 "                         is counted and decoding goes on)\n"
