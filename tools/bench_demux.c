@@ -47,20 +47,25 @@ now_s(void)
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-/* Read every byte, as a consumer that looks at the payload would. */
+/* Read every byte, as a consumer that looks at the payload would: 32
+ * bytes per step into four independent sums, so the loop runs at the speed
+ * of the loads rather than of one chain of dependent additions. */
 uint64_t
 touch(const uint8_t *p, size_t n)
 {
-	uint64_t s = 0, w;
+	uint64_t s[4] = { 0, 0, 0, 0 }, w[4];
 	size_t i = 0;
 
-	for (; i + 8 <= n; i += 8) {
-		memcpy(&w, p + i, 8);
-		s += w;
+	for (; i + sizeof(w) <= n; i += sizeof(w)) {
+		memcpy(w, p + i, sizeof(w));
+		s[0] += w[0];
+		s[1] += w[1];
+		s[2] += w[2];
+		s[3] += w[3];
 	}
 	for (; i < n; i++)
-		s += p[i];
-	return s;
+		s[0] += p[i];
+	return s[0] + s[1] + s[2] + s[3];
 }
 
 int
