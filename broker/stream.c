@@ -624,7 +624,12 @@ worker_gone(struct stream *s, const siginfo_t *si)
 		input_err = pump_error(s->pump);
 	stop_pump(s);
 	release_push(s);
-	ev_del(&s->pid_ev);
+	if (s->pid_ev.fd >= 0) {
+		int pfd = s->pid_ev.fd;
+
+		ev_del(&s->pid_ev);
+		close(pfd);
+	}
 	if (s->timer_ev.fd >= 0) {
 		int tfd = s->timer_ev.fd;
 
