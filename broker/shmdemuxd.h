@@ -16,7 +16,8 @@
  *   log.c        stderr logging
  *
  * Single-threaded: everything runs from the epoll loop; no call blocks
- * except the short read of the exec-status pipe right after fork.
+ * except the short read of the exec-status pipe right after fork and the
+ * reaping of a spare worker just sent SIGKILL (spare.c).
  */
 #ifndef SHMDEMUXD_H
 #define SHMDEMUXD_H
