@@ -25,6 +25,7 @@
 
 #include "log.h"
 #include "shmdemuxd.h"
+#include "spare.h"
 
 #define MAX_EVENTS 64
 
@@ -217,6 +218,7 @@ begin_shutdown(const char *why)
 	broker_stopping = 1;
 	log_info("%s, shutting down", why);
 	control_stop_listening();
+	spare_stop();
 	streams_signal_all(SIGTERM);
 	if (stream_running_count() > 0 &&
 	    (timer_new(&shutdown_ev, on_shutdown_timer) < 0 ||
@@ -352,6 +354,9 @@ usage(FILE *f)
 "                       while input waits for it (default 30000)\n"
 "  --idle-exit SEC      exit when there have been no streams and no\n"
 "                       connections for SEC seconds (default 0 = never)\n"
+"  --spare-workers 0|1  keep one worker started ahead of time, handed the\n"
+"                       next stream: no exec and library loading on the\n"
+"                       open path (default 1; 0 = one exec per stream)\n"
 "  -v, --verbose        log debug messages\n"
 "  --help               this text\n"
 "  --version            print the version\n"
@@ -442,7 +447,8 @@ static void
 parse_options(int argc, char **argv)
 {
 	enum { O_SOCKET = 256, O_DAEMON, O_PIDFILE, O_RING, O_MAXC, O_LAG,
-	       O_IDLE, O_HELP, O_VERSION, O_MEM, O_WATCHDOG, O_OPEN_TIMEOUT };
+	       O_IDLE, O_HELP, O_VERSION, O_MEM, O_WATCHDOG, O_OPEN_TIMEOUT,
+	       O_SPARE };
 	static const struct option opts[] = {
 		{ "socket", required_argument, NULL, O_SOCKET },
 		{ "daemon", no_argument, NULL, O_DAEMON },
@@ -454,6 +460,7 @@ parse_options(int argc, char **argv)
 		{ "worker-mem-limit", required_argument, NULL, O_MEM },
 		{ "watchdog", required_argument, NULL, O_WATCHDOG },
 		{ "open-timeout", required_argument, NULL, O_OPEN_TIMEOUT },
+		{ "spare-workers", required_argument, NULL, O_SPARE },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, O_HELP },
 		{ "version", no_argument, NULL, O_VERSION },
@@ -469,6 +476,7 @@ parse_options(int argc, char **argv)
 	conf.worker_mem_limit = UINT64_C(3) << 30;
 	conf.watchdog_ms = 10000;
 	conf.open_timeout_ms = 30000;
+	conf.spare_workers = 1;
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, ":v", opts, NULL)) != -1) {
 		switch (c) {
@@ -510,6 +518,11 @@ parse_options(int argc, char **argv)
 			if (parse_uint(optarg, 86400u * 365, &v) < 0)
 				bad_option("invalid --idle-exit: %s", optarg);
 			conf.idle_exit_s = (unsigned)v;
+			break;
+		case O_SPARE:
+			if (parse_uint(optarg, 1, &v) < 0)
+				bad_option("invalid --spare-workers: %s", optarg);
+			conf.spare_workers = (unsigned)v;
 			break;
 		case 'v': conf.verbose = 1; break;
 		case O_HELP: usage(stdout); exit(0);
@@ -642,6 +655,10 @@ setup(void)
 		return -1;
 	if (control_listen(conf.socket_path) < 0)
 		return -1;
+	if ((ret = spare_init()) < 0) {
+		log_errno(LOG_LVL_ERROR, ret, "spare worker timer");
+		return -1;
+	}
 	if (pidfile_write(pidfh) < 0)
 		log_errno(LOG_LVL_WARN, errno, "pidfile %s", conf.pidfile);
 	return 0;

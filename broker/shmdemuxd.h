@@ -11,11 +11,13 @@
  *                records, CLOSE/KILL, the end of a worker
  *   spawn.c      starting a worker (fork/exec with fixed fds), reaping it and
  *                turning its wait status into an end reason
+ *   spare.c      one worker exec'd ahead of time, handed the next stream
  *   pump.c       copying a non-seekable source into the worker's input pipe
  *   log.c        stderr logging
  *
  * Single-threaded: everything runs from the epoll loop; no call blocks
- * except the short read of the exec-status pipe right after fork.
+ * except the short read of the exec-status pipe right after fork and the
+ * reaping of a spare worker just sent SIGKILL (spare.c).
  */
 #ifndef SHMDEMUXD_H
 #define SHMDEMUXD_H
@@ -51,6 +53,7 @@ struct broker_conf {
 	uint32_t watchdog_ms;      /* default no-progress kill (watchdog.h) */
 	uint32_t open_timeout_ms;  /* longest a worker may spend opening */
 	unsigned idle_exit_s;      /* 0 = never */
+	unsigned spare_workers;    /* 0 or 1 pre-started workers (spare.h) */
 	int daemonize;
 	int verbose;
 };

@@ -25,18 +25,17 @@
 #include "spawn.h"
 #include "worker_abi.h"
 
-/* Options are capped at SPAWN_MAX_OPTS by the caller; numbers go to buf. */
-#define MAX_ARGS (16 + 2 * SPAWN_MAX_OPTS)
-#define ARG_BUF  256
-
-/* Build argv into args (pointers into buf). Returns 0 or -E2BIG. */
-static int
-build_argv(const struct worker_start *ws, char **args, char *buf, size_t cap)
+/* Build argv into a->argv (pointers into ws's strings and a->buf).
+ * Returns 0 or -E2BIG. */
+int
+spawn_args(const struct worker_start *ws, struct spawn_args *a)
 {
+	char **args = a->argv, *buf = a->buf;
+	const size_t cap = sizeof(a->buf);
 	size_t used = 0;
 	int n = 0;
 
-#define PUSH(s) do { if (n >= MAX_ARGS - 1) return -E2BIG; args[n++] = (char *)(s); } while (0)
+#define PUSH(s) do { if (n >= SPAWN_MAX_ARGS - 1) return -E2BIG; args[n++] = (char *)(s); } while (0)
 #define PUSHF(...) do {						\
 		int w_ = snprintf(buf + used, cap - used, __VA_ARGS__);	\
 		if (w_ < 0 || (size_t)w_ >= cap - used)			\
@@ -110,6 +109,7 @@ build_argv(const struct worker_start *ws, char **args, char *buf, size_t cap)
 	}
 #endif
 	args[n] = NULL;
+	a->argc = n;
 	return 0;
 #undef PUSH
 #undef PUSHF
@@ -123,11 +123,18 @@ hi_dup(int fd)
 	return fcntl(fd, F_DUPFD_CLOEXEC, 10);
 }
 
+/* Where the child's fds come from: input and data go to 0 and 3; input
+ * -1 is /dev/null, cursor -1 leaves fd 4 closed. */
+struct placement {
+	int input, data, cursor;
+};
+
 static void __attribute__((noreturn))
-child(const struct worker_start *ws, char **argv, int errfd, pid_t parent)
+child(const char *path, char **argv, const struct placement *p, int errfd,
+      pid_t parent)
 {
 	sigset_t none;
-	int in, data, cur, err, devnull;
+	int in, data, cur = -1, err, devnull;
 	int e;
 
 	sigemptyset(&none);
@@ -142,12 +149,14 @@ child(const struct worker_start *ws, char **argv, int errfd, pid_t parent)
 		goto fail;
 	}
 
-	in = hi_dup(ws->input_fd);
-	data = hi_dup(ws->data_fd);
-	cur = hi_dup(ws->cursor_fd);
+	devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
+	in = p->input >= 0 ? hi_dup(p->input) : devnull;
+	data = hi_dup(p->data);
+	if (p->cursor >= 0)
+		cur = hi_dup(p->cursor);
 	err = hi_dup(errfd);
-	devnull = open("/dev/null", O_WRONLY | O_CLOEXEC);
-	if (in < 0 || data < 0 || cur < 0 || err < 0 || devnull < 0) {
+	if (in < 0 || data < 0 || (p->cursor >= 0 && cur < 0) || err < 0 ||
+	    devnull < 0) {
 		e = errno;
 		goto fail;
 	}
@@ -155,32 +164,29 @@ child(const struct worker_start *ws, char **argv, int errfd, pid_t parent)
 	/* dup2 clears FD_CLOEXEC on the targets: these survive exec. */
 	if (dup2(in, WORKER_FD_INPUT) < 0 || dup2(devnull, 1) < 0 ||
 	    dup2(data, WORKER_FD_DATA) < 0 ||
-	    dup2(cur, WORKER_FD_CURSOR) < 0 ||
+	    (cur >= 0 && dup2(cur, WORKER_FD_CURSOR) < 0) ||
 	    dup3(errfd, 5, O_CLOEXEC) < 0) {
 		e = errno;
 		goto fail;
 	}
 	errfd = 5;
+	if (cur < 0)
+		close(WORKER_FD_CURSOR);
 	closefrom(6);
-	execv(ws->path, argv);
+	execv(path, argv);
 	e = errno;
 fail:
 	(void)!write(errfd, &e, sizeof(e));
 	_exit(127);
 }
 
-pid_t
-spawn_worker(const struct worker_start *ws)
+static pid_t
+fork_exec(const char *path, char **argv, const struct placement *p)
 {
-	char *argv[MAX_ARGS];
-	char buf[ARG_BUF];
 	int pfd[2], e = 0, ret;
 	pid_t pid, parent = getpid();
 	ssize_t n;
 
-	ret = build_argv(ws, argv, buf, sizeof(buf));
-	if (ret < 0)
-		return ret;
 	if (pipe2(pfd, O_CLOEXEC) < 0)
 		return -errno;
 	pid = fork();
@@ -191,7 +197,7 @@ spawn_worker(const struct worker_start *ws)
 		return ret;
 	}
 	if (pid == 0)
-		child(ws, argv, pfd[1], parent);
+		child(path, argv, p, pfd[1], parent);
 
 	close(pfd[1]);
 	/* Blocks only until the child's exec (EOF) or its failure. */
@@ -205,6 +211,30 @@ spawn_worker(const struct worker_start *ws)
 		return -(e > 0 ? e : EIO);
 	}
 	return pid;
+}
+
+pid_t
+spawn_worker(const struct worker_start *ws)
+{
+	const struct placement p = {
+		ws->input_fd, ws->data_fd, ws->cursor_fd,
+	};
+	struct spawn_args a;
+	int ret;
+
+	ret = spawn_args(ws, &a);
+	if (ret < 0)
+		return ret;
+	return fork_exec(ws->path, a.argv, &p);
+}
+
+pid_t
+spawn_spare(const char *path, int sock)
+{
+	const struct placement p = { -1, sock, -1 };
+	char *argv[] = { (char *)path, (char *)"--spare", NULL };
+
+	return fork_exec(path, argv, &p);
 }
 
 int

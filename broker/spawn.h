@@ -11,6 +11,7 @@
 #include "ring_layout.h"
 
 #define SPAWN_MAX_OPTS 64  /* --demux-opt arguments per worker */
+#define SPAWN_MAX_ARGS (16 + 2 * SPAWN_MAX_OPTS)
 
 struct worker_start {
 	const char *path;         /* the worker binary */
@@ -34,10 +35,26 @@ struct worker_start {
 	const char *fault;        /* test builds: "KIND:N" or NULL */
 };
 
+/* A worker's argv as built from ws: pointers into ws's strings and buf
+ * (numbers), valid while both are. */
+struct spawn_args {
+	int argc;
+	char *argv[SPAWN_MAX_ARGS];  /* NULL-terminated */
+	char buf[256];
+};
+
+/* Fill a from ws. Returns 0 or -E2BIG. The one argv for both ways of
+ * starting a worker: exec (spawn_worker) and a spare's assignment. */
+int spawn_args(const struct worker_start *ws, struct spawn_args *a);
+
 /* Fork and exec a worker. Returns the child's pid, or -errno: a failed exec
  * is reported by the child through a close-on-exec pipe, the child is
  * reaped, and the errno comes back here. The caller's fds stay open. */
 pid_t spawn_worker(const struct worker_start *ws);
+
+/* Fork and exec `path --spare` with sock on fd 3, fds 0 and 1 /dev/null
+ * (worker_abi.h). Returns the pid or -errno, as spawn_worker. */
+pid_t spawn_spare(const char *path, int sock);
 
 /* A pidfd for the child (readable when it exits), or -errno. */
 int spawn_pidfd(pid_t pid);

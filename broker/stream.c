@@ -29,6 +29,7 @@
 #include "pump.h"
 #include "ring.h"
 #include "shmdemuxd.h"
+#include "spare.h"
 #include "spawn.h"
 #include "watchdog.h"
 
@@ -627,7 +628,12 @@ worker_gone(struct stream *s, const siginfo_t *si)
 		input_err = pump_error(s->pump);
 	stop_pump(s);
 	release_push(s);
-	ev_del(&s->pid_ev);
+	if (s->pid_ev.fd >= 0) {
+		int pfd = s->pid_ev.fd;
+
+		ev_del(&s->pid_ev);
+		close(pfd);
+	}
 	if (s->timer_ev.fd >= 0) {
 		int tfd = s->timer_ev.fd;
 
@@ -816,7 +822,10 @@ start_worker(struct stream *s, const struct ctl_open *req, int input_fd,
 	ws.fault = fault_for(s, fault, sizeof(fault));
 #endif
 	s->seekable = seekable;
-	pid = spawn_worker(&ws);
+	/* The spare, when there is one, is this worker minus the exec. */
+	pid = spare_take(&ws);
+	if (pid < 0)
+		pid = spawn_worker(&ws);
 	if (pid < 0) {
 		struct worker_end end = {
 			.reason = SD_END_EXEC_FAILED, .exit_code = -1,

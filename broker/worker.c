@@ -31,6 +31,7 @@
 #include "sandbox.h"
 #include "worker.h"
 #include "worker_abi.h"
+#include "worker_spare.h"
 
 volatile sig_atomic_t worker_stop;
 
@@ -142,7 +143,9 @@ usage(void)
 		"       [--mem-limit BYTES] [--format-whitelist LIST] "
 		"[--spool-limit BYTES]\n"
 		"       [--decode video|audio|all] [--decode-threads N] "
-		"[--decode-strict]\n");
+		"[--decode-strict]\n"
+		"       shmdemux-worker --spare   (started by shmdemuxd: the "
+		"stream arrives on fd 3)\n");
 }
 
 static int
@@ -679,6 +682,23 @@ run(struct worker *w)
 	return demux(w);
 }
 
+/* Spare mode (worker_abi.h): the loader and constructors have run; wait
+ * for the stream. Returns -1 with *a holding the stream's argv and its fds
+ * in place, else the exit code: 0 when the broker let the spare go. */
+static int
+wait_assignment(struct worker_assign *a)
+{
+	char err[128];
+	int ret = worker_spare_wait(a, err, sizeof(err));
+
+	if (ret > 0)
+		return -1;
+	if (ret < 0)
+		fprintf(stderr, "shmdemux-worker[spare %d]: %s\n",
+			(int)getpid(), err);
+	return ret == 0 ? WORKER_EXIT_EOF : WORKER_EXIT_USAGE;
+}
+
 int
 main(int argc, char **argv, char **envp)
 {
@@ -688,11 +708,20 @@ main(int argc, char **argv, char **envp)
 		.sync_track = -1,
 		.spool.limit = WORKER_SPOOL_DEFAULT,
 	};
+	struct worker_assign spare = { 0 };
 	int code;
 
 	if (guard_parent() < 0)
 		return WORKER_EXIT_USAGE;
+	/* the exec'd argv: its memory holds the title in spare mode too */
 	setproctitle_init(argc, argv, envp);
+	if (worker_spare_requested(argc, argv)) {
+		code = wait_assignment(&spare);
+		if (code >= 0)
+			return code;
+		argc = spare.argc;
+		argv = spare.argv;
+	}
 	if (parse_args(&w, argc, argv) < 0) {
 		usage();
 		code = WORKER_EXIT_USAGE;
@@ -715,5 +744,6 @@ out:
 	av_dict_free(&w.demux_opts);
 	free((char *)w.format);
 	free((char *)w.format_whitelist);
+	worker_assign_free(&spare);
 	return code;
 }

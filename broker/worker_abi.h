@@ -26,13 +26,53 @@
  * below. The broker reaps it and writes the final status (ring_set_end):
  * the worker's word is taken only for a clean exit code; a signal or an
  * unexpected code is reported as what it is.
+ *
+ * Spare mode (shmdemuxd --spare-workers 1, broker/spare.c): to take the
+ * dynamic loader and static constructors off a stream's start, the broker
+ * keeps one worker exec'd ahead of time as
+ *
+ *   shmdemux-worker --spare
+ *
+ *   fd 0, 1            /dev/null
+ *   fd 2               the broker's stderr
+ *   fd 3  WORKER_FD_SPARE  the worker's end of a SOCK_SEQPACKET socketpair
+ *
+ * with the same parent-death signal and signal state as above. It blocks in
+ * recvmsg() on fd 3 for one assignment, a single message:
+ *
+ *   struct worker_assign_hdr, then hdr.len bytes: hdr.argc NUL-terminated
+ *   strings, exactly (the argv above, argv[0] included)
+ *   SCM_RIGHTS: exactly WORKER_ASSIGN_NFDS fds, input, data, cursor
+ *
+ * The worker checks every field and the exact length (no MSG_TRUNC, no
+ * MSG_CTRUNC, one SCM_RIGHTS of exactly three fds), places the fds on 0, 3
+ * and 4 (closing the socket and every fd it received), and runs as if
+ * exec'd with that argv: options, sandbox, first input byte. A malformed
+ * assignment exits WORKER_EXIT_USAGE, closing every fd it was sent unused;
+ * EOF on fd 3 (the broker closed it) exits 0.
  */
 #ifndef SHMDEMUX_WORKER_ABI_H
 #define SHMDEMUX_WORKER_ABI_H
 
+#include <stdint.h>
+
 #define WORKER_FD_INPUT  0
 #define WORKER_FD_DATA   3
 #define WORKER_FD_CURSOR 4
+#define WORKER_FD_SPARE  3  /* spare mode, until the assignment arrives */
+
+#define WORKER_ASSIGN_MAGIC    0x57534d44u /* "DMSW" little-endian */
+#define WORKER_ASSIGN_VERSION  1u
+#define WORKER_ASSIGN_NFDS     3u      /* input, data, cursor */
+#define WORKER_ASSIGN_MAX_ARGC 256u    /* argv[0] included */
+#define WORKER_ASSIGN_MAX_LEN  16384u  /* string bytes after the header */
+
+struct worker_assign_hdr {
+	uint32_t magic;    /* WORKER_ASSIGN_MAGIC */
+	uint32_t version;  /* WORKER_ASSIGN_VERSION */
+	uint32_t argc;     /* 1..WORKER_ASSIGN_MAX_ARGC strings */
+	uint32_t len;      /* 1..WORKER_ASSIGN_MAX_LEN bytes that follow */
+};
 
 enum {
 	WORKER_EXIT_EOF = 0,          /* demuxed to the end */

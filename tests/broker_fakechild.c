@@ -15,6 +15,8 @@
  *   stubborn  ignore SIGTERM, publish one record, wait for SIGKILL
  * Before anything it checks the fd layout: 0, 1, 2, 3, 4 open, 5..63 closed,
  * fd 1 /dev/null, --seekable only with a regular file; a violation exits 99.
+ * Started as `--spare` it takes its stream the way shmdemux-worker does
+ * (worker_spare.c, the same code), and the same checks follow.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -30,6 +32,7 @@
 
 #include "ring.h"
 #include "worker_abi.h"
+#include "worker_spare.h"
 
 static int
 layout_ok(int seekable)
@@ -145,9 +148,22 @@ int
 main(int argc, char **argv)
 {
 	const char *mode = "eof";
+	struct worker_assign spare = { 0 };
 	struct ring *r = NULL;
 	int seekable = 0, ret;
 
+	if (worker_spare_requested(argc, argv)) {
+		char err[128];
+
+		ret = worker_spare_wait(&spare, err, sizeof(err));
+		if (ret <= 0) {
+			if (ret < 0)
+				fprintf(stderr, "broker_fakechild: %s\n", err);
+			return ret == 0 ? 0 : WORKER_EXIT_USAGE;
+		}
+		argc = spare.argc;
+		argv = spare.argv;
+	}
 	for (int i = 1; i < argc; i++) {
 		if (strcmp(argv[i], "--seekable") == 0)
 			seekable = 1;
@@ -165,5 +181,6 @@ main(int argc, char **argv)
 
 	ret = behave(r, mode);
 	ring_unmap(&r);
+	worker_assign_free(&spare);
 	return ret;
 }

@@ -164,6 +164,18 @@ shm_stream_failed() { # ID
 	shm_ls_line "$1" | grep -Eqw 'open-failed|demux-error|crashed|sandbox|memory-limit|watchdog|killed|exited|input-error|ring-error|exec-failed'
 }
 
+# Children of the broker that were given a stream: every child but the idle
+# spare worker, whose command line is still `shmdemux-worker --spare` (a
+# worker that took a stream shows it in its title instead).
+shm_stream_workers() {
+	local pid
+	for pid in $(pgrep -P "$SHM_BROKER_PID"); do
+		tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null |
+			grep -q -- ' --spare $' && continue
+		printf '%s\n' "$pid"
+	done
+}
+
 # Exactly one non-empty line in a file: the CLI's error contract.
 shm_one_line() { # FILE
 	awk 'NF { n++ } END { exit !(NR == 1 && n == 1) }' "$1"

@@ -74,8 +74,9 @@ kill -0 "$SHM_BROKER_PID" 2>/dev/null || shm_die "the broker died"
 left=$(shm_cli ls) || shm_die "the broker does not answer ls"
 
 # Every stream was closed: once its worker is reaped it is unlisted. Wait
-# (bounded) for each remaining child of the broker, a zombie included.
-for pid in $(pgrep -P "$SHM_BROKER_PID"); do
+# (bounded) for each remaining stream worker of the broker, a zombie
+# included (the idle spare has no stream).
+for pid in $(shm_stream_workers); do
 	shm_wait_gone "$pid" 10 || {
 		shm_log "FAIL: worker $pid still alive after its stream was closed"
 		fails=1

@@ -1,0 +1,34 @@
+/*
+ * spare.h - one worker exec'd ahead of time (worker_abi.h, spare mode), so a
+ * stream starts without waiting for the dynamic loader.
+ *
+ * Started at broker start and again after every handoff; a spare that dies
+ * idle is reaped through its pidfd and replaced after a backoff that grows
+ * with each failure in a row (a broken worker binary cannot make the broker
+ * fork in a loop). Callers fall back to spawn_worker() whenever there is no
+ * spare to take.
+ */
+#ifndef SHMDEMUXD_SPARE_H
+#define SHMDEMUXD_SPARE_H
+
+#include <sys/types.h>
+
+#include "spawn.h"
+
+#define SPARE_BACKOFF_MIN_MS 100u
+#define SPARE_BACKOFF_MAX_MS 30000u
+
+/* Start the first spare if conf.spare_workers; 0 or -errno (only for the
+ * broker's own resources: a worker that cannot start is retried). */
+int spare_init(void);
+
+/* Hand the stream described by ws to the spare. Returns its pid, which is
+ * then the caller's child exactly as spawn_worker()'s (a pidfd, reaping),
+ * or -errno when there is no live spare or the handoff failed: the caller
+ * starts the worker with spawn_worker(). A replacement follows either way. */
+pid_t spare_take(const struct worker_start *ws);
+
+/* Shutdown: kill and reap the spare, start no other. Idempotent. */
+void spare_stop(void);
+
+#endif

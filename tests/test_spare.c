@@ -1,0 +1,677 @@
+/*
+ * test_spare.c - the pre-started worker (shmdemuxd --spare-workers 1,
+ * worker_abi.h spare mode).
+ *
+ *   handoff    the stream's worker is the spare seen before the OPEN, a new
+ *              spare follows, the packets equal ffprobe's; a SIGKILLed idle
+ *              spare is reaped by the broker (no zombie) and the next OPEN
+ *              still works; SIGTERM leaves no worker behind
+ *   malformed  assignments with a wrong magic, version, length, argument
+ *              count or fd count, sent to `shmdemux-worker --spare` started
+ *              here, make it exit WORKER_EXIT_USAGE without touching the
+ *              ring; a valid one demuxes; a closed socket exits 0
+ *   latency    OPEN to first packet, --spare-workers 0 vs 1 with the spare
+ *              idle, and back-to-back OPENs (the spare may still be
+ *              loading); printed, not asserted
+ *
+ * usage: test_spare SHMDEMUXD WORKER CORPUS-DIR FFPROBE-PACKETS MODE
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "broker_testlib.h"
+#include "media.h"
+#include "pktcsv.h"
+#include "worker_abi.h"
+
+static const char *worker, *corpus, *ffprobe_packets;
+
+/* ---- helpers ---- */
+
+struct text {
+	char *buf;
+	size_t len, cap;
+};
+
+static void
+append(struct text *t, const char *s, size_t n)
+{
+	if (t->len + n + 1 > t->cap) {
+		t->cap = (t->len + n + 1) * 2;
+		t->buf = realloc(t->buf, t->cap);
+		CHECK(t->buf != NULL);
+	}
+	memcpy(t->buf + t->len, s, n);
+	t->len += n;
+	t->buf[t->len] = '\0';
+}
+
+static void
+on_record(const struct ring_rd *v, void *arg)
+{
+	struct sd_pkt_meta m;
+	char line[SD_PKT_CSV_MAX + 1];
+	int n;
+
+	if (v->type != RING_REC_PACKET)
+		return;
+	CHECK(v->meta_len >= sizeof(m));
+	memcpy(&m, v->meta, sizeof(m));
+	n = sd_pkt_csv(line, sizeof(line) - 1, m.track, m.pts, m.dts,
+		       m.duration, m.flags, v->payload, v->payload_len);
+	CHECK(n > 0);
+	line[n++] = '\n';
+	append(arg, line, (size_t)n);
+}
+
+static void
+reference(const char *file, int piped, struct text *out)
+{
+	char cmd[2200], buf[65536];
+	size_t n;
+	FILE *p;
+
+	snprintf(cmd, sizeof(cmd), piped ? "'%s' - < '%s'" : "'%s' '%s'",
+		 ffprobe_packets, file);
+	p = popen(cmd, "r");
+	CHECK(p != NULL);
+	while ((n = fread(buf, 1, sizeof(buf), p)) > 0)
+		append(out, buf, n);
+	CHECK(pclose(p) == 0);
+}
+
+/* The argv of pid, NUL-separated; returns its length (0 if gone). */
+static size_t
+cmdline(pid_t pid, char *buf, size_t cap)
+{
+	char path[64];
+	ssize_t n;
+	int fd;
+
+	snprintf(path, sizeof(path), "/proc/%d/cmdline", (int)pid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return 0;
+	n = read(fd, buf, cap);
+	close(fd);
+	return n > 0 ? (size_t)n : 0;
+}
+
+/* The broker's idle spare: the child whose argv is `WORKER --spare`. */
+static pid_t
+find_spare(pid_t broker)
+{
+	char path[96], buf[4096], want[4096];
+	size_t wlen;
+	pid_t found = 0;
+	FILE *f;
+	int pid;
+
+	wlen = (size_t)snprintf(want, sizeof(want), "%s%c--spare", worker, 0)
+		+ 1;
+	snprintf(path, sizeof(path), "/proc/%d/task/%d/children", (int)broker,
+		 (int)broker);
+	f = fopen(path, "r");
+	CHECK(f != NULL);
+	while (fscanf(f, "%d", &pid) == 1) {
+		size_t n = cmdline(pid, buf, sizeof(buf));
+
+		if (n == wlen && memcmp(buf, want, wlen) == 0) {
+			CHECK(found == 0); /* one spare at most */
+			found = pid;
+		}
+	}
+	fclose(f);
+	return found;
+}
+
+/* 1 if pid has been reaped (no /proc entry, not even a zombie). */
+static int
+reaped(pid_t pid)
+{
+	return kill(pid, 0) < 0 && errno == ESRCH;
+}
+
+/* A child copying file into a pipe once a byte arrives on the gate;
+ * returns the read end. */
+static int
+gated_feeder(const char *file, int *gate, pid_t *pid)
+{
+	int p[2], g[2], in;
+	char buf[65536];
+	ssize_t n;
+
+	CHECK(pipe2(p, O_CLOEXEC) == 0);
+	CHECK(pipe2(g, O_CLOEXEC) == 0);
+	*pid = fork();
+	CHECK(*pid >= 0);
+	if (*pid == 0) {
+		if (read(g[0], buf, 1) != 1)
+			_exit(1);
+		in = open(file, O_RDONLY);
+		if (in < 0)
+			_exit(1);
+		while ((n = read(in, buf, sizeof(buf))) > 0)
+			if (write(p[1], buf, (size_t)n) != n)
+				_exit(1);
+		_exit(n == 0 ? 0 : 1);
+	}
+	close(p[1]);
+	close(g[0]);
+	*gate = g[1];
+	return p[0];
+}
+
+static void
+check_same(const char *what, const struct text *got, const struct text *want)
+{
+	if (got->len != want->len ||
+	    memcmp(got->buf, want->buf, got->len) != 0) {
+		fprintf(stderr, "%s: packets differ from ffprobe (%zu vs %zu "
+			"bytes of CSV)\n", what, got->len, want->len);
+		CHECK(0);
+	}
+}
+
+/* Open file by path, read every packet, compare with ffprobe. */
+static void
+open_compare(const struct tl_broker *b, const char *file, const char *what)
+{
+	struct ctl_stream_info info;
+	struct text got = { 0 }, want = { 0 };
+	struct ctl_open o;
+	char err[CTL_MSG_LEN];
+	int fd = tl_connect(b->sock), id;
+
+	CHECK(fd >= 0);
+	reference(file, 0, &want);
+	tl_open_init(&o, CTL_SRC_PATH, file, "");
+	o.wait_consumers = 1;
+	id = tl_open(fd, &o, -1, NULL, err, sizeof(err));
+	CHECK(id > 0);
+	CHECK(tl_consume(b->sock, (uint32_t)id, 20000, on_record, &got) > 0);
+	CHECK(tl_info(b->sock, (uint32_t)id, &info) == 1);
+	CHECK(info.end_reason == SD_END_EOF);
+	check_same(what, &got, &want);
+	CHECK(tl_simple(fd, CTL_CLOSE, (uint32_t)id) == 0);
+	close(fd);
+	printf("%s: %" PRIu64 " packets identical to ffprobe\n", what,
+	       info.packets);
+	free(got.buf);
+	free(want.buf);
+}
+
+/* ---- handoff ---- */
+
+/* The spare takes a piped stream; returns its pid. The feeder holds the
+ * input back until the worker's pid has been read from LIST, so the
+ * worker is still running then. */
+static pid_t
+handoff_piped(const struct tl_broker *b, const char *file)
+{
+	struct ctl_stream_info info;
+	struct text got = { 0 }, want = { 0 };
+	struct ctl_open o;
+	char err[CTL_MSG_LEN], title[4096];
+	int fd = tl_connect(b->sock), in, gate, id;
+	pid_t spare = find_spare(b->pid), next, feed;
+
+	CHECK(fd >= 0);
+	CHECK(spare > 0);
+	reference(file, 1, &want);
+	in = gated_feeder(file, &gate, &feed);
+	tl_open_init(&o, CTL_SRC_FD, "stdin", "");
+	o.wait_consumers = 1;
+	id = tl_open(fd, &o, in, NULL, err, sizeof(err));
+	CHECK(id > 0);
+	close(in);
+	CHECK(tl_info(b->sock, (uint32_t)id, &info) == 1);
+	if (info.worker_pid != spare)
+		fprintf(stderr, "worker %d, spare was %d\n",
+			(int)info.worker_pid, (int)spare);
+	CHECK(info.worker_pid == spare);
+	/* It has taken its stream: the title replaced `--spare`. */
+	CHECK(cmdline(spare, title, sizeof(title)) > 0);
+	CHECK(strstr(title, "stream") != NULL);
+	/* The replacement is started after the OPEN's batch, before the
+	 * LIST above was read. */
+	next = find_spare(b->pid);
+	CHECK(next > 0 && next != spare);
+	CHECK(write(gate, "g", 1) == 1);
+	close(gate);
+	CHECK(tl_consume(b->sock, (uint32_t)id, 20000, on_record, &got) > 0);
+	CHECK(tl_wait_child(feed, 10000) == 0);
+	CHECK(tl_info(b->sock, (uint32_t)id, &info) == 1);
+	CHECK(info.end_reason == SD_END_EOF);
+	check_same("handoff (piped)", &got, &want);
+	CHECK(tl_simple(fd, CTL_CLOSE, (uint32_t)id) == 0);
+	close(fd);
+	printf("handoff: spare %d ran stream %d, %" PRIu64 " packets "
+	       "identical to ffprobe; replacement spare %d\n", (int)spare, id,
+	       info.packets, (int)next);
+	free(got.buf);
+	free(want.buf);
+	return next;
+}
+
+/* SIGKILL the idle spare; the broker must reap it. Once the spare is dead
+ * (its pidfd readable), each LIST round trip is read by the broker in a
+ * batch after the one that saw the pidfd: two cover its reaping. */
+static void
+kill_idle_spare(const struct tl_broker *b, pid_t spare)
+{
+	struct ctl_stream_info info;
+	struct pollfd p = { .events = POLLIN };
+	int trips = 0;
+
+	p.fd = (int)syscall(SYS_pidfd_open, spare, 0);
+	CHECK(p.fd >= 0);
+	CHECK(kill(spare, SIGKILL) == 0);
+	CHECK(poll(&p, 1, 10000) == 1);
+	close(p.fd);
+	while (!reaped(spare) && trips < 2) {
+		(void)tl_info(b->sock, 0, &info);
+		trips++;
+	}
+	CHECK(reaped(spare));
+	printf("idle spare %d SIGKILLed: reaped by the broker (%d round "
+	       "trip(s) after its death)\n", (int)spare, trips);
+}
+
+static void
+shutdown_check(struct tl_broker *b)
+{
+	char path[96];
+	pid_t kids[64];
+	int n = 0, pid;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/task/%d/children", (int)b->pid,
+		 (int)b->pid);
+	f = fopen(path, "r");
+	CHECK(f != NULL);
+	while (n < 64 && fscanf(f, "%d", &pid) == 1)
+		kids[n++] = pid;
+	fclose(f);
+	CHECK(n >= 1); /* the spare at least */
+	CHECK(tl_broker_stop(b) == 0);
+	/* Reaped by the broker before it exited: orphans would be our
+	 * zombies now (we are their subreaper). */
+	for (int i = 0; i < n; i++) {
+		if (!reaped(kids[i]))
+			fprintf(stderr, "process %d outlived the broker\n",
+				kids[i]);
+		CHECK(reaped(kids[i]));
+	}
+	printf("SIGTERM: the broker reaped its %d child(ren) itself\n", n);
+}
+
+static void
+test_handoff(void)
+{
+	struct tl_broker b;
+	char file[1024];
+	pid_t next;
+
+	CHECK(tl_broker_start(&b, "s", worker, NULL) == 0);
+	snprintf(file, sizeof(file), "%s/sample.mkv", corpus);
+	next = handoff_piped(&b, file);
+	kill_idle_spare(&b, next);
+	snprintf(file, sizeof(file), "%s/sample_h264.ts", corpus);
+	open_compare(&b, file, "open after the spare's death");
+	snprintf(file, sizeof(file), "%s/bear.flac", corpus);
+	open_compare(&b, file, "next open");
+	shutdown_check(&b);
+}
+
+/* ---- malformed assignments, to a spare started here ---- */
+
+struct direct {
+	pid_t pid;
+	int sock;              /* our end */
+	int data_fd, cur_fd;
+	struct ring *admin;
+};
+
+static void
+direct_start(struct direct *d)
+{
+	struct ring_params p = {
+		.data_size = 1 << 20, .max_consumers = 2,
+		.mode = RING_MODE_LIVE,
+	};
+	int sv[2];
+
+	d->data_fd = memfd_create("test-data", MFD_CLOEXEC);
+	d->cur_fd = memfd_create("test-cursors", MFD_CLOEXEC);
+	CHECK(d->data_fd >= 0 && d->cur_fd >= 0);
+	CHECK(ring_create(d->data_fd, d->cur_fd, &p) == 0);
+	CHECK(ring_map(&d->admin, d->data_fd, d->cur_fd, RING_ROLE_ADMIN) == 0);
+	CHECK(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) == 0);
+	d->pid = fork();
+	CHECK(d->pid >= 0);
+	if (d->pid == 0) {
+		int null = open("/dev/null", O_RDWR);
+
+		if (null < 0 || dup2(null, 0) < 0 || dup2(null, 1) < 0 ||
+		    dup2(sv[1], WORKER_FD_SPARE) < 0)
+			_exit(126);
+		closefrom(WORKER_FD_SPARE + 1);
+		execl(worker, worker, "--spare", (char *)NULL);
+		_exit(127);
+	}
+	close(sv[1]);
+	d->sock = sv[0];
+}
+
+/* Exit status of the spare, and whether it left the ring untouched. */
+static int
+direct_end(struct direct *d, int *untouched)
+{
+	const struct ring_hdr *h = ring_hdr(d->admin);
+	int st = tl_wait_child(d->pid, 60000);
+
+	CHECK(st >= 0);
+	*untouched = h->worker_pid == 0;
+	ring_unmap(&d->admin);
+	close(d->sock);
+	close(d->data_fd);
+	close(d->cur_fd);
+	return st;
+}
+
+static void
+send_raw(int sock, const void *buf, size_t len, const int *fds, int nfds)
+{
+	union {
+		char b[CMSG_SPACE(sizeof(int) * 8)];
+		struct cmsghdr align;
+	} c;
+	struct iovec iov = { .iov_base = (void *)buf, .iov_len = len };
+	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
+
+	if (nfds > 0) {
+		struct cmsghdr *cm;
+
+		memset(&c, 0, sizeof(c));
+		mh.msg_control = c.b;
+		mh.msg_controllen = CMSG_SPACE(sizeof(int) * (size_t)nfds);
+		cm = CMSG_FIRSTHDR(&mh);
+		cm->cmsg_level = SOL_SOCKET;
+		cm->cmsg_type = SCM_RIGHTS;
+		cm->cmsg_len = CMSG_LEN(sizeof(int) * (size_t)nfds);
+		memcpy(CMSG_DATA(cm), fds, sizeof(int) * (size_t)nfds);
+	}
+	CHECK(sendmsg(sock, &mh, MSG_NOSIGNAL) == (ssize_t)len);
+}
+
+enum bad {
+	BAD_NONE, BAD_MAGIC, BAD_VERSION, BAD_LEN_LONG, BAD_LEN_SHORT,
+	BAD_ARGC, BAD_NO_NUL, BAD_ARGC_ZERO, BAD_FDS_2, BAD_FDS_4, BAD_FDS_0,
+	BAD_HDR_SHORT, BAD_TOO_BIG, BAD_COUNT,
+};
+
+static const char *const bad_names[] = {
+	"valid", "magic", "version", "length > bytes", "length < bytes",
+	"argc", "no final NUL", "argc 0", "2 fds", "4 fds", "no fds",
+	"short header", "oversized",
+};
+
+/* An assignment for the stream of input_fd, spoiled as asked. */
+static void
+send_assignment(struct direct *d, int input_fd, enum bad bad)
+{
+	static char msg[sizeof(struct worker_assign_hdr) +
+			WORKER_ASSIGN_MAX_LEN + 64];
+	static const char args[] = "shmdemux-worker\0--stream-id\0007\0"
+		"--seekable";
+	struct worker_assign_hdr h = {
+		.magic = WORKER_ASSIGN_MAGIC,
+		.version = WORKER_ASSIGN_VERSION,
+		.argc = 4,
+		.len = sizeof(args),
+	};
+	int fds[4] = { input_fd, d->data_fd, d->cur_fd, input_fd };
+	size_t len = sizeof(h) + sizeof(args);
+	int nfds = 3;
+
+	memcpy(msg + sizeof(h), args, sizeof(args));
+	switch (bad) {
+	case BAD_MAGIC: h.magic ^= 1; break;
+	case BAD_VERSION: h.version++; break;
+	case BAD_LEN_LONG: h.len++; break;
+	case BAD_LEN_SHORT: h.len--; break;
+	case BAD_ARGC: h.argc = 5; break;
+	case BAD_NO_NUL: msg[len - 1] = 'x'; break;
+	case BAD_ARGC_ZERO: h.argc = 0; break;
+	case BAD_FDS_2: nfds = 2; break;
+	case BAD_FDS_4: nfds = 4; break;
+	case BAD_FDS_0: nfds = 0; break;
+	case BAD_HDR_SHORT: len = 8; break;
+	case BAD_TOO_BIG:
+		len = sizeof(msg);
+		memset(msg + sizeof(h), 'a', len - sizeof(h));
+		msg[len - 1] = '\0';
+		h.argc = 1;
+		h.len = (uint32_t)(len - sizeof(h));
+		break;
+	default: break;
+	}
+	memcpy(msg, &h, sizeof(h));
+	send_raw(d->sock, msg, len, fds, nfds);
+}
+
+static void
+test_malformed(void)
+{
+	char file[1024];
+	int in, st, untouched;
+	struct direct d;
+
+	snprintf(file, sizeof(file), "%s/bear.flac", corpus);
+	for (int bad = BAD_MAGIC; bad < BAD_COUNT; bad++) {
+		direct_start(&d);
+		in = open(file, O_RDONLY | O_CLOEXEC);
+		CHECK(in >= 0);
+		send_assignment(&d, in, (enum bad)bad);
+		close(in);
+		st = direct_end(&d, &untouched);
+		if (!WIFEXITED(st) || WEXITSTATUS(st) != WORKER_EXIT_USAGE ||
+		    !untouched)
+			fprintf(stderr, "%s: status 0x%x, ring %s\n",
+				bad_names[bad], st,
+				untouched ? "untouched" : "written");
+		CHECK(WIFEXITED(st) && WEXITSTATUS(st) == WORKER_EXIT_USAGE);
+		CHECK(untouched);
+		printf("malformed (%s): exit %d, ring untouched\n",
+		       bad_names[bad], WEXITSTATUS(st));
+	}
+
+	/* A valid assignment demuxes to the end. */
+	direct_start(&d);
+	in = open(file, O_RDONLY | O_CLOEXEC);
+	CHECK(in >= 0);
+	send_assignment(&d, in, BAD_NONE);
+	close(in);
+	st = direct_end(&d, &untouched);
+	CHECK(WIFEXITED(st) && WEXITSTATUS(st) == WORKER_EXIT_EOF);
+	CHECK(!untouched);
+	printf("valid assignment: demuxed to the end, exit 0\n");
+
+	/* The broker letting the spare go: EOF, exit 0. */
+	direct_start(&d);
+	shutdown(d.sock, SHUT_RDWR);
+	st = direct_end(&d, &untouched);
+	CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0 && untouched);
+	printf("closed socket: exit 0\n");
+}
+
+/* ---- latency ---- */
+
+static double
+now_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec * 1e6 + (double)ts.tv_nsec / 1e3;
+}
+
+/* OPEN to the first packet in a consumer's hands, in microseconds. */
+static double
+first_packet_us(const struct tl_broker *b, const char *file)
+{
+	struct ctl_open o;
+	struct ring *r = NULL;
+	struct ring_rd v;
+	char err[CTL_MSG_LEN];
+	int fd = tl_connect(b->sock), fds[2], slot, id, ret;
+	double t0 = now_us(), t;
+
+	CHECK(fd >= 0);
+	tl_open_init(&o, CTL_SRC_PATH, file, "");
+	o.wait_consumers = 1;
+	id = tl_open(fd, &o, -1, NULL, err, sizeof(err));
+	CHECK(id > 0);
+	slot = tl_attach(fd, (uint32_t)id, 0, fds, NULL);
+	CHECK(slot >= 0);
+	CHECK(ring_map(&r, fds[0], fds[1], RING_ROLE_CONSUMER) == 0);
+	close(fds[0]);
+	close(fds[1]);
+	CHECK(ring_attach(r, (unsigned)slot, RING_START_OLDEST) == 0);
+	for (;;) {
+		do
+			ret = ring_next(r, &v, 10000);
+		while (ret == -EAGAIN);
+		CHECK(ret == 0);
+		if (v.type == RING_REC_PACKET)
+			break;
+		ring_release(r, &v);
+	}
+	t = now_us() - t0;
+	ring_unmap(&r);
+	CHECK(tl_simple(fd, CTL_CLOSE, (uint32_t)id) == 0);
+	close(fd);
+	return t;
+}
+
+static int
+cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return (x > y) - (x < y);
+}
+
+/* Wait (bounded) until the broker's spare blocks in recvmsg: loaded and
+ * idle. For the measurement only; /proc/PID/syscall names the call. */
+static void
+wait_spare_idle(const struct tl_broker *b)
+{
+	for (int i = 0; i < 5000; i++) {
+		pid_t spare = find_spare(b->pid);
+		char path[64], buf[64] = "";
+		int fd, idle = 0;
+
+		if (spare > 0) {
+			snprintf(path, sizeof(path), "/proc/%d/syscall",
+				 (int)spare);
+			fd = open(path, O_RDONLY | O_CLOEXEC);
+			if (fd >= 0) {
+				idle = read(fd, buf, sizeof(buf) - 1) > 0 &&
+					atoi(buf) == SYS_recvmsg;
+				close(fd);
+			}
+		}
+		if (idle)
+			return;
+		poll(NULL, 0, 2);
+	}
+	CHECK(0);
+}
+
+static void
+latency_series(const struct tl_broker *b, const char *file, int idle,
+	       const char *label)
+{
+	enum { RUNS = 21 };
+	double us[RUNS];
+
+	for (int i = 0; i < RUNS; i++) {
+		if (idle)
+			wait_spare_idle(b);
+		us[i] = first_packet_us(b, file);
+	}
+	qsort(us, RUNS, sizeof(*us), cmp_double);
+	printf("%s: OPEN to first packet, %d runs: min %.1f ms, median "
+	       "%.1f ms, max %.1f ms\n", label, RUNS, us[0] / 1e3,
+	       us[RUNS / 2] / 1e3, us[RUNS - 1] / 1e3);
+}
+
+static void
+test_latency(void)
+{
+	static const char *const exec_opt[] = { "--spare-workers", "0", NULL };
+	static const char *const spare_opt[] = { "--spare-workers", "1", NULL };
+	struct tl_broker b;
+	char file[1024];
+
+	snprintf(file, sizeof(file), "%s/sample.mkv", corpus);
+	CHECK(tl_broker_start(&b, "s0", worker, exec_opt) == 0);
+	(void)first_packet_us(&b, file); /* page cache */
+	CHECK(find_spare(b.pid) == 0);
+	latency_series(&b, file, 0, "--spare-workers 0 (exec per stream)");
+	CHECK(tl_broker_stop(&b) == 0);
+
+	CHECK(tl_broker_start(&b, "s1", worker, spare_opt) == 0);
+	(void)first_packet_us(&b, file);
+	latency_series(&b, file, 1, "--spare-workers 1, spare idle");
+	latency_series(&b, file, 0, "--spare-workers 1, back-to-back opens");
+	CHECK(tl_broker_stop(&b) == 0);
+}
+
+int
+main(int argc, char **argv)
+{
+	struct stat st;
+
+	if (argc != 6) {
+		fprintf(stderr, "usage: test_spare SHMDEMUXD WORKER CORPUS "
+			"FFPROBE-PACKETS handoff|malformed|latency\n");
+		return 2;
+	}
+	worker = argv[2];
+	corpus = argv[3];
+	ffprobe_packets = argv[4];
+	if (access(worker, X_OK) < 0 || stat(corpus, &st) < 0 ||
+	    access(ffprobe_packets, X_OK) < 0) {
+		fprintf(stderr, "worker, corpus or ffprobe-packets missing\n");
+		return 77;
+	}
+	tl_init(argv[1], 240);
+	if (strcmp(argv[5], "handoff") == 0)
+		test_handoff();
+	else if (strcmp(argv[5], "malformed") == 0)
+		test_malformed();
+	else if (strcmp(argv[5], "latency") == 0)
+		test_latency();
+	else
+		return 2;
+	tl_check_shm();
+	printf("test_spare %s: ok\n", argv[5]);
+	return 0;
+}
