@@ -15,6 +15,12 @@
  * free them afterwards (the mapping must still be there: run under ASan),
  * and the stream goes on for a new reader.
  *
+ * The broker's frame pool is small (1 MiB, a handful of 320x240 slots), so
+ * frames come both ways: decoded in place in the pool (held like any
+ * record: the slot is reused only once the tail passed it) and, once the
+ * decoder and the lent frames hold every slot, copied into the ring; the
+ * run checks that both happened.
+ *
  * No sleeps: every wait is a read with a timeout, a join, or the stream's
  * end.
  */
@@ -194,6 +200,7 @@ run_window(shmdemux_conn *c, uint64_t ring, int depth)
 	struct shmdemux_packet p;
 	struct shmdemux_frame f;
 	struct lent win[MAX_WINDOW];
+	struct shmdemux_status st;
 	shmdemux_stream *s = NULL;
 	int ret, n = 0, nwin = 0, freed = 0, ahead = -1;
 
@@ -223,13 +230,19 @@ run_window(shmdemux_conn *c, uint64_t ring, int depth)
 		give_back(&win[0], md5, freed++ % 2);
 		memmove(win, win + 1, --nwin * sizeof(win[0]));
 	}
+	if (ret != SHMDEMUX_EOF)
+		fprintf(stderr, "read: %s\n", shmdemux_strerror(ret));
 	CHECK(ret == SHMDEMUX_EOF);
 	for (int i = 0; i < nwin; i++)
 		give_back(&win[i], md5, freed++ % 2);
-	fprintf(stderr, "ring %" PRIu64 ", %d lent at once: %d frames, %d "
-		"read ahead until the producer was held, %d lent and freed\n",
-		ring, depth, n, ahead, freed);
+	CHECK(shmdemux_status(s, &st) == 0);
+	fprintf(stderr, "ring %" PRIu64 ", %d lent at once: %d frames (%"
+		PRIu64 " in the pool, %" PRIu64 " copied), %d read ahead "
+		"until the producer was held, %d lent and freed\n", ring,
+		depth, n, st.frames_pooled, st.frames_copied, ahead, freed);
 	CHECK(ahead >= 0);
+	CHECK(st.frames_pooled > 0 && st.frames_copied > 0);
+	CHECK(st.frames_pooled + st.frames_copied == (uint64_t)n);
 	CHECK(n == nref);
 	for (int i = 0; i < n; i++) {
 		if (strcmp(md5[i], ref[i]) != 0)
@@ -318,6 +331,7 @@ main(int argc, char **argv)
 {
 	struct tl_broker b;
 	shmdemux_conn *c = NULL;
+	static const char *const pool_args[] = { "--decode-pool", "1M", NULL };
 	uint64_t m;
 
 	if (argc != 4) {
@@ -334,7 +348,7 @@ main(int argc, char **argv)
 	}
 	tl_init(argv[1], 120);
 	load_ref();
-	CHECK(tl_broker_start(&b, "s", worker_bin, NULL) == 0);
+	CHECK(tl_broker_start(&b, "s", worker_bin, pool_args) == 0);
 	CHECK(shmdemux_connect(&c, b.sock, 0) == 0);
 	m = min_ring(c);
 	/* lending frames takes ring space: a frame lent while the next is
