@@ -93,6 +93,7 @@ open_decoder(struct worker *w, unsigned i)
 	w->dec->ctx[i] = ctx;
 	return 0;
 fail:
+	wpool_forget(w->dec->pool, ctx);
 	avcodec_free_context(&ctx);
 	worker_log(w, "track %u: cannot open the %s decoder: %s; kept as "
 		   "packets", i, codec->name, av_err2str(ret));

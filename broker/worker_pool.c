@@ -262,6 +262,13 @@ wpool_use(struct frame_pool *p, AVCodecContext *ctx)
 	ctx->get_buffer2 = pool_get_buffer;
 }
 
+void
+wpool_forget(struct frame_pool *p, const AVCodecContext *ctx)
+{
+	if (p != NULL && p->owner == ctx)
+		p->owner = NULL;
+}
+
 int
 wpool_frame_slot(struct frame_pool *p, const AVFrame *f,
 		 struct sd_frame_plane *pl, unsigned nb, uint32_t *slot)

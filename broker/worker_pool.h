@@ -28,6 +28,8 @@ void wpool_free(struct frame_pool **p);
 /* Let ctx (before avcodec_open2) take its pictures from the pool: only a
  * video decoder with AV_CODEC_CAP_DR1, and only the first one. */
 void wpool_use(struct frame_pool *p, AVCodecContext *ctx);
+/* ctx failed to open and is freed: the next video decoder may have it. */
+void wpool_forget(struct frame_pool *p, const AVCodecContext *ctx);
 /* If f's pictures are in a pool slot, fill pl[i].offset (pool offsets; the
  * sizes are already set) and *slot, and return 1; else 0. Then, before
  * reserving the record, wpool_prepare() (0 or -ENOMEM: copy instead). */
