@@ -340,7 +340,8 @@ usage(FILE *f)
 "                       (default 32M, at least 64K, at most 4G)\n"
 "  --decode-pool SIZE   frame pool of each lossless stream that decodes:\n"
 "                       video frames are decoded into it and read in place\n"
-"                       (default 64M, at most 4G, 0 = copy every frame)\n"
+"                       (default: the stream's ring size + 32M, at most\n"
+"                       4G; 0 = copy every frame)\n"
 "  --max-consumers N    consumer slots per stream (default 64, at most %u)\n"
 "  --lag-timeout MS     evict a lossless consumer stuck this long\n"
 "                       (default 5000, 0 = never)\n"
@@ -469,7 +470,7 @@ parse_options(int argc, char **argv)
 	int c, w;
 
 	conf.ring_size = UINT64_C(32) << 20;
-	conf.decode_pool = BROKER_DECODE_POOL;
+	conf.decode_pool = BROKER_POOL_AUTO;
 	conf.max_consumers = 64;
 	conf.lag_timeout_ms = 5000;
 	conf.worker_mem_limit = UINT64_C(3) << 30;
