@@ -19,7 +19,8 @@
  * frames come both ways: decoded in place in the pool (held like any
  * record: the slot is reused only once the tail passed it) and, once the
  * decoder and the lent frames hold every slot, copied into the ring; the
- * run checks that both happened.
+ * run checks that both happened, and that a copy of each frame
+ * (shmdemux_frame_to_avframe_copy) hashes the same.
  *
  * No sleeps: every wait is a read with a timeout, a join, or the stream's
  * end.
@@ -153,6 +154,20 @@ struct lent {
 	int n;        /* frame number */
 };
 
+/* shmdemux_frame_to_avframe_copy() of the view hashes the same (pooled
+ * and copied frames alike). */
+static void
+copy_matches(const struct shmdemux_frame *f, const char *md5)
+{
+	AVFrame *av = av_frame_alloc();
+	char now[33];
+
+	CHECK(av != NULL && shmdemux_frame_to_avframe_copy(f, av) == 0);
+	md5_avframe(av, now);
+	CHECK(strcmp(now, md5) == 0);
+	av_frame_free(&av);
+}
+
 /* Check a lent frame against its hash at read time and free it. */
 static void
 give_back(struct lent *l, const char (*md5)[33], int on_thread)
@@ -212,6 +227,7 @@ run_window(shmdemux_conn *c, uint64_t ring, int depth)
 			continue;
 		CHECK(shmdemux_get_frame(s, &f) == 0 && n < MAX_FRAMES);
 		md5_view(&f, md5[n]);
+		copy_matches(&f, md5[n]);
 		CHECK((win[nwin].av = av_frame_alloc()) != NULL);
 		CHECK(shmdemux_frame_to_avframe(s, win[nwin].av) == 0);
 		win[nwin++].n = n++;
