@@ -107,15 +107,15 @@ struct ring_wr {
  * Returns 0, -ETIMEDOUT/-EAGAIN, -EMSGSIZE. */
 int ring_reserve(struct ring *r, uint32_t meta_len, uint64_t payload_len,
 		 struct ring_wr *w, int timeout_ms);
-/* Publish the reserved record (release store of head). meta_len and
- * payload_len in w may have been lowered since ring_reserve(): the record
- * keeps the room reserved (a frame decoded in the frame pool reserves the
- * room its copy would take, to keep the ring's flow control unchanged). type is RING_REC_*,
- * flags RING_RF_*. Sleeping consumers are woken in batches, not per record:
- * once RING_WAKE_BATCH_RECS records or 1/RING_WAKE_BATCH_DIV of the ring
- * have been published since the last wake check, or at ring_flush(). A
- * consumer that is not sleeping sees every record as soon as it is
- * published either way. */
+/* Publish the reserved record (release store of head). type is RING_REC_*,
+ * flags RING_RF_*. meta_len and payload_len in w may have been lowered
+ * since ring_reserve(): the record keeps the room reserved (a frame decoded
+ * in the frame pool reserves the room its copy would take, to keep the
+ * ring's flow control unchanged). Sleeping consumers are woken in
+ * batches, not per record: once RING_WAKE_BATCH_RECS records or
+ * 1/RING_WAKE_BATCH_DIV of the ring have been published since the last
+ * wake check, or at ring_flush(). A consumer that is not sleeping sees
+ * every record as soon as it is published either way. */
 int ring_publish(struct ring *r, struct ring_wr *w, uint16_t type,
 		 uint16_t flags);
 /* Wake consumers sleeping on records published since the last wake check.
@@ -133,7 +133,8 @@ int ring_flush(struct ring *r);
  * reclaims only when it needs room, which for small records can be a long
  * time. Live mode: no-op. *tail is the tail afterwards: every record that
  * ends at or below it is reclaimed and no consumer can read it any more.
- * Returns 0 or -EPERM. */
+ * Returns 0, -EPERM (not the producer) or -EBADMSG (its own record log is
+ * inconsistent; cannot happen). */
 int ring_reclaim(struct ring *r, uint64_t *tail);
 /* The producer's current tail (see ring_reclaim); no shared access. */
 uint64_t ring_prod_tail(const struct ring *r);
