@@ -340,6 +340,10 @@ usage(FILE *f)
 "  --pidfile PATH       pid file (default: SOCKET.pid)\n"
 "  --ring-size SIZE     default ring size per stream, K/M/G suffixes\n"
 "                       (default 32M, at least 64K, at most 4G)\n"
+"  --decode-pool SIZE   frame pool of each lossless stream that decodes:\n"
+"                       video frames are decoded into it and read in place\n"
+"                       (default: the stream's ring size + 32M, at most\n"
+"                       4G; 0 = copy every frame)\n"
 "  --max-consumers N    consumer slots per stream (default 64, at most %u)\n"
 "  --lag-timeout MS     evict a lossless consumer stuck this long\n"
 "                       (default 5000, 0 = never)\n"
@@ -448,12 +452,13 @@ parse_options(int argc, char **argv)
 {
 	enum { O_SOCKET = 256, O_DAEMON, O_PIDFILE, O_RING, O_MAXC, O_LAG,
 	       O_IDLE, O_HELP, O_VERSION, O_MEM, O_WATCHDOG, O_OPEN_TIMEOUT,
-	       O_SPARE };
+	       O_SPARE, O_POOL };
 	static const struct option opts[] = {
 		{ "socket", required_argument, NULL, O_SOCKET },
 		{ "daemon", no_argument, NULL, O_DAEMON },
 		{ "pidfile", required_argument, NULL, O_PIDFILE },
 		{ "ring-size", required_argument, NULL, O_RING },
+		{ "decode-pool", required_argument, NULL, O_POOL },
 		{ "max-consumers", required_argument, NULL, O_MAXC },
 		{ "lag-timeout", required_argument, NULL, O_LAG },
 		{ "idle-exit", required_argument, NULL, O_IDLE },
@@ -471,6 +476,7 @@ parse_options(int argc, char **argv)
 	int c, w;
 
 	conf.ring_size = UINT64_C(32) << 20;
+	conf.decode_pool = BROKER_POOL_AUTO;
 	conf.max_consumers = 64;
 	conf.lag_timeout_ms = 5000;
 	conf.worker_mem_limit = UINT64_C(3) << 30;
@@ -488,6 +494,11 @@ parse_options(int argc, char **argv)
 			    conf.ring_size < RING_MIN_DATA ||
 			    conf.ring_size > BROKER_MAX_RING)
 				bad_option("invalid --ring-size: %s", optarg);
+			break;
+		case O_POOL:
+			if (parse_size(optarg, &conf.decode_pool) < 0 ||
+			    conf.decode_pool > BROKER_MAX_POOL)
+				bad_option("invalid --decode-pool: %s", optarg);
 			break;
 		case O_MAXC:
 			if (parse_uint(optarg, RING_MAX_SLOTS, &v) < 0 || v == 0)

@@ -37,6 +37,16 @@
  * faulted in during its first lap, which at 256 MiB took a quarter of the
  * time of a 10 s 1080p decode. */
 #define BROKER_DECODE_RING (UINT64_C(64) << 20)
+/* Default frame pool of a lossless decoding stream (docs/RING.md, "Frame
+ * pool"): the decoder writes video frames there and consumers read them in
+ * place. A pooled frame still takes its copy's room in the ring, so while
+ * the producer runs ahead the ring's worth of frames holds slots; the pool
+ * needs that much plus what the decoder itself keeps (references, frame
+ * threads), or frames get copied: the ring's size plus 32 MiB (ten 1080p
+ * pictures). */
+#define BROKER_POOL_AUTO        UINT64_MAX
+#define BROKER_DECODE_POOL_MORE (UINT64_C(32) << 20)
+#define BROKER_MAX_POOL         (UINT64_C(4) << 30) /* --decode-pool */
 #define BROKER_MAX_RING    (UINT64_C(4) << 30) /* 4 GiB per stream */
 #define BROKER_STOP_GRACE_MS 2000u  /* CLOSE: SIGTERM, then SIGKILL */
 #define BROKER_SHUTDOWN_GRACE_MS 2000u
@@ -46,6 +56,9 @@ struct broker_conf {
 	char pidfile[PATH_MAX];
 	char worker_path[PATH_MAX];
 	uint64_t ring_size;        /* default record area per stream */
+	uint64_t decode_pool;      /* frame pool of lossless decoding
+	                              streams; 0 = none, BROKER_POOL_AUTO =
+	                              the ring's size + 32 MiB */
 	uint32_t max_consumers;    /* cursor slots per stream */
 	uint32_t lag_timeout_ms;   /* default lossless lag eviction */
 	uint64_t worker_mem_limit; /* address space a worker may use besides

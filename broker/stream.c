@@ -196,6 +196,11 @@ validate(const struct ctl_open *req, struct ring_params *p, char *msg,
 		p->data_size = BROKER_DECODE_RING;
 	p->max_consumers = conf.max_consumers;
 	p->mode = req->mode;
+	/* Video frames decoded in place: lossless only, since a live reader
+	 * can be lapped and a pool slot would be reused under it. */
+	if (req->decode != 0 && req->mode == RING_MODE_LOSSLESS)
+		p->pool_size = conf.decode_pool != BROKER_POOL_AUTO ?
+		    conf.decode_pool : p->data_size + BROKER_DECODE_POOL_MORE;
 	/* Default: a lossless stream keeps its records until its first
 	 * consumer attached, so `open FILE` then `dump` loses nothing even
 	 * when the file is larger than the ring; a live one never waits. */

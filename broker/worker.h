@@ -8,6 +8,8 @@
  * worker_pkt.c    one AVPacket -> one RING_REC_PACKET record, pacing
  * worker_spool.c  non-seekable MP4/MOV with the moov at the end
  * worker_decode.c --decode: packets -> libavcodec -> RING_REC_FRAME records
+ * worker_pool.c   video pictures decoded in the ring's frame pool
+ *                 (worker_pool.h)
  */
 #ifndef SHMDEMUX_WORKER_H
 #define SHMDEMUX_WORKER_H

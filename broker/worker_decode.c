@@ -8,6 +8,10 @@
  * clone(CLONE_THREAD) and sched_getaffinity, which av_cpu_count() uses).
  * A decoder error is counted in hdr.decode_errors and decoding goes on, as
  * ffmpeg does, unless --decode-strict.
+ *
+ * Video frames of a lossless stream are decoded straight into the ring's
+ * frame pool (worker_pool.c) and published as records that name their
+ * slot; a frame that got no slot is copied into its record.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -20,6 +24,7 @@
 #include <libavutil/pixdesc.h>
 
 #include "worker.h"
+#include "worker_pool.h"
 
 _Static_assert(SD_FRAME_MAX_PLANES >= 4, "video planes");
 
@@ -31,6 +36,7 @@ struct worker_dec {
 	AVCodecContext *ctx[RING_MAX_TRACKS];
 	uint8_t failed[RING_MAX_TRACKS];  /* no decoder: stays packets */
 	AVFrame *frame;
+	struct frame_pool *pool;          /* NULL: every frame is copied */
 };
 
 static uint64_t
@@ -48,12 +54,16 @@ wanted(const struct worker *w, enum AVMediaType t)
 
 /* Relaxed load + store: the worker's main thread is the only writer. */
 static void
+count(_Atomic uint64_t *c)
+{
+	atomic_store_explicit(c, atomic_load_explicit(c, memory_order_relaxed)
+			      + 1, memory_order_relaxed);
+}
+
+static void
 count_error(struct worker *w)
 {
-	atomic_store_explicit(&w->hdr->decode_errors,
-	    atomic_load_explicit(&w->hdr->decode_errors,
-				 memory_order_relaxed) + 1,
-	    memory_order_relaxed);
+	count(&w->hdr->decode_errors);
 }
 
 static int
@@ -77,11 +87,13 @@ open_decoder(struct worker *w, unsigned i)
 	ctx->pkt_timebase = st->time_base;
 	/* 0 lets libavcodec pick from av_cpu_count(), as ffmpeg does */
 	ctx->thread_count = w->decode_threads;
+	wpool_use(w->dec->pool, ctx);
 	if ((ret = avcodec_open2(ctx, codec, NULL)) < 0)
 		goto fail;
 	w->dec->ctx[i] = ctx;
 	return 0;
 fail:
+	wpool_forget(w->dec->pool, ctx);
 	avcodec_free_context(&ctx);
 	worker_log(w, "track %u: cannot open the %s decoder: %s; kept as "
 		   "packets", i, codec->name, av_err2str(ret));
@@ -193,6 +205,49 @@ fill_meta(const struct worker *w, int track, const AVFrame *f,
 	m->nb_planes = nb;
 }
 
+static uint16_t
+rec_flags(const struct worker *w, int track, const AVFrame *f)
+{
+	return f->key_frame && (w->sync_track < 0 || w->sync_track == track) ?
+	       RING_RF_SYNC : 0;
+}
+
+/* A frame whose pictures are in pool slot `slot` (pl[].offset into the
+ * pool): a record of meta only. It still reserves the room its copy would
+ * take (`copy` bytes, never written, so never faulted in): the ring then
+ * bounds how far the producer runs ahead of a reader exactly as without a
+ * pool. Otherwise a reader lending a pooled frame and waiting for the next
+ * one could wait forever: freeing a small record makes no room for the
+ * copied frame the producer is blocked on once the pool ran dry.
+ * The slot's bytes were written by the decoder before it output the frame;
+ * the release store of head in ring_publish orders them before the record
+ * for every consumer. */
+static int
+publish_pooled(struct worker *w, int track, const AVFrame *f,
+	       const struct sd_frame_plane *pl, unsigned nb, uint32_t slot,
+	       uint64_t copy)
+{
+	struct sd_frame_meta m;
+	struct ring_wr wr;
+	uint32_t meta_len = (uint32_t)(sizeof(m) + nb * sizeof(pl[0]));
+	int ret;
+
+	if ((ret = worker_reserve(w, meta_len, copy, &wr)) < 0)
+		return ret;
+	wr.payload_len = 0; /* the room stays reserved (ring.h) */
+	fill_meta(w, track, f, AVMEDIA_TYPE_VIDEO, nb, &m);
+	m.flags |= SD_FRAME_POOLED;
+	m.pool_slot = slot;
+	memcpy(wr.meta, &m, sizeof(m));
+	memcpy((uint8_t *)wr.meta + sizeof(m), pl, nb * sizeof(pl[0]));
+	if ((ret = ring_publish(w->ring, &wr, RING_REC_FRAME,
+				rec_flags(w, track, f))) < 0)
+		return ret;
+	wpool_published(w->dec->pool, slot, wr.pos + wr.len);
+	count(&w->hdr->frames_pooled);
+	return 0;
+}
+
 static int
 publish_frame(struct worker *w, int track, const AVFrame *f,
 	      enum AVMediaType type)
@@ -202,7 +257,7 @@ publish_frame(struct worker *w, int track, const AVFrame *f,
 	struct ring_wr wr;
 	uint64_t total = 0;
 	unsigned nb = 0;
-	uint32_t meta_len;
+	uint32_t meta_len, slot;
 	uint8_t *dst;
 	int ret;
 
@@ -214,6 +269,13 @@ publish_frame(struct worker *w, int track, const AVFrame *f,
 	for (unsigned i = 0; i < nb; i++) {
 		pl[i].offset = total;
 		total = align_up(total + pl[i].size);
+	}
+	if (type == AVMEDIA_TYPE_VIDEO) {
+		wpool_collect(w->dec->pool, w->ring);
+		if (wpool_frame_slot(w->dec->pool, f, pl, nb, &slot) &&
+		    wpool_prepare(w->dec->pool) == 0)
+			return publish_pooled(w, track, f, pl, nb, slot, total);
+		count(&w->hdr->frames_copied);
 	}
 	meta_len = (uint32_t)(sizeof(m) + nb * sizeof(pl[0]));
 	if ((ret = worker_reserve(w, meta_len, total, &wr)) < 0)
@@ -231,9 +293,7 @@ publish_frame(struct worker *w, int track, const AVFrame *f,
 		       end - pl[i].offset - pl[i].size);
 	}
 	return ring_publish(w->ring, &wr, RING_REC_FRAME,
-			    f->key_frame && (w->sync_track < 0 ||
-					     w->sync_track == track) ?
-			    RING_RF_SYNC : 0);
+			    rec_flags(w, track, f));
 }
 
 /* A decoder error: counted, fatal only with --decode-strict. */
@@ -393,7 +453,8 @@ worker_decode_open(struct worker *w)
 	if (w->decode == 0)
 		return 0;
 	if ((w->dec = av_mallocz(sizeof(*w->dec))) == NULL ||
-	    (w->dec->frame = av_frame_alloc()) == NULL)
+	    (w->dec->frame = av_frame_alloc()) == NULL ||
+	    wpool_create(w->ring, &w->dec->pool) < 0)
 		return AVERROR(ENOMEM);
 	for (unsigned i = 0; i < w->fmt->nb_streams && i < RING_MAX_TRACKS;
 	     i++) {
@@ -413,5 +474,7 @@ worker_decode_close(struct worker *w)
 	for (unsigned i = 0; i < RING_MAX_TRACKS; i++)
 		avcodec_free_context(&w->dec->ctx[i]);
 	av_frame_free(&w->dec->frame);
+	/* last: the decoders' pictures are gone */
+	wpool_free(&w->dec->pool);
 	av_freep(&w->dec);
 }

@@ -111,10 +111,12 @@ copy_meta(const struct sd_frame_meta *m, struct shmdemux_frame *f)
 }
 
 int
-frame_parse(const struct ring_rd *v, struct shmdemux_frame *f)
+frame_parse(const struct ring_rd *v, const uint8_t *pool, uint64_t pool_size,
+	    struct shmdemux_frame *f)
 {
 	struct sd_frame_meta m;
 	const uint8_t *base = v->payload;
+	uint64_t limit = v->payload_len;
 
 	if (v->meta == NULL || v->meta_len < sizeof(m))
 		return SHMDEMUX_ECORRUPT;
@@ -123,6 +125,15 @@ frame_parse(const struct ring_rd *v, struct shmdemux_frame *f)
 	    v->meta_len != sizeof(m) + m.nb_planes *
 			   sizeof(struct sd_frame_plane))
 		return SHMDEMUX_ECORRUPT;
+	/* Pooled: the planes are in the pool area, which only a lossless
+	 * stream may use (the caller passes no pool otherwise). */
+	if (m.flags & SD_FRAME_POOLED) {
+		if (pool == NULL || m.media_type != SHMDEMUX_MEDIA_VIDEO ||
+		    v->payload_len != 0)
+			return SHMDEMUX_ECORRUPT;
+		base = pool;
+		limit = pool_size;
+	}
 	memset(f, 0, sizeof(*f));
 	copy_meta(&m, f);
 	f->seq = v->seq;
@@ -131,8 +142,7 @@ frame_parse(const struct ring_rd *v, struct shmdemux_frame *f)
 
 		memcpy(&p, (const uint8_t *)v->meta + sizeof(m) +
 		       i * sizeof(p), sizeof(p));
-		if (p.offset > v->payload_len ||
-		    p.size > v->payload_len - p.offset ||
+		if (p.offset > limit || p.size > limit - p.offset ||
 		    p.size > INT32_MAX || p.linesize <= 0)
 			return SHMDEMUX_ECORRUPT;
 		f->data[i] = base + p.offset;

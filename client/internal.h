@@ -42,10 +42,12 @@ int autostart_broker(const char *path);
 const struct sd_track *stream_track(shmdemux_stream *s, int i,
 				    const uint8_t **extradata);
 
-/* Validate a RING_REC_FRAME record into a view (frame.c). The track index
- * is the caller's to check against its table. Returns 0 or
- * SHMDEMUX_ECORRUPT. */
-int frame_parse(const struct ring_rd *v, struct shmdemux_frame *f);
+/* Validate a RING_REC_FRAME record into a view (frame.c). pool is the
+ * ring's frame pool (pool_size bytes), NULL where pooled frames are not
+ * allowed (live mode, or no pool). The track index is the caller's to check
+ * against its table. Returns 0 or SHMDEMUX_ECORRUPT. */
+int frame_parse(const struct ring_rd *v, const uint8_t *pool,
+		uint64_t pool_size, struct shmdemux_frame *f);
 
 /* Frames lent as AVFrames (stream.c). A hold keeps the record of the
  * current frame view from being reclaimed, and the stream object (mapping

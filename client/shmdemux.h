@@ -590,6 +590,10 @@ struct shmdemux_status {
 	char message[160];         /* one line about the end, or "" */
 	uint64_t frames;           /* decoded frames published so far */
 	uint64_t decode_errors;    /* decoder errors the worker skipped */
+	uint64_t frames_pooled;    /* video frames read in place from the
+	                              stream's frame pool (lossless --decode) */
+	uint64_t frames_copied;    /* video frames copied into the ring
+	                              (no pool slot free, live mode, ...) */
 };
 
 /* Snapshot of the stream's state and terminal status. Returns 0. */

@@ -471,6 +471,10 @@ shmdemux_status(shmdemux_stream *s, struct shmdemux_status *st)
 	st->frames = atomic_load_explicit(&h->frames, memory_order_relaxed);
 	st->decode_errors = atomic_load_explicit(&h->decode_errors,
 						 memory_order_relaxed);
+	st->frames_pooled = atomic_load_explicit(&h->frames_pooled,
+						 memory_order_relaxed);
+	st->frames_copied = atomic_load_explicit(&h->frames_copied,
+						 memory_order_relaxed);
 	st->exit_code = -1;
 	st->syscall = -1;
 	if (st->state != RING_STATE_ENDED)
@@ -550,7 +554,11 @@ static int
 parse_frame(shmdemux_stream *s, const struct ring_rd *v)
 {
 	struct shmdemux_frame *f = &s->frame;
-	int ret = frame_parse(v, f);
+	uint64_t pool_size;
+	const uint8_t *pool = ring_pool(s->ring, &pool_size);
+	/* Live consumers can be lapped: the worker never pools there, and a
+	 * pooled record in a live ring is treated as corrupt. */
+	int ret = frame_parse(v, s->live ? NULL : pool, pool_size, f);
 
 	if (ret < 0)
 		return ret;

@@ -103,13 +103,16 @@ enum {
 	SD_FRAME_INTERLACED = 0x0002,  /* AVFrame.interlaced_frame */
 	SD_FRAME_TFF = 0x0004,         /* AVFrame.top_field_first */
 	SD_FRAME_CORRUPT = 0x0008,     /* AV_FRAME_FLAG_CORRUPT */
+	SD_FRAME_POOLED = 0x0100,      /* planes are in the frame pool */
 };
 
 /* Video: one entry per data plane (palette included), as the decoder laid
  * it out: `size` bytes at `offset` into the payload, rows `linesize` apart
  * (linesize >= the plane's row bytes; size == linesize x plane height).
  * Audio: one entry per channel (planar formats) or one for all (packed);
- * linesize == size. Offsets are 64-byte aligned within the payload. */
+ * linesize == size. Offsets are 64-byte aligned within the payload.
+ * A pooled frame (SD_FRAME_POOLED, video only) has no payload: offsets are
+ * into the ring's frame pool area instead (docs/RING.md, "Frame pool"). */
 struct sd_frame_plane {
 	uint64_t offset;
 	uint64_t size;
@@ -146,7 +149,8 @@ struct sd_frame_meta {
 	uint64_t ch_mask;         /* u.mask for native order */
 	int32_t nb_samples;
 	uint32_t nb_planes;       /* entries following, <= SD_FRAME_MAX_PLANES */
-	uint8_t reserved[32];
+	uint32_t pool_slot;       /* SD_FRAME_POOLED: the slot (diagnostics) */
+	uint8_t reserved[28];
 	/* struct sd_frame_plane planes[nb_planes] follows */
 };
 

@@ -45,8 +45,10 @@ struct ring {
 	struct ring_slot *slots;
 	uint8_t *tracks;
 	uint8_t *area;
+	uint8_t *pool;
 	/* validated copies of the header geometry: never re-read */
 	uint64_t ds;
+	uint64_t ps;           /* frame pool bytes, 0 = none */
 	uint64_t tracks_size;
 	uint32_t nslots, mode, wait_consumers, lag_ms;
 
@@ -87,12 +89,14 @@ struct ring {
 };
 
 static int
-params_ok(const struct ring_params *p, uint64_t *ds)
+params_ok(const struct ring_params *p, uint64_t *ds, uint64_t *ps)
 {
 	uint64_t d;
 
-	if (p == NULL || p->data_size > RING_MAX_DATA)
+	if (p == NULL || p->data_size > RING_MAX_DATA ||
+	    p->pool_size > RING_MAX_POOL)
 		return 0;
+	*ps = ALIGN_UP(p->pool_size, PAGE);
 	d = ALIGN_UP(p->data_size, PAGE);
 	if (d < RING_MIN_DATA || d > RING_MAX_DATA)
 		return 0;
@@ -107,9 +111,9 @@ params_ok(const struct ring_params *p, uint64_t *ds)
 }
 
 static uint64_t
-data_seg_size(uint64_t ds)
+data_seg_size(uint64_t ds, uint64_t ps)
 {
-	return RING_HDR_SIZE + RING_TRACKS_SIZE + ds;
+	return RING_HDR_SIZE + RING_TRACKS_SIZE + ds + ps;
 }
 
 static uint64_t
@@ -122,17 +126,17 @@ cursor_seg_size(uint32_t nslots)
 uint64_t
 ring_data_seg_size(const struct ring_params *p)
 {
-	uint64_t ds;
+	uint64_t ds, ps;
 
-	return params_ok(p, &ds) ? data_seg_size(ds) : 0;
+	return params_ok(p, &ds, &ps) ? data_seg_size(ds, ps) : 0;
 }
 
 uint64_t
 ring_cursor_seg_size(const struct ring_params *p)
 {
-	uint64_t ds;
+	uint64_t ds, ps;
 
-	return params_ok(p, &ds) ? cursor_seg_size(p->max_consumers) : 0;
+	return params_ok(p, &ds, &ps) ? cursor_seg_size(p->max_consumers) : 0;
 }
 
 /* Size an fd from scratch (truncating first zeroes any old contents) and
@@ -150,15 +154,18 @@ size_fd(int fd, uint64_t size)
 }
 
 static void
-init_hdr(struct ring_hdr *h, const struct ring_params *p, uint64_t ds)
+init_hdr(struct ring_hdr *h, const struct ring_params *p, uint64_t ds,
+	 uint64_t ps)
 {
 	h->abi_version = RING_ABI_VERSION;
 	h->hdr_size = RING_HDR_SIZE;
-	h->total_size = data_seg_size(ds);
+	h->total_size = data_seg_size(ds, ps);
 	h->tracks_off = RING_HDR_SIZE;
 	h->tracks_size = RING_TRACKS_SIZE;
 	h->data_off = RING_HDR_SIZE + RING_TRACKS_SIZE;
 	h->data_size = ds;
+	h->pool_off = RING_HDR_SIZE + RING_TRACKS_SIZE + ds;
+	h->pool_size = ps;
 	h->max_consumers = p->max_consumers;
 	h->mode = p->mode;
 	h->wait_consumers = p->wait_consumers;
@@ -173,14 +180,14 @@ init_hdr(struct ring_hdr *h, const struct ring_params *p, uint64_t ds)
 int
 ring_create(int data_fd, int cursor_fd, const struct ring_params *p)
 {
-	uint64_t ds, dlen, clen;
+	uint64_t ds, ps, dlen, clen;
 	void *d = MAP_FAILED, *c = MAP_FAILED;
 	struct ring_cursors *cur;
 	int ret;
 
-	if (!params_ok(p, &ds))
+	if (!params_ok(p, &ds, &ps))
 		return -EINVAL;
-	dlen = data_seg_size(ds);
+	dlen = data_seg_size(ds, ps);
 	clen = cursor_seg_size(p->max_consumers);
 	if ((ret = size_fd(data_fd, dlen)) < 0 ||
 	    (ret = size_fd(cursor_fd, clen)) < 0)
@@ -193,7 +200,7 @@ ring_create(int data_fd, int cursor_fd, const struct ring_params *p)
 		ret = -errno;
 		goto out;
 	}
-	init_hdr(d, p, ds);
+	init_hdr(d, p, ds, ps);
 	cur = c;
 	cur->abi_version = RING_ABI_VERSION;
 	cur->max_consumers = p->max_consumers;
@@ -212,7 +219,7 @@ out:
 static int
 check_hdr(struct ring *r, const volatile struct ring_hdr *h, uint64_t fsize)
 {
-	uint64_t ds = h->data_size;
+	uint64_t ds = h->data_size, ps = h->pool_size;
 
 	if (h->magic != RING_MAGIC || h->abi_version != RING_ABI_VERSION ||
 	    h->hdr_size != RING_HDR_SIZE || h->total_size != fsize ||
@@ -221,9 +228,12 @@ check_hdr(struct ring *r, const volatile struct ring_hdr *h, uint64_t fsize)
 	    h->data_off != RING_HDR_SIZE + RING_TRACKS_SIZE)
 		return -EPROTO;
 	if (ds % PAGE || ds < RING_MIN_DATA || ds > RING_MAX_DATA ||
-	    data_seg_size(ds) != fsize)
+	    ps % PAGE || ps > RING_MAX_POOL ||
+	    h->pool_off != RING_HDR_SIZE + RING_TRACKS_SIZE + ds ||
+	    data_seg_size(ds, ps) != fsize)
 		return -EPROTO;
 	r->ds = ds;
+	r->ps = ps;
 	r->tracks_size = RING_TRACKS_SIZE;
 	r->nslots = h->max_consumers;
 	r->mode = h->mode;
@@ -355,8 +365,8 @@ map_fd(int fd, int prot, void **out, size_t *len)
 	if (fstat(fd, &st) < 0)
 		return -errno;
 	if (st.st_size < (off_t)PAGE ||
-	    (uint64_t)st.st_size > RING_MAX_DATA + RING_HDR_SIZE +
-				   RING_TRACKS_SIZE)
+	    (uint64_t)st.st_size > RING_MAX_DATA + RING_MAX_POOL +
+				   RING_HDR_SIZE + RING_TRACKS_SIZE)
 		return -EPROTO;
 	*out = mmap(NULL, (size_t)st.st_size, prot, MAP_SHARED, fd, 0);
 	if (*out == MAP_FAILED) {
@@ -403,6 +413,7 @@ ring_map(struct ring **out, int data_fd, int cursor_fd, enum ring_role role)
 					RING_CURSORS_HDR_SIZE);
 	r->tracks = (uint8_t *)r->dmap + RING_HDR_SIZE;
 	r->area = r->tracks + RING_TRACKS_SIZE;
+	r->pool = r->ps ? r->area + r->ds : NULL;
 	if (role == RING_ROLE_PRODUCER && (ret = load_producer_state(r)) < 0)
 		goto out;
 	*out = r;
@@ -440,6 +451,13 @@ const struct ring_cursors *
 ring_cursors(const struct ring *r)
 {
 	return r->cur;
+}
+
+void *
+ring_pool(const struct ring *r, uint64_t *size)
+{
+	*size = r->ps;
+	return r->pool;
 }
 
 /* ---- wakeups ---- */
@@ -764,6 +782,39 @@ make_room(struct ring *r, uint64_t end, struct budget *b)
 	return 0;
 }
 
+int
+ring_reclaim(struct ring *r, uint64_t *tail)
+{
+	struct budget b = { .ms = 0 };
+	uint64_t t, n;
+	int ret;
+
+	if (r->role != RING_ROLE_PRODUCER)
+		return -EPERM;
+	if (r->mode == RING_MODE_LOSSLESS && r->p_tail < r->p_head) {
+		/* The last record boundary every active cursor has passed
+		 * (walk_tail from the tail, no further than the limit). */
+		scan_limit(r, r->p_tail, r->p_head, false);
+		if ((ret = walk_tail(r, r->p_tail, r->p_limit, &t, &n)) < 0)
+			return ret;
+		if (t > r->p_tail) {
+			ret = reclaim_lossless(r, t, &b);
+			if (ret == 0)
+				lens_drop(r, n);
+			else if (ret != -EAGAIN)
+				return ret;
+		}
+	}
+	*tail = r->p_tail;
+	return 0;
+}
+
+uint64_t
+ring_prod_tail(const struct ring *r)
+{
+	return r->p_tail;
+}
+
 static void
 fill_rec(struct ring_rec *rec, uint64_t pos, uint64_t len, uint16_t type,
 	 uint16_t flags, uint32_t meta_len, uint64_t payload_len, uint64_t seq)
@@ -854,7 +905,10 @@ ring_publish(struct ring *r, struct ring_wr *w, uint16_t type,
 	if (r->role != RING_ROLE_PRODUCER)
 		return -EPERM;
 	if (w->pos != r->p_head || w->len > r->ds ||
-	    w->pos + w->len > r->p_tail + r->ds)
+	    w->pos + w->len > r->p_tail + r->ds ||
+	    w->payload_len > w->len ||
+	    sizeof(struct ring_rec) + ALIGN_UP((uint64_t)w->meta_len, 8) >
+	    w->len - w->payload_len)
 		return -EINVAL;
 	if (type != RING_REC_PACKET && type != RING_REC_FRAME &&
 	    type != RING_REC_TRACKS)

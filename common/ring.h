@@ -54,6 +54,8 @@ enum ring_start {
 
 struct ring_params {
 	uint64_t data_size;      /* bytes of record area (rounded up to 4 KiB) */
+	uint64_t pool_size;      /* bytes of frame pool after the record area
+	                            (rounded up to 4 KiB); 0 = none */
 	uint32_t max_consumers;  /* cursor slots, 1..RING_MAX_SLOTS */
 	uint32_t mode;           /* RING_MODE_LOSSLESS or RING_MODE_LIVE */
 	uint32_t wait_consumers; /* hold reclaim until this many attached */
@@ -82,6 +84,9 @@ void ring_unmap(struct ring **r);
  * once, then check it. */
 const struct ring_hdr *ring_hdr(const struct ring *r);
 const struct ring_cursors *ring_cursors(const struct ring *r);
+/* The frame pool area (docs/RING.md) and its size in *size; NULL and 0 when
+ * the ring has none. Read-only memory for a consumer, and untrusted. */
+void *ring_pool(const struct ring *r, uint64_t *size);
 
 /* ---- producer (worker) ---- */
 
@@ -103,11 +108,14 @@ struct ring_wr {
 int ring_reserve(struct ring *r, uint32_t meta_len, uint64_t payload_len,
 		 struct ring_wr *w, int timeout_ms);
 /* Publish the reserved record (release store of head). type is RING_REC_*,
- * flags RING_RF_*. Sleeping consumers are woken in batches, not per record:
- * once RING_WAKE_BATCH_RECS records or 1/RING_WAKE_BATCH_DIV of the ring
- * have been published since the last wake check, or at ring_flush(). A
- * consumer that is not sleeping sees every record as soon as it is
- * published either way. */
+ * flags RING_RF_*. meta_len and payload_len in w may have been lowered
+ * since ring_reserve(): the record keeps the room reserved (a frame decoded
+ * in the frame pool reserves the room its copy would take, to keep the
+ * ring's flow control unchanged). Sleeping consumers are woken in
+ * batches, not per record: once RING_WAKE_BATCH_RECS records or
+ * 1/RING_WAKE_BATCH_DIV of the ring have been published since the last
+ * wake check, or at ring_flush(). A consumer that is not sleeping sees
+ * every record as soon as it is published either way. */
 int ring_publish(struct ring *r, struct ring_wr *w, uint16_t type,
 		 uint16_t flags);
 /* Wake consumers sleeping on records published since the last wake check.
@@ -119,6 +127,17 @@ int ring_publish(struct ring *r, struct ring_wr *w, uint16_t type,
 int ring_flush(struct ring *r);
 #define RING_WAKE_BATCH_RECS 1024u
 #define RING_WAKE_BATCH_DIV  32u
+
+/* Lossless: move the tail up to the newest record boundary every active
+ * cursor (and the wait_consumers hold) allows, without waiting; ring_reserve
+ * reclaims only when it needs room, which for small records can be a long
+ * time. Live mode: no-op. *tail is the tail afterwards: every record that
+ * ends at or below it is reclaimed and no consumer can read it any more.
+ * Returns 0, -EPERM (not the producer) or -EBADMSG (its own record log is
+ * inconsistent; cannot happen). */
+int ring_reclaim(struct ring *r, uint64_t *tail);
+/* The producer's current tail (see ring_reclaim); no shared access. */
+uint64_t ring_prod_tail(const struct ring *r);
 
 /* Track table updates (seqlock on tracks->gen). Begin makes gen odd; end
  * makes it even, publishes it to readers and returns the new (even) gen. */

@@ -10,6 +10,9 @@
  *   [0, 4096)                      struct ring_hdr
  *   [hdr.tracks_off, +tracks_size) struct ring_tracks + extradata pool
  *   [hdr.data_off, +data_size)     records, each 64-byte aligned
+ *   [hdr.pool_off, +pool_size)     decoded-frame pool (0 bytes unless the
+ *                                  stream decodes): pooled RING_REC_FRAME
+ *                                  records point into it
  * Cursor segment:
  *   struct ring_cursors, then max_consumers x struct ring_slot
  */
@@ -23,12 +26,13 @@
 
 #define RING_MAGIC       UINT64_C(0x31474e52444d4853) /* "SHMDRNG1" */
 #define RING_CUR_MAGIC   UINT64_C(0x3152554344444d53) /* "SMDDCUR1" */
-#define RING_ABI_VERSION 1u
+#define RING_ABI_VERSION 2u
 #define RING_ALIGN       64u
 #define RING_HDR_SIZE    4096u
 #define RING_MAX_SLOTS   256u
 #define RING_MIN_DATA    (64u * 1024u)
 #define RING_MAX_DATA    (UINT64_C(1) << 36) /* 64 GiB */
+#define RING_MAX_POOL    (UINT64_C(1) << 36) /* 64 GiB */
 #define RING_WAIT_SLICE_MS 100
 
 enum ring_mode {
@@ -94,7 +98,8 @@ struct ring_hdr {
 	uint32_t mode;            /* RING_MODE_* */
 	uint32_t wait_consumers;
 	uint32_t lag_timeout_ms;
-	uint8_t pad0[RING_ALIGN - 64];
+	uint64_t pool_off;        /* data_off + data_size */
+	uint64_t pool_size;       /* multiple of 4096; 0 = no frame pool */
 
 	/* producer publish line */
 	_Alignas(64) _Atomic uint64_t head;      /* (A) end of last published record */
@@ -136,6 +141,10 @@ struct ring_hdr {
 	                                            progress (watchdog) */
 	_Atomic uint64_t decode_errors;          /* decoder errors counted
 	                                            (--decode), not fatal */
+	_Atomic uint64_t frames_pooled;          /* video frames published in
+	                                            place in the frame pool */
+	_Atomic uint64_t frames_copied;          /* video frames copied into
+	                                            the ring (no pool slot) */
 };
 _Static_assert(sizeof(struct ring_hdr) <= RING_HDR_SIZE, "ring_hdr too big");
 

@@ -38,14 +38,30 @@ decoded_fmt() { # INDEX
 	awk -v t="$1" '$3 == t && $4 == "frame" { print $7; exit }' "$T/human"
 }
 
+# Video of the DR1 decoders (H.264, HEVC, VP9, MPEG-2, MPEG-4) is decoded
+# in the frame pool: with the default pool every frame of these small files
+# (docs/RING.md, "Frame pool"); others (libdav1d's AV1) are copied.
+pooled_check() { # NAME STATS-FILE
+	local pooled copied
+	pooled=$(sed -n 's/.* pooled \([0-9]*\).*/\1/p' "$2")
+	copied=$(sed -n 's/.* copied \([0-9]*\).*/\1/p' "$2")
+	echo "$1: video frames pooled ${pooled:-?}, copied ${copied:-?}"
+	case $1 in
+	h264*|hevc*|vp9*|mpeg2*|mpeg4*)
+		[ "${pooled:-0}" -gt 0 ] && [ "${copied:-1}" -eq 0 ] ||
+			fail "$1: not decoded in the frame pool" ;;
+	esac
+}
+
 check() { # FILE
 	local f=$1 name=${1##*/} id idx type sfmt n
 	id=$("$SD" open --decode all --wait-consumers 2 "$f") ||
 		{ fail "$name: open"; return; }
 	"$SD" dump "$id" > "$T/human" 2>&1 &
-	"$SD" dump "$id" --framemd5 > "$T/out" 2> "$T/err" ||
+	"$SD" dump "$id" --framemd5 --stats > "$T/out" 2> "$T/err" ||
 		{ fail "$name: dump failed: $(cat "$T/err")"; wait; return; }
 	wait $! || { fail "$name: second dump failed"; return; }
+	pooled_check "$name" "$T/err"
 	while IFS=, read -r idx type sfmt; do
 		[ "$type" = video ] || [ "$type" = audio ] || continue
 		[ "$type" = audio ] && sfmt=$(decoded_fmt "$idx")

@@ -15,6 +15,13 @@
  * free them afterwards (the mapping must still be there: run under ASan),
  * and the stream goes on for a new reader.
  *
+ * The broker's frame pool is small (1 MiB, a handful of 320x240 slots), so
+ * frames come both ways: decoded in place in the pool (held like any
+ * record: the slot is reused only once the tail passed it) and, once the
+ * decoder and the lent frames hold every slot, copied into the ring; the
+ * run checks that both happened, and that a copy of each frame
+ * (shmdemux_frame_to_avframe_copy) hashes the same.
+ *
  * No sleeps: every wait is a read with a timeout, a join, or the stream's
  * end.
  */
@@ -147,6 +154,20 @@ struct lent {
 	int n;        /* frame number */
 };
 
+/* shmdemux_frame_to_avframe_copy() of the view hashes the same (pooled
+ * and copied frames alike). */
+static void
+copy_matches(const struct shmdemux_frame *f, const char *md5)
+{
+	AVFrame *av = av_frame_alloc();
+	char now[33];
+
+	CHECK(av != NULL && shmdemux_frame_to_avframe_copy(f, av) == 0);
+	md5_avframe(av, now);
+	CHECK(strcmp(now, md5) == 0);
+	av_frame_free(&av);
+}
+
 /* Check a lent frame against its hash at read time and free it. */
 static void
 give_back(struct lent *l, const char (*md5)[33], int on_thread)
@@ -194,6 +215,7 @@ run_window(shmdemux_conn *c, uint64_t ring, int depth)
 	struct shmdemux_packet p;
 	struct shmdemux_frame f;
 	struct lent win[MAX_WINDOW];
+	struct shmdemux_status st;
 	shmdemux_stream *s = NULL;
 	int ret, n = 0, nwin = 0, freed = 0, ahead = -1;
 
@@ -205,6 +227,7 @@ run_window(shmdemux_conn *c, uint64_t ring, int depth)
 			continue;
 		CHECK(shmdemux_get_frame(s, &f) == 0 && n < MAX_FRAMES);
 		md5_view(&f, md5[n]);
+		copy_matches(&f, md5[n]);
 		CHECK((win[nwin].av = av_frame_alloc()) != NULL);
 		CHECK(shmdemux_frame_to_avframe(s, win[nwin].av) == 0);
 		win[nwin++].n = n++;
@@ -223,13 +246,19 @@ run_window(shmdemux_conn *c, uint64_t ring, int depth)
 		give_back(&win[0], md5, freed++ % 2);
 		memmove(win, win + 1, --nwin * sizeof(win[0]));
 	}
+	if (ret != SHMDEMUX_EOF)
+		fprintf(stderr, "read: %s\n", shmdemux_strerror(ret));
 	CHECK(ret == SHMDEMUX_EOF);
 	for (int i = 0; i < nwin; i++)
 		give_back(&win[i], md5, freed++ % 2);
-	fprintf(stderr, "ring %" PRIu64 ", %d lent at once: %d frames, %d "
-		"read ahead until the producer was held, %d lent and freed\n",
-		ring, depth, n, ahead, freed);
+	CHECK(shmdemux_status(s, &st) == 0);
+	fprintf(stderr, "ring %" PRIu64 ", %d lent at once: %d frames (%"
+		PRIu64 " in the pool, %" PRIu64 " copied), %d read ahead "
+		"until the producer was held, %d lent and freed\n", ring,
+		depth, n, st.frames_pooled, st.frames_copied, ahead, freed);
 	CHECK(ahead >= 0);
+	CHECK(st.frames_pooled > 0 && st.frames_copied > 0);
+	CHECK(st.frames_pooled + st.frames_copied == (uint64_t)n);
 	CHECK(n == nref);
 	for (int i = 0; i < n; i++) {
 		if (strcmp(md5[i], ref[i]) != 0)
@@ -318,6 +347,7 @@ main(int argc, char **argv)
 {
 	struct tl_broker b;
 	shmdemux_conn *c = NULL;
+	static const char *const pool_args[] = { "--decode-pool", "1M", NULL };
 	uint64_t m;
 
 	if (argc != 4) {
@@ -334,7 +364,7 @@ main(int argc, char **argv)
 	}
 	tl_init(argv[1], 120);
 	load_ref();
-	CHECK(tl_broker_start(&b, "s", worker_bin, NULL) == 0);
+	CHECK(tl_broker_start(&b, "s", worker_bin, pool_args) == 0);
 	CHECK(shmdemux_connect(&c, b.sock, 0) == 0);
 	m = min_ring(c);
 	/* lending frames takes ring space: a frame lent while the next is

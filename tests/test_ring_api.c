@@ -2,7 +2,8 @@
  * test_ring_api.c - single-process checks of the ring API: header
  * validation, start positions, end status (-EPIPE), timeouts, -EMSGSIZE,
  * slot loss (-ECONNRESET), pad records at the lap end, the track table
- * seqlock, and that a consumer's data mapping is really read-only.
+ * seqlock, that a consumer's data mapping is really read-only, and the
+ * frame pool area (geometry checks, ring_pool) with ring_reclaim().
  */
 #include <errno.h>
 #include <setjmp.h>
@@ -208,7 +209,7 @@ test_bad_headers(void)
 	rp.max_consumers = 1;
 	TCHECK(tring_create(&t, &rp) == 0, "create");
 	h = (struct ring_hdr *)ring_hdr(t.admin);
-	h->abi_version = 2;
+	h->abi_version = RING_ABI_VERSION + 1;
 	TCHECK(tring_map_consumer(&t, &c) == -EPROTO && c == NULL, "abi");
 	h->abi_version = RING_ABI_VERSION;
 	h->data_size += 4096;
@@ -221,6 +222,59 @@ test_bad_headers(void)
 	tring_destroy(&t);
 }
 
+/* The frame pool: rounded to pages, validated against the header and the
+ * object's size, mapped read-only like the rest; ring_reclaim() moves the
+ * lossless tail up to what the cursors allow without waiting, and no
+ * further, and never before wait_consumers attached. */
+static void
+test_pool_and_reclaim(void)
+{
+	struct ring_params rp = { .data_size = 64u << 10, .max_consumers = 2,
+				  .pool_size = 8193, .wait_consumers = 1 };
+	struct tring t;
+	struct ring *p, *c;
+	struct ring_hdr *h;
+	uint64_t size, tail, end1;
+	const uint8_t *pool;
+
+	TCHECK(ring_data_seg_size(&rp) ==
+	       RING_HDR_SIZE + RING_TRACKS_SIZE + (64u << 10) + 12288,
+	       "pool rounded to pages");
+	TCHECK(tring_create(&t, &rp) == 0, "create");
+	h = (struct ring_hdr *)ring_hdr(t.admin);
+	TCHECK(h->pool_size == 12288 && h->pool_off == h->data_off +
+	       h->data_size, "pool geometry");
+	h->pool_off += 4096;
+	TCHECK(tring_map_consumer(&t, &c) == -EPROTO, "pool_off");
+	h->pool_off -= 4096;
+	h->pool_size += 4096;
+	TCHECK(tring_map_consumer(&t, &c) == -EPROTO, "pool_size vs fstat");
+	h->pool_size -= 4096;
+	TCHECK(tring_map_producer(&t, &p) == 0, "producer");
+	pool = ring_pool(p, &size);
+	TCHECK(pool != NULL && size == 12288 &&
+	       pool == (const uint8_t *)ring_hdr(p) + h->pool_off, "ring_pool");
+	/* nobody attached yet: the wait_consumers hold keeps everything */
+	put(p, 0, 100, 0);
+	TCHECK(ring_reclaim(p, &tail) == 0 && tail == 0, "held");
+	c = consumer_at(&t, RING_START_OLDEST);
+	end1 = ring_hdr(p)->head;
+	put(p, 1, 100, 0);
+	put(p, 2, 100, 0);
+	/* attached but not read: nothing to reclaim */
+	TCHECK(ring_reclaim(p, &tail) == 0 && tail == 0, "cursor at 0");
+	TCHECK(get(c, 0) == 0, "read 0");
+	TCHECK(ring_reclaim(p, &tail) == 0 && tail == end1 &&
+	       ring_prod_tail(p) == end1 && ring_hdr(p)->tail == end1,
+	       "reclaimed up to the cursor");
+	TCHECK(get(c, 0) == 1 && get(c, 0) == 2, "read on");
+	TCHECK(ring_reclaim(p, &tail) == 0 && tail == ring_hdr(p)->head,
+	       "all reclaimed");
+	ring_unmap(&c);
+	ring_unmap(&p);
+	tring_destroy(&t);
+}
+
 int
 main(void)
 {
@@ -229,6 +283,7 @@ main(void)
 	test_starts_and_end();
 	test_wrap_and_limits();
 	test_readonly_and_tracks();
+	test_pool_and_reclaim();
 	printf("ring api: ok\n");
 	return 0;
 }

@@ -1120,7 +1120,7 @@ dump_frame(shmdemux_stream *s, enum dump_fmt fmt)
 
 static int
 dump_stream(shmdemux_stream *s, const char *ref, enum dump_fmt fmt,
-	    int timeout)
+	    int timeout, int stats)
 {
 	struct shmdemux_packet p;
 	struct shmdemux_status st;
@@ -1141,6 +1141,12 @@ dump_stream(shmdemux_stream *s, const char *ref, enum dump_fmt fmt,
 	if (st.overruns > 0)
 		fprintf(stderr, "shmdemux: stream %s: %" PRIu64 " overruns "
 			"(packets lost)\n", ref, st.overruns);
+	if (stats)
+		fprintf(stderr, "shmdemux: stream %s: packets %" PRIu64
+			" frames %" PRIu64 " pooled %" PRIu64 " copied %"
+			PRIu64 " decode-errors %" PRIu64 "\n", ref, st.packets,
+			st.frames, st.frames_pooled, st.frames_copied,
+			st.decode_errors);
 	if (ret == SHMDEMUX_EOF)
 		return 0;
 	if (ret == -EAGAIN)
@@ -1173,6 +1179,9 @@ dump_help(FILE *f)
 "                   track,pts,md5 with the md5 ffmpeg -f framemd5 prints\n"
 "  (default)        one human-readable line per packet or frame\n"
 "  --timeout MS     fail if no packet arrives for MS ms (default: wait)\n"
+"  --stats          at the end, one line on stderr: packets and frames\n"
+"                   published, video frames read in place from the frame\n"
+"                   pool and copied, decoder errors\n"
 "  --help           this text\n");
 }
 
@@ -1185,13 +1194,14 @@ cmd_dump(int argc, char **argv)
 		{ "json", no_argument, NULL, 'j' },
 		{ "framemd5", no_argument, NULL, 'M' },
 		{ "timeout", required_argument, NULL, 't' },
+		{ "stats", no_argument, NULL, 'S' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	shmdemux_conn *conn = NULL;
 	shmdemux_stream *s = NULL;
 	enum dump_fmt fmt = DUMP_HUMAN;
-	int start = SHMDEMUX_START_OLDEST, timeout = -1, c, ret;
+	int start = SHMDEMUX_START_OLDEST, timeout = -1, stats = 0, c, ret;
 	const char *name;
 	uint32_t id;
 
@@ -1208,6 +1218,9 @@ cmd_dump(int argc, char **argv)
 			break;
 		case 'M':
 			fmt = DUMP_FRAMEMD5;
+			break;
+		case 'S':
+			stats = 1;
 			break;
 		case 'f':
 			if (strcmp(optarg, "start") == 0)
@@ -1238,7 +1251,7 @@ cmd_dump(int argc, char **argv)
 	if (c < 0)
 		ret = request_failed(conn, argv[optind], c);
 	else
-		ret = dump_stream(s, argv[optind], fmt, timeout);
+		ret = dump_stream(s, argv[optind], fmt, timeout, stats);
 	shmdemux_detach(&s);
 	shmdemux_disconnect(&conn);
 	return ret;
