@@ -15,6 +15,8 @@
 #                          hundred bytes in ADTS (packets/s, per-packet cost)
 #   bench_small_mp2.ts     60 s clip x 60: MP2 audio in MPEG-TS, small
 #                          packets in a container with per-packet framing cost
+#   bench_1080p_h264_60s.mkv  the 1080p clip x 6: 1500 frames to decode
+#                          (shmdemux-bench decode; about a second in-process)
 # Cached like gen.sh: a file is only made when missing (the clips are kept
 # in OUTDIR/.bench-clips so a changed loop count does not re-encode).
 set -euo pipefail
@@ -38,17 +40,22 @@ clip() { # NAME DURATION ARGS...
 	mv -f "$clips/.tmp.$name" "$clips/$name"
 }
 
-# The clip played LOOPS times in a row, stream-copied into the same muxer.
-loop() { # NAME LOOPS [MUXER ARGS...]
-	local name=$1 loops=$2
-	shift 2
+# The clip CLIP played LOOPS times in a row, stream-copied into the same
+# muxer, as OUT.
+loop_as() { # OUT CLIP LOOPS [MUXER ARGS...]
+	local name=$1 src=$2 loops=$3
+	shift 3
 	[ -e "$out/$name" ] && return 0
 	# shellcheck disable=SC2086
 	ffmpeg -nostdin -hide_banner -loglevel error -y \
-		-stream_loop $((loops - 1)) -i "$clips/$name" -map 0 -c copy \
+		-stream_loop $((loops - 1)) -i "$clips/$src" -map 0 -c copy \
 		"$@" $BITEXACT "$out/.tmp.$name" ||
 		{ rm -f "$out/.tmp.$name"; return 1; }
 	mv -f "$out/.tmp.$name" "$out/$name"
+}
+
+loop() { # NAME LOOPS [MUXER ARGS...]
+	loop_as "$1" "$@"
 }
 
 clip bench_1080p_h264.mkv 10 \
@@ -64,4 +71,5 @@ clip bench_small_mp2.ts 60 \
 loop bench_1080p_h264.mkv 120
 loop bench_small_aac.adts 100 -f adts
 loop bench_small_mp2.ts 60
+loop_as bench_1080p_h264_60s.mkv bench_1080p_h264.mkv 6
 ls -l "$out"/bench_*
