@@ -18,6 +18,8 @@
 #include <unistd.h>
 
 #include "broker_testlib.h"
+#include "media.h"
+#include "pktcsv.h"
 
 static const char *daemon_path;
 static char dir[64];
@@ -525,4 +527,52 @@ tl_consume(const char *sock, uint32_t id, int timeout_ms, tl_rec_fn fn,
 	if (ret == -EPIPE)
 		return n;
 	return ret < 0 ? ret : -ETIMEDOUT;
+}
+
+void
+tl_text_append(struct tl_text *t, const char *s, size_t n)
+{
+	if (t->len + n + 1 > t->cap) {
+		t->cap = (t->len + n + 1) * 2;
+		t->buf = realloc(t->buf, t->cap);
+		CHECK(t->buf != NULL);
+	}
+	memcpy(t->buf + t->len, s, n);
+	t->len += n;
+	t->buf[t->len] = '\0';
+}
+
+void
+tl_csv_record(const struct ring_rd *v, void *arg)
+{
+	struct sd_pkt_meta m;
+	char line[SD_PKT_CSV_MAX + 1];
+	int n;
+
+	if (v->type != RING_REC_PACKET)
+		return;
+	CHECK(v->meta_len >= sizeof(m));
+	memcpy(&m, v->meta, sizeof(m));
+	n = sd_pkt_csv(line, sizeof(line) - 1, m.track, m.pts, m.dts,
+		       m.duration, m.flags, v->payload, v->payload_len);
+	CHECK(n > 0);
+	line[n++] = '\n';
+	tl_text_append(arg, line, (size_t)n);
+}
+
+void
+tl_reference(const char *tool, const char *file, int piped,
+	     struct tl_text *out)
+{
+	char cmd[2200], buf[65536];
+	size_t n;
+	FILE *p;
+
+	snprintf(cmd, sizeof(cmd), piped ? "'%s' - < '%s'" : "'%s' '%s'",
+		 tool, file);
+	p = popen(cmd, "r");
+	CHECK(p != NULL);
+	while ((n = fread(buf, 1, sizeof(buf), p)) > 0)
+		tl_text_append(out, buf, n);
+	CHECK(pclose(p) == 0);
 }

@@ -91,4 +91,18 @@ typedef void (*tl_rec_fn)(const struct ring_rd *v, void *arg);
 long tl_consume(const char *sock, uint32_t id, int timeout_ms, tl_rec_fn fn,
 		void *arg);
 
+/* A growing NUL-terminated text; free(buf) when done. */
+struct tl_text {
+	char *buf;
+	size_t len, cap;
+};
+void tl_text_append(struct tl_text *t, const char *s, size_t n);
+/* A tl_rec_fn: appends the ffprobe-packets CSV line of every packet record
+ * to arg, a struct tl_text. */
+void tl_csv_record(const struct ring_rd *v, void *arg);
+/* What the ffprobe-packets tool at tool prints for file, read by path or
+ * (piped) from its standard input, appended to out. */
+void tl_reference(const char *tool, const char *file, int piped,
+		  struct tl_text *out);
+
 #endif

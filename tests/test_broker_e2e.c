@@ -19,65 +19,9 @@
 
 #include "broker_testlib.h"
 #include "media.h"
-#include "pktcsv.h"
 
 static struct tl_broker b;
 static const char *corpus, *ffprobe_packets;
-
-struct text {
-	char *buf;
-	size_t len, cap;
-};
-
-static void
-append(struct text *t, const char *s, size_t n)
-{
-	if (t->len + n + 1 > t->cap) {
-		t->cap = (t->len + n + 1) * 2;
-		t->buf = realloc(t->buf, t->cap);
-		CHECK(t->buf != NULL);
-	}
-	memcpy(t->buf + t->len, s, n);
-	t->len += n;
-	t->buf[t->len] = '\0';
-}
-
-static void
-on_record(const struct ring_rd *v, void *arg)
-{
-	struct sd_pkt_meta m;
-	char line[SD_PKT_CSV_MAX + 1];
-	int n;
-
-	if (v->type != RING_REC_PACKET)
-		return;
-	CHECK(v->meta_len >= sizeof(m));
-	memcpy(&m, v->meta, sizeof(m));
-	n = sd_pkt_csv(line, sizeof(line) - 1, m.track, m.pts, m.dts,
-		       m.duration, m.flags, v->payload, v->payload_len);
-	CHECK(n > 0);
-	line[n++] = '\n';
-	append(arg, line, (size_t)n);
-}
-
-static void
-reference(const char *file, int piped, struct text *out)
-{
-	char cmd[2200], buf[65536];
-	size_t n;
-	FILE *p;
-
-	if (piped)
-		snprintf(cmd, sizeof(cmd), "'%s' - < '%s'", ffprobe_packets,
-			 file);
-	else
-		snprintf(cmd, sizeof(cmd), "'%s' '%s'", ffprobe_packets, file);
-	p = popen(cmd, "r");
-	CHECK(p != NULL);
-	while ((n = fread(buf, 1, sizeof(buf), p)) > 0)
-		append(out, buf, n);
-	CHECK(pclose(p) == 0);
-}
 
 /* A child copying file into a pipe; returns the read end. */
 static int
@@ -108,7 +52,7 @@ compare(const char *name, int piped)
 {
 	struct ctl_stream_info info;
 	struct ctl_open o;
-	struct text got = { 0 }, want = { 0 };
+	struct tl_text got = { 0 }, want = { 0 };
 	char file[1024], err[CTL_MSG_LEN];
 	int fd = tl_connect(b.sock), in = -1, id;
 	pid_t feed = -1;
@@ -116,7 +60,7 @@ compare(const char *name, int piped)
 
 	CHECK(fd >= 0);
 	snprintf(file, sizeof(file), "%s/%s", corpus, name);
-	reference(file, piped, &want);
+	tl_reference(ffprobe_packets, file, piped, &want);
 	if (piped) {
 		in = feeder(file, &feed);
 		tl_open_init(&o, CTL_SRC_FD, "stdin", "");
@@ -130,7 +74,7 @@ compare(const char *name, int piped)
 	CHECK(id > 0);
 	if (in >= 0)
 		close(in);
-	recs = tl_consume(b.sock, (uint32_t)id, 20000, on_record, &got);
+	recs = tl_consume(b.sock, (uint32_t)id, 20000, tl_csv_record, &got);
 	CHECK(recs > 0);
 	if (feed > 0)
 		CHECK(tl_wait_child(feed, 10000) == 0);

@@ -35,64 +35,11 @@
 
 #include "broker_testlib.h"
 #include "media.h"
-#include "pktcsv.h"
 #include "worker_abi.h"
 
 static const char *worker, *corpus, *ffprobe_packets;
 
 /* ---- helpers ---- */
-
-struct text {
-	char *buf;
-	size_t len, cap;
-};
-
-static void
-append(struct text *t, const char *s, size_t n)
-{
-	if (t->len + n + 1 > t->cap) {
-		t->cap = (t->len + n + 1) * 2;
-		t->buf = realloc(t->buf, t->cap);
-		CHECK(t->buf != NULL);
-	}
-	memcpy(t->buf + t->len, s, n);
-	t->len += n;
-	t->buf[t->len] = '\0';
-}
-
-static void
-on_record(const struct ring_rd *v, void *arg)
-{
-	struct sd_pkt_meta m;
-	char line[SD_PKT_CSV_MAX + 1];
-	int n;
-
-	if (v->type != RING_REC_PACKET)
-		return;
-	CHECK(v->meta_len >= sizeof(m));
-	memcpy(&m, v->meta, sizeof(m));
-	n = sd_pkt_csv(line, sizeof(line) - 1, m.track, m.pts, m.dts,
-		       m.duration, m.flags, v->payload, v->payload_len);
-	CHECK(n > 0);
-	line[n++] = '\n';
-	append(arg, line, (size_t)n);
-}
-
-static void
-reference(const char *file, int piped, struct text *out)
-{
-	char cmd[2200], buf[65536];
-	size_t n;
-	FILE *p;
-
-	snprintf(cmd, sizeof(cmd), piped ? "'%s' - < '%s'" : "'%s' '%s'",
-		 ffprobe_packets, file);
-	p = popen(cmd, "r");
-	CHECK(p != NULL);
-	while ((n = fread(buf, 1, sizeof(buf), p)) > 0)
-		append(out, buf, n);
-	CHECK(pclose(p) == 0);
-}
 
 /* The argv of pid, NUL-separated; returns its length (0 if gone). */
 static size_t
@@ -177,7 +124,8 @@ gated_feeder(const char *file, int *gate, pid_t *pid)
 }
 
 static void
-check_same(const char *what, const struct text *got, const struct text *want)
+check_same(const char *what, const struct tl_text *got,
+	   const struct tl_text *want)
 {
 	if (got->len != want->len ||
 	    memcmp(got->buf, want->buf, got->len) != 0) {
@@ -192,18 +140,18 @@ static void
 open_compare(const struct tl_broker *b, const char *file, const char *what)
 {
 	struct ctl_stream_info info;
-	struct text got = { 0 }, want = { 0 };
+	struct tl_text got = { 0 }, want = { 0 };
 	struct ctl_open o;
 	char err[CTL_MSG_LEN];
 	int fd = tl_connect(b->sock), id;
 
 	CHECK(fd >= 0);
-	reference(file, 0, &want);
+	tl_reference(ffprobe_packets, file, 0, &want);
 	tl_open_init(&o, CTL_SRC_PATH, file, "");
 	o.wait_consumers = 1;
 	id = tl_open(fd, &o, -1, NULL, err, sizeof(err));
 	CHECK(id > 0);
-	CHECK(tl_consume(b->sock, (uint32_t)id, 20000, on_record, &got) > 0);
+	CHECK(tl_consume(b->sock, (uint32_t)id, 20000, tl_csv_record, &got) > 0);
 	CHECK(tl_info(b->sock, (uint32_t)id, &info) == 1);
 	CHECK(info.end_reason == SD_END_EOF);
 	check_same(what, &got, &want);
@@ -224,7 +172,7 @@ static pid_t
 handoff_piped(const struct tl_broker *b, const char *file)
 {
 	struct ctl_stream_info info;
-	struct text got = { 0 }, want = { 0 };
+	struct tl_text got = { 0 }, want = { 0 };
 	struct ctl_open o;
 	char err[CTL_MSG_LEN], title[4096];
 	int fd = tl_connect(b->sock), in, gate, id;
@@ -232,7 +180,7 @@ handoff_piped(const struct tl_broker *b, const char *file)
 
 	CHECK(fd >= 0);
 	CHECK(spare > 0);
-	reference(file, 1, &want);
+	tl_reference(ffprobe_packets, file, 1, &want);
 	in = gated_feeder(file, &gate, &feed);
 	tl_open_init(&o, CTL_SRC_FD, "stdin", "");
 	o.wait_consumers = 1;
@@ -253,7 +201,7 @@ handoff_piped(const struct tl_broker *b, const char *file)
 	CHECK(next > 0 && next != spare);
 	CHECK(write(gate, "g", 1) == 1);
 	close(gate);
-	CHECK(tl_consume(b->sock, (uint32_t)id, 20000, on_record, &got) > 0);
+	CHECK(tl_consume(b->sock, (uint32_t)id, 20000, tl_csv_record, &got) > 0);
 	CHECK(tl_wait_child(feed, 10000) == 0);
 	CHECK(tl_info(b->sock, (uint32_t)id, &info) == 1);
 	CHECK(info.end_reason == SD_END_EOF);
