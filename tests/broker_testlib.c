@@ -576,3 +576,34 @@ tl_reference(const char *tool, const char *file, int piped,
 		tl_text_append(out, buf, n);
 	CHECK(pclose(p) == 0);
 }
+
+int
+tl_feeder(const char *file, int *gate, pid_t *pid)
+{
+	int p[2], g[2] = { -1, -1 }, in;
+	char buf[65536];
+	ssize_t n;
+
+	CHECK(pipe2(p, O_CLOEXEC) == 0);
+	if (gate != NULL)
+		CHECK(pipe2(g, O_CLOEXEC) == 0);
+	*pid = fork();
+	CHECK(*pid >= 0);
+	if (*pid == 0) {
+		if (gate != NULL && read(g[0], buf, 1) != 1)
+			_exit(1);
+		in = open(file, O_RDONLY);
+		if (in < 0)
+			_exit(1);
+		while ((n = read(in, buf, sizeof(buf))) > 0)
+			if (write(p[1], buf, (size_t)n) != n)
+				_exit(1);
+		_exit(n == 0 ? 0 : 1);
+	}
+	close(p[1]);
+	if (gate != NULL) {
+		close(g[0]);
+		*gate = g[1];
+	}
+	return p[0];
+}

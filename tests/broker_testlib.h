@@ -91,6 +91,11 @@ typedef void (*tl_rec_fn)(const struct ring_rd *v, void *arg);
 long tl_consume(const char *sock, uint32_t id, int timeout_ms, tl_rec_fn fn,
 		void *arg);
 
+/* A child copying file into a pipe; returns the read end. With gate not
+ * NULL it starts only once a byte arrives on *gate (the write end of a
+ * second pipe, the caller's to write and close). */
+int tl_feeder(const char *file, int *gate, pid_t *pid);
+
 /* A growing NUL-terminated text; free(buf) when done. */
 struct tl_text {
 	char *buf;

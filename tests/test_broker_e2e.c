@@ -23,30 +23,6 @@
 static struct tl_broker b;
 static const char *corpus, *ffprobe_packets;
 
-/* A child copying file into a pipe; returns the read end. */
-static int
-feeder(const char *file, pid_t *pid)
-{
-	int p[2], in;
-	char buf[65536];
-	ssize_t n;
-
-	CHECK(pipe2(p, O_CLOEXEC) == 0);
-	*pid = fork();
-	CHECK(*pid >= 0);
-	if (*pid == 0) {
-		in = open(file, O_RDONLY);
-		if (in < 0)
-			_exit(1);
-		while ((n = read(in, buf, sizeof(buf))) > 0)
-			if (write(p[1], buf, (size_t)n) != n)
-				_exit(1);
-		_exit(n == 0 ? 0 : 1);
-	}
-	close(p[1]);
-	return p[0];
-}
-
 static void
 compare(const char *name, int piped)
 {
@@ -62,7 +38,7 @@ compare(const char *name, int piped)
 	snprintf(file, sizeof(file), "%s/%s", corpus, name);
 	tl_reference(ffprobe_packets, file, piped, &want);
 	if (piped) {
-		in = feeder(file, &feed);
+		in = tl_feeder(file, NULL, &feed);
 		tl_open_init(&o, CTL_SRC_FD, "stdin", "");
 	} else {
 		tl_open_init(&o, CTL_SRC_PATH, file, "");

@@ -93,36 +93,6 @@ reaped(pid_t pid)
 	return kill(pid, 0) < 0 && errno == ESRCH;
 }
 
-/* A child copying file into a pipe once a byte arrives on the gate;
- * returns the read end. */
-static int
-gated_feeder(const char *file, int *gate, pid_t *pid)
-{
-	int p[2], g[2], in;
-	char buf[65536];
-	ssize_t n;
-
-	CHECK(pipe2(p, O_CLOEXEC) == 0);
-	CHECK(pipe2(g, O_CLOEXEC) == 0);
-	*pid = fork();
-	CHECK(*pid >= 0);
-	if (*pid == 0) {
-		if (read(g[0], buf, 1) != 1)
-			_exit(1);
-		in = open(file, O_RDONLY);
-		if (in < 0)
-			_exit(1);
-		while ((n = read(in, buf, sizeof(buf))) > 0)
-			if (write(p[1], buf, (size_t)n) != n)
-				_exit(1);
-		_exit(n == 0 ? 0 : 1);
-	}
-	close(p[1]);
-	close(g[0]);
-	*gate = g[1];
-	return p[0];
-}
-
 static void
 check_same(const char *what, const struct tl_text *got,
 	   const struct tl_text *want)
@@ -181,7 +151,7 @@ handoff_piped(const struct tl_broker *b, const char *file)
 	CHECK(fd >= 0);
 	CHECK(spare > 0);
 	tl_reference(ffprobe_packets, file, 1, &want);
-	in = gated_feeder(file, &gate, &feed);
+	in = tl_feeder(file, &gate, &feed);
 	tl_open_init(&o, CTL_SRC_FD, "stdin", "");
 	o.wait_consumers = 1;
 	id = tl_open(fd, &o, in, NULL, err, sizeof(err));
