@@ -64,6 +64,16 @@ struct ring {
 	 * (cache misses, and memory the broker can also write). */
 	uint32_t *p_lens;
 	uint64_t p_lens_cap, p_lens_first, p_lens_n;
+	/* Early wrap (wrap_early). Record bytes are counted without pads,
+	 * which make positions run ahead of the data. */
+	uint64_t p_last_sync;  /* newest RING_RF_SYNC record, UINT64_MAX: none */
+	uint64_t p_rec_bytes;  /* record bytes published, pads excluded */
+	uint64_t p_sync_bytes; /* p_rec_bytes at the newest sync record */
+	uint64_t p_gop;        /* record bytes between the last two of them */
+	uint64_t p_wrap_at;    /* lossless: offset from which to wrap early */
+	uint64_t p_wrap_next;  /* head before which no early wrap is tried */
+	uint64_t p_wrapped;    /* start of the last lap begun early, or
+	                          UINT64_MAX */
 	uint32_t p_unwoken;    /* records published since the last wake check */
 	uint64_t p_unwoken_at; /* p_head at the last wake check */
 	uint64_t p_wake_bytes; /* wake after this many bytes (ds / 32) */
@@ -340,6 +350,14 @@ load_producer_state(struct ring *r)
 		return -EPROTO;
 	r->p_limit = r->p_tail;
 	r->p_gen = UINT32_MAX;
+	r->p_last_sync = atomic_load_explicit(&h->last_sync,
+					      memory_order_relaxed);
+	if (r->p_last_sync != UINT64_MAX && r->p_last_sync >= r->p_head)
+		r->p_last_sync = r->p_tail;
+	r->p_wrap_at = r->mode == RING_MODE_LOSSLESS &&
+		r->ds >= RING_WRAP_EARLY_MIN_RING ? RING_WRAP_EARLY_AT : r->ds;
+	r->p_wrap_next = 0;
+	r->p_wrapped = UINT64_MAX;
 	r->p_unwoken = 0;
 	r->p_unwoken_at = r->p_head;
 	r->p_wake_bytes = r->ds / RING_WAKE_BATCH_DIV;
@@ -696,6 +714,7 @@ wait_cursors(struct ring *r, uint64_t lo, uint64_t t, uint64_t deadline,
 struct budget {
 	int ms;
 	bool set;
+	bool waited;   /* had to wait for cursors (counted in producer_waits) */
 	uint64_t deadline;
 };
 
@@ -714,7 +733,6 @@ static int
 reclaim_lossless(struct ring *r, uint64_t t, struct budget *b)
 {
 	uint64_t lo = r->p_tail;
-	bool counted = false;
 	int ret;
 
 	for (;;) {
@@ -734,7 +752,7 @@ reclaim_lossless(struct ring *r, uint64_t t, struct budget *b)
 			}
 		}
 		if ((ret = wait_cursors(r, lo, t, budget_deadline(b),
-					&counted)) < 0)
+					&b->waited)) < 0)
 			return ret;
 	}
 }
@@ -856,8 +874,66 @@ pad_to_end(struct ring *r, struct budget *b)
 	fill_rec(rec_at(r, r->p_head), r->p_head, len, RING_REC_PAD, 0, 0, 0,
 		 r->p_seq);
 	publish_head(r, r->p_head + len);
-	note_published(r);
+	/* Nothing to wake a consumer for: a pad counts toward neither wake
+	 * threshold (with early wraps a pad is most of a lap's bytes). */
+	r->p_unwoken_at += len;
 	return 0;
+}
+
+/* Lossless: go back to the start of the area before its end, once
+ * RING_WRAP_EARLY_AT bytes into it, when that needs no wait: every active
+ * cursor has released the first len bytes of this lap, where the record
+ * will go. Consumers that keep up then read, and the producer writes, a
+ * few MiB that stay mapped and in cache instead of the whole ring: every
+ * page costs each process a fault the first time it touches it, and the
+ * lines of a record written a lap ago are long gone from the cache.
+ * Consumers that fall behind have the rest of the ring as before: the
+ * producer goes on past RING_WRAP_EARLY_AT whenever the start is in use.
+ *
+ * What stays retained for a consumer that attaches later shrinks to what
+ * lies behind the head in the window, so the window also keeps the newest
+ * sync record (a consumer starting at a keyframe finds one): it is at least
+ * twice the record bytes between the last two sync records, and a wrap
+ * that would reclaim the newest one is not made.
+ *
+ * A consumer that stalls right after an early wrap has only the window's
+ * worth of room behind it, not the ring's: each time the producer has to
+ * wait for room in a lap it began early, the window doubles (grow_window),
+ * up to the whole ring, so consumers that need the ring's buffering get it
+ * back after a few waits. With no consumer attached
+ * (or before wait_consumers attached) nothing is wrapped early: the whole
+ * ring stays history for the next one. A check that fails is not repeated
+ * for RING_WRAP_EARLY_RETRY bytes (it may scan every slot). */
+static bool
+wrap_early(struct ring *r, uint64_t len)
+{
+	uint64_t off = r->p_head % r->ds, reuse = r->p_head - off + len;
+	uint64_t at = 2 * r->p_gop > r->p_wrap_at ? 2 * r->p_gop : r->p_wrap_at;
+
+	if (off < at || r->p_head < r->p_wrap_next || off + len > r->ds)
+		return false;
+	/* the newest sync record, and what reclaim-ahead may take with the
+	 * reused bytes (make_room), must lie past them */
+	if ((r->p_last_sync == UINT64_MAX ||
+	     reuse + r->ds / RING_WAKE_BATCH_DIV <= r->p_last_sync) &&
+	    atomic_load_explicit(&r->cur->active, memory_order_relaxed) > 0 &&
+	    ((reuse <= r->p_limit &&
+	      atomic_load_explicit(&r->cur->attached_total,
+				   memory_order_relaxed) == r->p_gen) ||
+	     scan_limit(r, r->p_tail, reuse, false) >= reuse))
+		return true;
+	r->p_wrap_next = r->p_head + RING_WRAP_EARLY_RETRY;
+	return false;
+}
+
+static void
+grow_window(struct ring *r)
+{
+	if (r->p_wrapped == UINT64_MAX || r->p_head >= r->p_wrapped + r->ds ||
+	    r->p_wrap_at >= r->ds)
+		return;
+	r->p_wrap_at = r->p_wrap_at >= r->ds / 2 ? r->ds : 2 * r->p_wrap_at;
+	r->p_wrapped = UINT64_MAX;
 }
 
 int
@@ -881,10 +957,19 @@ ring_reserve(struct ring *r, uint32_t meta_len, uint64_t payload_len,
 	 * is published, so a failure leaves the ring as it was) */
 	if ((ret = lens_reserve(r, 2)) < 0)
 		return ret;
-	if (r->p_head % r->ds + len > r->ds &&
-	    (ret = pad_to_end(r, &b)) < 0)
-		return ret;
-	if ((ret = make_room(r, r->p_head + len, &b)) < 0)
+	if (r->p_head % r->ds + len > r->ds) {
+		if ((ret = pad_to_end(r, &b)) < 0)
+			return ret;
+	} else if (wrap_early(r, len)) {
+		/* cannot wait: wrap_early saw the room free */
+		if ((ret = pad_to_end(r, &b)) < 0)
+			return ret;
+		r->p_wrapped = r->p_head;
+	}
+	ret = make_room(r, r->p_head + len, &b);
+	if (b.waited)
+		grow_window(r);
+	if (ret < 0)
 		return ret;
 	p = (uint8_t *)rec_at(r, r->p_head);
 	w->pos = r->p_head;
@@ -919,9 +1004,15 @@ ring_publish(struct ring *r, struct ring_wr *w, uint16_t type,
 	publish_head(r, w->pos + w->len);
 	/* Release, after head: a consumer that jumps to last_sync finds the
 	 * record already below head. */
-	if (flags & RING_RF_SYNC)
+	if (flags & RING_RF_SYNC) {
+		if (r->p_last_sync != UINT64_MAX)
+			r->p_gop = r->p_rec_bytes - r->p_sync_bytes;
+		r->p_sync_bytes = r->p_rec_bytes;
+		r->p_last_sync = w->pos;
 		atomic_store_explicit(&h->last_sync, w->pos,
 				      memory_order_release);
+	}
+	r->p_rec_bytes += w->len;
 	/* Counters: relaxed, single writer, read only for display. */
 	atomic_store_explicit(&h->next_seq, ++r->p_seq, memory_order_relaxed);
 	if (type == RING_REC_PACKET)

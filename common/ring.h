@@ -127,6 +127,12 @@ int ring_publish(struct ring *r, struct ring_wr *w, uint16_t type,
 int ring_flush(struct ring *r);
 #define RING_WAKE_BATCH_RECS 1024u
 #define RING_WAKE_BATCH_DIV  32u
+/* Lossless rings of at least RING_WRAP_EARLY_MIN_RING bytes wrap back to
+ * their start from RING_WRAP_EARLY_AT bytes on when every consumer has
+ * released it (ring.c, wrap_early; docs/RING.md). */
+#define RING_WRAP_EARLY_AT       (2u << 20)
+#define RING_WRAP_EARLY_MIN_RING (8u << 20)
+#define RING_WRAP_EARLY_RETRY    (256u << 10)
 
 /* Lossless: move the tail up to the newest record boundary every active
  * cursor (and the wait_consumers hold) allows, without waiting; ring_reserve

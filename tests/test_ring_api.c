@@ -3,7 +3,9 @@
  * validation, start positions, end status (-EPIPE), timeouts, -EMSGSIZE,
  * slot loss (-ECONNRESET), pad records at the lap end, the track table
  * seqlock, that a consumer's data mapping is really read-only, and the
- * frame pool area (geometry checks, ring_pool) with ring_reclaim().
+ * frame pool area (geometry checks, ring_pool) with ring_reclaim(), and
+ * early wraps (a lossless producer going back to the start of the area
+ * once its consumers have released it).
  */
 #include <errno.h>
 #include <setjmp.h>
@@ -275,6 +277,196 @@ test_pool_and_reclaim(void)
 	tring_destroy(&t);
 }
 
+/* Reads the next record, checks it as get() does, returns its view. */
+static struct ring_rd
+get_rd(struct ring *c, uint64_t want_seq)
+{
+	struct ring_rd v;
+	struct tmeta m;
+	int ret;
+
+	ret = ring_next(c, &v, 0);
+	TCHECK(ret == 0, "next: %s", strerror(-ret));
+	memcpy(&m, v.meta, sizeof(m));
+	TCHECK(m.seq == want_seq && m.seq == v.seq &&
+	       m.len == v.payload_len &&
+	       tsum(v.payload, v.payload_len) == m.sum, "record %llu",
+	       (unsigned long long)want_seq);
+	ring_release(c, &v);
+	return v;
+}
+
+/* Records of 4000 payload bytes take exactly 4096 (64 header, 32 meta). */
+#define EW_LEN 4000u
+#define EW_REC 4096u
+
+/* One consumer reading each record as soon as it is published: the
+ * producer never writes further than limit into the area, and comes back
+ * to offset 0 at least min_wraps times; every record arrives, in order,
+ * intact. sync_every > 0 marks every sync_every-th record RING_RF_SYNC and
+ * checks that the newest one is never reclaimed and that a consumer
+ * attaching at a keyframe always finds it. Returns the highest offset. */
+static uint64_t
+ew_keep_up(struct tring *t, struct ring *p, struct ring *c, uint64_t *seq,
+	   uint64_t n, unsigned sync_every, uint64_t limit)
+{
+	const struct ring_hdr *h = ring_hdr(p);
+	uint64_t ds = h->data_size, top = 0, wraps = 0, last_sync = UINT64_MAX;
+
+	for (uint64_t i = 0; i < n; i++, (*seq)++) {
+		int sync = sync_every == 0 || *seq % sync_every == 0;
+		struct ring_rd v;
+
+		put(p, *seq, EW_LEN, sync ? RING_RF_SYNC : 0);
+		v = get_rd(c, *seq);
+		if (v.pos % ds > top)
+			top = v.pos % ds;
+		if (v.pos % ds == 0)
+			wraps++;
+		if (sync)
+			last_sync = v.pos;
+		TCHECK(v.pos % ds + EW_REC <= limit, "record %llu at offset %llu "
+		       "(limit %llu)", (unsigned long long)*seq,
+		       (unsigned long long)(v.pos % ds),
+		       (unsigned long long)limit);
+		if (sync_every == 0)
+			continue;
+		TCHECK(h->last_sync == last_sync && h->tail <= last_sync,
+		       "newest sync record %llu reclaimed (tail %llu)",
+		       (unsigned long long)last_sync,
+		       (unsigned long long)h->tail);
+		if (*seq % 97 == 0) {
+			/* a consumer joining at the keyframe finds it */
+			struct ring *j = consumer_at(t, RING_START_SYNC);
+			uint64_t first = *seq - *seq % sync_every;
+			struct ring_rd jv = get_rd(j, first);
+
+			TCHECK(jv.flags & RING_RF_SYNC, "joined at a keyframe");
+			ring_slot_free(t->admin, 1);
+			ring_unmap(&j);
+		}
+	}
+	TCHECK(wraps >= n * EW_REC / limit - 1, "%llu wraps for %llu records",
+	       (unsigned long long)wraps, (unsigned long long)n);
+	return top;
+}
+
+static void
+ew_ring(struct tring *t, struct ring **p, struct ring **c, uint64_t size,
+	uint32_t mode)
+{
+	struct ring_params rp = { .data_size = size, .max_consumers = 4,
+				  .mode = mode, .wait_consumers = 1 };
+
+	TCHECK(tring_create(t, &rp) == 0, "create");
+	TCHECK(tring_map_producer(t, p) == 0, "map producer");
+	*c = consumer_at(t, RING_START_OLDEST);
+}
+
+static void
+ew_done(struct tring *t, struct ring **p, struct ring **c)
+{
+	ring_unmap(c);
+	ring_unmap(p);
+	tring_destroy(t);
+}
+
+static void
+test_early_wrap(void)
+{
+	const uint64_t ds = 16u << 20, lap = ds / EW_REC;
+	const struct ring_hdr *h;
+	struct tring t;
+	struct ring *p, *c;
+	struct ring_wr w;
+	uint64_t seq = 0, n, top;
+	int ret;
+
+	/* keeping up, every record a sync point: a 2 MiB window */
+	ew_ring(&t, &p, &c, ds, RING_MODE_LOSSLESS);
+	ew_keep_up(&t, p, c, &seq, 5 * lap, 1, RING_WRAP_EARLY_AT + EW_REC);
+	/* A consumer that stops right after an early wrap has the window
+	 * behind it, and each wait for it doubles the window: after a few
+	 * stalls it has the whole ring again, and keeps it. */
+	for (uint64_t k = 0, room = 0, prev = 0; k < 5; k++, prev = room) {
+		for (n = 0; (ret = ring_reserve(p, sizeof(struct tmeta),
+						EW_LEN, &w, 0)) == 0; n++) {
+			struct tmeta *m = w.meta;
+
+			m->seq = seq + n;
+			m->len = EW_LEN;
+			m->sum = tfill(w.payload, EW_LEN, seq + n);
+			TCHECK(ring_publish(p, &w, RING_REC_PACKET,
+					    RING_RF_SYNC) == 0, "publish");
+		}
+		TCHECK(ret == -EAGAIN, "full: %s", strerror(-ret));
+		room = n;
+		TCHECK(room >= (k == 0 ? RING_WRAP_EARLY_AT / EW_REC - 1 :
+				prev), "stall %llu: room for %llu records, "
+		       "%llu before", (unsigned long long)k,
+		       (unsigned long long)room, (unsigned long long)prev);
+		for (top = 0; n > 0; n--, seq++) {
+			struct ring_rd v = get_rd(c, seq);
+
+			if (v.pos % ds > top)
+				top = v.pos % ds;
+		}
+		/* read up: it goes on from where the window now ends */
+		ew_keep_up(&t, p, c, &seq, lap, 1, ds);
+		if (k == 4)
+			TCHECK(room >= lap - 2 && top >= ds - 2 * EW_REC,
+			       "the whole ring again: %llu records, offset "
+			       "%llu", (unsigned long long)room,
+			       (unsigned long long)top);
+	}
+	ew_done(&t, &p, &c);
+
+	/* nobody attached: the whole ring stays history */
+	seq = 0;
+	ew_ring(&t, &p, &c, ds, RING_MODE_LOSSLESS);
+	ew_keep_up(&t, p, c, &seq, 2 * lap, 1, RING_WRAP_EARLY_AT + EW_REC);
+	ring_slot_free(t.admin, 0);
+	h = ring_hdr(p);
+	for (top = 0, n = 0; n < 2 * lap; n++, seq++) {
+		if (h->head % ds > top)
+			top = h->head % ds;
+		put(p, seq, EW_LEN, RING_RF_SYNC);
+	}
+	TCHECK(top >= ds - 2 * EW_REC, "no consumer: offset %llu",
+	       (unsigned long long)top);
+	ew_done(&t, &p, &c);
+
+	/* keyframes every 384 records (1.5 MiB): the window is two of
+	 * those, and the newest keyframe is always there to start at */
+	seq = 0;
+	ew_ring(&t, &p, &c, ds, RING_MODE_LOSSLESS);
+	ew_keep_up(&t, p, c, &seq, 5 * lap, 384, 2 * 384 * EW_REC + EW_REC);
+	ew_done(&t, &p, &c);
+
+	/* keyframes further apart than half the ring: no early wrap */
+	seq = 0;
+	ew_ring(&t, &p, &c, ds, RING_MODE_LOSSLESS);
+	top = ew_keep_up(&t, p, c, &seq, 3 * lap, (unsigned)(lap / 2 + 1),
+			 ds);
+	TCHECK(top >= ds - 2 * EW_REC, "long GOP: offset %llu",
+	       (unsigned long long)top);
+	ew_done(&t, &p, &c);
+
+	/* live rings and small rings use the whole area */
+	seq = 0;
+	ew_ring(&t, &p, &c, ds, RING_MODE_LIVE);
+	top = ew_keep_up(&t, p, c, &seq, 2 * lap, 1, ds);
+	TCHECK(top >= ds - 2 * EW_REC, "live: offset %llu",
+	       (unsigned long long)top);
+	ew_done(&t, &p, &c);
+	seq = 0;
+	ew_ring(&t, &p, &c, RING_WRAP_EARLY_MIN_RING / 2, RING_MODE_LOSSLESS);
+	top = ew_keep_up(&t, p, c, &seq, 3 * lap / 2, 1, ds);
+	TCHECK(top >= RING_WRAP_EARLY_MIN_RING / 2 - 2 * EW_REC,
+	       "small ring: offset %llu", (unsigned long long)top);
+	ew_done(&t, &p, &c);
+}
+
 int
 main(void)
 {
@@ -284,6 +476,7 @@ main(void)
 	test_wrap_and_limits();
 	test_readonly_and_tracks();
 	test_pool_and_reclaim();
+	test_early_wrap();
 	printf("ring api: ok\n");
 	return 0;
 }
