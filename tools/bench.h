@@ -23,9 +23,22 @@ double now_s(void);
 uint64_t touch(const uint8_t *p, size_t n);
 /* The whole regular file in a malloc'd buffer. 0 or -errno. */
 int slurp(const char *path, uint8_t **buf, size_t *len);
-/* A child that writes buf into wfd (closing rfd first) and exits. */
-pid_t start_writer(const uint8_t *buf, size_t len, int wfd, int rfd);
 void reap(pid_t pid);
+
+/* ---- bench_writer.c: one writer process feeds every run ---- */
+
+/* Forks the writer, which reads every page of buf once and then waits
+ * for pipes to fill with it. 0 or -errno. */
+int writer_start(const uint8_t *buf, size_t len);
+/* Hands wfd to the writer, which writes the whole buffer into it and
+ * closes it; returns at once (the caller closes its own copy). 0 or
+ * -errno. */
+int writer_feed(int wfd);
+/* Waits until the last feed was written: 0, or -EPIPE if the reader went
+ * away first, -EIO if the writer is gone. */
+int writer_wait(void);
+/* Ends and reaps the writer. */
+void writer_stop(void);
 /* AVIOContext read callback over the fd *opaque points to. */
 int read_cb(void *opaque, uint8_t *buf, int size);
 /* A private `shmdemuxd --daemon` (next to this binary) in a fresh
@@ -99,6 +112,11 @@ struct bench_arms {
 /* Medians over the runs, per second: counted units and payload MB. */
 struct bench_medians {
 	double a_rate, b_rate, a_mbs, b_mbs;
+	/* median over the runs of b/a within each interleaved pair: both
+	 * arms of a pair share the machine's state of the moment (on a
+	 * shared VM whole pairs run slow or fast), so this moves less than
+	 * the ratio of the medians, which is the reported "ratio" */
+	double pair_ratio;
 };
 
 /* runs interleaved pairs of (a) in-process and (b) broker runs over e's

@@ -2,7 +2,7 @@
  * bench_broker.c - the broker side of the file benchmarks: N consumer
  * processes wait for a stream id, attach, read to the end touching every
  * byte they consume and report over a pipe; the stream is opened over a
- * pipe fed by a writer process. What a consumer counts per record
+ * pipe fed by the writer process (bench_writer.c). What a consumer counts per record
  * (packets, frames) and how the stream is opened (decoding or not) are
  * the caller's.
  */
@@ -85,7 +85,7 @@ bench_broker_run(shmdemux_conn *conn, const struct bench_broker_conf *bc,
 		 const uint8_t *buf, size_t len, struct bench_result *r)
 {
 	struct shmdemux_open_opts o = *bc->opts;
-	pid_t kids[BENCH_MAX_CONSUMERS], writer;
+	pid_t kids[BENCH_MAX_CONSUMERS];
 	int idp[2], repp[2], in[2], crc, rc;
 	uint32_t id = 0;
 	double t0;
@@ -102,10 +102,13 @@ bench_broker_run(shmdemux_conn *conn, const struct bench_broker_conf *bc,
 	 * them holds its write end open (the worker would never see EOF) */
 	if (pipe2(in, O_CLOEXEC) < 0)
 		return -errno;
+	(void)buf; /* the writer has it */
+	(void)len;
 	t0 = now_s();
-	writer = start_writer(buf, len, in[1], in[0]);
+	rc = writer_feed(in[1]);
 	close(in[1]);
-	rc = shmdemux_open_fd(conn, in[0], &o, &id);
+	if (rc == 0)
+		rc = shmdemux_open_fd(conn, in[0], &o, &id);
 	close(in[0]);
 	for (int i = 0; i < bc->consumers; i++)
 		if (write(idp[1], &id, sizeof(id)) != (ssize_t)sizeof(id))
@@ -116,7 +119,8 @@ bench_broker_run(shmdemux_conn *conn, const struct bench_broker_conf *bc,
 	r->secs = now_s() - t0;
 	for (int i = 0; i < bc->consumers; i++)
 		reap(kids[i]);
-	reap(writer);
+	crc = writer_wait();
+	rc = rc ? rc : crc;
 	close(idp[0]);
 	close(idp[1]);
 	close(repp[0]);
@@ -137,6 +141,12 @@ bench_env_open(struct bench_env *e, const char *file, const char **socket)
 		return rc;
 	}
 	signal(SIGPIPE, SIG_IGN);
+	/* before the broker and the connection, so it holds neither */
+	if ((rc = writer_start(e->buf, e->len)) < 0) {
+		fprintf(stderr, "shmdemux-bench: cannot start the writer: "
+			"%s\n", strerror(-rc));
+		return rc;
+	}
 	av_log_set_level(AV_LOG_ERROR);
 	if (*socket == NULL) {
 		if ((rc = start_broker(e->dir, sizeof(e->dir), e->sock,
@@ -161,6 +171,7 @@ bench_env_close(struct bench_env *e)
 	shmdemux_disconnect(&e->conn);
 	if (e->dir[0] != '\0')
 		stop_broker(e->dir, e->sock);
+	writer_stop();
 	free(e->buf);
 }
 
@@ -169,7 +180,7 @@ bench_interleave(const struct bench_arms *arms, struct bench_env *e,
 		 const char *file, int runs, int quiet, struct bench_medians *m)
 {
 	double ar[BENCH_MAX_RUNS], br[BENCH_MAX_RUNS];
-	double am[BENCH_MAX_RUNS], bm[BENCH_MAX_RUNS];
+	double am[BENCH_MAX_RUNS], bm[BENCH_MAX_RUNS], pr[BENCH_MAX_RUNS];
 	int rc;
 
 	for (int i = 0; i < runs; i++) {
@@ -197,6 +208,7 @@ bench_interleave(const struct bench_arms *arms, struct bench_env *e,
 		br[i] = (double)b.count / b.secs;
 		am[i] = (double)a.bytes / a.secs / 1e6;
 		bm[i] = (double)b.bytes / b.secs / 1e6;
+		pr[i] = br[i] / ar[i];
 		if (!quiet)
 			printf("run %d: %" PRIu64 " %s, in-process %.1f %s/s, "
 			       "broker %.1f %s/s\n", i + 1, a.count,
@@ -207,5 +219,6 @@ bench_interleave(const struct bench_arms *arms, struct bench_env *e,
 	m->b_rate = median(br, runs);
 	m->a_mbs = median(am, runs);
 	m->b_mbs = median(bm, runs);
+	m->pair_ratio = median(pr, runs);
 	return 0;
 }

@@ -4,8 +4,9 @@
  *   (b) broker -> worker -> ring -> N consumer processes,
  * both touching every payload byte, runs interleaved, medians reported.
  *
- * Both sides read the input from a pipe fed by a writer process that holds
- * the whole file in memory, so neither measures the disk.
+ * Both sides read the input from a pipe fed by the same writer process
+ * (bench_writer.c), which holds the whole file in memory, so neither
+ * measures the disk.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -103,35 +104,6 @@ slurp(const char *path, uint8_t **buf, size_t *len)
 	return 0;
 }
 
-/* What a producer such as cat(1) writes per call. One write() of the
- * whole file would hold the pipe's lock while it copies a full pipe's worth,
- * and the reader would spin on that lock instead of reading. */
-#define WRITER_CHUNK (128 * 1024)
-
-/* A child that writes buf into wfd and exits. Returns its pid. */
-pid_t
-start_writer(const uint8_t *buf, size_t len, int wfd, int rfd)
-{
-	pid_t pid = fork();
-
-	if (pid != 0)
-		return pid;
-	close(rfd);
-	for (size_t off = 0; off < len;) {
-		size_t want = len - off < WRITER_CHUNK ? len - off :
-							 WRITER_CHUNK;
-		ssize_t n = write(wfd, buf + off, want);
-
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			_exit(1);
-		}
-		off += (size_t)n;
-	}
-	_exit(0);
-}
-
 void
 reap(pid_t pid)
 {
@@ -166,14 +138,19 @@ run_inproc(const void *ctx, const uint8_t *buf, size_t len,
 	uint8_t *iobuf = av_malloc(32768);
 	volatile uint64_t sink = 0;
 	int p[2], rc = -1;
-	pid_t writer;
 	double t0;
 
 	(void)ctx; /* no settings: the worker's defaults */
+	(void)buf; /* the writer has it */
+	(void)len;
 	if (pkt == NULL || iobuf == NULL || pipe2(p, O_CLOEXEC) < 0)
 		goto out_nopipe;
 	t0 = now_s();
-	writer = start_writer(buf, len, p[1], p[0]);
+	if (writer_feed(p[1]) < 0) {
+		close(p[0]);
+		close(p[1]);
+		goto out_nopipe;
+	}
 	close(p[1]);
 	pb = avio_alloc_context(iobuf, 32768, 0, &p[0], read_cb, NULL, NULL);
 	fmt = avformat_alloc_context();
@@ -206,7 +183,8 @@ out:
 		avio_context_free(&pb);
 	}
 	close(p[0]);
-	reap(writer);
+	if (writer_wait() < 0)
+		rc = -1;
 out_nopipe:
 	av_free(iobuf);
 	av_packet_free(&pkt);
@@ -359,8 +337,9 @@ usage(FILE *f)
 "Demuxes FILE, fed through a pipe, (a) in process with libavformat and\n"
 "(b) through broker, worker, ring and N consumer processes (default 1),\n"
 "each touching every payload byte; R interleaved runs (default 5).\n"
-"Prints the median packets/s and MB/s of both and the ratio b/a; with\n"
-"--json the last line is one JSON object.\n"
+"Prints the median packets/s and MB/s of both and the ratio b/a of the\n"
+"medians, and the median of each run's own b/a; with --json the last\n"
+"line is one JSON object (ratio, pair_ratio).\n"
 "--socket uses a running broker instead of starting a private one.\n");
 }
 
@@ -417,15 +396,18 @@ bench_demux(int argc, char **argv)
 			       "\"runs\":%d,\"inproc_pkts_per_s\":%.0f,"
 			       "\"broker_pkts_per_s\":%.0f,"
 			       "\"inproc_mb_per_s\":%.1f,"
-			       "\"broker_mb_per_s\":%.1f,\"ratio\":%.3f}\n",
-			       c.consumers, c.runs, ap, bp, am, bm, bp / ap);
+			       "\"broker_mb_per_s\":%.1f,\"ratio\":%.3f,"
+			       "\"pair_ratio\":%.3f}\n", c.consumers, c.runs,
+			       ap, bp, am, bm, bp / ap, m.pair_ratio);
 		} else
 			printf("%-12s %14s %10s\n%-12s %14.0f %10.1f\n"
 			       "%-12s %14.0f %10.1f\nratio b/a: %.3f "
-			       "(%d consumer%s, median of %d runs)\n",
+			       "(%d consumer%s, median of %d runs)\n"
+			       "median of the runs' own b/a: %.3f\n",
 			       "", "packets/s", "MB/s", "in-process", ap, am,
 			       "broker", bp, bm, bp / ap, c.consumers,
-			       c.consumers > 1 ? "s" : "", c.runs);
+			       c.consumers > 1 ? "s" : "", c.runs,
+			       m.pair_ratio);
 	}
 	rc = 0;
 out:
