@@ -904,24 +904,39 @@ pad_to_end(struct ring *r, struct budget *b)
  * (or before wait_consumers attached) nothing is wrapped early: the whole
  * ring stays history for the next one. A check that fails is not repeated
  * for RING_WRAP_EARLY_RETRY bytes (it may scan every slot). */
+/* Every active cursor is at or past t: the cached limit while no slot was
+ * allocated since it was computed, else a scan (which refreshes it). */
+static bool
+cursors_past(struct ring *r, uint64_t t)
+{
+	if (t <= r->p_limit &&
+	    atomic_load_explicit(&r->cur->attached_total,
+				 memory_order_relaxed) == r->p_gen)
+		return true;
+	return scan_limit(r, r->p_tail, t, false) >= t;
+}
+
+/* The caller has checked that the record fits before the end of the area. */
 static bool
 wrap_early(struct ring *r, uint64_t len)
 {
-	uint64_t off = r->p_head % r->ds, reuse = r->p_head - off + len;
-	uint64_t at = 2 * r->p_gop > r->p_wrap_at ? 2 * r->p_gop : r->p_wrap_at;
+	uint64_t off = r->p_head % r->ds, reuse;
 
-	if (off < at || r->p_head < r->p_wrap_next || off + len > r->ds)
+	/* the common case, and the whole test when early wraps are off */
+	if (off < r->p_wrap_at || off < 2 * r->p_gop ||
+	    r->p_head < r->p_wrap_next)
 		return false;
+	reuse = r->p_head - off + len;
 	/* the newest sync record, and what reclaim-ahead may take with the
 	 * reused bytes (make_room), must lie past them */
-	if ((r->p_last_sync == UINT64_MAX ||
-	     reuse + r->ds / RING_WAKE_BATCH_DIV <= r->p_last_sync) &&
-	    atomic_load_explicit(&r->cur->active, memory_order_relaxed) > 0 &&
-	    ((reuse <= r->p_limit &&
-	      atomic_load_explicit(&r->cur->attached_total,
-				   memory_order_relaxed) == r->p_gen) ||
-	     scan_limit(r, r->p_tail, reuse, false) >= reuse))
-		return true;
+	if (r->p_last_sync != UINT64_MAX &&
+	    reuse + r->ds / RING_WAKE_BATCH_DIV > r->p_last_sync)
+		goto no;
+	if (atomic_load_explicit(&r->cur->active, memory_order_relaxed) == 0 ||
+	    !cursors_past(r, reuse))
+		goto no;
+	return true;
+no:
 	r->p_wrap_next = r->p_head + RING_WRAP_EARLY_RETRY;
 	return false;
 }

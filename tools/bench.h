@@ -81,7 +81,7 @@ struct bench_broker_conf {
  * writer's start to the last report). 0 or a negative code; -EPROTO when
  * consumers disagree. */
 int bench_broker_run(shmdemux_conn *conn, const struct bench_broker_conf *bc,
-		     const uint8_t *buf, size_t len, struct bench_result *r);
+		     struct bench_result *r);
 
 /* What both file benchmarks run against: the file in memory and a
  * connection to a broker. Zero-initialise before bench_env_open(). */
@@ -100,10 +100,9 @@ struct bench_env {
 struct bench_arms {
 	const char *unit;	/* what is counted: "packets", "frames" */
 	const char *what;	/* the in-process work: "demux", "decode" */
-	int (*inproc)(const void *ctx, const uint8_t *buf, size_t len,
-		      struct bench_result *r);
+	int (*inproc)(const void *ctx, struct bench_result *r);
 	int (*broker)(const void *ctx, shmdemux_conn *conn,
-		      const uint8_t *buf, size_t len, struct bench_result *r);
+		      struct bench_result *r);
 	const void *ctx;
 };
 

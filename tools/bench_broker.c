@@ -82,7 +82,7 @@ collect(int consumers, int repfd, struct bench_result *r)
 
 int
 bench_broker_run(shmdemux_conn *conn, const struct bench_broker_conf *bc,
-		 const uint8_t *buf, size_t len, struct bench_result *r)
+		 struct bench_result *r)
 {
 	struct shmdemux_open_opts o = *bc->opts;
 	pid_t kids[BENCH_MAX_CONSUMERS];
@@ -102,8 +102,6 @@ bench_broker_run(shmdemux_conn *conn, const struct bench_broker_conf *bc,
 	 * them holds its write end open (the worker would never see EOF) */
 	if (pipe2(in, O_CLOEXEC) < 0)
 		return -errno;
-	(void)buf; /* the writer has it */
-	(void)len;
 	t0 = now_s();
 	rc = writer_feed(in[1]);
 	close(in[1]);
@@ -186,13 +184,12 @@ bench_interleave(const struct bench_arms *arms, struct bench_env *e,
 	for (int i = 0; i < runs; i++) {
 		struct bench_result a = { 0, 0, 0 }, b = { 0, 0, 0 };
 
-		if ((rc = arms->inproc(arms->ctx, e->buf, e->len, &a)) < 0) {
+		if ((rc = arms->inproc(arms->ctx, &a)) < 0) {
 			fprintf(stderr, "shmdemux-bench: in-process %s of %s "
 				"failed\n", arms->what, file);
 			return rc;
 		}
-		if ((rc = arms->broker(arms->ctx, e->conn, e->buf, e->len,
-				       &b)) < 0) {
+		if ((rc = arms->broker(arms->ctx, e->conn, &b)) < 0) {
 			fprintf(stderr, "shmdemux-bench: broker run: %s\n",
 				shmdemux_strerror(rc));
 			return rc;

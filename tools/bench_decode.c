@@ -130,8 +130,7 @@ out:
 }
 
 static int
-run_inproc(const void *conf, const uint8_t *buf, size_t len,
-	   struct bench_result *r)
+run_inproc(const void *conf, struct bench_result *r)
 {
 	const struct dec_conf *c = conf;
 	AVCodecContext *ctx[64] = { NULL };
@@ -145,8 +144,6 @@ run_inproc(const void *conf, const uint8_t *buf, size_t len,
 		av_free(iobuf);
 		return -1;
 	}
-	(void)buf; /* the writer has it */
-	(void)len;
 	t0 = now_s();
 	if (writer_feed(p[1]) < 0) {
 		close(p[0]);
@@ -205,8 +202,7 @@ consume_frame(shmdemux_stream *s, int rc, const struct shmdemux_packet *pkt,
 }
 
 static int
-run_broker(const void *ctx, shmdemux_conn *conn, const uint8_t *buf,
-	   size_t len, struct bench_result *r)
+run_broker(const void *ctx, shmdemux_conn *conn, struct bench_result *r)
 {
 	const struct dec_conf *c = ctx;
 	struct shmdemux_open_opts o;
@@ -222,7 +218,7 @@ run_broker(const void *ctx, shmdemux_conn *conn, const uint8_t *buf,
 	o.decode = SHMDEMUX_DECODE_VIDEO | SHMDEMUX_DECODE_AUDIO;
 	o.decode_threads = (unsigned)c->threads;
 	o.label = "bench-decode";
-	return bench_broker_run(conn, &bc, buf, len, r);
+	return bench_broker_run(conn, &bc, r);
 }
 
 static void

@@ -128,8 +128,7 @@ read_cb(void *opaque, uint8_t *buf, int size)
 }
 
 static int
-run_inproc(const void *ctx, const uint8_t *buf, size_t len,
-	   struct bench_result *r)
+run_inproc(const void *ctx, struct bench_result *r)
 {
 	AVFormatContext *fmt = NULL;
 	AVIOContext *pb = NULL;
@@ -141,8 +140,6 @@ run_inproc(const void *ctx, const uint8_t *buf, size_t len,
 	double t0;
 
 	(void)ctx; /* no settings: the worker's defaults */
-	(void)buf; /* the writer has it */
-	(void)len;
 	if (pkt == NULL || iobuf == NULL || pipe2(p, O_CLOEXEC) < 0)
 		goto out_nopipe;
 	t0 = now_s();
@@ -209,8 +206,7 @@ consume_packet(shmdemux_stream *s, int rc, const struct shmdemux_packet *pkt,
 }
 
 static int
-run_broker(const void *ctx, shmdemux_conn *conn, const uint8_t *buf,
-	   size_t len, struct bench_result *r)
+run_broker(const void *ctx, shmdemux_conn *conn, struct bench_result *r)
 {
 	const struct demux_conf *c = ctx;
 	struct shmdemux_open_opts o;
@@ -225,7 +221,7 @@ run_broker(const void *ctx, shmdemux_conn *conn, const uint8_t *buf,
 	o.noseek = 1;
 	o.ring_size = c->ring_size;
 	o.label = "bench";
-	return bench_broker_run(conn, &bc, buf, len, r);
+	return bench_broker_run(conn, &bc, r);
 }
 
 /* ---- a private broker for the run ---- */

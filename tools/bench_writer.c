@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "bench.h"
+#include "proto.h"
 
 /* What a producer such as cat(1) writes per call. One write() of the
  * whole file would hold the pipe's lock while it copies a full pipe's worth,
@@ -124,31 +125,12 @@ writer_start(const uint8_t *buf, size_t len)
 int
 writer_feed(int wfd)
 {
-	union {
-		char buf[CMSG_SPACE(sizeof(int))];
-		struct cmsghdr align;
-	} cbuf;
-	char b = 'w';
-	struct iovec iov = { .iov_base = &b, .iov_len = 1 };
-	struct msghdr mh = {
-		.msg_iov = &iov, .msg_iovlen = 1,
-		.msg_control = cbuf.buf, .msg_controllen = sizeof(cbuf.buf),
-	};
-	struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
-	ssize_t n;
+	int ret;
 
 	if (wr.sock < 0 || wr.busy)
 		return -EINVAL;
-	memset(&cbuf, 0, sizeof(cbuf));
-	c->cmsg_level = SOL_SOCKET;
-	c->cmsg_type = SCM_RIGHTS;
-	c->cmsg_len = CMSG_LEN(sizeof(int));
-	memcpy(CMSG_DATA(c), &wfd, sizeof(wfd));
-	do
-		n = sendmsg(wr.sock, &mh, MSG_NOSIGNAL);
-	while (n < 0 && errno == EINTR);
-	if (n != 1)
-		return n < 0 ? -errno : -EIO;
+	if ((ret = ctl_send(wr.sock, "w", 1, &wfd, 1)) < 0)
+		return ret;
 	wr.busy = 1;
 	return 0;
 }
