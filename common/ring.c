@@ -76,6 +76,7 @@ struct ring {
 	                          UINT64_MAX */
 	uint32_t p_unwoken;    /* records published since the last wake check */
 	uint64_t p_unwoken_at; /* p_head at the last wake check */
+	uint64_t p_unwoken_pad; /* pad bytes since then (no byte threshold) */
 	uint64_t p_wake_bytes; /* wake after this many bytes (ds / 32) */
 	struct lag *lag;
 
@@ -360,6 +361,7 @@ load_producer_state(struct ring *r)
 	r->p_wrapped = UINT64_MAX;
 	r->p_unwoken = 0;
 	r->p_unwoken_at = r->p_head;
+	r->p_unwoken_pad = 0;
 	r->p_wake_bytes = r->ds / RING_WAKE_BATCH_DIV;
 	r->p_packets = atomic_load_explicit(&h->packets, memory_order_relaxed);
 	r->p_frames = atomic_load_explicit(&h->frames, memory_order_relaxed);
@@ -495,6 +497,7 @@ wake_consumers(struct ring *r, bool always)
 		/* Every record published so far is covered by this check. */
 		r->p_unwoken = 0;
 		r->p_unwoken_at = r->p_head;
+		r->p_unwoken_pad = 0;
 	}
 	atomic_thread_fence(memory_order_seq_cst);
 	if (!always &&
@@ -521,7 +524,7 @@ static void
 note_published(struct ring *r)
 {
 	if (++r->p_unwoken < RING_WAKE_BATCH_RECS &&
-	    r->p_head - r->p_unwoken_at < r->p_wake_bytes)
+	    r->p_head - r->p_unwoken_at - r->p_unwoken_pad < r->p_wake_bytes)
 		return;
 	wake_consumers(r, false);
 }
@@ -874,9 +877,11 @@ pad_to_end(struct ring *r, struct budget *b)
 	fill_rec(rec_at(r, r->p_head), r->p_head, len, RING_REC_PAD, 0, 0, 0,
 		 r->p_seq);
 	publish_head(r, r->p_head + len);
-	/* Nothing to wake a consumer for: a pad counts toward neither wake
-	 * threshold (with early wraps a pad is most of a lap's bytes). */
-	r->p_unwoken_at += len;
+	/* A pad counts toward neither batch threshold (with early wraps it
+	 * is most of a lap's bytes), but ring_flush() still wakes for it: a
+	 * producer waiting for room may need a sleeping consumer to walk
+	 * over it. */
+	r->p_unwoken_pad += len;
 	return 0;
 }
 
