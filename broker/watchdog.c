@@ -19,10 +19,13 @@ wd_tick(struct wd *wd, const struct wd_sample *s, uint64_t elapsed_ms)
 {
 	int moved = !wd->primed || s->progress != wd->last.progress ||
 		    s->input != wd->last.input;
+	/* Not yet started: exec, loading and the sandbox come before the
+	 * first input read sets the clock; only the open limit bounds it. */
+	int starting = s->opening && s->progress == 0;
 
 	wd->primed = 1;
 	wd->last = *s;
-	if (moved)
+	if (moved || starting)
 		wd->stalled_ms = 0;
 	else if (s->input_waiting)
 		wd->stalled_ms += elapsed_ms;

@@ -15,7 +15,11 @@
  * moved; any progress resets it; idle samples neither add nor reset.
  * Opening (state STARTING/OPENING) is bounded separately: the time spent
  * opening while input waited may not exceed the open timeout, even with
- * progress (a probe that reads forever).
+ * progress (a probe that reads forever). A worker still opening whose
+ * clock reads 0 has not started (exec, dynamic loading, the sandbox: slow
+ * on a loaded machine, and not the media's doing): no stall accumulates
+ * until its first input read sets the clock; the open timeout bounds that
+ * time. Once running, a clock stuck at any value, 0 included, is a stall.
  */
 #ifndef SHMDEMUXD_WATCHDOG_H
 #define SHMDEMUXD_WATCHDOG_H

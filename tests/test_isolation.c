@@ -506,7 +506,7 @@ test_idle_source(void)
 	CHECK(tl_broker_start(&b, "s", worker_bin, NULL) == 0);
 	CHECK(shmdemux_connect(&c, b.sock, 0) == 0);
 	shmdemux_open_opts_init(&o);
-	o.watchdog_ms = 300;
+	o.watchdog_ms = 500;
 	o.name = "idle";
 	CHECK(shmdemux_open_push(c, &o, &id, &push) == 0);
 	CHECK(shmdemux_attach(c, id, NULL, SHMDEMUX_START_OLDEST, 0,
@@ -545,7 +545,7 @@ test_full_ring(void)
 	CHECK(shmdemux_connect(&c, b.sock, 0) == 0);
 	shmdemux_open_opts_init(&o);
 	o.ring_size = 64 * 1024;     /* far smaller than the file */
-	o.watchdog_ms = 300;
+	o.watchdog_ms = 500;
 	o.lag_timeout_ms = 60000;    /* no eviction: the reader is slow */
 	id = open_file(c, bystander_file, "full", &o);
 	CHECK(shmdemux_attach(c, id, NULL, SHMDEMUX_START_OLDEST, 0,

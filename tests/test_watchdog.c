@@ -65,6 +65,25 @@ main(void)
 	CHECK(run(&wd, &s, 19, 1) == WD_OK);
 	CHECK(run(&wd, &s, 1, 1) == WD_OPEN_TIMEOUT);
 
+	/* starting (opening, clock never set): only the open limit applies */
+	wd_init(&wd, 1000, 2000);
+	s.progress = 0;
+	CHECK(run(&wd, &s, 19, 0) == WD_OK);
+	CHECK(run(&wd, &s, 1, 0) == WD_OPEN_TIMEOUT);
+	/* once the clock moved, a stall while opening is a hang */
+	wd_init(&wd, 1000, 30000);
+	s.progress = 0;
+	CHECK(run(&wd, &s, 50, 0) == WD_OK);
+	CHECK(run(&wd, &s, 1, 1) == WD_OK);
+	CHECK(run(&wd, &s, 9, 0) == WD_OK);
+	CHECK(run(&wd, &s, 1, 0) == WD_HUNG);
+	/* running with a clock stuck at 0 is a hang too */
+	wd_init(&wd, 1000, 30000);
+	s.progress = 0;
+	s.opening = 0;
+	CHECK(run(&wd, &s, 10, 0) == WD_OK);
+	CHECK(run(&wd, &s, 1, 0) == WD_HUNG);
+
 	CHECK(wd_period_ms(10000) == 1000 && wd_period_ms(500) == 125 &&
 	      wd_period_ms(10) == 20);
 	return 0;
