@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <poll.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
@@ -527,16 +528,27 @@ watchdog_stop(struct stream *s)
 	}
 }
 
+/* Input waits for the worker: a regular file always; a pipe when it holds
+ * bytes, when its writers are gone (the end is there to be read), or when
+ * the worker says it holds bytes read from it but not yet demuxed (its
+ * read-ahead: the pipe can be empty while the worker sits on its last
+ * bytes). The last is the worker's word: a hint, like its clock. */
 static int
 input_waiting(const struct stream *s)
 {
+	const struct ring_hdr *h = ring_hdr(s->ring);
+	struct pollfd p = { .fd = s->in_peek_fd, .events = POLLIN };
 	int n = 0;
 
 	if (s->seekable)
 		return 1;
-	if (s->in_peek_fd < 0 || ioctl(s->in_peek_fd, FIONREAD, &n) < 0)
+	if (s->in_peek_fd < 0)
 		return 0;
-	return n > 0;
+	if (atomic_load_explicit(&h->input_held, memory_order_relaxed) != 0)
+		return 1;
+	if (ioctl(s->in_peek_fd, FIONREAD, &n) == 0 && n > 0)
+		return 1;
+	return poll(&p, 1, 0) == 1 && (p.revents & POLLHUP);
 }
 
 static void

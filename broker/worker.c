@@ -748,6 +748,7 @@ out:
 	if (w.fmt)
 		avformat_close_input(&w.fmt);
 	worker_io_close(&w.avio);
+	av_freep(&w.ra_buf);
 	worker_spool_free(&w.spool);
 	ring_unmap(&w.ring);
 	av_dict_free(&w.demux_opts);

@@ -55,6 +55,9 @@ struct worker {
 	int fault;                  /* WORKER_FAULT_*, test builds only */
 	uint64_t fault_after;       /* packets published before the fault */
 	struct worker_spool spool;
+	/* pipe read-ahead (worker_io.c): [ra_off, ra_len) of ra_buf unread */
+	uint8_t *ra_buf;
+	size_t ra_off, ra_len;
 	unsigned decode;            /* --decode: WORKER_DECODE_* */
 	int decode_threads;         /* --decode-threads, 0 = libavcodec auto */
 	int decode_strict;          /* --decode-strict: an error is fatal */

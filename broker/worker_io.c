@@ -6,6 +6,7 @@
 #include <fcntl.h>
 #include <stdatomic.h>
 #include <sys/stat.h>
+#include <string.h>
 #include <unistd.h>
 
 #include <libavformat/avio.h>
@@ -17,6 +18,11 @@
 /* FFmpeg's own IO_BUFFER_SIZE: the file and pipe protocols read in chunks of
  * this size, so probing and demuxing see the same read pattern as ffprobe. */
 #define WORKER_IO_BUFFER 32768
+/* A pipe is read this much at a time and AVIO served from the copy: one
+ * read, and one wakeup of a writer blocked on a full pipe, per 256 KiB
+ * instead of per 32 KiB. A read returns what the pipe holds, so a live
+ * source waits no longer. Larger requests (the spool's) read directly. */
+#define WORKER_READ_AHEAD (256 * 1024)
 
 /* Input bytes and the progress clock, for `ls` and the watchdog; written
  * only by this process: relaxed load + store, nothing is ordered after
@@ -37,8 +43,9 @@ count_input(struct worker *w, ssize_t n)
  * (the consumers may be sleeping on records we have not woken them for) and
  * then wait, in a way SIGTERM ends. A busy pipe costs one read per buffer,
  * not a poll and a read. A regular file never blocks for long. */
-int
-worker_io_read_fd(struct worker *w, uint8_t *buf, int size)
+/* One read(2) of the pipe, waiting while it is empty. */
+static ssize_t
+read_pipe(struct worker *w, uint8_t *buf, size_t size)
 {
 	ssize_t n;
 	int ret;
@@ -46,7 +53,7 @@ worker_io_read_fd(struct worker *w, uint8_t *buf, int size)
 	for (;;) {
 		if (worker_stop)
 			return AVERROR_EXIT;
-		n = read(WORKER_FD_INPUT, buf, (size_t)size);
+		n = read(WORKER_FD_INPUT, buf, size);
 		if (n >= 0)
 			break;
 		if (errno == EINTR)
@@ -63,6 +70,37 @@ worker_io_read_fd(struct worker *w, uint8_t *buf, int size)
 	if (n == 0)
 		return AVERROR_EOF;
 	count_input(w, n);
+	return n;
+}
+
+int
+worker_io_read_fd(struct worker *w, uint8_t *buf, int size)
+{
+	size_t n;
+	ssize_t got;
+
+	if (w->seekable)
+		return (int)read_pipe(w, buf, (size_t)size);
+	/* what is read ahead goes first, whatever the request */
+	if (w->ra_off == w->ra_len && (size_t)size >= WORKER_READ_AHEAD)
+		return (int)read_pipe(w, buf, (size_t)size);
+	if (w->ra_off == w->ra_len) {
+		if (!w->ra_buf && !(w->ra_buf = av_malloc(WORKER_READ_AHEAD)))
+			return AVERROR(ENOMEM);
+		got = read_pipe(w, w->ra_buf, WORKER_READ_AHEAD);
+		if (got < 0)
+			return (int)got;
+		w->ra_off = 0;
+		w->ra_len = (size_t)got;
+	}
+	n = w->ra_len - w->ra_off < (size_t)size ? w->ra_len - w->ra_off :
+						   (size_t)size;
+	memcpy(buf, w->ra_buf + w->ra_off, n);
+	w->ra_off += n;
+	/* Input we hold is input waiting, for the watchdog: the pipe may be
+	 * empty while we sit on its last bytes. Relaxed: a hint. */
+	atomic_store_explicit(&w->hdr->input_held, w->ra_len - w->ra_off,
+			      memory_order_relaxed);
 	return (int)n;
 }
 

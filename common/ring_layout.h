@@ -145,6 +145,9 @@ struct ring_hdr {
 	                                            place in the frame pool */
 	_Atomic uint64_t frames_copied;          /* video frames copied into
 	                                            the ring (no pool slot) */
+	_Atomic uint64_t input_held;             /* input bytes the worker has
+	                                            read from its pipe and not
+	                                            yet demuxed (watchdog) */
 };
 _Static_assert(sizeof(struct ring_hdr) <= RING_HDR_SIZE, "ring_hdr too big");
 

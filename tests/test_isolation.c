@@ -5,7 +5,7 @@
  * usage: test_isolation SHMDEMUXD WORKER BIN_DIR CORPUS FFPROBE_PACKETS CASE
  *   CASE: a fault (segv abort kill syscall alloc spin exit), or killed,
  *         memory, open-failed, whitelist, open-timeout, idle-source,
- *         full-ring, evict, consumers
+ *         held-input, ended-input, full-ring, evict, consumers
  *
  * Fault cases need a build with SHMDEMUX_FAULT_INJECTION (else exit 77):
  * the broker gets SHMDEMUX_FAULT=KIND:N:victim, so only the stream named
@@ -19,6 +19,7 @@
  * path (broker_testlib).
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
@@ -526,6 +527,76 @@ test_idle_source(void)
 	CHECK(tl_broker_stop(&b) == 0);
 }
 
+/* A worker that hangs on input it has read but not demuxed, with its pipe
+ * empty. held: the pipe is still open (a live source gone quiet) while the
+ * worker's read-ahead holds the input's last bytes; the input is the victim
+ * file and 144 KiB of zeros after it (a trailer the demuxer never reaches,
+ * probing stops early), written before the worker reads. ended: the writer
+ * closed the pipe after the victim file; the end of input is waiting to be
+ * read. Either way the input waits for the worker, which spins: the
+ * watchdog kills it. */
+static void
+test_held_input(int ended)
+{
+	struct tl_broker b;
+	struct shmdemux_open_opts o;
+	struct shmdemux_stream_info i;
+	struct reader r;
+	shmdemux_conn *c = NULL;
+	static char buf[1 << 20];
+	FILE *f;
+	size_t n;
+	uint32_t id;
+	int push = -1, pfd;
+
+#ifndef SHMDEMUX_FAULT_INJECTION
+	(void)ended;
+	fprintf(stderr, "SKIP: built without SHMDEMUX_FAULT_INJECTION\n");
+	exit(77);
+#endif
+	f = fopen(victim_file, "rb");
+	CHECK(f != NULL);
+	n = fread(buf, 1, sizeof(buf), f);
+	fclose(f);
+	CHECK(n > 0 && n < (100u << 10) + (16u << 10));
+	if (!ended)
+		n += 144u << 10; /* zeros: buf is static */
+	CHECK(setenv("SHMDEMUX_FAULT", "spin:3:victim", 1) == 0);
+	CHECK(tl_broker_start(&b, "s", worker_bin, NULL) == 0);
+	unsetenv("SHMDEMUX_FAULT");
+	CHECK(shmdemux_connect(&c, b.sock, 0) == 0);
+	shmdemux_open_opts_init(&o);
+	o.watchdog_ms = 500;
+	o.name = "victim";
+	if (!ended) {
+		o.probesize = 32768;
+		o.analyzeduration = 100000;
+	}
+	CHECK(shmdemux_open_push(c, &o, &id, &push) == 0);
+	CHECK(fcntl(push, F_SETPIPE_SZ, 1 << 20) >= (int)n);
+	CHECK(write(push, buf, n) == (ssize_t)n);
+	if (ended)
+		CHECK(shmdemux_push_end(c, id, &push) == 0);
+	i = tl_info_of(c, id);
+	CHECK(i.worker_pid > 0);
+	pfd = pidfd_of(i.worker_pid);
+	CHECK(pfd >= 0);
+	reader_start(&r, c, id, 0);
+	wait_death(pfd, 20000);
+	close(pfd);
+	reader_join(&r);
+	i = tl_info_of(c, id);
+	fprintf(stderr, "%s-input: read %ld packets, then %s: %s (%llu of "
+		"%zu input bytes read)\n", ended ? "ended" : "held", r.count,
+		shmdemux_strerror(r.code), i.end_msg,
+		(unsigned long long)i.input_bytes, n);
+	CHECK(r.code == SHMDEMUX_EWATCHDOG && r.count == 3);
+	CHECK(i.input_bytes == n);
+	if (push >= 0)
+		close(push);
+	finish(&b, &c, &r, id, "ended:watchdog", "no progress for 500 ms");
+}
+
 /* A lossless ring kept full by a reader that pauses: the worker waits for
  * room, which is not a hang either. */
 static void
@@ -732,6 +803,10 @@ main(int argc, char **argv)
 		test_open_timeout();
 	else if (strcmp(which, "idle-source") == 0)
 		test_idle_source();
+	else if (strcmp(which, "held-input") == 0)
+		test_held_input(0);
+	else if (strcmp(which, "ended-input") == 0)
+		test_held_input(1);
 	else if (strcmp(which, "full-ring") == 0)
 		test_full_ring();
 	else if (strcmp(which, "evict") == 0)
