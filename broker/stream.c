@@ -11,14 +11,13 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
-#include <poll.h>
-#include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -59,7 +58,7 @@ struct stream {
 	int pumped;
 	int seekable;              /* the worker reads a regular file */
 	int in_peek_fd;            /* pipes: our copy of the worker's read end,
-	                              to see whether input waits (FIONREAD) */
+	                              to see whether input waits (poll) */
 	struct ev wd_ev;           /* the watchdog's periodic timerfd */
 	struct wd wd;
 	uint64_t wd_last_ms;
@@ -528,17 +527,17 @@ watchdog_stop(struct stream *s)
 	}
 }
 
-/* Input waits for the worker: a regular file always; a pipe when it holds
- * bytes, when its writers are gone (the end is there to be read), or when
- * the worker says it holds bytes read from it but not yet demuxed (its
+/* Input waits for the worker: a regular file always; a pipe when the
+ * worker says it holds bytes read from it but not yet demuxed (its
  * read-ahead: the pipe can be empty while the worker sits on its last
- * bytes). The last is the worker's word: a hint, like its clock. */
+ * bytes; the worker's word, a hint like its clock), when it holds bytes
+ * (POLLIN), or when its writers are gone (POLLHUP: the end is there to be
+ * read). */
 static int
 input_waiting(const struct stream *s)
 {
 	const struct ring_hdr *h = ring_hdr(s->ring);
 	struct pollfd p = { .fd = s->in_peek_fd, .events = POLLIN };
-	int n = 0;
 
 	if (s->seekable)
 		return 1;
@@ -546,9 +545,7 @@ input_waiting(const struct stream *s)
 		return 0;
 	if (atomic_load_explicit(&h->input_held, memory_order_relaxed) != 0)
 		return 1;
-	if (ioctl(s->in_peek_fd, FIONREAD, &n) == 0 && n > 0)
-		return 1;
-	return poll(&p, 1, 0) == 1 && (p.revents & POLLHUP);
+	return poll(&p, 1, 0) == 1 && (p.revents & (POLLIN | POLLHUP));
 }
 
 static void

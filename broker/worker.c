@@ -747,8 +747,7 @@ out:
 	worker_decode_close(&w);
 	if (w.fmt)
 		avformat_close_input(&w.fmt);
-	worker_io_close(&w.avio);
-	av_freep(&w.ra_buf);
+	worker_io_close(&w);
 	worker_spool_free(&w.spool);
 	ring_unmap(&w.ring);
 	av_dict_free(&w.demux_opts);

@@ -103,7 +103,7 @@ int worker_wait(int fd, const struct timespec *timeout);
  * Returns 0 or -errno. */
 int worker_io_prepare(const struct worker *w);
 /* Read up to size bytes of fd 0 (waiting, honouring the stop flag) and
- * count them. Returns bytes, AVERROR_EOF, AVERROR_EXIT on stop, or another
+ * count them; a pipe through its 256 KiB read-ahead. Returns bytes, AVERROR_EOF, AVERROR_EXIT on stop, or another
  * negative AVERROR. */
 int worker_io_read_fd(struct worker *w, uint8_t *buf, int size);
 
@@ -120,8 +120,9 @@ void worker_spool_free(struct worker_spool *sp);
 /* Create the AVIOContext reading fd 0 (seeking it too when w->seekable) and
  * attach it to w->fmt. Returns 0 or a negative AVERROR. */
 int worker_io_open(struct worker *w);
-/* Free the context and its (possibly reallocated) buffer; NULL-safe. */
-void worker_io_close(AVIOContext **avio);
+/* Free the context, its (possibly reallocated) buffer and the pipe
+ * read-ahead; safe when none exists. */
+void worker_io_close(struct worker *w);
 
 /* Rewrite the track table from w->fmt and publish a RING_REC_TRACKS record
  * carrying the new generation. Returns 0, a negative errno from the ring, or

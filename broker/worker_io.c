@@ -38,14 +38,13 @@ count_input(struct worker *w, ssize_t n)
 			      memory_order_relaxed);
 }
 
-/* A pipe input is non-blocking (worker_io_prepare): the read is tried
- * first, and only when the pipe is empty do we publish pending ring wakes
- * (the consumers may be sleeping on records we have not woken them for) and
- * then wait, in a way SIGTERM ends. A busy pipe costs one read per buffer,
+/* One read(2) of the input. A pipe input is non-blocking
+ * (worker_io_prepare): the read is tried first, and only when the pipe is
+ * empty do we publish pending ring wakes (the consumers may be sleeping on
+ * records we have not woken them for) and then wait, in a way SIGTERM ends. A busy pipe costs one read per buffer,
  * not a poll and a read. A regular file never blocks for long. */
-/* One read(2) of the pipe, waiting while it is empty. */
 static ssize_t
-read_pipe(struct worker *w, uint8_t *buf, size_t size)
+read_input(struct worker *w, uint8_t *buf, size_t size)
 {
 	ssize_t n;
 	int ret;
@@ -80,14 +79,14 @@ worker_io_read_fd(struct worker *w, uint8_t *buf, int size)
 	ssize_t got;
 
 	if (w->seekable)
-		return (int)read_pipe(w, buf, (size_t)size);
+		return (int)read_input(w, buf, (size_t)size);
 	/* what is read ahead goes first, whatever the request */
-	if (w->ra_off == w->ra_len && (size_t)size >= WORKER_READ_AHEAD)
-		return (int)read_pipe(w, buf, (size_t)size);
 	if (w->ra_off == w->ra_len) {
+		if ((size_t)size >= WORKER_READ_AHEAD)
+			return (int)read_input(w, buf, (size_t)size);
 		if (!w->ra_buf && !(w->ra_buf = av_malloc(WORKER_READ_AHEAD)))
 			return AVERROR(ENOMEM);
-		got = read_pipe(w, w->ra_buf, WORKER_READ_AHEAD);
+		got = read_input(w, w->ra_buf, WORKER_READ_AHEAD);
 		if (got < 0)
 			return (int)got;
 		w->ra_off = 0;
@@ -141,7 +140,7 @@ worker_io_prepare(const struct worker *w)
 	int fl;
 
 	/* read_cb tries the pipe before it waits for it. The broker keeps a
-	 * copy of the read end only to peek at it (FIONREAD, watchdog), so
+	 * copy of the read end only to peek at it (poll, watchdog), so
 	 * O_NONBLOCK on the shared description changes nothing for it. */
 	if (w->seekable)
 		return 0;
@@ -172,12 +171,14 @@ worker_io_open(struct worker *w)
 }
 
 void
-worker_io_close(AVIOContext **avio)
+worker_io_close(struct worker *w)
 {
-	if (!avio || !*avio)
+	av_freep(&w->ra_buf);
+	w->ra_off = w->ra_len = 0;
+	if (!w->avio)
 		return;
 	/* libavformat may have replaced the buffer (ffio_set_buf_size on
 	 * probing), so free the context's current one, not ours. */
-	av_freep(&(*avio)->buffer);
-	avio_context_free(avio);
+	av_freep(&w->avio->buffer);
+	avio_context_free(&w->avio);
 }
