@@ -103,7 +103,8 @@ int worker_wait(int fd, const struct timespec *timeout);
  * Returns 0 or -errno. */
 int worker_io_prepare(const struct worker *w);
 /* Read up to size bytes of fd 0 (waiting, honouring the stop flag) and
- * count them; a pipe through its 256 KiB read-ahead. Returns bytes, AVERROR_EOF, AVERROR_EXIT on stop, or another
+ * count them; a pipe through its 256 KiB read-ahead. Returns bytes,
+ * AVERROR_EOF, AVERROR_EXIT on stop, or another
  * negative AVERROR. */
 int worker_io_read_fd(struct worker *w, uint8_t *buf, int size);
 
