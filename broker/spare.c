@@ -3,7 +3,8 @@
  *
  * One spare at a time: its pid, a pidfd in the loop (an idle death is
  * noticed and reaped like a stream's worker), and the broker's end of the
- * socketpair, non-blocking so a handoff never waits. A handoff sends the
+ * socketpair, non-blocking so a handoff never waits. The spare's group
+ * runs at SPARE_GROUP_NICE until its handoff, which sets it to 0 first. A handoff sends the
  * argv spawn_args() builds for spawn_worker() plus the three fds in one
  * message; from then on the pid is the stream's, and the spare's own
  * pidfd and socket are dropped.
@@ -124,7 +125,7 @@ start(void)
 		ret = -errno;
 		goto out;
 	}
-	pid = spawn_spare(conf.worker_path, sv[1]);
+	pid = spawn_spare(conf.worker_path, sv[1], SPARE_GROUP_NICE);
 	if (pid < 0) {
 		ret = (int)pid;
 		goto out;
@@ -281,6 +282,15 @@ spare_exited(void)
 	return poll(&p, 1, 0) == 1 && (p.revents & POLLIN) != 0;
 }
 
+/* The group of pid is seen below nice 0 (spawn_group_nice_get). */
+static int
+still_lowered(pid_t pid)
+{
+	int g = spawn_group_nice_get(pid);
+
+	return g >= 0 && g != 20;
+}
+
 static void
 discard(void)
 {
@@ -331,6 +341,18 @@ spare_take(const struct worker_start *ws)
 	len = pack(&a, buf, sizeof(buf));
 	if (len < 0)
 		return (int)len;
+	/* Back to a normal share before it has its stream, loaded or not.
+	 * No autogroups, or a /proc we cannot write: it was never lowered.
+	 * Only a spare seen left below the normal share is not used. */
+	ret = spawn_group_nice(pid, 0);
+	if (ret < 0 && ret != -ENOENT && still_lowered(pid)) {
+		log_errno(LOG_LVL_WARN, ret, "spare worker %d: cannot restore "
+			  "its priority", (int)pid);
+		discard();
+		sp.failures++;
+		schedule_start();
+		return ret;
+	}
 	ret = send_assignment(buf, (size_t)len, ws);
 	if (ret < 0) {
 		log_errno(LOG_LVL_WARN, ret, "spare worker %d: handoff failed",

@@ -2,7 +2,8 @@
  * spare.h - one worker exec'd ahead of time (worker_abi.h, spare mode), so a
  * stream starts without waiting for the dynamic loader.
  *
- * Started at broker start and again after every handoff; a spare that dies
+ * Started at broker start and again after every handoff, at the lowest
+ * priority until it is handed a stream (SPARE_GROUP_NICE); a spare that dies
  * idle is reaped through its pidfd and replaced after a backoff that grows
  * with each failure in a row (a broken worker binary cannot make the broker
  * fork in a loop). Callers fall back to spawn_worker() whenever there is no
@@ -14,6 +15,13 @@
 #include <sys/types.h>
 
 #include "spawn.h"
+
+/* The nice value of a spare's scheduling group (spawn_group_nice) from its
+ * exec until its handoff: the replacement started when a stream takes the
+ * spare loads (the dynamic loader maps and relocates libavformat and its
+ * dependencies: ~100 ms of CPU on a small VM) only on CPU time no running
+ * stream wants, instead of preempting that stream's worker and readers. */
+#define SPARE_GROUP_NICE 19
 
 #define SPARE_BACKOFF_MIN_MS 100u
 #define SPARE_BACKOFF_MAX_MS 30000u

@@ -124,10 +124,42 @@ hi_dup(int fd)
 }
 
 /* Where the child's fds come from: input and data go to 0 and 3; input
- * -1 is /dev/null, cursor -1 leaves fd 4 closed. */
+ * -1 is /dev/null, cursor -1 leaves fd 4 closed. group_nice: the nice
+ * value of the child's scheduling group (spawn.h). */
 struct placement {
 	int input, data, cursor;
+	int group_nice;
 };
+
+/* Write the autogroup nice value through an open path (the child's own
+ * "/proc/self/autogroup", or another process's). Async-signal-safe: no
+ * stdio, the number formatted by hand (-20..19). */
+static int
+write_group_nice(const char *path, int nice)
+{
+	char buf[4], *p = buf + sizeof(buf);
+	unsigned v = (unsigned)(nice < 0 ? -nice : nice);
+	ssize_t n;
+	int fd, e = 0;
+
+	if (nice < -20 || nice > 19)
+		return -EINVAL;
+	do
+		*--p = (char)('0' + v % 10);
+	while ((v /= 10) != 0);
+	if (nice < 0)
+		*--p = '-';
+	fd = open(path, O_WRONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	n = write(fd, p, (size_t)(buf + sizeof(buf) - p));
+	if (n < 0)
+		e = -errno;
+	else if (n != buf + sizeof(buf) - p)
+		e = -EIO;
+	close(fd);
+	return e;
+}
 
 static void __attribute__((noreturn))
 child(const char *path, char **argv, const struct placement *p, int errfd,
@@ -148,6 +180,17 @@ child(const char *path, char **argv, const struct placement *p, int errfd,
 		e = ESRCH;
 		goto fail;
 	}
+	/* Its own session, so its own scheduling group (autogroup): a busy
+	 * worker shares the CPU with other groups as one of them, and a
+	 * spare's group can be made to yield while it loads. A forked child
+	 * is never a group leader: setsid cannot fail here. A kernel without
+	 * autogroups has no file to write (the nice is then a no-op). */
+	if (setsid() < 0) {
+		e = errno;
+		goto fail;
+	}
+	if (p->group_nice != 0)
+		(void)write_group_nice("/proc/self/autogroup", p->group_nice);
 
 	devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
 	in = p->input >= 0 ? hi_dup(p->input) : devnull;
@@ -217,7 +260,7 @@ pid_t
 spawn_worker(const struct worker_start *ws)
 {
 	const struct placement p = {
-		ws->input_fd, ws->data_fd, ws->cursor_fd,
+		ws->input_fd, ws->data_fd, ws->cursor_fd, 0,
 	};
 	struct spawn_args a;
 	int ret;
@@ -229,12 +272,44 @@ spawn_worker(const struct worker_start *ws)
 }
 
 pid_t
-spawn_spare(const char *path, int sock)
+spawn_spare(const char *path, int sock, int group_nice)
 {
-	const struct placement p = { -1, sock, -1 };
+	const struct placement p = { -1, sock, -1, group_nice };
 	char *argv[] = { (char *)path, (char *)"--spare", NULL };
 
 	return fork_exec(path, argv, &p);
+}
+
+int
+spawn_group_nice(pid_t pid, int nice)
+{
+	char path[48];
+
+	snprintf(path, sizeof(path), "/proc/%d/autogroup", (int)pid);
+	return write_group_nice(path, nice);
+}
+
+int
+spawn_group_nice_get(pid_t pid)
+{
+	char path[48], buf[64], *p;
+	ssize_t n;
+	long v;
+	int fd;
+
+	snprintf(path, sizeof(path), "/proc/%d/autogroup", (int)pid);
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
+		return -errno;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return -EIO;
+	buf[n] = '\0';
+	/* "/autogroup-ID nice N\n" */
+	if ((p = strstr(buf, " nice ")) == NULL)
+		return -EPROTO;
+	v = strtol(p + 6, NULL, 10);
+	return v < -20 || v > 19 ? -EPROTO : (int)v + 20;
 }
 
 int

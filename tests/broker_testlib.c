@@ -81,6 +81,24 @@ rm_dir(void)
 	rmdir(dir);
 }
 
+/* SIGKILL every child still running: a feeder a failed check left waiting
+ * on its gate would otherwise block the reaping below forever. */
+static void
+kill_children(void)
+{
+	char path[64];
+	FILE *f;
+	int pid;
+
+	snprintf(path, sizeof(path), "/proc/%d/task/%d/children", (int)self,
+		 (int)self);
+	if ((f = fopen(path, "r")) == NULL)
+		return;
+	while (fscanf(f, "%d", &pid) == 1)
+		kill(pid, SIGKILL);
+	fclose(f);
+}
+
 /* Kill what we started, reap every child (orphaned workers included: we are
  * their subreaper), remove the directory. */
 static void
@@ -91,6 +109,7 @@ cleanup(void)
 	for (int i = 0; i < TL_MAX_BROKERS; i++)
 		if (brokers[i] > 0)
 			kill(brokers[i], SIGKILL);
+	kill_children();
 	/* Workers die with their broker (PR_SET_PDEATHSIG). */
 	while (waitpid(-1, NULL, 0) > 0 || errno == EINTR)
 		;

@@ -3,7 +3,9 @@
  * worker_abi.h spare mode).
  *
  *   handoff    the stream's worker is the spare seen before the OPEN, a new
- *              spare follows, the packets equal ffprobe's; a SIGKILLed idle
+ *              spare follows, the packets equal ffprobe's; each leads its
+ *              own session, an idle spare's group at SPARE_GROUP_NICE, the
+ *              worker's back at 0 once it has its stream; a SIGKILLed idle
  *              spare is reaped by the broker (no zombie) and the next OPEN
  *              still works; SIGTERM leaves no worker behind
  *   malformed  assignments with a wrong magic, version, length, argument
@@ -20,6 +22,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
@@ -35,6 +38,7 @@
 
 #include "broker_testlib.h"
 #include "media.h"
+#include "spare.h"
 #include "worker_abi.h"
 
 static const char *worker, *corpus, *ffprobe_packets;
@@ -84,6 +88,45 @@ find_spare(pid_t broker)
 	}
 	fclose(f);
 	return found;
+}
+
+/* The nice value of pid's scheduling group (autogroup), or INT_MIN if the
+ * kernel has none. */
+static int
+group_nice(pid_t pid)
+{
+	char path[64];
+	int nice;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/autogroup", (int)pid);
+	f = fopen(path, "r");
+	if (f == NULL) {
+		CHECK(errno == ENOENT);
+		return INT_MIN;
+	}
+	CHECK(fscanf(f, "%*s nice %d", &nice) == 1);
+	fclose(f);
+	return nice;
+}
+
+/* Every worker leads a session of its own; an idle spare's group runs at
+ * the lowest priority, a stream's worker's at the normal one. */
+static void
+check_group(pid_t pid, int want, const char *what)
+{
+	int nice = group_nice(pid);
+
+	CHECK(getsid(pid) == pid);
+	if (nice == INT_MIN) {
+		printf("%s %d: own session; no autogroups in this kernel, "
+		       "priority not checked\n", what, (int)pid);
+		return;
+	}
+	if (nice != want)
+		fprintf(stderr, "%s %d: group nice %d, want %d\n", what,
+			(int)pid, nice, want);
+	CHECK(nice == want);
 }
 
 /* 1 if pid has been reaped (no /proc entry, not even a zombie). */
@@ -150,6 +193,7 @@ handoff_piped(const struct tl_broker *b, const char *file)
 
 	CHECK(fd >= 0);
 	CHECK(spare > 0);
+	check_group(spare, SPARE_GROUP_NICE, "idle spare");
 	tl_reference(ffprobe_packets, file, 1, &want);
 	in = tl_feeder(file, &gate, &feed);
 	tl_open_init(&o, CTL_SRC_FD, "stdin", "");
@@ -165,10 +209,12 @@ handoff_piped(const struct tl_broker *b, const char *file)
 	/* It has taken its stream: the title replaced `--spare`. */
 	CHECK(cmdline(spare, title, sizeof(title)) > 0);
 	CHECK(strstr(title, "stream") != NULL);
+	check_group(spare, 0, "stream worker (was the spare)");
 	/* The replacement is started after the OPEN's batch, before the
 	 * LIST above was read. */
 	next = find_spare(b->pid);
 	CHECK(next > 0 && next != spare);
+	check_group(next, SPARE_GROUP_NICE, "replacement spare");
 	CHECK(write(gate, "g", 1) == 1);
 	close(gate);
 	CHECK(tl_consume(b->sock, (uint32_t)id, 20000, tl_csv_record, &got) > 0);

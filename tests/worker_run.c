@@ -10,7 +10,8 @@
  *             worker the file itself with --seekable
  *   --tracks  print the track table to stderr at every TRACKS record
  *   --count   print no packets, only a rate summary on stderr (packets/s
- *             and MB/s from worker start to end of stream)
+ *             and MB/s from worker start to end of stream, and the
+ *             worker's CPU time)
  *   --term-after N
  *             SIGTERM the worker once N packets were read (0: once it
  *             has its signal handler, i.e. state OPENING); with --pipe the
@@ -30,6 +31,7 @@
 #include <time.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -58,6 +60,7 @@ struct run {
 	int ended;
 	int exit_code;
 	uint64_t packets;
+	struct rusage worker_ru;     /* the worker's, once reaped */
 };
 
 static void
@@ -267,11 +270,17 @@ end_stream(struct run *r, int status)
 	r->ended = 1;
 }
 
+static double
+tv_ms(const struct timeval *tv)
+{
+	return (double)tv->tv_sec * 1e3 + (double)tv->tv_usec / 1e3;
+}
+
 static void
 poll_worker(struct run *r)
 {
 	int status;
-	pid_t p = waitpid(r->worker_pid, &status, WNOHANG);
+	pid_t p = wait4(r->worker_pid, &status, WNOHANG, &r->worker_ru);
 
 	if (p == r->worker_pid)
 		end_stream(r, status);
@@ -408,9 +417,11 @@ main(int argc, char **argv)
 			   (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
 
 		fprintf(stderr, "%" PRIu64 " packets, %" PRIu64 " bytes in "
-			"%.3f s: %.0f packets/s, %.1f MB/s\n", r.packets,
-			r.bytes, s, (double)r.packets / s,
-			(double)r.bytes / s / 1e6);
+			"%.3f s: %.0f packets/s, %.1f MB/s; worker CPU %.0f ms "
+			"user + %.0f ms system\n", r.packets, r.bytes, s,
+			(double)r.packets / s, (double)r.bytes / s / 1e6,
+			tv_ms(&r.worker_ru.ru_utime),
+			tv_ms(&r.worker_ru.ru_stime));
 	}
 	if (fflush(stdout) != 0)
 		die("stdout", errno);
