@@ -90,13 +90,14 @@ find_spare(pid_t broker)
 	return found;
 }
 
-/* The nice value of pid's scheduling group (autogroup), or INT_MIN if the
- * kernel has none. */
+/* The nice value of pid's scheduling group (autogroup), or INT_MIN if it
+ * has none: a kernel without autogroups has no file, and a process in a
+ * cgroup with the cpu controller is in no autogroup (the file is empty). */
 static int
 group_nice(pid_t pid)
 {
-	char path[64];
-	int nice;
+	char path[64], line[128];
+	int nice = INT_MIN;
 	FILE *f;
 
 	snprintf(path, sizeof(path), "/proc/%d/autogroup", (int)pid);
@@ -105,7 +106,8 @@ group_nice(pid_t pid)
 		CHECK(errno == ENOENT);
 		return INT_MIN;
 	}
-	CHECK(fscanf(f, "%*s nice %d", &nice) == 1);
+	if (fgets(line, sizeof(line), f) != NULL)
+		CHECK(sscanf(line, "%*s nice %d", &nice) == 1);
 	fclose(f);
 	return nice;
 }
@@ -119,8 +121,9 @@ check_group(pid_t pid, int want, const char *what)
 
 	CHECK(getsid(pid) == pid);
 	if (nice == INT_MIN) {
-		printf("%s %d: own session; no autogroups in this kernel, "
-		       "priority not checked\n", what, (int)pid);
+		printf("%s %d: own session; no autogroup in effect (kernel "
+		       "without them, or a cpu cgroup), priority not "
+		       "checked\n", what, (int)pid);
 		return;
 	}
 	if (nice != want)
