@@ -132,6 +132,25 @@ check_group(pid_t pid, int want, const char *what)
 	CHECK(nice == want);
 }
 
+/* Wait, 20 s at most, for pid's title to name its stream. */
+static void
+wait_title(pid_t pid, char *title, size_t cap)
+{
+	const struct timespec nap = { .tv_nsec = 1000000 };
+
+	for (int i = 0; i < 20000; i++) {
+		size_t n = cmdline(pid, title, cap - 1);
+
+		CHECK(n > 0);
+		title[n] = '\0';
+		if (strstr(title, "stream") != NULL)
+			return;
+		nanosleep(&nap, NULL);
+	}
+	fprintf(stderr, "worker %d never took its stream\n", (int)pid);
+	CHECK(0);
+}
+
 /* 1 if pid has been reaped (no /proc entry, not even a zombie). */
 static int
 reaped(pid_t pid)
@@ -209,9 +228,10 @@ handoff_piped(const struct tl_broker *b, const char *file)
 		fprintf(stderr, "worker %d, spare was %d\n",
 			(int)info.worker_pid, (int)spare);
 	CHECK(info.worker_pid == spare);
-	/* It has taken its stream: the title replaced `--spare`. */
-	CHECK(cmdline(spare, title, sizeof(title)) > 0);
-	CHECK(strstr(title, "stream") != NULL);
+	/* It takes its stream: the title replaces `--spare` once it has read
+	 * the assignment, which a spare still loading (at the lowest
+	 * priority, on a busy machine) does only after the handoff. */
+	wait_title(spare, title, sizeof(title));
 	check_group(spare, 0, "stream worker (was the spare)");
 	/* The replacement is started after the OPEN's batch, before the
 	 * LIST above was read. */
