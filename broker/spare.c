@@ -3,8 +3,8 @@
  *
  * One spare at a time: its pid, a pidfd in the loop (an idle death is
  * noticed and reaped like a stream's worker), and the broker's end of the
- * socketpair, non-blocking so a handoff never waits. The spare's group
- * runs at SPARE_GROUP_NICE until its handoff, which sets it to 0 first. A handoff sends the
+ * socketpair, non-blocking so a handoff never waits. A handoff sets the
+ * spare's scheduling group back from SPARE_GROUP_NICE to 0, then sends the
  * argv spawn_args() builds for spawn_worker() plus the three fds in one
  * message; from then on the pid is the stream's, and the spare's own
  * pidfd and socket are dropped.
@@ -282,13 +282,13 @@ spare_exited(void)
 	return poll(&p, 1, 0) == 1 && (p.revents & POLLIN) != 0;
 }
 
-/* The group of pid is seen below nice 0 (spawn_group_nice_get). */
+/* pid's scheduling group is seen at a nice value other than 0. */
 static int
 still_lowered(pid_t pid)
 {
-	int g = spawn_group_nice_get(pid);
+	int nice;
 
-	return g >= 0 && g != 20;
+	return spawn_group_nice_get(pid, &nice) == 0 && nice != 0;
 }
 
 static void

@@ -290,7 +290,7 @@ spawn_group_nice(pid_t pid, int nice)
 }
 
 int
-spawn_group_nice_get(pid_t pid)
+spawn_group_nice_get(pid_t pid, int *nice)
 {
 	char path[48], buf[64], *p;
 	ssize_t n;
@@ -302,14 +302,18 @@ spawn_group_nice_get(pid_t pid)
 		return -errno;
 	n = read(fd, buf, sizeof(buf) - 1);
 	close(fd);
-	if (n <= 0)
-		return -EIO;
+	if (n < 0)
+		return -errno;
 	buf[n] = '\0';
-	/* "/autogroup-ID nice N\n" */
+	/* "/autogroup-ID nice N\n"; empty for a process in a cpu cgroup,
+	 * which is in no autogroup */
 	if ((p = strstr(buf, " nice ")) == NULL)
 		return -EPROTO;
 	v = strtol(p + 6, NULL, 10);
-	return v < -20 || v > 19 ? -EPROTO : (int)v + 20;
+	if (v < -20 || v > 19)
+		return -EPROTO;
+	*nice = (int)v;
+	return 0;
 }
 
 int

@@ -47,10 +47,11 @@ struct spawn_args {
  * starting a worker: exec (spawn_worker) and a spare's assignment. */
 int spawn_args(const struct worker_start *ws, struct spawn_args *a);
 
-/* Fork and exec a worker, in a session of its own (spawn_group_nice).
- * Returns the child's pid, or -errno: a failed exec
- * is reported by the child through a close-on-exec pipe, the child is
- * reaped, and the errno comes back here. The caller's fds stay open. */
+/* Fork and exec a worker, in a session of its own (so a scheduling group
+ * of its own: spawn_group_nice). Returns the child's pid, or -errno: a
+ * failed exec is reported by the child through a close-on-exec pipe, the
+ * child is reaped, and the errno comes back here. The caller's fds stay
+ * open. */
 pid_t spawn_worker(const struct worker_start *ws);
 
 /* Fork and exec `path --spare` with sock on fd 3, fds 0 and 1 /dev/null
@@ -64,8 +65,9 @@ pid_t spawn_spare(const char *path, int sock, int group_nice);
  * 0 or -errno; -ENOENT if the kernel has no autogroups. */
 int spawn_group_nice(pid_t pid, int nice);
 
-/* The nice value of pid's scheduling group plus 20 (0..39), or -errno. */
-int spawn_group_nice_get(pid_t pid);
+/* The nice value of pid's scheduling group into *nice: 0, or -errno
+ * (-EPROTO: no autogroup in effect for it, e.g. inside a cpu cgroup). */
+int spawn_group_nice_get(pid_t pid, int *nice);
 
 /* A pidfd for the child (readable when it exits), or -errno. */
 int spawn_pidfd(pid_t pid);
