@@ -21,6 +21,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "autogroup.h"
 #include "log.h"
 #include "shmdemuxd.h"
 #include "spare.h"
@@ -288,7 +289,7 @@ still_lowered(pid_t pid)
 {
 	int nice;
 
-	return spawn_group_nice_get(pid, &nice) == 0 && nice != 0;
+	return autogroup_get(pid, &nice) == 0 && nice != 0;
 }
 
 static void
@@ -344,7 +345,7 @@ spare_take(const struct worker_start *ws)
 	/* Back to a normal share before it has its stream, loaded or not.
 	 * No autogroups, or a /proc we cannot write: it was never lowered.
 	 * Only a spare seen left below the normal share is not used. */
-	ret = spawn_group_nice(pid, 0);
+	ret = autogroup_set(pid, 0);
 	if (ret < 0 && ret != -ENOENT && still_lowered(pid)) {
 		log_errno(LOG_LVL_WARN, ret, "spare worker %d: cannot restore "
 			  "its priority", (int)pid);

@@ -16,7 +16,7 @@
 
 #include "spawn.h"
 
-/* The nice value of a spare's scheduling group (spawn_group_nice) from its
+/* The nice value of a spare's scheduling group (autogroup.h) from its
  * exec until its handoff: the replacement started when a stream takes the
  * spare loads (the dynamic loader maps and relocates libavformat and its
  * dependencies: ~100 ms of CPU on a small VM) only on CPU time no running

@@ -21,6 +21,7 @@
 
 #include <seccomp.h>
 
+#include "autogroup.h"
 #include "proto.h"
 #include "spawn.h"
 #include "worker_abi.h"
@@ -125,41 +126,11 @@ hi_dup(int fd)
 
 /* Where the child's fds come from: input and data go to 0 and 3; input
  * -1 is /dev/null, cursor -1 leaves fd 4 closed. group_nice: the nice
- * value of the child's scheduling group (spawn.h). */
+ * value of the child's scheduling group (autogroup.h). */
 struct placement {
 	int input, data, cursor;
 	int group_nice;
 };
-
-/* Write the autogroup nice value through an open path (the child's own
- * "/proc/self/autogroup", or another process's). Async-signal-safe: no
- * stdio, the number formatted by hand (-20..19). */
-static int
-write_group_nice(const char *path, int nice)
-{
-	char buf[4], *p = buf + sizeof(buf);
-	unsigned v = (unsigned)(nice < 0 ? -nice : nice);
-	ssize_t n;
-	int fd, e = 0;
-
-	if (nice < -20 || nice > 19)
-		return -EINVAL;
-	do
-		*--p = (char)('0' + v % 10);
-	while ((v /= 10) != 0);
-	if (nice < 0)
-		*--p = '-';
-	fd = open(path, O_WRONLY | O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-	n = write(fd, p, (size_t)(buf + sizeof(buf) - p));
-	if (n < 0)
-		e = -errno;
-	else if (n != buf + sizeof(buf) - p)
-		e = -EIO;
-	close(fd);
-	return e;
-}
 
 static void __attribute__((noreturn))
 child(const char *path, char **argv, const struct placement *p, int errfd,
@@ -190,7 +161,7 @@ child(const char *path, char **argv, const struct placement *p, int errfd,
 		goto fail;
 	}
 	if (p->group_nice != 0)
-		(void)write_group_nice("/proc/self/autogroup", p->group_nice);
+		(void)autogroup_set_self(p->group_nice);
 
 	devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
 	in = p->input >= 0 ? hi_dup(p->input) : devnull;
@@ -278,42 +249,6 @@ spawn_spare(const char *path, int sock, int group_nice)
 	char *argv[] = { (char *)path, (char *)"--spare", NULL };
 
 	return fork_exec(path, argv, &p);
-}
-
-int
-spawn_group_nice(pid_t pid, int nice)
-{
-	char path[48];
-
-	snprintf(path, sizeof(path), "/proc/%d/autogroup", (int)pid);
-	return write_group_nice(path, nice);
-}
-
-int
-spawn_group_nice_get(pid_t pid, int *nice)
-{
-	char path[48], buf[64], *p;
-	ssize_t n;
-	long v;
-	int fd;
-
-	snprintf(path, sizeof(path), "/proc/%d/autogroup", (int)pid);
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
-		return -errno;
-	n = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	if (n < 0)
-		return -errno;
-	buf[n] = '\0';
-	/* "/autogroup-ID nice N\n"; empty for a process in a cpu cgroup,
-	 * which is in no autogroup */
-	if ((p = strstr(buf, " nice ")) == NULL)
-		return -EPROTO;
-	v = strtol(p + 6, NULL, 10);
-	if (v < -20 || v > 19)
-		return -EPROTO;
-	*nice = (int)v;
-	return 0;
 }
 
 int

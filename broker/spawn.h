@@ -48,7 +48,7 @@ struct spawn_args {
 int spawn_args(const struct worker_start *ws, struct spawn_args *a);
 
 /* Fork and exec a worker, in a session of its own (so a scheduling group
- * of its own: spawn_group_nice). Returns the child's pid, or -errno: a
+ * of its own: autogroup.h). Returns the child's pid, or -errno: a
  * failed exec is reported by the child through a close-on-exec pipe, the
  * child is reaped, and the errno comes back here. The caller's fds stay
  * open. */
@@ -58,16 +58,6 @@ pid_t spawn_worker(const struct worker_start *ws);
  * (worker_abi.h), its scheduling group at nice group_nice. Returns the pid
  * or -errno, as spawn_worker. */
 pid_t spawn_spare(const char *path, int sock, int group_nice);
-
-/* Set the nice value of the scheduling group (autogroup, sched(7)) of pid,
- * a worker: each runs in a session of its own, hence a group of its own.
- * Raising it back to 0 needs no privilege, unlike a process's own nice.
- * 0 or -errno; -ENOENT if the kernel has no autogroups. */
-int spawn_group_nice(pid_t pid, int nice);
-
-/* The nice value of pid's scheduling group into *nice: 0, or -errno
- * (-EPROTO: no autogroup in effect for it, e.g. inside a cpu cgroup). */
-int spawn_group_nice_get(pid_t pid, int *nice);
 
 /* A pidfd for the child (readable when it exits), or -errno. */
 int spawn_pidfd(pid_t pid);

@@ -41,8 +41,9 @@ count_input(struct worker *w, ssize_t n)
 /* One read(2) of the input. A pipe input is non-blocking
  * (worker_io_prepare): the read is tried first, and only when the pipe is
  * empty do we publish pending ring wakes (the consumers may be sleeping on
- * records we have not woken them for) and then wait, in a way SIGTERM ends. A busy pipe costs one read per buffer,
- * not a poll and a read. A regular file never blocks for long. */
+ * records we have not woken them for) and then wait, in a way SIGTERM
+ * ends. A busy pipe costs one read per buffer, not a poll and a read. A
+ * regular file never blocks for long. */
 static ssize_t
 read_input(struct worker *w, uint8_t *buf, size_t size)
 {

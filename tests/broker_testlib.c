@@ -81,22 +81,33 @@ rm_dir(void)
 	rmdir(dir);
 }
 
+int
+tl_children(pid_t pid, pid_t *out, int max)
+{
+	char path[64];
+	FILE *f;
+	int n = 0, kid;
+
+	snprintf(path, sizeof(path), "/proc/%d/task/%d/children", (int)pid,
+		 (int)pid);
+	if ((f = fopen(path, "r")) == NULL)
+		return -errno;
+	while (n < max && fscanf(f, "%d", &kid) == 1)
+		out[n++] = kid;
+	fclose(f);
+	return n;
+}
+
 /* SIGKILL every child still running: a feeder a failed check left waiting
  * on its gate would otherwise block the reaping below forever. */
 static void
 kill_children(void)
 {
-	char path[64];
-	FILE *f;
-	int pid;
+	pid_t kids[256];
+	int n = tl_children(self, kids, 256);
 
-	snprintf(path, sizeof(path), "/proc/%d/task/%d/children", (int)self,
-		 (int)self);
-	if ((f = fopen(path, "r")) == NULL)
-		return;
-	while (fscanf(f, "%d", &pid) == 1)
-		kill(pid, SIGKILL);
-	fclose(f);
+	for (int i = 0; i < n; i++)
+		kill(kids[i], SIGKILL);
 }
 
 /* Kill what we started, reap every child (orphaned workers included: we are

@@ -58,6 +58,9 @@ int tl_broker_stop(struct tl_broker *b);
 /* Wait for a child to exit, up to timeout_ms: returns its wait status, or
  * -1 on timeout. */
 int tl_wait_child(pid_t pid, int timeout_ms);
+/* pid's children (its main thread's), at most max of them, into out: the
+ * count, or -errno. */
+int tl_children(pid_t pid, pid_t *out, int max);
 /* Open fds of a process. */
 int tl_count_fds(pid_t pid);
 

@@ -36,6 +36,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "autogroup.h"
 #include "broker_testlib.h"
 #include "media.h"
 #include "spare.h"
@@ -66,49 +67,35 @@ cmdline(pid_t pid, char *buf, size_t cap)
 static pid_t
 find_spare(pid_t broker)
 {
-	char path[96], buf[4096], want[4096];
+	char buf[4096], want[4096];
 	size_t wlen;
-	pid_t found = 0;
-	FILE *f;
-	int pid;
+	pid_t found = 0, kids[64];
+	int n = tl_children(broker, kids, 64);
 
+	CHECK(n >= 0);
 	wlen = (size_t)snprintf(want, sizeof(want), "%s%c--spare", worker, 0)
 		+ 1;
-	snprintf(path, sizeof(path), "/proc/%d/task/%d/children", (int)broker,
-		 (int)broker);
-	f = fopen(path, "r");
-	CHECK(f != NULL);
-	while (fscanf(f, "%d", &pid) == 1) {
-		size_t n = cmdline(pid, buf, sizeof(buf));
+	for (int i = 0; i < n; i++) {
+		size_t len = cmdline(kids[i], buf, sizeof(buf));
 
-		if (n == wlen && memcmp(buf, want, wlen) == 0) {
+		if (len == wlen && memcmp(buf, want, wlen) == 0) {
 			CHECK(found == 0); /* one spare at most */
-			found = pid;
+			found = kids[i];
 		}
 	}
-	fclose(f);
 	return found;
 }
 
-/* The nice value of pid's scheduling group (autogroup), or INT_MIN if it
- * has none: a kernel without autogroups has no file, and a process in a
- * cgroup with the cpu controller is in no autogroup (the file is empty). */
+/* The nice value of pid's scheduling group, or INT_MIN if it has none (a
+ * kernel without autogroups, or a cpu cgroup: autogroup.h). */
 static int
 group_nice(pid_t pid)
 {
-	char path[64], line[128];
-	int nice = INT_MIN;
-	FILE *f;
+	int nice, ret = autogroup_get(pid, &nice);
 
-	snprintf(path, sizeof(path), "/proc/%d/autogroup", (int)pid);
-	f = fopen(path, "r");
-	if (f == NULL) {
-		CHECK(errno == ENOENT);
+	if (ret == -ENOENT || ret == -EPROTO)
 		return INT_MIN;
-	}
-	if (fgets(line, sizeof(line), f) != NULL)
-		CHECK(sscanf(line, "%*s nice %d", &nice) == 1);
-	fclose(f);
+	CHECK(ret == 0);
 	return nice;
 }
 
@@ -282,18 +269,9 @@ kill_idle_spare(const struct tl_broker *b, pid_t spare)
 static void
 shutdown_check(struct tl_broker *b)
 {
-	char path[96];
 	pid_t kids[64];
-	int n = 0, pid;
-	FILE *f;
+	int n = tl_children(b->pid, kids, 64);
 
-	snprintf(path, sizeof(path), "/proc/%d/task/%d/children", (int)b->pid,
-		 (int)b->pid);
-	f = fopen(path, "r");
-	CHECK(f != NULL);
-	while (n < 64 && fscanf(f, "%d", &pid) == 1)
-		kids[n++] = pid;
-	fclose(f);
 	CHECK(n >= 1); /* the spare at least */
 	CHECK(tl_broker_stop(b) == 0);
 	/* Reaped by the broker before it exited: orphans would be our
