@@ -10,35 +10,6 @@
 
 #include "autogroup.h"
 
-/* No stdio: the number is formatted by hand, so that the child of a fork
- * may call it. */
-static int
-write_nice(const char *path, int nice)
-{
-	char buf[4], *p = buf + sizeof(buf);
-	unsigned v = (unsigned)(nice < 0 ? -nice : nice);
-	ssize_t n;
-	int fd, e = 0;
-
-	if (nice < -20 || nice > 19)
-		return -EINVAL;
-	do
-		*--p = (char)('0' + v % 10);
-	while ((v /= 10) != 0);
-	if (nice < 0)
-		*--p = '-';
-	fd = open(path, O_WRONLY | O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-	n = write(fd, p, (size_t)(buf + sizeof(buf) - p));
-	if (n < 0)
-		e = -errno;
-	else if (n != buf + sizeof(buf) - p)
-		e = -EIO;
-	close(fd);
-	return e;
-}
-
 static void
 path_of(char *path, size_t cap, pid_t pid)
 {
@@ -46,18 +17,26 @@ path_of(char *path, size_t cap, pid_t pid)
 }
 
 int
-autogroup_set_self(int nice)
-{
-	return write_nice("/proc/self/autogroup", nice);
-}
-
-int
 autogroup_set(pid_t pid, int nice)
 {
-	char path[48];
+	char path[48], buf[8];
+	ssize_t n;
+	int fd, len, e = 0;
 
+	if (nice < -20 || nice > 19)
+		return -EINVAL;
 	path_of(path, sizeof(path), pid);
-	return write_nice(path, nice);
+	len = snprintf(buf, sizeof(buf), "%d", nice);
+	fd = open(path, O_WRONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	n = write(fd, buf, (size_t)len);
+	if (n < 0)
+		e = -errno;
+	else if (n != len)
+		e = -EIO;
+	close(fd);
+	return e;
 }
 
 int

@@ -9,12 +9,8 @@
 
 #include <sys/types.h>
 
-/* Set the calling process's group nice (-20..19). Async-signal-safe: for
- * the child between fork and exec. 0 or -errno; -ENOENT if the kernel has
+/* Set pid's group nice (-20..19): 0 or -errno; -ENOENT if the kernel has
  * no autogroups. */
-int autogroup_set_self(int nice);
-
-/* The same for pid. */
 int autogroup_set(pid_t pid, int nice);
 
 /* pid's group nice into *nice: 0, or -errno; -ENOENT if the kernel has no

@@ -125,11 +125,9 @@ hi_dup(int fd)
 }
 
 /* Where the child's fds come from: input and data go to 0 and 3; input
- * -1 is /dev/null, cursor -1 leaves fd 4 closed. group_nice: the nice
- * value of the child's scheduling group (autogroup.h). */
+ * -1 is /dev/null, cursor -1 leaves fd 4 closed. */
 struct placement {
 	int input, data, cursor;
-	int group_nice;
 };
 
 static void __attribute__((noreturn))
@@ -153,15 +151,12 @@ child(const char *path, char **argv, const struct placement *p, int errfd,
 	}
 	/* Its own session, so its own scheduling group (autogroup): a busy
 	 * worker shares the CPU with other groups as one of them, and a
-	 * spare's group can be made to yield while it loads. A forked child
-	 * is never a group leader: setsid cannot fail here. A kernel without
-	 * autogroups has no file to write (the nice is then a no-op). */
+	 * spare's group can be made to yield while it loads (spawn_spare).
+	 * A forked child is never a group leader: setsid cannot fail here. */
 	if (setsid() < 0) {
 		e = errno;
 		goto fail;
 	}
-	if (p->group_nice != 0)
-		(void)autogroup_set_self(p->group_nice);
 
 	devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
 	in = p->input >= 0 ? hi_dup(p->input) : devnull;
@@ -231,7 +226,7 @@ pid_t
 spawn_worker(const struct worker_start *ws)
 {
 	const struct placement p = {
-		ws->input_fd, ws->data_fd, ws->cursor_fd, 0,
+		ws->input_fd, ws->data_fd, ws->cursor_fd,
 	};
 	struct spawn_args a;
 	int ret;
@@ -245,10 +240,19 @@ spawn_worker(const struct worker_start *ws)
 pid_t
 spawn_spare(const char *path, int sock, int group_nice)
 {
-	const struct placement p = { -1, sock, -1, group_nice };
+	const struct placement p = { -1, sock, -1 };
 	char *argv[] = { (char *)path, (char *)"--spare", NULL };
+	pid_t pid = fork_exec(path, argv, &p);
 
-	return fork_exec(path, argv, &p);
+	/* Lowered here, once it has exec'd, not in the child: fork_exec
+	 * waits for the exec, and a child lowered before it would hold the
+	 * broker up for as long as a busy machine left it no CPU. Its
+	 * loading runs at the normal share only for the moment between. A
+	 * kernel without autogroups has no file to write: then it is
+	 * simply never lowered (spare_take). */
+	if (pid > 0 && group_nice != 0)
+		(void)autogroup_set(pid, group_nice);
+	return pid;
 }
 
 int
