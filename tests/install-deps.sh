@@ -4,6 +4,7 @@
 set -euo pipefail
 DEPS=(build-essential cmake pkg-config
 	libavformat-dev libavcodec-dev libavutil-dev libbsd-dev libseccomp-dev
+	libjemalloc-dev
 	ffmpeg clang libclang-rt-14-dev
 	coreutils util-linux findutils diffutils)
 if [ "${SHMDEMUX_NO_APT:-0}" = 1 ]; then

@@ -138,6 +138,34 @@ wait_title(pid_t pid, char *title, size_t cap)
 	CHECK(0);
 }
 
+/* A worker built with jemalloc has it mapped: the link order put it before
+ * libc, so it serves libavformat's packet allocations too (CMakeLists.txt,
+ * SHMDEMUX_WORKER_JEMALLOC). */
+static void
+check_allocator(pid_t pid)
+{
+#ifdef SHMDEMUX_WORKER_JEMALLOC
+	char path[64], line[4096];
+	int found = 0;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/maps", (int)pid);
+	f = fopen(path, "r");
+	CHECK(f != NULL);
+	while (!found && fgets(line, sizeof(line), f) != NULL)
+		found = strstr(line, "/libjemalloc.so") != NULL;
+	fclose(f);
+	if (!found)
+		fprintf(stderr, "worker %d: no libjemalloc mapped\n",
+			(int)pid);
+	CHECK(found);
+	printf("worker %d: allocator jemalloc\n", (int)pid);
+#else
+	printf("worker %d: built without jemalloc, allocator not "
+	       "checked\n", (int)pid);
+#endif
+}
+
 /* 1 if pid has been reaped (no /proc entry, not even a zombie). */
 static int
 reaped(pid_t pid)
@@ -220,6 +248,7 @@ handoff_piped(const struct tl_broker *b, const char *file)
 	 * priority, on a busy machine) does only after the handoff. */
 	wait_title(spare, title, sizeof(title));
 	check_group(spare, 0, "stream worker (was the spare)");
+	check_allocator(spare);
 	/* The replacement is started after the OPEN's batch, before the
 	 * LIST above was read. */
 	next = find_spare(b->pid);
