@@ -12,7 +12,9 @@
  * reports as memory-limit. libavformat and its parsers do not pass every
  * failed allocation on (an H.264 parser that cannot allocate logs "Error
  * splitting the input into NAL units" and goes on), so without this a
- * worker at its limit could carry on publishing damaged packets. Only a
+ * worker at its limit could end as eof though allocations failed on the
+ * way (isolation_memory's did), its readers never told that what they got
+ * may lack what those allocations were for. Only a
  * request below WORKER_ALLOC_FATAL is taken as the limit reached: a larger
  * one is usually a size read from hostile input, and fails with ENOMEM as
  * before, for the demuxer to handle.
