@@ -126,11 +126,16 @@ start(void)
 		ret = -errno;
 		goto out;
 	}
-	pid = spawn_spare(conf.worker_path, sv[1], SPARE_GROUP_NICE);
+	pid = spawn_spare(conf.worker_path, sv[1]);
 	if (pid < 0) {
 		ret = (int)pid;
 		goto out;
 	}
+	/* Lowered once it has exec'd, not by the child before: spawn_spare
+	 * waits for the exec, which a lowered child on a busy machine could
+	 * hold up. Its loading runs at the normal share only for the moment
+	 * between. No autogroups: it is never lowered (spare_take). */
+	(void)autogroup_set(pid, SPARE_GROUP_NICE);
 	ret = watch(pid);
 	if (ret < 0) {
 		kill(pid, SIGKILL);

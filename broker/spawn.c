@@ -21,7 +21,6 @@
 
 #include <seccomp.h>
 
-#include "autogroup.h"
 #include "proto.h"
 #include "spawn.h"
 #include "worker_abi.h"
@@ -151,7 +150,7 @@ child(const char *path, char **argv, const struct placement *p, int errfd,
 	}
 	/* Its own session, so its own scheduling group (autogroup): a busy
 	 * worker shares the CPU with other groups as one of them, and a
-	 * spare's group can be made to yield while it loads (spawn_spare).
+	 * spare's group can be made to yield while it loads (spare.c).
 	 * A forked child is never a group leader: setsid cannot fail here. */
 	if (setsid() < 0) {
 		e = errno;
@@ -238,21 +237,12 @@ spawn_worker(const struct worker_start *ws)
 }
 
 pid_t
-spawn_spare(const char *path, int sock, int group_nice)
+spawn_spare(const char *path, int sock)
 {
 	const struct placement p = { -1, sock, -1 };
 	char *argv[] = { (char *)path, (char *)"--spare", NULL };
-	pid_t pid = fork_exec(path, argv, &p);
 
-	/* Lowered here, once it has exec'd, not in the child: fork_exec
-	 * waits for the exec, and a child lowered before it would hold the
-	 * broker up for as long as a busy machine left it no CPU. Its
-	 * loading runs at the normal share only for the moment between. A
-	 * kernel without autogroups has no file to write: then it is
-	 * simply never lowered (spare_take). */
-	if (pid > 0 && group_nice != 0)
-		(void)autogroup_set(pid, group_nice);
-	return pid;
+	return fork_exec(path, argv, &p);
 }
 
 int

@@ -55,9 +55,8 @@ int spawn_args(const struct worker_start *ws, struct spawn_args *a);
 pid_t spawn_worker(const struct worker_start *ws);
 
 /* Fork and exec `path --spare` with sock on fd 3, fds 0 and 1 /dev/null
- * (worker_abi.h), its scheduling group at nice group_nice. Returns the pid
- * or -errno, as spawn_worker. */
-pid_t spawn_spare(const char *path, int sock, int group_nice);
+ * (worker_abi.h). Returns the pid or -errno, as spawn_worker. */
+pid_t spawn_spare(const char *path, int sock);
 
 /* A pidfd for the child (readable when it exits), or -errno. */
 int spawn_pidfd(pid_t pid);

@@ -616,7 +616,6 @@ latency_series(const struct tl_broker *b, const char *file, int idle,
 {
 	enum { RUNS = 21 };
 	double us[RUNS];
-
 	int raised = 0;
 
 	for (int i = 0; i < RUNS; i++) {
