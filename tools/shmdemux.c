@@ -23,6 +23,7 @@
 #include <libavutil/pixdesc.h>
 #include <libavutil/samplefmt.h>
 
+#include "cli.h"
 #include "pktcsv.h"
 #include "shmdemux.h"
 
@@ -30,7 +31,7 @@
 
 static const char *socket_path; /* NULL: library default */
 
-static int __attribute__((format(printf, 1, 2)))
+int __attribute__((format(printf, 1, 2)))
 fail(const char *fmt, ...)
 {
 	va_list ap;
@@ -44,7 +45,7 @@ fail(const char *fmt, ...)
 	return EXIT_FAILURE;
 }
 
-static int
+int
 usage_error(const char *cmd, const char *what)
 {
 	fprintf(stderr, "shmdemux: %s (see 'shmdemux %s--help')\n", what,
@@ -53,7 +54,7 @@ usage_error(const char *cmd, const char *what)
 }
 
 /* getopt's complaint is silenced (opterr = 0): this is the one line. */
-static int
+int
 unknown_option(const char *cmd, char **argv)
 {
 	char what[160];
@@ -78,7 +79,7 @@ connect_broker(shmdemux_conn **conn, unsigned flags)
 }
 
 /* A failed request: the broker's own words when it gave some. */
-static int
+int
 request_failed(shmdemux_conn *conn, const char *what, int code)
 {
 	const char *msg = shmdemux_conn_last_error(conn);
@@ -109,7 +110,7 @@ parse_ref(const char *s, uint32_t *id, const char **name)
 
 /* The one STREAM operand left after the options, parsed into *id or
  * *name, and a connection to the broker. 0 or the exit status. */
-static int
+int
 stream_operand(const char *cmd, int argc, char **argv, uint32_t *id,
 	       const char **name, shmdemux_conn **conn)
 {
@@ -121,7 +122,7 @@ stream_operand(const char *cmd, int argc, char **argv, uint32_t *id,
 }
 
 /* --timeout MS: -1 (wait forever) up to INT_MAX. 0 or the exit status. */
-static int
+int
 parse_timeout(const char *cmd, const char *arg, int *timeout)
 {
 	char *end;
@@ -199,7 +200,7 @@ signame(int sig, char *buf, size_t cap)
 
 /* "worker crashed (signal 11, SIGSEGV)", "input could not be opened:
  * <broker message>", ... for a stream's end. */
-static void
+void
 describe_end(const struct shmdemux_status *st, char *buf, size_t cap)
 {
 	char sig[32];
@@ -1118,6 +1119,20 @@ dump_frame(shmdemux_stream *s, enum dump_fmt fmt)
 		       av_get_sample_fmt_name(f.format), md5);
 }
 
+/* shmdemux_read(), writing out what stdout buffered before it waits: bulk
+ * output goes out in big writes, a live stream's lines as they come. */
+static int
+read_flushing(shmdemux_stream *s, struct shmdemux_packet *p, int timeout)
+{
+	int ret = shmdemux_read(s, p, 0);
+
+	if (ret == -EAGAIN && timeout != 0) {
+		fflush(stdout);
+		ret = shmdemux_read(s, p, timeout);
+	}
+	return ret;
+}
+
 static int
 dump_stream(shmdemux_stream *s, const char *ref, enum dump_fmt fmt,
 	    int timeout, int stats)
@@ -1127,7 +1142,7 @@ dump_stream(shmdemux_stream *s, const char *ref, enum dump_fmt fmt,
 	char why[256];
 	int ret;
 
-	while ((ret = shmdemux_read(s, &p, timeout)) >= 0 ||
+	while ((ret = read_flushing(s, &p, timeout)) >= 0 ||
 	       ret == SHMDEMUX_EOVERRUN) {
 		if (ret == SHMDEMUX_FRAME)
 			dump_frame(s, fmt);
@@ -1316,6 +1331,7 @@ static const struct {
 	{ "ls", cmd_ls, "list streams" },
 	{ "probe", cmd_probe, "print a stream's track table" },
 	{ "dump", cmd_dump, "print a stream's packets until its end" },
+	{ "cat", cmd_cat, "remux a stream's packets to stdout or a file/URL" },
 	{ "close", cmd_close, "stop a stream" },
 	{ "kill", cmd_kill, "kill a stream's worker (SIGKILL)" },
 };

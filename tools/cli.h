@@ -1,0 +1,39 @@
+/*
+ * cli.h - what the shmdemux CLI's command files share (tools/shmdemux.c
+ * holds these helpers and the command table; each cli_*.c one command).
+ *
+ * Exit statuses: 0 success, 1 (EXIT_FAILURE) a runtime failure reported
+ * by fail() as one line "shmdemux: <cause>", 2 (CLI_EXIT_USAGE) a usage
+ * error reported by usage_error().
+ */
+#ifndef SHMDEMUX_CLI_H
+#define SHMDEMUX_CLI_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "shmdemux.h"
+
+#define CLI_EXIT_USAGE 2
+
+/* One line on stderr; returns EXIT_FAILURE. */
+int fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* "shmdemux: WHAT (see 'shmdemux CMD--help')"; returns CLI_EXIT_USAGE.
+ * cmd is "" or the command name followed by a space. */
+int usage_error(const char *cmd, const char *what);
+/* The option getopt_long() just refused (opterr is 0). */
+int unknown_option(const char *cmd, char **argv);
+/* A failed request: the broker's message if it sent one. */
+int request_failed(shmdemux_conn *conn, const char *what, int code);
+/* The single STREAM operand at optind into *id or *name, and a connection
+ * to the broker in *conn. Returns 0 or the exit status. */
+int stream_operand(const char *cmd, int argc, char **argv, uint32_t *id,
+		   const char **name, shmdemux_conn **conn);
+/* --timeout MS (-1 waits forever). Returns 0 or the exit status. */
+int parse_timeout(const char *cmd, const char *arg, int *timeout);
+/* How a stream ended, in words: "worker crashed (signal 11, SIGSEGV)". */
+void describe_end(const struct shmdemux_status *st, char *buf, size_t cap);
+
+int cmd_cat(int argc, char **argv);
+
+#endif
