@@ -67,6 +67,43 @@ run_installed() { # WHAT BINDIR
 	fi
 }
 
+# The pages exist, render without a warning, and hold every command's
+# --help (they are generated from it).
+check_man() { # MANDIR
+	local d=$1 p cmd missing=
+	for p in man1/shmdemux.1 man8/shmdemuxd.8 man3/shmdemux.3; do
+		[ -s "$d/$p" ] || { ko "man: $p not installed"; return; }
+		if command -v man >/dev/null &&
+			[ -n "$(LC_ALL=C.UTF-8 MANWIDTH=80 man --warnings -E UTF-8 -l "$d/$p" 2>&1 >/dev/null)" ]; then
+			ko "man: $p renders with warnings"
+			return
+		fi
+	done
+	for cmd in $("$prefix/bin/shmdemux" --help | awk '/^commands:/ { on = 1; next } on && /^  [a-z]/ { print $1 }'); do
+		grep -q "^\.SS $cmd\$" "$d/man1/shmdemux.1" || missing="$missing $cmd"
+	done
+	grep -q 'shmdemux_attach' "$d/man3/shmdemux.3" || missing="$missing shmdemux_attach(3)"
+	[ -z "$missing" ] && ok "man pages: shmdemux(1) with every command, shmdemuxd(8), shmdemux(3)" ||
+		ko "man pages lack:$missing"
+}
+
+# Completion: commands, a command's options, option values, stream names.
+check_completion() { # BINDIR FILE
+	local out
+	out=$(PATH=$1:$PATH SHMDEMUX_SOCKET=$SHM_TMP/none.sock bash -c '
+		. "$1"
+		c() { COMP_WORDS=("$@"); COMP_CWORD=$((${#COMP_WORDS[@]} - 1)); COMPREPLY=(); _shmdemux; echo "${COMPREPLY[*]}"; }
+		c shmdemux pr
+		c shmdemux open --mo
+		c shmdemux open --mode l
+		c shmdemux dump --fr' _ "$2" 2>&1)
+	if [ "$out" = "$(printf 'probe\n--mode\nlossless live\n--from --framemd5')" ]; then
+		ok "bash completion: commands, options, values"
+	else
+		ko "bash completion: got: $(tr '\n' '|' <<<"$out")"
+	fi
+}
+
 # 1. cmake --install into a scratch prefix.
 prefix=$SHM_TMP/prefix
 if cmake --install "$build" --prefix "$prefix" >"$SHM_TMP/install.log" 2>&1; then
@@ -79,6 +116,8 @@ if cmake --install "$build" --prefix "$prefix" >"$SHM_TMP/install.log" 2>&1; the
 	[ -x "$prefix/bin/shmdemux-worker" ] && ko "the worker is on PATH (bin/)" ||
 		ok "the worker is not in bin/"
 	run_installed prefix "$prefix/bin"
+	check_man "$prefix/share/man"
+	check_completion "$prefix/bin" "$prefix/share/bash-completion/completions/shmdemux"
 else
 	ko "cmake --install: $(tail -n 5 "$SHM_TMP/install.log")"
 fi
