@@ -26,6 +26,7 @@
 #include "log.h"
 #include "shmdemuxd.h"
 #include "spare.h"
+#include "version.h"
 
 #define MAX_EVENTS 64
 
@@ -365,8 +366,9 @@ usage(FILE *f)
 "  --help               this text\n"
 "  --version            print the version\n"
 "\n"
-"The worker is shmdemux-worker next to this binary ($SHMDEMUX_WORKER\n"
-"overrides it).\n", RING_MAX_SLOTS);
+"The worker is $SHMDEMUX_WORKER, else shmdemux-worker next to this binary,\n"
+"else " SHMDEMUX_WORKER_RELPATH " from this binary's directory,\n"
+"else " SHMDEMUX_WORKER_INSTALLED ".\n", RING_MAX_SLOTS);
 }
 
 static int
@@ -423,11 +425,18 @@ bad_option(const char *fmt, const char *arg)
 	exit(2);
 }
 
+/* The worker binary: $SHMDEMUX_WORKER, else the first executable of
+ * shmdemux-worker beside this binary (a build tree), the install layout
+ * relative to this binary (bin/../libexec/shmdemux/, so a relocated or
+ * unpacked install finds its own), and the path compiled in for the
+ * install prefix. Never a $PATH lookup: which worker runs hostile input is
+ * not the caller's environment's choice. */
 static int
 worker_path(void)
 {
 	const char *env = getenv("SHMDEMUX_WORKER");
-	char self[PATH_MAX];
+	char self[PATH_MAX], *dir;
+	const char *cand[3];
 	ssize_t n;
 	int w;
 
@@ -441,10 +450,22 @@ worker_path(void)
 	if (n < 0)
 		return -errno;
 	self[n] = '\0';
-	w = snprintf(conf.worker_path, sizeof(conf.worker_path),
-		     "%s/shmdemux-worker", dirname(self));
-	return w > 0 && (size_t)w < sizeof(conf.worker_path) ? 0 :
-		-ENAMETOOLONG;
+	dir = dirname(self);
+	cand[0] = "shmdemux-worker";
+	cand[1] = SHMDEMUX_WORKER_RELPATH;
+	cand[2] = NULL;
+	for (int i = 0; cand[i] != NULL; i++) {
+		w = snprintf(conf.worker_path, sizeof(conf.worker_path),
+			     "%s/%s", dir, cand[i]);
+		if (w > 0 && (size_t)w < sizeof(conf.worker_path) &&
+		    access(conf.worker_path, X_OK) == 0)
+			return 0;
+	}
+	w = snprintf(conf.worker_path, sizeof(conf.worker_path), "%s",
+		     SHMDEMUX_WORKER_INSTALLED);
+	if (w <= 0 || (size_t)w >= sizeof(conf.worker_path))
+		return -ENAMETOOLONG;
+	return access(conf.worker_path, X_OK) == 0 ? 0 : -errno;
 }
 
 static void
@@ -538,7 +559,7 @@ parse_options(int argc, char **argv)
 		case 'v': conf.verbose = 1; break;
 		case O_HELP: usage(stdout); exit(0);
 		case O_VERSION:
-			printf("shmdemuxd %s\n", SHMDEMUX_VERSION);
+			sd_version_print(stdout, "shmdemuxd");
 			exit(0);
 		case ':':
 			bad_option("option %s needs an argument",
@@ -684,7 +705,11 @@ main(int argc, char **argv)
 	log_set_level(conf.verbose ? LOG_LVL_DEBUG : LOG_LVL_INFO);
 	ret = worker_path();
 	if (ret < 0) {
-		log_errno(LOG_LVL_ERROR, ret, "cannot locate shmdemux-worker");
+		log_errno(LOG_LVL_ERROR, ret, "cannot find an executable "
+			  "shmdemux-worker (beside this binary, in "
+			  SHMDEMUX_WORKER_RELPATH " from it, or "
+			  SHMDEMUX_WORKER_INSTALLED "; $SHMDEMUX_WORKER "
+			  "overrides)");
 		return 1;
 	}
 	if (conf.daemonize)

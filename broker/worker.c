@@ -32,6 +32,7 @@
 #include "worker.h"
 #include "worker_abi.h"
 #include "worker_spare.h"
+#include "version.h"
 
 volatile sig_atomic_t worker_stop;
 
@@ -711,6 +712,10 @@ main(int argc, char **argv, char **envp)
 	struct worker_assign spare = { 0 };
 	int code;
 
+	if (argc == 2 && strcmp(argv[1], "--version") == 0) {
+		sd_version_print(stdout, "shmdemux-worker");
+		return 0;
+	}
 	if (guard_parent() < 0)
 		return WORKER_EXIT_USAGE;
 	/* the exec'd argv: its memory holds the title in spare mode too */

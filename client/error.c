@@ -1,5 +1,5 @@
 /*
- * error.c - the library's codes and names.
+ * error.c - the library's codes and names, and its version.
  */
 #include <errno.h>
 #include <string.h>
@@ -117,3 +117,19 @@ _Static_assert((int)SHMDEMUX_STATE_ENDED == (int)RING_STATE_ENDED,
 _Static_assert((int)SHMDEMUX_START_LIVE == (int)RING_START_LIVE &&
 	       (int)SHMDEMUX_START_KEYFRAME == (int)RING_START_SYNC,
 	       "start positions mirror the ring");
+
+#define STR_(x) #x
+#define STR(x) STR_(x)
+
+const char *
+shmdemux_version(void)
+{
+	return STR(SHMDEMUX_VERSION_MAJOR) "." STR(SHMDEMUX_VERSION_MINOR) "."
+	    STR(SHMDEMUX_VERSION_PATCH);
+}
+
+int
+shmdemux_abi_version(void)
+{
+	return SHMDEMUX_ABI_VERSION;
+}

@@ -39,6 +39,23 @@ struct AVPacket;
 typedef struct shmdemux_conn shmdemux_conn;
 typedef struct shmdemux_stream shmdemux_stream;
 
+/* ---- version ---- */
+
+/* The version of this header (CMake's project version is read from here). */
+#define SHMDEMUX_VERSION_MAJOR 0
+#define SHMDEMUX_VERSION_MINOR 1
+#define SHMDEMUX_VERSION_PATCH 0
+/* The library's ABI: its soname is libshmdemux.so.SHMDEMUX_ABI_VERSION.
+ * Raised on any incompatible change of this header. */
+#define SHMDEMUX_ABI_VERSION 0
+
+/* The version of the library linked at run time, "MAJOR.MINOR.PATCH";
+ * static storage. */
+const char *shmdemux_version(void);
+/* Its ABI version; a program compiled against this header may compare it
+ * with SHMDEMUX_ABI_VERSION. */
+int shmdemux_abi_version(void);
+
 /* ---- error codes (negative, below -4096) ---- */
 
 enum {

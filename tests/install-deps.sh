@@ -2,7 +2,7 @@
 # Install the Debian 12 packages needed to build shmdemux and run its tests.
 # Does nothing unless run as root, or when SHMDEMUX_NO_APT=1.
 set -euo pipefail
-DEPS=(build-essential cmake pkg-config
+DEPS=(build-essential cmake pkg-config dpkg-dev
 	libavformat-dev libavcodec-dev libavutil-dev libbsd-dev libseccomp-dev
 	libjemalloc-dev
 	ffmpeg clang libclang-rt-14-dev

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "bench.h"
+#include "version.h"
 
 static const struct {
 	const char *name;
@@ -22,14 +23,23 @@ static const struct {
 int
 main(int argc, char **argv)
 {
+	int help = argc == 2 && (strcmp(argv[1], "--help") == 0 ||
+				 strcmp(argv[1], "-h") == 0);
+	FILE *f = help ? stdout : stderr;
 	size_t i;
 
+	if (argc == 2 && strcmp(argv[1], "--version") == 0) {
+		sd_version_print(stdout, "shmdemux-bench");
+		return 0;
+	}
 	if (argc >= 2)
 		for (i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++)
 			if (strcmp(argv[1], cmds[i].name) == 0)
 				return cmds[i].fn(argc - 1, argv + 1);
-	fprintf(stderr, "usage: shmdemux-bench COMMAND [options]\n");
+	fprintf(f, "usage: shmdemux-bench COMMAND [options]\n"
+		"       shmdemux-bench COMMAND --help\n");
 	for (i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++)
-		fprintf(stderr, "  %-8s %s\n", cmds[i].name, cmds[i].help);
-	return 2;
+		fprintf(f, "  %-8s %s\n", cmds[i].name, cmds[i].help);
+	fprintf(f, "  --version  versions of shmdemux and FFmpeg\n");
+	return help ? 0 : 2;
 }

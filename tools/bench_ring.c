@@ -365,8 +365,18 @@ bench_ring(int argc, char **argv)
 	int json = argc == 2 && strcmp(argv[1], "--json") == 0;
 	size_t i, j;
 
+	if (argc == 2 && (strcmp(argv[1], "--help") == 0 ||
+			  strcmp(argv[1], "-h") == 0)) {
+		printf("usage: shmdemux-bench ring [--json]\n"
+		       "The ring alone, in one process: records/s and GB/s "
+		       "for 64 B to 1 MiB\nrecords and 1 or 4 consumers, "
+		       "then the publish-to-wake latency of a\nsleeping "
+		       "consumer (p50/p99) beside a bare futex wake's.\n");
+		return 0;
+	}
 	if (argc > 2 || (argc == 2 && !json)) {
-		fprintf(stderr, "usage: shmdemux-bench ring [--json]\n");
+		fprintf(stderr, "usage: shmdemux-bench ring [--json] "
+			"(see --help)\n");
 		return 2;
 	}
 	/* latency first: measured on a quiet machine, printed last */

@@ -26,6 +26,7 @@
 #include "cli.h"
 #include "pktcsv.h"
 #include "shmdemux.h"
+#include "version.h"
 
 #define EXIT_USAGE 2
 
@@ -1346,6 +1347,7 @@ main_help(FILE *f)
 "                 $XDG_RUNTIME_DIR/shmdemux.sock, else\n"
 "                 /tmp/shmdemux-<uid>.sock)\n"
 "  --help         this text; 'shmdemux COMMAND --help' for a command\n"
+"  --version      versions of shmdemux, its library and FFmpeg\n"
 "commands:\n");
 	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
 		fprintf(f, "  %-6s %s\n", commands[i].name, commands[i].summary);
@@ -1364,6 +1366,11 @@ main(int argc, char **argv)
 	while (i < argc && argv[i][0] == '-') {
 		if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
 			main_help(stdout);
+			return 0;
+		} else if (strcmp(argv[i], "--version") == 0) {
+			sd_version_print(stdout, "shmdemux");
+			printf("libshmdemux %s (ABI %d) linked\n",
+			       shmdemux_version(), shmdemux_abi_version());
 			return 0;
 		} else if (strcmp(argv[i], "--socket") == 0 && i + 1 < argc) {
 			socket_path = argv[i + 1];
