@@ -512,11 +512,15 @@ on_listen(struct ev *ev, uint32_t events)
 }
 
 /* If a broker answers on path, refuse; a socket nobody answers on is a
- * leftover of a broker that died, and is removed. */
+ * leftover of a broker that died, and is removed. Another user's socket is
+ * neither: it is refused, named, and left alone (the client would refuse
+ * whoever listens on it anyway, proto.h). */
 static int
 check_existing(const char *path)
 {
 	struct sockaddr_un sun = { .sun_family = AF_UNIX };
+	struct ucred cred;
+	socklen_t len = sizeof(cred);
 	struct stat st;
 	int fd, ret;
 
@@ -526,16 +530,32 @@ check_existing(const char *path)
 		log_error("%s exists and is not a socket", path);
 		return -EEXIST;
 	}
+	if (st.st_uid != geteuid()) {
+		log_error("the socket %s belongs to uid %u, not to uid %u: "
+			  "refusing it (another user's process may have taken "
+			  "the path)", path, (unsigned)st.st_uid,
+			  (unsigned)geteuid());
+		return -EPERM;
+	}
 	fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return -errno;
 	memcpy(sun.sun_path, path, strlen(path) + 1);
-	ret = connect(fd, (struct sockaddr *)&sun, sizeof(sun));
-	close(fd);
-	if (ret == 0) {
-		log_error("a broker is already running on %s", path);
-		return -EADDRINUSE;
+	ret = 0;
+	if (connect(fd, (struct sockaddr *)&sun, sizeof(sun)) == 0) {
+		if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) == 0 &&
+		    cred.uid != geteuid()) {
+			log_error("uid %u (pid %d) listens on %s: refusing it",
+				  (unsigned)cred.uid, (int)cred.pid, path);
+			ret = -EPERM;
+		} else {
+			log_error("a broker is already running on %s", path);
+			ret = -EADDRINUSE;
+		}
 	}
+	close(fd);
+	if (ret < 0)
+		return ret;
 	log_info("removing stale socket %s", path);
 	if (unlink(path) < 0 && errno != ENOENT)
 		return -errno;

@@ -6,7 +6,6 @@
  * SIGPIPE ignored so a vanished peer is an EPIPE), workers through their
  * pidfds; nothing runs in signal context.
  */
-#include <bsd/libutil.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
@@ -24,6 +23,8 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "pidfile.h"
+#include "rundir.h"
 #include "shmdemuxd.h"
 #include "spare.h"
 
@@ -37,7 +38,7 @@ static struct ev sig_ev = { .fd = -1 };
 static struct ev shutdown_ev = { .fd = -1 };
 static struct ev idle_ev = { .fd = -1 };
 static int idle_armed;
-static struct pidfh *pidfh;
+static struct pidfile pidf = { .fd = -1 };
 
 /* ---- event loop plumbing ---- */
 
@@ -333,8 +334,10 @@ usage(FILE *f)
 "per stream and hands ring descriptors to consumers.\n"
 "\n"
 "  --socket PATH        control socket (default: $SHMDEMUX_SOCKET, else\n"
-"                       $XDG_RUNTIME_DIR/shmdemux.sock, else\n"
-"                       /tmp/shmdemux-UID.sock)\n"
+"                       shmdemux.sock in $XDG_RUNTIME_DIR/shmdemux, else in\n"
+"                       /tmp/shmdemux-UID; that directory is made mode 0700\n"
+"                       and refused if it is a symbolic link, another\n"
+"                       user's, or writable by others)\n"
 "  --daemon             run in the background; exits 0 once the socket\n"
 "                       listens, non-zero with the error otherwise\n"
 "  --pidfile PATH       pid file (default: SOCKET.pid)\n"
@@ -554,8 +557,8 @@ parse_options(int argc, char **argv)
 		w = snprintf(conf.socket_path, sizeof(conf.socket_path), "%s",
 			     sock);
 	else
-		w = ctl_default_socket(conf.socket_path,
-				       sizeof(conf.socket_path)) < 0 ? -1 : 0;
+		w = rundir_default_socket(conf.socket_path,
+					  sizeof(conf.socket_path)) < 0 ? -1 : 0;
 	if (w < 0 || (size_t)w >= sizeof(conf.socket_path) ||
 	    conf.socket_path[0] == '\0')
 		bad_option("invalid socket path %s", sock != NULL ? sock : "");
@@ -627,16 +630,30 @@ detach_stdio(void)
 static int
 open_pidfile(void)
 {
-	pid_t other = 0;
+	char msg[PATH_MAX + 160];
+	pid_t other;
+	int ret;
 
-	pidfh = pidfile_open(conf.pidfile, 0600, &other);
-	if (pidfh == NULL) {
-		if (errno == EEXIST)
-			log_error("a broker is already running (pid %d, %s)",
-				  (int)other, conf.pidfile);
-		else
-			log_errno(LOG_LVL_ERROR, errno, "pidfile %s",
-				  conf.pidfile);
+	ret = pidfile_lock(&pidf, conf.pidfile, &other, msg, sizeof(msg));
+	if (ret < 0) {
+		log_error("%s", msg);
+		return -1;
+	}
+	return 0;
+}
+
+/* The default socket's directory is made private, or refused, before
+ * anything is created in it (rundir.h). */
+static int
+check_rundir(void)
+{
+	char dir[PATH_MAX], msg[PATH_MAX + 200];
+
+	if (!rundir_holds(conf.socket_path))
+		return 0;
+	if (rundir_path(dir, sizeof(dir)) < 0 ||
+	    rundir_check(dir, 1, msg, sizeof(msg)) < 0) {
+		log_error("%s", msg);
 		return -1;
 	}
 	return 0;
@@ -662,7 +679,7 @@ setup(void)
 		log_errno(LOG_LVL_ERROR, ret, "timerfd");
 		return -1;
 	}
-	if (open_pidfile() < 0)
+	if (check_rundir() < 0 || open_pidfile() < 0)
 		return -1;
 	if (control_listen(conf.socket_path) < 0)
 		return -1;
@@ -670,8 +687,8 @@ setup(void)
 		log_errno(LOG_LVL_ERROR, ret, "spare worker timer");
 		return -1;
 	}
-	if (pidfile_write(pidfh) < 0)
-		log_errno(LOG_LVL_WARN, errno, "pidfile %s", conf.pidfile);
+	if ((ret = pidfile_store(&pidf)) < 0)
+		log_errno(LOG_LVL_WARN, ret, "pidfile %s", conf.pidfile);
 	return 0;
 }
 
@@ -690,8 +707,7 @@ main(int argc, char **argv)
 	if (conf.daemonize)
 		notify = daemonize();
 	if (setup() < 0) {
-		if (pidfh != NULL)
-			pidfile_remove(pidfh);
+		pidfile_drop(&pidf);
 		ready(notify, 1);
 		return 1;
 	}
@@ -707,7 +723,7 @@ main(int argc, char **argv)
 	control_close_all();
 	streams_free_all();
 	run_deferred();
-	pidfile_remove(pidfh);
+	pidfile_drop(&pidf);
 	log_info("exiting");
 	return 0;
 }
