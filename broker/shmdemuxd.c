@@ -359,6 +359,8 @@ usage(FILE *f)
 "                       input waits for it (default 10000); per stream too\n"
 "  --open-timeout MS    kill a worker still opening its input after this long\n"
 "                       while input waits for it (default 30000)\n"
+"  --reply-timeout MS   drop a control client that leaves the broker's\n"
+"                       replies unread this long (default 10000)\n"
 "  --idle-exit SEC      exit when there have been no streams and no\n"
 "                       connections for SEC seconds (default 0 = never)\n"
 "  --spare-workers 0|1  keep one worker started ahead of time, handed the\n"
@@ -455,7 +457,7 @@ parse_options(int argc, char **argv)
 {
 	enum { O_SOCKET = 256, O_DAEMON, O_PIDFILE, O_RING, O_MAXC, O_LAG,
 	       O_IDLE, O_HELP, O_VERSION, O_MEM, O_WATCHDOG, O_OPEN_TIMEOUT,
-	       O_SPARE, O_POOL };
+	       O_SPARE, O_POOL, O_REPLY_TIMEOUT };
 	static const struct option opts[] = {
 		{ "socket", required_argument, NULL, O_SOCKET },
 		{ "daemon", no_argument, NULL, O_DAEMON },
@@ -468,6 +470,7 @@ parse_options(int argc, char **argv)
 		{ "worker-mem-limit", required_argument, NULL, O_MEM },
 		{ "watchdog", required_argument, NULL, O_WATCHDOG },
 		{ "open-timeout", required_argument, NULL, O_OPEN_TIMEOUT },
+		{ "reply-timeout", required_argument, NULL, O_REPLY_TIMEOUT },
 		{ "spare-workers", required_argument, NULL, O_SPARE },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, O_HELP },
@@ -485,6 +488,7 @@ parse_options(int argc, char **argv)
 	conf.worker_mem_limit = UINT64_C(3) << 30;
 	conf.watchdog_ms = 10000;
 	conf.open_timeout_ms = 30000;
+	conf.reply_timeout_ms = 10000;
 	conf.spare_workers = 1;
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, ":v", opts, NULL)) != -1) {
@@ -527,6 +531,12 @@ parse_options(int argc, char **argv)
 			if (parse_uint(optarg, UINT32_MAX, &v) < 0 || v == 0)
 				bad_option("invalid --open-timeout: %s", optarg);
 			conf.open_timeout_ms = (uint32_t)v;
+			break;
+		case O_REPLY_TIMEOUT:
+			if (parse_uint(optarg, UINT32_MAX, &v) < 0 || v == 0)
+				bad_option("invalid --reply-timeout: %s",
+					   optarg);
+			conf.reply_timeout_ms = (uint32_t)v;
 			break;
 		case O_IDLE:
 			if (parse_uint(optarg, 86400u * 365, &v) < 0)

@@ -65,6 +65,8 @@ struct broker_conf {
 	                              its ring mapping; 0 = no limit */
 	uint32_t watchdog_ms;      /* default no-progress kill (watchdog.h) */
 	uint32_t open_timeout_ms;  /* longest a worker may spend opening */
+	uint32_t reply_timeout_ms; /* drop a client that leaves its replies
+	                              unread this long */
 	unsigned idle_exit_s;      /* 0 = never */
 	unsigned spare_workers;    /* 0 or 1 pre-started workers (spare.h) */
 	int daemonize;
