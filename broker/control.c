@@ -350,6 +350,14 @@ do_attach(struct conn *c, const struct ctl_attach *req)
 	if (s == NULL)
 		return;
 	slot = stream_attach(s, c->pid, req->flags & CTL_ATTACH_OBSERVER);
+	if (slot == -ENODATA) {
+		char msg[CTL_MSG_LEN];
+
+		snprintf(msg, sizeof(msg), "stream %u has ended and was read; "
+			 "its records are gone", stream_id(s));
+		reply_error(c, req->hdr.id, slot, msg);
+		return;
+	}
 	if (slot < -1) {
 		reply_error(c, req->hdr.id, slot, slot == -EBUSY ?
 			    "too many consumers" : NULL);
@@ -631,7 +639,7 @@ accept_one(int fd)
 static void
 on_listen(struct ev *ev, uint32_t events)
 {
-	int fd;
+	int fd, released = 0;
 
 	(void)events;
 	for (int i = 0; i < 64; i++) {
@@ -642,6 +650,13 @@ on_listen(struct ev *ev, uint32_t events)
 		}
 		if (errno == EINTR || errno == ECONNABORTED)
 			continue;
+		/* Rings of ended streams already read go before clients
+		 * are turned away. */
+		if ((errno == EMFILE || errno == ENFILE) && !released &&
+		    streams_release_spent() > 0) {
+			released = 1;
+			continue;
+		}
 		if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS ||
 		    errno == ENOMEM) {
 			/* Out of descriptors: stop listening until a

@@ -6,6 +6,7 @@
  * SIGPIPE ignored so a vanished peer is an EPIPE), workers through their
  * pidfds; nothing runs in signal context.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
@@ -16,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/stat.h>
 #include <sys/timerfd.h>
@@ -175,6 +177,53 @@ now_ms(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+int
+broker_fds_in_use(void)
+{
+	DIR *d = opendir("/proc/self/fd");
+	struct dirent *e;
+	int n = 0;
+
+	if (d == NULL)
+		return -errno;
+	while ((e = readdir(d)) != NULL)
+		if (e->d_name[0] != '.')
+			n++;
+	closedir(d);
+	return n - 1; /* not the one reading the directory */
+}
+
+/* Descriptors are what each stream and connection costs: take all the
+ * hard limit allows (the soft one is often 1024, some 140 streams). */
+static void
+raise_nofile(void)
+{
+	struct rlimit rl;
+	rlim_t was;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) < 0) {
+		conf.nofile = 1024;
+		return;
+	}
+	was = rl.rlim_cur;
+	if (rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		if (setrlimit(RLIMIT_NOFILE, &rl) == 0) {
+			log_info("fd limit raised from %llu to %llu",
+				 (unsigned long long)was,
+				 (unsigned long long)rl.rlim_cur);
+		} else {
+			log_errno(LOG_LVL_WARN, errno, "cannot raise the fd "
+				  "limit from %llu to %llu",
+				  (unsigned long long)was,
+				  (unsigned long long)rl.rlim_max);
+			rl.rlim_cur = was;
+		}
+	}
+	conf.nofile = rl.rlim_cur > UINT_MAX ? UINT_MAX :
+		(unsigned)rl.rlim_cur;
 }
 
 static int
@@ -361,6 +410,11 @@ usage(FILE *f)
 "                       while input waits for it (default 30000)\n"
 "  --reply-timeout MS   drop a control client that leaves the broker's\n"
 "                       replies unread this long (default 10000)\n"
+"  --keep-ended MS      an ended stream's ring stays readable this long\n"
+"                       once the consumers it waited for have read it and\n"
+"                       gone (default 30000; 0 = release it at once; sooner\n"
+"                       when descriptors run short); ls reports the stream\n"
+"                       until it is closed\n"
 "  --idle-exit SEC      exit when there have been no streams and no\n"
 "                       connections for SEC seconds (default 0 = never)\n"
 "  --spare-workers 0|1  keep one worker started ahead of time, handed the\n"
@@ -457,7 +511,7 @@ parse_options(int argc, char **argv)
 {
 	enum { O_SOCKET = 256, O_DAEMON, O_PIDFILE, O_RING, O_MAXC, O_LAG,
 	       O_IDLE, O_HELP, O_VERSION, O_MEM, O_WATCHDOG, O_OPEN_TIMEOUT,
-	       O_SPARE, O_POOL, O_REPLY_TIMEOUT };
+	       O_SPARE, O_POOL, O_REPLY_TIMEOUT, O_KEEP_ENDED };
 	static const struct option opts[] = {
 		{ "socket", required_argument, NULL, O_SOCKET },
 		{ "daemon", no_argument, NULL, O_DAEMON },
@@ -471,6 +525,7 @@ parse_options(int argc, char **argv)
 		{ "watchdog", required_argument, NULL, O_WATCHDOG },
 		{ "open-timeout", required_argument, NULL, O_OPEN_TIMEOUT },
 		{ "reply-timeout", required_argument, NULL, O_REPLY_TIMEOUT },
+		{ "keep-ended", required_argument, NULL, O_KEEP_ENDED },
 		{ "spare-workers", required_argument, NULL, O_SPARE },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, O_HELP },
@@ -489,6 +544,7 @@ parse_options(int argc, char **argv)
 	conf.watchdog_ms = 10000;
 	conf.open_timeout_ms = 30000;
 	conf.reply_timeout_ms = 10000;
+	conf.keep_ended_ms = 30000;
 	conf.spare_workers = 1;
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, ":v", opts, NULL)) != -1) {
@@ -537,6 +593,11 @@ parse_options(int argc, char **argv)
 				bad_option("invalid --reply-timeout: %s",
 					   optarg);
 			conf.reply_timeout_ms = (uint32_t)v;
+			break;
+		case O_KEEP_ENDED:
+			if (parse_uint(optarg, UINT32_MAX, &v) < 0)
+				bad_option("invalid --keep-ended: %s", optarg);
+			conf.keep_ended_ms = (uint32_t)v;
 			break;
 		case O_IDLE:
 			if (parse_uint(optarg, 86400u * 365, &v) < 0)
@@ -709,6 +770,7 @@ main(int argc, char **argv)
 
 	parse_options(argc, argv);
 	log_set_level(conf.verbose ? LOG_LVL_DEBUG : LOG_LVL_INFO);
+	raise_nofile();
 	ret = worker_path();
 	if (ret < 0) {
 		log_errno(LOG_LVL_ERROR, ret, "cannot locate shmdemux-worker");

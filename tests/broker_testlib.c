@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -208,6 +209,15 @@ tl_wait_child(pid_t pid, int timeout_ms)
 	return st;
 }
 
+static struct rlimit broker_nofile;
+
+void
+tl_broker_nofile(unsigned long soft, unsigned long hard)
+{
+	broker_nofile.rlim_cur = soft;
+	broker_nofile.rlim_max = hard;
+}
+
 static pid_t
 run(const char *const *argv, const char *worker, int errfd)
 {
@@ -215,6 +225,9 @@ run(const char *const *argv, const char *worker, int errfd)
 
 	CHECK(pid >= 0);
 	if (pid == 0) {
+		if (broker_nofile.rlim_max != 0 &&
+		    setrlimit(RLIMIT_NOFILE, &broker_nofile) < 0)
+			_exit(126);
 		if (worker != NULL)
 			setenv("SHMDEMUX_WORKER", worker, 1);
 		if (errfd >= 0)
