@@ -280,7 +280,10 @@ own_description(int fd, const struct stat *st)
 	if (!S_ISCHR(st->st_mode))
 		return fd;
 	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
-	nfd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+	/* O_NOCTTY: the broker leads its own session; a terminal it opened
+	 * without it would become its controlling one, and the client's ^C
+	 * or hang-up its SIGINT or SIGHUP. */
+	nfd = open(path, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
 	if (nfd < 0)
 		return fd;
 	close(fd);
@@ -633,6 +636,28 @@ watchdog_sample(const struct stream *s, struct wd_sample *ws)
 	ws->input_waiting = input_waiting(s);
 }
 
+/* The message and the end reason of a watchdog verdict: a hung worker,
+ * or one still opening at the open deadline, ends `watchdog`; a source
+ * that never gave a byte ends `open-failed` (nothing to open). */
+static uint32_t
+watchdog_verdict(struct stream *s, int verdict)
+{
+	switch (verdict) {
+	case WD_HUNG:
+		snprintf(s->wd_msg, sizeof(s->wd_msg), "no progress for %u ms "
+			 "with input waiting", s->wd.limit_ms);
+		return SD_END_WATCHDOG;
+	case WD_NO_INPUT:
+		snprintf(s->wd_msg, sizeof(s->wd_msg), "no input within %u ms",
+			 s->wd.open_limit_ms);
+		return SD_END_OPEN_FAILED;
+	default:
+		snprintf(s->wd_msg, sizeof(s->wd_msg), "still opening the "
+			 "input after %u ms", s->wd.open_limit_ms);
+		return SD_END_WATCHDOG;
+	}
+}
+
 static void
 on_watchdog(struct ev *ev, uint32_t events)
 {
@@ -650,15 +675,9 @@ on_watchdog(struct ev *ev, uint32_t events)
 	s->wd_last_ms = now;
 	if (verdict == WD_OK)
 		return;
-	if (verdict == WD_HUNG)
-		snprintf(s->wd_msg, sizeof(s->wd_msg), "no progress for %u ms "
-			 "with input waiting", s->wd.limit_ms);
-	else
-		snprintf(s->wd_msg, sizeof(s->wd_msg), "still opening the "
-			 "input after %u ms", s->wd.open_limit_ms);
+	s->stop_reason = watchdog_verdict(s, verdict);
 	log_info("stream %u: watchdog: %s, killing the worker", s->id,
 		 s->wd_msg);
-	s->stop_reason = SD_END_WATCHDOG;
 	pidfd_signal(s, SIGKILL);
 }
 
@@ -730,7 +749,9 @@ worker_gone(struct stream *s, const siginfo_t *si)
 	nrunning--;
 	read_worker_word(s, &ww);
 	spawn_map_end(si, s->stop_reason, &ww, input_err, &end);
-	if (end.reason == SD_END_WATCHDOG && s->wd_msg[0] != '\0')
+	if (s->wd_msg[0] != '\0' && (end.reason == SD_END_WATCHDOG ||
+	    (end.reason == SD_END_OPEN_FAILED &&
+	     s->stop_reason == SD_END_OPEN_FAILED)))
 		snprintf(end.msg, sizeof(end.msg), "%s", s->wd_msg);
 	else if (s->push_err != 0 && end.reason == SD_END_INPUT_ERROR)
 		snprintf(end.msg, sizeof(end.msg), "%s",

@@ -413,6 +413,24 @@ ends_as(const struct tl_broker *b, int c, const char *what, int fd,
 	CHECK(strstr(i.end_msg, msg) != NULL);
 }
 
+/* The tty_nr field of /proc/PID/stat: 0 without a controlling terminal. */
+static long
+ctty_of(pid_t pid)
+{
+	char path[64], buf[1024], *p;
+	long v = -1;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	f = fopen(path, "r");
+	CHECK(f != NULL && fgets(buf, sizeof(buf), f) != NULL);
+	fclose(f);
+	p = strrchr(buf, ')'); /* past the command name */
+	CHECK(p != NULL);
+	CHECK(sscanf(p + 1, " %*c %*d %*d %*d %ld", &v) == 1);
+	return v;
+}
+
 static void
 test_never_readable(const char *worker)
 {
@@ -451,6 +469,9 @@ test_never_readable(const char *worker)
 	CHECK(s2 >= 0);
 	ends_as(&b, c, "pty slave", s2, "pty-slave", SD_END_OPEN_FAILED,
 		"no input within 300 ms");
+	/* The broker reopened the terminals; none became its controlling
+	 * terminal (whose hang-up or ^C would signal it). */
+	CHECK(ctty_of(b.pid) == 0);
 	close(m1);
 	close(s1);
 	close(m2);
