@@ -448,18 +448,27 @@ ring_fail_msg(char *msg, size_t cap, uint64_t size, int err)
  * connections: 0, or -EMFILE with the reason in msg. Ended rings already
  * read go first (ring_release_spent()). */
 static int
+fd_room_left(int used)
+{
+	if (used == -EMFILE || used == -ENFILE)
+		return 0; /* not even one to count them with */
+	return used < 0 || (unsigned)used + STREAM_FDS_MAX + STREAM_FDS_KEEP <=
+	    conf.nofile;
+}
+
+static int
 fd_room(char *msg, size_t cap)
 {
 	int used = broker_fds_in_use();
 
-	if (used < 0 || (unsigned)used + STREAM_FDS_MAX + STREAM_FDS_KEEP <=
-	    conf.nofile)
+	if (fd_room_left(used))
 		return 0;
 	streams_release_spent();
 	used = broker_fds_in_use();
-	if (used < 0 || (unsigned)used + STREAM_FDS_MAX + STREAM_FDS_KEEP <=
-	    conf.nofile)
+	if (fd_room_left(used))
 		return 0;
+	if (used < 0)
+		used = (int)conf.nofile;
 	snprintf(msg, cap, "too many open files (fd limit %u): %d in use, a "
 		 "stream needs up to %u more and %u stay free for control "
 		 "connections", conf.nofile, used, STREAM_FDS_MAX,
