@@ -720,20 +720,6 @@ check_existing(const char *path)
 	return 0;
 }
 
-static int
-stall_timer_start(void)
-{
-	int tfd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
-	int ret;
-
-	if (tfd < 0)
-		return -errno;
-	ret = ev_add(&stall_ev, tfd, EPOLLIN, on_stall_timer, NULL);
-	if (ret < 0)
-		close(tfd);
-	return ret;
-}
-
 int
 control_listen(const char *path)
 {
@@ -779,7 +765,7 @@ control_listen(const char *path)
 		listen_path[0] = '\0';
 		goto fail;
 	}
-	if ((ret = stall_timer_start()) < 0)
+	if ((ret = timer_new(&stall_ev, on_stall_timer, NULL)) < 0)
 		log_errno(LOG_LVL_WARN, ret, "reply timer: clients that do not "
 			  "read are not dropped");
 	return 0;

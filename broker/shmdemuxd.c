@@ -226,15 +226,15 @@ raise_nofile(void)
 		(unsigned)rl.rlim_cur;
 }
 
-static int
-timer_new(struct ev *ev, ev_cb cb)
+int
+timer_new(struct ev *ev, ev_cb cb, void *arg)
 {
 	int tfd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
 	int ret;
 
 	if (tfd < 0)
 		return -errno;
-	ret = ev_add(ev, tfd, EPOLLIN, cb, NULL);
+	ret = ev_add(ev, tfd, EPOLLIN, cb, arg);
 	if (ret < 0)
 		close(tfd);
 	return ret;
@@ -271,7 +271,7 @@ begin_shutdown(const char *why)
 	spare_stop();
 	streams_signal_all(SIGTERM);
 	if (stream_running_count() > 0 &&
-	    (timer_new(&shutdown_ev, on_shutdown_timer) < 0 ||
+	    (timer_new(&shutdown_ev, on_shutdown_timer, NULL) < 0 ||
 	     timer_arm(shutdown_ev.fd, BROKER_SHUTDOWN_GRACE_MS) < 0))
 		streams_signal_all(SIGKILL);
 }
@@ -747,7 +747,7 @@ setup(void)
 		return -1;
 	}
 	if (conf.idle_exit_s > 0 &&
-	    (ret = timer_new(&idle_ev, on_idle_timer)) < 0) {
+	    (ret = timer_new(&idle_ev, on_idle_timer, NULL)) < 0) {
 		log_errno(LOG_LVL_ERROR, ret, "timerfd");
 		return -1;
 	}

@@ -103,6 +103,9 @@ void loop_defer_free(void *p);
 /* Run fn(arg) after this batch, with a zero epoll timeout (used by the pump
  * to yield after a bounded amount of work). */
 void loop_defer_run(void (*fn)(void *), void *arg);
+/* A new timerfd (disarmed) registered on ev with cb and arg. Returns 0
+ * or -errno. */
+int timer_new(struct ev *ev, ev_cb cb, void *arg);
 /* Arm (ms > 0) or disarm (ms == 0) a timerfd, one shot. */
 int timer_arm(int tfd, unsigned ms);
 uint64_t now_ms(void);

@@ -539,6 +539,20 @@ fail:
 	return ret;
 }
 
+/* The broker's mapping and every descriptor of the ring; NULL/-1 after. */
+static void
+ring_close(struct stream *s)
+{
+	ring_unmap(&s->ring);
+	if (s->data_fd >= 0)
+		close(s->data_fd);
+	if (s->cursor_fd >= 0)
+		close(s->cursor_fd);
+	if (s->ro_data_fd >= 0)
+		close(s->ro_data_fd);
+	s->data_fd = s->cursor_fd = s->ro_data_fd = -1;
+}
+
 /* ---- the end of a stream ---- */
 
 static void
@@ -842,13 +856,7 @@ stream_free(struct stream *s)
 	watchdog_stop(s);
 	pump_free(&s->pump);
 	release_push(s);
-	ring_unmap(&s->ring);
-	if (s->data_fd >= 0)
-		close(s->data_fd);
-	if (s->cursor_fd >= 0)
-		close(s->cursor_fd);
-	if (s->ro_data_fd >= 0)
-		close(s->ro_data_fd);
+	ring_close(s);
 	loop_defer_free(s);
 }
 
@@ -1374,14 +1382,7 @@ static void
 ring_drop(struct stream *s)
 {
 	stream_info(s, &s->final);
-	ring_unmap(&s->ring);
-	if (s->data_fd >= 0)
-		close(s->data_fd);
-	if (s->cursor_fd >= 0)
-		close(s->cursor_fd);
-	if (s->ro_data_fd >= 0)
-		close(s->ro_data_fd);
-	s->data_fd = s->cursor_fd = s->ro_data_fd = -1;
+	ring_close(s);
 	s->released = 1;
 	log_debug("stream %u: ended and read; its ring is released", s->id);
 }
@@ -1398,18 +1399,9 @@ ring_released_info(const struct stream *s, struct ctl_stream_info *info)
 static void
 keep_arm(uint64_t ms)
 {
-	int tfd;
-
-	if (keep_ev.fd < 0) {
-		tfd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC |
-				     TFD_NONBLOCK);
-		if (tfd < 0)
-			return; /* kept until CLOSE, or until fds run short */
-		if (ev_add(&keep_ev, tfd, EPOLLIN, on_keep_timer, NULL) < 0) {
-			close(tfd);
-			return;
-		}
-	}
+	/* Without a timer, kept until CLOSE, or until fds run short. */
+	if (keep_ev.fd < 0 && timer_new(&keep_ev, on_keep_timer, NULL) < 0)
+		return;
 	if (timer_arm(keep_ev.fd, ms > UINT32_MAX ? UINT32_MAX :
 		      (unsigned)(ms != 0 ? ms : 1)) == 0)
 		keep_armed = 1;

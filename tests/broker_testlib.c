@@ -219,7 +219,7 @@ tl_broker_nofile(unsigned long soft, unsigned long hard)
 }
 
 static pid_t
-run(const char *const *argv, const char *worker, int errfd)
+run(const char *bin, const char *const *argv, const char *worker, int errfd)
 {
 	pid_t pid = fork();
 
@@ -232,7 +232,7 @@ run(const char *const *argv, const char *worker, int errfd)
 			setenv("SHMDEMUX_WORKER", worker, 1);
 		if (errfd >= 0)
 			dup2(errfd, 2);
-		execv(daemon_path, (char **)argv);
+		execv(bin, (char **)argv);
 		_exit(127);
 	}
 	return pid;
@@ -257,7 +257,7 @@ tl_broker_start(struct tl_broker *b, const char *name, const char *worker,
 	for (int i = 0; args != NULL && args[i] != NULL && n < 30; i++)
 		argv[n++] = args[i];
 	argv[n] = NULL;
-	pid = run(argv, worker, -1);
+	pid = run(daemon_path, argv, worker, -1);
 	st = tl_wait_child(pid, 10000);
 	if (st < 0 || !WIFEXITED(st))
 		return -1;
@@ -272,7 +272,8 @@ tl_broker_start(struct tl_broker *b, const char *name, const char *worker,
 }
 
 int
-tl_run_broker(const char *const *args, char *err, size_t cap)
+tl_run_capture(const char *bin, const char *const *args, char *err,
+	       size_t cap)
 {
 	const char *argv[32];
 	int p[2], n = 0, st;
@@ -280,12 +281,12 @@ tl_run_broker(const char *const *args, char *err, size_t cap)
 	ssize_t r;
 	pid_t pid;
 
-	argv[n++] = daemon_path;
+	argv[n++] = bin;
 	for (int i = 0; args[i] != NULL && n < 30; i++)
 		argv[n++] = args[i];
 	argv[n] = NULL;
 	CHECK(pipe2(p, O_CLOEXEC) == 0);
-	pid = run(argv, NULL, p[1]);
+	pid = run(bin, argv, NULL, p[1]);
 	close(p[1]);
 	while (got + 1 < cap && (r = read(p[0], err + got, cap - 1 - got)) > 0)
 		got += (size_t)r;
@@ -298,6 +299,12 @@ tl_run_broker(const char *const *args, char *err, size_t cap)
 		return -1;
 	}
 	return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}
+
+int
+tl_run_broker(const char *const *args, char *err, size_t cap)
+{
+	return tl_run_capture(daemon_path, args, err, cap);
 }
 
 void

@@ -56,6 +56,9 @@ void tl_broker_nofile(unsigned long soft, unsigned long hard);
  * stderr into err (cap bytes) and return its exit status. For failures that
  * are expected to exit at once. */
 int tl_run_broker(const char *const *args, char *err, size_t cap);
+/* The same for any program bin (args without argv[0]). */
+int tl_run_capture(const char *bin, const char *const *args, char *err,
+		   size_t cap);
 /* SIGTERM and wait (bounded); returns the exit status or -1. */
 int tl_broker_stop(struct tl_broker *b);
 /* Wait for a child to exit, up to timeout_ms: returns its wait status, or

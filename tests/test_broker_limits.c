@@ -99,7 +99,7 @@ open_small(int c, const char *mode, char *err, size_t cap)
 	return tl_open(c, &o, -1, NULL, err, cap);
 }
 
-static void
+static uint32_t
 open_ok(int c, const char *mode)
 {
 	char err[CTL_MSG_LEN];
@@ -108,6 +108,7 @@ open_ok(int c, const char *mode)
 	if (id <= 0)
 		fprintf(stderr, "open: %s\n", err);
 	CHECK(id > 0);
+	return (uint32_t)id;
 }
 
 /* LIST requests, never read, until the socket takes no more. */
@@ -188,29 +189,32 @@ test_slow_clients(const char *fake)
 	CHECK(tl_broker_stop(&b) == 0);
 }
 
-/* The fake's "hang" makes no progress on a file that is all input: a
+/* A broker over the fake, started under RLIMIT_NOFILE soft/hard, no spare.
+ * The fake's "hang" makes no progress on a file that is all input: no
  * watchdog that would not wait for 200 slow starts (sanitizer builds). */
-static void
-test_fd_raise(const char *fake)
+static int
+start_limited(struct tl_broker *b, const char *fake, unsigned long soft,
+	      unsigned long hard)
 {
 	static const char *const args[] = { "--spare-workers", "0",
 		"--watchdog", "600000", NULL };
-	static struct ctl_stream_info info[256];
-	struct tl_broker b;
-	int c, n;
+	int c;
 
-	tl_broker_nofile(128, 4096);
-	CHECK(tl_broker_start(&b, "s", fake, args) == 0);
+	tl_broker_nofile(soft, hard);
+	CHECK(tl_broker_start(b, "s", fake, args) == 0);
 	tl_broker_nofile(0, 0);
-	fprintf(stderr, "fd-raise: broker soft fd limit %ld\n",
-		nofile_soft(b.pid));
-	CHECK(nofile_soft(b.pid) == 4096);
-	c = tl_connect(b.sock);
+	c = tl_connect(b->sock);
 	CHECK(c >= 0);
-	for (int i = 0; i < 200; i++)
-		open_ok(c, "hang");
-	n = tl_list(c, info, 256);
-	CHECK(n == 200);
+	return c;
+}
+
+/* LIST over c: exactly n streams, every one with its worker running. */
+static void
+all_running(int c, int n)
+{
+	static struct ctl_stream_info info[256];
+
+	CHECK(tl_list(c, info, 256) == n);
 	for (int i = 0; i < n; i++) {
 		if (info[i].end_reason != SD_END_NONE)
 			fprintf(stderr, "stream %u: %s: %s\n",
@@ -220,6 +224,20 @@ test_fd_raise(const char *fake)
 		CHECK(info[i].end_reason == SD_END_NONE &&
 		      info[i].worker_pid > 0);
 	}
+}
+
+static void
+test_fd_raise(const char *fake)
+{
+	struct tl_broker b;
+	int c = start_limited(&b, fake, 128, 4096);
+
+	fprintf(stderr, "fd-raise: broker soft fd limit %ld\n",
+		nofile_soft(b.pid));
+	CHECK(nofile_soft(b.pid) == 4096);
+	for (int i = 0; i < 200; i++)
+		open_ok(c, "hang");
+	all_running(c, 200);
 	fprintf(stderr, "fd-raise: 200 streams running, broker holds %d "
 		"fds\n", tl_count_fds(b.pid));
 	close(c);
@@ -245,18 +263,12 @@ wait_exit(pid_t pid)
 static void
 test_fd_limit(const char *fake)
 {
-	static const char *const args[] = { "--spare-workers", "0",
-		"--watchdog", "600000", NULL };
 	static struct ctl_stream_info info[256];
 	struct tl_broker b;
 	char err[CTL_MSG_LEN] = "";
 	int c, c2, n, id = 0, ids[200];
 
-	tl_broker_nofile(128, 128);
-	CHECK(tl_broker_start(&b, "s", fake, args) == 0);
-	tl_broker_nofile(0, 0);
-	c = tl_connect(b.sock);
-	CHECK(c >= 0);
+	c = start_limited(&b, fake, 128, 128);
 	for (n = 0; n < 200; n++) {
 		id = open_small(c, "hang", err, sizeof(err));
 		if (id < 0)
@@ -269,10 +281,7 @@ test_fd_limit(const char *fake)
 	CHECK(id == -EMFILE);
 	CHECK(strstr(err, "too many open files (fd limit 128)") != NULL);
 	/* every stream it took runs */
-	CHECK(tl_list(c, info, 256) == n);
-	for (int i = 0; i < n; i++)
-		CHECK(info[i].end_reason == SD_END_NONE &&
-		      info[i].worker_pid > 0);
+	all_running(c, n);
 	/* it serves: this connection, and a new one */
 	c2 = tl_connect(b.sock);
 	CHECK(c2 >= 0);
@@ -315,6 +324,13 @@ read_to_end(const struct tl_broker *b, int c, uint32_t id)
 	CHECK(tl_list(c, info, 512) >= 1);
 }
 
+/* A stream of the fake's "eof", opened and read to its end. */
+static void
+open_read(const struct tl_broker *b, int c)
+{
+	read_to_end(b, c, open_ok(c, "eof"));
+}
+
 static void
 test_fd_release(const char *fake)
 {
@@ -333,12 +349,7 @@ test_fd_release(const char *fake)
 	c = tl_connect(b.sock);
 	CHECK(c >= 0);
 	for (int i = 0; i < 60; i++) {
-		int id = open_small(c, "eof", err, sizeof(err));
-
-		if (id <= 0)
-			fprintf(stderr, "open %d: %s\n", i, err);
-		CHECK(id > 0);
-		read_to_end(&b, c, (uint32_t)id);
+		open_read(&b, c);
 		if (i == 10)
 			base = tl_count_fds(b.pid);
 		if (i > 10)
@@ -383,12 +394,7 @@ test_fd_release(const char *fake)
 	c = tl_connect(b.sock);
 	CHECK(c >= 0);
 	for (int i = 0; i < 40; i++) {
-		int id = open_small(c, "eof", err, sizeof(err));
-
-		if (id <= 0)
-			fprintf(stderr, "open %d: %s\n", i, err);
-		CHECK(id > 0);
-		read_to_end(&b, c, (uint32_t)id);
+		open_read(&b, c);
 		CHECK(tl_count_fds(b.pid) <= 128);
 	}
 	fprintf(stderr, "fd-release: default: 40 streams under a limit of "
@@ -442,6 +448,17 @@ ctty_of(pid_t pid)
 	return v;
 }
 
+/* A pty, both ends open, nothing written either way. */
+static void
+pty_pair(int *master, int *slave)
+{
+	*master = posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC);
+	CHECK(*master >= 0 && grantpt(*master) == 0 &&
+	      unlockpt(*master) == 0);
+	*slave = open(ptsname(*master), O_RDWR | O_NOCTTY | O_CLOEXEC);
+	CHECK(*slave >= 0);
+}
+
 static void
 test_never_readable(const char *worker)
 {
@@ -468,16 +485,10 @@ test_never_readable(const char *worker)
 		"no input within 300 ms");
 	close(efd);
 
-	m1 = posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC);
-	CHECK(m1 >= 0 && grantpt(m1) == 0 && unlockpt(m1) == 0);
-	s1 = open(ptsname(m1), O_RDWR | O_NOCTTY | O_CLOEXEC);
-	CHECK(s1 >= 0);
+	pty_pair(&m1, &s1);
 	ends_as(&b, c, "pty master", m1, "pty-master", SD_END_OPEN_FAILED,
 		"no input within 300 ms");
-	m2 = posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC);
-	CHECK(m2 >= 0 && grantpt(m2) == 0 && unlockpt(m2) == 0);
-	s2 = open(ptsname(m2), O_RDWR | O_NOCTTY | O_CLOEXEC);
-	CHECK(s2 >= 0);
+	pty_pair(&m2, &s2);
 	ends_as(&b, c, "pty slave", s2, "pty-slave", SD_END_OPEN_FAILED,
 		"no input within 300 ms");
 	/* The broker reopened the terminals; none became its controlling

@@ -214,40 +214,6 @@ fake_stop(struct fake *f)
 	return strtoul(buf, NULL, 10);
 }
 
-/* ---- running the CLI ---- */
-
-/* `shmdemux ARGS...` with stderr captured; its exit status. */
-static int
-run_cli(const char *const *args, char *err, size_t cap)
-{
-	const char *argv[16];
-	int p[2], n = 0, st;
-	size_t got = 0;
-	ssize_t r;
-	pid_t pid;
-
-	argv[n++] = cli_bin;
-	for (int i = 0; args[i] != NULL && n < 15; i++)
-		argv[n++] = args[i];
-	argv[n] = NULL;
-	CHECK(pipe2(p, O_CLOEXEC) == 0);
-	pid = fork();
-	CHECK(pid >= 0);
-	if (pid == 0) {
-		dup2(p[1], 2);
-		execv(cli_bin, (char **)argv);
-		_exit(127);
-	}
-	close(p[1]);
-	while (got + 1 < cap && (r = read(p[0], err + got, cap - 1 - got)) > 0)
-		got += (size_t)r;
-	err[got] = '\0';
-	close(p[0]);
-	st = tl_wait_child(pid, 30000);
-	CHECK(st >= 0 && WIFEXITED(st));
-	return WEXITSTATUS(st);
-}
-
 static int
 list_cb(const struct shmdemux_stream_info *i, void *arg)
 {
@@ -307,7 +273,7 @@ test_socket(void)
 	fake_start(&f, both, 1, NULL);
 	CHECK(lib_connect(sock, 0) == SHMDEMUX_EUNTRUSTED);
 	check_refusal(shmdemux_connect_error(), sock);
-	CHECK(run_cli(ls_at, err, sizeof(err)) == 1);
+	CHECK(tl_run_capture(cli_bin, ls_at, err, sizeof(err)) == 1);
 	check_refusal(err, sock);
 	CHECK(fake_stop(&f) == 0);
 
@@ -325,7 +291,7 @@ test_socket(void)
 	CHECK(lib_connect(NULL, SHMDEMUX_CONNECT_AUTOSTART) ==
 	      SHMDEMUX_EUNTRUSTED);
 	check_refusal(shmdemux_connect_error(), dir);
-	CHECK(run_cli(ls, err, sizeof(err)) == 1);
+	CHECK(tl_run_capture(cli_bin, ls, err, sizeof(err)) == 1);
 	check_refusal(err, dir);
 	CHECK(fake_stop(&f) == 0);
 	/* no broker was started there */
@@ -389,15 +355,20 @@ pid_in(const char *pidfile)
 	return (pid_t)atoi(buf);
 }
 
+/* Signal the broker whose pid is in pidfile and reap it: SIGTERM must
+ * end it cleanly, SIGKILL leaves what a crash leaves. */
 static void
-stop_broker(const char *pidfile)
+end_broker(const char *pidfile, int sig)
 {
 	pid_t pid = pid_in(pidfile);
 	int st;
 
-	CHECK(kill(pid, SIGTERM) == 0);
+	CHECK(kill(pid, sig) == 0);
 	st = tl_wait_child(pid, 40000);
-	CHECK(st >= 0 && WIFEXITED(st) && WEXITSTATUS(st) == 0);
+	if (sig == SIGTERM)
+		CHECK(st >= 0 && WIFEXITED(st) && WEXITSTATUS(st) == 0);
+	else
+		CHECK(st >= 0 && WIFSIGNALED(st) && WTERMSIG(st) == sig);
 }
 
 static void
@@ -486,20 +457,9 @@ test_dir(void)
 	CHECK(lstat(pidfile, &st) == 0 && S_ISREG(st.st_mode));
 	CHECK((st.st_mode & 0777) == 0600);
 	CHECK(lib_connect(NULL, 0) == 1);
-	stop_broker(pidfile);
+	end_broker(pidfile, SIGTERM);
 	CHECK(!exists(sock) && !exists(pidfile));
 	unsetenv("XDG_RUNTIME_DIR");
-}
-
-static void
-kill_broker(const char *pidfile)
-{
-	pid_t pid = pid_in(pidfile);
-	int st;
-
-	CHECK(kill(pid, SIGKILL) == 0);
-	st = tl_wait_child(pid, 10000);
-	CHECK(st >= 0 && WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL);
 }
 
 static void
@@ -518,7 +478,7 @@ test_stale(const char *shmdemuxd)
 
 	CHECK(broker_default(err, sizeof(err)) == 0);
 	first = pid_in(pidfile);
-	kill_broker(pidfile);
+	end_broker(pidfile, SIGKILL);
 	CHECK(exists(sock) && exists(pidfile)); /* what a SIGKILL leaves */
 	CHECK(lib_connect(NULL, 0) == -ECONNREFUSED);
 
@@ -527,12 +487,12 @@ test_stale(const char *shmdemuxd)
 	second = pid_in(pidfile);
 	CHECK(second != first);
 	CHECK(lib_connect(NULL, 0) == 1);
-	kill_broker(pidfile);
+	end_broker(pidfile, SIGKILL);
 
 	/* by a client's autostart */
 	CHECK(lib_connect(NULL, SHMDEMUX_CONNECT_AUTOSTART) == 1);
 	CHECK(pid_in(pidfile) != second);
-	stop_broker(pidfile);
+	end_broker(pidfile, SIGTERM);
 	unsetenv("XDG_RUNTIME_DIR");
 }
 
