@@ -6,7 +6,7 @@
  * SIGPIPE ignored so a vanished peer is an EPIPE), workers through their
  * pidfds; nothing runs in signal context.
  */
-#include <bsd/libutil.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/stat.h>
 #include <sys/timerfd.h>
@@ -24,6 +25,8 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "pidfile.h"
+#include "rundir.h"
 #include "shmdemuxd.h"
 #include "spare.h"
 #include "version.h"
@@ -38,7 +41,7 @@ static struct ev sig_ev = { .fd = -1 };
 static struct ev shutdown_ev = { .fd = -1 };
 static struct ev idle_ev = { .fd = -1 };
 static int idle_armed;
-static struct pidfh *pidfh;
+static struct pidfile pidf = { .fd = -1 };
 
 /* ---- event loop plumbing ---- */
 
@@ -177,15 +180,62 @@ now_ms(void)
 	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
 }
 
-static int
-timer_new(struct ev *ev, ev_cb cb)
+int
+broker_fds_in_use(void)
+{
+	DIR *d = opendir("/proc/self/fd");
+	struct dirent *e;
+	int n = 0;
+
+	if (d == NULL)
+		return -errno;
+	while ((e = readdir(d)) != NULL)
+		if (e->d_name[0] != '.')
+			n++;
+	closedir(d);
+	return n - 1; /* not the one reading the directory */
+}
+
+/* Descriptors are what each stream and connection costs: take all the
+ * hard limit allows (the soft one is often 1024, some 140 streams). */
+static void
+raise_nofile(void)
+{
+	struct rlimit rl;
+	rlim_t was;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) < 0) {
+		conf.nofile = 1024;
+		return;
+	}
+	was = rl.rlim_cur;
+	if (rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		if (setrlimit(RLIMIT_NOFILE, &rl) == 0) {
+			log_info("fd limit raised from %llu to %llu",
+				 (unsigned long long)was,
+				 (unsigned long long)rl.rlim_cur);
+		} else {
+			log_errno(LOG_LVL_WARN, errno, "cannot raise the fd "
+				  "limit from %llu to %llu",
+				  (unsigned long long)was,
+				  (unsigned long long)rl.rlim_max);
+			rl.rlim_cur = was;
+		}
+	}
+	conf.nofile = rl.rlim_cur > UINT_MAX ? UINT_MAX :
+		(unsigned)rl.rlim_cur;
+}
+
+int
+timer_new(struct ev *ev, ev_cb cb, void *arg)
 {
 	int tfd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
 	int ret;
 
 	if (tfd < 0)
 		return -errno;
-	ret = ev_add(ev, tfd, EPOLLIN, cb, NULL);
+	ret = ev_add(ev, tfd, EPOLLIN, cb, arg);
 	if (ret < 0)
 		close(tfd);
 	return ret;
@@ -222,7 +272,7 @@ begin_shutdown(const char *why)
 	spare_stop();
 	streams_signal_all(SIGTERM);
 	if (stream_running_count() > 0 &&
-	    (timer_new(&shutdown_ev, on_shutdown_timer) < 0 ||
+	    (timer_new(&shutdown_ev, on_shutdown_timer, NULL) < 0 ||
 	     timer_arm(shutdown_ev.fd, BROKER_SHUTDOWN_GRACE_MS) < 0))
 		streams_signal_all(SIGKILL);
 }
@@ -334,8 +384,10 @@ usage(FILE *f)
 "per stream and hands ring descriptors to consumers.\n"
 "\n"
 "  --socket PATH        control socket (default: $SHMDEMUX_SOCKET, else\n"
-"                       $XDG_RUNTIME_DIR/shmdemux.sock, else\n"
-"                       /tmp/shmdemux-UID.sock)\n"
+"                       shmdemux.sock in $XDG_RUNTIME_DIR/shmdemux, else in\n"
+"                       /tmp/shmdemux-UID; that directory is made mode 0700\n"
+"                       and refused if it is a symbolic link, another\n"
+"                       user's, or writable by others)\n"
 "  --daemon             run in the background; exits 0 once the socket\n"
 "                       listens, non-zero with the error otherwise\n"
 "  --pidfile PATH       pid file (default: SOCKET.pid)\n"
@@ -356,7 +408,15 @@ usage(FILE *f)
 "  --watchdog MS        kill a worker that makes no progress this long while\n"
 "                       input waits for it (default 10000); per stream too\n"
 "  --open-timeout MS    kill a worker still opening its input after this long\n"
-"                       while input waits for it (default 30000)\n"
+"                       (default 30000); a source that gave no byte by\n"
+"                       then ends open-failed, one that did, watchdog\n"
+"  --reply-timeout MS   drop a control client that leaves the broker's\n"
+"                       replies unread this long (default 10000)\n"
+"  --keep-ended MS      an ended stream's ring stays readable this long\n"
+"                       once the consumers it waited for have read it and\n"
+"                       gone (default 30000; 0 = release it at once; sooner\n"
+"                       when descriptors run short); ls reports the stream\n"
+"                       until it is closed\n"
 "  --idle-exit SEC      exit when there have been no streams and no\n"
 "                       connections for SEC seconds (default 0 = never)\n"
 "  --spare-workers 0|1  keep one worker started ahead of time, handed the\n"
@@ -473,7 +533,7 @@ parse_options(int argc, char **argv)
 {
 	enum { O_SOCKET = 256, O_DAEMON, O_PIDFILE, O_RING, O_MAXC, O_LAG,
 	       O_IDLE, O_HELP, O_VERSION, O_MEM, O_WATCHDOG, O_OPEN_TIMEOUT,
-	       O_SPARE, O_POOL };
+	       O_SPARE, O_POOL, O_REPLY_TIMEOUT, O_KEEP_ENDED };
 	static const struct option opts[] = {
 		{ "socket", required_argument, NULL, O_SOCKET },
 		{ "daemon", no_argument, NULL, O_DAEMON },
@@ -486,6 +546,8 @@ parse_options(int argc, char **argv)
 		{ "worker-mem-limit", required_argument, NULL, O_MEM },
 		{ "watchdog", required_argument, NULL, O_WATCHDOG },
 		{ "open-timeout", required_argument, NULL, O_OPEN_TIMEOUT },
+		{ "reply-timeout", required_argument, NULL, O_REPLY_TIMEOUT },
+		{ "keep-ended", required_argument, NULL, O_KEEP_ENDED },
 		{ "spare-workers", required_argument, NULL, O_SPARE },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, O_HELP },
@@ -503,6 +565,8 @@ parse_options(int argc, char **argv)
 	conf.worker_mem_limit = UINT64_C(3) << 30;
 	conf.watchdog_ms = 10000;
 	conf.open_timeout_ms = 30000;
+	conf.reply_timeout_ms = 10000;
+	conf.keep_ended_ms = 30000;
 	conf.spare_workers = 1;
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, ":v", opts, NULL)) != -1) {
@@ -546,6 +610,17 @@ parse_options(int argc, char **argv)
 				bad_option("invalid --open-timeout: %s", optarg);
 			conf.open_timeout_ms = (uint32_t)v;
 			break;
+		case O_REPLY_TIMEOUT:
+			if (parse_uint(optarg, UINT32_MAX, &v) < 0 || v == 0)
+				bad_option("invalid --reply-timeout: %s",
+					   optarg);
+			conf.reply_timeout_ms = (uint32_t)v;
+			break;
+		case O_KEEP_ENDED:
+			if (parse_uint(optarg, UINT32_MAX, &v) < 0)
+				bad_option("invalid --keep-ended: %s", optarg);
+			conf.keep_ended_ms = (uint32_t)v;
+			break;
 		case O_IDLE:
 			if (parse_uint(optarg, 86400u * 365, &v) < 0)
 				bad_option("invalid --idle-exit: %s", optarg);
@@ -575,8 +650,8 @@ parse_options(int argc, char **argv)
 		w = snprintf(conf.socket_path, sizeof(conf.socket_path), "%s",
 			     sock);
 	else
-		w = ctl_default_socket(conf.socket_path,
-				       sizeof(conf.socket_path)) < 0 ? -1 : 0;
+		w = rundir_default_socket(conf.socket_path,
+					  sizeof(conf.socket_path)) < 0 ? -1 : 0;
 	if (w < 0 || (size_t)w >= sizeof(conf.socket_path) ||
 	    conf.socket_path[0] == '\0')
 		bad_option("invalid socket path %s", sock != NULL ? sock : "");
@@ -648,16 +723,30 @@ detach_stdio(void)
 static int
 open_pidfile(void)
 {
-	pid_t other = 0;
+	char msg[PATH_MAX + 160];
+	pid_t other;
+	int ret;
 
-	pidfh = pidfile_open(conf.pidfile, 0600, &other);
-	if (pidfh == NULL) {
-		if (errno == EEXIST)
-			log_error("a broker is already running (pid %d, %s)",
-				  (int)other, conf.pidfile);
-		else
-			log_errno(LOG_LVL_ERROR, errno, "pidfile %s",
-				  conf.pidfile);
+	ret = pidfile_lock(&pidf, conf.pidfile, &other, msg, sizeof(msg));
+	if (ret < 0) {
+		log_error("%s", msg);
+		return -1;
+	}
+	return 0;
+}
+
+/* The default socket's directory is made private, or refused, before
+ * anything is created in it (rundir.h). */
+static int
+check_rundir(void)
+{
+	char dir[PATH_MAX], msg[PATH_MAX + 200];
+
+	if (!rundir_holds(conf.socket_path))
+		return 0;
+	if (rundir_path(dir, sizeof(dir)) < 0 ||
+	    rundir_check(dir, 1, msg, sizeof(msg)) < 0) {
+		log_error("%s", msg);
 		return -1;
 	}
 	return 0;
@@ -679,11 +768,11 @@ setup(void)
 		return -1;
 	}
 	if (conf.idle_exit_s > 0 &&
-	    (ret = timer_new(&idle_ev, on_idle_timer)) < 0) {
+	    (ret = timer_new(&idle_ev, on_idle_timer, NULL)) < 0) {
 		log_errno(LOG_LVL_ERROR, ret, "timerfd");
 		return -1;
 	}
-	if (open_pidfile() < 0)
+	if (check_rundir() < 0 || open_pidfile() < 0)
 		return -1;
 	if (control_listen(conf.socket_path) < 0)
 		return -1;
@@ -691,8 +780,8 @@ setup(void)
 		log_errno(LOG_LVL_ERROR, ret, "spare worker timer");
 		return -1;
 	}
-	if (pidfile_write(pidfh) < 0)
-		log_errno(LOG_LVL_WARN, errno, "pidfile %s", conf.pidfile);
+	if ((ret = pidfile_store(&pidf)) < 0)
+		log_errno(LOG_LVL_WARN, ret, "pidfile %s", conf.pidfile);
 	return 0;
 }
 
@@ -703,6 +792,7 @@ main(int argc, char **argv)
 
 	parse_options(argc, argv);
 	log_set_level(conf.verbose ? LOG_LVL_DEBUG : LOG_LVL_INFO);
+	raise_nofile();
 	ret = worker_path();
 	if (ret < 0) {
 		log_errno(LOG_LVL_ERROR, ret, "cannot find an executable "
@@ -715,8 +805,7 @@ main(int argc, char **argv)
 	if (conf.daemonize)
 		notify = daemonize();
 	if (setup() < 0) {
-		if (pidfh != NULL)
-			pidfile_remove(pidfh);
+		pidfile_drop(&pidf);
 		ready(notify, 1);
 		return 1;
 	}
@@ -732,7 +821,7 @@ main(int argc, char **argv)
 	control_close_all();
 	streams_free_all();
 	run_deferred();
-	pidfile_remove(pidfh);
+	pidfile_drop(&pidf);
 	log_info("exiting");
 	return 0;
 }

@@ -65,6 +65,11 @@ struct broker_conf {
 	                              its ring mapping; 0 = no limit */
 	uint32_t watchdog_ms;      /* default no-progress kill (watchdog.h) */
 	uint32_t open_timeout_ms;  /* longest a worker may spend opening */
+	uint32_t reply_timeout_ms; /* drop a client that leaves its replies
+	                              unread this long */
+	uint32_t keep_ended_ms;    /* an ended, read stream's ring stays this
+	                              long for late readers */
+	unsigned nofile;           /* RLIMIT_NOFILE (soft), after raising it */
 	unsigned idle_exit_s;      /* 0 = never */
 	unsigned spare_workers;    /* 0 or 1 pre-started workers (spare.h) */
 	int daemonize;
@@ -98,9 +103,14 @@ void loop_defer_free(void *p);
 /* Run fn(arg) after this batch, with a zero epoll timeout (used by the pump
  * to yield after a bounded amount of work). */
 void loop_defer_run(void (*fn)(void *), void *arg);
+/* A new timerfd (disarmed) registered on ev with cb and arg. Returns 0
+ * or -errno. */
+int timer_new(struct ev *ev, ev_cb cb, void *arg);
 /* Arm (ms > 0) or disarm (ms == 0) a timerfd, one shot. */
 int timer_arm(int tfd, unsigned ms);
 uint64_t now_ms(void);
+/* Descriptors the broker has open (from /proc/self/fd), or -errno. */
+int broker_fds_in_use(void);
 
 /* ---- control socket (control.c) ---- */
 
@@ -155,5 +165,8 @@ unsigned stream_running_count(void);
 void streams_signal_all(int sig);
 /* Drop every stream (after the workers are reaped and connections gone). */
 void streams_free_all(void);
+/* Release now the ring of every ended stream its consumers have read and
+ * left (descriptors are short). Returns how many were released. */
+unsigned streams_release_spent(void);
 
 #endif

@@ -73,6 +73,14 @@ struct stream {
 	unsigned consumers;        /* attached with a slot */
 	int ended;
 	struct worker_end end;
+
+	/* Once ended and read by the consumers it waited for, the ring goes
+	 * (fds, mapping); LIST then reports the numbers kept in `final`. */
+	uint32_t wait_consumers;   /* the ring's hold: read by this many */
+	unsigned attached_ever;    /* consumers with a slot, ever */
+	uint64_t spent_ms;         /* when it last became releasable */
+	int released;
+	struct ctl_stream_info final;
 };
 
 static TAILQ_HEAD(, stream) streams = TAILQ_HEAD_INITIALIZER(streams);
@@ -81,6 +89,10 @@ static uint32_t next_id = 1;
 
 static void stream_unref(struct stream *s);
 static void unlist(struct stream *s);
+static void ring_release_check(struct stream *s);
+static void ring_released_info(const struct stream *s,
+			       struct ctl_stream_info *info);
+static void on_keep_timer(struct ev *ev, uint32_t events);
 
 /* ---- validation ---- */
 
@@ -268,7 +280,10 @@ own_description(int fd, const struct stat *st)
 	if (!S_ISCHR(st->st_mode))
 		return fd;
 	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
-	nfd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+	/* O_NOCTTY: the broker leads its own session; a terminal it opened
+	 * without it would become its controlling one, and the client's ^C
+	 * or hang-up its SIGINT or SIGHUP. */
+	nfd = open(path, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
 	if (nfd < 0)
 		return fd;
 	close(fd);
@@ -392,6 +407,75 @@ source_fd(const struct ctl_open *req, int req_fd, char *msg, size_t cap)
 	}
 }
 
+/* ---- descriptor limits ---- */
+
+/* The most descriptors one OPEN holds at once while it is set up (source,
+ * pipes, memfds, the read-only reopen, pidfd, timers, a spare's
+ * replacement), and what stays free for control connections. */
+#define STREAM_FDS_MAX  16u
+#define STREAM_FDS_KEEP 16u
+
+/* msg = "<cause>: what" where the cause is the fd limit when one was hit:
+ * "too many open files (fd limit N): what". Never an empty cause. */
+static void
+fail_msg(char *msg, size_t cap, int err, const char *what)
+{
+	const char *desc = strerrordesc_np(err < 0 ? -err : err);
+
+	if (err == -EMFILE)
+		snprintf(msg, cap, "too many open files (fd limit %u): %s",
+			 conf.nofile, what);
+	else if (err == -ENFILE)
+		snprintf(msg, cap, "too many open files in the system: %s",
+			 what);
+	else if (desc != NULL)
+		snprintf(msg, cap, "%s: %s", what, desc);
+	else
+		snprintf(msg, cap, "%s: error %d", what, err);
+}
+
+static void
+ring_fail_msg(char *msg, size_t cap, uint64_t size, int err)
+{
+	char what[64];
+
+	snprintf(what, sizeof(what), "cannot create the ring (%" PRIu64
+		 " bytes)", size);
+	fail_msg(msg, cap, err, what);
+}
+
+/* Room for one more stream's descriptors, keeping STREAM_FDS_KEEP for
+ * connections: 0, or -EMFILE with the reason in msg. Ended rings already
+ * read go first (ring_release_spent()). */
+static int
+fd_room_left(int used)
+{
+	if (used == -EMFILE || used == -ENFILE)
+		return 0; /* not even one to count them with */
+	return used < 0 || (unsigned)used + STREAM_FDS_MAX + STREAM_FDS_KEEP <=
+	    conf.nofile;
+}
+
+static int
+fd_room(char *msg, size_t cap)
+{
+	int used = broker_fds_in_use();
+
+	if (fd_room_left(used))
+		return 0;
+	streams_release_spent();
+	used = broker_fds_in_use();
+	if (fd_room_left(used))
+		return 0;
+	if (used < 0)
+		used = (int)conf.nofile;
+	snprintf(msg, cap, "too many open files (fd limit %u): %d in use, a "
+		 "stream needs up to %u more and %u stay free for control "
+		 "connections", conf.nofile, used, STREAM_FDS_MAX,
+		 STREAM_FDS_KEEP);
+	return -EMFILE;
+}
+
 /* ---- ring objects ---- */
 
 static int
@@ -451,9 +535,22 @@ setup_ring(struct stream *s, const struct ring_params *p, char *msg,
 	s->cursor_seg_size = ring_cursor_seg_size(p);
 	return 0;
 fail:
-	snprintf(msg, cap, "cannot create the ring (%" PRIu64 " bytes): %s",
-		 p->data_size, strerror(-ret));
+	ring_fail_msg(msg, cap, p->data_size, ret);
 	return ret;
+}
+
+/* The broker's mapping and every descriptor of the ring; NULL/-1 after. */
+static void
+ring_close(struct stream *s)
+{
+	ring_unmap(&s->ring);
+	if (s->data_fd >= 0)
+		close(s->data_fd);
+	if (s->cursor_fd >= 0)
+		close(s->cursor_fd);
+	if (s->ro_data_fd >= 0)
+		close(s->ro_data_fd);
+	s->data_fd = s->cursor_fd = s->ro_data_fd = -1;
 }
 
 /* ---- the end of a stream ---- */
@@ -562,6 +659,28 @@ watchdog_sample(const struct stream *s, struct wd_sample *ws)
 	ws->input_waiting = input_waiting(s);
 }
 
+/* The message and the end reason of a watchdog verdict: a hung worker,
+ * or one still opening at the open deadline, ends `watchdog`; a source
+ * that never gave a byte ends `open-failed` (nothing to open). */
+static uint32_t
+watchdog_verdict(struct stream *s, int verdict)
+{
+	switch (verdict) {
+	case WD_HUNG:
+		snprintf(s->wd_msg, sizeof(s->wd_msg), "no progress for %u ms "
+			 "with input waiting", s->wd.limit_ms);
+		return SD_END_WATCHDOG;
+	case WD_NO_INPUT:
+		snprintf(s->wd_msg, sizeof(s->wd_msg), "no input within %u ms",
+			 s->wd.open_limit_ms);
+		return SD_END_OPEN_FAILED;
+	default:
+		snprintf(s->wd_msg, sizeof(s->wd_msg), "still opening the "
+			 "input after %u ms", s->wd.open_limit_ms);
+		return SD_END_WATCHDOG;
+	}
+}
+
 static void
 on_watchdog(struct ev *ev, uint32_t events)
 {
@@ -579,15 +698,9 @@ on_watchdog(struct ev *ev, uint32_t events)
 	s->wd_last_ms = now;
 	if (verdict == WD_OK)
 		return;
-	if (verdict == WD_HUNG)
-		snprintf(s->wd_msg, sizeof(s->wd_msg), "no progress for %u ms "
-			 "with input waiting", s->wd.limit_ms);
-	else
-		snprintf(s->wd_msg, sizeof(s->wd_msg), "still opening the "
-			 "input after %u ms", s->wd.open_limit_ms);
+	s->stop_reason = watchdog_verdict(s, verdict);
 	log_info("stream %u: watchdog: %s, killing the worker", s->id,
 		 s->wd_msg);
-	s->stop_reason = SD_END_WATCHDOG;
 	pidfd_signal(s, SIGKILL);
 }
 
@@ -659,7 +772,9 @@ worker_gone(struct stream *s, const siginfo_t *si)
 	nrunning--;
 	read_worker_word(s, &ww);
 	spawn_map_end(si, s->stop_reason, &ww, input_err, &end);
-	if (end.reason == SD_END_WATCHDOG && s->wd_msg[0] != '\0')
+	if (s->wd_msg[0] != '\0' && (end.reason == SD_END_WATCHDOG ||
+	    (end.reason == SD_END_OPEN_FAILED &&
+	     s->stop_reason == SD_END_OPEN_FAILED)))
 		snprintf(end.msg, sizeof(end.msg), "%s", s->wd_msg);
 	else if (s->push_err != 0 && end.reason == SD_END_INPUT_ERROR)
 		snprintf(end.msg, sizeof(end.msg), "%s",
@@ -669,6 +784,8 @@ worker_gone(struct stream *s, const siginfo_t *si)
 	set_ended(s, &end);
 	if (s->closing)
 		unlist(s);
+	else
+		ring_release_check(s);
 }
 
 static void
@@ -739,13 +856,7 @@ stream_free(struct stream *s)
 	watchdog_stop(s);
 	pump_free(&s->pump);
 	release_push(s);
-	ring_unmap(&s->ring);
-	if (s->data_fd >= 0)
-		close(s->data_fd);
-	if (s->cursor_fd >= 0)
-		close(s->cursor_fd);
-	if (s->ro_data_fd >= 0)
-		close(s->ro_data_fd);
+	ring_close(s);
 	loop_defer_free(s);
 }
 
@@ -840,6 +951,10 @@ start_worker(struct stream *s, const struct ctl_open *req, int input_fd,
 	pid = spare_take(&ws);
 	if (pid < 0)
 		pid = spawn_worker(&ws);
+	if (pid == -EMFILE || pid == -ENFILE) {
+		fail_msg(msg, cap, pid, "cannot start the worker");
+		return pid; /* the broker's limit, not the worker's fault */
+	}
 	if (pid < 0) {
 		struct worker_end end = {
 			.reason = SD_END_EXEC_FAILED, .exit_code = -1,
@@ -901,6 +1016,9 @@ stream_open(const struct ctl_open *req, int req_fd, struct stream **out,
 	ret = validate(req, &params, msg, cap);
 	if (ret < 0)
 		goto out;
+	ret = fd_room(msg, cap);
+	if (ret < 0)
+		goto out;
 	src = source_fd(req, req_fd, msg, cap);
 	req_fd = -1; /* taken over by source_fd */
 	if (src < 0 && req->source != CTL_SRC_PUSH) {
@@ -921,6 +1039,7 @@ stream_open(const struct ctl_open *req, int req_fd, struct stream **out,
 	if (ret < 0)
 		goto out;
 	s->ring_size = params.data_size;
+	s->wait_consumers = params.wait_consumers;
 	ret = start_worker(s, req, in.worker_fd, in.seekable, msg, cap);
 	if (ret < 0)
 		goto out;
@@ -955,6 +1074,14 @@ stream_open(const struct ctl_open *req, int req_fd, struct stream **out,
 	s = NULL;
 	ret = 0;
 out:
+	if ((ret == -EMFILE || ret == -ENFILE) &&
+	    strncmp(msg, "too many open files", 19) != 0) {
+		char what[CTL_MSG_LEN];
+
+		snprintf(what, sizeof(what), "%s", msg[0] != '\0' ? msg :
+			 "cannot open the stream");
+		fail_msg(msg, cap, ret, what);
+	}
 	if (req_fd >= 0)
 		close(req_fd);
 	if (src >= 0)
@@ -1028,10 +1155,15 @@ track_count(const struct stream *s)
 void
 stream_info(struct stream *s, struct ctl_stream_info *info)
 {
-	const struct ring_hdr *h = ring_hdr(s->ring);
+	const struct ring_hdr *h;
 	struct ring_stats st;
 	uint32_t state;
 
+	if (s->released) {
+		ring_released_info(s, info);
+		return;
+	}
+	h = ring_hdr(s->ring);
 	memset(info, 0, sizeof(*info));
 	ctl_hdr_init(&info->hdr, CTL_STREAM_INFO, 0);
 	ring_stats(s->ring, &st);
@@ -1181,11 +1313,14 @@ stream_attach(struct stream *s, pid_t pid, int observer)
 {
 	int slot = -1;
 
+	if (s->released)
+		return -ENODATA;
 	if (!observer) {
 		slot = ring_slot_alloc(s->ring, pid);
 		if (slot < 0)
 			return slot;
 		s->consumers++;
+		s->attached_ever++;
 	}
 	s->refs++;
 	return slot;
@@ -1217,6 +1352,111 @@ stream_unref(struct stream *s)
 {
 	if (--s->refs == 0)
 		stream_free(s);
+	else
+		ring_release_check(s);
+}
+
+/* ---- an ended stream's ring: kept for late readers, then released ----
+ *
+ * An ended stream stays listed until CLOSE, so `ls` says how it ended. Its
+ * ring (three descriptors, a mapping, the memfd's pages) is worth keeping
+ * only while someone may still read it: once the consumers the stream
+ * waited for (wait_consumers, at least one) have attached and every
+ * connection has left it, the ring is released after --keep-ended, at once
+ * when an OPEN needs descriptors. LIST reports the numbers it had; ATTACH
+ * is refused (-ENODATA). A stream nobody has read keeps its ring. */
+
+static struct ev keep_ev = { .fd = -1 };
+static int keep_armed;
+
+static int
+ring_spent(const struct stream *s)
+{
+	uint32_t want = s->wait_consumers > 0 ? s->wait_consumers : 1;
+
+	return s->ended && s->listed && !s->released && s->refs == 1 &&
+	    s->attached_ever >= want;
+}
+
+static void
+ring_drop(struct stream *s)
+{
+	stream_info(s, &s->final);
+	ring_close(s);
+	s->released = 1;
+	log_debug("stream %u: ended and read; its ring is released", s->id);
+}
+
+static void
+ring_released_info(const struct stream *s, struct ctl_stream_info *info)
+{
+	*info = s->final;
+	info->consumers = 0;
+	info->worker_pid = 0;
+	info->uptime_ms = now_ms() - s->opened_ms;
+}
+
+static void
+keep_arm(uint64_t ms)
+{
+	/* Without a timer, kept until CLOSE, or until fds run short. */
+	if (keep_ev.fd < 0 && timer_new(&keep_ev, on_keep_timer, NULL) < 0)
+		return;
+	if (timer_arm(keep_ev.fd, ms > UINT32_MAX ? UINT32_MAX :
+		      (unsigned)(ms != 0 ? ms : 1)) == 0)
+		keep_armed = 1;
+}
+
+static void
+on_keep_timer(struct ev *ev, uint32_t events)
+{
+	struct stream *s;
+	uint64_t exp, now = now_ms(), next = UINT64_MAX;
+
+	(void)events;
+	(void)!read(ev->fd, &exp, sizeof(exp));
+	keep_armed = 0;
+	TAILQ_FOREACH(s, &streams, entry) {
+		if (!ring_spent(s))
+			continue;
+		if (now - s->spent_ms >= conf.keep_ended_ms)
+			ring_drop(s);
+		else if (s->spent_ms + conf.keep_ended_ms - now < next)
+			next = s->spent_ms + conf.keep_ended_ms - now;
+	}
+	if (next != UINT64_MAX)
+		keep_arm(next);
+}
+
+/* A stream whose ring may have just become spent (ended, or left by a
+ * connection). */
+static void
+ring_release_check(struct stream *s)
+{
+	if (!ring_spent(s))
+		return;
+	if (conf.keep_ended_ms == 0) {
+		ring_drop(s);
+		return;
+	}
+	s->spent_ms = now_ms();
+	if (!keep_armed)
+		keep_arm(conf.keep_ended_ms);
+}
+
+unsigned
+streams_release_spent(void)
+{
+	struct stream *s;
+	unsigned n = 0;
+
+	TAILQ_FOREACH(s, &streams, entry) {
+		if (ring_spent(s)) {
+			ring_drop(s);
+			n++;
+		}
+	}
+	return n;
 }
 
 /* ---- table-wide ---- */
@@ -1253,7 +1493,12 @@ void
 streams_free_all(void)
 {
 	struct stream *s;
+	int tfd = keep_ev.fd;
 
 	while ((s = TAILQ_FIRST(&streams)) != NULL)
 		unlist(s);
+	if (tfd >= 0) {
+		ev_del(&keep_ev);
+		close(tfd);
+	}
 }

@@ -84,6 +84,10 @@ enum {
 	SHMDEMUX_ECORRUPT = -4222,  /* the ring or a record failed validation */
 	SHMDEMUX_EABI = -4223,      /* ring or protocol version mismatch */
 	SHMDEMUX_EBROKER = -4224,   /* the broker connection is gone */
+	SHMDEMUX_EUNTRUSTED = -4225, /* the socket is served by another user,
+	                               or its directory is not private to us:
+	                               refused before anything was sent
+	                               (shmdemux_connect_error() says why) */
 };
 
 /* A static, thread-safe description of any code this library returns:
@@ -102,13 +106,24 @@ int shmdemux_is_end(int code);
 #define SHMDEMUX_CONNECT_AUTOSTART 0x1u
 
 /* Connect to the broker at socket_path (NULL: $SHMDEMUX_SOCKET, else
- * $XDG_RUNTIME_DIR/shmdemux.sock, else /tmp/shmdemux-<uid>.sock).
+ * shmdemux.sock in the private directory $XDG_RUNTIME_DIR/shmdemux, else
+ * /tmp/shmdemux-<uid>). Whoever listens must run as the caller's effective
+ * uid or as root (SO_PEERCRED, checked before a byte is sent); the default
+ * directory, when it exists, must be a real directory of the caller's,
+ * writable by nobody else.
  * On success *conn is a new handle owned by the caller (free it with
  * shmdemux_disconnect()). On failure *conn is NULL and the return is
- * -ENOENT / -ECONNREFUSED (no broker), -ENAMETOOLONG, -ENOMEM, or another
- * -errno from socket/connect/spawn. */
+ * -ENOENT / -ECONNREFUSED (no broker), SHMDEMUX_EUNTRUSTED (another user's
+ * socket or directory), -ENAMETOOLONG, -ENOMEM, or another -errno from
+ * socket/connect/spawn. */
 int shmdemux_connect(shmdemux_conn **conn, const char *socket_path,
 		     unsigned flags);
+/* One line saying why the calling thread's last shmdemux_connect() (or
+ * shmdemux_attach(), which connects too) was refused with
+ * SHMDEMUX_EUNTRUSTED: whose process answered where, or what is wrong with
+ * the directory; "" otherwise. Thread-local, valid until the thread's next
+ * connect. */
+const char *shmdemux_connect_error(void);
 /* Close the connection and free it. NULL-safe; sets *conn to NULL. Streams
  * attached through it are not affected (each has its own connection). */
 void shmdemux_disconnect(shmdemux_conn **conn);

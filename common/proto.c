@@ -208,25 +208,6 @@ ctl_recv(int sock, void *buf, int *fds, int *nfds)
 	return n;
 }
 
-int
-ctl_default_socket(char *buf, size_t cap)
-{
-	const char *env = getenv("SHMDEMUX_SOCKET");
-	const char *xdg = getenv("XDG_RUNTIME_DIR");
-	int n;
-
-	if (env != NULL && env[0] != '\0')
-		n = snprintf(buf, cap, "%s", env);
-	else if (xdg != NULL && xdg[0] == '/')
-		n = snprintf(buf, cap, "%s/shmdemux.sock", xdg);
-	else
-		n = snprintf(buf, cap, "/tmp/shmdemux-%u.sock",
-			     (unsigned)getuid());
-	if (n < 0 || (size_t)n >= cap)
-		return -ENAMETOOLONG;
-	return 0;
-}
-
 const char *
 sd_state_name(uint32_t state)
 {

@@ -235,10 +235,6 @@ int ctl_send(int sock, const void *msg, size_t len, const int *fds, int nfds);
  * -EBADMSG if invalid). Received fds are close-on-exec. */
 ssize_t ctl_recv(int sock, void *buf, int *fds, int *nfds);
 
-/* Default socket path: $SHMDEMUX_SOCKET, else $XDG_RUNTIME_DIR/shmdemux.sock,
- * else /tmp/shmdemux-<uid>.sock. Returns 0 or -ENAMETOOLONG. */
-int ctl_default_socket(char *buf, size_t cap);
-
 /* Names for enums, for messages and `ls`. Never NULL. */
 const char *sd_state_name(uint32_t state);
 const char *sd_end_reason_name(uint32_t reason);

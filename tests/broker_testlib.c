@@ -4,13 +4,16 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <ftw.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/un.h>
 #include <sys/wait.h>
@@ -62,23 +65,25 @@ tl_check_shm(void)
 	}
 }
 
+static int
+rm_entry(const char *p, const struct stat *st, int flag, struct FTW *ftw)
+{
+	(void)st;
+	(void)ftw;
+	if (flag == FTW_DP)
+		rmdir(p);
+	else
+		unlink(p);
+	return 0;
+}
+
+/* Depth first, not following links: tests make nested directories and
+ * symbolic links to places outside. */
 static void
 rm_dir(void)
 {
-	DIR *d;
-	struct dirent *e;
-	char p[512];
-
-	if (dir[0] == '\0' || (d = opendir(dir)) == NULL)
-		return;
-	while ((e = readdir(d)) != NULL) {
-		if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
-			continue;
-		snprintf(p, sizeof(p), "%s/%s", dir, e->d_name);
-		unlink(p);
-	}
-	closedir(d);
-	rmdir(dir);
+	if (dir[0] != '\0')
+		nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
 }
 
 int
@@ -204,18 +209,30 @@ tl_wait_child(pid_t pid, int timeout_ms)
 	return st;
 }
 
+static struct rlimit broker_nofile;
+
+void
+tl_broker_nofile(unsigned long soft, unsigned long hard)
+{
+	broker_nofile.rlim_cur = soft;
+	broker_nofile.rlim_max = hard;
+}
+
 static pid_t
-run(const char *const *argv, const char *worker, int errfd)
+run(const char *bin, const char *const *argv, const char *worker, int errfd)
 {
 	pid_t pid = fork();
 
 	CHECK(pid >= 0);
 	if (pid == 0) {
+		if (broker_nofile.rlim_max != 0 &&
+		    setrlimit(RLIMIT_NOFILE, &broker_nofile) < 0)
+			_exit(126);
 		if (worker != NULL)
 			setenv("SHMDEMUX_WORKER", worker, 1);
 		if (errfd >= 0)
 			dup2(errfd, 2);
-		execv(daemon_path, (char **)argv);
+		execv(bin, (char **)argv);
 		_exit(127);
 	}
 	return pid;
@@ -240,7 +257,7 @@ tl_broker_start(struct tl_broker *b, const char *name, const char *worker,
 	for (int i = 0; args != NULL && args[i] != NULL && n < 30; i++)
 		argv[n++] = args[i];
 	argv[n] = NULL;
-	pid = run(argv, worker, -1);
+	pid = run(daemon_path, argv, worker, -1);
 	st = tl_wait_child(pid, 10000);
 	if (st < 0 || !WIFEXITED(st))
 		return -1;
@@ -255,7 +272,8 @@ tl_broker_start(struct tl_broker *b, const char *name, const char *worker,
 }
 
 int
-tl_run_broker(const char *const *args, char *err, size_t cap)
+tl_run_capture(const char *bin, const char *const *args, char *err,
+	       size_t cap)
 {
 	const char *argv[32];
 	int p[2], n = 0, st;
@@ -263,12 +281,12 @@ tl_run_broker(const char *const *args, char *err, size_t cap)
 	ssize_t r;
 	pid_t pid;
 
-	argv[n++] = daemon_path;
+	argv[n++] = bin;
 	for (int i = 0; args[i] != NULL && n < 30; i++)
 		argv[n++] = args[i];
 	argv[n] = NULL;
 	CHECK(pipe2(p, O_CLOEXEC) == 0);
-	pid = run(argv, NULL, p[1]);
+	pid = run(bin, argv, NULL, p[1]);
 	close(p[1]);
 	while (got + 1 < cap && (r = read(p[0], err + got, cap - 1 - got)) > 0)
 		got += (size_t)r;
@@ -281,6 +299,12 @@ tl_run_broker(const char *const *args, char *err, size_t cap)
 		return -1;
 	}
 	return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}
+
+int
+tl_run_broker(const char *const *args, char *err, size_t cap)
+{
+	return tl_run_capture(daemon_path, args, err, cap);
 }
 
 void

@@ -49,10 +49,16 @@ void tl_check_shm(void);
  * parent's exit status. */
 int tl_broker_start(struct tl_broker *b, const char *name, const char *worker,
 		    const char *const *args);
+/* Brokers started from now on get this RLIMIT_NOFILE (set between fork
+ * and exec); hard 0 (the default) leaves the limit alone. */
+void tl_broker_nofile(unsigned long soft, unsigned long hard);
 /* Run shmdemuxd in the foreground with args (NULL-terminated), capture its
  * stderr into err (cap bytes) and return its exit status. For failures that
  * are expected to exit at once. */
 int tl_run_broker(const char *const *args, char *err, size_t cap);
+/* The same for any program bin (args without argv[0]). */
+int tl_run_capture(const char *bin, const char *const *args, char *err,
+		   size_t cap);
 /* SIGTERM and wait (bounded); returns the exit status or -1. */
 int tl_broker_stop(struct tl_broker *b);
 /* Wait for a child to exit, up to timeout_ms: returns its wait status, or

@@ -71,6 +71,9 @@ connect_broker(shmdemux_conn **conn, unsigned flags)
 {
 	int ret = shmdemux_connect(conn, socket_path, flags);
 
+	if (ret == SHMDEMUX_EUNTRUSTED)
+		return fail("cannot connect to the broker: %s",
+			    shmdemux_connect_error());
 	if (ret < 0)
 		return fail("cannot connect to the broker%s%s: %s",
 			    socket_path ? " at " : "",
@@ -1344,8 +1347,8 @@ main_help(FILE *f)
 "usage: shmdemux [--socket PATH] COMMAND [ARGS]\n"
 "Drive the shmdemux broker. STREAM arguments are a stream id or name.\n"
 "  --socket PATH  broker control socket (default: $SHMDEMUX_SOCKET, else\n"
-"                 $XDG_RUNTIME_DIR/shmdemux.sock, else\n"
-"                 /tmp/shmdemux-<uid>.sock)\n"
+"                 shmdemux.sock in $XDG_RUNTIME_DIR/shmdemux, else in\n"
+"                 /tmp/shmdemux-<uid>, a directory private to the user)\n"
 "  --help         this text; 'shmdemux COMMAND --help' for a command\n"
 "  --version      versions of shmdemux, its library and FFmpeg\n"
 "commands:\n");
