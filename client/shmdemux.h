@@ -67,6 +67,11 @@ enum {
 	SHMDEMUX_ECORRUPT = -4222,  /* the ring or a record failed validation */
 	SHMDEMUX_EABI = -4223,      /* ring or protocol version mismatch */
 	SHMDEMUX_EBROKER = -4224,   /* the broker connection is gone */
+	SHMDEMUX_EUNSEALED = -4225, /* the ring's data segment handed over at
+	                               attach is not sealed against writes
+	                               and resizing, or not of the announced
+	                               size: refused (a foreign or broken
+	                               broker) */
 };
 
 /* A static, thread-safe description of any code this library returns:
