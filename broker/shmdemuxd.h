@@ -104,16 +104,19 @@ uint64_t now_ms(void);
 
 /* ---- control socket (control.c) ---- */
 
+struct stream;
+
 int control_listen(const char *path);
 /* Stop accepting (close the listening socket and unlink its path). */
 void control_stop_listening(void);
 /* Close every connection, freeing their cursor slots. */
 void control_close_all(void);
 unsigned control_conn_count(void);
+/* s's data segment has been sealed (or could not be, or s has ended):
+ * answer the ATTACHes that wait for it. */
+void control_attach_resume(struct stream *s);
 
 /* ---- streams (stream.c) ---- */
-
-struct stream;
 
 /* Open a stream from a validated request; req_fd is the SRC_FD descriptor
  * (taken over, closed on failure too) or -1. For SRC_PUSH *push_wr receives
@@ -142,12 +145,22 @@ void stream_set_producer(struct stream *s, const void *producer);
 int stream_push_end(struct stream *s, const void *producer, int error);
 void streams_producer_gone(const void *producer);
 
-/* Consumers. attach returns the slot (>= 0), -1 for observers, or -errno.
- * Each successful attach holds a reference released by stream_detach(). */
+/* Consumers. A stream's data segment is handed out only once it is sealed
+ * against every writer but the worker's and the broker's own mappings
+ * (worker_abi.h): stream_attach_ready() is 1 then, 0 while the worker has
+ * not mapped it yet (control_attach_resume() follows, at the latest when
+ * the worker is gone or killed for missing the open timeout), -errno if it
+ * could not be sealed. attach returns the slot (>= 0), -1 for observers,
+ * or -errno. Each successful attach holds a reference released by
+ * stream_detach(). stream_consumer_fds() is -EAGAIN before the seal. */
+int stream_attach_ready(const struct stream *s);
 int stream_attach(struct stream *s, pid_t pid, int observer);
 void stream_detach(struct stream *s, int slot);
 int stream_consumer_fds(const struct stream *s, int fds[2],
 			uint64_t *data_size, uint64_t *cursor_size);
+/* A reference that keeps s (listed or not) until stream_put(). */
+void stream_hold(struct stream *s);
+void stream_put(struct stream *s);
 
 unsigned stream_count(void);
 unsigned stream_running_count(void);

@@ -5,7 +5,7 @@
  * noticed and reaped like a stream's worker), and the broker's end of the
  * socketpair, non-blocking so a handoff never waits. A handoff sets the
  * spare's scheduling group back from SPARE_GROUP_NICE to 0, then sends the
- * argv spawn_args() builds for spawn_worker() plus the three fds in one
+ * argv spawn_args() builds for spawn_worker() plus the four fds in one
  * message; from then on the pid is the stream's, and the spare's own
  * pidfd and socket are dropped.
  */
@@ -251,7 +251,7 @@ static int
 send_assignment(const char *buf, size_t len, const struct worker_start *ws)
 {
 	const int fds[WORKER_ASSIGN_NFDS] = {
-		ws->input_fd, ws->data_fd, ws->cursor_fd,
+		ws->input_fd, ws->data_fd, ws->cursor_fd, ws->ready_fd,
 	};
 	union {
 		char buf[CMSG_SPACE(sizeof(fds))];

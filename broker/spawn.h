@@ -19,6 +19,8 @@ struct worker_start {
 	int input_fd;             /* becomes fd 0 */
 	int data_fd;              /* becomes fd 3 */
 	int cursor_fd;            /* becomes fd 4 */
+	int ready_fd;             /* becomes fd 1: the readiness pipe's write
+	                             end (worker_abi.h) */
 	int seekable;             /* input is a regular file */
 	int realtime;
 	const char *format;       /* "" = probe */

@@ -646,6 +646,10 @@ run(struct worker *w)
 
 	ret = ring_map(&w->ring, WORKER_FD_DATA, WORKER_FD_CURSOR,
 		       RING_ROLE_PRODUCER);
+	/* Mapped (or not: then this mapping can never be made): the broker
+	 * seals the data segment against every later writer when this, the
+	 * readiness pipe, closes (worker_abi.h). */
+	close(WORKER_FD_READY);
 	if (ret < 0) {
 		worker_log(w, "cannot map the ring: %s", strerror(-ret));
 		return WORKER_EXIT_USAGE;

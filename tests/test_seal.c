@@ -19,7 +19,8 @@
  *             worker that exits without mapping its ring (/bin/false) and
  *             one that never maps it (it sleeps; a pushed source that never
  *             gets a byte, so only the start deadline ends it) still have
- *             their consumers answered, sealed, with the stream's end.
+ *             their consumers answered, sealed, with the stream's end; a
+ *             consumer that leaves while it waits is forgotten.
  *   client    a fake broker hands libshmdemux data fds without the seals,
  *             with only some, of the wrong size, or a regular file:
  *             shmdemux_attach() refuses each with SHMDEMUX_EUNSEALED; a
@@ -334,22 +335,23 @@ cmp_double(const void *a, const void *b)
 	return (x > y) - (x < y);
 }
 
-/* OPEN, then ATTACH on the heels of its reply, runs times. */
+/* OPEN, then ATTACH (one per connection) on the heels of its reply, runs
+ * times. */
 static void
 attach_behind_open(const struct tl_broker *b, const char *file, int runs,
 		   const char *label)
 {
 	double ms[32];
-	int fd = tl_connect(b->sock);
 
-	CHECK(fd >= 0 && runs <= 32);
+	CHECK(runs <= 32);
 	for (int i = 0; i < runs; i++) {
 		struct ctl_attached att;
 		struct ctl_open o;
 		char err[CTL_MSG_LEN];
 		double t0 = now_ms();
-		int id, fds[2];
+		int fd = tl_connect(b->sock), id, fds[2];
 
+		CHECK(fd >= 0);
 		tl_open_init(&o, CTL_SRC_PATH, file, "");
 		id = tl_open(fd, &o, -1, NULL, err, sizeof(err));
 		CHECK(id > 0);
@@ -360,12 +362,28 @@ attach_behind_open(const struct tl_broker *b, const char *file, int runs,
 		close(fds[0]);
 		close(fds[1]);
 		CHECK(tl_simple(fd, CTL_CLOSE, (uint32_t)id) == 0);
+		close(fd);
 	}
-	close(fd);
 	qsort(ms, (size_t)runs, sizeof(ms[0]), cmp_double);
 	printf("%s: %d attaches behind their OPEN, all sealed; OPEN to "
 	       "ATTACHED min %.1f ms, median %.1f ms, max %.1f ms\n", label,
 	       runs, ms[0], ms[runs / 2], ms[runs - 1]);
+}
+
+/* A consumer that sends ATTACH and leaves without its answer: the broker
+ * forgets it (checked by the clean stop that follows). */
+static void
+leave_waiting(const struct tl_broker *b, uint32_t id)
+{
+	struct ctl_attach a;
+	int fd = tl_connect(b->sock);
+
+	CHECK(fd >= 0);
+	memset(&a, 0, sizeof(a));
+	ctl_hdr_init(&a.hdr, CTL_ATTACH, 5);
+	a.ref.stream_id = id;
+	CHECK(ctl_send(fd, &a, sizeof(a), NULL, 0) == 0);
+	close(fd);
 }
 
 /* A worker binary that never maps its ring: its stream's consumers are
@@ -391,6 +409,7 @@ attach_to_unready(const char *fake, const char *const *args, int push)
 	t0 = now_ms();
 	id = tl_open(fd, &o, -1, push ? &push_wr : NULL, err, sizeof(err));
 	CHECK(id > 0);
+	leave_waiting(&b, (uint32_t)id);
 	CHECK(tl_attach(fd, (uint32_t)id, 0, fds, &att) >= 0);
 	check_sealed(fds[0], att.data_size, fake);
 	close(fds[0]);
