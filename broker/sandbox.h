@@ -21,10 +21,28 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+/* Calls on a descriptor the filter allows only for the descriptors named
+ * in sandbox_conf.fds, compared on their fd argument. A new kind is a new
+ * bit here and its calls in sandbox.c's table. */
+enum {
+	SANDBOX_FD_READ = 1u << 0,   /* read, readv, pread64 */
+	SANDBOX_FD_WRITE = 1u << 1,  /* write, writev */
+};
+
+#define SANDBOX_MAX_FD_RULES 8
+
+struct sandbox_fd_rule {
+	int fd;
+	unsigned ops;           /* SANDBOX_FD_* */
+};
+
 struct sandbox_conf {
 	uint64_t mem_limit;     /* RLIMIT_AS bytes; 0 = no limit */
 	unsigned max_fds;       /* RLIMIT_NOFILE; must exceed the highest fd */
 	int allow_threads;      /* decoders may start threads */
+	/* who may be read and written; a call on any other fd traps */
+	struct sandbox_fd_rule fds[SANDBOX_MAX_FD_RULES];
+	unsigned nfds;
 };
 
 /* Steps 1-4. syscall_report, if not NULL, receives the number of a trapped

@@ -579,8 +579,13 @@ demux(struct worker *w)
 #ifdef SHMDEMUX_FAULT_INJECTION
 		if (w->fault != WORKER_FAULT_NONE &&
 		    w->published == w->fault_after) {
-			av_packet_free(&pkt);
-			return worker_fault_fire(w);
+			int code = worker_fault_fire(w);
+
+			w->fault = WORKER_FAULT_NONE;
+			if (code >= 0) {
+				av_packet_free(&pkt);
+				return code;
+			}
 		}
 #endif
 		ret = worker_stop ? AVERROR_EXIT : av_read_frame(w->fmt, pkt);

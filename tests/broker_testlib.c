@@ -225,6 +225,13 @@ int
 tl_broker_start(struct tl_broker *b, const char *name, const char *worker,
 		const char *const *args)
 {
+	return tl_broker_start_err(b, name, worker, args, -1);
+}
+
+int
+tl_broker_start_err(struct tl_broker *b, const char *name, const char *worker,
+		    const char *const *args, int errfd)
+{
 	const char *argv[32];
 	int n = 0, st;
 	pid_t pid;
@@ -240,7 +247,7 @@ tl_broker_start(struct tl_broker *b, const char *name, const char *worker,
 	for (int i = 0; args != NULL && args[i] != NULL && n < 30; i++)
 		argv[n++] = args[i];
 	argv[n] = NULL;
-	pid = run(argv, worker, -1);
+	pid = run(argv, worker, errfd);
 	st = tl_wait_child(pid, 10000);
 	if (st < 0 || !WIFEXITED(st))
 		return -1;

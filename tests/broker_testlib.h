@@ -49,6 +49,10 @@ void tl_check_shm(void);
  * parent's exit status. */
 int tl_broker_start(struct tl_broker *b, const char *name, const char *worker,
 		    const char *const *args);
+/* The same with the broker's stderr on errfd (its log), unless -1. */
+int tl_broker_start_err(struct tl_broker *b, const char *name,
+			const char *worker, const char *const *args,
+			int errfd);
 /* Run shmdemuxd in the foreground with args (NULL-terminated), capture its
  * stderr into err (cap bytes) and return its exit status. For failures that
  * are expected to exit at once. */
