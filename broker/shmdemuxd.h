@@ -14,6 +14,7 @@
  *   spare.c      one worker exec'd ahead of time, handed the next stream
  *   pump.c       copying a non-seekable source into the worker's input pipe
  *   log.c        stderr logging
+ *   wlog.c       the workers' stderr pipes, read, bounded, escaped, logged
  *
  * Single-threaded: everything runs from the epoll loop; no call blocks
  * except the short read of the exec-status pipe right after fork and the

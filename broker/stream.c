@@ -33,6 +33,7 @@
 #include "spare.h"
 #include "spawn.h"
 #include "watchdog.h"
+#include "wlog.h"
 
 struct stream {
 	TAILQ_ENTRY(stream) entry;
@@ -56,6 +57,7 @@ struct stream {
 	int sealed;                /* F_SEAL_FUTURE_WRITE is on */
 	int seal_err;              /* errno of a failed seal, 0 if none */
 	struct timespec start_ts;  /* when the worker was handed its stream */
+	struct wlog *log;          /* the worker's stderr (wlog.h) */
 
 	pid_t pid;                 /* worker, 0 once reaped */
 	struct ev pid_ev;          /* its pidfd */
@@ -786,6 +788,8 @@ worker_gone(struct stream *s, const siginfo_t *si)
 		close(tfd);
 	}
 	watchdog_stop(s);
+	/* its last lines before the news of its end */
+	wlog_finish(&s->log);
 	s->pid = 0;
 	nrunning--;
 	read_worker_word(s, &ww);
@@ -869,6 +873,7 @@ static void
 stream_free(struct stream *s)
 {
 	stop_start_watch(s);
+	wlog_finish(&s->log);
 	watchdog_stop(s);
 	pump_free(&s->pump);
 	release_push(s);
@@ -938,6 +943,40 @@ fault_for(const struct stream *s, char *buf, size_t cap)
 }
 #endif
 
+/* "stream 3 (name): " before each line the worker logs. */
+static void
+set_log_prefix(struct stream *s)
+{
+	char prefix[WLOG_PREFIX_MAX];
+
+	if (s->name[0] != '\0')
+		snprintf(prefix, sizeof(prefix), "stream %" PRIu32 " (%.*s): ",
+			 s->id, (int)sizeof(prefix) - 32, s->name);
+	else
+		snprintf(prefix, sizeof(prefix), "stream %" PRIu32 ": ", s->id);
+	wlog_set_prefix(s->log, prefix);
+}
+
+/* spawn_worker() with a log pipe of the worker's own on its fd 2. */
+static pid_t
+spawn_logged(struct stream *s, struct worker_start *ws)
+{
+	int lp[2];
+	pid_t pid;
+
+	if (pipe2(lp, O_CLOEXEC) < 0)
+		return -errno;
+	ws->log_fd = lp[1];
+	pid = spawn_worker(ws);
+	close(lp[1]);
+	ws->log_fd = -1;
+	if (pid < 0)
+		close(lp[0]);
+	else
+		s->log = wlog_start(lp[0], "worker: ");
+	return pid;
+}
+
 static int
 start_worker(struct stream *s, const struct ctl_open *req, int input_fd,
 	     int seekable, char *msg, size_t cap)
@@ -948,6 +987,8 @@ start_worker(struct stream *s, const struct ctl_open *req, int input_fd,
 		.input_fd = input_fd,
 		.data_fd = s->data_fd,
 		.cursor_fd = s->cursor_fd,
+		.ready_fd = -1,
+		.log_fd = -1,
 		.seekable = seekable,
 		.realtime = (req->flags & CTL_OPEN_REALTIME) != 0,
 		.format = req->format,
@@ -979,12 +1020,14 @@ start_worker(struct stream *s, const struct ctl_open *req, int input_fd,
 	}
 	ws.ready_fd = ready[1];
 	clock_gettime(CLOCK_MONOTONIC, &s->start_ts);
-	/* The spare, when there is one, is this worker minus the exec. */
-	pid = spare_take(&ws);
+	/* The spare, when there is one, is this worker minus the exec; it
+	 * brings its log pipe. */
+	pid = spare_take(&ws, &s->log);
 	if (pid < 0)
-		pid = spawn_worker(&ws);
+		pid = spawn_logged(s, &ws);
 	/* The worker holds the only write end now: its close is the news. */
 	close(ready[1]);
+	set_log_prefix(s);
 	if (pid >= 0)
 		watch_start(s, ready[0]);
 	else

@@ -9,7 +9,12 @@
  *   fd 1  WORKER_FD_READY   the write end of the readiness pipe: the worker
  *                           closes it once it has mapped the ring, before
  *                           it reads a byte of input. Nothing is written.
- *   fd 2  stderr            the broker's stderr (log lines "worker[ID]: ...")
+ *   fd 2  WORKER_FD_LOG     stderr: the write end of a pipe of its own,
+ *                           which the broker reads and logs line by line
+ *                           behind "stream N (name): ", bounded and escaped
+ *                           (wlog.h). No fd of the broker's own stdio, nor
+ *                           any terminal, reaches a worker. It must not be
+ *                           a regular file: RLIMIT_FSIZE is 0 (SIGXFSZ).
  *   fd 3  WORKER_FD_DATA    ring data segment (memfd, read-write; sealed
  *                           against new writes once fd 1 is closed)
  *   fd 4  WORKER_FD_CURSOR  ring cursor segment (memfd, read-write)
@@ -46,7 +51,7 @@
  *   shmdemux-worker --spare
  *
  *   fd 0, 1            /dev/null
- *   fd 2               the broker's stderr
+ *   fd 2               its log pipe (kept for the stream it is given)
  *   fd 3  WORKER_FD_SPARE  the worker's end of a SOCK_SEQPACKET socketpair
  *
  * with the same parent-death signal and signal state as above. It blocks in
@@ -70,6 +75,7 @@
 
 #define WORKER_FD_INPUT  0
 #define WORKER_FD_READY  1
+#define WORKER_FD_LOG    2
 #define WORKER_FD_DATA   3
 #define WORKER_FD_CURSOR 4
 #define WORKER_FD_SPARE  3  /* spare mode, until the assignment arrives */

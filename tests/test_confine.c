@@ -141,7 +141,8 @@ static void
 expect_in_log(const char *log, const char *what)
 {
 	if (strstr(log, what) == NULL) {
-		fprintf(stderr, "not in the broker's log: \"%s\"\n", what);
+		fprintf(stderr, "not in the broker's log: \"%s\"\nthe log "
+			"(8 KiB at most):\n%.8192s\n", what, log);
 		CHECK(0);
 	}
 }
@@ -228,8 +229,8 @@ test_log(void)
 		 "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA", vid);
 	expect_in_log(log, want);
 	expect_in_log(log, "AAAA [cut]\n");
-	snprintf(want, sizeof(want), "shmdemuxd: stream %u (victim): worker "
-		 "output: ", vid);
+	snprintf(want, sizeof(want), "shmdemuxd: warning: stream %u (victim): "
+		 "worker output: ", vid);
 	expect_in_log(log, want);
 	expect_in_log(log, " dropped");
 	bad = first_unsafe((const unsigned char *)log, loglen);
