@@ -94,6 +94,8 @@ void ev_init(struct ev *ev);
 int ev_add(struct ev *ev, int fd, uint32_t events, ev_cb cb, void *arg);
 int ev_mod(struct ev *ev, uint32_t events);
 void ev_del(struct ev *ev);
+/* ev_del(), then close the fd it watched (if any). */
+void ev_close(struct ev *ev);
 /* free(p) after the current batch of events has been dispatched. */
 void loop_defer_free(void *p);
 /* Run fn(arg) after this batch, with a zero epoll timeout (used by the pump

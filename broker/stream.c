@@ -475,15 +475,8 @@ static int pidfd_signal(struct stream *s, int sig);
 static void
 stop_start_watch(struct stream *s)
 {
-	int fd = s->ready_ev.fd;
-
-	ev_del(&s->ready_ev);
-	if (fd >= 0)
-		close(fd);
-	fd = s->start_ev.fd;
-	ev_del(&s->start_ev);
-	if (fd >= 0)
-		close(fd);
+	ev_close(&s->ready_ev);
+	ev_close(&s->start_ev);
 }
 
 /* No new writer from now on, root included: write(2), pwrite, hole
@@ -567,11 +560,13 @@ watch_start(struct stream *s, int ready_rd)
 		goto fail;
 	}
 	ret = ev_add(&s->start_ev, tfd, EPOLLIN, on_start_deadline, s);
-	if (ret == 0)
-		ret = timer_arm(tfd, conf.open_timeout_ms);
 	if (ret < 0) {
-		ev_del(&s->start_ev);
 		close(tfd);
+		goto fail;
+	}
+	ret = timer_arm(tfd, conf.open_timeout_ms);
+	if (ret < 0) {
+		ev_close(&s->start_ev);
 		goto fail;
 	}
 	return;

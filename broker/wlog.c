@@ -186,16 +186,6 @@ read_some(struct wlog *l, char *buf, size_t cap)
 }
 
 static void
-stop(struct wlog *l)
-{
-	int fd = l->ev.fd;
-
-	ev_del(&l->ev);
-	if (fd >= 0)
-		close(fd);
-}
-
-static void
 on_readable(struct ev *ev, uint32_t events)
 {
 	static char buf[WLOG_READ_MAX];
@@ -208,7 +198,7 @@ on_readable(struct ev *ev, uint32_t events)
 	ret = read_some(l, buf, sizeof(buf));
 	report(l, now_ms(), 0);
 	if (ret == RD_EOF || ret == RD_ERROR)
-		stop(l); /* every writer gone (or a broken pipe): done */
+		ev_close(&l->ev); /* every writer gone (or a broken pipe): done */
 }
 
 struct wlog *
@@ -262,6 +252,6 @@ wlog_finish(struct wlog **lp)
 	if (l->len > 0 && !l->skipping)
 		emit(l, 0, now_ms()); /* a last line without its newline */
 	report(l, now_ms(), 1);
-	stop(l);
+	ev_close(&l->ev);
 	loop_defer_free(l);
 }

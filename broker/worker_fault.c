@@ -159,7 +159,8 @@ worker_fault_fire(struct worker *w)
 	case WORKER_FAULT_MPROTEXEC:
 		p = mmap(NULL, 4096, PROT_READ | PROT_WRITE,
 			 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-		if (p != MAP_FAILED && mprotect(p, 4096, PROT_READ | PROT_EXEC) == 0)
+		if (p != MAP_FAILED &&
+		    mprotect(p, 4096, PROT_READ | PROT_EXEC) == 0)
 			munmap(p, 4096);
 		break;
 	case WORKER_FAULT_FLOOD:

@@ -30,23 +30,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "broker_testlib.h"
 #include "client_testlib.h"
 #include "shmdemux.h"
 
-static const char *worker, *bin_dir, *media, *ffprobe_packets;
-
-static double
-now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
-}
+static struct tl_media_env env;
 
 /* A "Name:   N kB" field of /proc/PID/status, in kB. */
 static long
@@ -167,13 +157,13 @@ test_log(void)
 	fprintf(stderr, "SKIP: built without SHMDEMUX_FAULT_INJECTION\n");
 	exit(77);
 #endif
-	snprintf(victim, sizeof(victim), "%s/h264_aac.ts", media);
-	snprintf(bystander, sizeof(bystander), "%s/h264_aac.mkv", media);
+	snprintf(victim, sizeof(victim), "%s/h264_aac.ts", env.media);
+	snprintf(bystander, sizeof(bystander), "%s/h264_aac.mkv", env.media);
 	snprintf(logpath, sizeof(logpath), "%s/broker.log", tl_dir());
 	logfd = open(logpath, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
 	CHECK(logfd >= 0);
 	CHECK(setenv("SHMDEMUX_FAULT", "flood:2:victim", 1) == 0);
-	CHECK(tl_broker_start_err(&b, "s", worker, NULL, logfd) == 0);
+	CHECK(tl_broker_start_err(&b, "s", env.worker, NULL, logfd) == 0);
 	unsetenv("SHMDEMUX_FAULT");
 	close(logfd);
 	CHECK(shmdemux_connect(&c, b.sock, 0) == 0);
@@ -191,15 +181,15 @@ test_log(void)
 	CHECK(pthread_create(&r.thr, NULL, reader_main, &r) == 0);
 
 	/* the bystander, while the victim floods */
-	t0 = now_ms();
+	t0 = tl_now_ms();
 	snprintf(cmd, sizeof(cmd),
 		 "'%s' '%s' > '%s/ref.csv' && "
 		 "'%s/shmdemux' --socket '%s' dump %u --csv > '%s/out.csv' && "
 		 "cmp '%s/ref.csv' '%s/out.csv'",
-		 ffprobe_packets, bystander, tl_dir(), bin_dir, b.sock, bid,
-		 tl_dir(), tl_dir(), tl_dir());
+		 env.ffprobe_packets, bystander, tl_dir(), env.bin_dir,
+		 b.sock, bid, tl_dir(), tl_dir(), tl_dir());
 	CHECK(tl_run(cmd) == 0);
-	by_ms = now_ms() - t0;
+	by_ms = tl_now_ms() - t0;
 
 	CHECK(pthread_join(r.thr, NULL) == 0);
 	vi = tl_info_of(c, vid);
@@ -222,8 +212,9 @@ test_log(void)
 		 "injection: flood after 2 packets\n", vid);
 	expect_in_log(log, want);
 	snprintf(want, sizeof(want), "shmdemuxd: stream %u (victim): evil "
-		 "\\x1b[31mred\\x1b[0m \\x07bell \\xff\\xfe bad \xc3\xa9t\xc3\xa9 "
-		 "\\xed\\xa0\\x80 surrogate \\\\ \\x0d\n", vid);
+		 "\\x1b[31mred\\x1b[0m \\x07bell \\xff\\xfe bad "
+		 "\xc3\xa9t\xc3\xa9 \\xed\\xa0\\x80 surrogate \\\\ \\x0d\n",
+		 vid);
 	expect_in_log(log, want);
 	snprintf(want, sizeof(want), "shmdemuxd: stream %u (victim): "
 		 "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA", vid);
@@ -369,14 +360,14 @@ test_fds(void)
 	pts = open(pts_path, O_RDWR | O_NOCTTY | O_CLOEXEC);
 	CHECK(pts >= 0);
 	/* the broker logs to a terminal, as when an operator starts it */
-	CHECK(tl_broker_start_err(&b, "s", worker, NULL, pts) == 0);
+	CHECK(tl_broker_start_err(&b, "s", env.worker, NULL, pts) == 0);
 	close(pts);
 	fd_link(b.pid, 2, target, sizeof(target));
 	printf("broker %d: stderr %s\n", (int)b.pid, target);
 	CHECK(strcmp(target, pts_path) == 0);
 
 	CHECK(shmdemux_connect(&c, b.sock, 0) == 0);
-	snprintf(file, sizeof(file), "%s/h264_aac.mkv", media);
+	snprintf(file, sizeof(file), "%s/h264_aac.mkv", env.media);
 	shmdemux_open_opts_init(&o);
 	o.ring_size = 64 * 1024; /* far smaller than the file */
 	id = tl_open_path(c, file, &o);
@@ -417,32 +408,10 @@ test_fds(void)
 int
 main(int argc, char **argv)
 {
-	char probe[1024];
-
-	if (argc != 7) {
-		fprintf(stderr, "usage: test_confine SHMDEMUXD WORKER BIN_DIR "
-			"MEDIA_DIR FFPROBE_PACKETS log|fds\n");
-		return 2;
-	}
-	worker = argv[2];
-	bin_dir = argv[3];
-	media = argv[4];
-	ffprobe_packets = argv[5];
-	snprintf(probe, sizeof(probe), "%s/h264_aac.mkv", media);
-	if (access(worker, X_OK) < 0 || access(probe, R_OK) < 0 ||
-	    access(ffprobe_packets, X_OK) < 0) {
-		fprintf(stderr, "SKIP: worker, test media or ffprobe-packets "
-			"missing\n");
-		return 77;
-	}
-	tl_init(argv[1], 150);
-	if (strcmp(argv[6], "log") == 0)
-		test_log();
-	else if (strcmp(argv[6], "fds") == 0)
-		test_fds();
-	else
-		return 2;
-	tl_check_shm();
-	printf("test_confine %s: ok\n", argv[6]);
-	return 0;
+	static const struct tl_case cases[] = {
+		{ "log", test_log },
+		{ "fds", test_fds },
+		{ NULL, NULL },
+	};
+	return tl_media_main(argc, argv, "h264_aac.mkv", 150, cases, &env);
 }

@@ -42,7 +42,6 @@
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "broker_testlib.h"
@@ -52,16 +51,7 @@
 #define SEALS_WANTED (F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_FUTURE_WRITE | \
 		      F_SEAL_SEAL)
 
-static const char *worker, *bin_dir, *media, *ffprobe_packets;
-
-static double
-now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
-}
+static struct tl_media_env env;
 
 /* ---- forge ---- */
 
@@ -202,7 +192,8 @@ attack(struct target *t)
 	 * that nothing written through it lands. */
 	if (rw < 0) {
 		verdict(t, "open(/proc/self/fd/N, O_RDWR)", 0, errno);
-		try_mprotect(t, t->ro_fd, "mprotect(+PROT_WRITE), read-only fd");
+		try_mprotect(t, t->ro_fd,
+			     "mprotect(+PROT_WRITE), read-only fd");
 		try_madv_remove(t, t->ro_fd);
 		return;
 	}
@@ -266,8 +257,8 @@ check_honest(const struct tl_broker *b, const char *file, uint32_t id)
 		 "'%s' '%s' > '%s/ref.csv' && "
 		 "'%s/shmdemux' --socket '%s' dump %u --csv > '%s/out.csv' && "
 		 "cmp '%s/ref.csv' '%s/out.csv'",
-		 ffprobe_packets, file, tl_dir(), bin_dir, b->sock, id,
-		 tl_dir(), tl_dir(), tl_dir());
+		 env.ffprobe_packets, file, tl_dir(), env.bin_dir, b->sock,
+		 id, tl_dir(), tl_dir(), tl_dir());
 	CHECK(tl_run(cmd) == 0);
 	printf("another consumer read exactly ffprobe's packets, end eof\n");
 }
@@ -284,8 +275,8 @@ test_forge(void)
 	char file[1024], err[CTL_MSG_LEN];
 	int fd, id, slot, fds[2];
 
-	snprintf(file, sizeof(file), "%s/h264_aac.ts", media);
-	CHECK(tl_broker_start(&b, "s", worker, NULL) == 0);
+	snprintf(file, sizeof(file), "%s/h264_aac.ts", env.media);
+	CHECK(tl_broker_start(&b, "s", env.worker, NULL) == 0);
 	fd = tl_connect(b.sock);
 	CHECK(fd >= 0);
 	tl_open_init(&o, CTL_SRC_PATH, file, "");
@@ -348,7 +339,7 @@ attach_behind_open(const struct tl_broker *b, const char *file, int runs,
 		struct ctl_attached att;
 		struct ctl_open o;
 		char err[CTL_MSG_LEN];
-		double t0 = now_ms();
+		double t0 = tl_now_ms();
 		int fd = tl_connect(b->sock), id, fds[2];
 
 		CHECK(fd >= 0);
@@ -357,7 +348,7 @@ attach_behind_open(const struct tl_broker *b, const char *file, int runs,
 		CHECK(id > 0);
 		CHECK(tl_attach(fd, (uint32_t)id, CTL_ATTACH_OBSERVER, fds,
 				&att) == -1);
-		ms[i] = now_ms() - t0;
+		ms[i] = tl_now_ms() - t0;
 		check_sealed(fds[0], att.data_size, label);
 		close(fds[0]);
 		close(fds[1]);
@@ -400,13 +391,13 @@ attach_to_unready(const char *fake, const char *const *args, int push)
 	int fd, id, fds[2], push_wr = -1;
 	double t0;
 
-	snprintf(file, sizeof(file), "%s/h264_aac.ts", media);
+	snprintf(file, sizeof(file), "%s/h264_aac.ts", env.media);
 	CHECK(tl_broker_start(&b, "u", fake, args) == 0);
 	fd = tl_connect(b.sock);
 	CHECK(fd >= 0);
 	tl_open_init(&o, push ? CTL_SRC_PUSH : CTL_SRC_PATH,
 		     push ? "" : file, "");
-	t0 = now_ms();
+	t0 = tl_now_ms();
 	id = tl_open(fd, &o, -1, push ? &push_wr : NULL, err, sizeof(err));
 	CHECK(id > 0);
 	leave_waiting(&b, (uint32_t)id);
@@ -416,7 +407,7 @@ attach_to_unready(const char *fake, const char *const *args, int push)
 	close(fds[1]);
 	CHECK(tl_info(b.sock, (uint32_t)id, &info) == 1);
 	printf("%s: ATTACH answered after %.0f ms, sealed; stream %s: %s\n",
-	       fake, now_ms() - t0, sd_end_reason_name(info.end_reason),
+	       fake, tl_now_ms() - t0, sd_end_reason_name(info.end_reason),
 	       info.end_msg);
 	if (push_wr >= 0)
 		close(push_wr);
@@ -436,11 +427,11 @@ test_defer(void)
 	char file[1024], script[512];
 	FILE *f;
 
-	snprintf(file, sizeof(file), "%s/h264_aac.ts", media);
-	CHECK(tl_broker_start(&b, "s1", worker, NULL) == 0);
+	snprintf(file, sizeof(file), "%s/h264_aac.ts", env.media);
+	CHECK(tl_broker_start(&b, "s1", env.worker, NULL) == 0);
 	attach_behind_open(&b, file, 11, "spare");
 	CHECK(tl_broker_stop(&b) == 0);
-	CHECK(tl_broker_start(&b, "s0", worker, exec_opt) == 0);
+	CHECK(tl_broker_start(&b, "s0", env.worker, exec_opt) == 0);
 	attach_behind_open(&b, file, 11, "exec per stream");
 	CHECK(tl_broker_stop(&b) == 0);
 
@@ -650,34 +641,11 @@ test_client(void)
 int
 main(int argc, char **argv)
 {
-	char probe[1024];
-
-	if (argc != 7) {
-		fprintf(stderr, "usage: test_seal SHMDEMUXD WORKER BIN_DIR "
-			"MEDIA_DIR FFPROBE_PACKETS forge|defer|client\n");
-		return 2;
-	}
-	worker = argv[2];
-	bin_dir = argv[3];
-	media = argv[4];
-	ffprobe_packets = argv[5];
-	snprintf(probe, sizeof(probe), "%s/h264_aac.ts", media);
-	if (access(worker, X_OK) < 0 || access(probe, R_OK) < 0 ||
-	    access(ffprobe_packets, X_OK) < 0) {
-		fprintf(stderr, "SKIP: worker, test media or ffprobe-packets "
-			"missing\n");
-		return 77;
-	}
-	tl_init(argv[1], 120);
-	if (strcmp(argv[6], "forge") == 0)
-		test_forge();
-	else if (strcmp(argv[6], "defer") == 0)
-		test_defer();
-	else if (strcmp(argv[6], "client") == 0)
-		test_client();
-	else
-		return 2;
-	tl_check_shm();
-	printf("test_seal %s: ok\n", argv[6]);
-	return 0;
+	static const struct tl_case cases[] = {
+		{ "forge", test_forge },
+		{ "defer", test_defer },
+		{ "client", test_client },
+		{ NULL, NULL },
+	};
+	return tl_media_main(argc, argv, "h264_aac.ts", 120, cases, &env);
 }
