@@ -61,6 +61,11 @@ struct conn {
 	unsigned bad;
 	struct stream *att;   /* attached stream, or NULL */
 	int slot;             /* its cursor slot, -1 for observers */
+	/* An ATTACH waiting for its stream's seal (one per connection: no
+	 * request is read meanwhile, so at most BROKER_MAX_CONNS wait), with
+	 * a reference on the stream. */
+	struct stream *waiting;
+	struct ctl_attach wait_req;
 	STAILQ_HEAD(, outmsg) outq;
 	size_t out_bytes;     /* queued, bounded by CONN_QUEUE_BYTES */
 	unsigned out_fds;     /* queued, bounded by CONN_QUEUE_FDS */
@@ -329,26 +334,20 @@ do_push_end(struct conn *c, const struct ctl_push_end *req)
 		reply_ok(c, req->hdr.id);
 }
 
+/* Attach c to s, whose data segment is sealed. */
 static void
-do_attach(struct conn *c, const struct ctl_attach *req)
+finish_attach(struct conn *c, const struct ctl_attach *req, struct stream *s)
 {
 	struct ctl_attached r;
-	struct stream *s;
 	int fds[2], slot;
 
-	if (c->att != NULL) {
-		reply_error(c, req->hdr.id, -EISCONN,
-			    "this connection is already attached to a stream");
+	memset(&r, 0, sizeof(r));
+	/* Checked by the caller; a segment anyone could still map writable
+	 * is never handed out, whatever happens. */
+	if (stream_consumer_fds(s, fds, &r.data_size, &r.cursor_size) < 0) {
+		reply_error(c, req->hdr.id, -EAGAIN, NULL);
 		return;
 	}
-	if (req->start > RING_START_LIVE ||
-	    (req->flags & ~(uint32_t)CTL_ATTACH_OBSERVER) != 0) {
-		reply_error(c, req->hdr.id, -EINVAL, "invalid attach options");
-		return;
-	}
-	s = find_or_reply(c, req->hdr.id, &req->ref);
-	if (s == NULL)
-		return;
 	slot = stream_attach(s, c->pid, req->flags & CTL_ATTACH_OBSERVER);
 	if (slot == -ENODATA) {
 		char msg[CTL_MSG_LEN];
@@ -365,14 +364,83 @@ do_attach(struct conn *c, const struct ctl_attach *req)
 	}
 	c->att = s;
 	c->slot = slot;
-	memset(&r, 0, sizeof(r));
 	ctl_hdr_init(&r.hdr, CTL_ATTACHED, req->hdr.id);
 	r.stream_id = stream_id(s);
 	r.slot = slot;
-	stream_consumer_fds(s, fds, &r.data_size, &r.cursor_size);
 	log_debug("stream %u: pid %d attached (slot %d)", stream_id(s),
 		  (int)c->pid, slot);
 	reply(c, &r, sizeof(r), fds, 2);
+}
+
+/* The seal decides: attach now, wait for it, or refuse. */
+static void
+attach_or_wait(struct conn *c, const struct ctl_attach *req,
+	       struct stream *s)
+{
+	char msg[CTL_MSG_LEN];
+	int ready = stream_attach_ready(s);
+
+	if (ready > 0) {
+		finish_attach(c, req, s);
+		return;
+	}
+	if (ready < 0) {
+		snprintf(msg, sizeof(msg), "stream %u: its ring could not be "
+			 "sealed against writes: %s", stream_id(s),
+			 strerror(-ready));
+		reply_error(c, req->hdr.id, ready, msg);
+		return;
+	}
+	/* Until its worker has mapped the ring: read nothing more from this
+	 * client (a hang-up still closes it, on_conn). */
+	if (ev_mod(&c->ev, 0) < 0) {
+		conn_close(c);
+		return;
+	}
+	stream_hold(s);
+	c->waiting = s;
+	c->wait_req = *req;
+	log_debug("stream %u: pid %d waits for the ring's seal",
+		  stream_id(s), (int)c->pid);
+}
+
+static void
+do_attach(struct conn *c, const struct ctl_attach *req)
+{
+	struct stream *s;
+
+	if (c->att != NULL) {
+		reply_error(c, req->hdr.id, -EISCONN,
+			    "this connection is already attached to a stream");
+		return;
+	}
+	if (req->start > RING_START_LIVE ||
+	    (req->flags & ~(uint32_t)CTL_ATTACH_OBSERVER) != 0) {
+		reply_error(c, req->hdr.id, -EINVAL, "invalid attach options");
+		return;
+	}
+	s = find_or_reply(c, req->hdr.id, &req->ref);
+	if (s == NULL)
+		return;
+	attach_or_wait(c, req, s);
+}
+
+void
+control_attach_resume(struct stream *s)
+{
+	struct conn *c, *next;
+
+	TAILQ_FOREACH_SAFE(c, &conns, entry, next) {
+		if (c->waiting != s || c->closing)
+			continue;
+		c->waiting = NULL;
+		attach_or_wait(c, &c->wait_req, s);
+		stream_put(s);
+		/* Requests are read again once the reply has gone out. */
+		if (!c->closing && c->waiting == NULL &&
+		    STAILQ_EMPTY(&c->outq) && ev_mod(&c->ev, EPOLLIN) < 0)
+			conn_close(c);
+	}
 }
 
 /* The first listed stream after id `after` (streams are kept in id
@@ -507,9 +575,10 @@ conn_read(struct conn *c)
 	int fds[CTL_MAX_FDS], nfds;
 	ssize_t n;
 
-	/* Bounded per wakeup, and not while replies wait. */
+	/* Bounded per wakeup, not past a full reply queue, a LIST in
+	 * progress nor a waiting ATTACH. */
 	for (int i = 0; i < 32 && !c->closing && STAILQ_EMPTY(&c->outq) &&
-	     !c->listing; i++) {
+	     !c->listing && c->waiting == NULL; i++) {
 		n = ctl_recv(c->ev.fd, &buf, fds, &nfds);
 		if (n == -EAGAIN)
 			return;
@@ -542,6 +611,11 @@ on_conn(struct ev *ev, uint32_t events)
 {
 	struct conn *c = ev->arg;
 
+	/* A client that left while its ATTACH waited. */
+	if (c->waiting != NULL && (events & (EPOLLHUP | EPOLLERR))) {
+		conn_close(c);
+		return;
+	}
 	if (events & EPOLLOUT)
 		flush(c);
 	if (!c->closing && (events & (EPOLLIN | EPOLLHUP | EPOLLERR)))
@@ -574,6 +648,10 @@ conn_close(struct conn *c)
 			  (int)c->pid);
 		stream_detach(c->att, c->slot);
 		c->att = NULL;
+	}
+	if (c->waiting != NULL) {
+		stream_put(c->waiting);
+		c->waiting = NULL;
 	}
 	streams_producer_gone(c);
 	TAILQ_REMOVE(&conns, c, entry);

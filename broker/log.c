@@ -2,8 +2,9 @@
  * log.c - stderr logging for shmdemuxd.
  *
  * Each line is formatted completely first and written with one write(2), so
- * lines from the broker and its workers (which share stderr) never interleave
- * mid-line.
+ * lines never interleave mid-line with another process sharing stderr. The
+ * workers' own lines come through here too (wlog.c), prefixed with their
+ * stream.
  */
 #include <errno.h>
 #include <stdarg.h>
@@ -37,7 +38,7 @@ log_enabled(enum log_level lvl)
 static void
 vlog(enum log_level lvl, int err, const char *fmt, va_list ap)
 {
-	char line[1024];
+	char line[2048];  /* a worker's line, escaped (wlog.h), fits */
 	size_t n;
 	int r;
 

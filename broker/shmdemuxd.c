@@ -103,6 +103,16 @@ ev_del(struct ev *ev)
 	ev_init(ev);
 }
 
+void
+ev_close(struct ev *ev)
+{
+	int fd = ev->fd;
+
+	ev_del(ev);
+	if (fd >= 0)
+		close(fd);
+}
+
 static int
 grow(void **arr, size_t *cap, size_t elem)
 {

@@ -14,6 +14,7 @@
  *   spare.c      one worker exec'd ahead of time, handed the next stream
  *   pump.c       copying a non-seekable source into the worker's input pipe
  *   log.c        stderr logging
+ *   wlog.c       the workers' stderr pipes, read, bounded, escaped, logged
  *
  * Single-threaded: everything runs from the epoll loop; no call blocks
  * except the short read of the exec-status pipe right after fork and the
@@ -98,6 +99,8 @@ void ev_init(struct ev *ev);
 int ev_add(struct ev *ev, int fd, uint32_t events, ev_cb cb, void *arg);
 int ev_mod(struct ev *ev, uint32_t events);
 void ev_del(struct ev *ev);
+/* ev_del(), then close the fd it watched (if any). */
+void ev_close(struct ev *ev);
 /* free(p) after the current batch of events has been dispatched. */
 void loop_defer_free(void *p);
 /* Run fn(arg) after this batch, with a zero epoll timeout (used by the pump
@@ -114,16 +117,19 @@ int broker_fds_in_use(void);
 
 /* ---- control socket (control.c) ---- */
 
+struct stream;
+
 int control_listen(const char *path);
 /* Stop accepting (close the listening socket and unlink its path). */
 void control_stop_listening(void);
 /* Close every connection, freeing their cursor slots. */
 void control_close_all(void);
 unsigned control_conn_count(void);
+/* s's data segment has been sealed (or could not be, or s has ended):
+ * answer the ATTACHes that wait for it. */
+void control_attach_resume(struct stream *s);
 
 /* ---- streams (stream.c) ---- */
-
-struct stream;
 
 /* Open a stream from a validated request; req_fd is the SRC_FD descriptor
  * (taken over, closed on failure too) or -1. For SRC_PUSH *push_wr receives
@@ -152,12 +158,22 @@ void stream_set_producer(struct stream *s, const void *producer);
 int stream_push_end(struct stream *s, const void *producer, int error);
 void streams_producer_gone(const void *producer);
 
-/* Consumers. attach returns the slot (>= 0), -1 for observers, or -errno.
- * Each successful attach holds a reference released by stream_detach(). */
+/* Consumers. A stream's data segment is handed out only once it is sealed
+ * against every writer but the worker's and the broker's own mappings
+ * (worker_abi.h): stream_attach_ready() is 1 then, 0 while the worker has
+ * not mapped it yet (control_attach_resume() follows, at the latest when
+ * the worker is gone or killed for missing the open timeout), -errno if it
+ * could not be sealed. attach returns the slot (>= 0), -1 for observers,
+ * or -errno. Each successful attach holds a reference released by
+ * stream_detach(). stream_consumer_fds() is -EAGAIN before the seal. */
+int stream_attach_ready(const struct stream *s);
 int stream_attach(struct stream *s, pid_t pid, int observer);
 void stream_detach(struct stream *s, int slot);
 int stream_consumer_fds(const struct stream *s, int fds[2],
 			uint64_t *data_size, uint64_t *cursor_size);
+/* A reference that keeps s (listed or not) until stream_put(). */
+void stream_hold(struct stream *s);
+void stream_put(struct stream *s);
 
 unsigned stream_count(void);
 unsigned stream_running_count(void);

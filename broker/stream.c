@@ -23,6 +23,7 @@
 #include <sys/syscall.h>
 #include <sys/timerfd.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "log.h"
@@ -32,6 +33,7 @@
 #include "spare.h"
 #include "spawn.h"
 #include "watchdog.h"
+#include "wlog.h"
 
 struct stream {
 	TAILQ_ENTRY(stream) entry;
@@ -47,6 +49,15 @@ struct stream {
 	int ro_data_fd;            /* read-only reopen, for consumers */
 	struct ring *ring;         /* RING_ROLE_ADMIN mapping */
 	uint64_t opened_ms;
+	/* The data segment is handed to consumers only once sealed against
+	 * every new writer (worker_abi.h): on the readiness pipe's hang-up,
+	 * or when the worker is gone. Until then ATTACHes wait (control.c). */
+	struct ev ready_ev;        /* the readiness pipe's read end */
+	struct ev start_ev;        /* deadline for the worker to be ready */
+	int sealed;                /* F_SEAL_FUTURE_WRITE is on */
+	int seal_err;              /* errno of a failed seal, 0 if none */
+	struct timespec start_ts;  /* when the worker was handed its stream */
+	struct wlog *log;          /* the worker's stderr (wlog.h) */
 
 	pid_t pid;                 /* worker, 0 once reaped */
 	struct ev pid_ev;          /* its pidfd */
@@ -490,11 +501,12 @@ make_memfd(uint32_t id, const char *what)
 }
 
 /* Fixed sizes from now on: a worker or consumer that shrank an object
- * would make every other mapping fault (SIGBUS) on access. */
+ * would make every other mapping fault (SIGBUS) on access. The data
+ * segment is left open to one more seal (seal_data). */
 static int
-seal_size(int fd)
+seal_size(int fd, int more)
 {
-	if (fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL) < 0)
+	if (fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | more) < 0)
 		return -errno;
 	return 0;
 }
@@ -519,8 +531,8 @@ setup_ring(struct stream *s, const struct ring_params *p, char *msg,
 	ret = ring_create(s->data_fd, s->cursor_fd, p);
 	if (ret < 0)
 		goto fail;
-	if ((ret = seal_size(s->data_fd)) < 0 ||
-	    (ret = seal_size(s->cursor_fd)) < 0)
+	if ((ret = seal_size(s->data_fd, 0)) < 0 ||
+	    (ret = seal_size(s->cursor_fd, F_SEAL_SEAL)) < 0)
 		goto fail;
 	ret = ring_map(&s->ring, s->data_fd, s->cursor_fd, RING_ROLE_ADMIN);
 	if (ret < 0)
@@ -553,11 +565,129 @@ ring_close(struct stream *s)
 	s->data_fd = s->cursor_fd = s->ro_data_fd = -1;
 }
 
+static int pidfd_signal(struct stream *s, int sig);
+
+/* ---- sealing the data segment ---- */
+
+static void
+stop_start_watch(struct stream *s)
+{
+	ev_close(&s->ready_ev);
+	ev_close(&s->start_ev);
+}
+
+/* No new writer from now on, root included: write(2), pwrite, hole
+ * punching and writable shared mappings of the data segment fail with
+ * EPERM, whoever opens it and however (a consumer reopening its read-only
+ * fd through /proc/self/fd, say). The worker's mapping and our own (the
+ * end status) were made before and keep working. F_SEAL_SEAL last: the
+ * set is final. Idempotent; the caller answers waiting consumers. */
+static void
+seal_data(struct stream *s)
+{
+	stop_start_watch(s);
+	if (s->sealed || s->seal_err != 0)
+		return;
+	if (fcntl(s->data_fd, F_ADD_SEALS,
+		  F_SEAL_FUTURE_WRITE | F_SEAL_SEAL) < 0) {
+		s->seal_err = errno;
+		log_errno(LOG_LVL_ERROR, errno, "stream %u: cannot seal the "
+			  "ring against writes, no consumer can attach",
+			  s->id);
+		return;
+	}
+	s->sealed = 1;
+}
+
+/* The worker closed its end of the readiness pipe, or died, or (a worker
+ * that wrote to it) says so: it has mapped the ring. */
+static void
+on_ready(struct ev *ev, uint32_t events)
+{
+	struct stream *s = ev->arg;
+
+	struct timespec now;
+
+	(void)events;
+	seal_data(s);
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	log_debug("stream %u: the worker has mapped its ring, sealed %.3f ms "
+		  "after its start", s->id,
+		  (double)(now.tv_sec - s->start_ts.tv_sec) * 1e3 +
+		  (double)(now.tv_nsec - s->start_ts.tv_nsec) / 1e6);
+	control_attach_resume(s);
+}
+
+/* A worker that never maps its ring would keep its consumers waiting:
+ * after the open timeout it is killed, as the watchdog does, and its end
+ * answers them. */
+static void
+on_start_deadline(struct ev *ev, uint32_t events)
+{
+	struct stream *s = ev->arg;
+	uint64_t exp;
+
+	(void)events;
+	(void)!read(ev->fd, &exp, sizeof(exp));
+	if (s->sealed || s->pid == 0 || s->stop_reason != SD_END_NONE)
+		return;
+	snprintf(s->wd_msg, sizeof(s->wd_msg), "the worker did not map its "
+		 "ring within %u ms", conf.open_timeout_ms);
+	log_info("stream %u: %s, killing it", s->id, s->wd_msg);
+	s->stop_reason = SD_END_WATCHDOG;
+	pidfd_signal(s, SIGKILL);
+}
+
+/* Watch the read end of the readiness pipe (taken over) and arm the start
+ * deadline. On failure the segment is sealed at once: the worker's mapping
+ * then fails and its stream ends, instead of consumers waiting. */
+static void
+watch_start(struct stream *s, int ready_rd)
+{
+	int tfd, ret;
+
+	ret = ev_add(&s->ready_ev, ready_rd, EPOLLIN, on_ready, s);
+	if (ret < 0) {
+		close(ready_rd);
+		goto fail;
+	}
+	tfd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
+	if (tfd < 0) {
+		ret = -errno;
+		goto fail;
+	}
+	ret = ev_add(&s->start_ev, tfd, EPOLLIN, on_start_deadline, s);
+	if (ret < 0) {
+		close(tfd);
+		goto fail;
+	}
+	ret = timer_arm(tfd, conf.open_timeout_ms);
+	if (ret < 0) {
+		ev_close(&s->start_ev);
+		goto fail;
+	}
+	return;
+fail:
+	log_errno(LOG_LVL_WARN, ret, "stream %u: cannot wait for the worker "
+		  "to map its ring; sealing now", s->id);
+	seal_data(s);
+}
+
+int
+stream_attach_ready(const struct stream *s)
+{
+	if (s->seal_err != 0)
+		return -s->seal_err;
+	return s->sealed;
+}
+
 /* ---- the end of a stream ---- */
 
 static void
 set_ended(struct stream *s, const struct worker_end *end)
 {
+	/* No worker maps the ring any more (or ever will). */
+	seal_data(s);
 	s->end = *end;
 	s->ended = 1;
 	/* Consumers read the call's number from the header: replace the
@@ -604,8 +734,6 @@ stop_pump(struct stream *s)
 	s->input_bytes = pump_bytes(s->pump);
 	pump_free(&s->pump);
 }
-
-static int pidfd_signal(struct stream *s, int sig);
 
 /* ---- watchdog (the rule is in watchdog.h) ---- */
 
@@ -768,6 +896,8 @@ worker_gone(struct stream *s, const siginfo_t *si)
 		close(tfd);
 	}
 	watchdog_stop(s);
+	/* its last lines before the news of its end */
+	wlog_finish(&s->log);
 	s->pid = 0;
 	nrunning--;
 	read_worker_word(s, &ww);
@@ -782,6 +912,7 @@ worker_gone(struct stream *s, const siginfo_t *si)
 			 "before ending its input" : "the producer aborted "
 			 "its input");
 	set_ended(s, &end);
+	control_attach_resume(s);
 	if (s->closing)
 		unlist(s);
 	else
@@ -853,6 +984,8 @@ fill_labels(struct stream *s, const struct ctl_open *req)
 static void
 stream_free(struct stream *s)
 {
+	stop_start_watch(s);
+	wlog_finish(&s->log);
 	watchdog_stop(s);
 	pump_free(&s->pump);
 	release_push(s);
@@ -873,6 +1006,8 @@ stream_new(const struct ctl_open *req)
 	ev_init(&s->pid_ev);
 	ev_init(&s->timer_ev);
 	ev_init(&s->wd_ev);
+	ev_init(&s->ready_ev);
+	ev_init(&s->start_ev);
 	s->mode = req->mode;
 	s->opened_ms = now_ms();
 	fill_labels(s, req);
@@ -914,6 +1049,40 @@ fault_for(const struct stream *s, char *buf, size_t cap)
 }
 #endif
 
+/* "stream 3 (name): " before each line the worker logs. */
+static void
+set_log_prefix(struct stream *s)
+{
+	char prefix[WLOG_PREFIX_MAX];
+
+	if (s->name[0] != '\0')
+		snprintf(prefix, sizeof(prefix), "stream %" PRIu32 " (%.*s): ",
+			 s->id, (int)sizeof(prefix) - 32, s->name);
+	else
+		snprintf(prefix, sizeof(prefix), "stream %" PRIu32 ": ", s->id);
+	wlog_set_prefix(s->log, prefix);
+}
+
+/* spawn_worker() with a log pipe of the worker's own on its fd 2. */
+static pid_t
+spawn_logged(struct stream *s, struct worker_start *ws)
+{
+	int lp[2];
+	pid_t pid;
+
+	if (pipe2(lp, O_CLOEXEC) < 0)
+		return -errno;
+	ws->log_fd = lp[1];
+	pid = spawn_worker(ws);
+	close(lp[1]);
+	ws->log_fd = -1;
+	if (pid < 0)
+		close(lp[0]);
+	else
+		s->log = wlog_start(lp[0], "worker: ");
+	return pid;
+}
+
 static int
 start_worker(struct stream *s, const struct ctl_open *req, int input_fd,
 	     int seekable, char *msg, size_t cap)
@@ -924,6 +1093,8 @@ start_worker(struct stream *s, const struct ctl_open *req, int input_fd,
 		.input_fd = input_fd,
 		.data_fd = s->data_fd,
 		.cursor_fd = s->cursor_fd,
+		.ready_fd = -1,
+		.log_fd = -1,
 		.seekable = seekable,
 		.realtime = (req->flags & CTL_OPEN_REALTIME) != 0,
 		.format = req->format,
@@ -939,7 +1110,7 @@ start_worker(struct stream *s, const struct ctl_open *req, int input_fd,
 		.format_whitelist = req->format_whitelist,
 	};
 	pid_t pid;
-	int pfd, ret;
+	int pfd, ready[2], ret;
 
 #ifdef SHMDEMUX_FAULT_INJECTION
 	char fault[64];
@@ -947,14 +1118,30 @@ start_worker(struct stream *s, const struct ctl_open *req, int input_fd,
 	ws.fault = fault_for(s, fault, sizeof(fault));
 #endif
 	s->seekable = seekable;
-	/* The spare, when there is one, is this worker minus the exec. */
-	pid = spare_take(&ws);
+	if (pipe2(ready, O_CLOEXEC) < 0) {
+		ret = -errno;
+		fail_msg(msg, cap, ret, "cannot start the worker: pipe");
+		return ret;
+	}
+	ws.ready_fd = ready[1];
+	clock_gettime(CLOCK_MONOTONIC, &s->start_ts);
+	/* The spare, when there is one, is this worker minus the exec; it
+	 * brings its log pipe. */
+	pid = spare_take(&ws, &s->log);
 	if (pid < 0)
-		pid = spawn_worker(&ws);
+		pid = spawn_logged(s, &ws);
+	/* The worker holds the only write end now: its close is the news. */
+	close(ready[1]);
 	if (pid == -EMFILE || pid == -ENFILE) {
+		close(ready[0]);
 		fail_msg(msg, cap, pid, "cannot start the worker");
 		return pid; /* the broker's limit, not the worker's fault */
 	}
+	set_log_prefix(s);
+	if (pid >= 0)
+		watch_start(s, ready[0]);
+	else
+		close(ready[0]);
 	if (pid < 0) {
 		struct worker_end end = {
 			.reason = SD_END_EXEC_FAILED, .exit_code = -1,
@@ -1340,6 +1527,8 @@ int
 stream_consumer_fds(const struct stream *s, int fds[2], uint64_t *data_size,
 		    uint64_t *cursor_size)
 {
+	if (!s->sealed)
+		return -EAGAIN; /* never an unsealed segment */
 	fds[0] = s->ro_data_fd;
 	fds[1] = s->cursor_fd;
 	*data_size = s->data_seg_size;
@@ -1457,6 +1646,18 @@ streams_release_spent(void)
 		}
 	}
 	return n;
+}
+
+void
+stream_hold(struct stream *s)
+{
+	s->refs++;
+}
+
+void
+stream_put(struct stream *s)
+{
+	stream_unref(s);
 }
 
 /* ---- table-wide ---- */

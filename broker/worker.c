@@ -36,8 +36,6 @@
 
 volatile sig_atomic_t worker_stop;
 
-static long log_stream_id = -1;
-
 /* libavformat's last error line: it often says more than the AVERROR
  * ("Format matroska,webm is not on the whitelist" vs "Invalid argument"). */
 static char last_av_error[RING_MSG_LEN];
@@ -52,8 +50,7 @@ worker_log(const struct worker *w, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(line, sizeof(line), fmt, ap);
 	va_end(ap);
-	fprintf(stderr, "shmdemux-worker[stream %ld]: %s\n", log_stream_id,
-		line);
+	fprintf(stderr, "%s\n", line);
 }
 
 uint64_t
@@ -65,8 +62,8 @@ worker_now_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
-/* libavformat's messages go to the broker's stderr with our prefix, one
- * line at a time, so interleaved streams stay readable. */
+/* libavformat's messages go to our log pipe one line at a time; the
+ * broker puts the stream's name before each (wlog.h). */
 static void
 av_log_cb(void *avcl, int level, const char *fmt, va_list vl)
 {
@@ -91,8 +88,7 @@ av_log_cb(void *avcl, int level, const char *fmt, va_list vl)
 	if (n > 0 && line[n - 1] == '\n')
 		line[--n] = '\0';
 	if (n > 0)
-		fprintf(stderr, "shmdemux-worker[stream %ld]: %s\n",
-			log_stream_id, line);
+		fprintf(stderr, "%s\n", line);
 }
 
 static void
@@ -302,7 +298,6 @@ parse_args(struct worker *w, int argc, char **argv)
 	if (optind != argc || id < 0)
 		return -1;
 	w->stream_id = (long)id;
-	log_stream_id = w->stream_id;
 	return 0;
 }
 
@@ -580,8 +575,13 @@ demux(struct worker *w)
 #ifdef SHMDEMUX_FAULT_INJECTION
 		if (w->fault != WORKER_FAULT_NONE &&
 		    w->published == w->fault_after) {
-			av_packet_free(&pkt);
-			return worker_fault_fire(w);
+			int code = worker_fault_fire(w);
+
+			w->fault = WORKER_FAULT_NONE;
+			if (code >= 0) {
+				av_packet_free(&pkt);
+				return code;
+			}
 		}
 #endif
 		ret = worker_stop ? AVERROR_EXIT : av_read_frame(w->fmt, pkt);
@@ -614,6 +614,12 @@ enter_sandbox(struct worker *w)
 		.mem_limit = w->mem_limit,
 		.max_fds = 16,
 		.allow_threads = 1,
+		/* its input to read, its log to write: no other fd */
+		.fds = {
+			{ WORKER_FD_INPUT, SANDBOX_FD_READ },
+			{ WORKER_FD_LOG, SANDBOX_FD_WRITE },
+		},
+		.nfds = 2,
 	};
 	char err[RING_MSG_LEN];
 
@@ -647,6 +653,10 @@ run(struct worker *w)
 
 	ret = ring_map(&w->ring, WORKER_FD_DATA, WORKER_FD_CURSOR,
 		       RING_ROLE_PRODUCER);
+	/* Mapped (or not: then this mapping can never be made): the broker
+	 * seals the data segment against every later writer when this, the
+	 * readiness pipe, closes (worker_abi.h). */
+	close(WORKER_FD_READY);
 	if (ret < 0) {
 		worker_log(w, "cannot map the ring: %s", strerror(-ret));
 		return WORKER_EXIT_USAGE;
@@ -695,8 +705,7 @@ wait_assignment(struct worker_assign *a)
 	if (ret > 0)
 		return -1;
 	if (ret < 0)
-		fprintf(stderr, "shmdemux-worker[spare %d]: %s\n",
-			(int)getpid(), err);
+		fprintf(stderr, "%s\n", err);
 	return ret == 0 ? WORKER_EXIT_EOF : WORKER_EXIT_USAGE;
 }
 

@@ -150,13 +150,18 @@ enum {
 	WORKER_FAULT_SPIN,    /* busy loop, no progress */
 	WORKER_FAULT_SYSCALL, /* a call outside the seccomp allow-list */
 	WORKER_FAULT_EXIT,    /* exit status 3 */
+	WORKER_FAULT_READFD,  /* read fds 1, 2, 3: none is its input */
+	WORKER_FAULT_MMAPEXEC,  /* map memory executable */
+	WORKER_FAULT_MPROTEXEC, /* make memory executable */
+	WORKER_FAULT_FLOOD,   /* flood stderr, then demux on */
 };
 
 #ifdef SHMDEMUX_FAULT_INJECTION
 /* WORKER_FAULT_* for a name, or -1. */
 int worker_fault_parse(const char *name);
 /* Misbehave as w->fault says. Returns only if the fault did not take,
- * with the worker's exit status. */
+ * with the worker's exit status, or -1 when the worker is to go on
+ * (flood). */
 int worker_fault_fire(struct worker *w);
 #endif
 /* Open a decoder for every track --decode chose (a track without a usable

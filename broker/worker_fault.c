@@ -5,6 +5,7 @@
  * can check that each end is contained and reported for what it is.
  */
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -22,6 +23,10 @@ static const char *const kinds[] = {
 	[WORKER_FAULT_SPIN] = "spin",
 	[WORKER_FAULT_SYSCALL] = "syscall",
 	[WORKER_FAULT_EXIT] = "exit",
+	[WORKER_FAULT_READFD] = "readfd",
+	[WORKER_FAULT_MMAPEXEC] = "mmapexec",
+	[WORKER_FAULT_MPROTEXEC] = "mprotexec",
+	[WORKER_FAULT_FLOOD] = "flood",
 };
 
 int
@@ -54,9 +59,66 @@ fault_alloc(struct worker *w)
 	_exit(WORKER_EXIT_NOMEM);
 }
 
+/* Descriptors that are not the input: fd 1 (once /dev/null, now closed
+ * after the ring is mapped), fd 2 (once the broker's stderr, possibly the
+ * operator's terminal; now the write end of a log pipe), fd 3 (the ring).
+ * Any read that returns is a read the sandbox let through. */
+static int
+fault_readfd(void)
+{
+	static const int fds[] = { 1, 2, 3 };
+	char byte;
+
+	for (size_t i = 0; i < sizeof(fds) / sizeof(fds[0]); i++)
+		if (read(fds[i], &byte, 1) >= 0)
+			return WORKER_EXIT_USAGE;
+	return WORKER_EXIT_USAGE;
+}
+
+static void
+write_all(const char *buf, size_t len)
+{
+	while (len > 0) {
+		ssize_t n = write(STDERR_FILENO, buf, len);
+
+		if (n <= 0)
+			return;
+		buf += n;
+		len -= (size_t)n;
+	}
+}
+
+/* What a chatty or hostile demuxer could write to its log: one line of
+ * 8 MiB, control characters and invalid UTF-8, then lines far faster than
+ * anyone reads them. The broker must stay small, escape what it logs and
+ * keep serving other streams; the stream itself goes on. */
+static void
+fault_flood(void)
+{
+	static const char evil[] = "evil \x1b[31mred\x1b[0m \x07" "bell "
+		"\xff\xfe bad \xc3\xa9t\xc3\xa9 \xed\xa0\x80 surrogate \\ "
+		"\r\n";
+	static char big[65536];
+	char line[64];
+
+	memset(big, 'A', sizeof(big));
+	for (int i = 0; i < 128; i++)
+		write_all(big, sizeof(big));
+	write_all("\n", 1);
+	write_all(evil, sizeof(evil) - 1);
+	for (int i = 0; i < 20000; i++) {
+		int n = snprintf(line, sizeof(line), "flood line %d\n", i);
+
+		write_all(line, (size_t)n);
+	}
+	write_all("flood: done\n", 12);
+}
+
 int
 worker_fault_fire(struct worker *w)
 {
+	void *p;
+
 	volatile int *ro;
 
 	worker_log(w, "fault injection: %s after %lu packets",
@@ -86,6 +148,24 @@ worker_fault_fire(struct worker *w)
 		break;
 	case WORKER_FAULT_EXIT:
 		_exit(3);
+	case WORKER_FAULT_READFD:
+		return fault_readfd();
+	case WORKER_FAULT_MMAPEXEC:
+		p = mmap(NULL, 4096, PROT_READ | PROT_WRITE | PROT_EXEC,
+			 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		if (p != MAP_FAILED)
+			munmap(p, 4096);
+		break;
+	case WORKER_FAULT_MPROTEXEC:
+		p = mmap(NULL, 4096, PROT_READ | PROT_WRITE,
+			 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		if (p != MAP_FAILED &&
+		    mprotect(p, 4096, PROT_READ | PROT_EXEC) == 0)
+			munmap(p, 4096);
+		break;
+	case WORKER_FAULT_FLOOD:
+		fault_flood();
+		return -1;
 	default:
 		break;
 	}

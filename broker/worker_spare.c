@@ -118,6 +118,7 @@ place_fds(const int *fds)
 {
 	static const int target[WORKER_ASSIGN_NFDS] = {
 		WORKER_FD_INPUT, WORKER_FD_DATA, WORKER_FD_CURSOR,
+		WORKER_FD_READY,
 	};
 	int hi[WORKER_ASSIGN_NFDS], ret = 0;
 

@@ -88,6 +88,11 @@ enum {
 	                               or its directory is not private to us:
 	                               refused before anything was sent
 	                               (shmdemux_connect_error() says why) */
+	SHMDEMUX_EUNSEALED = -4226, /* the ring's data segment handed over at
+	                               attach is not sealed against writes
+	                               and resizing, or not of the announced
+	                               size: refused (a foreign or broken
+	                               broker) */
 };
 
 /* A static, thread-safe description of any code this library returns:

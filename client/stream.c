@@ -3,6 +3,7 @@
  * the validated copy of the track table, and packet reading.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <stddef.h>
 #include <linux/futex.h>
 #include <pthread.h>
@@ -299,12 +300,41 @@ pin_table(shmdemux_stream *s, int data_fd)
 	return s->tbuf == NULL ? -ENOMEM : 0;
 }
 
+/* What makes the data segment safe to map and read in place: its size
+ * can never change (a shrink would turn our reads into SIGBUS), nobody can
+ * write it any more but the producer and the broker, whose mappings
+ * predate the seal (another consumer, even root through /proc/self/fd,
+ * gets EPERM), and the seals themselves are final. The size is the one the
+ * broker announced. A fake or broken broker handing anything else is
+ * refused before the first mapping. */
+static int
+check_data_fd(int fd, uint64_t announced)
+{
+	const int need = F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_FUTURE_WRITE |
+		F_SEAL_SEAL;
+	struct stat st;
+	int seals = fcntl(fd, F_GET_SEALS);
+
+	/* EINVAL: not a memfd (a regular file, a pipe) */
+	if (seals < 0 || (seals & need) != need)
+		return SHMDEMUX_EUNSEALED;
+	if (fstat(fd, &st) < 0)
+		return -errno;
+	if (!S_ISREG(st.st_mode) || st.st_size < 0 ||
+	    (uint64_t)st.st_size != announced)
+		return SHMDEMUX_EUNSEALED;
+	return 0;
+}
+
 static int
 map_ring(shmdemux_stream *s, const struct ctl_attached *a, int fds[2],
 	 int start)
 {
 	int ret;
 
+	ret = check_data_fd(fds[0], a->data_size);
+	if (ret < 0)
+		return ret;
 	ret = ring_map(&s->ring, fds[0], fds[1], RING_ROLE_CONSUMER);
 	if (ret < 0)
 		return err_from_ring(ret);

@@ -242,6 +242,13 @@ int
 tl_broker_start(struct tl_broker *b, const char *name, const char *worker,
 		const char *const *args)
 {
+	return tl_broker_start_err(b, name, worker, args, -1);
+}
+
+int
+tl_broker_start_err(struct tl_broker *b, const char *name, const char *worker,
+		    const char *const *args, int errfd)
+{
 	const char *argv[32];
 	int n = 0, st;
 	pid_t pid;
@@ -257,7 +264,7 @@ tl_broker_start(struct tl_broker *b, const char *name, const char *worker,
 	for (int i = 0; args != NULL && args[i] != NULL && n < 30; i++)
 		argv[n++] = args[i];
 	argv[n] = NULL;
-	pid = run(daemon_path, argv, worker, -1);
+	pid = run(daemon_path, argv, worker, errfd);
 	st = tl_wait_child(pid, 10000);
 	if (st < 0 || !WIFEXITED(st))
 		return -1;
@@ -333,6 +340,15 @@ tl_broker_stop(struct tl_broker *b)
 		return -1;
 	track_broker(b->pid, 0);
 	return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}
+
+double
+tl_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
 }
 
 int

@@ -52,6 +52,10 @@ int tl_broker_start(struct tl_broker *b, const char *name, const char *worker,
 /* Brokers started from now on get this RLIMIT_NOFILE (set between fork
  * and exec); hard 0 (the default) leaves the limit alone. */
 void tl_broker_nofile(unsigned long soft, unsigned long hard);
+/* The same with the broker's stderr on errfd (its log), unless -1. */
+int tl_broker_start_err(struct tl_broker *b, const char *name,
+			const char *worker, const char *const *args,
+			int errfd);
 /* Run shmdemuxd in the foreground with args (NULL-terminated), capture its
  * stderr into err (cap bytes) and return its exit status. For failures that
  * are expected to exit at once. */
@@ -69,6 +73,8 @@ int tl_wait_child(pid_t pid, int timeout_ms);
 int tl_children(pid_t pid, pid_t *out, int max);
 /* Open fds of a process. */
 int tl_count_fds(pid_t pid);
+/* CLOCK_MONOTONIC in milliseconds. */
+double tl_now_ms(void);
 
 /* ---- protocol ---- */
 int tl_connect(const char *sock);

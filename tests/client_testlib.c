@@ -4,6 +4,8 @@
  */
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
 
 #include "broker_testlib.h"
 #include "client_testlib.h"
@@ -51,4 +53,42 @@ tl_run(const char *cmd)
 	if (st != 0)
 		fprintf(stderr, "command failed (%d): %s\n", st, cmd);
 	return st;
+}
+
+int
+tl_media_main(int argc, char **argv, const char *probe, unsigned timeout_s,
+	      const struct tl_case *cases, struct tl_media_env *env)
+{
+	char path[1024];
+	const char *prog = strrchr(argv[0], '/');
+
+	prog = prog != NULL ? prog + 1 : argv[0];
+	if (argc != 7) {
+		fprintf(stderr, "usage: %s SHMDEMUXD WORKER BIN_DIR MEDIA_DIR "
+			"FFPROBE_PACKETS CASE\n", prog);
+		return 2;
+	}
+	env->worker = argv[2];
+	env->bin_dir = argv[3];
+	env->media = argv[4];
+	env->ffprobe_packets = argv[5];
+	snprintf(path, sizeof(path), "%s/%s", env->media, probe);
+	if (access(env->worker, X_OK) < 0 || access(path, R_OK) < 0 ||
+	    access(env->ffprobe_packets, X_OK) < 0) {
+		fprintf(stderr, "SKIP: worker, test media or ffprobe-packets "
+			"missing\n");
+		return 77;
+	}
+	for (; cases->name != NULL; cases++)
+		if (strcmp(cases->name, argv[6]) == 0)
+			break;
+	if (cases->name == NULL) {
+		fprintf(stderr, "%s: unknown case %s\n", prog, argv[6]);
+		return 2;
+	}
+	tl_init(argv[1], timeout_s);
+	cases->run();
+	tl_check_shm();
+	printf("%s %s: ok\n", prog, argv[6]);
+	return 0;
 }

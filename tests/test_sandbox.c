@@ -2,7 +2,9 @@
  * test_sandbox.c - the worker sandbox really forbids what it says.
  *
  * Each case runs in a forked child that enters the sandbox and then tries
- * one thing; the parent checks how the child ended.
+ * one thing; the parent checks how the child ended. The child may read one
+ * pipe (its input) and write fd 2, as the worker may; any other read,
+ * executable memory and file growth are forbidden.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -15,6 +17,7 @@
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
+#include <sys/uio.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -48,8 +51,42 @@ thread_main(void *arg)
 
 enum what {
 	DO_NOTHING, DO_THREAD, DO_SOCKET, DO_OPEN, DO_EXEC, DO_WRITE_STDOUT,
-	DO_BIG_ALLOC, DO_KILL_PARENT, DO_FORK,
+	DO_BIG_ALLOC, DO_KILL_PARENT, DO_FORK, DO_READ_INPUT, DO_READ_OTHER,
+	DO_READV_OTHER, DO_PREAD_OTHER, DO_READ_STDERR, DO_WRITE_LOG,
+	DO_MMAP_EXEC, DO_MPROTECT_EXEC, DO_MMAP_RW, DO_FSIZE,
 };
+
+/* Two pipes with a byte waiting in each: the first is the sandboxed
+ * child's input (readable), the second is not its to read. */
+static int input_fd = -1, other_fd = -1;
+
+static int
+pipe_with_byte(void)
+{
+	int p[2];
+
+	if (pipe(p) < 0 || write(p[1], "x", 1) != 1)
+		return -1;
+	close(p[1]);
+	return p[0];
+}
+
+/* DO_FSIZE: stderr becomes a regular file before the sandbox; the write
+ * the filter allows there must then hit RLIMIT_FSIZE (SIGXFSZ). */
+static int
+stderr_to_file(void)
+{
+	char path[] = "/tmp/test_sandbox.XXXXXX";
+	int fd = mkstemp(path);
+
+	if (fd < 0)
+		return -1;
+	unlink(path);
+	if (dup2(fd, STDERR_FILENO) < 0)
+		return -1;
+	close(fd);
+	return 0;
+}
 
 static int
 child(enum what w)
@@ -58,13 +95,24 @@ child(enum what w)
 		.mem_limit = UINT64_C(1) << 30, .max_fds = 16,
 		.allow_threads = 1,
 	};
-	char err[256];
+	struct iovec iov;
+	char err[256], byte;
 	pthread_t t;
-	void *res;
+	void *res, *p;
 
 #ifdef SHMDEMUX_SANITIZE_BUILD
 	c.mem_limit = 0; /* the sanitizer runtime reserves terabytes */
 #endif
+	input_fd = pipe_with_byte();
+	other_fd = pipe_with_byte();
+	if (input_fd < 0 || other_fd < 0 ||
+	    (w == DO_FSIZE && stderr_to_file() < 0))
+		return 89;
+	c.fds[c.nfds++] = (struct sandbox_fd_rule){ input_fd,
+						    SANDBOX_FD_READ };
+	c.fds[c.nfds++] = (struct sandbox_fd_rule){ STDERR_FILENO,
+						    SANDBOX_FD_WRITE };
+	iov = (struct iovec){ .iov_base = &byte, .iov_len = 1 };
 	if (sandbox_enter(&c, report, err, sizeof(err)) < 0) {
 		fprintf(stderr, "sandbox_enter: %s\n", err);
 		return 90;
@@ -94,18 +142,58 @@ child(enum what w)
 	case DO_WRITE_STDOUT:
 		syscall(SYS_write, 1, "x", 1);
 		return 97;
-	case DO_BIG_ALLOC: {
+	case DO_BIG_ALLOC:
 		/* beyond RLIMIT_AS: must fail cleanly, not kill */
-		void *p = malloc((size_t)2 << 30);
-
+		p = malloc((size_t)2 << 30);
 		return p == NULL ? 0 : 98;
-	}
 	case DO_KILL_PARENT:
 		syscall(SYS_kill, getppid(), 0);
 		return 99;
 	case DO_FORK:
 		syscall(SYS_fork);
 		return 100;
+	case DO_READ_INPUT:
+		return syscall(SYS_read, input_fd, &byte, 1) == 1 ? 0 : 102;
+	case DO_READ_OTHER:
+		syscall(SYS_read, other_fd, &byte, 1);
+		return 103;
+	case DO_READV_OTHER:
+		syscall(SYS_readv, other_fd, &iov, 1);
+		return 104;
+	case DO_PREAD_OTHER:
+		syscall(SYS_pread64, other_fd, &byte, 1, 0);
+		return 105;
+	case DO_READ_STDERR:
+		/* a terminal on fd 2 would be the operator's keyboard */
+		syscall(SYS_read, STDERR_FILENO, &byte, 1);
+		return 106;
+	case DO_WRITE_LOG:
+		return syscall(SYS_write, STDERR_FILENO, "", 0) == 0 ? 0 : 107;
+	case DO_MMAP_EXEC:
+		/* where shellcode would go */
+		p = (void *)syscall(SYS_mmap, NULL, 4096,
+				    PROT_READ | PROT_WRITE | PROT_EXEC,
+				    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		return p == MAP_FAILED ? 108 : 109;
+	case DO_MPROTECT_EXEC:
+		p = mmap(NULL, 4096, PROT_READ | PROT_WRITE,
+			 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		if (p == MAP_FAILED)
+			return 110;
+		syscall(SYS_mprotect, p, 4096, PROT_READ | PROT_EXEC);
+		return 111;
+	case DO_MMAP_RW:
+		/* what allocators do: still allowed */
+		p = mmap(NULL, 1 << 20, PROT_READ | PROT_WRITE,
+			 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		if (p == MAP_FAILED ||
+		    mprotect(p, 4096, PROT_NONE) < 0 ||
+		    mprotect(p, 4096, PROT_READ | PROT_WRITE) < 0)
+			return 112;
+		return munmap(p, 1 << 20) == 0 ? 0 : 113;
+	case DO_FSIZE:
+		syscall(SYS_write, STDERR_FILENO, "x", 1);
+		return 114;
 	}
 	return 101;
 }
@@ -145,6 +233,15 @@ expect_exit0(enum what w, const char *name)
 }
 
 static void
+expect_signal(enum what w, const char *name, int sig)
+{
+	int st = run(w);
+
+	CHECK(WIFSIGNALED(st) && WTERMSIG(st) == sig,
+	      "%s: expected %s, got status 0x%x", name, sigabbrev_np(sig), st);
+}
+
+static void
 expect_sigsys(enum what w, const char *name, long nr)
 {
 	int st = run(w);
@@ -177,6 +274,17 @@ main(void)
 #ifndef SHMDEMUX_SANITIZE_BUILD
 	expect_exit0(DO_BIG_ALLOC, "allocation beyond the limit");
 #endif
+	expect_exit0(DO_READ_INPUT, "read(input)");
+	expect_sigsys(DO_READ_OTHER, "read(another fd)", SYS_read);
+	expect_sigsys(DO_READV_OTHER, "readv(another fd)", SYS_readv);
+	expect_sigsys(DO_PREAD_OTHER, "pread64(another fd)", SYS_pread64);
+	expect_sigsys(DO_READ_STDERR, "read(2)", SYS_read);
+	expect_exit0(DO_WRITE_LOG, "write(2)");
+	expect_sigsys(DO_MMAP_EXEC, "mmap(PROT_EXEC)", SYS_mmap);
+	expect_sigsys(DO_MPROTECT_EXEC, "mprotect(PROT_EXEC)", SYS_mprotect);
+	expect_exit0(DO_MMAP_RW, "mmap/mprotect without PROT_EXEC");
+	expect_signal(DO_FSIZE, "write to a regular file (RLIMIT_FSIZE 0)",
+		      SIGXFSZ);
 	munmap(report, 4096);
 	if (failures == 0)
 		printf("sandbox: all cases passed\n");

@@ -338,6 +338,7 @@ struct direct {
 	pid_t pid;
 	int sock;              /* our end */
 	int data_fd, cur_fd;
+	int ready[2];          /* the readiness pipe (worker_abi.h) */
 	struct ring *admin;
 };
 
@@ -355,6 +356,7 @@ direct_start(struct direct *d)
 	CHECK(d->data_fd >= 0 && d->cur_fd >= 0);
 	CHECK(ring_create(d->data_fd, d->cur_fd, &p) == 0);
 	CHECK(ring_map(&d->admin, d->data_fd, d->cur_fd, RING_ROLE_ADMIN) == 0);
+	CHECK(pipe2(d->ready, O_CLOEXEC) == 0);
 	CHECK(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) == 0);
 	d->pid = fork();
 	CHECK(d->pid >= 0);
@@ -372,6 +374,16 @@ direct_start(struct direct *d)
 	d->sock = sv[0];
 }
 
+/* 1 if the spare's copy of the readiness pipe is closed: ours is, so the
+ * read end sees EOF (the spare exited, or closed it after mapping). */
+static int
+ready_closed(struct direct *d)
+{
+	char c;
+
+	return read(d->ready[0], &c, 1) == 0;
+}
+
 /* Exit status of the spare, and whether it left the ring untouched. */
 static int
 direct_end(struct direct *d, int *untouched)
@@ -381,6 +393,8 @@ direct_end(struct direct *d, int *untouched)
 
 	CHECK(st >= 0);
 	*untouched = h->worker_pid == 0;
+	CHECK(ready_closed(d));
+	close(d->ready[0]);
 	ring_unmap(&d->admin);
 	close(d->sock);
 	close(d->data_fd);
@@ -415,13 +429,13 @@ send_raw(int sock, const void *buf, size_t len, const int *fds, int nfds)
 
 enum bad {
 	BAD_NONE, BAD_MAGIC, BAD_VERSION, BAD_LEN_LONG, BAD_LEN_SHORT,
-	BAD_ARGC, BAD_NO_NUL, BAD_ARGC_ZERO, BAD_FDS_2, BAD_FDS_4, BAD_FDS_0,
+	BAD_ARGC, BAD_NO_NUL, BAD_ARGC_ZERO, BAD_FDS_3, BAD_FDS_5, BAD_FDS_0,
 	BAD_HDR_SHORT, BAD_TOO_BIG, BAD_COUNT,
 };
 
 static const char *const bad_names[] = {
 	"valid", "magic", "version", "length > bytes", "length < bytes",
-	"argc", "no final NUL", "argc 0", "2 fds", "4 fds", "no fds",
+	"argc", "no final NUL", "argc 0", "3 fds", "5 fds", "no fds",
 	"short header", "oversized",
 };
 
@@ -439,9 +453,11 @@ send_assignment(struct direct *d, int input_fd, enum bad bad)
 		.argc = 4,
 		.len = sizeof(args),
 	};
-	int fds[4] = { input_fd, d->data_fd, d->cur_fd, input_fd };
+	int fds[5] = {
+		input_fd, d->data_fd, d->cur_fd, d->ready[1], input_fd,
+	};
 	size_t len = sizeof(h) + sizeof(args);
-	int nfds = 3;
+	int nfds = 4;
 
 	memcpy(msg + sizeof(h), args, sizeof(args));
 	switch (bad) {
@@ -452,8 +468,8 @@ send_assignment(struct direct *d, int input_fd, enum bad bad)
 	case BAD_ARGC: h.argc = 5; break;
 	case BAD_NO_NUL: msg[len - 1] = 'x'; break;
 	case BAD_ARGC_ZERO: h.argc = 0; break;
-	case BAD_FDS_2: nfds = 2; break;
-	case BAD_FDS_4: nfds = 4; break;
+	case BAD_FDS_3: nfds = 3; break;
+	case BAD_FDS_5: nfds = 5; break;
 	case BAD_FDS_0: nfds = 0; break;
 	case BAD_HDR_SHORT: len = 8; break;
 	case BAD_TOO_BIG:
@@ -467,6 +483,7 @@ send_assignment(struct direct *d, int input_fd, enum bad bad)
 	}
 	memcpy(msg, &h, sizeof(h));
 	send_raw(d->sock, msg, len, fds, nfds);
+	close(d->ready[1]); /* the spare holds the only write end, if any */
 }
 
 static void
@@ -508,6 +525,7 @@ test_malformed(void)
 
 	/* The broker letting the spare go: EOF, exit 0. */
 	direct_start(&d);
+	close(d.ready[1]);
 	shutdown(d.sock, SHUT_RDWR);
 	st = direct_end(&d, &untouched);
 	CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0 && untouched);

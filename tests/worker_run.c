@@ -1,8 +1,9 @@
 /*
  * worker_run.c - drive one shmdemux-worker the way the broker does, without
- * the broker: create a memfd ring, start the worker on fds 0/3/4, read every
- * record as a consumer and print each packet as an ffprobe-compatible CSV
- * line (common/pktcsv.h), so the output can be diffed with ffprobe-packets.
+ * the broker: create a memfd ring, start the worker on fds 0/2/3/4 (2: a
+ * pipe relayed to our stderr), read every record as a consumer and print
+ * each packet as an ffprobe-compatible CSV line (common/pktcsv.h), so the
+ * output can be diffed with ffprobe-packets.
  *
  * usage: worker_run [--worker PATH] [--pipe] [--tracks] FILE
  *                   [-- WORKER-OPTIONS...]
@@ -56,7 +57,7 @@ struct run {
 	int nwargs;
 	int data_fd, cur_fd;
 	struct ring *admin, *cons;
-	pid_t worker_pid, feeder_pid;
+	pid_t worker_pid, feeder_pid, relay_pid;
 	int ended;
 	int exit_code;
 	uint64_t packets;
@@ -195,19 +196,48 @@ start_feeder(struct run *r, int in)
 	return p[0];
 }
 
+/* The worker's stderr is a pipe, as under the broker (worker_abi.h): with
+ * RLIMIT_FSIZE 0 a write to a regular file (our stderr redirected) would
+ * kill it. A child copies the pipe to our stderr until the worker is gone.
+ * Returns the write end, for the worker. */
+static int
+start_log_relay(struct run *r)
+{
+	char buf[4096];
+	int p[2];
+	ssize_t n;
+
+	if (pipe2(p, O_CLOEXEC) < 0)
+		die("pipe", errno);
+	if ((r->relay_pid = fork()) < 0)
+		die("fork", errno);
+	if (r->relay_pid == 0) {
+		close(p[1]);
+		while ((n = read(p[0], buf, sizeof(buf))) != 0) {
+			if (n < 0 && errno == EINTR)
+				continue;
+			if (n < 0 || write(STDERR_FILENO, buf, (size_t)n) != n)
+				_exit(1);
+		}
+		_exit(0);
+	}
+	close(p[0]);
+	return p[1];
+}
+
 /* In the child: put fd on target (via a high temporary so that sources and
  * targets may overlap), without close-on-exec. */
 static void
-place_fds(int in, int data, int cur)
+place_fds(int in, int data, int cur, int log)
 {
-	int src[3] = { in, data, cur }, dst[3] = { WORKER_FD_INPUT,
-		WORKER_FD_DATA, WORKER_FD_CURSOR }, tmp[3];
+	int src[4] = { in, data, cur, log }, dst[4] = { WORKER_FD_INPUT,
+		WORKER_FD_DATA, WORKER_FD_CURSOR, WORKER_FD_LOG }, tmp[4];
 	int null = open("/dev/null", O_WRONLY);
 
-	for (int i = 0; i < 3; i++)
+	for (int i = 0; i < 4; i++)
 		if ((tmp[i] = fcntl(src[i], F_DUPFD_CLOEXEC, 10)) < 0)
 			_exit(127);
-	for (int i = 0; i < 3; i++)
+	for (int i = 0; i < 4; i++)
 		if (dup2(tmp[i], dst[i]) < 0)
 			_exit(127);
 	if (null < 0 || dup2(null, 1) < 0)
@@ -219,7 +249,7 @@ static void
 start_worker(struct run *r, int in)
 {
 	char *argv[16 + 64];
-	int n = 0;
+	int n = 0, log;
 
 	if (r->nwargs > 64)
 		die("too many worker options", E2BIG);
@@ -232,15 +262,17 @@ start_worker(struct run *r, int in)
 		argv[n++] = r->wargs[i];
 	argv[n] = NULL;
 
+	log = start_log_relay(r);
 	if ((r->worker_pid = fork()) < 0)
 		die("fork", errno);
 	if (r->worker_pid == 0) {
-		place_fds(in, r->data_fd, r->cur_fd);
+		place_fds(in, r->data_fd, r->cur_fd, log);
 		execv(r->worker, argv);
 		fprintf(stderr, "worker_run: exec %s: %s\n", r->worker,
 			strerror(errno));
 		_exit(127);
 	}
+	close(log);
 }
 
 /* What the broker does after reaping: the final status. */
@@ -430,6 +462,8 @@ main(int argc, char **argv)
 			kill(r.feeder_pid, SIGKILL);
 		waitpid(r.feeder_pid, &status, 0);
 	}
+	if (r.relay_pid > 0)
+		waitpid(r.relay_pid, &status, 0); /* EOF: the worker is gone */
 	if (r.exit_code != 0)
 		fprintf(stderr, "worker_run: worker exit %d (%.*s), %" PRIu64
 			" packets\n", r.exit_code, RING_MSG_LEN,
