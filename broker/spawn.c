@@ -124,8 +124,8 @@ hi_dup(int fd)
 }
 
 /* Where the child's fds come from: input, ready, log and data go to 0, 1,
- * 2 and 3; input or ready -1 is /dev/null, cursor -1 leaves fd 4 closed.
- * Nothing of the broker's own stdio reaches a worker. */
+ * 2 and 3; input, ready or log -1 is /dev/null, cursor -1 leaves fd 4
+ * closed. Nothing of the broker's own stdio reaches a worker. */
 struct placement {
 	int input, data, cursor, ready, log;
 };
@@ -161,7 +161,7 @@ child(const char *path, char **argv, const struct placement *p, int errfd,
 	devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
 	in = p->input >= 0 ? hi_dup(p->input) : devnull;
 	ready = p->ready >= 0 ? hi_dup(p->ready) : devnull;
-	log = hi_dup(p->log);
+	log = p->log >= 0 ? hi_dup(p->log) : devnull;
 	data = hi_dup(p->data);
 	if (p->cursor >= 0)
 		cur = hi_dup(p->cursor);

@@ -605,7 +605,6 @@ static void
 on_ready(struct ev *ev, uint32_t events)
 {
 	struct stream *s = ev->arg;
-
 	struct timespec now;
 
 	(void)events;

@@ -388,7 +388,9 @@ attach_to_unready(const char *fake, const char *const *args, int push)
 	struct ctl_open o;
 	struct tl_broker b;
 	char err[CTL_MSG_LEN], file[1024];
-	int fd, id, fds[2], push_wr = -1;
+	int fd, id, slot, fds[2], push_wr = -1;
+	struct ring *r = NULL;
+	struct ring_rd v;
 	double t0;
 
 	snprintf(file, sizeof(file), "%s/h264_aac.ts", env.media);
@@ -401,8 +403,15 @@ attach_to_unready(const char *fake, const char *const *args, int push)
 	id = tl_open(fd, &o, -1, push ? &push_wr : NULL, err, sizeof(err));
 	CHECK(id > 0);
 	leave_waiting(&b, (uint32_t)id);
-	CHECK(tl_attach(fd, (uint32_t)id, 0, fds, &att) >= 0);
+	slot = tl_attach(fd, (uint32_t)id, 0, fds, &att);
+	CHECK(slot >= 0);
 	check_sealed(fds[0], att.data_size, fake);
+	/* answered once the worker's fd 1 closed, which may be before the
+	 * broker has reaped it: the end follows in the ring */
+	CHECK(ring_map(&r, fds[0], fds[1], RING_ROLE_CONSUMER) == 0);
+	CHECK(ring_attach(r, (unsigned)slot, RING_START_OLDEST) == 0);
+	CHECK(ring_next(r, &v, 20000) == -EPIPE);
+	ring_unmap(&r);
 	close(fds[0]);
 	close(fds[1]);
 	CHECK(tl_info(b.sock, (uint32_t)id, &info) == 1);
