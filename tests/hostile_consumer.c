@@ -222,6 +222,41 @@ check_packet(const struct shmdemux_packet *p, AVPacket *pkt)
 		       pkt->flags);
 }
 
+/* What a consumer does with an AVFrame: pack and hash its pixels (as
+ * framemd5), or every sample of every channel. */
+static void
+hash_avframe(const AVFrame *fr, uint64_t seq, const char *how)
+{
+	uint8_t d[16];
+
+	if (fr->nb_samples == 0) {
+		int sz = av_image_get_buffer_size(fr->format, fr->width,
+						  fr->height, 1);
+		uint8_t *buf = sz > 0 ? av_malloc((size_t)sz) : NULL;
+
+		EXPECT(buf != NULL, "frame %" PRIu64 " (%s): buffer size %d",
+		       seq, how, sz);
+		if (buf != NULL && av_image_copy_to_buffer(buf, sz,
+		    (const uint8_t *const *)fr->data, fr->linesize,
+		    fr->format, fr->width, fr->height, 1) < 0)
+			EXPECT(0, "frame %" PRIu64 " (%s): image copy", seq,
+			       how);
+		if (buf != NULL)
+			av_md5_sum(d, buf, sz);
+		av_free(buf);
+		return;
+	}
+	int ch = fr->ch_layout.nb_channels;
+	int planar = av_sample_fmt_is_planar(fr->format);
+	int bytes = av_get_bytes_per_sample(fr->format) * fr->nb_samples *
+		    (planar ? 1 : ch);
+
+	EXPECT(bytes > 0 && ch > 0, "frame %" PRIu64 " (%s): %d bytes", seq,
+	       how, bytes);
+	for (int c = 0; bytes > 0 && c < (planar ? ch : 1); c++)
+		av_md5_sum(d, fr->extended_data[c], bytes);
+}
+
 /* Copy and hash the frame's planes, then lend it and copy it as AVFrames. */
 static void
 check_frame(shmdemux_stream *s, int hashed_ok)
@@ -268,23 +303,13 @@ check_frame(shmdemux_stream *s, int hashed_ok)
 	ret = shmdemux_frame_to_avframe(s, av);
 	EXPECT(ret == 0 || ret == -ENOBUFS || ret == SHMDEMUX_EOVERRUN,
 	       "frame %" PRIu64 ": lend %s", f.seq, shmdemux_strerror(ret));
+	if (ret == 0)
+		hash_avframe(av, f.seq, "lent");
 	ret = shmdemux_frame_to_avframe_copy(&f, cp);
 	EXPECT(ret == 0 || (!hashed_ok && ret == -ENOMEM),
 	       "frame %" PRIu64 ": copy %s", f.seq, shmdemux_strerror(ret));
-	if (ret == 0 && f.media_type == SHMDEMUX_MEDIA_VIDEO) {
-		int sz = av_image_get_buffer_size(cp->format, cp->width,
-						  cp->height, 1);
-		uint8_t *buf = sz > 0 ? av_malloc((size_t)sz) : NULL;
-
-		EXPECT(buf != NULL, "frame %" PRIu64 ": buffer size %d", f.seq,
-		       sz);
-		if (buf != NULL &&
-		    av_image_copy_to_buffer(buf, sz,
-		    (const uint8_t *const *)cp->data, cp->linesize,
-		    cp->format, cp->width, cp->height, 1) < 0)
-			EXPECT(0, "frame %" PRIu64 ": image copy", f.seq);
-		av_free(buf);
-	}
+	if (ret == 0)
+		hash_avframe(cp, f.seq, "copied");
 out:
 	av_frame_free(&av);
 	av_frame_free(&cp);
