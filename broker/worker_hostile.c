@@ -330,6 +330,7 @@ static struct {
 	struct ring_tracks *tracks;
 	uint64_t rng;
 	uint64_t quiet;       /* steps left before the first damage */
+	uint64_t rate;        /* about one step in this many does damage */
 } hs;
 
 static uint64_t
@@ -405,10 +406,15 @@ rec_at(uint64_t p)
 static void
 random_record(struct ring_rec *r)
 {
-	uint64_t len = r->len, off = rnd() % (len ? len : 64);
+	uint64_t len = r->len, off;
 
-	if (off + 8 > hs.data_size - ((uint8_t *)r - hs.area))
-		off = 0;
+	/* mostly past the header: a broken header stops readers for good */
+	if (len <= sizeof(*r) || len > hs.data_size || rnd() % 8 == 0)
+		off = rnd() % sizeof(*r);
+	else
+		off = sizeof(*r) + rnd() % (len - sizeof(*r));
+	if (off + 8 > hs.data_size - (uint64_t)((uint8_t *)r - hs.area))
+		return;
 	if (rnd() % 2)
 		((uint8_t *)r)[off] = (uint8_t)rnd();
 	else
@@ -544,7 +550,9 @@ struct_record(struct ring_rec *r)
 {
 	uint8_t *meta = (uint8_t *)(r + 1);
 
-	switch (rnd() % 12) {
+	/* A broken header stops a reader for good (its length is unknown):
+	 * mostly the meta, so that readers get on to later damage. */
+	switch (rnd() % 32) {
 	case 0: put(&r->magic, 2, value()); break;
 	case 1: put(&r->type, 2, rnd() % 6); break;
 	case 2: put(&r->flags, 2, value()); break;
@@ -604,7 +612,8 @@ struct_table(struct worker *w)
 
 	if (sealed)
 		ring_tracks_begin(w->ring);
-	switch (rnd() % 6) {
+	/* a broken count or pool empties the table for good: rarely */
+	switch (rnd() % 16) {
 	case 0: put(&t->count, 4, value()); break;
 	case 1: put(&t->pool_used, 4, value()); break;
 	case 2: hostile_format_name(t->format_name, sizeof(t->format_name));
@@ -622,7 +631,7 @@ struct_header(void)
 {
 	struct ring_hdr *h = (struct ring_hdr *)hs.base;
 
-	switch (rnd() % 14) {
+	switch (rnd() % 28) {
 	case 0: put(&h->state, 4, rnd() % 8); break;
 	case 1: put(&h->end_reason, 4, value()); break;
 	case 2: hostile_label(h->end_msg, sizeof(h->end_msg)); break;
@@ -636,7 +645,8 @@ struct_header(void)
 	case 10: put(&h->progress_ns, 8, value()); break;
 	case 11: put(&h->tracks_off, 8, value()); break;
 	case 12: put(&h->pool_size, 8, value()); break;
-	default: put(&h->head, 8, value()); break;
+	case 13: put(&h->head, 8, value()); break;
+	default: put(&h->frames, 8, value()); break; /* a counter */
 	}
 }
 
@@ -680,6 +690,7 @@ worker_hostile_corrupt(struct worker *w)
 		/* Some streams are damaged from the start (readers attach to
 		 * a damaged ring), most only once readers are at work. */
 		hs.quiet = rnd() % 4 == 0 ? 0 : 16 + rnd() % 96;
+		hs.rate = 2 + rnd() % 30;
 		worker_log(w, "hostile worker: %s, seed %llu, stream %ld, "
 			   "from packet %llu", worker_fault_name(w->fault),
 			   (unsigned long long)w->fault_seed, w->stream_id,
@@ -691,7 +702,7 @@ worker_hostile_corrupt(struct worker *w)
 	}
 	/* Most packets go through untouched, so readers get far enough to
 	 * meet damage in every state. */
-	if (rnd() % 6 != 0)
+	if (rnd() % hs.rate != 0)
 		return;
 	for (hits = 1 + rnd() % 3; hits > 0; hits--) {
 		if (w->fault == WORKER_FAULT_RANDOM)

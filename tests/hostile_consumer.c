@@ -431,7 +431,7 @@ static int
 run_any(shmdemux_stream *s, AVPacket *pkt)
 {
 	struct shmdemux_packet p;
-	unsigned corrupt = 0, run = 0;
+	unsigned corrupt = 0, run = 0, packets = 0, frames = 0, tables = 0;
 	uint32_t gen = UINT32_MAX;
 	int ret;
 
@@ -440,24 +440,27 @@ run_any(shmdemux_stream *s, AVPacket *pkt)
 		if (shmdemux_track_generation(s) != gen) {
 			gen = shmdemux_track_generation(s);
 			walk_tracks(s, NULL, 0);
+			tables++;
 		}
 		if (ret != SHMDEMUX_ECORRUPT)
 			run = 0;
 		if (ret == 0) {
 			check_packet(&p, pkt);
 			av_packet_unref(pkt);
+			packets++;
 		} else if (ret == SHMDEMUX_FRAME) {
 			check_frame(s, 0);
+			frames++;
 		} else if (ret == SHMDEMUX_TRACKS_CHANGED ||
 			   ret == SHMDEMUX_EOVERRUN) {
 			continue;
 		} else if (ret == SHMDEMUX_ECORRUPT) {
 			corrupt++;
 			if (++run >= MAX_CORRUPT_RUN) {
-				printf("hostile_consumer: stuck at a corrupt "
-				       "record after %u corrupt records\n",
-				       corrupt);
-				return 0;
+				ret = SHMDEMUX_ECORRUPT;
+				printf("hostile_consumer: gave up after %u "
+				       "corrupt records in a row\n", run);
+				break;
 			}
 		} else if (ret == -EAGAIN) {
 			fprintf(stderr, "hostile_consumer: no record and no "
@@ -467,8 +470,9 @@ run_any(shmdemux_stream *s, AVPacket *pkt)
 			break;
 		}
 	}
-	printf("hostile_consumer: ended with %s after %u corrupt records\n",
-	       shmdemux_strerror(ret), corrupt);
+	printf("hostile_consumer: ended with %s: %u packets, %u frames, "
+	       "%u tables, %u corrupt records\n", shmdemux_strerror(ret),
+	       packets, frames, tables, corrupt);
 	return 0;
 }
 

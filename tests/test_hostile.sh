@@ -234,6 +234,7 @@ random | struct)
 	shm_broker_start
 	unset SHMDEMUX_FAULT
 	declare -A outcome=() exits=() seen=()
+	tot_p=0 tot_f=0 tot_t=0 tot_c=0
 	for ((i = 0; i < streams; i++)); do
 		f=$media/${files[i % ${#files[@]}]}
 		opts=(--ring-size 128K --wait-consumers 4 --watchdog 3000)
@@ -280,9 +281,14 @@ random | struct)
 				;;
 			esac
 		done
-		how=$(sed -n 's/^hostile_consumer: ended with \(.*\) after.*/\1/p
-			s/^hostile_consumer: \(stuck at a corrupt record\).*/\1/p' \
+		how=$(sed -n 's/^hostile_consumer: ended with \([^:]*\):.*/\1/p' \
 			"$SHM_TMP/$tag-consumer.out")
+		grep -q '^hostile_consumer: gave up' "$SHM_TMP/$tag-consumer.out" &&
+			how="gave up: 1000 corrupt records in a row"
+		read -r np nf nt nc < <(sed -n 's/^hostile_consumer: ended with [^:]*: \([0-9]*\) packets, \([0-9]*\) frames, \([0-9]*\) tables, \([0-9]*\) corrupt.*/\1 \2 \3 \4/p' \
+			"$SHM_TMP/$tag-consumer.out")
+		tot_p=$((tot_p + ${np:-0})); tot_f=$((tot_f + ${nf:-0}))
+		tot_t=$((tot_t + ${nt:-0})); tot_c=$((tot_c + ${nc:-0}))
 		[ -n "$how" ] || how=$(sed -n 's/^hostile_consumer: attach: \(.*\)/attach: \1/p' \
 			"$SHM_TMP/$tag-consumer.err")
 		seen[${how:-?}]=$(( ${seen[${how:-?}]:-0} + 1 ))
@@ -311,6 +317,8 @@ random | struct)
 	for k in "${!outcome[@]}"; do printf ' %s=%d' "$k" "${outcome[$k]}"; done
 	printf '\n  library consumer ended with:'
 	for k in "${!seen[@]}"; do printf ' [%s]=%d' "$k" "${seen[$k]}"; done
+	printf '\n  it checked %d packets, %d frames, %d track tables; %d records refused' \
+		"$tot_p" "$tot_f" "$tot_t" "$tot_c"
 	printf '\n  exit statuses:'
 	for k in "${!exits[@]}"; do printf ' %s=%d' "$k" "${exits[$k]}"; done
 	echo
