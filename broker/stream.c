@@ -32,6 +32,7 @@
 #include "shmdemuxd.h"
 #include "spare.h"
 #include "spawn.h"
+#include "utf8.h"
 #include "watchdog.h"
 #include "wlog.h"
 
@@ -720,9 +721,18 @@ read_worker_word(const struct stream *s, struct worker_word *ww)
 		ww->syscall_nr = -1;
 	memcpy(ww->msg, h->end_msg, sizeof(ww->msg));
 	ww->msg[sizeof(ww->msg) - 1] = '\0';
-	for (char *c = ww->msg; *c != '\0'; c++)
-		if ((unsigned char)*c < 0x20 || *c == 0x7f)
-			*c = '?'; /* one line, printable, in our log */
+	/* one line of printable UTF-8, in our log and in ls: controls (C0,
+	 * DEL, C1) and invalid bytes become '?' */
+	for (char *c = ww->msg; *c != '\0';) {
+		unsigned cp;
+		size_t n = utf8_char_len(c, strlen(c), &cp);
+
+		if (n == 0 || cp < 0x20 || (cp >= 0x7f && cp <= 0x9f)) {
+			memset(c, '?', n > 0 ? n : 1);
+			n = n > 0 ? n : 1;
+		}
+		c += n;
+	}
 }
 
 static void

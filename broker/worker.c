@@ -258,7 +258,7 @@ parse_args(struct worker *w, int argc, char **argv)
 			break;
 #ifdef SHMDEMUX_FAULT_INJECTION
 		case O_FAULT:
-			if ((w->fault = worker_fault_parse(optarg)) < 0)
+			if (worker_fault_parse(w, optarg) < 0)
 				return -1;
 			break;
 		case O_FAULT_AFTER: {
@@ -574,14 +574,10 @@ demux(struct worker *w)
 	for (;;) {
 #ifdef SHMDEMUX_FAULT_INJECTION
 		if (w->fault != WORKER_FAULT_NONE &&
-		    w->published == w->fault_after) {
-			int code = worker_fault_fire(w);
-
-			w->fault = WORKER_FAULT_NONE;
-			if (code >= 0) {
-				av_packet_free(&pkt);
-				return code;
-			}
+		    w->published >= w->fault_after &&
+		    (ret = worker_fault_step(w)) >= 0) {
+			av_packet_free(&pkt);
+			return ret;
 		}
 #endif
 		ret = worker_stop ? AVERROR_EXIT : av_read_frame(w->fmt, pkt);

@@ -35,7 +35,7 @@
  *         [--decode video|audio|all] [--decode-threads N] [--decode-strict]
  *         [--verbose]
  *       test builds (SHMDEMUX_FAULT_INJECTION) also:
- *         [--fault KIND --fault-after N]
+ *         [--fault KIND[=SEED] --fault-after N]
  *
  * The ring was created (ring_create) and sized by the broker before the
  * fork. The worker writes the track table, records, state OPENING/RUNNING and

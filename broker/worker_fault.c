@@ -2,8 +2,10 @@
  * worker_fault.c - test-only misbehaviour on command (built only with
  * SHMDEMUX_FAULT_INJECTION): the worker crashes, spins, leaks or makes a
  * forbidden call after a given number of published packets, so the tests
- * can check that each end is contained and reported for what it is.
+ * can check that each end is contained and reported for what it is; or it
+ * turns on its readers (worker_hostile.c).
  */
+#include <errno.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,15 +29,41 @@ static const char *const kinds[] = {
 	[WORKER_FAULT_MMAPEXEC] = "mmapexec",
 	[WORKER_FAULT_MPROTEXEC] = "mprotexec",
 	[WORKER_FAULT_FLOOD] = "flood",
+	[WORKER_FAULT_WRAPPED] = "wrapped",
+	[WORKER_FAULT_TRACKS] = "tracks",
+	[WORKER_FAULT_SIDEDATA] = "sidedata",
+	[WORKER_FAULT_FRAMES] = "frames",
+	[WORKER_FAULT_RANDOM] = "random",
+	[WORKER_FAULT_STRUCT] = "struct",
 };
 
 int
-worker_fault_parse(const char *name)
+worker_fault_parse(struct worker *w, const char *arg)
 {
-	for (size_t i = 1; i < sizeof(kinds) / sizeof(kinds[0]); i++)
-		if (kinds[i] != NULL && strcmp(name, kinds[i]) == 0)
-			return (int)i;
+	size_t n = strcspn(arg, "=");
+	char *end;
+
+	for (size_t i = 1; i < sizeof(kinds) / sizeof(kinds[0]); i++) {
+		if (kinds[i] == NULL || strlen(kinds[i]) != n ||
+		    strncmp(arg, kinds[i], n) != 0)
+			continue;
+		w->fault = (int)i;
+		w->fault_seed = 0;
+		if (arg[n] == '\0')
+			return 0;
+		errno = 0;
+		w->fault_seed = strtoull(arg + n + 1, &end, 10);
+		return errno == 0 && end != arg + n + 1 && *end == '\0' ?
+		       0 : -1;
+	}
 	return -1;
+}
+
+const char *
+worker_fault_name(int kind)
+{
+	return kind > 0 && (size_t)kind < sizeof(kinds) / sizeof(kinds[0]) ?
+	       kinds[kind] : "none";
 }
 
 /* Allocate and touch memory until an allocation fails (the address-space
@@ -114,12 +142,11 @@ fault_flood(void)
 	write_all("flood: done\n", 12);
 }
 
-int
+static int
 worker_fault_fire(struct worker *w)
 {
-	void *p;
-
 	volatile int *ro;
+	void *p;
 
 	worker_log(w, "fault injection: %s after %lu packets",
 		   kinds[w->fault], (unsigned long)w->fault_after);
@@ -170,4 +197,23 @@ worker_fault_fire(struct worker *w)
 		break;
 	}
 	return WORKER_EXIT_USAGE; /* the fault did not take */
+}
+
+int
+worker_fault_step(struct worker *w)
+{
+	switch (w->fault) {
+	case WORKER_FAULT_RANDOM:
+	case WORKER_FAULT_STRUCT:
+		worker_hostile_corrupt(w);
+		return -1;
+	case WORKER_FAULT_WRAPPED:
+	case WORKER_FAULT_TRACKS:
+	case WORKER_FAULT_SIDEDATA:
+	case WORKER_FAULT_FRAMES:
+		return worker_hostile_script(w);
+	default:
+		return w->published == w->fault_after ?
+		       worker_fault_fire(w) : -1;
+	}
 }

@@ -33,6 +33,8 @@ struct shmdemux_stream {
 	size_t tbuf_size;
 	uint32_t gen;
 	uint32_t count;
+	uint8_t track_ok[RING_MAX_TRACKS]; /* 0: refused by valid_table() */
+	uint64_t side_data_dropped;        /* entries valid_side_data() refused */
 	/* the view handed out by the last read */
 	struct ring_rd held;
 	int holding;
@@ -68,25 +70,6 @@ table(const shmdemux_stream *s)
 	return s->tbuf;
 }
 
-static int
-table_validate(const struct ring_tracks *t, size_t bufsize)
-{
-	size_t pool_cap = bufsize - sizeof(*t);
-
-	if (pool_cap > RING_EXTRADATA_POOL)
-		pool_cap = RING_EXTRADATA_POOL;
-	if (t->count > RING_MAX_TRACKS || t->pool_used > pool_cap)
-		return SHMDEMUX_ECORRUPT;
-	for (uint32_t i = 0; i < t->count; i++) {
-		const struct sd_track *k = &t->tracks[i];
-
-		if ((uint64_t)k->extradata_off + k->extradata_len >
-		    t->pool_used)
-			return SHMDEMUX_ECORRUPT;
-	}
-	return 0;
-}
-
 /* Copy the table if its generation moved since our copy. */
 static int
 tracks_refresh(shmdemux_stream *s)
@@ -106,20 +89,13 @@ tracks_refresh(shmdemux_stream *s)
 		s->count = 0;
 		return g == -EAGAIN ? -EAGAIN : SHMDEMUX_ECORRUPT;
 	}
-	ret = table_validate(t, s->tbuf_size);
+	/* Checked once here, on our private copy, which the worker cannot
+	 * change afterwards (validate.c). */
+	ret = valid_table(t, s->tbuf_size, s->track_ok);
 	s->gen = (uint32_t)g;
 	if (ret < 0) {
 		s->count = 0;
 		return ret;
-	}
-	/* Strings are NUL-forced once here, in our private copy. */
-	t->format_name[sizeof(t->format_name) - 1] = '\0';
-	for (uint32_t i = 0; i < t->count; i++) {
-		struct sd_track *k = &t->tracks[i];
-
-		k->codec_name[sizeof(k->codec_name) - 1] = '\0';
-		k->language[sizeof(k->language) - 1] = '\0';
-		k->title[sizeof(k->title) - 1] = '\0';
 	}
 	s->count = t->count;
 	return 0;
@@ -146,30 +122,35 @@ shmdemux_format_name(shmdemux_stream *s)
 	return s->count > 0 ? table(s)->format_name : "";
 }
 
-const struct sd_track *
-stream_track(shmdemux_stream *s, int i, const uint8_t **extradata)
+int
+stream_track(shmdemux_stream *s, int i, const struct sd_track **kp,
+	     const uint8_t **extradata)
 {
 	const struct ring_tracks *t;
 	const struct sd_track *k;
 
 	tracks_refresh(s);
 	if (i < 0 || (uint32_t)i >= s->count)
-		return NULL;
+		return -EINVAL;
+	if (!s->track_ok[i])
+		return SHMDEMUX_ECORRUPT;
 	t = table(s);
 	k = &t->tracks[i];
 	*extradata = k->extradata_len == 0 ? NULL :
 	    (const uint8_t *)(t + 1) + k->extradata_off;
-	return k;
+	*kp = k;
+	return 0;
 }
 
 int
 shmdemux_get_track(shmdemux_stream *s, int i, struct shmdemux_track *o)
 {
 	const uint8_t *ed;
-	const struct sd_track *k = stream_track(s, i, &ed);
+	const struct sd_track *k;
+	int ret = stream_track(s, i, &k, &ed);
 
-	if (k == NULL)
-		return -EINVAL;
+	if (ret < 0)
+		return ret;
 	memset(o, 0, sizeof(*o));
 	o->index = k->index;
 	o->id = k->id;
@@ -226,10 +207,11 @@ int
 shmdemux_track_time_base(shmdemux_stream *s, int i, int *num, int *den)
 {
 	const uint8_t *ed;
-	const struct sd_track *k = stream_track(s, i, &ed);
+	const struct sd_track *k;
+	int ret = stream_track(s, i, &k, &ed);
 
-	if (k == NULL)
-		return -EINVAL;
+	if (ret < 0)
+		return ret;
 	*num = k->tb_num;
 	*den = k->tb_den;
 	return 0;
@@ -505,6 +487,7 @@ shmdemux_status(shmdemux_stream *s, struct shmdemux_status *st)
 						 memory_order_relaxed);
 	st->frames_copied = atomic_load_explicit(&h->frames_copied,
 						 memory_order_relaxed);
+	st->side_data_dropped = s->side_data_dropped;
 	st->exit_code = -1;
 	st->syscall = -1;
 	if (st->state != RING_STATE_ENDED)
@@ -515,18 +498,24 @@ shmdemux_status(shmdemux_stream *s, struct shmdemux_status *st)
 	st->signal = h->end_signal;
 	st->averror = h->end_averror;
 	st->syscall = h->end_syscall;
+	/* the worker can write the header too: a string like the others */
 	memcpy(st->message, h->end_msg, sizeof(st->message) - 1);
 	st->message[sizeof(st->message) - 1] = '\0';
+	valid_string(st->message, sizeof(st->message));
 	return 0;
 }
 
 /* ---- reading ---- */
 
+/* Framing first (any entry past the meta: the record is corrupt), then
+ * meaning: an entry of a type or size no demuxer emits is dropped and
+ * counted (valid_side_data()). */
 static int
-parse_side_data(struct shmdemux_packet *p, const uint8_t *sd, uint32_t len,
-		uint32_t nb)
+parse_side_data(shmdemux_stream *s, struct shmdemux_packet *p,
+		const uint8_t *sd, uint32_t len, uint32_t nb)
 {
-	uint64_t off = 0;
+	uint64_t off = 0, dropped = 0;
+	unsigned kept = 0;
 
 	for (uint32_t i = 0; i < nb; i++) {
 		struct sd_side_data e;
@@ -537,14 +526,20 @@ parse_side_data(struct shmdemux_packet *p, const uint8_t *sd, uint32_t len,
 		off += sizeof(e);
 		if (e.size > len - off)
 			return SHMDEMUX_ECORRUPT;
-		p->side_data[i].type = e.type;
-		p->side_data[i].size = e.size;
-		p->side_data[i].data = sd + off;
+		if (valid_side_data(e.type, sd + off, e.size)) {
+			p->side_data[kept].type = e.type;
+			p->side_data[kept].size = e.size;
+			p->side_data[kept].data = sd + off;
+			kept++;
+		} else {
+			dropped++;
+		}
 		off += ((uint64_t)e.size + 7u) & ~UINT64_C(7);
 		if (off > len)
 			off = len; /* last entry's padding may be cut */
 	}
-	p->nb_side_data = nb;
+	p->nb_side_data = kept;
+	s->side_data_dropped += dropped;
 	return 0;
 }
 
@@ -573,10 +568,10 @@ parse_packet(shmdemux_stream *s, const struct ring_rd *v,
 	p->dts = m.dts;
 	p->duration = m.duration;
 	p->pos = m.pos;
-	p->flags = m.flags;
+	p->flags = valid_pkt_flags(m.flags);
 	p->track_gen = m.track_gen;
 	p->seq = v->seq;
-	return parse_side_data(p, (const uint8_t *)v->meta + sizeof(m),
+	return parse_side_data(s, p, (const uint8_t *)v->meta + sizeof(m),
 			       m.side_data_len, m.nb_side_data);
 }
 
@@ -595,7 +590,9 @@ parse_frame(shmdemux_stream *s, const struct ring_rd *v)
 	if (f->track_gen != s->gen || f->track < 0 ||
 	    (uint32_t)f->track >= s->count)
 		tracks_refresh(s);
-	if (f->track < 0 || (uint32_t)f->track >= s->count)
+	if (f->track < 0 || (uint32_t)f->track >= s->count ||
+	    !s->track_ok[f->track] ||
+	    table(s)->tracks[f->track].media_type != f->media_type)
 		return SHMDEMUX_ECORRUPT;
 	return 0;
 }
