@@ -356,8 +356,12 @@ tl_recv(int fd, union ctl_msg *rep, int *fds, int *nfds)
 	} buf;
 	ssize_t r = ctl_recv(fd, &buf, fds, nfds);
 
+	/* Only the bytes received are copied; the rest of rep is zero, so
+	 * no field of it is ever indeterminate, whatever the reply. */
+	memset(rep, 0, sizeof(*rep));
 	if (r > 0)
-		*rep = buf.m;
+		memcpy(rep, &buf, (size_t)r < sizeof(*rep) ? (size_t)r :
+		       sizeof(*rep));
 	return r;
 }
 
@@ -368,6 +372,7 @@ tl_request(int fd, const void *msg, size_t len, const int *fds, int nfds,
 	int tmp[CTL_MAX_FDS], n, ret;
 	ssize_t r;
 
+	memset(rep, 0, sizeof(*rep)); /* on the failure paths too */
 	ret = ctl_send(fd, msg, len, fds, nfds);
 	if (ret < 0)
 		return ret;

@@ -66,10 +66,11 @@ int tl_count_fds(pid_t pid);
 
 /* ---- protocol ---- */
 int tl_connect(const char *sock);
-/* ctl_recv into a buffer of the size it needs, then copy out. */
+/* ctl_recv into a buffer of the size it needs, then copy out what came;
+ * the rest of rep is zeroed. */
 ssize_t tl_recv(int fd, union ctl_msg *rep, int *fds, int *nfds);
 /* Send msg (+fds), receive one reply into rep (+fds). Returns the reply
- * type, or -errno. */
+ * type, or -errno (rep is then all zeros). */
 int tl_request(int fd, const void *msg, size_t len, const int *fds, int nfds,
 	       union ctl_msg *rep, int *rfds);
 void tl_open_init(struct ctl_open *o, uint32_t source, const char *path,
