@@ -11,6 +11,7 @@
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/un.h>
 #include <sys/wait.h>
@@ -144,8 +145,8 @@ tl_init(const char *shmdemuxd, unsigned timeout_s)
 	self = getpid();
 	daemon_path = shmdemuxd;
 	if (access(shmdemuxd, X_OK) < 0) {
-		fprintf(stderr, "cannot execute %s\n", shmdemuxd);
-		exit(77);
+		fprintf(stderr, "FAIL: cannot execute %s\n", shmdemuxd);
+		exit(1);
 	}
 	CHECK(prctl(PR_SET_CHILD_SUBREAPER, 1) == 0);
 	signal(SIGPIPE, SIG_IGN);
@@ -157,6 +158,46 @@ tl_init(const char *shmdemuxd, unsigned timeout_s)
 	CHECK(mkdtemp(dir) != NULL);
 	atexit(cleanup);
 	list_shm(shm_before, sizeof(shm_before));
+}
+
+void
+tl_media_path(char *out, size_t cap, const char *media, const char *name)
+{
+	int n = snprintf(out, cap, "%s/%s", media, name);
+
+	CHECK(n > 0 && (size_t)n < cap);
+	if (access(out, R_OK) < 0) {
+		fprintf(stderr, "FAIL: %s: %s (the media_generate test, or "
+			"tests/media/gen.sh %s, makes it)\n", out,
+			strerror(errno), media);
+		exit(1);
+	}
+}
+
+static int
+is_dir(const char *path)
+{
+	struct stat st;
+
+	return path != NULL && path[0] != '\0' && stat(path, &st) == 0 &&
+	       S_ISDIR(st.st_mode);
+}
+
+const char *
+tl_corpus(void)
+{
+	const char *d = getenv("SHMDEMUX_CORPUS");
+
+	if (d != NULL && d[0] != '\0') {
+		if (!is_dir(d)) {
+			fprintf(stderr, "FAIL: SHMDEMUX_CORPUS=%s is not a "
+				"directory\n", d);
+			exit(1);
+		}
+		return d;
+	}
+	d = getenv("SHMDEMUX_CORPUS_DEFAULT");
+	return is_dir(d) ? d : NULL;
 }
 
 const char *

@@ -44,6 +44,18 @@ void tl_let_faults_through(void);
 /* Verify /dev/shm holds what it held at tl_init(). */
 void tl_check_shm(void);
 
+/* ---- test inputs ---- */
+/* MEDIA/NAME into out (cap bytes), which must be a readable file: the
+ * generated media (tests/media/gen.sh, made by the media_generate test)
+ * are always there, so a missing one is a failure, not a skip. */
+void tl_media_path(char *out, size_t cap, const char *media,
+		   const char *name);
+/* The real-world corpus, which only adds cases: $SHMDEMUX_CORPUS (a
+ * failure if it is not a directory), else $SHMDEMUX_CORPUS_DEFAULT (set by
+ * ctest to what CMake found beside the tree) if it is a directory, else
+ * NULL. */
+const char *tl_corpus(void);
+
 /* Start `shmdemuxd --daemon --socket DIR/NAME [args...]` with $SHMDEMUX_WORKER
  * set to worker (unless NULL); returns 0 once it listens, else the daemon
  * parent's exit status. */
