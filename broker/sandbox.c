@@ -138,7 +138,7 @@ add_fd_rules(scmp_filter_ctx ctx, const struct sandbox_conf *c)
 				continue;
 			rc = rc ? rc : seccomp_rule_add(ctx, SCMP_ACT_ALLOW,
 			    fd_calls[k].nr, 1,
-			    SCMP_A0(SCMP_CMP_EQ, (scmp_datum_t)r->fd));
+			    SCMP_A0(SCMP_CMP_EQ, (scmp_datum_t)r->fd, 0));
 		}
 	}
 	return rc;
@@ -178,17 +178,17 @@ build_filter(const struct sandbox_conf *c, scmp_filter_ctx *out)
 	    SCMP_SYS(open), 0);
 	/* fcntl: flag queries and changes, no fd duplication games */
 	rc = rc ? rc : seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(fcntl),
-	    1, SCMP_A1(SCMP_CMP_EQ, F_GETFL));
+	    1, SCMP_A1(SCMP_CMP_EQ, F_GETFL, 0));
 	rc = rc ? rc : seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(fcntl),
-	    1, SCMP_A1(SCMP_CMP_EQ, F_GETFD));
+	    1, SCMP_A1(SCMP_CMP_EQ, F_GETFD, 0));
 	/* harmless prctl queries and thread names */
 	rc = rc ? rc : seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(prctl),
-	    1, SCMP_A0(SCMP_CMP_EQ, PR_GET_NO_NEW_PRIVS));
+	    1, SCMP_A0(SCMP_CMP_EQ, PR_GET_NO_NEW_PRIVS, 0));
 	rc = rc ? rc : seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(prctl),
-	    1, SCMP_A0(SCMP_CMP_EQ, PR_SET_NAME));
+	    1, SCMP_A0(SCMP_CMP_EQ, PR_SET_NAME, 0));
 	/* signals only to ourselves (abort(), the SIGSYS re-raise) */
 	rc = rc ? rc : seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(tgkill),
-	    1, SCMP_A0(SCMP_CMP_EQ, (scmp_datum_t)getpid()));
+	    1, SCMP_A0(SCMP_CMP_EQ, (scmp_datum_t)getpid(), 0));
 	if (c->allow_threads) {
 		/* clone3 passes its flags in memory, which BPF cannot read:
 		 * make it fail so glibc falls back to clone(2), whose flags

@@ -149,8 +149,8 @@ tl_init(const char *shmdemuxd, unsigned timeout_s)
 	self = getpid();
 	daemon_path = shmdemuxd;
 	if (access(shmdemuxd, X_OK) < 0) {
-		fprintf(stderr, "cannot execute %s\n", shmdemuxd);
-		exit(77);
+		fprintf(stderr, "FAIL: cannot execute %s\n", shmdemuxd);
+		exit(1);
 	}
 	CHECK(prctl(PR_SET_CHILD_SUBREAPER, 1) == 0);
 	signal(SIGPIPE, SIG_IGN);
@@ -162,6 +162,46 @@ tl_init(const char *shmdemuxd, unsigned timeout_s)
 	CHECK(mkdtemp(dir) != NULL);
 	atexit(cleanup);
 	list_shm(shm_before, sizeof(shm_before));
+}
+
+void
+tl_media_path(char *out, size_t cap, const char *media, const char *name)
+{
+	int n = snprintf(out, cap, "%s/%s", media, name);
+
+	CHECK(n > 0 && (size_t)n < cap);
+	if (access(out, R_OK) < 0) {
+		fprintf(stderr, "FAIL: %s: %s (the media_generate test, or "
+			"tests/media/gen.sh %s, makes it)\n", out,
+			strerror(errno), media);
+		exit(1);
+	}
+}
+
+static int
+is_dir(const char *path)
+{
+	struct stat st;
+
+	return path != NULL && path[0] != '\0' && stat(path, &st) == 0 &&
+	       S_ISDIR(st.st_mode);
+}
+
+const char *
+tl_corpus(void)
+{
+	const char *d = getenv("SHMDEMUX_CORPUS");
+
+	if (d != NULL && d[0] != '\0') {
+		if (!is_dir(d)) {
+			fprintf(stderr, "FAIL: SHMDEMUX_CORPUS=%s is not a "
+				"directory\n", d);
+			exit(1);
+		}
+		return d;
+	}
+	d = getenv("SHMDEMUX_CORPUS_DEFAULT");
+	return is_dir(d) ? d : NULL;
 }
 
 const char *
@@ -396,8 +436,12 @@ tl_recv(int fd, union ctl_msg *rep, int *fds, int *nfds)
 	} buf;
 	ssize_t r = ctl_recv(fd, &buf, fds, nfds);
 
+	/* Only the bytes received are copied; the rest of rep is zero, so
+	 * no field of it is ever indeterminate, whatever the reply. */
+	memset(rep, 0, sizeof(*rep));
 	if (r > 0)
-		*rep = buf.m;
+		memcpy(rep, &buf, (size_t)r < sizeof(*rep) ? (size_t)r :
+		       sizeof(*rep));
 	return r;
 }
 
@@ -408,6 +452,7 @@ tl_request(int fd, const void *msg, size_t len, const int *fds, int nfds,
 	int tmp[CTL_MAX_FDS], n, ret;
 	ssize_t r;
 
+	memset(rep, 0, sizeof(*rep)); /* on the failure paths too */
 	ret = ctl_send(fd, msg, len, fds, nfds);
 	if (ret < 0)
 		return ret;

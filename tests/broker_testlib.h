@@ -44,6 +44,18 @@ void tl_let_faults_through(void);
 /* Verify /dev/shm holds what it held at tl_init(). */
 void tl_check_shm(void);
 
+/* ---- test inputs ---- */
+/* MEDIA/NAME into out (cap bytes), which must be a readable file: the
+ * generated media (tests/media/gen.sh, made by the media_generate test)
+ * are always there, so a missing one is a failure, not a skip. */
+void tl_media_path(char *out, size_t cap, const char *media,
+		   const char *name);
+/* The real-world corpus, which only adds cases: $SHMDEMUX_CORPUS (a
+ * failure if it is not a directory), else $SHMDEMUX_CORPUS_DEFAULT (set by
+ * ctest to what CMake found beside the tree) if it is a directory, else
+ * NULL. */
+const char *tl_corpus(void);
+
 /* Start `shmdemuxd --daemon --socket DIR/NAME [args...]` with $SHMDEMUX_WORKER
  * set to worker (unless NULL); returns 0 once it listens, else the daemon
  * parent's exit status. */
@@ -78,10 +90,11 @@ double tl_now_ms(void);
 
 /* ---- protocol ---- */
 int tl_connect(const char *sock);
-/* ctl_recv into a buffer of the size it needs, then copy out. */
+/* ctl_recv into a buffer of the size it needs, then copy out what came;
+ * the rest of rep is zeroed. */
 ssize_t tl_recv(int fd, union ctl_msg *rep, int *fds, int *nfds);
 /* Send msg (+fds), receive one reply into rep (+fds). Returns the reply
- * type, or -errno. */
+ * type, or -errno (rep is then all zeros). */
 int tl_request(int fd, const void *msg, size_t len, const int *fds, int nfds,
 	       union ctl_msg *rep, int *rfds);
 void tl_open_init(struct ctl_open *o, uint32_t source, const char *path,

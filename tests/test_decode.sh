@@ -6,12 +6,14 @@
 # packets, two readers see the same frames, a ring too small for two frames
 # is refused at open with a clear message (and the stream closed), and
 # damaged input only counts errors.
-# usage: test_decode.sh   (SHMDEMUX_BIN, SHMDEMUX_MEDIA from the build)
+# usage: test_decode.sh   (SHMDEMUX_BIN, SHMDEMUX_MEDIA from the build;
+#        SHMDEMUX_CORPUS or SHMDEMUX_CORPUS_DEFAULT: a corpus file is added)
 command -v ffmpeg >/dev/null && command -v ffprobe >/dev/null ||
 	{ echo "SKIP: no ffmpeg"; exit 77; }
 M=${SHMDEMUX_MEDIA:?}
-CORPUS=${SHMDEMUX_CORPUS:-/work/shared/corpus}
-[ -f "$M/MANIFEST.tsv" ] || { echo "SKIP: no generated media"; exit 77; }
+CORPUS=${SHMDEMUX_CORPUS:-${SHMDEMUX_CORPUS_DEFAULT:-}}
+[ -f "$M/MANIFEST.tsv" ] ||
+	{ echo "FAIL: no generated media in $M (tests/media/gen.sh $M)"; exit 1; }
 source "$(dirname "$0")/cli_env.sh" "${SHMDEMUX_BIN:?}"
 
 # the PCM codec ffmpeg must mux to keep the decoder's format, packed
@@ -85,8 +87,9 @@ for f in h264_aac.mkv hevc_ac3.mkv vp9_vorbis_vtt.webm av1_opus.mkv \
 	pcm_s16le.wav mpeg4_mp3.avi h264_aac_moovend.mp4; do
 	check "$M/$f"
 done
+# the corpus, where there is one, adds a file from another muxer
 for f in sample.mkv; do
-	[ -f "$CORPUS/$f" ] && check "$CORPUS/$f"
+	[ -n "$CORPUS" ] && [ -f "$CORPUS/$f" ] && check "$CORPUS/$f"
 done
 
 # Undecoded tracks stay packets: subtitles of a decoded file, and the

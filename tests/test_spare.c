@@ -16,7 +16,8 @@
  *              idle, and back-to-back OPENs (the spare may still be
  *              loading); printed, not asserted
  *
- * usage: test_spare SHMDEMUXD WORKER CORPUS-DIR FFPROBE-PACKETS MODE
+ * usage: test_spare SHMDEMUXD WORKER MEDIA-DIR FFPROBE-PACKETS MODE
+ *   MEDIA-DIR: the generated media (tests/media/gen.sh)
  */
 #include <dirent.h>
 #include <errno.h>
@@ -30,7 +31,6 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
-#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -42,7 +42,7 @@
 #include "spare.h"
 #include "worker_abi.h"
 
-static const char *worker, *corpus, *ffprobe_packets;
+static const char *worker, *media, *ffprobe_packets;
 
 /* ---- helpers ---- */
 
@@ -322,12 +322,12 @@ test_handoff(void)
 	pid_t next;
 
 	CHECK(tl_broker_start(&b, "s", worker, NULL) == 0);
-	snprintf(file, sizeof(file), "%s/sample.mkv", corpus);
+	tl_media_path(file, sizeof(file), media, "h264_aac.mkv");
 	next = handoff_piped(&b, file);
 	kill_idle_spare(&b, next);
-	snprintf(file, sizeof(file), "%s/sample_h264.ts", corpus);
+	tl_media_path(file, sizeof(file), media, "h264_aac.ts");
 	open_compare(&b, file, "open after the spare's death");
-	snprintf(file, sizeof(file), "%s/bear.flac", corpus);
+	tl_media_path(file, sizeof(file), media, "flac.flac");
 	open_compare(&b, file, "next open");
 	shutdown_check(&b);
 }
@@ -493,7 +493,7 @@ test_malformed(void)
 	int in, st, untouched;
 	struct direct d;
 
-	snprintf(file, sizeof(file), "%s/bear.flac", corpus);
+	tl_media_path(file, sizeof(file), media, "flac.flac");
 	for (int bad = BAD_MAGIC; bad < BAD_COUNT; bad++) {
 		direct_start(&d);
 		in = open(file, O_RDONLY | O_CLOEXEC);
@@ -659,7 +659,7 @@ test_latency(void)
 	struct tl_broker b;
 	char file[1024];
 
-	snprintf(file, sizeof(file), "%s/sample.mkv", corpus);
+	tl_media_path(file, sizeof(file), media, "h264_aac.mkv");
 	CHECK(tl_broker_start(&b, "s0", worker, exec_opt) == 0);
 	(void)first_packet_us(&b, file); /* page cache */
 	CHECK(find_spare(b.pid) == 0);
@@ -676,21 +676,16 @@ test_latency(void)
 int
 main(int argc, char **argv)
 {
-	struct stat st;
-
 	if (argc != 6) {
-		fprintf(stderr, "usage: test_spare SHMDEMUXD WORKER CORPUS "
+		fprintf(stderr, "usage: test_spare SHMDEMUXD WORKER MEDIA-DIR "
 			"FFPROBE-PACKETS handoff|malformed|latency\n");
 		return 2;
 	}
 	worker = argv[2];
-	corpus = argv[3];
+	media = argv[3];
 	ffprobe_packets = argv[4];
-	if (access(worker, X_OK) < 0 || stat(corpus, &st) < 0 ||
-	    access(ffprobe_packets, X_OK) < 0) {
-		fprintf(stderr, "worker, corpus or ffprobe-packets missing\n");
-		return 77;
-	}
+	CHECK(access(worker, X_OK) == 0);
+	CHECK(access(ffprobe_packets, X_OK) == 0);
 	tl_init(argv[1], 240);
 	if (strcmp(argv[5], "handoff") == 0)
 		test_handoff();
