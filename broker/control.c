@@ -43,7 +43,7 @@ struct conn {
 	uid_t uid;
 	unsigned bad;
 	struct stream *att;   /* attached stream, or NULL */
-	int slot;             /* its cursor slot, -1 for observers */
+	int slot;             /* its consumer slot, -1 for observers */
 	STAILQ_HEAD(, outmsg) outq;
 	unsigned nout;
 	int closing;
@@ -229,7 +229,7 @@ do_attach(struct conn *c, const struct ctl_attach *req)
 {
 	struct ctl_attached r;
 	struct stream *s;
-	int fds[2], slot;
+	int fds[2], slot, page_fd;
 
 	if (c->att != NULL) {
 		reply_error(c, req->hdr.id, -EISCONN,
@@ -244,7 +244,14 @@ do_attach(struct conn *c, const struct ctl_attach *req)
 	s = find_or_reply(c, req->hdr.id, &req->ref);
 	if (s == NULL)
 		return;
-	slot = stream_attach(s, c->pid, req->flags & CTL_ATTACH_OBSERVER);
+	slot = stream_attach(s, c->pid, req->flags & CTL_ATTACH_OBSERVER,
+			     &page_fd);
+	if (slot == -EAGAIN) {
+		reply_error(c, req->hdr.id, -EBUSY, "the stream's worker is "
+			    "not accepting consumers (its admin channel is "
+			    "full)");
+		return;
+	}
 	if (slot < -1) {
 		reply_error(c, req->hdr.id, slot, slot == -EBUSY ?
 			    "too many consumers" : NULL);
@@ -256,10 +263,15 @@ do_attach(struct conn *c, const struct ctl_attach *req)
 	ctl_hdr_init(&r.hdr, CTL_ATTACHED, req->hdr.id);
 	r.stream_id = stream_id(s);
 	r.slot = slot;
-	stream_consumer_fds(s, fds, &r.data_size, &r.cursor_size);
+	stream_consumer_fds(s, &fds[0], &r.data_size);
+	/* Its cursor page: this consumer's alone (observers get none). */
+	fds[1] = page_fd;
+	r.page_size = page_fd >= 0 ? RING_PAGE_SIZE : 0;
 	log_debug("stream %u: pid %d attached (slot %d)", stream_id(s),
 		  (int)c->pid, slot);
-	reply(c, &r, sizeof(r), fds, 2);
+	reply(c, &r, sizeof(r), fds, page_fd >= 0 ? 2 : 1);
+	if (page_fd >= 0)
+		close(page_fd);
 }
 
 static void

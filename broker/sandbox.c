@@ -134,11 +134,20 @@ build_filter(const struct sandbox_conf *c, scmp_filter_ctx *out)
 	    1, SCMP_A0(SCMP_CMP_EQ, STDERR_FILENO));
 	rc = rc ? rc : seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(writev),
 	    1, SCMP_A0(SCMP_CMP_EQ, STDERR_FILENO));
-	/* fcntl: flag queries and changes, no fd duplication games */
+	/* fcntl: flag queries and changes, no fd duplication games; the
+	 * seals of a cursor page received on the admin channel */
 	rc = rc ? rc : seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(fcntl),
 	    1, SCMP_A1(SCMP_CMP_EQ, F_GETFL));
 	rc = rc ? rc : seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(fcntl),
 	    1, SCMP_A1(SCMP_CMP_EQ, F_GETFD));
+	rc = rc ? rc : seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(fcntl),
+	    1, SCMP_A1(SCMP_CMP_EQ, F_GET_SEALS));
+	/* messages (and the fds of new consumers' cursor pages) on the
+	 * ring's admin channel only: no other socket is ever read */
+	if (c->recv_fd > 0)
+		rc = rc ? rc : seccomp_rule_add(ctx, SCMP_ACT_ALLOW,
+		    SCMP_SYS(recvmsg), 1,
+		    SCMP_A0(SCMP_CMP_EQ, (scmp_datum_t)c->recv_fd));
 	/* harmless prctl queries and thread names */
 	rc = rc ? rc : seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(prctl),
 	    1, SCMP_A0(SCMP_CMP_EQ, PR_GET_NO_NEW_PRIVS));

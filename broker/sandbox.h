@@ -7,7 +7,9 @@
  *   2. when running as root: drop to an unprivileged user (nobody);
  *   3. PR_SET_NO_NEW_PRIVS, not dumpable;
  *   4. a seccomp-bpf allow-list: memory, futex, time, read on the input,
- *      write on stderr, threads. open/openat fail with EACCES (libc
+ *      write on stderr, recvmsg on the ring's admin channel only (cursor
+ *      pages of new consumers, whose seals fcntl may read), threads.
+ *      open/openat fail with EACCES (libc
  *      tries them on benign input: iconv modules). Anything else outside
  *      the list - socket/connect, exec, ptrace, fork, kill of other
  *      processes... - traps: the handler stores the syscall number where
@@ -25,6 +27,8 @@ struct sandbox_conf {
 	uint64_t mem_limit;     /* RLIMIT_AS bytes; 0 = no limit */
 	unsigned max_fds;       /* RLIMIT_NOFILE; must exceed the highest fd */
 	int allow_threads;      /* decoders may start threads */
+	int recv_fd;            /* > 0: recvmsg allowed on this fd only (the
+	                           ring's admin channel); 0: not at all */
 };
 
 /* Steps 1-4. syscall_report, if not NULL, receives the number of a trapped

@@ -251,7 +251,7 @@ static int
 send_assignment(const char *buf, size_t len, const struct worker_start *ws)
 {
 	const int fds[WORKER_ASSIGN_NFDS] = {
-		ws->input_fd, ws->data_fd, ws->cursor_fd,
+		ws->input_fd, ws->data_fd, ws->admin_fd,
 	};
 	union {
 		char buf[CMSG_SPACE(sizeof(fds))];

@@ -18,7 +18,7 @@ struct worker_start {
 	uint32_t stream_id;
 	int input_fd;             /* becomes fd 0 */
 	int data_fd;              /* becomes fd 3 */
-	int cursor_fd;            /* becomes fd 4 */
+	int admin_fd;             /* becomes fd 4: the ring's admin channel */
 	int seekable;             /* input is a regular file */
 	int realtime;
 	const char *format;       /* "" = probe */

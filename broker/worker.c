@@ -103,27 +103,40 @@ on_sigterm(int sig)
 
 /* Blocking waits must not miss a SIGTERM that lands between the flag check
  * and the wait: the signals are blocked across the check and ppoll()
- * unblocks them atomically while it sleeps. */
+ * unblocks them atomically while it sleeps. The admin channel is polled
+ * beside fd: a DEL must not wait for the input (a consumer that left
+ * would hold a lossless ring until the next packet), nor ADDs pile up in
+ * the broker's channel while the source is quiet. */
 int
-worker_wait(int fd, const struct timespec *timeout)
+worker_wait(struct worker *w, int fd, const struct timespec *timeout)
 {
 	sigset_t term, old;
-	struct pollfd pfd = { .fd = fd, .events = POLLIN };
-	int n, err;
+	struct pollfd pfd[2] = {
+		{ .fd = WORKER_FD_ADMIN, .events = POLLIN },
+		{ .fd = fd, .events = POLLIN },
+	};
+	int admin = w->ring != NULL && !w->admin_closed, n, err;
 
 	sigemptyset(&term);
 	sigaddset(&term, SIGTERM);
 	sigaddset(&term, SIGINT);
 	if (sigprocmask(SIG_BLOCK, &term, &old) < 0)
 		return -errno;
-	n = worker_stop ? -1 : ppoll(&pfd, fd >= 0 ? 1 : 0, timeout, &old);
+	n = worker_stop ? -1 : ppoll(admin ? pfd : pfd + 1,
+				     (nfds_t)(admin + (fd >= 0)), timeout,
+				     &old);
 	err = errno;
 	sigprocmask(SIG_SETMASK, &old, NULL);
 	if (worker_stop)
 		return -EINTR;
 	if (n < 0)
 		return err == EINTR ? 0 : -err;
-	return n;
+	if (admin && pfd[0].revents != 0) {
+		if (ring_admin_poll(w->ring) < 0)
+			w->admin_closed = 1;
+		return 0;
+	}
+	return n > 0;
 }
 
 /* The AVIO interrupt callback: lets blocking probes and reads give up. */
@@ -613,6 +626,7 @@ enter_sandbox(struct worker *w)
 		.mem_limit = w->mem_limit,
 		.max_fds = 16,
 		.allow_threads = 1,
+		.recv_fd = WORKER_FD_ADMIN,
 	};
 	char err[RING_MSG_LEN];
 
@@ -644,7 +658,7 @@ run(struct worker *w)
 	char name[PATH_MAX];
 	int ret;
 
-	ret = ring_map(&w->ring, WORKER_FD_DATA, WORKER_FD_CURSOR,
+	ret = ring_map(&w->ring, WORKER_FD_DATA, WORKER_FD_ADMIN,
 		       RING_ROLE_PRODUCER);
 	if (ret < 0) {
 		worker_log(w, "cannot map the ring: %s", strerror(-ret));

@@ -9,7 +9,12 @@
  *   fd 1  /dev/null
  *   fd 2  stderr            the broker's stderr (log lines "worker[ID]: ...")
  *   fd 3  WORKER_FD_DATA    ring data segment (memfd, read-write)
- *   fd 4  WORKER_FD_CURSOR  ring cursor segment (memfd, read-write)
+ *   fd 4  WORKER_FD_ADMIN   the ring's admin channel: the worker's end of a
+ *                           SOCK_SEQPACKET socketpair on which the broker
+ *                           sends ADD (a new consumer's cursor page, one
+ *                           read-only fd) and DEL; the worker only
+ *                           receives (ring_admin_poll, common/ring.h), and
+ *                           checks every message as untrusted input
  *
  * argv: shmdemux-worker --stream-id N [--seekable] [--format FMT]
  *         [--probesize BYTES] [--analyzeduration USEC] [--realtime]
@@ -42,7 +47,7 @@
  *
  *   struct worker_assign_hdr, then hdr.len bytes: hdr.argc NUL-terminated
  *   strings, exactly (the argv above, argv[0] included)
- *   SCM_RIGHTS: exactly WORKER_ASSIGN_NFDS fds, input, data, cursor
+ *   SCM_RIGHTS: exactly WORKER_ASSIGN_NFDS fds, input, data, admin
  *
  * The worker checks every field and the exact length (no MSG_TRUNC, no
  * MSG_CTRUNC, one SCM_RIGHTS of exactly three fds), places the fds on 0, 3
@@ -58,12 +63,12 @@
 
 #define WORKER_FD_INPUT  0
 #define WORKER_FD_DATA   3
-#define WORKER_FD_CURSOR 4
+#define WORKER_FD_ADMIN  4
 #define WORKER_FD_SPARE  3  /* spare mode, until the assignment arrives */
 
 #define WORKER_ASSIGN_MAGIC    0x57534d44u /* "DMSW" little-endian */
-#define WORKER_ASSIGN_VERSION  1u
-#define WORKER_ASSIGN_NFDS     3u      /* input, data, cursor */
+#define WORKER_ASSIGN_VERSION  2u
+#define WORKER_ASSIGN_NFDS     3u      /* input, data, admin */
 #define WORKER_ASSIGN_MAX_ARGC 256u    /* argv[0] included */
 #define WORKER_ASSIGN_MAX_LEN  16384u  /* string bytes after the header */
 

@@ -61,7 +61,7 @@ read_input(struct worker *w, uint8_t *buf, size_t size)
 		if (errno != EAGAIN || w->seekable)
 			return AVERROR(errno);
 		ring_flush(w->ring);
-		ret = worker_wait(WORKER_FD_INPUT, NULL);
+		ret = worker_wait(w, WORKER_FD_INPUT, NULL);
 		if (ret == -EINTR)
 			return AVERROR_EXIT;
 		if (ret < 0)

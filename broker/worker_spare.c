@@ -117,7 +117,7 @@ static int
 place_fds(const int *fds)
 {
 	static const int target[WORKER_ASSIGN_NFDS] = {
-		WORKER_FD_INPUT, WORKER_FD_DATA, WORKER_FD_CURSOR,
+		WORKER_FD_INPUT, WORKER_FD_DATA, WORKER_FD_ADMIN,
 	};
 	int hi[WORKER_ASSIGN_NFDS], ret = 0;
 

@@ -11,9 +11,11 @@
  * Requests and their replies:
  *   OPEN    -> OPENED (+1 fd, the pipe's write end, for SRC_PUSH) | ERROR
  *              (SRC_FD: the request carries the input fd)
- *   ATTACH  -> ATTACHED (+2 fds: data segment read-only, cursor segment)
- *              | ERROR. The connection then stays the consumer's lifeline:
- *              when it closes the broker frees the slot.
+ *   ATTACH  -> ATTACHED (+1 fd, the data segment read-only, and for a
+ *              reader +1 more: its own cursor page, read-write, made for
+ *              this attach only) | ERROR. The connection then stays the
+ *              consumer's lifeline: when it closes the broker frees the
+ *              slot.
  *   LIST    -> STREAM_INFO x n, then LIST_END | ERROR
  *   CLOSE   -> OK | ERROR
  *   KILL    -> OK | ERROR
@@ -124,7 +126,7 @@ struct ctl_ref {
 };
 
 enum {
-	CTL_ATTACH_OBSERVER = 1u << 0, /* no cursor slot: read header/tracks
+	CTL_ATTACH_OBSERVER = 1u << 0, /* no slot, no cursor page: header/tracks
 	                                  only, never holds the producer */
 };
 
@@ -138,9 +140,9 @@ struct ctl_attach {
 struct ctl_attached {
 	struct ctl_hdr hdr;
 	uint32_t stream_id;
-	int32_t slot;          /* cursor slot, -1 for observers */
+	int32_t slot;          /* consumer slot, -1 for observers */
 	uint64_t data_size;    /* expected size of the data segment */
-	uint64_t cursor_size;  /* expected size of the cursor segment */
+	uint64_t page_size;    /* RING_PAGE_SIZE; 0 for observers (no page) */
 };
 
 struct ctl_list {

@@ -172,7 +172,7 @@ main(int argc, char **argv)
 	}
 	if (!layout_ok(seekable))
 		return 99;
-	if (ring_map(&r, WORKER_FD_DATA, WORKER_FD_CURSOR,
+	if (ring_map(&r, WORKER_FD_DATA, WORKER_FD_ADMIN,
 		     RING_ROLE_PRODUCER) < 0)
 		return 97;
 	ring_set_state(r, RING_STATE_RUNNING);

@@ -1,13 +1,15 @@
 /*
  * test_ring_api.c - single-process checks of the ring API: header
  * validation, start positions, end status (-EPIPE), timeouts, -EMSGSIZE,
- * slot loss (-ECONNRESET), pad records at the lap end, the track table
+ * consumers adopted and dropped over the admin channel, pad records at
+ * the lap end, the track table
  * seqlock, that a consumer's data mapping is really read-only, and the
  * frame pool area (geometry checks, ring_pool) with ring_reclaim(), and
  * early wraps (a lossless producer going back to the start of the area
  * once its consumers have released it).
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <stdio.h>
@@ -53,13 +55,7 @@ get(struct ring *c, int timeout_ms)
 static struct ring *
 consumer_at(struct tring *t, enum ring_start start)
 {
-	struct ring *c;
-	int slot = ring_slot_alloc(t->admin, getpid());
-
-	TCHECK(slot >= 0, "slot");
-	TCHECK(tring_map_consumer(t, &c) == 0, "map consumer");
-	TCHECK(ring_attach(c, (unsigned)slot, start) == 0, "attach");
-	return c;
+	return tring_consumer(t, start, NULL);
 }
 
 static void
@@ -96,9 +92,12 @@ test_starts_and_end(void)
 	TCHECK(ring_next(c1, &v, 0) == -EPIPE, "end after the last record");
 	TCHECK(ring_hdr(c1)->end_reason == SD_END_EOF &&
 	       strcmp(ring_hdr(c1)->end_msg, "done") == 0, "status");
-	/* a freed slot */
-	ring_slot_free(t.admin, 2);
-	TCHECK(ring_next(c2, &v, 0) == -ECONNRESET, "freed slot");
+	/* a freed slot: the producer drops the consumer at its next check
+	 * of the admin channel */
+	TCHECK(ring_admin_poll(p) == 0 && ring_adopted(p) == 3, "adopted %u",
+	       ring_adopted(p));
+	TCHECK(ring_slot_free(t.admin, (unsigned)ring_slot(c2)) == 0, "DEL");
+	TCHECK(ring_reclaim(p, &i) == 0 && ring_adopted(p) == 2, "dropped");
 	ring_unmap(&c0);
 	ring_unmap(&c1);
 	ring_unmap(&c2);
@@ -205,6 +204,7 @@ test_bad_headers(void)
 	struct tring t;
 	struct ring *c;
 	struct ring_hdr *h;
+	int fd;
 
 	rp.max_consumers = 0;
 	TCHECK(ring_data_seg_size(&rp) == 0, "bad params");
@@ -219,8 +219,13 @@ test_bad_headers(void)
 	h->data_size -= 4096;
 	TCHECK(tring_map_consumer(&t, &c) == 0, "restored");
 	ring_unmap(&c);
-	/* sizes are sealed: nobody can shrink a mapped segment */
-	TCHECK(ftruncate(t.cfd, 0) < 0 && errno == EPERM, "sealed");
+	/* sizes are sealed: nobody can shrink a mapped segment or page */
+	TCHECK(ftruncate(t.dfd, 0) < 0 && errno == EPERM, "data sealed");
+	TCHECK(tring_add(&t, &fd) >= 0, "page");
+	TCHECK(ftruncate(fd, 0) < 0 && errno == EPERM &&
+	       ftruncate(fd, 2 * RING_PAGE_SIZE) < 0 && errno == EPERM &&
+	       fcntl(fd, F_ADD_SEALS, F_SEAL_WRITE) < 0, "page sealed");
+	close(fd);
 	tring_destroy(&t);
 }
 
@@ -337,12 +342,13 @@ ew_keep_up(struct tring *t, struct ring *p, struct ring *c, uint64_t *seq,
 		       (unsigned long long)h->tail);
 		if (*seq % 97 == 0) {
 			/* a consumer joining at the keyframe finds it */
-			struct ring *j = consumer_at(t, RING_START_SYNC);
+			int js;
+			struct ring *j = tring_consumer(t, RING_START_SYNC, &js);
 			uint64_t first = *seq - *seq % sync_every;
 			struct ring_rd jv = get_rd(j, first);
 
 			TCHECK(jv.flags & RING_RF_SYNC, "joined at a keyframe");
-			ring_slot_free(t->admin, 1);
+			ring_slot_free(t->admin, (unsigned)js);
 			ring_unmap(&j);
 		}
 	}

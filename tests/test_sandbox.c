@@ -48,23 +48,42 @@ thread_main(void *arg)
 
 enum what {
 	DO_NOTHING, DO_THREAD, DO_SOCKET, DO_OPEN, DO_EXEC, DO_WRITE_STDOUT,
-	DO_BIG_ALLOC, DO_KILL_PARENT, DO_FORK,
+	DO_BIG_ALLOC, DO_KILL_PARENT, DO_FORK, DO_RECV_ADMIN, DO_RECV_OTHER,
 };
+
+/* The ring's admin channel as the worker has it (recv_fd), and another
+ * socket, both made before the sandbox. */
+#define ADMIN_FD 9
+#define OTHER_FD 10
+
+static int
+recv_one(int fd)
+{
+	char b;
+	struct iovec iov = { .iov_base = &b, .iov_len = 1 };
+	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
+
+	return (int)recvmsg(fd, &mh, MSG_DONTWAIT);
+}
 
 static int
 child(enum what w)
 {
 	struct sandbox_conf c = {
 		.mem_limit = UINT64_C(1) << 30, .max_fds = 16,
-		.allow_threads = 1,
+		.allow_threads = 1, .recv_fd = ADMIN_FD,
 	};
 	char err[256];
 	pthread_t t;
 	void *res;
+	int sv[2];
 
 #ifdef SHMDEMUX_SANITIZE_BUILD
 	c.mem_limit = 0; /* the sanitizer runtime reserves terabytes */
 #endif
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET, 0, sv) < 0 ||
+	    dup2(sv[0], ADMIN_FD) < 0 || dup2(sv[1], OTHER_FD) < 0)
+		return 89;
 	if (sandbox_enter(&c, report, err, sizeof(err)) < 0) {
 		fprintf(stderr, "sandbox_enter: %s\n", err);
 		return 90;
@@ -106,6 +125,12 @@ child(enum what w)
 	case DO_FORK:
 		syscall(SYS_fork);
 		return 100;
+	case DO_RECV_ADMIN:
+		/* nothing waiting: EAGAIN, not a trap */
+		return recv_one(ADMIN_FD) < 0 && errno == EAGAIN ? 0 : 102;
+	case DO_RECV_OTHER:
+		recv_one(OTHER_FD);
+		return 103;
 	}
 	return 101;
 }
@@ -174,6 +199,8 @@ main(void)
 	expect_sigsys(DO_WRITE_STDOUT, "write(1)", SYS_write);
 	expect_sigsys(DO_KILL_PARENT, "kill", SYS_kill);
 	expect_sigsys(DO_FORK, "fork", SYS_fork);
+	expect_exit0(DO_RECV_ADMIN, "recvmsg on the admin channel");
+	expect_sigsys(DO_RECV_OTHER, "recvmsg on another socket", SYS_recvmsg);
 #ifndef SHMDEMUX_SANITIZE_BUILD
 	expect_exit0(DO_BIG_ALLOC, "allocation beyond the limit");
 #endif

@@ -1,6 +1,7 @@
 /*
  * worker_run.c - drive one shmdemux-worker the way the broker does, without
- * the broker: create a memfd ring, start the worker on fds 0/3/4, read every
+ * the broker: create a memfd ring and its admin channel, start the worker on
+ * fds 0/3/4, read every
  * record as a consumer and print each packet as an ffprobe-compatible CSV
  * line (common/pktcsv.h), so the output can be diffed with ffprobe-packets.
  *
@@ -32,6 +33,7 @@
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -54,7 +56,8 @@ struct run {
 	int termed;
 	char **wargs;
 	int nwargs;
-	int data_fd, cur_fd;
+	int data_fd;
+	int asock, wsock;           /* the admin channel: ours, the worker's */
 	struct ring *admin, *cons;
 	pid_t worker_pid, feeder_pid;
 	int ended;
@@ -133,18 +136,24 @@ make_ring(struct run *r)
 		.lag_timeout_ms = 0,
 	};
 	char path[64];
-	int ro, slot, ret;
+	int ro, slot, page, sv[2], ret;
 
-	r->data_fd = memfd_create("shmdemux-data", MFD_CLOEXEC);
-	r->cur_fd = memfd_create("shmdemux-cursors", MFD_CLOEXEC);
-	if (r->data_fd < 0 || r->cur_fd < 0)
+	r->data_fd = memfd_create("shmdemux-data",
+				  MFD_CLOEXEC | MFD_ALLOW_SEALING);
+	if (r->data_fd < 0)
 		die("memfd_create", errno);
-	if ((ret = ring_create(r->data_fd, r->cur_fd, &p)) < 0)
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
+		die("socketpair", errno);
+	r->asock = sv[0];
+	r->wsock = sv[1];
+	if (fcntl(r->asock, F_SETFL, O_NONBLOCK) < 0)
+		die("O_NONBLOCK", errno);
+	if ((ret = ring_create(r->data_fd, &p)) < 0)
 		die("ring_create", -ret);
-	if ((ret = ring_map(&r->admin, r->data_fd, r->cur_fd,
+	if ((ret = ring_map(&r->admin, r->data_fd, r->asock,
 			    RING_ROLE_ADMIN)) < 0)
 		die("ring_map admin", -ret);
-	if ((slot = ring_slot_alloc(r->admin, getpid())) < 0)
+	if ((slot = ring_slot_alloc(r->admin, getpid(), &page)) < 0)
 		die("ring_slot_alloc", -slot);
 
 	/* A consumer maps the data through a read-only file description, as
@@ -152,11 +161,12 @@ make_ring(struct run *r)
 	snprintf(path, sizeof(path), "/proc/self/fd/%d", r->data_fd);
 	if ((ro = open(path, O_RDONLY | O_CLOEXEC)) < 0)
 		die("reopen data read-only", errno);
-	if ((ret = ring_map(&r->cons, ro, r->cur_fd, RING_ROLE_CONSUMER)) < 0)
+	if ((ret = ring_map(&r->cons, ro, -1, RING_ROLE_CONSUMER)) < 0)
 		die("ring_map consumer", -ret);
 	close(ro);
-	if ((ret = ring_attach(r->cons, (unsigned)slot, RING_START_OLDEST)) < 0)
+	if ((ret = ring_attach(r->cons, page, RING_START_OLDEST)) < 0)
 		die("ring_attach", -ret);
+	close(page);
 }
 
 /* Copy the file into a pipe from a child process; returns the read end. */
@@ -198,10 +208,10 @@ start_feeder(struct run *r, int in)
 /* In the child: put fd on target (via a high temporary so that sources and
  * targets may overlap), without close-on-exec. */
 static void
-place_fds(int in, int data, int cur)
+place_fds(int in, int data, int admin)
 {
-	int src[3] = { in, data, cur }, dst[3] = { WORKER_FD_INPUT,
-		WORKER_FD_DATA, WORKER_FD_CURSOR }, tmp[3];
+	int src[3] = { in, data, admin }, dst[3] = { WORKER_FD_INPUT,
+		WORKER_FD_DATA, WORKER_FD_ADMIN }, tmp[3];
 	int null = open("/dev/null", O_WRONLY);
 
 	for (int i = 0; i < 3; i++)
@@ -212,7 +222,7 @@ place_fds(int in, int data, int cur)
 			_exit(127);
 	if (null < 0 || dup2(null, 1) < 0)
 		_exit(127);
-	closefrom(WORKER_FD_CURSOR + 1);
+	closefrom(WORKER_FD_ADMIN + 1);
 }
 
 static void
@@ -235,12 +245,14 @@ start_worker(struct run *r, int in)
 	if ((r->worker_pid = fork()) < 0)
 		die("fork", errno);
 	if (r->worker_pid == 0) {
-		place_fds(in, r->data_fd, r->cur_fd);
+		place_fds(in, r->data_fd, r->wsock);
 		execv(r->worker, argv);
 		fprintf(stderr, "worker_run: exec %s: %s\n", r->worker,
 			strerror(errno));
 		_exit(127);
 	}
+	close(r->wsock);
+	r->wsock = -1;
 }
 
 /* What the broker does after reaping: the final status. */
@@ -392,7 +404,8 @@ read_all(struct run *r)
 int
 main(int argc, char **argv)
 {
-	struct run r = { .data_fd = -1, .cur_fd = -1, .term_after = -1 };
+	struct run r = { .data_fd = -1, .asock = -1, .wsock = -1,
+			 .term_after = -1 };
 	char wbuf[PATH_MAX];
 	struct timespec t0, t1;
 	int in, status;
@@ -437,6 +450,6 @@ main(int argc, char **argv)
 	ring_unmap(&r.cons);
 	ring_unmap(&r.admin);
 	close(r.data_fd);
-	close(r.cur_fd);
+	close(r.asock);
 	return r.exit_code;
 }
