@@ -699,6 +699,16 @@ ring_admin_poll(struct ring *r)
 	return r->p_admin_closed ? -EPIPE : 0;
 }
 
+int
+ring_admin_pending(const struct ring *r)
+{
+	/* Relaxed: a hint; ring_admin_poll() loads it again with acquire. */
+	return r->role == RING_ROLE_PRODUCER && r->admin_fd >= 0 &&
+	       !r->p_admin_closed &&
+	       atomic_load_explicit(&r->hdr->slot_gen, memory_order_relaxed) !=
+	       r->p_slot_gen;
+}
+
 unsigned
 ring_adopted(const struct ring *r)
 {

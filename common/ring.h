@@ -165,6 +165,10 @@ uint64_t ring_prod_tail(const struct ring *r);
  * holding it and the broker's queue drains. Returns 0, or -EPIPE once
  * the broker closed the channel (stop polling it). */
 int ring_admin_poll(struct ring *r);
+/* 1 when the broker sent something since the channel was last drained
+ * (one load: cheap enough for every input read of a busy producer, which
+ * then calls ring_admin_poll()). */
+int ring_admin_pending(const struct ring *r);
 /* Consumers adopted and not evicted (diagnostics, tests). */
 unsigned ring_adopted(const struct ring *r);
 /* Lag eviction looks this many records past what the producer waits for:
