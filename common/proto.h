@@ -236,6 +236,12 @@ int ctl_send(int sock, const void *msg, size_t len, const int *fds, int nfds);
  * message length, 0 on orderly shutdown, or -errno (-EMSGSIZE if truncated,
  * -EBADMSG if invalid). Received fds are close-on-exec. */
 ssize_t ctl_recv(int sock, void *buf, int *fds, int *nfds);
+struct msghdr;
+/* Every SCM_RIGHTS fd of a message received with recvmsg(): the first max
+ * into fds, any beyond closed, so that all can be closed on rejection.
+ * *bad is set for a control message of another kind or a malformed one.
+ * Returns how many are in fds. */
+int ctl_take_fds(struct msghdr *mh, int *fds, int max, int *bad);
 
 /* Default socket path: $SHMDEMUX_SOCKET, else $XDG_RUNTIME_DIR/shmdemux.sock,
  * else /tmp/shmdemux-<uid>.sock. Returns 0 or -ENAMETOOLONG. */

@@ -25,6 +25,7 @@
 #include <unistd.h>
 
 #include "futex.h"
+#include "proto.h"
 #include "ring.h"
 
 #define ALIGN_UP(x, a) (((x) + ((a) - 1)) & ~((uint64_t)(a) - 1))
@@ -575,37 +576,6 @@ drop(struct ring *r, const struct ring_admin_msg *m)
 	s->state = PS_FREE;
 }
 
-/* Every SCM_RIGHTS fd of a received message (at most max), so all can be
- * closed on rejection. *bad: a control message of any other kind. */
-static int
-take_fds(struct msghdr *mh, int *fds, int max, bool *bad)
-{
-	int n = 0;
-
-	*bad = false;
-	for (struct cmsghdr *c = CMSG_FIRSTHDR(mh); c != NULL;
-	     c = CMSG_NXTHDR(mh, c)) {
-		size_t k;
-
-		if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS ||
-		    c->cmsg_len < CMSG_LEN(0)) {
-			*bad = true;
-			continue;
-		}
-		k = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-		for (size_t i = 0; i < k; i++) {
-			int fd;
-
-			memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof(fd));
-			if (n < max)
-				fds[n++] = fd;
-			else
-				close(fd);
-		}
-	}
-	return n;
-}
-
 /* One message from the broker, checked like any input: exact size, magic,
  * a known op, slot and id in range, exactly the fds the op carries. A
  * malformed one is dropped (its fds closed). 1: one taken; 0: none
@@ -627,8 +597,8 @@ admin_recv(struct ring *r)
 		.msg_iov = iov, .msg_iovlen = 2,
 		.msg_control = cb.buf, .msg_controllen = sizeof(cb.buf),
 	};
-	int fds[2], nfds;
-	bool bad, ok;
+	int fds[2], nfds, bad;
+	bool ok;
 	ssize_t n;
 
 	do
@@ -636,7 +606,7 @@ admin_recv(struct ring *r)
 	while (n < 0 && errno == EINTR);
 	if (n < 0)
 		return errno == EAGAIN || errno == EWOULDBLOCK ? 0 : -EPIPE;
-	nfds = take_fds(&mh, fds, 2, &bad);
+	nfds = ctl_take_fds(&mh, fds, 2, &bad);
 	if (n == 0 && nfds == 0)
 		return -EPIPE; /* the broker never sends an empty message */
 	ok = !bad && !(mh.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) &&
