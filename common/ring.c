@@ -951,6 +951,26 @@ scan_limit(struct ring *r, uint64_t lo, uint64_t want, unsigned flags,
 	return r->p_limit = limit;
 }
 
+/* A reserve's timeout, turned into a deadline only if it has to wait: the
+ * common case reads no clock. */
+struct budget {
+	int ms;
+	bool set;
+	bool waited;   /* had to wait for cursors (counted in producer_waits) */
+	bool reclaim;  /* ring_reclaim: takes what is free, needs nothing */
+	uint64_t deadline;
+};
+
+static uint64_t
+budget_deadline(struct budget *b)
+{
+	if (!b->set) {
+		b->deadline = b->ms == 0 ? 0 : deadline_after(b->ms);
+		b->set = true;
+	}
+	return b->deadline;
+}
+
 /* Block until the cursors allow tail = t (the start of the n-th logged
  * record), or the deadline. Once we have to sleep, we sleep on the futex
  * word of the consumer holding us back (the slowest; with none, the
@@ -960,8 +980,9 @@ scan_limit(struct ring *r, uint64_t lo, uint64_t want, unsigned flags,
  * once per batch of records rather than once per record. */
 static int
 wait_cursors(struct ring *r, uint64_t lo, uint64_t t, uint64_t n,
-	     uint64_t deadline, bool *counted)
+	     struct budget *b)
 {
+	uint64_t deadline = budget_deadline(b);
 	_Atomic uint32_t *word;
 	uint64_t goal = t + r->ds / 16, now;
 	uint32_t seq;
@@ -973,12 +994,13 @@ wait_cursors(struct ring *r, uint64_t lo, uint64_t t, uint64_t n,
 	 * one of them could sleep on data we have not woken it for while we
 	 * wait for it to release space. */
 	ring_flush(r);
-	if (!*counted) {
-		*counted = true;
+	if (!b->waited) {
+		b->waited = true;
 		atomic_store_explicit(&r->hdr->producer_waits, ++r->p_waits,
 				      memory_order_relaxed);
 	}
-	if (r->lag_ms != 0 && r->p_hold_done) {
+	/* A reserve needs the room (ring_reclaim only takes what is free) */
+	if (r->lag_ms != 0 && r->p_hold_done && !b->reclaim) {
 		now = mono_ns();
 		cp_note(r, lag_goal(r, t, n), now);
 		if (scan_limit(r, lo, t, SCAN_LAG, now) >= t)
@@ -1026,25 +1048,6 @@ wait_cursors(struct ring *r, uint64_t lo, uint64_t t, uint64_t n,
 	return 0;
 }
 
-/* A reserve's timeout, turned into a deadline only if it has to wait: the
- * common case reads no clock. */
-struct budget {
-	int ms;
-	bool set;
-	bool waited;   /* had to wait for cursors (counted in producer_waits) */
-	uint64_t deadline;
-};
-
-static uint64_t
-budget_deadline(struct budget *b)
-{
-	if (!b->set) {
-		b->deadline = b->ms == 0 ? 0 : deadline_after(b->ms);
-		b->set = true;
-	}
-	return b->deadline;
-}
-
 /* Lossless: move tail to t (the start of the n-th logged record) once
  * every live cursor is at or past it. */
 static int
@@ -1072,8 +1075,7 @@ reclaim_lossless(struct ring *r, uint64_t t, uint64_t n, struct budget *b)
 				return 0;
 			}
 		}
-		if ((ret = wait_cursors(r, lo, t, n, budget_deadline(b),
-					&b->waited)) < 0)
+		if ((ret = wait_cursors(r, lo, t, n, b)) < 0)
 			return ret;
 	}
 }
@@ -1123,7 +1125,7 @@ make_room(struct ring *r, uint64_t end, struct budget *b)
 int
 ring_reclaim(struct ring *r, uint64_t *tail)
 {
-	struct budget b = { .ms = 0 };
+	struct budget b = { .ms = 0, .reclaim = true };
 	uint64_t t, n;
 	int ret;
 
