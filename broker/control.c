@@ -60,7 +60,7 @@ struct conn {
 	uid_t uid;
 	unsigned bad;
 	struct stream *att;   /* attached stream, or NULL */
-	int slot;             /* its cursor slot, -1 for observers */
+	int slot;             /* its consumer slot, -1 for observers */
 	/* An ATTACH waiting for its stream's seal (one per connection: no
 	 * request is read meanwhile, so at most BROKER_MAX_CONNS wait), with
 	 * a reference on the stream. */
@@ -339,22 +339,29 @@ static void
 finish_attach(struct conn *c, const struct ctl_attach *req, struct stream *s)
 {
 	struct ctl_attached r;
-	int fds[2], slot;
+	int fds[2], slot, page_fd;
 
 	memset(&r, 0, sizeof(r));
 	/* Checked by the caller; a segment anyone could still map writable
 	 * is never handed out, whatever happens. */
-	if (stream_consumer_fds(s, fds, &r.data_size, &r.cursor_size) < 0) {
+	if (stream_consumer_fds(s, &fds[0], &r.data_size) < 0) {
 		reply_error(c, req->hdr.id, -EAGAIN, NULL);
 		return;
 	}
-	slot = stream_attach(s, c->pid, req->flags & CTL_ATTACH_OBSERVER);
+	slot = stream_attach(s, c->pid, req->flags & CTL_ATTACH_OBSERVER,
+			     &page_fd);
 	if (slot == -ENODATA) {
 		char msg[CTL_MSG_LEN];
 
 		snprintf(msg, sizeof(msg), "stream %u has ended and was read; "
 			 "its records are gone", stream_id(s));
 		reply_error(c, req->hdr.id, slot, msg);
+		return;
+	}
+	if (slot == -EAGAIN) {
+		reply_error(c, req->hdr.id, -EBUSY, "the stream's worker is "
+			    "not accepting consumers (its admin channel is "
+			    "full)");
 		return;
 	}
 	if (slot < -1) {
@@ -367,9 +374,16 @@ finish_attach(struct conn *c, const struct ctl_attach *req, struct stream *s)
 	ctl_hdr_init(&r.hdr, CTL_ATTACHED, req->hdr.id);
 	r.stream_id = stream_id(s);
 	r.slot = slot;
+	/* Its cursor page: this consumer's alone (observers get none). It
+	 * stays writable by that consumer: nobody else reads it but the
+	 * producer, which trusts nothing in it. */
+	fds[1] = page_fd;
+	r.page_size = page_fd >= 0 ? RING_PAGE_SIZE : 0;
 	log_debug("stream %u: pid %d attached (slot %d)", stream_id(s),
 		  (int)c->pid, slot);
-	reply(c, &r, sizeof(r), fds, 2);
+	reply(c, &r, sizeof(r), fds, page_fd >= 0 ? 2 : 1);
+	if (page_fd >= 0)
+		close(page_fd);
 }
 
 /* The seal decides: attach now, wait for it, or refuse. */

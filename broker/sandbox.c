@@ -108,7 +108,8 @@ static const int allowed[] = {
 /* The calls each SANDBOX_FD_* kind allows, on the named fd only (their
  * first argument). What libavformat, glibc and jemalloc call once the
  * worker runs, traced: read on the input (AVIO), write and writev on
- * stderr (av_log, fprintf). */
+ * stderr (av_log, fprintf); recvmsg on the ring's admin channel (new
+ * consumers' cursor pages, ring_admin_poll). */
 static const struct {
 	unsigned op;
 	int nr;
@@ -118,6 +119,7 @@ static const struct {
 	{ SANDBOX_FD_READ, SCMP_SYS(pread64) },
 	{ SANDBOX_FD_WRITE, SCMP_SYS(write) },
 	{ SANDBOX_FD_WRITE, SCMP_SYS(writev) },
+	{ SANDBOX_FD_RECV, SCMP_SYS(recvmsg) },
 };
 
 static int
@@ -176,11 +178,14 @@ build_filter(const struct sandbox_conf *c, scmp_filter_ctx *out)
 	    SCMP_SYS(openat), 0);
 	rc = rc ? rc : seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EACCES),
 	    SCMP_SYS(open), 0);
-	/* fcntl: flag queries and changes, no fd duplication games */
+	/* fcntl: flag queries and changes, no fd duplication games; the
+	 * seals of a cursor page received on the admin channel */
 	rc = rc ? rc : seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(fcntl),
 	    1, SCMP_A1(SCMP_CMP_EQ, F_GETFL, 0));
 	rc = rc ? rc : seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(fcntl),
 	    1, SCMP_A1(SCMP_CMP_EQ, F_GETFD, 0));
+	rc = rc ? rc : seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(fcntl),
+	    1, SCMP_A1(SCMP_CMP_EQ, F_GET_SEALS, 0));
 	/* harmless prctl queries and thread names */
 	rc = rc ? rc : seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(prctl),
 	    1, SCMP_A0(SCMP_CMP_EQ, PR_GET_NO_NEW_PRIVS, 0));

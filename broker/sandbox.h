@@ -8,14 +8,15 @@
  *   2. when running as root: drop to an unprivileged user (nobody);
  *   3. PR_SET_NO_NEW_PRIVS, not dumpable;
  *   4. a seccomp-bpf allow-list: memory (never executable: mmap and
- *      mprotect with PROT_EXEC trap), futex, time, read/readv/pread64 and
- *      write/writev only on the fds the conf names (the worker: reads on
- *      its input, writes on its log pipe), threads. open/openat fail with
- *      EACCES (libc tries them on benign input: iconv modules). Anything
- *      else outside the list - socket/connect, exec, ptrace, fork, kill of
- *      other processes, a read of another fd... - traps: the handler
- *      stores the syscall number where the broker can read it and the
- *      process dies by SIGSYS.
+ *      mprotect with PROT_EXEC trap), futex, time, read/readv/pread64,
+ *      write/writev and recvmsg only on the fds the conf names (the
+ *      worker: reads on its input, writes on its log pipe, recvmsg on the
+ *      ring's admin channel, whose cursor pages' seals fcntl may read),
+ *      threads. open/openat fail with EACCES (libc tries them on benign
+ *      input: iconv modules). Anything else outside the list -
+ *      socket/connect, exec, ptrace, fork, kill of other processes, a read
+ *      of another fd... - traps: the handler stores the syscall number
+ *      where the broker can read it and the process dies by SIGSYS.
  */
 #ifndef SHMDEMUX_SANDBOX_H
 #define SHMDEMUX_SANDBOX_H
@@ -32,6 +33,7 @@
 enum {
 	SANDBOX_FD_READ = 1u << 0,   /* read, readv, pread64 */
 	SANDBOX_FD_WRITE = 1u << 1,  /* write, writev */
+	SANDBOX_FD_RECV = 1u << 2,   /* recvmsg */
 };
 
 #define SANDBOX_MAX_FD_RULES 8
@@ -45,7 +47,8 @@ struct sandbox_conf {
 	uint64_t mem_limit;     /* RLIMIT_AS bytes; 0 = no limit */
 	unsigned max_fds;       /* RLIMIT_NOFILE; must exceed the highest fd */
 	int allow_threads;      /* decoders may start threads */
-	/* who may be read and written; a call on any other fd traps */
+	/* who may be read, written and received from; a call on any other fd
+	 * traps */
 	struct sandbox_fd_rule fds[SANDBOX_MAX_FD_RULES];
 	unsigned nfds;
 };

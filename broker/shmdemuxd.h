@@ -60,7 +60,7 @@ struct broker_conf {
 	uint64_t decode_pool;      /* frame pool of lossless decoding
 	                              streams; 0 = none, BROKER_POOL_AUTO =
 	                              the ring's size + 32 MiB */
-	uint32_t max_consumers;    /* cursor slots per stream */
+	uint32_t max_consumers;    /* consumer slots per stream */
 	uint32_t lag_timeout_ms;   /* default lossless lag eviction */
 	uint64_t worker_mem_limit; /* address space a worker may use besides
 	                              its ring mapping; 0 = no limit */
@@ -122,7 +122,7 @@ struct stream;
 int control_listen(const char *path);
 /* Stop accepting (close the listening socket and unlink its path). */
 void control_stop_listening(void);
-/* Close every connection, freeing their cursor slots. */
+/* Close every connection, freeing their consumer slots. */
 void control_close_all(void);
 unsigned control_conn_count(void);
 /* s's data segment has been sealed (or could not be, or s has ended):
@@ -163,14 +163,20 @@ void streams_producer_gone(const void *producer);
  * (worker_abi.h): stream_attach_ready() is 1 then, 0 while the worker has
  * not mapped it yet (control_attach_resume() follows, at the latest when
  * the worker is gone or killed for missing the open timeout), -errno if it
- * could not be sealed. attach returns the slot (>= 0), -1 for observers,
- * or -errno. Each successful attach holds a reference released by
- * stream_detach(). stream_consumer_fds() is -EAGAIN before the seal. */
+ * could not be sealed. stream_attach() is called only once ready: it
+ * returns the slot (>= 0) with *page_fd the consumer's new cursor page
+ * (the caller sends and closes it; a separate object the consumer writes,
+ * never sealed against it), -1 for observers (no page), or -errno: -EBUSY
+ * no slot left, -EAGAIN the worker does not take the ring's admin
+ * messages (its channel is full). Each successful attach holds a
+ * reference released by stream_detach(). */
 int stream_attach_ready(const struct stream *s);
-int stream_attach(struct stream *s, pid_t pid, int observer);
+int stream_attach(struct stream *s, pid_t pid, int observer, int *page_fd);
 void stream_detach(struct stream *s, int slot);
-int stream_consumer_fds(const struct stream *s, int fds[2],
-			uint64_t *data_size, uint64_t *cursor_size);
+/* The consumers' read-only fd of the data segment (the stream's) and its
+ * size; -EAGAIN before the seal. */
+int stream_consumer_fds(const struct stream *s, int *data_fd,
+			uint64_t *data_size);
 /* A reference that keeps s (listed or not) until stream_put(). */
 void stream_hold(struct stream *s);
 void stream_put(struct stream *s);

@@ -265,7 +265,8 @@ static int
 send_assignment(const char *buf, size_t len, const struct worker_start *ws)
 {
 	const int fds[WORKER_ASSIGN_NFDS] = {
-		ws->input_fd, ws->data_fd, ws->cursor_fd, ws->ready_fd,
+		/* the order of worker_abi.h */
+		ws->input_fd, ws->data_fd, ws->ready_fd, ws->admin_fd,
 	};
 	union {
 		char buf[CMSG_SPACE(sizeof(fds))];

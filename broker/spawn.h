@@ -18,7 +18,7 @@ struct worker_start {
 	uint32_t stream_id;
 	int input_fd;             /* becomes fd 0 */
 	int data_fd;              /* becomes fd 3 */
-	int cursor_fd;            /* becomes fd 4 */
+	int admin_fd;             /* becomes fd 4: the ring's admin channel */
 	int ready_fd;             /* becomes fd 1: the readiness pipe's write
 	                             end (worker_abi.h) */
 	int log_fd;               /* becomes fd 2: its log pipe's write end

@@ -19,6 +19,7 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/mman.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/timerfd.h>
@@ -45,9 +46,12 @@ struct stream {
 	char source[256];
 	uint32_t mode;
 	uint64_t ring_size;
-	uint64_t data_seg_size, cursor_seg_size;
-	int data_fd, cursor_fd;    /* read-write, the worker gets them */
+	uint64_t data_seg_size;
+	int data_fd;               /* read-write, the worker gets it */
 	int ro_data_fd;            /* read-only reopen, for consumers */
+	int admin_fd;              /* our end of the ring's admin channel */
+	int wadmin_fd;             /* the worker's end, until it has it */
+	struct ev admin_ev;        /* EPOLLOUT while DELs wait for room */
 	struct ring *ring;         /* RING_ROLE_ADMIN mapping */
 	uint64_t opened_ms;
 	/* The data segment is handed to consumers only once sealed against
@@ -246,7 +250,7 @@ validate(const struct ctl_open *req, struct ring_params *p, char *msg,
 			 p->max_consumers);
 		return -ERANGE;
 	}
-	if (ring_data_seg_size(p) == 0 || ring_cursor_seg_size(p) == 0) {
+	if (ring_data_seg_size(p) == 0) {
 		snprintf(msg, cap, "ring parameters out of range");
 		return -ERANGE;
 	}
@@ -512,6 +516,26 @@ seal_size(int fd, int more)
 	return 0;
 }
 
+/* The ring's admin channel: ADD and DEL go from us to the worker (our end
+ * non-blocking, so a worker that does not take them never blocks the
+ * loop); nothing is ever read from the worker on it, and shutting down our
+ * reading side makes the worker's sends fail instead of queueing (fds
+ * included) in our end. */
+static int
+make_admin_channel(struct stream *s)
+{
+	int sv[2];
+
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
+		return -errno;
+	s->admin_fd = sv[0];
+	s->wadmin_fd = sv[1];
+	if (fcntl(s->admin_fd, F_SETFL, O_NONBLOCK) < 0 ||
+	    shutdown(s->admin_fd, SHUT_RD) < 0)
+		return -errno;
+	return 0;
+}
+
 static int
 setup_ring(struct stream *s, const struct ring_params *p, char *msg,
 	   size_t cap)
@@ -524,18 +548,13 @@ setup_ring(struct stream *s, const struct ring_params *p, char *msg,
 		ret = s->data_fd;
 		goto fail;
 	}
-	s->cursor_fd = make_memfd(s->id, "cursor");
-	if (s->cursor_fd < 0) {
-		ret = s->cursor_fd;
-		goto fail;
-	}
-	ret = ring_create(s->data_fd, s->cursor_fd, p);
+	ret = ring_create(s->data_fd, p);
 	if (ret < 0)
 		goto fail;
 	if ((ret = seal_size(s->data_fd, 0)) < 0 ||
-	    (ret = seal_size(s->cursor_fd, F_SEAL_SEAL)) < 0)
+	    (ret = make_admin_channel(s)) < 0)
 		goto fail;
-	ret = ring_map(&s->ring, s->data_fd, s->cursor_fd, RING_ROLE_ADMIN);
+	ret = ring_map(&s->ring, s->data_fd, s->admin_fd, RING_ROLE_ADMIN);
 	if (ret < 0)
 		goto fail;
 	snprintf(path, sizeof(path), "/proc/self/fd/%d", s->data_fd);
@@ -545,25 +564,33 @@ setup_ring(struct stream *s, const struct ring_params *p, char *msg,
 		goto fail;
 	}
 	s->data_seg_size = ring_data_seg_size(p);
-	s->cursor_seg_size = ring_cursor_seg_size(p);
 	return 0;
 fail:
 	ring_fail_msg(msg, cap, p->data_size, ret);
 	return ret;
 }
 
-/* The broker's mapping and every descriptor of the ring; NULL/-1 after. */
+static void
+close_fd(int *fd)
+{
+	if (*fd >= 0)
+		close(*fd);
+	*fd = -1;
+}
+
+/* The broker's mapping and every descriptor of the ring (the data segment
+ * and both ends of the admin channel; the consumers' cursor pages are
+ * theirs and the worker's, not kept here); NULL/-1 after. DELs still
+ * waiting for the channel are dropped with it. */
 static void
 ring_close(struct stream *s)
 {
+	ev_del(&s->admin_ev);
 	ring_unmap(&s->ring);
-	if (s->data_fd >= 0)
-		close(s->data_fd);
-	if (s->cursor_fd >= 0)
-		close(s->cursor_fd);
-	if (s->ro_data_fd >= 0)
-		close(s->ro_data_fd);
-	s->data_fd = s->cursor_fd = s->ro_data_fd = -1;
+	close_fd(&s->data_fd);
+	close_fd(&s->ro_data_fd);
+	close_fd(&s->admin_fd);
+	close_fd(&s->wadmin_fd);
 }
 
 static int pidfd_signal(struct stream *s, int sig);
@@ -1010,8 +1037,10 @@ stream_new(const struct ctl_open *req)
 	if (s == NULL)
 		return NULL;
 	s->id = next_id++;
-	s->data_fd = s->cursor_fd = s->ro_data_fd = s->in_peek_fd = -1;
+	s->data_fd = s->ro_data_fd = s->in_peek_fd = -1;
+	s->admin_fd = s->wadmin_fd = -1;
 	s->push_hold = -1;
+	ev_init(&s->admin_ev);
 	ev_init(&s->pid_ev);
 	ev_init(&s->timer_ev);
 	ev_init(&s->wd_ev);
@@ -1023,8 +1052,9 @@ stream_new(const struct ctl_open *req)
 	return s;
 }
 
-/* RLIMIT_AS covers every mapping: the ring's comes on top of what the
- * worker may use for itself. 0 means no limit. */
+/* RLIMIT_AS covers every mapping: the ring's (its data segment and one
+ * page per consumer) comes on top of what the worker may use for itself.
+ * 0 means no limit. */
 static uint64_t
 worker_mem_limit(const struct stream *s, const struct ctl_open *req)
 {
@@ -1033,7 +1063,8 @@ worker_mem_limit(const struct stream *s, const struct ctl_open *req)
 
 	if (own == 0)
 		return 0;
-	return own + s->data_seg_size + s->cursor_seg_size;
+	return own + s->data_seg_size +
+		(uint64_t)conf.max_consumers * RING_PAGE_SIZE;
 }
 
 #ifdef SHMDEMUX_FAULT_INJECTION
@@ -1101,7 +1132,7 @@ start_worker(struct stream *s, const struct ctl_open *req, int input_fd,
 		.stream_id = s->id,
 		.input_fd = input_fd,
 		.data_fd = s->data_fd,
-		.cursor_fd = s->cursor_fd,
+		.admin_fd = s->wadmin_fd,
 		.ready_fd = -1,
 		.log_fd = -1,
 		.seekable = seekable,
@@ -1141,6 +1172,9 @@ start_worker(struct stream *s, const struct ctl_open *req, int input_fd,
 		pid = spawn_logged(s, &ws);
 	/* The worker holds the only write end now: its close is the news. */
 	close(ready[1]);
+	/* The worker has its end of the admin channel (or never will): ours
+	 * must go, so its exit shows as EPIPE on our end. */
+	close_fd(&s->wadmin_fd);
 	if (pid == -EMFILE || pid == -ENFILE) {
 		close(ready[0]);
 		fail_msg(msg, cap, pid, "cannot start the worker");
@@ -1504,15 +1538,50 @@ streams_producer_gone(const void *producer)
 
 /* ---- consumers ---- */
 
+/* DELs the admin channel could not take yet: sent once it is writable.
+ * A worker gone for good shows as an error: ring_admin_flush() then drops
+ * them (nobody left to tell). */
+static void
+on_admin(struct ev *ev, uint32_t events)
+{
+	struct stream *s = ev->arg;
+
+	(void)events;
+	if (ring_admin_flush(s->ring) == 0)
+		ev_del(&s->admin_ev);
+}
+
+static void
+watch_admin(struct stream *s)
+{
+	int ret;
+
+	if (s->admin_ev.fd >= 0)
+		return;
+	ret = ev_add(&s->admin_ev, s->admin_fd, EPOLLOUT, on_admin, s);
+	if (ret < 0)
+		log_errno(LOG_LVL_WARN, ret, "stream %u: admin channel", s->id);
+}
+
 int
-stream_attach(struct stream *s, pid_t pid, int observer)
+stream_attach(struct stream *s, pid_t pid, int observer, int *page_fd)
 {
 	int slot = -1;
 
+	*page_fd = -1;
 	if (s->released)
 		return -ENODATA;
 	if (!observer) {
-		slot = ring_slot_alloc(s->ring, pid);
+		slot = ring_slot_alloc(s->ring, pid, page_fd);
+		if (slot == -EAGAIN) {
+			/* DELs and this ADD wait for a worker that does not
+			 * take its messages: the DELs are kept, the attach
+			 * is refused. */
+			watch_admin(s);
+			log_info("stream %u: the worker does not take new "
+				 "consumers (its admin channel is full)",
+				 s->id);
+		}
 		if (slot < 0)
 			return slot;
 		s->consumers++;
@@ -1526,22 +1595,20 @@ void
 stream_detach(struct stream *s, int slot)
 {
 	if (slot >= 0) {
-		ring_slot_free(s->ring, (unsigned)slot);
+		if (ring_slot_free(s->ring, (unsigned)slot) > 0)
+			watch_admin(s);
 		s->consumers--;
 	}
 	stream_unref(s);
 }
 
 int
-stream_consumer_fds(const struct stream *s, int fds[2], uint64_t *data_size,
-		    uint64_t *cursor_size)
+stream_consumer_fds(const struct stream *s, int *data_fd, uint64_t *data_size)
 {
 	if (!s->sealed)
 		return -EAGAIN; /* never an unsealed segment */
-	fds[0] = s->ro_data_fd;
-	fds[1] = s->cursor_fd;
+	*data_fd = s->ro_data_fd;
 	*data_size = s->data_seg_size;
-	*cursor_size = s->cursor_seg_size;
 	return 0;
 }
 

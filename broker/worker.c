@@ -100,27 +100,40 @@ on_sigterm(int sig)
 
 /* Blocking waits must not miss a SIGTERM that lands between the flag check
  * and the wait: the signals are blocked across the check and ppoll()
- * unblocks them atomically while it sleeps. */
+ * unblocks them atomically while it sleeps. The admin channel is polled
+ * beside fd: a DEL must not wait for the input (a consumer that left
+ * would hold a lossless ring until the next packet), nor ADDs pile up in
+ * the broker's channel while the source is quiet. */
 int
-worker_wait(int fd, const struct timespec *timeout)
+worker_wait(struct worker *w, int fd, const struct timespec *timeout)
 {
 	sigset_t term, old;
-	struct pollfd pfd = { .fd = fd, .events = POLLIN };
-	int n, err;
+	struct pollfd pfd[2] = {
+		{ .fd = WORKER_FD_ADMIN, .events = POLLIN },
+		{ .fd = fd, .events = POLLIN },
+	};
+	int admin = w->ring != NULL && !w->admin_closed, n, err;
 
 	sigemptyset(&term);
 	sigaddset(&term, SIGTERM);
 	sigaddset(&term, SIGINT);
 	if (sigprocmask(SIG_BLOCK, &term, &old) < 0)
 		return -errno;
-	n = worker_stop ? -1 : ppoll(&pfd, fd >= 0 ? 1 : 0, timeout, &old);
+	n = worker_stop ? -1 : ppoll(admin ? pfd : pfd + 1,
+				     (nfds_t)(admin + (fd >= 0)), timeout,
+				     &old);
 	err = errno;
 	sigprocmask(SIG_SETMASK, &old, NULL);
 	if (worker_stop)
 		return -EINTR;
 	if (n < 0)
 		return err == EINTR ? 0 : -err;
-	return n;
+	if (admin && pfd[0].revents != 0) {
+		if (ring_admin_poll(w->ring) < 0)
+			w->admin_closed = 1;
+		return 0;
+	}
+	return n > 0;
 }
 
 /* The AVIO interrupt callback: lets blocking probes and reads give up. */
@@ -610,12 +623,14 @@ enter_sandbox(struct worker *w)
 		.mem_limit = w->mem_limit,
 		.max_fds = 16,
 		.allow_threads = 1,
-		/* its input to read, its log to write: no other fd */
+		/* its input to read, its log to write, the ring's admin
+		 * channel to receive from: no other fd */
 		.fds = {
 			{ WORKER_FD_INPUT, SANDBOX_FD_READ },
 			{ WORKER_FD_LOG, SANDBOX_FD_WRITE },
+			{ WORKER_FD_ADMIN, SANDBOX_FD_RECV },
 		},
-		.nfds = 2,
+		.nfds = 3,
 	};
 	char err[RING_MSG_LEN];
 
@@ -647,7 +662,7 @@ run(struct worker *w)
 	char name[PATH_MAX];
 	int ret;
 
-	ret = ring_map(&w->ring, WORKER_FD_DATA, WORKER_FD_CURSOR,
+	ret = ring_map(&w->ring, WORKER_FD_DATA, WORKER_FD_ADMIN,
 		       RING_ROLE_PRODUCER);
 	/* Mapped (or not: then this mapping can never be made): the broker
 	 * seals the data segment against every later writer when this, the

@@ -65,6 +65,7 @@ struct worker {
 
 	struct ring *ring;
 	struct ring_hdr *hdr;       /* the producer's writable view */
+	int admin_closed;           /* the broker closed the admin channel */
 	AVFormatContext *fmt;
 	AVIOContext *avio;
 	struct worker_dec *dec;     /* decoders (worker_decode.c), or NULL */
@@ -96,9 +97,12 @@ void worker_log(const struct worker *w, const char *fmt, ...)
 uint64_t worker_now_ns(void);
 
 /* Wait until fd (if >= 0) is readable or the timeout (NULL: none) passes.
- * Returns 1 ready, 0 timeout or other signal, -EINTR when a stop was
+ * The ring's admin channel is watched too: messages that arrive meanwhile
+ * are taken (ring_admin_poll), so a consumer that left stops holding the
+ * ring and the broker's channel drains; that returns 0. Returns 1 ready,
+ * 0 timeout, admin message or other signal, -EINTR when a stop was
  * requested (checked without a race against SIGTERM), or -errno. */
-int worker_wait(int fd, const struct timespec *timeout);
+int worker_wait(struct worker *w, int fd, const struct timespec *timeout);
 
 /* Make a pipe input non-blocking, before the sandbox forbids F_SETFL.
  * Returns 0 or -errno. */

@@ -17,7 +17,12 @@
  *                           a regular file: RLIMIT_FSIZE is 0 (SIGXFSZ).
  *   fd 3  WORKER_FD_DATA    ring data segment (memfd, read-write; sealed
  *                           against new writes once fd 1 is closed)
- *   fd 4  WORKER_FD_CURSOR  ring cursor segment (memfd, read-write)
+ *   fd 4  WORKER_FD_ADMIN   the ring's admin channel: the worker's end of a
+ *                           SOCK_SEQPACKET socketpair on which the broker
+ *                           sends ADD (a new consumer's cursor page, one
+ *                           read-only fd) and DEL; the worker only
+ *                           receives (ring_admin_poll, common/ring.h), and
+ *                           checks every message as untrusted input
  *
  * The data segment reaches consumers only once it carries
  * F_SEAL_FUTURE_WRITE: every write(2) and every new writable shared
@@ -59,11 +64,12 @@
  *
  *   struct worker_assign_hdr, then hdr.len bytes: hdr.argc NUL-terminated
  *   strings, exactly (the argv above, argv[0] included)
- *   SCM_RIGHTS: exactly WORKER_ASSIGN_NFDS fds, input, data, cursor, ready
+ *   SCM_RIGHTS: exactly WORKER_ASSIGN_NFDS fds, in this order: input,
+ *   data, ready, admin
  *
  * The worker checks every field and the exact length (no MSG_TRUNC, no
- * MSG_CTRUNC, one SCM_RIGHTS of exactly four fds), places the fds on 0, 3,
- * 4 and 1 (closing the socket and every fd it received), and runs as if
+ * MSG_CTRUNC, one SCM_RIGHTS of exactly four fds), places them on 0, 3, 1
+ * and 4 (closing the socket and every fd it received), and runs as if
  * exec'd with that argv: options, sandbox, first input byte. A malformed
  * assignment exits WORKER_EXIT_USAGE, closing every fd it was sent unused;
  * EOF on fd 3 (the broker closed it) exits 0.
@@ -77,12 +83,12 @@
 #define WORKER_FD_READY  1
 #define WORKER_FD_LOG    2
 #define WORKER_FD_DATA   3
-#define WORKER_FD_CURSOR 4
+#define WORKER_FD_ADMIN  4
 #define WORKER_FD_SPARE  3  /* spare mode, until the assignment arrives */
 
 #define WORKER_ASSIGN_MAGIC    0x57534d44u /* "DMSW" little-endian */
-#define WORKER_ASSIGN_VERSION  2u
-#define WORKER_ASSIGN_NFDS     4u      /* input, data, cursor, ready */
+#define WORKER_ASSIGN_VERSION  3u
+#define WORKER_ASSIGN_NFDS     4u      /* input, data, ready, admin */
 #define WORKER_ASSIGN_MAX_ARGC 256u    /* argv[0] included */
 #define WORKER_ASSIGN_MAX_LEN  16384u  /* string bytes after the header */
 

@@ -335,7 +335,8 @@ enum {
  * holds the stream). conn itself stays free for other requests.
  * On success *stream is owned by the caller (free with shmdemux_detach()).
  * On failure *stream is NULL; returns -ENOENT (no such stream), -EBUSY (no
- * reader slot left), SHMDEMUX_EABI / SHMDEMUX_ECORRUPT (bad ring),
+ * reader slot left, or the stream's worker is not taking new readers),
+ * SHMDEMUX_EABI / SHMDEMUX_ECORRUPT (bad ring),
  * SHMDEMUX_EBROKER, or another negative code; the broker's message is in
  * shmdemux_conn_last_error(conn). */
 int shmdemux_attach(shmdemux_conn *conn, uint32_t id, const char *name,

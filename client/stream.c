@@ -244,7 +244,9 @@ send_attach(shmdemux_conn *c, uint32_t id, const char *name, int start,
 	ret = conn_request(c, &req, CTL_ATTACH, NULL, 0, reply, fds, &nfds);
 	if (ret < 0)
 		goto out;
-	if (ret != CTL_ATTACHED || nfds != 2) {
+	/* the data segment, and our cursor page unless we observe */
+	if (ret != CTL_ATTACHED ||
+	    nfds != ((flags & SHMDEMUX_ATTACH_OBSERVER) ? 1 : 2)) {
 		ret = -EBADMSG;
 		goto out;
 	}
@@ -317,7 +319,7 @@ map_ring(shmdemux_stream *s, const struct ctl_attached *a, int fds[2],
 	ret = check_data_fd(fds[0], a->data_size);
 	if (ret < 0)
 		return ret;
-	ret = ring_map(&s->ring, fds[0], fds[1], RING_ROLE_CONSUMER);
+	ret = ring_map(&s->ring, fds[0], -1, RING_ROLE_CONSUMER);
 	if (ret < 0)
 		return err_from_ring(ret);
 	ret = pin_table(s, fds[0]);
@@ -326,9 +328,11 @@ map_ring(shmdemux_stream *s, const struct ctl_attached *a, int fds[2],
 	s->live = ring_hdr(s->ring)->mode == RING_MODE_LIVE;
 	if (s->flags & SHMDEMUX_ATTACH_OBSERVER)
 		return 0;
-	if (a->slot < 0)
+	if (a->slot < 0 || fds[1] < 0)
 		return -EBADMSG;
-	ret = ring_attach(s->ring, (unsigned)a->slot, (enum ring_start)start);
+	ret = ring_attach(s->ring, fds[1], (enum ring_start)start);
+	if (ret == 0 && ring_slot(s->ring) != a->slot)
+		ret = -EPROTO;
 	return ret < 0 ? err_from_ring(ret) : 0;
 }
 

@@ -15,6 +15,7 @@
  *   stubborn  ignore SIGTERM, publish one record, wait for SIGKILL
  * Before anything it checks the fd layout: 0, 1, 2, 3, 4 open, 5..63 closed,
  * fd 1 the write end of a pipe (readiness, closed once the ring is mapped),
+ * fd 4 a socket (the ring's admin channel),
  * --seekable only with a regular file; a violation exits 99.
  * Started as `--spare` it takes its stream the way shmdemux-worker does
  * (worker_spare.c, the same code), and the same checks follow.
@@ -47,6 +48,8 @@ layout_ok(int seekable)
 			return 0;
 	if (fstat(WORKER_FD_READY, &st) < 0 || !S_ISFIFO(st.st_mode) ||
 	    (fcntl(WORKER_FD_READY, F_GETFL) & O_ACCMODE) != O_WRONLY)
+		return 0;
+	if (fstat(WORKER_FD_ADMIN, &st) < 0 || !S_ISSOCK(st.st_mode))
 		return 0;
 	if (fstat(WORKER_FD_INPUT, &st) < 0)
 		return 0;
@@ -172,7 +175,7 @@ main(int argc, char **argv)
 	}
 	if (!layout_ok(seekable))
 		return 99;
-	ret = ring_map(&r, WORKER_FD_DATA, WORKER_FD_CURSOR,
+	ret = ring_map(&r, WORKER_FD_DATA, WORKER_FD_ADMIN,
 		       RING_ROLE_PRODUCER);
 	close(WORKER_FD_READY); /* mapped: the broker seals the data segment */
 	if (ret < 0)

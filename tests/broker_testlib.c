@@ -614,11 +614,11 @@ tl_consume(const char *sock, uint32_t id, int timeout_ms, tl_rec_fn fn,
 		close(fd);
 		return slot;
 	}
-	ret = ring_map(&r, fds[0], fds[1], RING_ROLE_CONSUMER);
+	ret = ring_map(&r, fds[0], -1, RING_ROLE_CONSUMER);
+	if (ret == 0)
+		ret = ring_attach(r, fds[1], RING_START_OLDEST);
 	close(fds[0]);
 	close(fds[1]);
-	if (ret == 0)
-		ret = ring_attach(r, (unsigned)slot, RING_START_OLDEST);
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	while (ret == 0) {
 		ret = ring_next(r, &v, 100);

@@ -109,7 +109,8 @@ int tl_info(const char *sock, uint32_t id, struct ctl_stream_info *out);
 /* CLOSE or KILL: 0 or the error code. */
 int tl_simple(int fd, uint16_t type, uint32_t id);
 
-/* ATTACH: returns the slot (>= -1) and the two fds, or -code. */
+/* ATTACH: returns the slot (>= -1) and the fds (the data segment, and the
+ * cursor page unless observing: fds[1] -1 then), or -code. */
 int tl_attach(int fd, uint32_t id, uint32_t flags, int fds[2],
 	      struct ctl_attached *att);
 /* Attach a consumer, map the ring and read records until the stream has

@@ -99,10 +99,10 @@ kill_mid_stream(const char *media)
 	CHECK(cfd >= 0);
 	slot = tl_attach(cfd, (uint32_t)id, 0, fds, NULL);
 	CHECK(slot >= 0);
-	CHECK(ring_map(&r, fds[0], fds[1], RING_ROLE_CONSUMER) == 0);
+	CHECK(ring_map(&r, fds[0], -1, RING_ROLE_CONSUMER) == 0);
+	CHECK(ring_attach(r, fds[1], RING_START_OLDEST) == 0);
 	close(fds[0]);
 	close(fds[1]);
-	CHECK(ring_attach(r, (unsigned)slot, RING_START_OLDEST) == 0);
 	/* Ten records in, with most of the 400 kB input still to go and a
 	 * 192 kB ring, the worker is mid-stream (lossless: it cannot finish
 	 * before we read on). */

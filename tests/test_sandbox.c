@@ -3,8 +3,9 @@
  *
  * Each case runs in a forked child that enters the sandbox and then tries
  * one thing; the parent checks how the child ended. The child may read one
- * pipe (its input) and write fd 2, as the worker may; any other read,
- * executable memory and file growth are forbidden.
+ * pipe (its input), write fd 2 and recvmsg on one socket (the ring's admin
+ * channel), as the worker may; any other read or receive, executable
+ * memory and file growth are forbidden.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -53,7 +54,8 @@ enum what {
 	DO_NOTHING, DO_THREAD, DO_SOCKET, DO_OPEN, DO_EXEC, DO_WRITE_STDOUT,
 	DO_BIG_ALLOC, DO_KILL_PARENT, DO_FORK, DO_READ_INPUT, DO_READ_OTHER,
 	DO_READV_OTHER, DO_PREAD_OTHER, DO_READ_STDERR, DO_WRITE_LOG,
-	DO_MMAP_EXEC, DO_MPROTECT_EXEC, DO_MMAP_RW, DO_FSIZE,
+	DO_MMAP_EXEC, DO_MPROTECT_EXEC, DO_MMAP_RW, DO_FSIZE, DO_RECV_ADMIN,
+	DO_RECV_OTHER, DO_READ_ADMIN,
 };
 
 /* Two pipes with a byte waiting in each: the first is the sandboxed
@@ -88,6 +90,21 @@ stderr_to_file(void)
 	return 0;
 }
 
+/* The ring's admin channel as the worker has it (recvmsg only), and
+ * another socket, both made before the sandbox. */
+#define ADMIN_FD 9
+#define OTHER_FD 10
+
+static int
+recv_one(int fd)
+{
+	char b;
+	struct iovec iov = { .iov_base = &b, .iov_len = 1 };
+	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
+
+	return (int)recvmsg(fd, &mh, MSG_DONTWAIT);
+}
+
 static int
 child(enum what w)
 {
@@ -99,10 +116,18 @@ child(enum what w)
 	char err[256], byte;
 	pthread_t t;
 	void *res, *p;
+	int sv[2];
 
 #ifdef SHMDEMUX_SANITIZE_BUILD
 	c.mem_limit = 0; /* the sanitizer runtime reserves terabytes */
 #endif
+	/* The admin channel first, on its fixed number, so that no pipe
+	 * below lands there. */
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET, 0, sv) < 0 ||
+	    dup2(sv[0], ADMIN_FD) < 0 || dup2(sv[1], OTHER_FD) < 0)
+		return 89;
+	close(sv[0]);
+	close(sv[1]);
 	input_fd = pipe_with_byte();
 	other_fd = pipe_with_byte();
 	if (input_fd < 0 || other_fd < 0 ||
@@ -112,6 +137,8 @@ child(enum what w)
 						    SANDBOX_FD_READ };
 	c.fds[c.nfds++] = (struct sandbox_fd_rule){ STDERR_FILENO,
 						    SANDBOX_FD_WRITE };
+	c.fds[c.nfds++] = (struct sandbox_fd_rule){ ADMIN_FD,
+						    SANDBOX_FD_RECV };
 	iov = (struct iovec){ .iov_base = &byte, .iov_len = 1 };
 	if (sandbox_enter(&c, report, err, sizeof(err)) < 0) {
 		fprintf(stderr, "sandbox_enter: %s\n", err);
@@ -194,6 +221,16 @@ child(enum what w)
 	case DO_FSIZE:
 		syscall(SYS_write, STDERR_FILENO, "x", 1);
 		return 114;
+	case DO_RECV_ADMIN:
+		/* nothing waiting: EAGAIN, not a trap */
+		return recv_one(ADMIN_FD) < 0 && errno == EAGAIN ? 0 : 115;
+	case DO_RECV_OTHER:
+		recv_one(OTHER_FD);
+		return 116;
+	case DO_READ_ADMIN:
+		/* recvmsg is the admin channel's only call */
+		syscall(SYS_read, ADMIN_FD, &byte, 1);
+		return 117;
 	}
 	return 101;
 }
@@ -271,6 +308,9 @@ main(void)
 	expect_sigsys(DO_WRITE_STDOUT, "write(1)", SYS_write);
 	expect_sigsys(DO_KILL_PARENT, "kill", SYS_kill);
 	expect_sigsys(DO_FORK, "fork", SYS_fork);
+	expect_exit0(DO_RECV_ADMIN, "recvmsg on the admin channel");
+	expect_sigsys(DO_RECV_OTHER, "recvmsg on another socket", SYS_recvmsg);
+	expect_sigsys(DO_READ_ADMIN, "read(admin channel)", SYS_read);
 #ifndef SHMDEMUX_SANITIZE_BUILD
 	expect_exit0(DO_BIG_ALLOC, "allocation beyond the limit");
 #endif

@@ -218,15 +218,15 @@ attack(struct target *t)
 /* Read the stream to its end as a consumer; note where the first packet's
  * payload lies. */
 static void
-read_to_end(struct target *t, int fds[2], int slot)
+read_to_end(struct target *t, int fds[2])
 {
 	struct ring *r = NULL;
 	struct ring_rd v;
 	long n = 0;
 	int ret;
 
-	CHECK(ring_map(&r, fds[0], fds[1], RING_ROLE_CONSUMER) == 0);
-	CHECK(ring_attach(r, (unsigned)slot, RING_START_OLDEST) == 0);
+	CHECK(ring_map(&r, fds[0], -1, RING_ROLE_CONSUMER) == 0);
+	CHECK(ring_attach(r, fds[1], RING_START_OLDEST) == 0);
 	t->payload_off = -1;
 	while ((ret = ring_next(r, &v, 20000)) == 0) {
 		if (v.type == RING_REC_PACKET && t->payload_off < 0 &&
@@ -288,7 +288,7 @@ test_forge(void)
 	t.len = (size_t)att.data_size;
 	/* The whole file fits the ring: nothing is reclaimed, a consumer
 	 * attaching later reads every record the attacker saw. */
-	read_to_end(&t, fds, slot);
+	read_to_end(&t, fds);
 	attack(&t);
 	close(fds[0]);
 	close(fds[1]);
@@ -340,7 +340,7 @@ attach_behind_open(const struct tl_broker *b, const char *file, int runs,
 		struct ctl_open o;
 		char err[CTL_MSG_LEN];
 		double t0 = tl_now_ms();
-		int fd = tl_connect(b->sock), id, fds[2];
+		int fd = tl_connect(b->sock), id, fds[2] = { -1, -1 };
 
 		CHECK(fd >= 0);
 		tl_open_init(&o, CTL_SRC_PATH, file, "");
@@ -350,8 +350,9 @@ attach_behind_open(const struct tl_broker *b, const char *file, int runs,
 				&att) == -1);
 		ms[i] = tl_now_ms() - t0;
 		check_sealed(fds[0], att.data_size, label);
+		/* an observer gets the data segment and no cursor page */
+		CHECK(fds[1] < 0 && att.page_size == 0);
 		close(fds[0]);
-		close(fds[1]);
 		CHECK(tl_simple(fd, CTL_CLOSE, (uint32_t)id) == 0);
 		close(fd);
 	}
@@ -408,8 +409,8 @@ attach_to_unready(const char *fake, const char *const *args, int push)
 	check_sealed(fds[0], att.data_size, fake);
 	/* answered once the worker's fd 1 closed, which may be before the
 	 * broker has reaped it: the end follows in the ring */
-	CHECK(ring_map(&r, fds[0], fds[1], RING_ROLE_CONSUMER) == 0);
-	CHECK(ring_attach(r, (unsigned)slot, RING_START_OLDEST) == 0);
+	CHECK(ring_map(&r, fds[0], -1, RING_ROLE_CONSUMER) == 0);
+	CHECK(ring_attach(r, fds[1], RING_START_OLDEST) == 0);
 	CHECK(ring_next(r, &v, 20000) == -EPIPE);
 	ring_unmap(&r);
 	close(fds[0]);
@@ -474,8 +475,8 @@ static const char *const fake_names[] = {
 struct fake {
 	int listen_fd;
 	int quit[2];
-	int data_fd, cur_fd;
-	uint64_t announce, cursor_size;
+	int data_fd;
+	uint64_t announce;
 	unsigned attaches;
 };
 
@@ -485,7 +486,7 @@ fake_reply(struct fake *f, int c)
 	union ctl_msg m;
 	struct ctl_attached a;
 	int fds[CTL_MAX_FDS], nfds = 0;
-	const int out[2] = { f->data_fd, f->cur_fd };
+	const int out[1] = { f->data_fd };
 
 	if (tl_recv(c, &m, fds, &nfds) <= 0)
 		return;
@@ -498,8 +499,8 @@ fake_reply(struct fake *f, int c)
 	a.stream_id = 1;
 	a.slot = -1;
 	a.data_size = f->announce;
-	a.cursor_size = f->cursor_size;
-	CHECK(ctl_send(c, &a, sizeof(a), out, 2) == 0);
+	/* an observer's answer: the data segment alone, no cursor page */
+	CHECK(ctl_send(c, &a, sizeof(a), out, 1) == 0);
 	f->attaches++;
 }
 
@@ -566,12 +567,10 @@ fake_ring(struct fake *f, enum fake_case k)
 	struct stat st;
 
 	plain = memfd_create("fake-plain", MFD_CLOEXEC);
-	f->cur_fd = memfd_create("fake-cursor", MFD_CLOEXEC);
-	CHECK(plain >= 0 && f->cur_fd >= 0);
-	CHECK(ring_create(plain, f->cur_fd, &p) == 0);
+	CHECK(plain >= 0);
+	CHECK(ring_create(plain, &p) == 0);
 	CHECK(fstat(plain, &st) == 0 && st.st_size > 0);
 	f->announce = (uint64_t)st.st_size;
-	f->cursor_size = ring_cursor_seg_size(&p);
 	if (k == FAKE_FILE) {
 		snprintf(path, sizeof(path), "%s/fake-ring", tl_dir());
 		data = open(path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
@@ -641,7 +640,6 @@ test_client(void)
 		close(f.quit[1]);
 		close(f.listen_fd);
 		close(f.data_fd);
-		close(f.cur_fd);
 		unlink(sock);
 	}
 	CHECK(strstr(shmdemux_strerror(SHMDEMUX_EUNSEALED), "seal") != NULL);

@@ -337,8 +337,9 @@ test_handoff(void)
 struct direct {
 	pid_t pid;
 	int sock;              /* our end */
-	int data_fd, cur_fd;
-	int ready[2];          /* the readiness pipe (worker_abi.h) */
+	int data_fd;
+	int asock, wsock;  /* the ring's admin channel: ours, the worker's */
+	int ready[2];      /* the readiness pipe (worker_abi.h) */
 	struct ring *admin;
 };
 
@@ -351,11 +352,14 @@ direct_start(struct direct *d)
 	};
 	int sv[2];
 
-	d->data_fd = memfd_create("test-data", MFD_CLOEXEC);
-	d->cur_fd = memfd_create("test-cursors", MFD_CLOEXEC);
-	CHECK(d->data_fd >= 0 && d->cur_fd >= 0);
-	CHECK(ring_create(d->data_fd, d->cur_fd, &p) == 0);
-	CHECK(ring_map(&d->admin, d->data_fd, d->cur_fd, RING_ROLE_ADMIN) == 0);
+	d->data_fd = memfd_create("test-data", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+	CHECK(d->data_fd >= 0);
+	CHECK(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) == 0);
+	d->asock = sv[0];
+	d->wsock = sv[1];
+	CHECK(fcntl(d->asock, F_SETFL, O_NONBLOCK) == 0);
+	CHECK(ring_create(d->data_fd, &p) == 0);
+	CHECK(ring_map(&d->admin, d->data_fd, d->asock, RING_ROLE_ADMIN) == 0);
 	CHECK(pipe2(d->ready, O_CLOEXEC) == 0);
 	CHECK(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) == 0);
 	d->pid = fork();
@@ -398,7 +402,8 @@ direct_end(struct direct *d, int *untouched)
 	ring_unmap(&d->admin);
 	close(d->sock);
 	close(d->data_fd);
-	close(d->cur_fd);
+	close(d->asock);
+	close(d->wsock);
 	return st;
 }
 
@@ -454,7 +459,7 @@ send_assignment(struct direct *d, int input_fd, enum bad bad)
 		.len = sizeof(args),
 	};
 	int fds[5] = {
-		input_fd, d->data_fd, d->cur_fd, d->ready[1], input_fd,
+		input_fd, d->data_fd, d->ready[1], d->wsock, input_fd,
 	};
 	size_t len = sizeof(h) + sizeof(args);
 	int nfds = 4;
@@ -561,10 +566,10 @@ first_packet_us(const struct tl_broker *b, const char *file)
 	CHECK(id > 0);
 	slot = tl_attach(fd, (uint32_t)id, 0, fds, NULL);
 	CHECK(slot >= 0);
-	CHECK(ring_map(&r, fds[0], fds[1], RING_ROLE_CONSUMER) == 0);
+	CHECK(ring_map(&r, fds[0], -1, RING_ROLE_CONSUMER) == 0);
+	CHECK(ring_attach(r, fds[1], RING_START_OLDEST) == 0);
 	close(fds[0]);
 	close(fds[1]);
-	CHECK(ring_attach(r, (unsigned)slot, RING_START_OLDEST) == 0);
 	for (;;) {
 		do
 			ret = ring_next(r, &v, 10000);

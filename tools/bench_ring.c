@@ -16,6 +16,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -29,8 +30,10 @@
 #define MAX_CONS 4
 
 struct bring {
-	int dfd, cfd;
+	int dfd;
+	int asock, psock;  /* the admin channel: ours, the producer's */
 	struct ring *admin;
+	int lat_page;      /* latency run: the consumer's page, watched */
 };
 
 struct result {
@@ -55,16 +58,21 @@ bring_create(struct bring *b, uint32_t wait_consumers)
 		.data_size = RING_BYTES, .max_consumers = MAX_CONS,
 		.mode = RING_MODE_LOSSLESS, .wait_consumers = wait_consumers,
 	};
-	int ret;
+	int sv[2], ret;
 
 	b->admin = NULL;
+	b->lat_page = -1;
 	b->dfd = memfd_create("bench-data", MFD_CLOEXEC | MFD_ALLOW_SEALING);
-	b->cfd = memfd_create("bench-cur", MFD_CLOEXEC | MFD_ALLOW_SEALING);
-	if (b->dfd < 0 || b->cfd < 0)
+	if (b->dfd < 0 ||
+	    socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
 		return -errno;
-	if ((ret = ring_create(b->dfd, b->cfd, &p)) < 0)
+	b->asock = sv[0];
+	b->psock = sv[1];
+	if (fcntl(b->asock, F_SETFL, O_NONBLOCK) < 0)
+		return -errno;
+	if ((ret = ring_create(b->dfd, &p)) < 0)
 		return ret;
-	return ring_map(&b->admin, b->dfd, b->cfd, RING_ROLE_ADMIN);
+	return ring_map(&b->admin, b->dfd, b->asock, RING_ROLE_ADMIN);
 }
 
 static void
@@ -72,7 +80,19 @@ bring_destroy(struct bring *b)
 {
 	ring_unmap(&b->admin);
 	close(b->dfd);
-	close(b->cfd);
+	close(b->asock);
+	close(b->psock);
+	if (b->lat_page >= 0)
+		close(b->lat_page);
+}
+
+/* A consumer as the broker makes one: its cursor page's fd, or -1. */
+static int
+bring_add(struct bring *b)
+{
+	int fd;
+
+	return ring_slot_alloc(b->admin, 0, &fd) < 0 ? -1 : fd;
 }
 
 static int
@@ -84,7 +104,7 @@ map_consumer(const struct bring *b, struct ring **r)
 	snprintf(path, sizeof(path), "/proc/self/fd/%d", b->dfd);
 	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
 		return -errno;
-	ret = ring_map(r, fd, b->cfd, RING_ROLE_CONSUMER);
+	ret = ring_map(r, fd, -1, RING_ROLE_CONSUMER);
 	close(fd);
 	return ret;
 }
@@ -126,7 +146,7 @@ produce(const struct bring *b, uint64_t n, int size)
 	struct ring_wr w;
 	uint64_t i;
 
-	if (ring_map(&r, b->dfd, b->cfd, RING_ROLE_PRODUCER) < 0)
+	if (ring_map(&r, b->dfd, b->psock, RING_ROLE_PRODUCER) < 0)
 		_exit(1);
 	for (i = 0; i < n; i++) {
 		if (ring_reserve(r, 0, (uint64_t)size, &w, -1) < 0)
@@ -141,7 +161,7 @@ produce(const struct bring *b, uint64_t n, int size)
 }
 
 static void
-consume(const struct bring *b, uint64_t slot, int fd)
+consume(const struct bring *b, uint64_t page, int fd)
 {
 	struct result res = { 0 };
 	struct ring *r;
@@ -150,7 +170,7 @@ consume(const struct bring *b, uint64_t slot, int fd)
 	int ret;
 
 	if (map_consumer(b, &r) < 0 ||
-	    ring_attach(r, (unsigned)slot, RING_START_OLDEST) < 0)
+	    ring_attach(r, (int)page, RING_START_OLDEST) < 0)
 		_exit(1);
 	while ((ret = ring_next(r, &v, -1)) == 0) {
 		if (res.records++ == 0)
@@ -179,9 +199,12 @@ throughput(uint64_t size, unsigned ncons, double *rps)
 		n = 6000000;
 	if (bring_create(&b, ncons) < 0 || pipe(fds) < 0)
 		return -1;
-	for (i = 0; i < ncons; i++)
-		pids[i] = spawn(consume, &b,
-				(uint64_t)ring_slot_alloc(b.admin, 0), fds[1]);
+	for (i = 0; i < ncons; i++) {
+		int page = bring_add(&b);
+
+		pids[i] = spawn(consume, &b, (uint64_t)page, fds[1]);
+		close(page);
+	}
 	pids[ncons] = spawn(produce, &b, n, (int)size);
 	if (waitpid(pids[ncons], &ret, 0) < 0 || ret != 0)
 		ret = -1;
@@ -203,23 +226,29 @@ throughput(uint64_t size, unsigned ncons, double *rps)
 	return ret;
 }
 
-/* Latency producer: wait until the consumer is counted as sleeping, give it
- * time to enter the kernel, stamp, publish. */
+/* Latency producer: wait until the consumer's page says it sleeps on the
+ * current wake word, give it time to enter the kernel, stamp, publish. */
 static void
 lat_produce(const struct bring *b, uint64_t n, int unused)
 {
-	const struct ring_cursors *c;
+	const struct ring_page *pg;
+	const struct ring_hdr *h;
 	struct ring *r;
 	struct ring_wr w;
 	uint64_t i, t;
 
 	(void)unused;
-	if (ring_map(&r, b->dfd, b->cfd, RING_ROLE_PRODUCER) < 0)
+	if (ring_map(&r, b->dfd, b->psock, RING_ROLE_PRODUCER) < 0)
 		_exit(1);
-	c = ring_cursors(r);
+	pg = mmap(NULL, RING_PAGE_SIZE, PROT_READ, MAP_SHARED, b->lat_page, 0);
+	if (pg == MAP_FAILED)
+		_exit(1);
+	h = ring_hdr(r);
 	for (i = 0; i < n; i++) {
-		while (atomic_load_explicit(&c->wake_needed,
-					    memory_order_acquire) == 0)
+		while (atomic_load_explicit(&pg->sleep_seq,
+					    memory_order_acquire) !=
+		       (RING_SLEEPING | atomic_load_explicit(&h->wake_seq,
+						memory_order_relaxed)))
 			;
 		t = now_ns();
 		while (now_ns() - t < 30000)
@@ -244,7 +273,7 @@ cmp_u64(const void *a, const void *b)
 }
 
 static void
-lat_consume(const struct bring *b, uint64_t slot, int fd)
+lat_consume(const struct bring *b, uint64_t page, int fd)
 {
 	static uint64_t lat[LAT_SAMPLES];
 	uint64_t q[2], n = 0;
@@ -252,7 +281,7 @@ lat_consume(const struct bring *b, uint64_t slot, int fd)
 	struct ring_rd v;
 
 	if (map_consumer(b, &r) < 0 ||
-	    ring_attach(r, (unsigned)slot, RING_START_OLDEST) < 0)
+	    ring_attach(r, (int)page, RING_START_OLDEST) < 0)
 		_exit(1);
 	while (ring_next(r, &v, -1) == 0) {
 		uint64_t t = now_ns();
@@ -279,10 +308,10 @@ latency(double *p50, double *p99)
 	pid_t pc, pp;
 	int fds[2], st, ret = 0;
 
-	if (bring_create(&b, 1) < 0 || pipe(fds) < 0)
+	if (bring_create(&b, 1) < 0 || pipe(fds) < 0 ||
+	    (b.lat_page = bring_add(&b)) < 0)
 		return -1;
-	pc = spawn(lat_consume, &b, (uint64_t)ring_slot_alloc(b.admin, 0),
-		   fds[1]);
+	pc = spawn(lat_consume, &b, (uint64_t)b.lat_page, fds[1]);
 	pp = spawn(lat_produce, &b, LAT_SAMPLES, 0);
 	waitpid(pp, &st, 0);
 	ring_set_end(b.admin, SD_END_EOF, 0, 0, 0, NULL);
