@@ -109,6 +109,8 @@ static void ring_release_check(struct stream *s);
 static void ring_released_info(const struct stream *s,
 			       struct ctl_stream_info *info);
 static void on_keep_timer(struct ev *ev, uint32_t events);
+static void watchdog_sample(const struct stream *s, struct wd_sample *ws);
+static uint32_t watchdog_verdict(struct stream *s, int verdict);
 
 /* ---- validation ---- */
 
@@ -652,16 +654,25 @@ static void
 on_start_deadline(struct ev *ev, uint32_t events)
 {
 	struct stream *s = ev->arg;
+	struct wd_sample ws;
 	uint64_t exp;
 
 	(void)events;
 	(void)!read(ev->fd, &exp, sizeof(exp));
 	if (s->sealed || s->pid == 0 || s->stop_reason != SD_END_NONE)
 		return;
-	snprintf(s->wd_msg, sizeof(s->wd_msg), "the worker did not map its "
-		 "ring within %u ms", conf.open_timeout_ms);
-	log_info("stream %u: %s, killing it", s->id, s->wd_msg);
-	s->stop_reason = SD_END_WATCHDOG;
+	/* Both deadlines are the open timeout, and the two timers race: the
+	 * end reason must not depend on which fires first. A worker that
+	 * has not mapped its ring is still opening, so the watchdog's own
+	 * verdict for an opening worker answers (open-failed when the
+	 * source never gave a byte, watchdog otherwise). */
+	watchdog_sample(s, &ws);
+	if (ws.input > 0 || ws.input_waiting)
+		s->wd.input_seen = 1;
+	s->stop_reason = watchdog_verdict(s, s->wd.input_seen ?
+					  WD_OPEN_TIMEOUT : WD_NO_INPUT);
+	log_info("stream %u: the worker has not mapped its ring: %s, "
+		 "killing it", s->id, s->wd_msg);
 	pidfd_signal(s, SIGKILL);
 }
 

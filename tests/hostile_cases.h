@@ -5,7 +5,7 @@
  * Two sides share these tables: the hostile worker (broker/worker_hostile.c,
  * linked into shmdemux-worker only in fault-injection builds) writes one
  * track, one packet or one frame record per case, in table order; the
- * hostile consumer (tests/hostile_consumer.c) reads them back in the same
+ * reader of the hostile stream (tests/hostile_reader.c) reads them back in the same
  * order and checks the verdict of each. Test code: none of this is in a
  * release build.
  */

@@ -23,7 +23,7 @@
 #             while four readers read (SHMDEMUX_HOSTILE_STREAMS streams,
 #             default 12; SHMDEMUX_HOSTILE_SEED, default 1)
 #   struct    the same, field by field with values chosen to hurt
-# Consumers: hostile_consumer (every libshmdemux helper, each verdict
+# Consumers: hostile_reader (every libshmdemux helper, each verdict
 # checked), shmdemux dump --csv/--json/--framemd5/human, probe [--json],
 # ls [--json], shmdemux-example-decode.
 . "$(dirname "$0")/lib.sh"
@@ -33,9 +33,9 @@ shm_init
 what=${1:?usage: test_hostile.sh CASE}
 [ "${SHMDEMUX_FAULT_INJECTION:-0}" = 1 ] ||
 	shm_skip "built without -DSHMDEMUX_FAULT_INJECTION=ON (no hostile worker)"
-CONSUMER=$SHMDEMUX_BIN/hostile_consumer
+CONSUMER=$SHMDEMUX_BIN/hostile_reader
 DECODE=$SHMDEMUX_BIN/shmdemux-example-decode
-[ -x "$CONSUMER" ] && [ -x "$DECODE" ] || shm_die "hostile_consumer or the decode example is not built"
+[ -x "$CONSUMER" ] && [ -x "$DECODE" ] || shm_die "hostile_reader or the decode example is not built"
 command -v python3 >/dev/null || shm_skip "python3 is needed to check the output"
 
 # A sanitizer report must end a consumer with a signal, not with exit 1,
@@ -140,7 +140,7 @@ scripted() { # CASE END-STATE
 	# the library consumer reads to the stream's end, checking each case
 	run consumer "0" "$CONSUMER" "$SHMDEMUX_SOCKET" victim "$kind"
 	# the library never prints, whatever it is fed
-	grep -v '^hostile_consumer: ' "$SHM_TMP/consumer.err" >"$SHM_TMP/lib.err"
+	grep -v '^hostile_reader: ' "$SHM_TMP/consumer.err" >"$SHM_TMP/lib.err"
 	[ -s "$SHM_TMP/lib.err" ] &&
 		ko "consumer: the library printed: $(head -n 5 "$SHM_TMP/lib.err")"
 	wait_ended "$id" 30 || ko "the stream did not end"
@@ -281,15 +281,15 @@ random | struct)
 				;;
 			esac
 		done
-		how=$(sed -n 's/^hostile_consumer: ended with \([^:]*\):.*/\1/p' \
+		how=$(sed -n 's/^hostile_reader: ended with \([^:]*\):.*/\1/p' \
 			"$SHM_TMP/$tag-consumer.out")
-		grep -q '^hostile_consumer: gave up' "$SHM_TMP/$tag-consumer.out" &&
+		grep -q '^hostile_reader: gave up' "$SHM_TMP/$tag-consumer.out" &&
 			how="gave up: 1000 corrupt records in a row"
-		read -r np nf nt nc < <(sed -n 's/^hostile_consumer: ended with [^:]*: \([0-9]*\) packets, \([0-9]*\) frames, \([0-9]*\) tables, \([0-9]*\) corrupt.*/\1 \2 \3 \4/p' \
+		read -r np nf nt nc < <(sed -n 's/^hostile_reader: ended with [^:]*: \([0-9]*\) packets, \([0-9]*\) frames, \([0-9]*\) tables, \([0-9]*\) corrupt.*/\1 \2 \3 \4/p' \
 			"$SHM_TMP/$tag-consumer.out")
 		tot_p=$((tot_p + ${np:-0})); tot_f=$((tot_f + ${nf:-0}))
 		tot_t=$((tot_t + ${nt:-0})); tot_c=$((tot_c + ${nc:-0}))
-		[ -n "$how" ] || how=$(sed -n 's/^hostile_consumer: attach: \(.*\)/attach: \1/p' \
+		[ -n "$how" ] || how=$(sed -n 's/^hostile_reader: attach: \(.*\)/attach: \1/p' \
 			"$SHM_TMP/$tag-consumer.err")
 		seen[${how:-?}]=$(( ${seen[${how:-?}]:-0} + 1 ))
 		t_read=$SECONDS
@@ -306,7 +306,7 @@ random | struct)
 			text:"$t-probe.err" text:"$t-ls.out" \
 			jsonl:"$t-json.out" "${probe_json[@]}"
 		# the library never prints: anything not the consumer's own
-		grep -v '^hostile_consumer: ' "$SHM_TMP/$tag-consumer.err" \
+		grep -v '^hostile_reader: ' "$SHM_TMP/$tag-consumer.err" \
 			>"$SHM_TMP/lib.err"
 		[ -s "$SHM_TMP/lib.err" ] &&
 			ko "stream $i: the library printed: $(head -n 3 "$SHM_TMP/lib.err")"

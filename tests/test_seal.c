@@ -448,15 +448,19 @@ test_defer(void)
 	/* dies at once: its end of the readiness pipe closes with it */
 	CHECK(attach_to_unready("/bin/false", exec_opt, 0) ==
 	      SD_END_EXITED);
-	/* never maps and never dies: a pushed source with no byte keeps the
-	 * watchdog quiet; the start deadline ends it */
+	/* never maps and never dies: the open deadline ends it, and since
+	 * the pushed source never gave a byte the end is the source's
+	 * (open-failed), whichever of the start deadline and the watchdog
+	 * fires first */
 	snprintf(script, sizeof(script), "%s/sleeper", tl_dir());
 	f = fopen(script, "w");
 	CHECK(f != NULL);
 	fprintf(f, "#!/bin/sh\nexec sleep 60\n");
 	CHECK(fclose(f) == 0);
 	CHECK(chmod(script, 0755) == 0);
-	CHECK(attach_to_unready(script, hung_opt, 1) == SD_END_WATCHDOG);
+	CHECK(attach_to_unready(script, hung_opt, 1) == SD_END_OPEN_FAILED);
+	/* a file is input waiting: the worker's doing, a watchdog end */
+	CHECK(attach_to_unready(script, hung_opt, 0) == SD_END_WATCHDOG);
 }
 
 /* ---- client: a fake broker ---- */

@@ -1,8 +1,8 @@
 /*
- * hostile_consumer.c - a consumer of a hostile worker's stream that uses
+ * hostile_reader.c - a consumer of a hostile worker's stream that uses
  * every helper of libshmdemux and checks what it gets.
  *
- *   hostile_consumer SOCKET STREAM SCENARIO
+ *   hostile_reader SOCKET STREAM SCENARIO
  *
  * SCENARIO is what the worker was told to do (tests/hostile_cases.h):
  * wrapped, tracks, sidedata or frames, whose every record has a known
@@ -45,7 +45,7 @@ static const char *scenario;
 
 #define EXPECT(cond, ...) do {						\
 		if (!(cond)) {						\
-			fprintf(stderr, "hostile_consumer: %s: ", scenario); \
+			fprintf(stderr, "hostile_reader: %s: ", scenario); \
 			fprintf(stderr, __VA_ARGS__);			\
 			fputc('\n', stderr);				\
 			failures++;					\
@@ -458,19 +458,19 @@ run_any(shmdemux_stream *s, AVPacket *pkt)
 			corrupt++;
 			if (++run >= MAX_CORRUPT_RUN) {
 				ret = SHMDEMUX_ECORRUPT;
-				printf("hostile_consumer: gave up after %u "
+				printf("hostile_reader: gave up after %u "
 				       "corrupt records in a row\n", run);
 				break;
 			}
 		} else if (ret == -EAGAIN) {
-			fprintf(stderr, "hostile_consumer: no record and no "
+			fprintf(stderr, "hostile_reader: no record and no "
 				"end for %d ms\n", READ_TIMEOUT_MS);
 			return 2;
 		} else {
 			break;
 		}
 	}
-	printf("hostile_consumer: ended with %s: %u packets, %u frames, "
+	printf("hostile_reader: ended with %s: %u packets, %u frames, "
 	       "%u tables, %u corrupt records\n", shmdemux_strerror(ret),
 	       packets, frames, tables, corrupt);
 	return 0;
@@ -487,7 +487,7 @@ main(int argc, char **argv)
 	int ret, code = 0;
 
 	if (argc != 4 || pkt == NULL) {
-		fprintf(stderr, "usage: hostile_consumer SOCKET STREAM "
+		fprintf(stderr, "usage: hostile_reader SOCKET STREAM "
 			"wrapped|tracks|sidedata|frames|any\n");
 		return 2;
 	}
@@ -501,7 +501,7 @@ main(int argc, char **argv)
 				      SHMDEMUX_ATTACH_TRACK_EVENTS, &s);
 	if (ret < 0) {
 		/* the ring may be damaged before we attach: a code, fine */
-		fprintf(stderr, "hostile_consumer: attach: %s\n",
+		fprintf(stderr, "hostile_reader: attach: %s\n",
 			shmdemux_strerror(ret));
 		code = strcmp(scenario, "any") == 0 ? 0 : 1;
 		goto out;
@@ -519,7 +519,7 @@ main(int argc, char **argv)
 	if (code == 0 && failures > 0)
 		code = 1;
 	if (failures == 0 && code == 0)
-		printf("hostile_consumer: %s: every check held\n", scenario);
+		printf("hostile_reader: %s: every check held\n", scenario);
 out:
 	shmdemux_detach(&s);
 	shmdemux_disconnect(&c);
