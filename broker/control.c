@@ -339,7 +339,7 @@ static void
 finish_attach(struct conn *c, const struct ctl_attach *req, struct stream *s)
 {
 	struct ctl_attached r;
-	int fds[2], slot, page_fd;
+	int fds[3], slot, page_fd, wake[2] = { -1, -1 };
 
 	memset(&r, 0, sizeof(r));
 	/* Checked by the caller; a segment anyone could still map writable
@@ -348,8 +348,25 @@ finish_attach(struct conn *c, const struct ctl_attach *req, struct stream *s)
 		reply_error(c, req->hdr.id, -EAGAIN, NULL);
 		return;
 	}
+	/* A consumer that polls gets only the read end of its wake pipe:
+	 * the write end's file flags (O_NONBLOCK) are shared by the broker
+	 * and the producer alone, so no consumer can make the producer's
+	 * write block. */
+	if ((req->flags & CTL_ATTACH_WAKE) &&
+	    pipe2(wake, O_NONBLOCK | O_CLOEXEC) < 0) {
+		reply_error(c, req->hdr.id, -errno, NULL);
+		return;
+	}
+	/* Readable at first: the reader's first wake-up is its first read,
+	 * which arms the pipe (ring_set_wake_fd). */
+	if (wake[1] >= 0)
+		(void)!write(wake[1], "", 1);
 	slot = stream_attach(s, c->pid, req->flags & CTL_ATTACH_OBSERVER,
-			     &page_fd);
+			     wake[1], &page_fd);
+	if (wake[1] >= 0)
+		close(wake[1]);
+	if (slot < 0 && wake[0] >= 0)
+		close(wake[0]);
 	if (slot == -ENODATA) {
 		char msg[CTL_MSG_LEN];
 
@@ -378,12 +395,15 @@ finish_attach(struct conn *c, const struct ctl_attach *req, struct stream *s)
 	 * stays writable by that consumer: nobody else reads it but the
 	 * producer, which trusts nothing in it. */
 	fds[1] = page_fd;
+	fds[2] = wake[0];
 	r.page_size = page_fd >= 0 ? RING_PAGE_SIZE : 0;
-	log_debug("stream %u: pid %d attached (slot %d)", stream_id(s),
-		  (int)c->pid, slot);
-	reply(c, &r, sizeof(r), fds, page_fd >= 0 ? 2 : 1);
+	log_debug("stream %u: pid %d attached (slot %d%s)", stream_id(s),
+		  (int)c->pid, slot, wake[0] >= 0 ? ", polls" : "");
+	reply(c, &r, sizeof(r), fds, page_fd < 0 ? 1 : wake[0] < 0 ? 2 : 3);
 	if (page_fd >= 0)
 		close(page_fd);
+	if (wake[0] >= 0)
+		close(wake[0]);
 }
 
 /* The seal decides: attach now, wait for it, or refuse. */
@@ -419,7 +439,7 @@ attach_or_wait(struct conn *c, const struct ctl_attach *req,
 }
 
 static void
-do_attach(struct conn *c, const struct ctl_attach *req)
+do_attach(struct conn *c, const struct ctl_attach *req, int nfds)
 {
 	struct stream *s;
 
@@ -429,8 +449,18 @@ do_attach(struct conn *c, const struct ctl_attach *req)
 		return;
 	}
 	if (req->start > RING_START_LIVE ||
-	    (req->flags & ~(uint32_t)CTL_ATTACH_OBSERVER) != 0) {
+	    (req->flags & ~(uint32_t)(CTL_ATTACH_OBSERVER |
+				      CTL_ATTACH_WAKE)) != 0 ||
+	    (req->flags & CTL_ATTACH_OBSERVER &&
+	     req->flags & CTL_ATTACH_WAKE)) {
 		reply_error(c, req->hdr.id, -EINVAL, "invalid attach options");
+		return;
+	}
+	/* The broker makes every descriptor it hands on: a consumer's own
+	 * (an eventfd, a pipe, a memfd) never reaches the producer. */
+	if (nfds > 0) {
+		reply_error(c, req->hdr.id, -EINVAL, "an attach request "
+			    "carries no file descriptor");
 		return;
 	}
 	s = find_or_reply(c, req->hdr.id, &req->ref);
@@ -558,7 +588,7 @@ dispatch(struct conn *c, const union ctl_msg *m, int *fds, int nfds)
 		do_open(c, &m->open, in_fd);
 		break;
 	case CTL_ATTACH:
-		do_attach(c, &m->attach);
+		do_attach(c, &m->attach, nfds);
 		break;
 	case CTL_LIST:
 		do_list(c, &m->list);

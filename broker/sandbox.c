@@ -158,6 +158,16 @@ build_filter(const struct sandbox_conf *c, scmp_filter_ctx *out)
 	for (size_t i = 0; i < sizeof(allowed) / sizeof(allowed[0]); i++)
 		rc = rc ? rc : seccomp_rule_add(ctx, SCMP_ACT_ALLOW, allowed[i], 0);
 	rc = rc ? rc : add_fd_rules(ctx, c);
+	/* Consumers' wake pipes arrive on the admin channel at the lowest
+	 * free numbers, above every fd the worker holds (it never closes
+	 * them before it exits): what it can write there is what the broker
+	 * sent, pipe write ends it made non-blocking, and cursor pages,
+	 * which are read-only fds. No dup call is allowed, so nothing else
+	 * can be moved up there. */
+	if (c->wake_fds_from > 0)
+		rc = rc ? rc : seccomp_rule_add(ctx, SCMP_ACT_ALLOW,
+		    SCMP_SYS(write), 1, SCMP_A0(SCMP_CMP_GE,
+		    (scmp_datum_t)c->wake_fds_from, 0));
 	/* No executable memory: a memory-corruption exploit cannot map or
 	 * turn its payload into code (nothing in a demuxer or a decoder
 	 * generates code; the libraries were mapped before). */

@@ -12,6 +12,8 @@
  *      write/writev and recvmsg only on the fds the conf names (the
  *      worker: reads on its input, writes on its log pipe, recvmsg on the
  *      ring's admin channel, whose cursor pages' seals fcntl may read),
+ *      write on the fds from wake_fds_from up (the consumers' wake pipes
+ *      the worker received on that channel),
  *      threads. open/openat fail with EACCES (libc tries them on benign
  *      input: iconv modules). Anything else outside the list -
  *      socket/connect, exec, ptrace, fork, kill of other processes, a read
@@ -51,6 +53,11 @@ struct sandbox_conf {
 	 * traps */
 	struct sandbox_fd_rule fds[SANDBOX_MAX_FD_RULES];
 	unsigned nfds;
+	/* write(2) (not writev) is also allowed on every fd >= wake_fds_from
+	 * (0: on none): the worker's received wake pipes. The caller makes
+	 * sure that every fd in that range is one it received from the
+	 * broker (worker_abi.h, "Wake pipes"). */
+	int wake_fds_from;
 };
 
 /* Steps 1-4. syscall_report, if not NULL, receives the number of a trapped

@@ -168,10 +168,13 @@ void streams_producer_gone(const void *producer);
  * (the caller sends and closes it; a separate object the consumer writes,
  * never sealed against it), -1 for observers (no page), or -errno: -EBUSY
  * no slot left, -EAGAIN the worker does not take the ring's admin
- * messages (its channel is full). Each successful attach holds a
- * reference released by stream_detach(). */
+ * messages (its channel is full). wake_fd, -1 or the write end of the
+ * consumer's wake pipe (the caller's; the ring keeps a duplicate), is
+ * forwarded to the producer and poked at the stream's end. Each
+ * successful attach holds a reference released by stream_detach(). */
 int stream_attach_ready(const struct stream *s);
-int stream_attach(struct stream *s, pid_t pid, int observer, int *page_fd);
+int stream_attach(struct stream *s, pid_t pid, int observer, int wake_fd,
+		  int *page_fd);
 void stream_detach(struct stream *s, int slot);
 /* The consumers' read-only fd of the data segment (the stream's) and its
  * size; -EAGAIN before the seal. */

@@ -1575,7 +1575,8 @@ watch_admin(struct stream *s)
 }
 
 int
-stream_attach(struct stream *s, pid_t pid, int observer, int *page_fd)
+stream_attach(struct stream *s, pid_t pid, int observer, int wake_fd,
+	      int *page_fd)
 {
 	int slot = -1;
 
@@ -1583,7 +1584,7 @@ stream_attach(struct stream *s, pid_t pid, int observer, int *page_fd)
 	if (s->released)
 		return -ENODATA;
 	if (!observer) {
-		slot = ring_slot_alloc(s->ring, pid, page_fd);
+		slot = ring_slot_alloc_wake(s->ring, pid, wake_fd, page_fd);
 		if (slot == -EAGAIN) {
 			/* DELs and this ADD wait for a worker that does not
 			 * take its messages: the DELs are kept, the attach

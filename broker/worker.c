@@ -621,7 +621,8 @@ enter_sandbox(struct worker *w)
 {
 	struct sandbox_conf c = {
 		.mem_limit = w->mem_limit,
-		.max_fds = 16,
+		/* room for a wake pipe per consumer slot */
+		.max_fds = WORKER_FD_WAKE_FROM + RING_MAX_SLOTS + 8,
 		.allow_threads = 1,
 		/* its input to read, its log to write, the ring's admin
 		 * channel to receive from: no other fd */
@@ -631,6 +632,7 @@ enter_sandbox(struct worker *w)
 			{ WORKER_FD_ADMIN, SANDBOX_FD_RECV },
 		},
 		.nfds = 3,
+		.wake_fds_from = WORKER_FD_WAKE_FROM,
 	};
 	char err[RING_MSG_LEN];
 
@@ -668,6 +670,13 @@ run(struct worker *w)
 	 * seals the data segment against every later writer when this, the
 	 * readiness pipe, closes (worker_abi.h). */
 	close(WORKER_FD_READY);
+	/* Keep every number below WORKER_FD_WAKE_FROM taken until we exit,
+	 * so what the admin channel brings lands at or above it (the
+	 * sandbox lets us write there, and only there besides the log).
+	 * A copy of the input: a read-only descriptor nothing uses. */
+	if (ret == 0 && dup2(WORKER_FD_INPUT, WORKER_FD_READY) < 0)
+		ret = -errno;
+	closefrom(WORKER_FD_WAKE_FROM);
 	if (ret < 0) {
 		worker_log(w, "cannot map the ring: %s", strerror(-ret));
 		return WORKER_EXIT_USAGE;

@@ -23,6 +23,16 @@
  *                           read-only fd) and DEL; the worker only
  *                           receives (ring_admin_poll, common/ring.h), and
  *                           checks every message as untrusted input
+ *   fd 1 again, once the worker has closed the readiness pipe: a copy of
+ *                           fd 0, so that fds 0-4 stay taken until it
+ *                           exits
+ *   fd 5 and up             WORKER_FD_WAKE_FROM: only what the admin
+ *                           channel brings lands there: cursor pages
+ *                           (read-only, closed once mapped) and the write
+ *                           ends of consumers' wake pipes, which the
+ *                           broker made (non-blocking) and which the
+ *                           sandbox lets the worker write(2), and nothing
+ *                           else from fd 5 up: it has no dup call
  *
  * The data segment reaches consumers only once it carries
  * F_SEAL_FUTURE_WRITE: every write(2) and every new writable shared
@@ -85,6 +95,7 @@
 #define WORKER_FD_DATA   3
 #define WORKER_FD_ADMIN  4
 #define WORKER_FD_SPARE  3  /* spare mode, until the assignment arrives */
+#define WORKER_FD_WAKE_FROM 5 /* received wake pipes: write(2) allowed */
 
 #define WORKER_ASSIGN_MAGIC    0x57534d44u /* "DMSW" little-endian */
 #define WORKER_ASSIGN_VERSION  3u

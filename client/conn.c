@@ -180,7 +180,7 @@ close_fds(int *fds, int n)
 int
 conn_recv(shmdemux_conn *c, void *reply, int *rfds, int *nrfds)
 {
-	int fds[CTL_MAX_FDS] = { -1, -1 }, nfds = 0;
+	int fds[CTL_MAX_FDS] = { -1, -1, -1 }, nfds = 0;
 	const struct ctl_hdr *h = reply;
 	ssize_t n;
 

@@ -328,6 +328,9 @@ enum {
 /* shmdemux_read() returns SHMDEMUX_TRACKS_CHANGED when the track table
  * changes instead of consuming that event silently. */
 #define SHMDEMUX_ATTACH_TRACK_EVENTS 0x2u
+/* A reader driven by a poll loop: shmdemux_stream_fd() gives a descriptor
+ * to wait on. Not with SHMDEMUX_ATTACH_OBSERVER. */
+#define SHMDEMUX_ATTACH_POLL 0x4u
 
 /* Attach to a stream by id, or by name when name is non-NULL. Opens a new
  * connection to conn's socket, which stays the stream's lifeline: the
@@ -346,6 +349,20 @@ int shmdemux_attach(shmdemux_conn *conn, uint32_t id, const char *name,
  * the mapping and the reader slot are kept until the last is freed. */
 void shmdemux_detach(shmdemux_stream **stream);
 uint32_t shmdemux_stream_id(const shmdemux_stream *stream);
+/* A descriptor for poll(2), epoll, libuv, GLib or asyncio, for a stream
+ * attached with SHMDEMUX_ATTACH_POLL (else -EINVAL). It is the stream's:
+ * do not read it nor close it; shmdemux_detach() closes it. Wait for it to
+ * be readable (POLLIN / EPOLLIN, level-triggered), then call
+ * shmdemux_read() with timeout 0 until it returns -EAGAIN (or the end, or
+ * an error). After an -EAGAIN it becomes readable again exactly when
+ * something new can be read: a packet, the end of the stream (the worker
+ * died too: the broker writes the end), an eviction, or the broker's
+ * death (the read then returns SHMDEMUX_EBROKER). Readable with nothing to
+ * read is rare and harmless: the read returns -EAGAIN and re-arms it.
+ * It stays readable once the stream has ended or the broker is gone. The
+ * wake costs no thread: the producer writes the stream's wake pipe itself
+ * (docs/CLIENT.md, "Poll loops"). */
+int shmdemux_stream_fd(shmdemux_stream *stream);
 
 /* Wait until the stream is at least RUNNING (track table valid) or ENDED.
  * timeout_ms < 0 waits forever. Returns the state reached (>= 0),

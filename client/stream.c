@@ -9,6 +9,7 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <time.h>
@@ -24,6 +25,11 @@ struct shmdemux_stream {
 	struct ring *ring;
 	uint32_t id;
 	unsigned flags;             /* SHMDEMUX_ATTACH_* */
+	/* SHMDEMUX_ATTACH_POLL: the read end of the wake pipe the broker
+	 * made, and the epoll fd handed out (the pipe, and the lifeline's
+	 * hang-up); -1 otherwise */
+	int wake_fd;
+	int poll_fd;
 	int live;                   /* RING_MODE_LIVE, fixed at attach */
 	/* our copy of tracks->gen's address, bounds-checked at attach so a
 	 * producer rewriting the header cannot move it */
@@ -221,11 +227,11 @@ shmdemux_track_time_base(shmdemux_stream *s, int i, int *num, int *den)
 
 static int
 send_attach(shmdemux_conn *c, uint32_t id, const char *name, int start,
-	    unsigned flags, struct ctl_attached *out, int fds[2])
+	    unsigned flags, struct ctl_attached *out, int fds[CTL_MAX_FDS])
 {
 	struct ctl_attach req;
 	union ctl_msg *reply;
-	int nfds = 0, ret;
+	int nfds = 0, want, ret;
 
 	memset(&req, 0, sizeof(req));
 	if (name != NULL) {
@@ -238,15 +244,19 @@ send_attach(shmdemux_conn *c, uint32_t id, const char *name, int start,
 	}
 	req.start = (uint32_t)start;
 	req.flags = (flags & SHMDEMUX_ATTACH_OBSERVER) ? CTL_ATTACH_OBSERVER : 0;
+	if (flags & SHMDEMUX_ATTACH_POLL)
+		req.flags |= CTL_ATTACH_WAKE;
+	/* the data segment, our cursor page unless we observe, our wake
+	 * pipe if we poll */
+	want = (flags & SHMDEMUX_ATTACH_OBSERVER) ? 1 :
+	    (flags & SHMDEMUX_ATTACH_POLL) ? 3 : 2;
 	reply = malloc(CTL_MAX_MSG);
 	if (reply == NULL)
 		return -ENOMEM;
 	ret = conn_request(c, &req, CTL_ATTACH, NULL, 0, reply, fds, &nfds);
 	if (ret < 0)
 		goto out;
-	/* the data segment, and our cursor page unless we observe */
-	if (ret != CTL_ATTACHED ||
-	    nfds != ((flags & SHMDEMUX_ATTACH_OBSERVER) ? 1 : 2)) {
+	if (ret != CTL_ATTACHED || nfds != want) {
 		ret = -EBADMSG;
 		goto out;
 	}
@@ -310,9 +320,51 @@ check_data_fd(int fd, uint64_t announced)
 	return 0;
 }
 
+/* The read end of a pipe, as the broker makes it: anything else from a
+ * fake broker is refused (a regular file or a socket would read as data
+ * or block). Non-blocking on our side: we empty it without waiting. */
 static int
-map_ring(shmdemux_stream *s, const struct ctl_attached *a, int fds[2],
-	 int start)
+check_wake_fd(int fd)
+{
+	struct stat st;
+	int fl = fcntl(fd, F_GETFL);
+
+	if (fl < 0 || fstat(fd, &st) < 0)
+		return -errno;
+	if (!S_ISFIFO(st.st_mode) || (fl & O_ACCMODE) != O_RDONLY)
+		return -EPROTO;
+	return fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0 ? -errno : 0;
+}
+
+/* One fd for the caller's poll loop: an epoll set of the wake pipe
+ * (readable when a record, the end or an eviction came after an empty
+ * read) and of the lifeline, for its hang-up only (the broker is gone:
+ * the next read says so). The pipe is the stream's from here on. */
+static int
+make_poll_fd(shmdemux_stream *s, int *wake)
+{
+	struct epoll_event ev = { .events = EPOLLIN };
+	int ret = check_wake_fd(*wake);
+
+	if (ret < 0)
+		return ret;
+	s->wake_fd = *wake;
+	*wake = -1;
+	if ((s->poll_fd = epoll_create1(EPOLL_CLOEXEC)) < 0)
+		return -errno;
+	ev.data.fd = s->wake_fd;
+	if (epoll_ctl(s->poll_fd, EPOLL_CTL_ADD, s->wake_fd, &ev) < 0)
+		return -errno;
+	ev.events = EPOLLRDHUP;
+	ev.data.fd = s->conn->fd;
+	if (epoll_ctl(s->poll_fd, EPOLL_CTL_ADD, s->conn->fd, &ev) < 0)
+		return -errno;
+	return ring_set_wake_fd(s->ring, s->wake_fd);
+}
+
+static int
+map_ring(shmdemux_stream *s, const struct ctl_attached *a,
+	 int fds[CTL_MAX_FDS], int start)
 {
 	int ret;
 
@@ -333,7 +385,11 @@ map_ring(shmdemux_stream *s, const struct ctl_attached *a, int fds[2],
 	ret = ring_attach(s->ring, fds[1], (enum ring_start)start);
 	if (ret == 0 && ring_slot(s->ring) != a->slot)
 		ret = -EPROTO;
-	return ret < 0 ? err_from_ring(ret) : 0;
+	if (ret < 0)
+		return err_from_ring(ret);
+	if (s->flags & SHMDEMUX_ATTACH_POLL)
+		return make_poll_fd(s, &fds[2]);
+	return 0;
 }
 
 int
@@ -342,17 +398,22 @@ shmdemux_attach(shmdemux_conn *conn, uint32_t id, const char *name,
 {
 	shmdemux_stream *s;
 	struct ctl_attached a;
-	int fds[2] = { -1, -1 };
+	int fds[CTL_MAX_FDS] = { -1, -1, -1 };
 	int ret;
 
 	*out = NULL;
 	if (start < SHMDEMUX_START_OLDEST || start > SHMDEMUX_START_LIVE ||
-	    (flags & ~(SHMDEMUX_ATTACH_OBSERVER | SHMDEMUX_ATTACH_TRACK_EVENTS)))
+	    (flags & ~(SHMDEMUX_ATTACH_OBSERVER | SHMDEMUX_ATTACH_TRACK_EVENTS |
+		       SHMDEMUX_ATTACH_POLL)) ||
+	    ((flags & SHMDEMUX_ATTACH_OBSERVER) &&
+	     (flags & SHMDEMUX_ATTACH_POLL)))
 		return -EINVAL;
 	s = calloc(1, sizeof(*s));
 	if (s == NULL)
 		return -ENOMEM;
 	s->flags = flags;
+	s->wake_fd = -1;
+	s->poll_fd = -1;
 	pthread_mutex_init(&s->hold_lock, NULL);
 	for (unsigned i = 0; i < SHMDEMUX_MAX_HELD_FRAMES; i++) {
 		s->holds[i].s = s;
@@ -371,7 +432,7 @@ shmdemux_attach(shmdemux_conn *conn, uint32_t id, const char *name,
 	s->id = a.stream_id;
 	ret = map_ring(s, &a, fds, start);
 out:
-	for (int i = 0; i < 2; i++) {
+	for (int i = 0; i < CTL_MAX_FDS; i++) {
 		if (fds[i] >= 0)
 			close(fds[i]);
 	}
@@ -387,6 +448,10 @@ static void
 stream_free(shmdemux_stream *s)
 {
 	ring_unmap(&s->ring);
+	if (s->poll_fd >= 0)
+		close(s->poll_fd);
+	if (s->wake_fd >= 0)
+		close(s->wake_fd);
 	shmdemux_disconnect(&s->conn);
 	free(s->tbuf);
 	pthread_mutex_destroy(&s->hold_lock);
@@ -422,6 +487,12 @@ uint32_t
 shmdemux_stream_id(const shmdemux_stream *s)
 {
 	return s->id;
+}
+
+int
+shmdemux_stream_fd(shmdemux_stream *s)
+{
+	return s->poll_fd >= 0 ? s->poll_fd : -EINVAL;
 }
 
 /* ---- state ---- */

@@ -13,7 +13,9 @@
  *              (SRC_FD: the request carries the input fd)
  *   ATTACH  -> ATTACHED (+1 fd, the data segment read-only, and for a
  *              reader +1 more: its own cursor page, read-write, made for
- *              this attach only) | ERROR. The connection then stays the
+ *              this attach only; with CTL_ATTACH_WAKE +1 more: the read
+ *              end of its wake pipe) | ERROR. An ATTACH carries no fd (one
+ *              that does is refused). The connection then stays the
  *              consumer's lifeline: when it closes the broker frees the
  *              slot.
  *   LIST    -> STREAM_INFO x n, then LIST_END | ERROR
@@ -35,7 +37,7 @@
 #define CTL_MAGIC   0x584d4453u /* "SDMX" */
 #define CTL_VERSION 1u
 #define CTL_MAX_MSG 16384u
-#define CTL_MAX_FDS 2
+#define CTL_MAX_FDS 3
 
 #define CTL_NAME_LEN   64
 #define CTL_FORMAT_LEN 32
@@ -128,6 +130,11 @@ struct ctl_ref {
 enum {
 	CTL_ATTACH_OBSERVER = 1u << 0, /* no slot, no cursor page: header/tracks
 	                                  only, never holds the producer */
+	CTL_ATTACH_WAKE = 1u << 1,     /* a reader that polls: the broker makes
+	                                  a wake pipe, keeps and forwards the
+	                                  write end (to the producer, with the
+	                                  cursor page) and replies with the
+	                                  read end (docs/RING.md) */
 };
 
 struct ctl_attach {

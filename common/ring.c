@@ -48,6 +48,8 @@ enum { PS_FREE = 0, PS_LIVE, PS_EVICTED };
 
 struct pslot {
 	const struct ring_page *pg;  /* read-only mapping while LIVE */
+	int wfd;                     /* its wake pipe's write end (the ADD's
+	                                second fd) while LIVE, or -1 */
 	uint64_t id;                 /* attach id from the ADD */
 	uint64_t pos;
 	uint32_t state;
@@ -59,6 +61,7 @@ enum { AS_FREE = 0, AS_USED, AS_DEL };
 
 struct aslot {
 	struct ring_page *pg;
+	int wfd;                     /* its wake pipe's write end, or -1 */
 	uint64_t id;
 	uint32_t state;
 };
@@ -144,6 +147,8 @@ struct ring {
 	uint64_t c_floor;      /* under c_lock; UINT64_MAX: nothing held */
 	uint64_t c_mirror;     /* under c_lock */
 	uint64_t c_pub;        /* under c_lock: the value last published */
+	int c_wfd;             /* read end of our wake pipe, or -1 */
+	bool c_armed;          /* sleep_seq announced by arm_wake() */
 };
 
 static int
@@ -387,7 +392,30 @@ load_producer_state(struct ring *r)
 	r->p_live = calloc(r->nslots, sizeof(*r->p_live));
 	if (r->p_slots == NULL || r->p_live == NULL)
 		return -ENOMEM;
+	for (uint32_t i = 0; i < r->nslots; i++)
+		r->p_slots[i].wfd = -1;
 	return lens_load(r);
+}
+
+static void
+close_wfd(int *fd)
+{
+	if (*fd >= 0)
+		close(*fd);
+	*fd = -1;
+}
+
+/* One byte into a consumer's wake pipe: its poll loop wakes. The pipe is
+ * non-blocking on our side (the broker made it, and the consumer holds
+ * only the read end, so it cannot change that); a full pipe is already
+ * readable, so EAGAIN loses nothing. */
+static void
+poke(int fd)
+{
+	static const char one = 1;
+
+	if (fd >= 0)
+		(void)!write(fd, &one, 1);
 }
 
 static int
@@ -426,6 +454,7 @@ ring_map(struct ring **out, int data_fd, int admin_fd, enum ring_role role)
 	r->slot = -1;
 	r->admin_fd = role == RING_ROLE_CONSUMER ? -1 : admin_fd;
 	r->c_floor = UINT64_MAX;
+	r->c_wfd = -1;
 	pthread_mutex_init(&r->c_lock, NULL);
 	if (role == RING_ROLE_CONSUMER)
 		dprot = PROT_READ;
@@ -444,6 +473,8 @@ ring_map(struct ring **out, int data_fd, int admin_fd, enum ring_role role)
 		ret = -ENOMEM;
 		goto out;
 	}
+	for (uint32_t i = 0; r->a_slots != NULL && i < r->nslots; i++)
+		r->a_slots[i].wfd = -1;
 	*out = r;
 	return 0;
 out:
@@ -461,12 +492,16 @@ ring_unmap(struct ring **rp)
 		return;
 	if (r->dmap)
 		munmap(r->dmap, r->dlen);
-	for (i = 0; r->p_slots != NULL && i < r->nslots; i++)
+	for (i = 0; r->p_slots != NULL && i < r->nslots; i++) {
 		if (r->p_slots[i].pg != NULL)
 			munmap((void *)r->p_slots[i].pg, RING_PAGE_SIZE);
-	for (i = 0; r->a_slots != NULL && i < r->nslots; i++)
+		close_wfd(&r->p_slots[i].wfd);
+	}
+	for (i = 0; r->a_slots != NULL && i < r->nslots; i++) {
 		if (r->a_slots[i].pg != NULL)
 			munmap(r->a_slots[i].pg, RING_PAGE_SIZE);
+		close_wfd(&r->a_slots[i].wfd);
+	}
 	if (r->c_page != NULL)
 		munmap(r->c_page, RING_PAGE_SIZE);
 	free(r->p_slots);
@@ -524,18 +559,22 @@ clamp_pos(const struct ring *r, uint64_t p)
 /* ADD: a new consumer. A slot still taken (no DEL came for it) keeps its
  * consumer; the broker never reuses a slot before its DEL. */
 static void
-adopt(struct ring *r, const struct ring_admin_msg *m, int fd)
+adopt(struct ring *r, const struct ring_admin_msg *m, int fd, int wfd)
 {
 	struct pslot *s = &r->p_slots[m->slot];
 	const struct ring_page *pg;
 
 	if (s->state != PS_FREE) {
 		close(fd);
+		close_wfd(&wfd);
 		return;
 	}
-	if ((pg = map_page_ro(fd)) == NULL)
+	if ((pg = map_page_ro(fd)) == NULL) {
+		close_wfd(&wfd);
 		return;
+	}
 	s->pg = pg;
+	s->wfd = wfd;
 	s->id = m->id;
 	s->state = PS_LIVE;
 	/* Its cursor starts no lower than the broker said, whatever the
@@ -559,6 +598,7 @@ unlive(struct ring *r, unsigned slot)
 		}
 	munmap((void *)s->pg, RING_PAGE_SIZE);
 	s->pg = NULL;
+	close_wfd(&s->wfd);
 	if (r->p_blocker == (int)slot)
 		r->p_blocker = -1;
 }
@@ -574,6 +614,18 @@ drop(struct ring *r, const struct ring_admin_msg *m)
 	if (s->state == PS_LIVE)
 		unlive(r, m->slot);
 	s->state = PS_FREE;
+}
+
+/* The second fd of an ADD: the write end of a pipe, non-blocking (a
+ * write never waits for the consumer). */
+static bool
+wake_end_ok(int fd)
+{
+	struct stat st;
+	int fl = fcntl(fd, F_GETFL);
+
+	return fl >= 0 && (fl & O_ACCMODE) == O_WRONLY && (fl & O_NONBLOCK) &&
+	       fstat(fd, &st) == 0 && S_ISFIFO(st.st_mode);
 }
 
 /* One message from the broker, checked like any input: exact size, magic,
@@ -612,8 +664,9 @@ admin_recv(struct ring *r)
 	ok = !bad && !(mh.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) &&
 	     n == (ssize_t)sizeof(m) && m.magic == RING_ADMIN_MAGIC &&
 	     m.slot < r->nslots && m.id != 0 && m.pad == 0;
-	if (ok && m.op == RING_ADMIN_ADD && nfds == 1) {
-		adopt(r, &m, fds[0]);
+	if (ok && m.op == RING_ADMIN_ADD &&
+	    (nfds == 1 || (nfds == 2 && wake_end_ok(fds[1])))) {
+		adopt(r, &m, fds[0], nfds == 2 ? fds[1] : -1);
 		return 1;
 	}
 	if (ok && m.op == RING_ADMIN_DEL && nfds == 0)
@@ -691,18 +744,48 @@ ring_adopted(const struct ring *r)
  * wake_seq? Its sleep_seq holds RING_SLEEPING | the value it read; an
  * older value means it was woken since (or its wait fails at once). The
  * caller's seq_cst fence orders its head or state stores before these
- * loads (see wake_consumers). */
+ * loads (see wake_consumers). A consumer with a wake pipe that still
+ * announces an older value did not wait: it announced itself before we
+ * adopted it and a state change moved wake_seq on meanwhile (only
+ * adopted consumers are poked). Its pipe is poked here; it drops the
+ * announcement once it reads a record, so this is once per miss. */
 static bool
 sleeper(const struct ring *r)
 {
 	uint64_t want = RING_SLEEPING |
 		atomic_load_explicit(&r->hdr->wake_seq, memory_order_relaxed);
+	bool found = false;
 
-	for (uint32_t k = 0; k < r->p_nlive; k++)
-		if (atomic_load_explicit(&r->p_slots[r->p_live[k]].pg->sleep_seq,
-					 memory_order_relaxed) == want)
-			return true;
-	return false;
+	for (uint32_t k = 0; k < r->p_nlive; k++) {
+		const struct pslot *s = &r->p_slots[r->p_live[k]];
+		uint64_t v = atomic_load_explicit(&s->pg->sleep_seq,
+						  memory_order_relaxed);
+
+		if (v == want)
+			found = true;
+		else if (s->wfd >= 0 && (v & RING_SLEEPING))
+			poke(s->wfd);
+	}
+	return found;
+}
+
+/* After wake_seq moved on from w: poke the wake pipe of every consumer
+ * that said it sleeps on w. Only after the increment: a consumer that
+ * re-arms once it was poked must arm on the new value, or the next check
+ * would not count it as a sleeper. One that armed on the new value before
+ * this scan re-checks head after arming and finds the records. */
+static void
+poke_sleepers(struct ring *r, uint32_t w)
+{
+	for (uint32_t k = 0; k < r->p_nlive; k++) {
+		const struct pslot *s = &r->p_slots[r->p_live[k]];
+
+		if (s->wfd >= 0 &&
+		    atomic_load_explicit(&s->pg->sleep_seq,
+					 memory_order_relaxed) ==
+		    (RING_SLEEPING | w))
+			poke(s->wfd);
+	}
 }
 
 /* Wake consumers sleeping on wake_seq. The caller has stored head (for one
@@ -719,6 +802,8 @@ sleeper(const struct ring *r)
 static void
 wake_consumers(struct ring *r, bool always)
 {
+	uint32_t w;
+
 	if (r->role == RING_ROLE_PRODUCER) {
 		/* Every record published so far is covered by this check. */
 		r->p_unwoken = 0;
@@ -733,8 +818,11 @@ wake_consumers(struct ring *r, bool always)
 	}
 	/* Release: a woken consumer that sees the new wake_seq also sees the
 	 * head/state stored before it. */
-	atomic_fetch_add_explicit(&r->hdr->wake_seq, 1, memory_order_release);
+	w = atomic_fetch_add_explicit(&r->hdr->wake_seq, 1,
+				      memory_order_release);
 	futex_wake(&r->hdr->wake_seq, INT_MAX);
+	if (r->role == RING_ROLE_PRODUCER)
+		poke_sleepers(r, w);
 }
 
 /* Wake batching: a publish only counts the record; the wake check above
@@ -880,11 +968,14 @@ evict(struct ring *r, unsigned i)
 {
 	struct pslot *s = &r->p_slots[i];
 
+	/* Release: a consumer that sees its id also sees everything we wrote
+	 * before (nothing it needs; it stops reading). Stored before the
+	 * poke: the consumer's poll loop wakes to read -ECONNRESET (the pipe
+	 * write and read order the two). The pipe goes with the slot. */
+	atomic_store_explicit(&r->hdr->evicted[i], s->id, memory_order_release);
+	poke(s->wfd);
 	unlive(r, i);
 	s->state = PS_EVICTED;
-	/* Release: a consumer that sees its id also sees everything we wrote
-	 * before (nothing it needs; it stops reading). */
-	atomic_store_explicit(&r->hdr->evicted[i], s->id, memory_order_release);
 	atomic_store_explicit(&r->hdr->evictions, ++r->p_evictions,
 			      memory_order_relaxed);
 	wake_consumers(r, true);
@@ -1748,6 +1839,65 @@ read_rec(struct ring *r, struct ring_rd *v)
 	return 0;
 }
 
+/* Awake again (relaxed: a stale value only costs a spurious wake). */
+static void
+disarm(struct ring *r)
+{
+	atomic_store_explicit(&r->c_page->sleep_seq, 0, memory_order_relaxed);
+	r->c_armed = false;
+}
+
+/* Anything new since we last looked: records, the end, our eviction? */
+static bool
+news(struct ring *r)
+{
+	const struct ring_hdr *h = r->hdr;
+
+	return atomic_load_explicit(&h->head, memory_order_seq_cst) !=
+	       r->c_pos ||
+	       atomic_load_explicit(&h->state, memory_order_seq_cst) ==
+	       RING_STATE_ENDED || evicted(r);
+}
+
+/* Nothing to read and no time to wait, with a wake pipe: empty the pipe,
+ * then announce that we sleep on the current wake_seq exactly as a
+ * blocking wait does, and stay announced after returning, so the producer
+ * pokes the pipe at its next wake check (poke_sleepers). Emptied first:
+ * a poke before the announcement is stale, one after it stays readable.
+ * The re-check after the announcement is the same Dekker pairing as in
+ * wait_data(), and the futex's own check: wake_seq must still be the
+ * value we announced. 0 to re-check (something came meanwhile), -EAGAIN. */
+static int
+arm_wake(struct ring *r)
+{
+	char buf[64];
+	uint32_t w;
+
+	while (read(r->c_wfd, buf, sizeof(buf)) == (ssize_t)sizeof(buf))
+		;
+	w = atomic_load_explicit(&r->hdr->wake_seq, memory_order_acquire);
+	atomic_store_explicit(&r->c_page->sleep_seq, RING_SLEEPING | w,
+			      memory_order_seq_cst);
+	r->c_armed = true;
+	/* wake_seq moved meanwhile: its scan may have missed our word (a
+	 * futex_wait would return at once for the same reason); announce
+	 * again on the new value. */
+	if (!news(r) && atomic_load_explicit(&r->hdr->wake_seq,
+					     memory_order_seq_cst) == w)
+		return -EAGAIN;
+	disarm(r);
+	return 0;
+}
+
+int
+ring_set_wake_fd(struct ring *r, int fd)
+{
+	if (r->role != RING_ROLE_CONSUMER)
+		return -EPERM;
+	r->c_wfd = fd;
+	return 0;
+}
+
 /* Nothing to read: -EPIPE if the stream ended, else sleep one slice on
  * wake_seq. 0 to re-check, <0 to return. */
 static int
@@ -1769,7 +1919,7 @@ wait_data(struct ring *r, uint64_t deadline)
 	 * must not wait for us while we sleep or poll. */
 	publish_pos(r);
 	if ((ms = slice_until(deadline, RING_WAIT_SLICE_MS)) == 0)
-		return -EAGAIN;
+		return r->c_wfd >= 0 ? arm_wake(r) : -EAGAIN;
 	/* Acquire: the futex word is read before we announce ourselves, so a
 	 * publish after our re-check below changes it and futex_wait returns
 	 * at once. */
@@ -1780,12 +1930,9 @@ wait_data(struct ring *r, uint64_t deadline)
 	 * once for it, not at every check while we are still asleep. */
 	atomic_store_explicit(&r->c_page->sleep_seq, RING_SLEEPING | w,
 			      memory_order_seq_cst);
-	if (atomic_load_explicit(&h->head, memory_order_seq_cst) == r->c_pos &&
-	    atomic_load_explicit(&h->state, memory_order_seq_cst) !=
-	    RING_STATE_ENDED && !evicted(r))
+	if (!news(r))
 		futex_wait(&h->wake_seq, w, ms);
-	/* Relaxed: awake again; a stale value only costs a spurious wake. */
-	atomic_store_explicit(&r->c_page->sleep_seq, 0, memory_order_relaxed);
+	disarm(r);
 	return 0;
 }
 
@@ -1809,8 +1956,12 @@ ring_next(struct ring *r, struct ring_rd *v, int timeout_ms)
 				continue;
 			}
 		}
-		if ((ret = read_rec(r, v)) != 1)
+		if ((ret = read_rec(r, v)) != 1) {
+			/* announced by an earlier -EAGAIN, now reading */
+			if (r->c_armed)
+				disarm(r);
 			return ret;
+		}
 	}
 }
 
@@ -1911,20 +2062,23 @@ fail:
 	return ret;
 }
 
-/* One message to the producer, with the page's fd for an ADD. Never
- * blocks. 0 sent, -EAGAIN the channel is full, -EPIPE the producer is
- * gone (nothing to tell), another -errno. */
+/* One message to the producer, with the page's fd for an ADD (and the
+ * wake pipe's write end, wfd, when the consumer has one). Never blocks.
+ * 0 sent, -EAGAIN the channel is full, -EPIPE the producer is gone
+ * (nothing to tell), another -errno. */
 static int
 admin_send(struct ring *r, uint32_t op, unsigned slot, uint64_t id,
-	   uint64_t start, int fd)
+	   uint64_t start, int fd, int wfd)
 {
+	int fds[2] = { fd, wfd };
+	int nfds = fd < 0 ? 0 : wfd < 0 ? 1 : 2;
 	struct ring_admin_msg m = {
 		.magic = RING_ADMIN_MAGIC, .op = op, .slot = slot, .id = id,
 		.start = start,
 	};
 	struct iovec iov = { .iov_base = &m, .iov_len = sizeof(m) };
 	union {
-		char buf[CMSG_SPACE(sizeof(int))];
+		char buf[CMSG_SPACE(2 * sizeof(int))];
 		struct cmsghdr align;
 	} cb;
 	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
@@ -1933,15 +2087,15 @@ admin_send(struct ring *r, uint32_t op, unsigned slot, uint64_t id,
 
 	if (r->admin_fd < 0 || r->a_dead)
 		return -EPIPE;
-	if (fd >= 0) {
+	if (nfds > 0) {
 		memset(&cb, 0, sizeof(cb));
 		mh.msg_control = cb.buf;
-		mh.msg_controllen = sizeof(cb.buf);
+		mh.msg_controllen = CMSG_SPACE(nfds * sizeof(int));
 		c = CMSG_FIRSTHDR(&mh);
 		c->cmsg_level = SOL_SOCKET;
 		c->cmsg_type = SCM_RIGHTS;
-		c->cmsg_len = CMSG_LEN(sizeof(int));
-		memcpy(CMSG_DATA(c), &fd, sizeof(int));
+		c->cmsg_len = CMSG_LEN(nfds * sizeof(int));
+		memcpy(CMSG_DATA(c), fds, nfds * sizeof(int));
 	}
 	do
 		n = sendmsg(r->admin_fd, &mh, MSG_DONTWAIT | MSG_NOSIGNAL);
@@ -1980,11 +2134,17 @@ admin_wake(struct ring *r)
 int
 ring_slot_alloc(struct ring *r, pid_t pid, int *page_fd)
 {
+	return ring_slot_alloc_wake(r, pid, -1, page_fd);
+}
+
+int
+ring_slot_alloc_wake(struct ring *r, pid_t pid, int wake_fd, int *page_fd)
+{
 	struct ring_page *pg = NULL;
 	struct aslot *s = NULL;
 	uint64_t t, p;
 	unsigned i;
-	int rw, ro, ret;
+	int rw, ro, wfd = -1, ret;
 
 	*page_fd = -1;
 	if (r->role != RING_ROLE_ADMIN)
@@ -1998,8 +2158,12 @@ ring_slot_alloc(struct ring *r, pid_t pid, int *page_fd)
 	if (s == NULL)
 		return -EBUSY;
 	i = (unsigned)(s - r->a_slots);
-	if ((ret = page_new(&pg, &rw, &ro)) < 0)
+	if (wake_fd >= 0 && (wfd = fcntl(wake_fd, F_DUPFD_CLOEXEC, 0)) < 0)
+		return -errno;
+	if ((ret = page_new(&pg, &rw, &ro)) < 0) {
+		close_wfd(&wfd);
 		return ret;
+	}
 	/* The page's identity, before any fd leaves us. Acquire on tail:
 	 * the position of a record boundary the producer published. */
 	p = atomic_load_explicit(&r->hdr->tail, memory_order_acquire);
@@ -2009,14 +2173,16 @@ ring_slot_alloc(struct ring *r, pid_t pid, int *page_fd)
 	pg->id = ++r->a_next_id;
 	pg->pid = (int32_t)pid;
 	atomic_store_explicit(&pg->pos, p, memory_order_relaxed);
-	ret = admin_send(r, RING_ADMIN_ADD, i, pg->id, p, ro);
+	ret = admin_send(r, RING_ADMIN_ADD, i, pg->id, p, ro, wfd);
 	close(ro);
 	if (ret < 0 && ret != -EPIPE) {
 		munmap(pg, RING_PAGE_SIZE);
 		close(rw);
+		close_wfd(&wfd);
 		return ret;
 	}
 	s->pg = pg;
+	s->wfd = wfd;
 	s->id = pg->id;
 	s->state = AS_USED;
 	r->a_used++;
@@ -2054,7 +2220,7 @@ ring_admin_flush(struct ring *r)
 
 		if (s->state != AS_DEL)
 			continue;
-		ret = admin_send(r, RING_ADMIN_DEL, i, s->id, 0, -1);
+		ret = admin_send(r, RING_ADMIN_DEL, i, s->id, 0, -1, -1);
 		if (ret == -EAGAIN)
 			break;
 		/* Sent, or nobody left to tell (or an error the channel will
@@ -2092,6 +2258,7 @@ ring_slot_free(struct ring *r, unsigned slot)
 	    r->a_slots[slot].state != AS_USED)
 		return r->role == RING_ROLE_ADMIN ? (int)r->a_pending : 0;
 	r->a_slots[slot].state = AS_DEL;
+	close_wfd(&r->a_slots[slot].wfd);
 	r->a_pending++;
 	return ring_admin_flush(r);
 }
@@ -2113,6 +2280,9 @@ ring_set_end(struct ring *r, uint32_t reason, int32_t exit_code, int32_t sig,
 	atomic_store_explicit(&h->state, RING_STATE_ENDED,
 			      memory_order_release);
 	wake_consumers(r, true);
+	/* The producer is gone: the broker pokes every wake pipe itself. */
+	for (unsigned i = 0; r->a_slots != NULL && i < r->nslots; i++)
+		poke(r->a_slots[i].wfd);
 }
 
 void

@@ -15,9 +15,14 @@
  *                  and treats every value as untrusted (clamped, privately
  *                  monotonic).
  *   admin channel  a SOCK_SEQPACKET socketpair from the broker to the
- *                  producer: ADD (slot, attach id, start, the page's fd)
- *                  and DEL (slot, attach id). The producer adopts a
- *                  consumer from its ADD and keeps its own slot table.
+ *                  producer: ADD (slot, attach id, start, the page's fd,
+ *                  and the write end of the consumer's wake pipe if it
+ *                  has one) and DEL (slot, attach id). The producer adopts
+ *                  a consumer from its ADD and keeps its own slot table.
+ *   wake pipe      optional, per consumer (ring_slot_alloc_wake): the
+ *                  broker makes it; the consumer polls the read end, the
+ *                  producer and the broker write one byte to wake it when
+ *                  it said it sleeps (docs/RING.md, "Wake pipes").
  *
  * docs/RING.md describes the layout, every field, the memory ordering of each
  * publish and cursor update, and the two flow-control modes.
@@ -207,6 +212,13 @@ struct ring_rd {
  * and choose where reading starts. Must be called once before
  * ring_next(). */
 int ring_attach(struct ring *r, int page_fd, enum ring_start start);
+/* Poll instead of sleeping: fd is the read end of this consumer's wake
+ * pipe (non-blocking, still the caller's). From then on, a ring_next()
+ * that has to return -EAGAIN without waiting (timeout 0, or its timeout
+ * expired) first empties the pipe and leaves the consumer announced as
+ * sleeping, so the pipe becomes readable exactly when a record, the end
+ * or an eviction arrives after that -EAGAIN. */
+int ring_set_wake_fd(struct ring *r, int fd);
 
 /* Next record. Blocks up to timeout_ms (<0 forever, 0 never) using the
  * futex; wakes at most every RING_WAIT_SLICE_MS to let the caller notice a
@@ -256,6 +268,12 @@ size_t ring_tracks_size(const struct ring *r);
  * nothing is sent and the attach still succeeds: there is nothing left to
  * hold back. */
 int ring_slot_alloc(struct ring *r, pid_t pid, int *page_fd);
+/* The same for a consumer with a wake pipe: wake_fd is its write end
+ * (non-blocking; the caller's, a duplicate is kept and sent with the ADD).
+ * The broker pokes it at ring_set_end(); the producer when the consumer
+ * sleeps and records come, or when it evicts it. -1: none. */
+int ring_slot_alloc_wake(struct ring *r, pid_t pid, int wake_fd,
+			 int *page_fd);
 /* The consumer in slot left: DEL on the admin channel, slot_gen bumped and
  * every page's futex word bumped and woken, so a producer asleep on it
  * goes and drops it. A DEL the channel cannot take yet is kept (one per

@@ -246,8 +246,9 @@ _Static_assert(sizeof(struct ring_page) <= RING_PAGE_SIZE, "ring_page");
 #define RING_SLEEPING (UINT64_C(1) << 32)
 
 /* Admin channel: one datagram per message, broker to producer. ADD carries
- * the new consumer's page (SCM_RIGHTS, a read-only fd, exactly one); DEL
- * carries none. */
+ * the new consumer's page (SCM_RIGHTS, a read-only fd), then, for a
+ * consumer that polls, the write end of its wake pipe (one or two fds);
+ * DEL carries none. */
 #define RING_ADMIN_MAGIC 0x4d445352u /* "RSDM" */
 
 enum {

@@ -577,6 +577,21 @@ int
 tl_attach(int fd, uint32_t id, uint32_t flags, int fds[2],
 	  struct ctl_attached *att)
 {
+	int all[CTL_MAX_FDS] = { -1, -1, -1 }, ret;
+
+	ret = tl_attach_all(fd, id, flags, all, att);
+	fds[0] = all[0];
+	fds[1] = all[1];
+	for (int i = 2; i < CTL_MAX_FDS; i++)
+		if (all[i] >= 0)
+			close(all[i]);
+	return ret;
+}
+
+int
+tl_attach_all(int fd, uint32_t id, uint32_t flags, int fds[CTL_MAX_FDS],
+	      struct ctl_attached *att)
+{
 	struct ctl_attach a;
 	union ctl_msg rep;
 	int t;

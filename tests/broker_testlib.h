@@ -113,6 +113,10 @@ int tl_simple(int fd, uint16_t type, uint32_t id);
  * cursor page unless observing: fds[1] -1 then), or -code. */
 int tl_attach(int fd, uint32_t id, uint32_t flags, int fds[2],
 	      struct ctl_attached *att);
+/* The same with every fd of the reply (the wake pipe's read end third,
+ * with CTL_ATTACH_WAKE; -1 where none came). */
+int tl_attach_all(int fd, uint32_t id, uint32_t flags, int fds[CTL_MAX_FDS],
+		  struct ctl_attached *att);
 /* Attach a consumer, map the ring and read records until the stream has
  * ended (ring_next: -EPIPE). Calls fn on every record if not NULL. Returns
  * the number of records, or -errno. */
