@@ -1,7 +1,9 @@
 /*
  * bench_ring.c - `shmdemux-bench ring [--json]`: ring throughput (records/s,
  * GB/s) for several record sizes with 1 and 4 consumer processes in lossless
- * mode, and the publish-to-wake latency of a consumer blocked in futex_wait.
+ * mode, and the publish-to-wake latency of a consumer blocked in futex_wait
+ * beside that of a consumer asleep in poll(2) on its wake pipe (the
+ * stream fd of a SHMDEMUX_ATTACH_POLL reader).
  *
  * Consumers read every payload byte (a word sum). The producer writes only
  * a stamp word per record, so the numbers are the transport's, not a
@@ -10,10 +12,12 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
@@ -34,6 +38,7 @@ struct bring {
 	int asock, psock;  /* the admin channel: ours, the producer's */
 	struct ring *admin;
 	int lat_page;      /* latency run: the consumer's page, watched */
+	int lat_wake[2];   /* latency run through a wake pipe, else -1 */
 };
 
 struct result {
@@ -62,6 +67,7 @@ bring_create(struct bring *b, uint32_t wait_consumers)
 
 	b->admin = NULL;
 	b->lat_page = -1;
+	b->lat_wake[0] = b->lat_wake[1] = -1;
 	b->dfd = memfd_create("bench-data", MFD_CLOEXEC | MFD_ALLOW_SEALING);
 	if (b->dfd < 0 ||
 	    socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
@@ -84,15 +90,20 @@ bring_destroy(struct bring *b)
 	close(b->psock);
 	if (b->lat_page >= 0)
 		close(b->lat_page);
+	for (int i = 0; i < 2; i++)
+		if (b->lat_wake[i] >= 0)
+			close(b->lat_wake[i]);
 }
 
-/* A consumer as the broker makes one: its cursor page's fd, or -1. */
+/* A consumer as the broker makes one: its cursor page's fd, or -1. With
+ * a wake pipe (lat_wake) when the broker's pipe2 was made. */
 static int
 bring_add(struct bring *b)
 {
 	int fd;
 
-	return ring_slot_alloc(b->admin, 0, &fd) < 0 ? -1 : fd;
+	return ring_slot_alloc_wake(b->admin, 0, b->lat_wake[1], &fd) < 0 ?
+	    -1 : fd;
 }
 
 static int
@@ -280,12 +291,26 @@ lat_consume(const struct bring *b, uint64_t page, int fd)
 	struct ring *r;
 	struct ring_rd v;
 
+	struct pollfd pfd = { .fd = -1, .events = POLLIN };
+	struct epoll_event ev = { .events = EPOLLIN };
+	int ret;
+
 	if (map_consumer(b, &r) < 0 ||
 	    ring_attach(r, (int)page, RING_START_OLDEST) < 0)
 		_exit(1);
-	while (ring_next(r, &v, -1) == 0) {
+	/* the pipe inside an epoll set, polled: a stream fd's shape */
+	if (b->lat_wake[0] >= 0 &&
+	    ((pfd.fd = epoll_create1(EPOLL_CLOEXEC)) < 0 ||
+	     epoll_ctl(pfd.fd, EPOLL_CTL_ADD, b->lat_wake[0], &ev) < 0 ||
+	     ring_set_wake_fd(r, b->lat_wake[0]) < 0))
+		_exit(1);
+	/* a poll loop: an empty read arms the pipe, poll sleeps on it */
+	while ((ret = ring_next(r, &v, pfd.fd >= 0 ? 0 : -1)) == 0 ||
+	       (ret == -EAGAIN && poll(&pfd, 1, -1) >= 0)) {
 		uint64_t t = now_ns();
 
+		if (ret != 0)
+			continue;
 		if (n < LAT_SAMPLES)
 			lat[n++] = t - *(const uint64_t *)v.payload;
 		ring_release(r, &v);
@@ -297,11 +322,15 @@ lat_consume(const struct bring *b, uint64_t page, int fd)
 	q[1] = lat[n * 99 / 100];
 	if (write(fd, q, sizeof(q)) != sizeof(q))
 		_exit(1);
+	if (pfd.fd >= 0)
+		close(pfd.fd);
 	ring_unmap(&r);
 }
 
+/* Publish-to-wake latency of a consumer asleep in futex_wait, or with
+ * poll_fd in poll(2) on its wake pipe. */
 static int
-latency(double *p50, double *p99)
+latency(int poll_fd, double *p50, double *p99)
 {
 	struct bring b;
 	uint64_t q[2];
@@ -309,6 +338,7 @@ latency(double *p50, double *p99)
 	int fds[2], st, ret = 0;
 
 	if (bring_create(&b, 1) < 0 || pipe(fds) < 0 ||
+	    (poll_fd && pipe2(b.lat_wake, O_NONBLOCK | O_CLOEXEC) < 0) ||
 	    (b.lat_page = bring_add(&b)) < 0)
 		return -1;
 	pc = spawn(lat_consume, &b, (uint64_t)b.lat_page, fds[1]);
@@ -390,7 +420,7 @@ bench_ring(int argc, char **argv)
 {
 	static const uint64_t sizes[] = { 64, 1024, 65536, 1u << 20 };
 	static const unsigned cons[] = { 1, 4 };
-	double rps, p50, p99, b50, b99;
+	double rps, p50, p99, b50, b99, f50, f99;
 	int json = argc == 2 && strcmp(argv[1], "--json") == 0;
 	size_t i, j;
 
@@ -400,7 +430,9 @@ bench_ring(int argc, char **argv)
 		       "The ring alone, in one process: records/s and GB/s "
 		       "for 64 B to 1 MiB\nrecords and 1 or 4 consumers, "
 		       "then the publish-to-wake latency of a\nsleeping "
-		       "consumer (p50/p99) beside a bare futex wake's.\n");
+		       "consumer (p50/p99) beside a bare futex wake's, and of "
+		       "a\nconsumer asleep in poll(2) on its wake pipe (a "
+		       "stream fd).\n");
 		return 0;
 	}
 	if (argc > 2 || (argc == 2 && !json)) {
@@ -409,7 +441,8 @@ bench_ring(int argc, char **argv)
 		return 2;
 	}
 	/* latency first: measured on a quiet machine, printed last */
-	if (latency(&p50, &p99) < 0 || latency_baseline(&b50, &b99) < 0) {
+	if (latency(0, &p50, &p99) < 0 || latency(1, &f50, &f99) < 0 ||
+	    latency_baseline(&b50, &b99) < 0) {
 		fprintf(stderr, "latency bench failed\n");
 		return 1;
 	}
@@ -439,11 +472,17 @@ bench_ring(int argc, char **argv)
 		       p50, p99);
 		printf("{\"kind\":\"latency_baseline\",\"p50_us\":%.2f,"
 		       "\"p99_us\":%.2f}\n", b50, b99);
+		printf("{\"kind\":\"latency_fd\",\"p50_us\":%.2f,"
+		       "\"p99_us\":%.2f,\"p50_ratio\":%.2f}\n", f50, f99,
+		       f50 / p50);
 	} else {
 		printf("publish-to-wake latency: p50 %.2f us, p99 %.2f us\n",
 		       p50, p99);
 		printf("bare futex wake, same pattern: p50 %.2f us, p99 %.2f "
 		       "us\n", b50, b99);
+		printf("publish-to-wake through the stream fd (poll): p50 "
+		       "%.2f us, p99 %.2f us (p50 %.2fx the futex wait's)\n",
+		       f50, f99, f50 / p50);
 	}
 	return 0;
 }
