@@ -4,8 +4,9 @@
  * Each case runs in a forked child that enters the sandbox and then tries
  * one thing; the parent checks how the child ended. The child may read one
  * pipe (its input), write fd 2 and recvmsg on one socket (the ring's admin
- * channel), as the worker may; any other read or receive, executable
- * memory and file growth are forbidden.
+ * channel), as the worker may, and write (not writev) the fds from
+ * WAKE_FROM up (the worker's received wake pipes); any other read, write
+ * or receive, executable memory and file growth are forbidden.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -55,7 +56,8 @@ enum what {
 	DO_BIG_ALLOC, DO_KILL_PARENT, DO_FORK, DO_READ_INPUT, DO_READ_OTHER,
 	DO_READV_OTHER, DO_PREAD_OTHER, DO_READ_STDERR, DO_WRITE_LOG,
 	DO_MMAP_EXEC, DO_MPROTECT_EXEC, DO_MMAP_RW, DO_FSIZE, DO_RECV_ADMIN,
-	DO_RECV_OTHER, DO_READ_ADMIN,
+	DO_RECV_OTHER, DO_READ_ADMIN, DO_WRITE_WAKE, DO_WRITEV_WAKE,
+	DO_WRITE_BELOW,
 };
 
 /* Two pipes with a byte waiting in each: the first is the sandboxed
@@ -94,6 +96,8 @@ stderr_to_file(void)
  * another socket, both made before the sandbox. */
 #define ADMIN_FD 9
 #define OTHER_FD 10
+#define WAKE_FROM 12 /* a pipe's write end is put there */
+#define BELOW_FD 11  /* and another's just below */
 
 static int
 recv_one(int fd)
@@ -130,6 +134,12 @@ child(enum what w)
 	close(sv[1]);
 	input_fd = pipe_with_byte();
 	other_fd = pipe_with_byte();
+	if (pipe(sv) < 0 || dup2(sv[1], WAKE_FROM) < 0 ||
+	    dup2(sv[1], BELOW_FD) < 0)
+		return 89;
+	close(sv[0]);
+	close(sv[1]);
+	c.wake_fds_from = WAKE_FROM;
 	if (input_fd < 0 || other_fd < 0 ||
 	    (w == DO_FSIZE && stderr_to_file() < 0))
 		return 89;
@@ -231,6 +241,18 @@ child(enum what w)
 		/* recvmsg is the admin channel's only call */
 		syscall(SYS_read, ADMIN_FD, &byte, 1);
 		return 117;
+	case DO_WRITE_WAKE:
+		/* its reader is gone: EPIPE, not a trap (SIGPIPE ignored) */
+		signal(SIGPIPE, SIG_IGN);
+		return syscall(SYS_write, WAKE_FROM, "x", 1) < 0 &&
+		    errno == EPIPE ? 0 : 118;
+	case DO_WRITEV_WAKE:
+		iov.iov_base = "x";
+		syscall(SYS_writev, WAKE_FROM, &iov, 1);
+		return 119;
+	case DO_WRITE_BELOW:
+		syscall(SYS_write, BELOW_FD, "x", 1);
+		return 120;
 	}
 	return 101;
 }
@@ -320,6 +342,10 @@ main(void)
 	expect_sigsys(DO_PREAD_OTHER, "pread64(another fd)", SYS_pread64);
 	expect_sigsys(DO_READ_STDERR, "read(2)", SYS_read);
 	expect_exit0(DO_WRITE_LOG, "write(2)");
+	expect_exit0(DO_WRITE_WAKE, "write(wake fd range)");
+	expect_sigsys(DO_WRITEV_WAKE, "writev(wake fd range)", SYS_writev);
+	expect_sigsys(DO_WRITE_BELOW, "write(below the wake fd range)",
+		      SYS_write);
 	expect_sigsys(DO_MMAP_EXEC, "mmap(PROT_EXEC)", SYS_mmap);
 	expect_sigsys(DO_MPROTECT_EXEC, "mprotect(PROT_EXEC)", SYS_mprotect);
 	expect_exit0(DO_MMAP_RW, "mmap/mprotect without PROT_EXEC");
