@@ -12,6 +12,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <stdio.h>
@@ -622,6 +623,71 @@ test_admin_channel(void)
 	tring_destroy(&t);
 }
 
+static int
+readable(int fd)
+{
+	struct pollfd pfd = { .fd = fd, .events = POLLIN };
+
+	return poll(&pfd, 1, 0);
+}
+
+/* A polling consumer's wake pipe: readable after an empty read exactly
+ * when something new came (records flushed, the end), also when it
+ * announced itself before the producer adopted it and a state change
+ * moved wake_seq meanwhile; emptied by the next empty read. */
+static void
+test_wake_pipe(void)
+{
+	struct ring_params rp = { .data_size = 64u << 10, .max_consumers = 4,
+				  .mode = RING_MODE_LOSSLESS };
+	struct ring_rd v;
+	struct tring t;
+	struct ring *p, *c;
+	int w[2], page, slot;
+
+	TCHECK(tring_create(&t, &rp) == 0, "create");
+	TCHECK(tring_map_producer(&t, &p) == 0, "map producer");
+	TCHECK(pipe2(w, O_NONBLOCK | O_CLOEXEC) == 0, "pipe");
+	slot = ring_slot_alloc_wake(t.admin, getpid(), w[1], &page);
+	TCHECK(slot >= 0, "slot: %d", slot);
+	close(w[1]); /* the ring keeps its own copy, and sent one */
+	TCHECK(tring_map_consumer(&t, &c) == 0 &&
+	       ring_attach(c, page, RING_START_OLDEST) == 0, "attach");
+	close(page);
+	TCHECK(ring_set_wake_fd(c, w[0]) == 0, "wake fd");
+	/* announced before the producer takes the ADD ... */
+	TCHECK(ring_next(c, &v, 0) == -EAGAIN, "empty");
+	TCHECK(readable(w[0]) == 0, "nothing yet");
+	/* ... which a state change does not do: wake_seq moves on */
+	ring_set_state(p, RING_STATE_RUNNING);
+	put(p, 0, 100, 0);
+	TCHECK(ring_flush(p) == 0 && ring_adopted(p) == 1, "adopted");
+	TCHECK(readable(w[0]) == 1, "woken after a missed wake");
+	get(c, 0);
+	TCHECK(ring_next(c, &v, 0) == -EAGAIN, "read all");
+	TCHECK(readable(w[0]) == 0, "emptied by the empty read");
+	TCHECK(ring_flush(p) == 0 && readable(w[0]) == 0, "nothing new");
+	for (int i = 1; i <= 3; i++) {
+		put(p, (uint64_t)i, 100, 0);
+		TCHECK(ring_flush(p) == 0 && readable(w[0]) == 1,
+		       "record %d", i);
+		get(c, 0);
+		TCHECK(ring_next(c, &v, 0) == -EAGAIN &&
+		       readable(w[0]) == 0, "re-armed %d", i);
+	}
+	/* unflushed: batched, no wake yet */
+	put(p, 4, 100, 0);
+	TCHECK(readable(w[0]) == 0, "batched");
+	ring_set_end(t.admin, SD_END_EOF, 0, 0, 0, NULL);
+	TCHECK(readable(w[0]) == 1, "the end");
+	get(c, 0);
+	TCHECK(ring_next(c, &v, 0) == -EPIPE, "ended");
+	close(w[0]);
+	ring_unmap(&c);
+	ring_unmap(&p);
+	tring_destroy(&t);
+}
+
 int
 main(void)
 {
@@ -633,6 +699,7 @@ main(void)
 	test_pool_and_reclaim();
 	test_admin_channel();
 	test_early_wrap();
+	test_wake_pipe();
 	printf("ring api: ok\n");
 	return 0;
 }
