@@ -20,7 +20,9 @@
  *   fd 4  WORKER_FD_ADMIN   the ring's admin channel: the worker's end of a
  *                           SOCK_SEQPACKET socketpair on which the broker
  *                           sends ADD (a new consumer's cursor page, one
- *                           read-only fd) and DEL; the worker only
+ *                           read-only fd, and for a polling consumer the
+ *                           write end of its wake pipe) and DEL; the
+ *                           worker only
  *                           receives (ring_admin_poll, common/ring.h), and
  *                           checks every message as untrusted input
  *   fd 1 again, once the worker has closed the readiness pipe: a copy of
