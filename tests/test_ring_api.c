@@ -650,7 +650,8 @@ test_wake_pipe(void)
 	TCHECK(pipe2(w, O_NONBLOCK | O_CLOEXEC) == 0, "pipe");
 	slot = ring_slot_alloc_wake(t.admin, getpid(), w[1], &page);
 	TCHECK(slot >= 0, "slot: %d", slot);
-	close(w[1]); /* the ring keeps its own copy, and sent one */
+	/* the ring keeps its own copy, and sent one; w[1] stays the
+	 * test's to fill the pipe below */
 	TCHECK(tring_map_consumer(&t, &c) == 0 &&
 	       ring_attach(c, page, RING_START_OLDEST) == 0, "attach");
 	close(page);
@@ -678,11 +679,24 @@ test_wake_pipe(void)
 	/* unflushed: batched, no wake yet */
 	put(p, 4, 100, 0);
 	TCHECK(readable(w[0]) == 0, "batched");
+	/* A reader that makes its end blocking and lets the pipe fill up
+	 * cannot make the producer's poke (nor the broker's) block: the
+	 * write end is another open file description, non-blocking. A
+	 * poke that blocked would hang here until the watchdog. */
+	TCHECK(fcntl(w[0], F_SETFL, 0) == 0, "blocking read end");
+	TCHECK(fcntl(w[1], F_SETPIPE_SZ, 4096) >= 0, "small pipe");
+	while (write(w[1], "x", 1) == 1)
+		;
+	TCHECK(errno == EAGAIN, "full");
+	TCHECK(ring_flush(p) == 0, "poke a full pipe");
+	put(p, 5, 100, 0);
 	ring_set_end(t.admin, SD_END_EOF, 0, 0, 0, NULL);
 	TCHECK(readable(w[0]) == 1, "the end");
 	get(c, 0);
+	get(c, 0);
 	TCHECK(ring_next(c, &v, 0) == -EPIPE, "ended");
 	close(w[0]);
+	close(w[1]);
 	ring_unmap(&c);
 	ring_unmap(&p);
 	tring_destroy(&t);
