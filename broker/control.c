@@ -843,12 +843,18 @@ check_existing(const char *path)
 }
 
 int
-control_listen(const char *path)
+control_listen(const char *path, int inherited)
 {
 	struct sockaddr_un sun = { .sun_family = AF_UNIX };
 	mode_t old;
 	int fd, ret;
 
+	/* A socket the service manager bound (service.h): it owns the path,
+	 * which outlives us (listen_path stays empty: never unlinked). */
+	if (inherited >= 0) {
+		fd = inherited;
+		goto serve;
+	}
 	if (strlen(path) >= sizeof(sun.sun_path)) {
 		log_error("socket path too long: %s", path);
 		return -ENAMETOOLONG;
@@ -880,10 +886,12 @@ control_listen(const char *path)
 		listen_path[0] = '\0';
 		goto fail;
 	}
+serve:
 	ev_init(&listen_ev);
 	ret = ev_add(&listen_ev, fd, EPOLLIN, on_listen, NULL);
 	if (ret < 0) {
-		unlink(path);
+		if (listen_path[0] != '\0')
+			unlink(path);
 		listen_path[0] = '\0';
 		goto fail;
 	}

@@ -26,6 +26,7 @@
 
 #include "log.h"
 #include "pidfile.h"
+#include "service.h"
 #include "rundir.h"
 #include "shmdemuxd.h"
 #include "spare.h"
@@ -42,6 +43,9 @@ static struct ev shutdown_ev = { .fd = -1 };
 static struct ev idle_ev = { .fd = -1 };
 static int idle_armed;
 static struct pidfile pidf = { .fd = -1 };
+/* A listening socket a service manager passed (service.h), and its path. */
+static int inherited_fd = -1;
+static char inherited_path[sizeof(((struct sockaddr_un *)0)->sun_path)];
 
 /* ---- event loop plumbing ---- */
 
@@ -278,6 +282,7 @@ begin_shutdown(const char *why)
 		return;
 	broker_stopping = 1;
 	log_info("%s, shutting down", why);
+	(void)service_notify("STOPPING=1");
 	control_stop_listening();
 	spare_stop();
 	streams_signal_all(SIGTERM);
@@ -393,11 +398,12 @@ usage(FILE *f)
 "Shared-memory demux broker: opens inputs, runs one sandboxed demux worker\n"
 "per stream and hands ring descriptors to consumers.\n"
 "\n"
-"  --socket PATH        control socket (default: $SHMDEMUX_SOCKET, else\n"
-"                       shmdemux.sock in $XDG_RUNTIME_DIR/shmdemux, else in\n"
-"                       /tmp/shmdemux-UID; that directory is made mode 0700\n"
-"                       and refused if it is a symbolic link, another\n"
-"                       user's, or writable by others)\n"
+"  --socket PATH        control socket (default: the socket a service manager\n"
+"                       passed, else $SHMDEMUX_SOCKET, else shmdemux.sock in\n"
+"                       $XDG_RUNTIME_DIR/shmdemux, else in /tmp/shmdemux-UID;\n"
+"                       that directory is made mode 0700 and refused if it\n"
+"                       is a symbolic link, another user's, or writable by\n"
+"                       others)\n"
 "  --daemon             run in the background; exits 0 once the socket\n"
 "                       listens, non-zero with the error otherwise\n"
 "  --pidfile PATH       pid file (default: SOCKET.pid)\n"
@@ -432,13 +438,22 @@ usage(FILE *f)
 "  --spare-workers 0|1  keep one worker started ahead of time, handed the\n"
 "                       next stream: no exec and library loading on the\n"
 "                       open path (default 1; 0 = one exec per stream)\n"
-"  -v, --verbose        log debug messages\n"
+"  --log-level LEVEL    error, warning, info (default) or debug\n"
+"  -v, --verbose        log debug messages (--log-level debug)\n"
 "  --help               this text\n"
 "  --version            print the version\n"
 "\n"
 "The worker is $SHMDEMUX_WORKER, else shmdemux-worker next to this binary,\n"
 "else " SHMDEMUX_WORKER_RELPATH " from this binary's directory,\n"
-"else " SHMDEMUX_WORKER_INSTALLED ".\n", RING_MAX_SLOTS);
+"else " SHMDEMUX_WORKER_INSTALLED ".\n"
+"\n"
+"Under a service manager (systemd's protocol, no libsystemd needed): a\n"
+"listening SOCK_SEQPACKET socket passed as fd 3 with LISTEN_FDS=1 and\n"
+"LISTEN_PID is served instead of binding one (and left in place at exit);\n"
+"READY=1 and STOPPING=1 go to $NOTIFY_SOCKET (Type=notify). Logs go to\n"
+"stderr, with syslog priorities when stderr is the journal\n"
+"($JOURNAL_STREAM), and to syslog once --daemon has detached.\n",
+		RING_MAX_SLOTS);
 }
 
 static int
@@ -543,7 +558,11 @@ parse_options(int argc, char **argv)
 {
 	enum { O_SOCKET = 256, O_DAEMON, O_PIDFILE, O_RING, O_MAXC, O_LAG,
 	       O_IDLE, O_HELP, O_VERSION, O_MEM, O_WATCHDOG, O_OPEN_TIMEOUT,
-	       O_SPARE, O_POOL, O_REPLY_TIMEOUT, O_KEEP_ENDED };
+	       O_SPARE, O_POOL, O_REPLY_TIMEOUT, O_KEEP_ENDED, O_LOG_LEVEL };
+	static const char *const levels[] = {
+		[LOG_LVL_ERROR] = "error", [LOG_LVL_WARN] = "warning",
+		[LOG_LVL_INFO] = "info", [LOG_LVL_DEBUG] = "debug",
+	};
 	static const struct option opts[] = {
 		{ "socket", required_argument, NULL, O_SOCKET },
 		{ "daemon", no_argument, NULL, O_DAEMON },
@@ -559,6 +578,7 @@ parse_options(int argc, char **argv)
 		{ "reply-timeout", required_argument, NULL, O_REPLY_TIMEOUT },
 		{ "keep-ended", required_argument, NULL, O_KEEP_ENDED },
 		{ "spare-workers", required_argument, NULL, O_SPARE },
+		{ "log-level", required_argument, NULL, O_LOG_LEVEL },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, O_HELP },
 		{ "version", no_argument, NULL, O_VERSION },
@@ -578,6 +598,7 @@ parse_options(int argc, char **argv)
 	conf.reply_timeout_ms = 10000;
 	conf.keep_ended_ms = 30000;
 	conf.spare_workers = 1;
+	conf.log_level = LOG_LVL_INFO;
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, ":v", opts, NULL)) != -1) {
 		switch (c) {
@@ -641,7 +662,17 @@ parse_options(int argc, char **argv)
 				bad_option("invalid --spare-workers: %s", optarg);
 			conf.spare_workers = (unsigned)v;
 			break;
-		case 'v': conf.verbose = 1; break;
+		case O_LOG_LEVEL:
+			for (c = 0; c < (int)(sizeof(levels) / sizeof(levels[0]));
+			     c++)
+				if (strcmp(optarg, levels[c]) == 0)
+					break;
+			if (c == (int)(sizeof(levels) / sizeof(levels[0])))
+				bad_option("invalid --log-level: %s (error, "
+					   "warning, info or debug)", optarg);
+			conf.log_level = c;
+			break;
+		case 'v': conf.log_level = LOG_LVL_DEBUG; break;
 		case O_HELP: usage(stdout); exit(0);
 		case O_VERSION:
 			sd_version_print(stdout, "shmdemuxd");
@@ -656,6 +687,14 @@ parse_options(int argc, char **argv)
 	if (optind < argc)
 		bad_option("unexpected argument %s", argv[optind]);
 
+	if (sock != NULL && inherited_fd >= 0 &&
+	    strcmp(sock, inherited_path) != 0) {
+		fprintf(stderr, "shmdemuxd: --socket %s, but the service "
+			"manager passed the socket %s\n", sock, inherited_path);
+		exit(2);
+	}
+	if (sock == NULL && inherited_fd >= 0)
+		sock = inherited_path;
 	if (sock != NULL)
 		w = snprintf(conf.socket_path, sizeof(conf.socket_path), "%s",
 			     sock);
@@ -730,6 +769,24 @@ detach_stdio(void)
 	close(fd);
 }
 
+/* Detached, a daemon's stderr that is a terminal (the one it was started
+ * from) or /dev/null (an auto-started broker) is no place for its log:
+ * syslog is. A file or a pipe someone redirected it to keeps it. */
+static void
+stderr_to_syslog(void)
+{
+	struct stat st;
+	int fd;
+
+	if (fstat(STDERR_FILENO, &st) == 0 && !S_ISCHR(st.st_mode))
+		return;
+	log_to_syslog();
+	if ((fd = open("/dev/null", O_WRONLY | O_CLOEXEC)) >= 0) {
+		dup2(fd, STDERR_FILENO);
+		close(fd);
+	}
+}
+
 static int
 open_pidfile(void)
 {
@@ -784,7 +841,7 @@ setup(void)
 	}
 	if (check_rundir() < 0 || open_pidfile() < 0)
 		return -1;
-	if (control_listen(conf.socket_path) < 0)
+	if (control_listen(conf.socket_path, inherited_fd) < 0)
 		return -1;
 	if ((ret = spare_init()) < 0) {
 		log_errno(LOG_LVL_ERROR, ret, "spare worker timer");
@@ -798,10 +855,20 @@ setup(void)
 int
 main(int argc, char **argv)
 {
+	char msg[256];
 	int notify = -1, ret;
 
+	service_init();
+	log_init();
+	ret = service_listen_fd(&inherited_fd, inherited_path,
+				sizeof(inherited_path), msg, sizeof(msg));
 	parse_options(argc, argv);
-	log_set_level(conf.verbose ? LOG_LVL_DEBUG : LOG_LVL_INFO);
+	log_set_level((enum log_level)conf.log_level);
+	if (ret < 0) {
+		log_error("socket activation: %s", msg);
+		(void)service_notify("STATUS=socket activation failed");
+		return 1;
+	}
 	raise_nofile();
 	ret = worker_path();
 	if (ret < 0) {
@@ -819,11 +886,18 @@ main(int argc, char **argv)
 		ready(notify, 1);
 		return 1;
 	}
-	log_info("listening on %s (worker %s)", conf.socket_path,
+	log_info("%s %s (worker %s)", inherited_fd >= 0 ? "serving the "
+		 "passed socket" : "listening on", conf.socket_path,
 		 conf.worker_path);
-	if (conf.daemonize)
+	if (conf.daemonize) {
 		detach_stdio();
+		stderr_to_syslog();
+	}
 	ready(notify, 0);
+	snprintf(msg, sizeof(msg), "READY=1\nSTATUS=serving %s",
+		 conf.socket_path);
+	if ((ret = service_notify(msg)) < 0)
+		log_errno(LOG_LVL_WARN, ret, "$NOTIFY_SOCKET");
 
 	loop();
 

@@ -74,7 +74,7 @@ struct broker_conf {
 	unsigned idle_exit_s;      /* 0 = never */
 	unsigned spare_workers;    /* 0 or 1 pre-started workers (spare.h) */
 	int daemonize;
-	int verbose;
+	int log_level;        /* enum log_level */
 };
 
 extern struct broker_conf conf;
@@ -119,8 +119,11 @@ int broker_fds_in_use(void);
 
 struct stream;
 
-int control_listen(const char *path);
-/* Stop accepting (close the listening socket and unlink its path). */
+/* Listen on path (bound here, 0600, a stale socket replaced), or serve
+ * inherited, a listening socket a service manager bound at path. */
+int control_listen(const char *path, int inherited);
+/* Stop accepting (close the listening socket; unlink its path if we bound
+ * it). */
 void control_stop_listening(void);
 /* Close every connection, freeing their consumer slots. */
 void control_close_all(void);

@@ -6,7 +6,7 @@ DEPS=(build-essential cmake pkg-config dpkg-dev
 	libavformat-dev libavcodec-dev libavutil-dev libbsd-dev libseccomp-dev
 	libjemalloc-dev
 	ffmpeg clang libclang-rt-14-dev
-	gstreamer1.0-tools gstreamer1.0-plugins-good iproute2
+	gstreamer1.0-tools gstreamer1.0-plugins-good iproute2 python3 systemd
 	coreutils util-linux findutils diffutils)
 if [ "${SHMDEMUX_NO_APT:-0}" = 1 ]; then
 	echo "SHMDEMUX_NO_APT=1: not installing packages"
