@@ -19,6 +19,7 @@ the source tree after a build in build/):
 """
 
 import os
+import pathlib
 import select
 import shutil
 import signal
@@ -64,7 +65,7 @@ def wait_gone(pid, timeout):
 class Broker:
     """A private shmdemuxd: socket, pid, log, temporary directory."""
 
-    def __init__(self, env=None, args=()):
+    def __init__(self, env=None, args=(), bindir=BIN):
         self.tmp = tempfile.mkdtemp(prefix="shmdemux-pytest.")
         self.socket = os.path.join(self.tmp, "ctl.sock")
         self.pidfile = os.path.join(self.tmp, "broker.pid")
@@ -80,7 +81,7 @@ class Broker:
             with open(self.log, "wb") as log:
                 # --daemon returns once the socket listens.
                 subprocess.run(
-                    [os.path.join(BIN, "shmdemuxd"), "--daemon", "--socket",
+                    [os.path.join(bindir, "shmdemuxd"), "--daemon", "--socket",
                      self.socket, "--pidfile", self.pidfile, "--idle-exit",
                      "120", *args], check=True, env=e,
                     stdin=subprocess.DEVNULL, stdout=log, stderr=log,
@@ -114,9 +115,9 @@ class Broker:
         return ok
 
 
-def start_broker(request, env=None, args=()):
+def start_broker(request, env=None, args=(), bindir=BIN):
     """A broker of the test's own, stopped when the test ends."""
-    b = Broker(env, args)
+    b = Broker(env, args, bindir)
     request.addfinalizer(b.stop)
     return b
 
@@ -138,6 +139,36 @@ def broker():
             pytest.fail("the broker did not exit within 40 s of SIGTERM")
 
 
+class Scratch:
+    """Temporary directories removed when the session ends (pytest's own
+    tmp_path keeps its last three sessions' around)."""
+
+    def __init__(self):
+        self.root = tempfile.mkdtemp(prefix="shmdemux-pytest-tmp.")
+        self.n = 0
+
+    def mktemp(self, name):
+        self.n += 1
+        d = pathlib.Path(self.root) / ("%s%d" % (name, self.n))
+        d.mkdir()
+        return d
+
+
+@pytest.fixture(scope="session")
+def scratch():
+    s = Scratch()
+    try:
+        yield s
+    finally:
+        shutil.rmtree(s.root, ignore_errors=True)
+
+
+@pytest.fixture
+def tmp_path(scratch):
+    """A fresh directory, removed with the session's scratch."""
+    return scratch.mktemp("t")
+
+
 @pytest.fixture(scope="session")
 def media():
     """The generated media set (tests/media/gen.sh, cached)."""
@@ -152,14 +183,29 @@ def ffmpeg(*args):
                     "error", "-y", *args], check=True, timeout=300)
 
 
-def ffprobe_packets(path, *entries):
-    """ffprobe's packets of path: one tuple per packet of the entries."""
+def ffprobe_packets(path, *entries, md5=False):
+    """ffprobe's packets of path: one tuple per packet of the entries (and
+    the payload's MD5 last, with md5=True)."""
     out = subprocess.run(
-        ["ffprobe", "-v", "error", "-show_entries",
-         "packet=" + ",".join(entries), "-of", "csv=p=0", path],
+        ["ffprobe", "-v", "error", "-show_data_hash", "MD5",
+         "-show_entries", "packet=" + ",".join(entries) + ",data_hash",
+         "-of", "csv=p=0", path],
         check=True, capture_output=True, text=True, timeout=120).stdout
-    return [tuple(line.split(",")[:len(entries)])
-            for line in out.splitlines() if line and line[0] != ","]
+    # A packet's side data continues its line on lines starting with ",".
+    lines = []
+    for line in out.splitlines():
+        if line.startswith(",") and lines:
+            lines[-1] += line
+        elif line:
+            lines.append(line)
+    res = []
+    for line in lines:
+        f = line.split(",")
+        row = tuple(f[:len(entries)])
+        if md5:
+            row += (next(x for x in f if x.startswith("MD5:"))[4:],)
+        res.append(row)
+    return res
 
 
 @pytest.fixture

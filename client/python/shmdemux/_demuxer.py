@@ -338,6 +338,8 @@ class Demuxer:
                     if reader.closed:
                         return
                     await wait_readable(reader)
+                    if reader.closed:
+                        return
                     n = 0
                     continue
                 if item is TRACKS_CHANGED:

@@ -203,6 +203,8 @@ class Stream:
                 if self._reader.closed:
                     return
                 await wait_readable(self._reader)
+                if self._reader.closed:
+                    return  # closed while waiting: the iteration ends
                 n = 0
                 continue
             yield item
@@ -274,14 +276,16 @@ def open_source(conn: Connection, source: Source, **options: Any) -> int:
 
 def open(source: Source, *, socket: Optional[str] = None,
          autostart: bool = True, start: str = "oldest",
-         copy: Optional[bool] = None, **options: Any) -> Stream:
+         copy: Optional[bool] = None, wait: bool = True,
+         **options: Any) -> Stream:
     """Open a file (path) or a descriptor (int, or an object with
     ``fileno()``: pipe, socket, fifo, file) in a sandboxed worker and attach
     to it. ``options`` are the open options (``name``, ``mode`` "lossless"
     or "live", ``decode`` "video"/"audio"/"all", ``realtime``,
     ``format``, ``demux_options``, ``mem_limit``, ``watchdog_ms``, ...; see
-    docs/PYTHON.md). The returned Stream closes the broker's stream too
-    when it is closed."""
+    docs/PYTHON.md). With wait, returns once the track table is there
+    (raising OpenFailed, ... when the stream ended instead). The returned
+    Stream closes the broker's stream too when it is closed."""
     conn = Connection(socket, autostart=autostart)
     try:
         sid = open_source(conn, source, **options)
@@ -291,7 +295,8 @@ def open(source: Source, *, socket: Optional[str] = None,
         raise
     stream = Stream(reader, conn, close_stream=True)
     try:
-        stream._wait_tracks()
+        if wait:
+            stream._wait_tracks()
     except BaseException:
         stream.close()
         raise
@@ -300,16 +305,21 @@ def open(source: Source, *, socket: Optional[str] = None,
 
 def attach(stream: Union[int, str], *, socket: Optional[str] = None,
            autostart: bool = False, start: str = "oldest",
-           observer: bool = False, copy: Optional[bool] = None) -> Stream:
+           observer: bool = False, copy: Optional[bool] = None,
+           wait: bool = True) -> Stream:
     """Attach to an existing stream by id or name, as one more consumer.
     ``start``: "oldest" (oldest packet still in the ring), "keyframe"
-    (newest keyframe) or "live" (the next packet published)."""
+    (newest keyframe) or "live" (the next packet published). With wait,
+    returns once the track table is there (or the stream ended); a
+    producer attaching to its own push stream before it pushes passes
+    wait=False."""
     with Connection(socket, autostart=autostart) as conn:
         reader = conn.attach(stream, start=start, observer=observer,
                              copy=copy)
     s = Stream(reader)
     try:
-        s._wait_tracks(observer)
+        if wait:
+            s._wait_tracks(observer)
     except BaseException:
         s.close()
         raise
