@@ -7,6 +7,8 @@ DEPS=(build-essential cmake pkg-config dpkg-dev
 	libjemalloc-dev
 	ffmpeg clang libclang-rt-14-dev
 	gstreamer1.0-tools gstreamer1.0-plugins-good iproute2
+	python3-dev python3-setuptools python3-wheel python3-pip
+	python3-pytest python3-av python3-numpy
 	coreutils util-linux findutils diffutils)
 if [ "${SHMDEMUX_NO_APT:-0}" = 1 ]; then
 	echo "SHMDEMUX_NO_APT=1: not installing packages"

@@ -384,3 +384,29 @@ def test_numpy_buffer_pins_the_mapping(shm, media):
         assert r.detached
     finally:
         s.close()
+
+
+def test_example_script(shm, media, broker):
+    """client/python/examples/packets.py, sync and async, prints ffprobe's
+    packets (track, pts, dts, size, key, payload MD5)."""
+    import subprocess
+    import sys
+    from conftest import SRC
+    path = os.path.join(media, "h264_aac_srt.mkv")
+    want = ["%d,%s,%s,%d,%d,%s" % (t, "N/A" if p is None else p,
+                                   "N/A" if d is None else d, k, n, h)
+            for t, p, d, n, k, h in ffprobe_md5_packets(path)]
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.path.dirname(os.path.dirname(shm.__file__))
+    for mode in ([], ["--async"]):
+        p = subprocess.run(
+            [sys.executable, os.path.join(SRC, "client", "python",
+                                          "examples", "packets.py"),
+             "--socket", broker.socket, *mode, path],
+            capture_output=True, text=True, timeout=120, env=env)
+        assert p.returncode == 0, p.stderr
+        got = []
+        for ln in p.stdout.splitlines():
+            t, _, pts, dts, _, key, size, h = ln.split(",")
+            got.append("%s,%s,%s,%s,%s,%s" % (t, pts, dts, key, size, h))
+        assert got == want, mode
