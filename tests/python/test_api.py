@@ -410,3 +410,38 @@ def test_example_script(shm, media, broker):
             t, _, pts, dts, _, key, size, h = ln.split(",")
             got.append("%s,%s,%s,%s,%s,%s" % (t, pts, dts, key, size, h))
         assert got == want, mode
+
+
+EXIT_SCRIPT = """
+import asyncio, threading, shmdemux
+c = shmdemux.Connection()
+sid, fd = c.open_push()
+s = shmdemux.attach(sid, wait=False)
+waiting = threading.Event()
+
+def loop_thread():
+    async def main():
+        task = asyncio.ensure_future(s.packets().__anext__())
+        await asyncio.wait([task], timeout=0.2)
+        assert not task.done()
+        waiting.set()
+        await task
+    asyncio.run(main())
+
+threading.Thread(target=loop_thread, daemon=True).start()
+waiting.wait()
+print("main thread done")
+"""
+
+
+def test_exit_with_a_wait_pending(shm, broker):
+    """The interpreter exits while an event loop waits on a stream in the
+    executor: the wait is interrupted (instead of the exit joining that
+    thread forever)."""
+    import subprocess
+    import sys
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.path.dirname(os.path.dirname(shm.__file__))
+    p = subprocess.run([sys.executable, "-c", EXIT_SCRIPT], env=env,
+                       capture_output=True, text=True, timeout=60)
+    assert p.returncode == 0 and "main thread done" in p.stdout, p.stderr

@@ -24,6 +24,9 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+# Imported now, so that its exit hook (which joins the executor's threads)
+# is registered before ours below, and ours runs first.
+import concurrent.futures.thread  # noqa: F401
 import threading
 import types
 

@@ -1243,13 +1243,8 @@ reader_read_blocking(ReaderObject *r, int timeout_ms, int events,
 		ret = reader_fill(r, left, 0, 1);
 		if (ret < 0)
 			break;
-		if (ret == 0) {
-			if (r->s == NULL ||
-			    __atomic_load_n(&r->closing, __ATOMIC_ACQUIRE))
-				PyErr_SetString(PyExc_ValueError,
-						"stream is closed");
-			else
-				out = (Py_INCREF(Py_None), Py_None);
+		if (ret == 0) { /* timed out, or closed meanwhile */
+			out = (Py_INCREF(Py_None), Py_None);
 			break;
 		}
 		if (reader_take(r, events, overruns, &out) == TAKE_ITEM)
@@ -1338,6 +1333,13 @@ Reader_wait_blocking(ReaderObject *r, PyObject *arg)
 	Py_DECREF(r);
 	if (ret < 0)
 		return NULL;
+	if (ret == 0 && __atomic_load_n(&shutting_down, __ATOMIC_ACQUIRE)) {
+		/* Every later wait would return at once: end the caller's
+		 * loop instead of letting it spin. */
+		PyErr_SetString(PyExc_RuntimeError, "the interpreter is "
+				"shutting down: no more waiting on streams");
+		return NULL;
+	}
 	return PyBool_FromLong(ret);
 }
 
@@ -1418,6 +1420,24 @@ Reader_wait_running(ReaderObject *r, PyObject *args, PyObject *kw)
 	return PyLong_FromLong(ret);
 }
 
+/* A list of copies of the cached dicts: callers may change theirs. */
+static PyObject *
+tracks_copy(PyObject *tracks)
+{
+	Py_ssize_t n = PyList_GET_SIZE(tracks);
+	PyObject *out = PyList_New(n);
+
+	for (Py_ssize_t i = 0; out != NULL && i < n; i++) {
+		PyObject *d = PyDict_Copy(PyList_GET_ITEM(tracks, i));
+
+		if (d == NULL)
+			Py_CLEAR(out);
+		else
+			PyList_SET_ITEM(out, i, d);
+	}
+	return out;
+}
+
 /* The latest track table: refreshed when the handle is free, else the
  * copy made by the last read (a wait holds the handle). */
 static PyObject *
@@ -1433,7 +1453,7 @@ Reader_get_tracks(ReaderObject *r, void *c)
 	}
 	if (r->tracks == NULL)
 		return PyList_New(0);
-	return PyList_GetSlice(r->tracks, 0, PyList_GET_SIZE(r->tracks));
+	return tracks_copy(r->tracks);
 }
 
 static PyObject *
