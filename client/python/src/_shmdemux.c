@@ -1456,19 +1456,29 @@ Reader_get_tracks(ReaderObject *r, void *c)
 	return tracks_copy(r->tracks);
 }
 
+/* Take the handle for a quick call, or fail: a thread waiting on the
+ * stream holds it for as long as it waits. */
+static int
+reader_lock_now(ReaderObject *r)
+{
+	if (reader_check(r) < 0)
+		return -1;
+	if (reader_trylock(r) < 0) {
+		PyErr_SetString(PyExc_RuntimeError, "another thread is waiting "
+				"on this stream");
+		return -1;
+	}
+	return 0;
+}
+
 static PyObject *
 Reader_get_format_name(ReaderObject *r, void *c)
 {
 	PyObject *o;
 
 	(void)c;
-	if (reader_check(r) < 0)
+	if (reader_lock_now(r) < 0)
 		return NULL;
-	if (reader_trylock(r) < 0) {
-		PyErr_SetString(PyExc_RuntimeError, "another thread is waiting "
-				"on this stream");
-		return NULL;
-	}
 	o = PyUnicode_FromString(shmdemux_format_name(r->s));
 	reader_done(r);
 	return o;
@@ -1480,13 +1490,8 @@ Reader_status(ReaderObject *r, PyObject *unused)
 	PyObject *d;
 
 	(void)unused;
-	if (reader_check(r) < 0)
+	if (reader_lock_now(r) < 0)
 		return NULL;
-	if (reader_trylock(r) < 0) {
-		PyErr_SetString(PyExc_RuntimeError, "another thread is waiting "
-				"on this stream");
-		return NULL;
-	}
 	d = reader_status_locked(r);
 	reader_done(r);
 	return d;
@@ -1509,55 +1514,20 @@ Reader_exit(ReaderObject *r, PyObject *args)
 	return Reader_close(r, NULL);
 }
 
-static PyObject *
-Reader_get_closed(ReaderObject *r, void *c)
-{
-	(void)c;
-	return PyBool_FromLong(r->s == NULL ||
-			       __atomic_load_n(&r->closing, __ATOMIC_ACQUIRE));
-}
-
-static PyObject *
-Reader_get_detached(ReaderObject *r, void *c)
-{
-	(void)c;
-	return PyBool_FromLong(r->s == NULL);
-}
-
-static PyObject *
-Reader_get_exports(ReaderObject *r, void *c)
-{
-	(void)c;
-	return PyLong_FromSsize_t(r->exports);
-}
-
-static PyObject *
-Reader_get_id(ReaderObject *r, void *c)
-{
-	(void)c;
-	return PyLong_FromUnsignedLong(r->id);
-}
-
-static PyObject *
-Reader_get_live(ReaderObject *r, void *c)
-{
-	(void)c;
-	return PyBool_FromLong(r->live);
-}
-
-static PyObject *
-Reader_get_copy(ReaderObject *r, void *c)
-{
-	(void)c;
-	return PyBool_FromLong(r->copy);
-}
-
-static PyObject *
-Reader_get_skipped(ReaderObject *r, void *c)
-{
-	(void)c;
-	return PyLong_FromUnsignedLongLong(r->skipped_overruns);
-}
+#define READER_GET(name, expr)                                          \
+	static PyObject *Reader_get_##name(ReaderObject *r, void *c)    \
+	{                                                               \
+		(void)c;                                                \
+		return (expr);                                          \
+	}
+READER_GET(closed, PyBool_FromLong(r->s == NULL ||
+	__atomic_load_n(&r->closing, __ATOMIC_ACQUIRE)))
+READER_GET(detached, PyBool_FromLong(r->s == NULL))
+READER_GET(exports, PyLong_FromSsize_t(r->exports))
+READER_GET(id, PyLong_FromUnsignedLong(r->id))
+READER_GET(live, PyBool_FromLong(r->live))
+READER_GET(copy, PyBool_FromLong(r->copy))
+READER_GET(skipped, PyLong_FromUnsignedLongLong(r->skipped_overruns))
 
 static void
 Reader_dealloc(ReaderObject *r)
@@ -1818,138 +1788,34 @@ seconds(int64_t ts, int num, int den)
 	return PyFloat_FromDouble((double)ts * num / den);
 }
 
-static PyObject *
-Packet_get_pts(PacketObject *p, void *c)
-{
-	(void)c;
-	return ts_or_none(p->pts);
-}
+/* The simple getters: one expression of p each. */
+#define PACKET_GET(name, expr)                                          \
+	static PyObject *Packet_get_##name(PacketObject *p, void *c)    \
+	{                                                               \
+		(void)c;                                                \
+		return (expr);                                          \
+	}
+PACKET_GET(pts, ts_or_none(p->pts))
+PACKET_GET(dts, ts_or_none(p->dts))
+PACKET_GET(duration, PyLong_FromLongLong(p->duration))
+PACKET_GET(pos, PyLong_FromLongLong(p->pos))
+PACKET_GET(pts_seconds, seconds(p->pts, p->tb_num, p->tb_den))
+PACKET_GET(dts_seconds, seconds(p->dts, p->tb_num, p->tb_den))
+PACKET_GET(duration_seconds, seconds(p->duration, p->tb_num, p->tb_den))
+PACKET_GET(stream_index, PyLong_FromLong(p->track))
+PACKET_GET(codec_type, (Py_INCREF(p->codec_type), p->codec_type))
+PACKET_GET(flags, PyLong_FromUnsignedLong(p->flags))
+PACKET_GET(size, PyLong_FromSsize_t(p->size))
+PACKET_GET(seq, PyLong_FromUnsignedLongLong(p->seq))
+PACKET_GET(track_gen, PyLong_FromUnsignedLong(p->track_gen))
+PACKET_GET(tb_num, PyLong_FromLong(p->tb_num))
+PACKET_GET(tb_den, PyLong_FromLong(p->tb_den))
 
+/* The flag named by the closure (SHMDEMUX_PKT_*). */
 static PyObject *
-Packet_get_dts(PacketObject *p, void *c)
+Packet_get_flag(PacketObject *p, void *c)
 {
-	(void)c;
-	return ts_or_none(p->dts);
-}
-
-static PyObject *
-Packet_get_duration(PacketObject *p, void *c)
-{
-	(void)c;
-	return PyLong_FromLongLong(p->duration);
-}
-
-static PyObject *
-Packet_get_pos(PacketObject *p, void *c)
-{
-	(void)c;
-	return PyLong_FromLongLong(p->pos);
-}
-
-static PyObject *
-Packet_get_pts_seconds(PacketObject *p, void *c)
-{
-	(void)c;
-	return seconds(p->pts, p->tb_num, p->tb_den);
-}
-
-static PyObject *
-Packet_get_dts_seconds(PacketObject *p, void *c)
-{
-	(void)c;
-	return seconds(p->dts, p->tb_num, p->tb_den);
-}
-
-static PyObject *
-Packet_get_duration_seconds(PacketObject *p, void *c)
-{
-	(void)c;
-	return seconds(p->duration, p->tb_num, p->tb_den);
-}
-
-static PyObject *
-Packet_get_stream_index(PacketObject *p, void *c)
-{
-	(void)c;
-	return PyLong_FromLong(p->track);
-}
-
-static PyObject *
-Packet_get_codec_type(PacketObject *p, void *c)
-{
-	(void)c;
-	Py_INCREF(p->codec_type);
-	return p->codec_type;
-}
-
-static PyObject *
-Packet_get_is_keyframe(PacketObject *p, void *c)
-{
-	(void)c;
-	return PyBool_FromLong(p->flags & SHMDEMUX_PKT_KEY);
-}
-
-static PyObject *
-Packet_get_is_corrupt(PacketObject *p, void *c)
-{
-	(void)c;
-	return PyBool_FromLong(p->flags & SHMDEMUX_PKT_CORRUPT);
-}
-
-static PyObject *
-Packet_get_is_discard(PacketObject *p, void *c)
-{
-	(void)c;
-	return PyBool_FromLong(p->flags & SHMDEMUX_PKT_DISCARD);
-}
-
-static PyObject *
-Packet_get_is_disposable(PacketObject *p, void *c)
-{
-	(void)c;
-	return PyBool_FromLong(p->flags & SHMDEMUX_PKT_DISPOSABLE);
-}
-
-static PyObject *
-Packet_get_flags(PacketObject *p, void *c)
-{
-	(void)c;
-	return PyLong_FromUnsignedLong(p->flags);
-}
-
-static PyObject *
-Packet_get_size(PacketObject *p, void *c)
-{
-	(void)c;
-	return PyLong_FromSsize_t(p->size);
-}
-
-static PyObject *
-Packet_get_seq(PacketObject *p, void *c)
-{
-	(void)c;
-	return PyLong_FromUnsignedLongLong(p->seq);
-}
-
-static PyObject *
-Packet_get_track_gen(PacketObject *p, void *c)
-{
-	(void)c;
-	return PyLong_FromUnsignedLong(p->track_gen);
-}
-
-static PyObject *
-Packet_get_tb_num(PacketObject *p, void *c)
-{
-	(void)c;
-	return PyLong_FromLong(p->tb_num);
-}
-
-static PyObject *
-Packet_get_tb_den(PacketObject *p, void *c)
-{
-	(void)c;
-	return PyLong_FromLong(p->tb_den);
+	return PyBool_FromLong(p->flags & (uint32_t)(uintptr_t)c);
 }
 
 static PyObject *fraction_type;
@@ -2318,12 +2184,13 @@ fail: /* an exception, or none when a live copy was lapped */
 	return NULL;
 }
 
-#define FRAME_INT(name, expr)                                           \
+#define FRAME_GET(name, expr)                                           \
 	static PyObject *Frame_get_##name(FrameObject *fo, void *c)     \
 	{                                                               \
 		(void)c;                                                \
-		return PyLong_FromLongLong((long long)(expr));          \
+		return (expr);                                          \
 	}
+#define FRAME_INT(name, v) FRAME_GET(name, PyLong_FromLongLong((long long)(v)))
 FRAME_INT(stream_index, fo->f.track)
 FRAME_INT(duration, fo->f.duration)
 FRAME_INT(flags, fo->f.flags)
@@ -2345,48 +2212,14 @@ FRAME_INT(seq, fo->f.seq)
 FRAME_INT(tb_num, fo->tb_num)
 FRAME_INT(tb_den, fo->tb_den)
 
-static PyObject *
-Frame_get_pts(FrameObject *fo, void *c)
-{
-	(void)c;
-	return ts_or_none(fo->f.pts);
-}
-
-static PyObject *
-Frame_get_best_effort_timestamp(FrameObject *fo, void *c)
-{
-	(void)c;
-	return ts_or_none(fo->f.best_effort_timestamp);
-}
-
-static PyObject *
-Frame_get_pkt_dts(FrameObject *fo, void *c)
-{
-	(void)c;
-	return ts_or_none(fo->f.pkt_dts);
-}
-
-static PyObject *
-Frame_get_time(FrameObject *fo, void *c)
-{
-	(void)c;
-	return seconds(fo->f.pts, fo->tb_num, fo->tb_den);
-}
-
-static PyObject *
-Frame_get_time_base(FrameObject *fo, void *c)
-{
-	(void)c;
-	return fraction(fo->tb_num, fo->tb_den);
-}
-
-static PyObject *
-Frame_get_codec_type(FrameObject *fo, void *c)
-{
-	(void)c;
-	Py_INCREF(fo->codec_type);
-	return fo->codec_type;
-}
+FRAME_GET(pts, ts_or_none(fo->f.pts))
+FRAME_GET(best_effort_timestamp, ts_or_none(fo->f.best_effort_timestamp))
+FRAME_GET(pkt_dts, ts_or_none(fo->f.pkt_dts))
+FRAME_GET(time, seconds(fo->f.pts, fo->tb_num, fo->tb_den))
+FRAME_GET(time_base, fraction(fo->tb_num, fo->tb_den))
+FRAME_GET(sample_aspect_ratio, fraction(fo->f.sar_num, fo->f.sar_den))
+FRAME_GET(codec_type, (Py_INCREF(fo->codec_type), fo->codec_type))
+FRAME_GET(planes, (Py_INCREF(fo->planes), fo->planes))
 
 static PyObject *
 Frame_get_format(FrameObject *fo, void *c)
@@ -2426,13 +2259,6 @@ Frame_get_flag(FrameObject *fo, void *c)
 }
 
 static PyObject *
-Frame_get_sample_aspect_ratio(FrameObject *fo, void *c)
-{
-	(void)c;
-	return fraction(fo->f.sar_num, fo->f.sar_den);
-}
-
-static PyObject *
 Frame_get_pict_type(FrameObject *fo, void *c)
 {
 	static const char *const names[] = {
@@ -2444,14 +2270,6 @@ Frame_get_pict_type(FrameObject *fo, void *c)
 	if (t < 0 || t >= (int)(sizeof(names) / sizeof(names[0])))
 		t = 0;
 	return PyUnicode_FromString(names[t]);
-}
-
-static PyObject *
-Frame_get_planes(FrameObject *fo, void *c)
-{
-	(void)c;
-	Py_INCREF(fo->planes);
-	return fo->planes;
 }
 
 static PyObject *
@@ -2704,10 +2522,14 @@ static PyGetSetDef Packet_getset[] = {
 	GET(Packet, pts, "Presentation time in time_base units, None if unset."),
 	GET(Packet, dts, "Decode time in time_base units, None if unset."),
 	GET(Packet, duration, "Duration in time_base units, 0 if unknown."),
-	GET(Packet, is_keyframe, "Key packet (or key frame)."),
-	GET(Packet, is_corrupt, "The demuxer flagged the packet corrupt."),
-	GET(Packet, is_discard, "The demuxer flagged it to be discarded."),
-	GET(Packet, is_disposable, "Disposable (no other frame needs it)."),
+	{ "is_keyframe", (getter)Packet_get_flag, NULL, PyDoc_STR("Key packet (or key frame)."),
+	  (void *)(uintptr_t)SHMDEMUX_PKT_KEY },
+	{ "is_corrupt", (getter)Packet_get_flag, NULL, PyDoc_STR("The demuxer flagged the packet corrupt."),
+	  (void *)(uintptr_t)SHMDEMUX_PKT_CORRUPT },
+	{ "is_discard", (getter)Packet_get_flag, NULL, PyDoc_STR("The demuxer flagged it to be discarded."),
+	  (void *)(uintptr_t)SHMDEMUX_PKT_DISCARD },
+	{ "is_disposable", (getter)Packet_get_flag, NULL, PyDoc_STR("Disposable (no other frame needs it)."),
+	  (void *)(uintptr_t)SHMDEMUX_PKT_DISPOSABLE },
 	GET(Packet, flags, "SHMDEMUX_PKT_* / AV_PKT_FLAG_* bits."),
 	GET(Packet, size, "Payload size in bytes."),
 	GET(Packet, pos, "Byte position in the input, -1 if unknown."),
@@ -2848,49 +2670,22 @@ static PyTypeObject FrameType = {
 
 /* ==== module ==== */
 
-static PyObject *
-mod_strerror(PyObject *m, PyObject *arg)
-{
-	long code = PyLong_AsLong(arg);
-
-	(void)m;
-	if (code == -1 && PyErr_Occurred())
-		return NULL;
-	return PyUnicode_FromString(shmdemux_strerror((int)code));
-}
-
-static PyObject *
-mod_end_reason_name(PyObject *m, PyObject *arg)
-{
-	long v = PyLong_AsLong(arg);
-
-	(void)m;
-	if (v == -1 && PyErr_Occurred())
-		return NULL;
-	return PyUnicode_FromString(shmdemux_end_reason_name((int)v));
-}
-
-static PyObject *
-mod_end_code(PyObject *m, PyObject *arg)
-{
-	long v = PyLong_AsLong(arg);
-
-	(void)m;
-	if (v == -1 && PyErr_Occurred())
-		return NULL;
-	return PyLong_FromLong(shmdemux_end_code((int)v));
-}
-
-static PyObject *
-mod_is_end(PyObject *m, PyObject *arg)
-{
-	long v = PyLong_AsLong(arg);
-
-	(void)m;
-	if (v == -1 && PyErr_Occurred())
-		return NULL;
-	return PyBool_FromLong(shmdemux_is_end((int)v));
-}
+/* Functions of one int argument: the library's, for Python. */
+#define MOD_INT_FN(name, expr)                                          \
+	static PyObject *mod_##name(PyObject *m, PyObject *arg)         \
+	{                                                               \
+		long v = PyLong_AsLong(arg);                            \
+									\
+		(void)m;                                                \
+		if (v == -1 && PyErr_Occurred())                        \
+			return NULL;                                    \
+		return (expr);                                          \
+	}
+MOD_INT_FN(strerror, PyUnicode_FromString(shmdemux_strerror((int)v)))
+MOD_INT_FN(end_reason_name,
+	   PyUnicode_FromString(shmdemux_end_reason_name((int)v)))
+MOD_INT_FN(end_code, PyLong_FromLong(shmdemux_end_code((int)v)))
+MOD_INT_FN(is_end, PyBool_FromLong(shmdemux_is_end((int)v)))
 
 static PyObject *
 mod_shutdown(PyObject *m, PyObject *unused)
