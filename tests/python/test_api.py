@@ -445,3 +445,33 @@ def test_exit_with_a_wait_pending(shm, broker):
     p = subprocess.run([sys.executable, "-c", EXIT_SCRIPT], env=env,
                        capture_output=True, text=True, timeout=60)
     assert p.returncode == 0 and "main thread done" in p.stdout, p.stderr
+
+
+def test_cancelled_start_closes_the_stream(shm):
+    """start() cancelled while it waits for the track table (its source
+    has not delivered yet): the feeding task, the reader and the stream
+    are closed; a late reader learns the stream ended."""
+    async def main():
+        gate = asyncio.Event()
+
+        async def src():
+            await gate.wait()
+            yield b"never"
+
+        d = shm.Demuxer()
+        task = asyncio.ensure_future(d.start(src()))
+        await asyncio.wait([task], timeout=0.3)
+        assert not task.done() and d.stream_id is not None
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        return d.stream_id
+
+    sid = asyncio.run(main())
+    try:
+        with shm.attach(sid, wait=False) as late:
+            with pytest.raises((shm.StreamClosed, shm.InputFailed)):
+                for _ in late:
+                    pass
+    except FileNotFoundError:
+        pass  # already forgotten by the broker

@@ -37,7 +37,7 @@ from typing import Any, AsyncIterable, AsyncIterator, List, Optional, Union
 from . import _shmdemux
 from ._errors import TRACKS_CHANGED, EndOfStream, InputFailed
 from ._stream import Track, open_source
-from ._wait import COOPERATE_EVERY, cooperate, wait_readable
+from ._wait import COOPERATE_EVERY, _get_executor, cooperate, wait_readable
 
 Connection = _shmdemux.Connection
 
@@ -204,12 +204,9 @@ class Demuxer:
             (["audio"] if self._decode_audio else [])
         if decode:
             opts["decode"] = decode
-        loop = asyncio.get_running_loop()
         push = hasattr(source, "__aiter__")
 
         def setup() -> None:
-            # Control requests (and maybe a broker's autostart): off the
-            # event loop's thread, in the default executor.
             self._conn = Connection(self._socket, autostart=self._autostart)
             if push:
                 opts.setdefault("label", "python-push")
@@ -222,7 +219,7 @@ class Demuxer:
                                              copy=self._copy)
 
         try:
-            await loop.run_in_executor(None, setup)
+            await self._off_loop(setup)
             if push:
                 self._feeder = asyncio.ensure_future(self._feed(source))
             await self._wait_tracks()
@@ -236,7 +233,6 @@ class Demuxer:
         if self._opened:
             raise RuntimeError("start() or attach() was already called")
         self._opened = True
-        loop = asyncio.get_running_loop()
 
         def setup() -> None:
             with Connection(self._socket, autostart=self._autostart) as c:
@@ -245,10 +241,21 @@ class Demuxer:
             self._stream_id = self._reader.id
 
         try:
-            await loop.run_in_executor(None, setup)
+            await self._off_loop(setup)
             await self._wait_tracks()
         except BaseException:
             await self._aclose()
+            raise
+
+    async def _off_loop(self, setup: Any) -> None:
+        """Run the control requests (and maybe a broker's autostart) in a
+        thread, off the event loop. Cancelled meanwhile, the thread still
+        finishes them: what they opened is closed when it does."""
+        cf = _get_executor().submit(setup)
+        try:
+            await asyncio.wrap_future(cf)
+        except asyncio.CancelledError:
+            cf.add_done_callback(lambda _: self.close())
             raise
 
     async def _wait_tracks(self) -> None:
