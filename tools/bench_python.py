@@ -2,7 +2,7 @@
 """Packets per second through the Python binding against the seed.
 
 usage: tools/bench_python.py [--build DIR] [--runs N] [--loops K]
-                             [--file FILE] [--work len|crc32]
+                             [--file FILE]... [--work len|crc32]
                              [--chunk BYTES] [--json]
 
 Both arms run the same consumer on the same bytes, in the same process:
@@ -22,13 +22,18 @@ worker start and probing).
   socket in a temporary directory, stopped at the end).
 
 The runs alternate (seed, shmdemux, seed, ...) and the medians are
-reported with their ratio, and the CPU time this process spent per packet
+reported with their ratio (and the rate from the first packet on, which
+leaves out opening), and the CPU time this process spent per packet
 (the seed demuxes in this process; the binding's demuxing runs in the
-broker's worker, so its figure is the consumer's own cost). The default
-input is a small-packet file: AAC
-in ADTS, a 60 s clip (two channels, 96 kb/s, 48 kHz: 46.9 packets/s of
-~260 bytes) stream-copied --loops times, made with the ffmpeg CLI and
-cached in DIR/bench-media.
+broker's worker, so its figure is the consumer's own cost). Each file
+(--file, repeatable) is measured in turn in the same run, against the
+same broker. The default inputs are two small-packet files, 60 s clips
+stream-copied --loops times, made with the ffmpeg CLI and cached in
+DIR/bench-media:
+  - AAC in ADTS (two channels, 96 kb/s, 48 kHz: 46.9 packets/s of ~260
+    bytes);
+  - Opus in Ogg (two channels, 64 kb/s, 20 ms frames: 50 packets/s of
+    ~160 bytes).
 """
 
 import argparse
@@ -48,22 +53,32 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 SRC = os.path.dirname(HERE)
 
 
-def make_input(build: str, loops: int) -> str:
+#: The default inputs: name, extension, encoder arguments for a 60 s clip.
+DEFAULT_INPUTS = (
+    ("aac", "adts", ["-c:a", "aac", "-b:a", "96k", "-ac", "2",
+                     "-f", "adts"]),
+    ("opus", "ogg", ["-c:a", "libopus", "-b:a", "64k", "-ac", "2",
+                     "-frame_duration", "20", "-f", "ogg"]),
+)
+
+
+def make_input(build: str, loops: int, name: str, ext: str,
+               encode: list) -> str:
     out_dir = os.path.join(build, "bench-media")
     os.makedirs(out_dir, exist_ok=True)
-    clip = os.path.join(out_dir, "pybench_clip_aac.adts")
-    out = os.path.join(out_dir, "pybench_small_aac_x%d.adts" % loops)
+    clip = os.path.join(out_dir, "pybench_clip_%s.%s" % (name, ext))
+    out = os.path.join(out_dir, "pybench_small_%s_x%d.%s" % (name, loops, ext))
     quiet = ["ffmpeg", "-nostdin", "-hide_banner", "-loglevel", "error", "-y"]
     if not os.path.exists(clip):
         subprocess.run(quiet + [
-            "-f", "lavfi", "-i", "sine=f=440:r=48000:d=60", "-c:a", "aac",
-            "-b:a", "96k", "-ac", "2", "-fflags", "+bitexact",
-            "-flags:a", "+bitexact", "-f", "adts", clip + ".tmp"], check=True)
+            "-f", "lavfi", "-i", "sine=f=440:r=48000:d=60", *encode,
+            "-fflags", "+bitexact", "-flags:a", "+bitexact", clip + ".tmp"],
+            check=True)
         os.rename(clip + ".tmp", clip)
     if not os.path.exists(out):
         subprocess.run(quiet + [
             "-stream_loop", str(loops - 1), "-i", clip, "-c", "copy",
-            "-f", "adts", out + ".tmp"], check=True)
+            "-f", encode[-1], out + ".tmp"], check=True)
         os.rename(out + ".tmp", out)
     return out
 
@@ -107,17 +122,73 @@ async def consume(cls, data: bytes, chunk: int, work: str):
     demuxer.enable_video_decode(False)
     demuxer.enable_audio_decode(False)
     n = total = 0
+    t1 = None
     if work == "crc32":
         crc = 0
         async for pkt in demuxer.iter_packets():
+            if t1 is None:
+                t1 = time.perf_counter()
             crc = zlib.crc32(pkt.data, crc)
             n += 1
         total = crc
     else:
         async for pkt in demuxer.iter_packets():
+            if t1 is None:
+                t1 = time.perf_counter()
             total += len(pkt.data)
             n += 1
-    return n, total, time.perf_counter() - t0, time.process_time() - c0
+    t2 = time.perf_counter()
+    return n, total, t2 - t0, t2 - t1, time.process_time() - c0
+
+
+def measure(arms: dict, path: str, a) -> dict:
+    """Both arms on one file, alternately, a.runs times each; their
+    medians. None when a run or the arms disagree on the packets."""
+    with open(path, "rb") as f:
+        data = f.read()
+    runs = {k: [] for k in arms}
+    steady = {k: [] for k in arms}
+    cpu = {k: [] for k in arms}
+    counts = {}
+    for _ in range(a.runs):
+        for name, cls in arms.items():
+            n, total, secs, after_first, cpus = asyncio.run(
+                consume(cls, data, a.chunk, a.work))
+            counts.setdefault(name, (n, total))
+            if counts[name] != (n, total) or n < 2:
+                print("%s: %s: run saw %d packets (%d), earlier %r" % (
+                    path, name, n, total, counts[name]), file=sys.stderr)
+                return None
+            runs[name].append(n / secs)
+            steady[name].append((n - 1) / after_first)
+            cpu[name].append(cpus / n * 1e6)
+    if counts["seed"] != counts["shmdemux"]:
+        print("%s: the arms disagree: seed %r, shmdemux %r" % (
+            path, counts["seed"], counts["shmdemux"]), file=sys.stderr)
+        return None
+    med = {k: statistics.median(v) for k, v in runs.items()}
+    return {"file": path, "packets": counts["seed"][0], "bytes": len(data),
+            "runs": runs, "median_pps": med,
+            "ratio": med["shmdemux"] / med["seed"],
+            "pair_ratio": statistics.median(
+                b / s for s, b in zip(runs["seed"], runs["shmdemux"])),
+            "median_pps_after_first": {
+                k: statistics.median(v) for k, v in steady.items()},
+            "cpu_us_per_packet": {
+                k: statistics.median(v) for k, v in cpu.items()}}
+
+
+def report(r: dict, a) -> None:
+    print("input: %s (%d bytes, %d packets), %d runs each, work=%s" % (
+        r["file"], r["bytes"], r["packets"], a.runs, a.work))
+    for k in ("seed", "shmdemux"):
+        print("  %-9s median %8.0f packets/s (%8.0f after the first "
+              "packet), %6.2f us CPU/packet in this process; runs: %s" % (
+                  k, r["median_pps"][k], r["median_pps_after_first"][k],
+                  r["cpu_us_per_packet"][k],
+                  " ".join("%.0f" % v for v in r["runs"][k])))
+    print("  ratio shmdemux/seed: %.1fx (median of the runs' own ratios "
+          "%.1fx)" % (r["ratio"], r["pair_ratio"]))
 
 
 def main() -> int:
@@ -126,8 +197,10 @@ def main() -> int:
                     help="build directory (binaries, python/, bench-media/)")
     ap.add_argument("--runs", type=int, default=5)
     ap.add_argument("--loops", type=int, default=15,
-                    help="60 s clips in the default input (15: 42k packets)")
-    ap.add_argument("--file", help="input file instead of the default")
+                    help="60 s clips in each default input (15: 42k and "
+                    "45k packets)")
+    ap.add_argument("--file", action="append",
+                    help="an input instead of the defaults (repeatable)")
     ap.add_argument("--chunk", type=int, default=65536)
     ap.add_argument("--work", choices=("len", "crc32"), default="len")
     ap.add_argument("--seed", default=os.path.join(
@@ -140,53 +213,25 @@ def main() -> int:
     import pyav_demuxer
     import shmdemux
 
-    path = a.file or make_input(a.build, a.loops)
-    with open(path, "rb") as f:
-        data = f.read()
+    paths = a.file or [make_input(a.build, a.loops, *d)
+                       for d in DEFAULT_INPUTS]
     broker = Broker(os.path.join(a.build, "bin"))
     os.environ["SHMDEMUX_SOCKET"] = broker.socket
     arms = {"seed": pyav_demuxer.PyAVDemuxer, "shmdemux": shmdemux.Demuxer}
-    runs = {k: [] for k in arms}
-    cpu = {k: [] for k in arms}
-    counts = {}
+    results = []
     try:
-        for _ in range(a.runs):
-            for name, cls in arms.items():
-                n, total, secs, cpus = asyncio.run(
-                    consume(cls, data, a.chunk, a.work))
-                counts.setdefault(name, (n, total))
-                if counts[name] != (n, total):
-                    print("%s: run saw %d packets (%d), earlier %r" % (
-                        name, n, total, counts[name]), file=sys.stderr)
-                    return 1
-                runs[name].append(n / secs)
-                cpu[name].append(cpus / n * 1e6)
+        for path in paths:
+            r = measure(arms, path, a)
+            if r is None:
+                return 1
+            results.append(r)
     finally:
         broker.stop()
-    if counts["seed"] != counts["shmdemux"]:
-        print("the arms disagree: seed %r, shmdemux %r" % (
-            counts["seed"], counts["shmdemux"]), file=sys.stderr)
-        return 1
-    med = {k: statistics.median(v) for k, v in runs.items()}
-    med_cpu = {k: statistics.median(v) for k, v in cpu.items()}
-    ratio = med["shmdemux"] / med["seed"]
-    pairs = statistics.median(b / s for s, b in zip(runs["seed"],
-                                                    runs["shmdemux"]))
     if a.json:
-        print(json.dumps({"file": path, "packets": counts["seed"][0],
-                          "bytes": len(data), "work": a.work,
-                          "runs": runs, "median_pps": med, "ratio": ratio,
-                          "cpu_us_per_packet": med_cpu,
-                          "pair_ratio": pairs}))
+        print(json.dumps({"work": a.work, "files": results}))
         return 0
-    print("input: %s (%d bytes, %d packets), %d runs each, work=%s" % (
-        path, len(data), counts["seed"][0], a.runs, a.work))
-    for k in arms:
-        print("  %-9s median %10.0f packets/s  %6.2f us CPU/packet in this "
-              "process   runs: %s" % (k, med[k], med_cpu[k],
-                                     " ".join("%.0f" % v for v in runs[k])))
-    print("  ratio shmdemux/seed: %.1fx (median of the runs' own ratios "
-          "%.1fx)" % (ratio, pairs))
+    for r in results:
+        report(r, a)
     return 0
 
 
