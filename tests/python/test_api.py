@@ -475,3 +475,18 @@ def test_cancelled_start_closes_the_stream(shm):
                     pass
     except FileNotFoundError:
         pass  # already forgotten by the broker
+
+
+def test_stream_fd_follows_the_header(shm):
+    """The module waits on the library's pollable descriptor exactly when
+    the header it was built against declares shmdemux_stream_fd() (checked
+    at build time by CMake and setup.py): Reader.fileno() exists then and
+    _wait.py uses the event loop instead of a thread."""
+    import re
+    from conftest import SRC
+    from shmdemux import _wait
+    with open(os.path.join(SRC, "client", "shmdemux.h")) as f:
+        declared = re.search(r"shmdemux_stream_fd\s*\(", f.read()) is not None
+    assert bool(shm.HAVE_STREAM_FD) is declared
+    assert _wait.HAVE_STREAM_FD is declared
+    assert hasattr(shm.Reader, "fileno") is declared

@@ -81,14 +81,17 @@ class FramePacket:
 
     @property
     def pts_seconds(self) -> Optional[float]:
+        """pts in seconds (None when unset)."""
         return self._sec(self.pts)
 
     @property
     def dts_seconds(self) -> Optional[float]:
+        """dts in seconds (None when unset)."""
         return self._sec(self.dts)
 
     @property
     def duration_seconds(self) -> Optional[float]:
+        """duration in seconds (None when unknown)."""
         return self._sec(self.duration)
 
 
@@ -160,6 +163,8 @@ class Demuxer:
         return self._stream_id
 
     def status(self) -> dict:
+        """The stream's state, end reason, exit code, signal, counters and
+        end message (after start() or attach())."""
         if self._reader is None:
             raise RuntimeError("Call start() first")
         return self._reader.status()
@@ -426,6 +431,7 @@ class Demuxer:
             conn.close()
 
     async def aclose(self) -> None:
+        """close(), awaiting the feeding task's end."""
         await self._aclose()
 
     async def __aenter__(self) -> "Demuxer":

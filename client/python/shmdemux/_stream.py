@@ -65,6 +65,7 @@ class Track:
 
     @property
     def average_rate(self) -> Optional[Fraction]:
+        """The average frame rate as a Fraction (None when unknown)."""
         r = self.raw
         if r.get("avg_fr_num", 0) > 0 and r.get("avg_fr_den", 0) > 0:
             return Fraction(r["avg_fr_num"], r["avg_fr_den"])
@@ -72,6 +73,7 @@ class Track:
 
     @classmethod
     def from_dict(cls, d: Dict[str, Any]) -> "Track":
+        """The Track of one of ``Reader.tracks``' dicts."""
         video = d["codec_type"] == "video"
         audio = d["codec_type"] == "audio"
         dur = d["duration"]
@@ -151,10 +153,12 @@ class Stream:
 
     @property
     def format_name(self) -> str:
+        """The input format libavformat detected (e.g. "matroska,webm")."""
         return self._reader.format_name
 
     @property
     def live(self) -> bool:
+        """True for a live stream (the producer never waits for readers)."""
         return self._reader.live
 
     def status(self) -> Dict[str, Any]:
@@ -216,6 +220,7 @@ class Stream:
     # -- closing --
     @property
     def closed(self) -> bool:
+        """True once close() was called."""
         return self._reader.closed
 
     def close(self) -> None:
@@ -234,6 +239,7 @@ class Stream:
                 conn.close()
 
     async def aclose(self) -> None:
+        """close(), for ``async with`` and asynchronous cleanup."""
         self.close()
 
     def __enter__(self) -> "Stream":

@@ -2650,8 +2650,10 @@ static PyGetSetDef Frame_getset[] = {
 	GET(Frame, seq, "Record number in the stream."),
 	GET(Frame, planes, "Tuple of Plane buffers."),
 	GET(Frame, valid, "True while the planes can still be exported."),
-	{ "time_base_num", (getter)Frame_get_tb_num, NULL, NULL, NULL },
-	{ "time_base_den", (getter)Frame_get_tb_den, NULL, NULL, NULL },
+	{ "time_base_num", (getter)Frame_get_tb_num, NULL,
+	  PyDoc_STR("Time base numerator."), NULL },
+	{ "time_base_den", (getter)Frame_get_tb_den, NULL,
+	  PyDoc_STR("Time base denominator."), NULL },
 	{ NULL, NULL, NULL, NULL, NULL },
 };
 
