@@ -201,3 +201,21 @@ def test_moov_at_end(broker, media, name):
     want = [(int(s), int(size)) for s, size in
             ffprobe_packets(path, "stream_index", "size")]
     assert [(p["stream_index"], p["size"]) for p in ours[1]] == want
+
+
+def test_live_ts_joined_mid_stream(broker, media, tmp_path):
+    """The seed's live-TS tolerance (discardcorrupt, ignore_err): bytes
+    that start mid-way through a TS packet, far from a keyframe, with a
+    run of damaged bytes three quarters in (earlier, inside the seed's
+    probing of this 2 s clip, the seed fails to open where the worker
+    does not). Both yield the same packets."""
+    with open(os.path.join(media, "h264_aac.ts"), "rb") as f:
+        data = bytearray(f.read()[188 * 41 + 77:])
+    at = len(data) * 3 // 4
+    data[at:at + 300] = bytes((i * 151 + 7) & 0xff for i in range(300))
+    path = str(tmp_path / "joined.ts")
+    with open(path, "wb") as f:
+        f.write(data)
+    seed, ours = run_both(path)
+    check_streams(seed[0], ours[0])
+    compare_packets(seed[1], ours[1])
