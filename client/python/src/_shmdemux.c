@@ -1595,6 +1595,12 @@ Connection_attach(ConnectionObject *self, PyObject *args, PyObject *kw)
 		return NULL;
 	flags = SHMDEMUX_ATTACH_TRACK_EVENTS |
 	    (observer ? SHMDEMUX_ATTACH_OBSERVER : 0);
+#if defined(SHMDEMUX_HAVE_STREAM_FD) && defined(SHMDEMUX_ATTACH_POLL)
+	/* A reader's descriptor exists only when asked for at attach
+	 * (observers do not read, so they have none). */
+	if (!observer)
+		flags |= SHMDEMUX_ATTACH_POLL;
+#endif
 	CONN_CALL(self,
 		ret = shmdemux_attach(self->c, id,
 			name ? PyBytes_AS_STRING(name) : NULL, start, flags, &s);
