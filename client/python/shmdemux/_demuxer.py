@@ -37,7 +37,8 @@ from typing import Any, AsyncIterable, AsyncIterator, List, Optional, Union
 from . import _shmdemux
 from ._errors import TRACKS_CHANGED, EndOfStream, InputFailed
 from ._stream import Track, open_source
-from ._wait import COOPERATE_EVERY, _get_executor, cooperate, wait_readable
+from ._wait import (COOPERATE_EVERY, _get_executor, close_reader, cooperate,
+                    wait_readable)
 
 Connection = _shmdemux.Connection
 
@@ -420,7 +421,7 @@ class Demuxer:
             self._end_input(errno.ECANCELED)
         reader, self._reader = self._reader, None
         if reader is not None:
-            reader.close()
+            close_reader(reader)
         conn, self._conn = self._conn, None
         if conn is not None:
             if self._owns_stream and self._stream_id is not None:

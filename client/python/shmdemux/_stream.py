@@ -10,7 +10,7 @@ from typing import (Any, AsyncIterator, Dict, Iterator, List, Optional,
 
 from . import _shmdemux
 from ._errors import EndOfStream, ShmdemuxError
-from ._wait import COOPERATE_EVERY, cooperate, wait_readable
+from ._wait import COOPERATE_EVERY, close_reader, cooperate, wait_readable
 
 Connection = _shmdemux.Connection
 Packet = _shmdemux.Packet
@@ -226,7 +226,7 @@ class Stream:
     def close(self) -> None:
         """Detach (and close the stream in the broker when this object
         opened it). Idempotent."""
-        self._reader.close()
+        close_reader(self._reader)
         conn, self._conn = self._conn, None
         if conn is not None:
             try:

@@ -11,6 +11,9 @@ Two ways to wait, chosen once at import:
 * ``HAVE_STREAM_FD`` (the extension was built against a libshmdemux that
   has ``shmdemux_stream_fd()``): the loop watches the stream's descriptor
   with ``loop.add_reader()``; readable means a record or the end is there.
+  Closing the reader closes that descriptor, which would leave the wait
+  pending forever (and the loop watching a number the next stream may
+  get): ``close_reader()`` ends the wait and stops watching first.
 * otherwise: one blocking wait in a thread of a private executor, with the
   GIL released (``Reader._wait_blocking``). It reads the next record into
   the reader, where the next ``read_nowait()`` finds it, so a cancelled
@@ -29,6 +32,7 @@ import concurrent.futures
 import concurrent.futures.thread  # noqa: F401
 import threading
 import types
+from typing import Dict, Tuple
 
 from . import _shmdemux
 
@@ -36,6 +40,11 @@ HAVE_STREAM_FD = bool(_shmdemux.HAVE_STREAM_FD)
 
 #: Streams that can wait at the same time without a stream descriptor.
 MAX_WAITING = 256
+
+#: Waits on a stream descriptor, by id() of their reader: (loop, fd,
+#: future).
+_fd_waits: Dict[int, Tuple[asyncio.AbstractEventLoop, int,
+                           "asyncio.Future[None]"]] = {}
 
 _executor = None
 _executor_lock = threading.Lock()
@@ -78,10 +87,15 @@ async def wait_readable(reader: "_shmdemux.Reader") -> None:
         fd = reader.fileno()
         fut = loop.create_future()
         loop.add_reader(fd, _set_done, fut)
+        key = id(reader)
+        _fd_waits[key] = (loop, fd, fut)
         try:
             await fut
         finally:
-            loop.remove_reader(fd)
+            # Unless close_reader() has already stopped watching.
+            if _fd_waits.get(key, (None, None, None))[2] is fut:
+                del _fd_waits[key]
+                loop.remove_reader(fd)
         return
     ticket = reader._wait_ticket()
     fut = loop.run_in_executor(_get_executor(), reader._wait_blocking, ticket)
@@ -95,6 +109,32 @@ async def wait_readable(reader: "_shmdemux.Reader") -> None:
 def _set_done(fut: "asyncio.Future[None]") -> None:
     if not fut.done():
         fut.set_result(None)
+
+
+def close_reader(reader: "_shmdemux.Reader") -> None:
+    """Close reader, first ending a wait on its descriptor: the waiting
+    task wakes, finds the reader closed and ends its iteration. From the
+    waiting loop's thread the descriptor is unwatched before it is
+    closed; from another thread the loop unwatches it at its next turn.
+    (Without a descriptor, ``Reader.close()`` itself interrupts the
+    waiting thread.)"""
+    w = _fd_waits.pop(id(reader), None)
+    if w is not None:
+        loop, fd, fut = w
+
+        def end() -> None:
+            loop.remove_reader(fd)
+            _set_done(fut)
+
+        try:
+            here = asyncio.get_running_loop() is loop
+        except RuntimeError:
+            here = False
+        if here:
+            end()
+        elif not loop.is_closed():
+            loop.call_soon_threadsafe(end)
+    reader.close()
 
 
 @types.coroutine
