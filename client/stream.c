@@ -4,6 +4,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stddef.h>
 #include <linux/futex.h>
 #include <pthread.h>
@@ -689,8 +690,12 @@ shmdemux_release(shmdemux_stream *s)
 	return ret;
 }
 
+/* take_record()'s "read on": distinct from every code it returns
+ * (SHMDEMUX_TRACKS_CHANGED is 1). */
+#define TAKE_NEXT INT_MAX
+
 /* Handle one record from ring_next(): 0 with *p filled and the view held,
- * 1 to go on reading, or a code for the caller. */
+ * TAKE_NEXT to go on reading, or a code for the caller. */
 static int
 take_record(shmdemux_stream *s, struct ring_rd *v, struct shmdemux_packet *p)
 {
@@ -700,13 +705,13 @@ take_record(shmdemux_stream *s, struct ring_rd *v, struct shmdemux_packet *p)
 		ring_release(s->ring, v);
 		tracks_refresh(s);
 		return (s->flags & SHMDEMUX_ATTACH_TRACK_EVENTS) ?
-		    SHMDEMUX_TRACKS_CHANGED : 1;
+		    SHMDEMUX_TRACKS_CHANGED : TAKE_NEXT;
 	}
 	if (v->type == RING_REC_FRAME) {
 		ret = parse_frame(s, v);
 	} else if (v->type != RING_REC_PACKET) {
 		ring_release(s->ring, v);
-		return 1;
+		return TAKE_NEXT;
 	} else {
 		ret = parse_packet(s, v, p);
 	}
@@ -827,7 +832,7 @@ shmdemux_read(shmdemux_stream *s, struct shmdemux_packet *p, int timeout_ms)
 		ret = ring_next(s->ring, &v, slice);
 		if (ret == 0) {
 			ret = take_record(s, &v, p);
-			if (ret == 1)
+			if (ret == TAKE_NEXT)
 				continue;
 			return ret;
 		}
