@@ -7,7 +7,8 @@
  * stream. When stderr is the journal's stream ($JOURNAL_STREAM names its
  * device and inode, as systemd sets it), each line starts with its syslog
  * priority ("<3>") instead of the program name, which the journal records
- * already; after --daemon has detached, lines go to syslog(3).
+ * already; once --daemon has detached from a stderr that is /dev/null,
+ * lines go to syslog(3).
  */
 #include <errno.h>
 #include <stdarg.h>

@@ -452,7 +452,8 @@ usage(FILE *f)
 "LISTEN_PID is served instead of binding one (and left in place at exit);\n"
 "READY=1 and STOPPING=1 go to $NOTIFY_SOCKET (Type=notify). Logs go to\n"
 "stderr, with syslog priorities when stderr is the journal\n"
-"($JOURNAL_STREAM), and to syslog once --daemon has detached.\n",
+"($JOURNAL_STREAM), and to syslog once --daemon has detached from a\n"
+"stderr that is /dev/null.\n",
 		RING_MAX_SLOTS);
 }
 
@@ -769,22 +770,19 @@ detach_stdio(void)
 	close(fd);
 }
 
-/* Detached, a daemon's stderr that is a terminal (the one it was started
- * from) or /dev/null (an auto-started broker) is no place for its log:
- * syslog is. A file or a pipe someone redirected it to keeps it. */
+/* Detached, a daemon whose stderr is /dev/null (an auto-started broker)
+ * or closed would log nowhere: syslog takes its log. A terminal, file or
+ * pipe someone gave it keeps it. */
 static void
 stderr_to_syslog(void)
 {
-	struct stat st;
-	int fd;
+	struct stat st, null;
 
-	if (fstat(STDERR_FILENO, &st) == 0 && !S_ISCHR(st.st_mode))
+	if (fstat(STDERR_FILENO, &st) == 0 &&
+	    (!S_ISCHR(st.st_mode) || stat("/dev/null", &null) < 0 ||
+	     st.st_rdev != null.st_rdev))
 		return;
 	log_to_syslog();
-	if ((fd = open("/dev/null", O_WRONLY | O_CLOEXEC)) >= 0) {
-		dup2(fd, STDERR_FILENO);
-		close(fd);
-	}
 }
 
 static int
