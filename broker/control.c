@@ -334,6 +334,23 @@ do_push_end(struct conn *c, const struct ctl_push_end *req)
 		reply_ok(c, req->hdr.id);
 }
 
+/* Until s is ready for it (control_attach_resume): read nothing more
+ * from this client (a hang-up still closes it, on_conn). */
+static void
+attach_park(struct conn *c, const struct ctl_attach *req, struct stream *s,
+	    const char *what)
+{
+	if (ev_mod(&c->ev, 0) < 0) {
+		conn_close(c);
+		return;
+	}
+	stream_hold(s);
+	c->waiting = s;
+	c->wait_req = *req;
+	log_debug("stream %u: pid %d waits for %s", stream_id(s),
+		  (int)c->pid, what);
+}
+
 /* Attach c to s, whose data segment is sealed. */
 static void
 finish_attach(struct conn *c, const struct ctl_attach *req, struct stream *s)
@@ -375,10 +392,14 @@ finish_attach(struct conn *c, const struct ctl_attach *req, struct stream *s)
 		reply_error(c, req->hdr.id, slot, msg);
 		return;
 	}
+	if (slot == -EAGAIN && stream_attach_ready(s) == 0) {
+		attach_park(c, req, s, "room in the worker's admin channel");
+		return;
+	}
 	if (slot == -EAGAIN) {
-		reply_error(c, req->hdr.id, -EBUSY, "the stream's worker is "
-			    "not accepting consumers (its admin channel is "
-			    "full)");
+		reply_error(c, req->hdr.id, -EBUSY, "the stream's worker has "
+			    "not taken new consumers for the reply timeout "
+			    "(its admin channel is full)");
 		return;
 	}
 	if (slot < -1) {
@@ -425,17 +446,7 @@ attach_or_wait(struct conn *c, const struct ctl_attach *req,
 		reply_error(c, req->hdr.id, ready, msg);
 		return;
 	}
-	/* Until its worker has mapped the ring: read nothing more from this
-	 * client (a hang-up still closes it, on_conn). */
-	if (ev_mod(&c->ev, 0) < 0) {
-		conn_close(c);
-		return;
-	}
-	stream_hold(s);
-	c->waiting = s;
-	c->wait_req = *req;
-	log_debug("stream %u: pid %d waits for the ring's seal",
-		  stream_id(s), (int)c->pid);
+	attach_park(c, req, s, "the ring's seal");
 }
 
 static void

@@ -166,12 +166,16 @@ void streams_producer_gone(const void *producer);
  * (worker_abi.h): stream_attach_ready() is 1 then, 0 while the worker has
  * not mapped it yet (control_attach_resume() follows, at the latest when
  * the worker is gone or killed for missing the open timeout), -errno if it
- * could not be sealed. stream_attach() is called only once ready: it
+ * could not be sealed. It is 0 as well while the ring's admin channel is
+ * full (a worker slow to take its messages), for at most the reply
+ * timeout: attaches wait for room rather than fail on a busy machine
+ * (control_attach_resume() follows once there is room or the time is up).
+ * stream_attach() is called only once ready: it
  * returns the slot (>= 0) with *page_fd the consumer's new cursor page
  * (the caller sends and closes it; a separate object the consumer writes,
  * never sealed against it), -1 for observers (no page), or -errno: -EBUSY
- * no slot left, -EAGAIN the worker does not take the ring's admin
- * messages (its channel is full). wake_fd, -1 or the write end of the
+ * no slot left, -EAGAIN the ring's admin channel is full
+ * (stream_attach_ready() then says whether to wait). wake_fd, -1 or the write end of the
  * consumer's wake pipe (the caller's; the ring keeps a duplicate), is
  * forwarded to the producer and poked at the stream's end. Each
  * successful attach holds a reference released by stream_detach(). */

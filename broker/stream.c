@@ -52,6 +52,7 @@ struct stream {
 	int admin_fd;              /* our end of the ring's admin channel */
 	int wadmin_fd;             /* the worker's end, until it has it */
 	struct ev admin_ev;        /* EPOLLOUT while DELs wait for room */
+	uint64_t admin_full_ms;    /* since when (now_ms), 0: not full */
 	struct ring *ring;         /* RING_ROLE_ADMIN mapping */
 	uint64_t opened_ms;
 	/* The data segment is handed to consumers only once sealed against
@@ -716,6 +717,9 @@ stream_attach_ready(const struct stream *s)
 {
 	if (s->seal_err != 0)
 		return -s->seal_err;
+	if (s->sealed && s->admin_full_ms != 0 &&
+	    now_ms() - s->admin_full_ms < conf.reply_timeout_ms)
+		return 0;
 	return s->sealed;
 }
 
@@ -866,6 +870,11 @@ on_watchdog(struct ev *ev, uint32_t events)
 
 	(void)events;
 	(void)!read(ev->fd, &exp, sizeof(exp));
+	/* Attaches waiting for room in a full admin channel get their
+	 * answer (-EBUSY) once the bound has passed. */
+	if (s->admin_full_ms != 0 &&
+	    now - s->admin_full_ms >= conf.reply_timeout_ms)
+		control_attach_resume(s);
 	if (s->pid == 0 || s->stop_reason != SD_END_NONE)
 		return;
 	watchdog_sample(s, &ws);
@@ -1558,8 +1567,12 @@ on_admin(struct ev *ev, uint32_t events)
 	struct stream *s = ev->arg;
 
 	(void)events;
-	if (ring_admin_flush(s->ring) == 0)
+	if (ring_admin_flush(s->ring) == 0) {
 		ev_del(&s->admin_ev);
+		s->admin_full_ms = 0;
+		/* attaches that waited for room */
+		control_attach_resume(s);
+	}
 }
 
 static void
@@ -1569,6 +1582,7 @@ watch_admin(struct stream *s)
 
 	if (s->admin_ev.fd >= 0)
 		return;
+	s->admin_full_ms = now_ms();
 	ret = ev_add(&s->admin_ev, s->admin_fd, EPOLLOUT, on_admin, s);
 	if (ret < 0)
 		log_errno(LOG_LVL_WARN, ret, "stream %u: admin channel", s->id);
@@ -1586,13 +1600,12 @@ stream_attach(struct stream *s, pid_t pid, int observer, int wake_fd,
 	if (!observer) {
 		slot = ring_slot_alloc_wake(s->ring, pid, wake_fd, page_fd);
 		if (slot == -EAGAIN) {
-			/* DELs and this ADD wait for a worker that does not
-			 * take its messages: the DELs are kept, the attach
-			 * is refused. */
+			/* DELs and this ADD wait for a worker slow to take
+			 * its messages: the DELs are kept, the attach waits
+			 * for room (stream_attach_ready), up to a bound. */
 			watch_admin(s);
-			log_info("stream %u: the worker does not take new "
-				 "consumers (its admin channel is full)",
-				 s->id);
+			log_debug("stream %u: the worker's admin channel is "
+				  "full; attaches wait", s->id);
 		}
 		if (slot < 0)
 			return slot;
