@@ -24,6 +24,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "config.h"
 #include "log.h"
 #include "pidfile.h"
 #include "service.h"
@@ -439,6 +440,15 @@ usage(FILE *f)
 "                       next stream: no exec and library loading on the\n"
 "                       open path (default 1; 0 = one exec per stream)\n"
 "  --log-level LEVEL    error, warning, info (default) or debug\n"
+"  --config FILE        read settings from FILE alone (default: the files\n"
+"                       " SHMDEMUX_SYSCONF_FILE ",\n"
+"                       then $XDG_CONFIG_HOME/shmdemux/shmdemuxd.conf or\n"
+"                       ~/.config/shmdemux/shmdemuxd.conf, where they exist;\n"
+"                       `name = value` per line, name a long option above,\n"
+"                       yes/no for a switch; the command line overrides)\n"
+"  --no-config          read no configuration file\n"
+"  --check-config       check the files and options, print the settings\n"
+"                       that result, and exit (0 if all are valid, 2 not)\n"
 "  -v, --verbose        log debug messages (--log-level debug)\n"
 "  --help               this text\n"
 "  --version            print the version\n"
@@ -502,10 +512,17 @@ parse_uint(const char *s, unsigned long max, unsigned long *out)
 	return 0;
 }
 
+/* The command line with the configuration files' settings in front. */
+static struct config_args cfg;
+
 static void __attribute__((noreturn))
 bad_option(const char *fmt, const char *arg)
 {
 	fprintf(stderr, "shmdemuxd: ");
+	/* A value from a file: name the file and line. */
+	if (optind >= 1 && optind - 1 < cfg.argc && cfg.origin != NULL &&
+	    cfg.origin[optind - 1] != NULL)
+		fprintf(stderr, "%s: ", cfg.origin[optind - 1]);
 	fprintf(stderr, fmt, arg);
 	fprintf(stderr, " (see --help)\n");
 	exit(2);
@@ -554,12 +571,46 @@ worker_path(void)
 	return access(conf.worker_path, X_OK) == 0 ? 0 : -errno;
 }
 
+/* --check-config: the files read and every setting as it now stands, in
+ * the files' syntax. */
+static void
+print_config(FILE *f, const char *level)
+{
+	fprintf(f, "# files read: %s%s%s\n",
+		cfg.files[0] != NULL ? cfg.files[0] : "",
+		cfg.files[0] != NULL && cfg.files[1] != NULL ? ", " : "",
+		cfg.files[1] != NULL ? cfg.files[1] :
+		cfg.files[0] == NULL ? "none" : "");
+	fprintf(f, "socket = %s\n", conf.socket_path);
+	fprintf(f, "pidfile = %s\n", conf.pidfile);
+	fprintf(f, "daemon = %s\n", conf.daemonize ? "yes" : "no");
+	fprintf(f, "ring-size = %" PRIu64 "\n", conf.ring_size);
+	if (conf.decode_pool == BROKER_POOL_AUTO)
+		fprintf(f, "# decode-pool: the ring's size + 32M\n");
+	else
+		fprintf(f, "decode-pool = %" PRIu64 "\n", conf.decode_pool);
+	fprintf(f, "max-consumers = %" PRIu32 "\n", conf.max_consumers);
+	fprintf(f, "lag-timeout = %" PRIu32 "\n", conf.lag_timeout_ms);
+	fprintf(f, "worker-mem-limit = %" PRIu64 "\n", conf.worker_mem_limit);
+	fprintf(f, "watchdog = %" PRIu32 "\n", conf.watchdog_ms);
+	fprintf(f, "open-timeout = %" PRIu32 "\n", conf.open_timeout_ms);
+	fprintf(f, "reply-timeout = %" PRIu32 "\n", conf.reply_timeout_ms);
+	fprintf(f, "keep-ended = %" PRIu32 "\n", conf.keep_ended_ms);
+	fprintf(f, "idle-exit = %u\n", conf.idle_exit_s);
+	fprintf(f, "spare-workers = %u\n", conf.spare_workers);
+	fprintf(f, "log-level = %s\n", level);
+}
+
 static void
 parse_options(int argc, char **argv)
 {
 	enum { O_SOCKET = 256, O_DAEMON, O_PIDFILE, O_RING, O_MAXC, O_LAG,
 	       O_IDLE, O_HELP, O_VERSION, O_MEM, O_WATCHDOG, O_OPEN_TIMEOUT,
-	       O_SPARE, O_POOL, O_REPLY_TIMEOUT, O_KEEP_ENDED, O_LOG_LEVEL };
+	       O_SPARE, O_POOL, O_REPLY_TIMEOUT, O_KEEP_ENDED, O_LOG_LEVEL,
+	       O_CONFIG, O_NO_CONFIG, O_CHECK_CONFIG };
+	static const char *const not_in_files[] = {
+		"help", "version", "config", "no-config", "check-config", NULL,
+	};
 	static const char *const levels[] = {
 		[LOG_LVL_ERROR] = "error", [LOG_LVL_WARN] = "warning",
 		[LOG_LVL_INFO] = "info", [LOG_LVL_DEBUG] = "debug",
@@ -580,14 +631,18 @@ parse_options(int argc, char **argv)
 		{ "keep-ended", required_argument, NULL, O_KEEP_ENDED },
 		{ "spare-workers", required_argument, NULL, O_SPARE },
 		{ "log-level", required_argument, NULL, O_LOG_LEVEL },
+		{ "config", required_argument, NULL, O_CONFIG },
+		{ "no-config", no_argument, NULL, O_NO_CONFIG },
+		{ "check-config", no_argument, NULL, O_CHECK_CONFIG },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, O_HELP },
 		{ "version", no_argument, NULL, O_VERSION },
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *sock = NULL, *pidfile = NULL;
+	char msg[PATH_MAX + 256];
 	unsigned long v;
-	int c, w;
+	int c, w, check = 0;
 
 	conf.ring_size = UINT64_C(32) << 20;
 	conf.decode_pool = BROKER_POOL_AUTO;
@@ -600,6 +655,13 @@ parse_options(int argc, char **argv)
 	conf.keep_ended_ms = 30000;
 	conf.spare_workers = 1;
 	conf.log_level = LOG_LVL_INFO;
+	if (config_load(&cfg, argc, argv, opts, not_in_files, msg,
+			sizeof(msg)) < 0) {
+		fprintf(stderr, "shmdemuxd: %s\n", msg);
+		exit(2);
+	}
+	argc = cfg.argc;
+	argv = cfg.argv;
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, ":v", opts, NULL)) != -1) {
 		switch (c) {
@@ -674,6 +736,8 @@ parse_options(int argc, char **argv)
 			conf.log_level = c;
 			break;
 		case 'v': conf.log_level = LOG_LVL_DEBUG; break;
+		case O_CONFIG: case O_NO_CONFIG: break; /* config_load */
+		case O_CHECK_CONFIG: check = 1; break;
 		case O_HELP: usage(stdout); exit(0);
 		case O_VERSION:
 			sd_version_print(stdout, "shmdemuxd");
@@ -712,6 +776,10 @@ parse_options(int argc, char **argv)
 			     conf.socket_path);
 	if (w < 0 || (size_t)w >= sizeof(conf.pidfile))
 		bad_option("pidfile path too long: %s", conf.pidfile);
+	if (check) {
+		print_config(stdout, levels[conf.log_level]);
+		exit(0);
+	}
 }
 
 /* ---- start and stop ---- */
