@@ -89,12 +89,19 @@ for args in "" "bogus" "open" "open --mode fast x" "dump" "dump 1 --from middle"
 	"$SD" $args > /dev/null 2>&1; rc=$?
 	[ $rc -eq 2 ] || fail "usage '$args': exit $rc"
 done
+# an empty name is refused before anything starts (no broker autostarted)
+SHMDEMUX_SOCKET=$T/none.sock "$SD" open --name "" "$T/ref" >/dev/null 2>"$T/err"
+rc=$?
+[ $rc -eq 2 ] && grep -q "empty name" "$T/err" && [ ! -e "$T/none.sock" ] ||
+	fail "open --name '': exit $rc, $(cat "$T/err")"
 
 # ---- help ----
 "$SD" --help | grep -q "probe" || fail "--help"
-for c in open ls probe dump close kill; do
-	"$SD" $c --help > "$T/help" || fail "$c --help exit"
-	grep -q "^usage: shmdemux $c" "$T/help" || fail "$c --help text"
+for c in open ls probe dump close kill cat; do
+	for h in --help -h; do
+		"$SD" $c $h > "$T/help" || fail "$c $h exit"
+		grep -q "^usage: shmdemux $c" "$T/help" || fail "$c $h text"
+	done
 done
 for o in --name --mode --ring-size --wait-consumers --format --probesize \
 	--analyzeduration --demux-opt --realtime --fd; do

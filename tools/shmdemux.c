@@ -283,7 +283,12 @@ open_option(struct open_args *a, int c, const char *arg)
 	const char **p;
 
 	switch (c) {
-	case 'n': a->o.name = arg; return 0;
+	case 'n':
+		if (*arg == '\0')
+			return usage_error("open ", "--name: an empty name "
+					   "(leave --name out for none)");
+		a->o.name = arg;
+		return 0;
 	case 'f': a->o.format = arg; return 0;
 	case 'r': a->o.realtime = 1; return 0;
 	case 'm':
@@ -466,7 +471,7 @@ cmd_open(int argc, char **argv)
 	int c, ret = 0;
 
 	shmdemux_open_opts_init(&a.o);
-	while (ret == 0 && (c = getopt_long(argc, argv, "", lo, NULL)) != -1) {
+	while (ret == 0 && (c = getopt_long(argc, argv, "h", lo, NULL)) != -1) {
 		if (c == 'h') {
 			open_help(stdout);
 			goto out;
@@ -719,7 +724,7 @@ cmd_ls(int argc, char **argv)
 	shmdemux_conn *conn = NULL;
 	int c, json = 0, ret;
 
-	while ((c = getopt_long(argc, argv, "", lo, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "h", lo, NULL)) != -1) {
 		if (c == 'h') {
 			ls_help(stdout);
 			return 0;
@@ -944,7 +949,7 @@ cmd_probe(int argc, char **argv)
 	uint32_t id;
 	int c, json = 0, timeout = 10000, ret;
 
-	while ((c = getopt_long(argc, argv, "", lo, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "h", lo, NULL)) != -1) {
 		switch (c) {
 		case 'h':
 			probe_help(stdout);
@@ -1257,7 +1262,7 @@ cmd_dump(int argc, char **argv)
 	const char *name;
 	uint32_t id;
 
-	while ((c = getopt_long(argc, argv, "", lo, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "h", lo, NULL)) != -1) {
 		switch (c) {
 		case 'h':
 			dump_help(stdout);
@@ -1324,7 +1329,7 @@ stop_cmd(int argc, char **argv, int kill_it)
 	uint32_t id;
 	int c, ret;
 
-	while ((c = getopt_long(argc, argv, "", lo, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "h", lo, NULL)) != -1) {
 		if (c != 'h')
 			return usage_error(cmd, "unknown option");
 		printf("usage: shmdemux %sSTREAM\n%s\n"
