@@ -112,6 +112,33 @@ else
 	fail "two readers saw different frames"
 fi
 
+# --csv and --json print frames too, the same frames as --framemd5.
+id=$("$SD" open --decode all --wait-consumers 2 "$M/h264_aac.mkv") ||
+	fail "open for csv/json"
+"$SD" dump "$id" --csv > "$T/csv" &
+p1=$!
+"$SD" dump "$id" --json > "$T/json" || fail "dump --json of frames"
+wait $p1 || fail "dump --csv of frames"
+awk -F, '$1 == "frame" { print $3 "," $4 "," $6 }' "$T/csv" > "$T/csv.f"
+sed -n 's/.*"track":\([0-9]*\),"frame":"[a-z]*","pts":\([-0-9]*\),.*"md5":"\([0-9a-f]*\)".*/\1,\2,\3/p' \
+	"$T/json" > "$T/json.f"
+id=$("$SD" open --decode all "$M/h264_aac.mkv") &&
+	"$SD" dump "$id" --framemd5 > "$T/fm" || fail "framemd5 for csv/json"
+if [ -s "$T/fm" ] && cmp -s "$T/fm" "$T/csv.f" && cmp -s "$T/fm" "$T/json.f"; then
+	echo "ok --csv and --json: the $(wc -l < "$T/fm") frames of --framemd5"
+else
+	fail "--csv/--json frames differ from --framemd5 ($(wc -l < "$T/fm") / $(wc -l < "$T/csv.f") / $(wc -l < "$T/json.f"))"
+fi
+# --framemd5 of a stream of packets is an error, not an empty output.
+id=$("$SD" open "$M/h264_aac.mkv") || fail "open without --decode"
+"$SD" dump "$id" --framemd5 > "$T/out" 2> "$T/err"; rc=$?
+if [ $rc -eq 1 ] && [ ! -s "$T/out" ] && [ "$(wc -l < "$T/err")" -eq 1 ] &&
+	grep -q "carries packets, not decoded frames" "$T/err"; then
+	echo "ok --framemd5 of packets: $(cat "$T/err")"
+else
+	fail "--framemd5 of packets: exit $rc, $(cat "$T/err")"
+fi
+
 # An explicit ring too small for two frames is refused at open: exit 1,
 # one line naming the size needed, and the stream is closed.
 nstreams() { "$SD" ls --json | grep -o '"id":' | wc -l; }

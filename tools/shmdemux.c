@@ -1154,6 +1154,10 @@ dump_frame(shmdemux_stream *s, enum dump_fmt fmt)
 		printf(",\"format\":");
 		str_json(stdout, name);
 		printf(",\"md5\":\"%s\"}\n", md5);
+	} else if (fmt == DUMP_CSV) {
+		printf("frame,%s,%d,%s,%s,%s\n",
+		       f.media_type == SHMDEMUX_MEDIA_VIDEO ? "video" : "audio",
+		       f.track, ts, name, md5);
 	} else {
 		printf("#%-7" PRIu64 " track %d  frame  pts %s  %s  md5 %s\n",
 		       f.seq, f.track, ts, name, md5);
@@ -1180,15 +1184,20 @@ dump_stream(shmdemux_stream *s, const char *ref, enum dump_fmt fmt,
 {
 	struct shmdemux_packet p;
 	struct shmdemux_status st;
+	uint64_t packets = 0, frames = 0;
 	char why[768];
 	int ret;
 
 	while ((ret = read_flushing(s, &p, timeout)) >= 0 ||
 	       ret == SHMDEMUX_EOVERRUN) {
-		if (ret == SHMDEMUX_FRAME)
+		if (ret == SHMDEMUX_FRAME) {
+			frames++;
 			dump_frame(s, fmt);
-		else if (ret == 0 && fmt != DUMP_FRAMEMD5)
-			dump_packet(&p, fmt);
+		} else if (ret == 0) {
+			packets++;
+			if (fmt != DUMP_FRAMEMD5)
+				dump_packet(&p, fmt);
+		}
 	}
 	if (fflush(stdout) != 0 || ferror(stdout))
 		return fail("stream %s: writing the output: %s", ref,
@@ -1203,6 +1212,11 @@ dump_stream(shmdemux_stream *s, const char *ref, enum dump_fmt fmt,
 			PRIu64 " decode-errors %" PRIu64 "\n", ref, st.packets,
 			st.frames, st.frames_pooled, st.frames_copied,
 			st.decode_errors);
+	/* Nothing to hash is an error, not an empty output. */
+	if (fmt == DUMP_FRAMEMD5 && frames == 0 && packets > 0)
+		return fail("stream %s carries packets, not decoded frames: "
+			    "--framemd5 needs a stream opened with --decode",
+			    ref);
 	if (ret == SHMDEMUX_EOF)
 		return 0;
 	if (ret == -EAGAIN)
@@ -1229,11 +1243,17 @@ dump_help(FILE *f)
 "  --from live      from the next packet published\n"
 "  --csv            one line per packet, as ffprobe prints it:\n"
 "                   stream_index,pts,dts,duration,size,flags,MD5:<md5>\n"
+"                   (a decoded frame: frame,video|audio,track,pts,\n"
+"                   format,md5)\n"
 "  --json           one JSON object per line: seq, track, pts, dts,\n"
 "                   duration, size, pos, flags, md5, side_data (a\n"
 "                   decoded frame: seq, track, frame, pts, format, md5)\n"
 "  --framemd5       decoded frames only (open --decode), one line each:\n"
-"                   track,pts,md5 with the md5 ffmpeg -f framemd5 prints\n"
+"                   track,pts,md5 with the md5 ffmpeg -f framemd5 prints;\n"
+"                   video as rawvideo, audio in the packed form of the\n"
+"                   decoder's sample format (fltp hashes as ffmpeg's\n"
+"                   -c:a pcm_f32le, s16p as pcm_s16le, ...); a stream of\n"
+"                   packets is an error\n"
 "  (default)        one human-readable line per packet or frame\n"
 "  --timeout MS     fail if no packet arrives for MS ms (default: wait)\n"
 "  --stats          at the end, one line on stderr: packets and frames\n"
