@@ -5,19 +5,29 @@
  * Every peer is checked with SO_PEERCRED (same euid as the broker, or root)
  * before anything it sends is read. Requests are validated by ctl_recv();
  * an invalid one gets CTL_ERROR, and a connection that keeps sending them is
- * dropped. Replies that do not fit the socket right away wait in a bounded
- * per-connection queue, during which further requests are not read (the
- * client has to read its replies first).
+ * dropped.
+ *
+ * What a client makes the broker hold is bounded, whatever it does:
+ * replies that do not fit its socket right away wait in a per-connection
+ * queue of at most CONN_QUEUE_BYTES and CONN_QUEUE_FDS, sized at the
+ * message's own length; while anything waits, further requests are not
+ * read (the client has to read its replies first). A LIST is answered one
+ * record at a time as the socket takes them (the connection remembers the
+ * last stream id sent), never queued whole. A client that leaves its
+ * replies unread for --reply-timeout, or would overflow its queue, is
+ * dropped, counted and logged.
  */
 #include <bsd/sys/queue.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/timerfd.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -26,14 +36,21 @@
 #include "shmdemuxd.h"
 
 #define MAX_BAD_MSGS  16   /* invalid requests tolerated per connection */
-#define MAX_QUEUED    (BROKER_MAX_STREAMS + 16)
+/* One request's replies wait at most (requests are not read meanwhile, and
+ * a LIST goes out a record at a time): room for the largest message. */
+#define CONN_QUEUE_BYTES CTL_MAX_MSG
+#define CONN_QUEUE_FDS   (2 * CTL_MAX_FDS)
+/* The kernel's share: replies sent but unread sit in the broker's socket
+ * send buffer; 64 KiB (the kernel doubles it) holds a LIST of ~100
+ * streams. */
+#define CONN_SNDBUF      (64 * 1024)
 
 struct outmsg {
 	STAILQ_ENTRY(outmsg) entry;
 	size_t len;
 	int fds[CTL_MAX_FDS];
 	int nfds;
-	union ctl_msg msg;
+	unsigned char msg[];  /* len bytes */
 };
 
 struct conn {
@@ -43,9 +60,21 @@ struct conn {
 	uid_t uid;
 	unsigned bad;
 	struct stream *att;   /* attached stream, or NULL */
-	int slot;             /* its cursor slot, -1 for observers */
+	int slot;             /* its consumer slot, -1 for observers */
+	/* An ATTACH waiting for its stream's seal (one per connection: no
+	 * request is read meanwhile, so at most BROKER_MAX_CONNS wait), with
+	 * a reference on the stream. */
+	struct stream *waiting;
+	struct ctl_attach wait_req;
 	STAILQ_HEAD(, outmsg) outq;
-	unsigned nout;
+	size_t out_bytes;     /* queued, bounded by CONN_QUEUE_BYTES */
+	unsigned out_fds;     /* queued, bounded by CONN_QUEUE_FDS */
+	uint64_t stalled_ms;  /* since when replies wait; 0 if none */
+	/* A LIST in progress: records go out as the socket takes them. */
+	int listing;
+	uint32_t list_req;    /* its request id */
+	uint32_t list_after;  /* the last stream id sent */
+	uint32_t list_count;
 	int closing;
 };
 
@@ -54,10 +83,78 @@ static unsigned nconns;
 static struct ev listen_ev = { .fd = -1 };
 static int listen_paused;
 static char listen_path[sizeof(((struct sockaddr_un *)0)->sun_path)];
+/* Ticks while a connection's replies wait, to drop those that stay unread
+ * past --reply-timeout. */
+static struct ev stall_ev = { .fd = -1 };
+static int stall_armed;
+static unsigned long slow_dropped;   /* clients dropped for not reading */
 
 static void conn_close(struct conn *c);
+static void list_pump(struct conn *c);
 
 /* ---- replies ---- */
+
+/* A client that does not read its replies costs the broker memory and
+ * descriptors: it goes, and the count of those that went is logged (once
+ * per timer tick for a crowd: quiet lets the caller sum them up). */
+static void
+drop_slow(struct conn *c, const char *why, int quiet)
+{
+	slow_dropped++;
+	log_msg(quiet ? LOG_LVL_DEBUG : LOG_LVL_WARN, "connection from pid %d "
+		"dropped: %s (%zu bytes and %u fds of replies waiting; %lu "
+		"such clients dropped so far)", (int)c->pid, why, c->out_bytes,
+		c->out_fds, slow_dropped);
+	conn_close(c);
+}
+
+static void
+stall_arm(void)
+{
+	unsigned period;
+	struct itimerspec its = { 0 };
+
+	if (stall_armed || stall_ev.fd < 0)
+		return;
+	period = conf.reply_timeout_ms / 4;
+	period = period < 20 ? 20 : period > 1000 ? 1000 : period;
+	its.it_value.tv_sec = its.it_interval.tv_sec = period / 1000;
+	its.it_value.tv_nsec = its.it_interval.tv_nsec =
+		(long)(period % 1000) * 1000000L;
+	if (timerfd_settime(stall_ev.fd, 0, &its, NULL) == 0)
+		stall_armed = 1;
+}
+
+static void
+on_stall_timer(struct ev *ev, uint32_t events)
+{
+	struct conn *c, *tmp;
+	uint64_t exp, now = now_ms();
+	int waiting = 0, dropped = 0;
+
+	(void)events;
+	(void)!read(ev->fd, &exp, sizeof(exp));
+	TAILQ_FOREACH_SAFE(c, &conns, entry, tmp) {
+		if (c->stalled_ms == 0)
+			continue;
+		if (now - c->stalled_ms < conf.reply_timeout_ms) {
+			waiting = 1;
+			continue;
+		}
+		drop_slow(c, "it left its replies unread", 1);
+		dropped++;
+	}
+	if (!waiting && timer_arm(ev->fd, 0) == 0)
+		stall_armed = 0;
+	if (dropped == 0)
+		return;
+	log_warnx("dropped %d connection(s) that left their replies unread "
+		  "for %u ms (%lu such clients dropped so far)", dropped,
+		  conf.reply_timeout_ms, slow_dropped);
+	/* glibc keeps freed memory in its arenas; a burst of queued
+	 * replies freed at once would stay in the RSS. */
+	malloc_trim(0);
+}
 
 static int
 queue_msg(struct conn *c, const void *msg, size_t len, const int *fds,
@@ -65,12 +162,13 @@ queue_msg(struct conn *c, const void *msg, size_t len, const int *fds,
 {
 	struct outmsg *o;
 
-	if (c->nout >= MAX_QUEUED)
+	if (c->out_bytes + len > CONN_QUEUE_BYTES ||
+	    c->out_fds + (unsigned)nfds > CONN_QUEUE_FDS)
 		return -ENOBUFS;
-	o = calloc(1, sizeof(*o));
+	o = calloc(1, sizeof(*o) + len);
 	if (o == NULL)
 		return -ENOMEM;
-	memcpy(&o->msg, msg, len);
+	memcpy(o->msg, msg, len);
 	o->len = len;
 	o->nfds = 0;
 	for (int i = 0; i < nfds; i++) {
@@ -86,7 +184,12 @@ queue_msg(struct conn *c, const void *msg, size_t len, const int *fds,
 		o->nfds++;
 	}
 	STAILQ_INSERT_TAIL(&c->outq, o, entry);
-	c->nout++;
+	c->out_bytes += len;
+	c->out_fds += (unsigned)nfds;
+	if (c->stalled_ms == 0) {
+		c->stalled_ms = now_ms();
+		stall_arm();
+	}
 	/* Stop reading requests until the replies have gone out. */
 	return ev_mod(&c->ev, EPOLLOUT);
 }
@@ -104,7 +207,9 @@ reply(struct conn *c, const void *msg, size_t len, const int *fds, int nfds)
 		ret = ctl_send(c->ev.fd, msg, len, fds, nfds);
 	if (ret == -EAGAIN)
 		ret = queue_msg(c, msg, len, fds, nfds);
-	if (ret < 0) {
+	if (ret == -ENOBUFS) {
+		drop_slow(c, "its reply queue is full", 0);
+	} else if (ret < 0) {
 		log_errno(LOG_LVL_DEBUG, ret, "connection from pid %d: reply",
 			  (int)c->pid);
 		conn_close(c);
@@ -118,7 +223,7 @@ flush(struct conn *c)
 	int ret;
 
 	while ((o = STAILQ_FIRST(&c->outq)) != NULL) {
-		ret = ctl_send(c->ev.fd, &o->msg, o->len, o->fds, o->nfds);
+		ret = ctl_send(c->ev.fd, o->msg, o->len, o->fds, o->nfds);
 		if (ret == -EAGAIN)
 			return;
 		if (ret < 0) {
@@ -126,11 +231,16 @@ flush(struct conn *c)
 			return;
 		}
 		STAILQ_REMOVE_HEAD(&c->outq, entry);
-		c->nout--;
+		c->out_bytes -= o->len;
+		c->out_fds -= (unsigned)o->nfds;
 		for (int i = 0; i < o->nfds; i++)
 			close(o->fds[i]);
 		free(o);
 	}
+	c->stalled_ms = 0;
+	list_pump(c);
+	if (c->closing || !STAILQ_EMPTY(&c->outq))
+		return;
 	if (ev_mod(&c->ev, EPOLLIN) < 0)
 		conn_close(c);
 }
@@ -224,27 +334,74 @@ do_push_end(struct conn *c, const struct ctl_push_end *req)
 		reply_ok(c, req->hdr.id);
 }
 
+/* Until s is ready for it (control_attach_resume): read nothing more
+ * from this client (a hang-up still closes it, on_conn). */
 static void
-do_attach(struct conn *c, const struct ctl_attach *req)
+attach_park(struct conn *c, const struct ctl_attach *req, struct stream *s,
+	    const char *what)
+{
+	if (ev_mod(&c->ev, 0) < 0) {
+		conn_close(c);
+		return;
+	}
+	stream_hold(s);
+	c->waiting = s;
+	c->wait_req = *req;
+	log_debug("stream %u: pid %d waits for %s", stream_id(s),
+		  (int)c->pid, what);
+}
+
+/* Attach c to s, whose data segment is sealed. */
+static void
+finish_attach(struct conn *c, const struct ctl_attach *req, struct stream *s)
 {
 	struct ctl_attached r;
-	struct stream *s;
-	int fds[2], slot;
+	int fds[3], slot, page_fd, wake[2] = { -1, -1 };
 
-	if (c->att != NULL) {
-		reply_error(c, req->hdr.id, -EISCONN,
-			    "this connection is already attached to a stream");
+	memset(&r, 0, sizeof(r));
+	/* Checked by the caller; a segment anyone could still map writable
+	 * is never handed out, whatever happens. */
+	if (stream_consumer_fds(s, &fds[0], &r.data_size) < 0) {
+		reply_error(c, req->hdr.id, -EAGAIN, NULL);
 		return;
 	}
-	if (req->start > RING_START_LIVE ||
-	    (req->flags & ~(uint32_t)CTL_ATTACH_OBSERVER) != 0) {
-		reply_error(c, req->hdr.id, -EINVAL, "invalid attach options");
+	/* A consumer that polls gets only the read end of its wake pipe:
+	 * the write end's file flags (O_NONBLOCK) are shared by the broker
+	 * and the producer alone, so no consumer can make the producer's
+	 * write block. */
+	if ((req->flags & CTL_ATTACH_WAKE) &&
+	    pipe2(wake, O_NONBLOCK | O_CLOEXEC) < 0) {
+		reply_error(c, req->hdr.id, -errno, NULL);
 		return;
 	}
-	s = find_or_reply(c, req->hdr.id, &req->ref);
-	if (s == NULL)
+	/* Readable at first: the reader's first wake-up is its first read,
+	 * which arms the pipe (ring_set_wake_fd). */
+	if (wake[1] >= 0)
+		(void)!write(wake[1], "", 1);
+	slot = stream_attach(s, c->pid, req->flags & CTL_ATTACH_OBSERVER,
+			     wake[1], &page_fd);
+	if (wake[1] >= 0)
+		close(wake[1]);
+	if (slot < 0 && wake[0] >= 0)
+		close(wake[0]);
+	if (slot == -ENODATA) {
+		char msg[CTL_MSG_LEN];
+
+		snprintf(msg, sizeof(msg), "stream %u has ended and was read; "
+			 "its records are gone", stream_id(s));
+		reply_error(c, req->hdr.id, slot, msg);
 		return;
-	slot = stream_attach(s, c->pid, req->flags & CTL_ATTACH_OBSERVER);
+	}
+	if (slot == -EAGAIN && stream_attach_ready(s) == 0) {
+		attach_park(c, req, s, "room in the worker's admin channel");
+		return;
+	}
+	if (slot == -EAGAIN) {
+		reply_error(c, req->hdr.id, -EBUSY, "the stream's worker has "
+			    "not taken new consumers for the reply timeout "
+			    "(its admin channel is full)");
+		return;
+	}
 	if (slot < -1) {
 		reply_error(c, req->hdr.id, slot, slot == -EBUSY ?
 			    "too many consumers" : NULL);
@@ -252,34 +409,144 @@ do_attach(struct conn *c, const struct ctl_attach *req)
 	}
 	c->att = s;
 	c->slot = slot;
-	memset(&r, 0, sizeof(r));
 	ctl_hdr_init(&r.hdr, CTL_ATTACHED, req->hdr.id);
 	r.stream_id = stream_id(s);
 	r.slot = slot;
-	stream_consumer_fds(s, fds, &r.data_size, &r.cursor_size);
-	log_debug("stream %u: pid %d attached (slot %d)", stream_id(s),
-		  (int)c->pid, slot);
-	reply(c, &r, sizeof(r), fds, 2);
+	/* Its cursor page: this consumer's alone (observers get none). It
+	 * stays writable by that consumer: nobody else reads it but the
+	 * producer, which trusts nothing in it. */
+	fds[1] = page_fd;
+	fds[2] = wake[0];
+	r.page_size = page_fd >= 0 ? RING_PAGE_SIZE : 0;
+	log_debug("stream %u: pid %d attached (slot %d%s)", stream_id(s),
+		  (int)c->pid, slot, wake[0] >= 0 ? ", polls" : "");
+	reply(c, &r, sizeof(r), fds, page_fd < 0 ? 1 : wake[0] < 0 ? 2 : 3);
+	if (page_fd >= 0)
+		close(page_fd);
+	if (wake[0] >= 0)
+		close(wake[0]);
+}
+
+/* The seal decides: attach now, wait for it, or refuse. */
+static void
+attach_or_wait(struct conn *c, const struct ctl_attach *req,
+	       struct stream *s)
+{
+	char msg[CTL_MSG_LEN];
+	int ready = stream_attach_ready(s);
+
+	if (ready > 0) {
+		finish_attach(c, req, s);
+		return;
+	}
+	if (ready < 0) {
+		snprintf(msg, sizeof(msg), "stream %u: its ring could not be "
+			 "sealed against writes: %s", stream_id(s),
+			 strerror(-ready));
+		reply_error(c, req->hdr.id, ready, msg);
+		return;
+	}
+	attach_park(c, req, s, "the ring's seal");
+}
+
+static void
+do_attach(struct conn *c, const struct ctl_attach *req, int nfds)
+{
+	struct stream *s;
+
+	if (c->att != NULL) {
+		reply_error(c, req->hdr.id, -EISCONN,
+			    "this connection is already attached to a stream");
+		return;
+	}
+	if (req->start > RING_START_LIVE ||
+	    (req->flags & ~(uint32_t)(CTL_ATTACH_OBSERVER |
+				      CTL_ATTACH_WAKE)) != 0 ||
+	    (req->flags & CTL_ATTACH_OBSERVER &&
+	     req->flags & CTL_ATTACH_WAKE)) {
+		reply_error(c, req->hdr.id, -EINVAL, "invalid attach options");
+		return;
+	}
+	/* The broker makes every descriptor it hands on: a consumer's own
+	 * (an eventfd, a pipe, a memfd) never reaches the producer. */
+	if (nfds > 0) {
+		reply_error(c, req->hdr.id, -EINVAL, "an attach request "
+			    "carries no file descriptor");
+		return;
+	}
+	s = find_or_reply(c, req->hdr.id, &req->ref);
+	if (s == NULL)
+		return;
+	attach_or_wait(c, req, s);
+}
+
+void
+control_attach_resume(struct stream *s)
+{
+	struct conn *c, *next;
+
+	TAILQ_FOREACH_SAFE(c, &conns, entry, next) {
+		if (c->waiting != s || c->closing)
+			continue;
+		c->waiting = NULL;
+		attach_or_wait(c, &c->wait_req, s);
+		stream_put(s);
+		/* Requests are read again once the reply has gone out. */
+		if (!c->closing && c->waiting == NULL &&
+		    STAILQ_EMPTY(&c->outq) && ev_mod(&c->ev, EPOLLIN) < 0)
+			conn_close(c);
+	}
+}
+
+/* The first listed stream after id `after` (streams are kept in id
+ * order); NULL past the last. */
+static struct stream *
+list_from(uint32_t after)
+{
+	struct stream *s = NULL;
+
+	while ((s = stream_next(s)) != NULL && stream_id(s) <= after)
+		;
+	return s;
+}
+
+/* Send LIST records while the socket takes them: each is built when it
+ * goes out, so a reader that stops holds at most one, queued. Streams
+ * opened or closed meanwhile are listed or not as they are when their
+ * turn comes; the end counts what was sent. */
+static void
+list_pump(struct conn *c)
+{
+	struct ctl_stream_info info;
+	struct ctl_list_end end;
+	struct stream *s;
+
+	while (c->listing && !c->closing && STAILQ_EMPTY(&c->outq)) {
+		s = list_from(c->list_after);
+		if (s == NULL) {
+			c->listing = 0;
+			memset(&end, 0, sizeof(end));
+			ctl_hdr_init(&end.hdr, CTL_LIST_END, c->list_req);
+			end.count = c->list_count;
+			reply(c, &end, sizeof(end), NULL, 0);
+			return;
+		}
+		stream_info(s, &info);
+		info.hdr.id = c->list_req;
+		c->list_after = stream_id(s);
+		c->list_count++;
+		reply(c, &info, sizeof(info), NULL, 0);
+	}
 }
 
 static void
 do_list(struct conn *c, const struct ctl_list *req)
 {
-	struct ctl_stream_info info;
-	struct ctl_list_end end;
-	struct stream *s = NULL;
-	uint32_t n = 0;
-
-	while ((s = stream_next(s)) != NULL && !c->closing) {
-		stream_info(s, &info);
-		info.hdr.id = req->hdr.id;
-		reply(c, &info, sizeof(info), NULL, 0);
-		n++;
-	}
-	memset(&end, 0, sizeof(end));
-	ctl_hdr_init(&end.hdr, CTL_LIST_END, req->hdr.id);
-	end.count = n;
-	reply(c, &end, sizeof(end), NULL, 0);
+	c->listing = 1;
+	c->list_req = req->hdr.id;
+	c->list_after = 0;
+	c->list_count = 0;
+	list_pump(c);
 }
 
 static void
@@ -332,7 +599,7 @@ dispatch(struct conn *c, const union ctl_msg *m, int *fds, int nfds)
 		do_open(c, &m->open, in_fd);
 		break;
 	case CTL_ATTACH:
-		do_attach(c, &m->attach);
+		do_attach(c, &m->attach, nfds);
 		break;
 	case CTL_LIST:
 		do_list(c, &m->list);
@@ -363,8 +630,10 @@ conn_read(struct conn *c)
 	int fds[CTL_MAX_FDS], nfds;
 	ssize_t n;
 
-	/* Bounded per wakeup, and not past a full reply queue. */
-	for (int i = 0; i < 32 && !c->closing && STAILQ_EMPTY(&c->outq); i++) {
+	/* Bounded per wakeup, not past a full reply queue, a LIST in
+	 * progress nor a waiting ATTACH. */
+	for (int i = 0; i < 32 && !c->closing && STAILQ_EMPTY(&c->outq) &&
+	     !c->listing && c->waiting == NULL; i++) {
 		n = ctl_recv(c->ev.fd, &buf, fds, &nfds);
 		if (n == -EAGAIN)
 			return;
@@ -397,6 +666,11 @@ on_conn(struct ev *ev, uint32_t events)
 {
 	struct conn *c = ev->arg;
 
+	/* A client that left while its ATTACH waited. */
+	if (c->waiting != NULL && (events & (EPOLLHUP | EPOLLERR))) {
+		conn_close(c);
+		return;
+	}
 	if (events & EPOLLOUT)
 		flush(c);
 	if (!c->closing && (events & (EPOLLIN | EPOLLHUP | EPOLLERR)))
@@ -420,11 +694,19 @@ conn_close(struct conn *c)
 			close(o->fds[i]);
 		free(o);
 	}
+	c->out_bytes = 0;
+	c->out_fds = 0;
+	c->stalled_ms = 0;
+	c->listing = 0;
 	if (c->att != NULL) {
 		log_debug("stream %u: pid %d detached", stream_id(c->att),
 			  (int)c->pid);
 		stream_detach(c->att, c->slot);
 		c->att = NULL;
+	}
+	if (c->waiting != NULL) {
+		stream_put(c->waiting);
+		c->waiting = NULL;
 	}
 	streams_producer_gone(c);
 	TAILQ_REMOVE(&conns, c, entry);
@@ -470,6 +752,8 @@ accept_one(int fd)
 		close(fd);
 		return;
 	}
+	(void)setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &(int){ CONN_SNDBUF },
+			 sizeof(int));
 	ev_init(&c->ev);
 	c->pid = cred.pid;
 	c->uid = cred.uid;
@@ -488,7 +772,7 @@ accept_one(int fd)
 static void
 on_listen(struct ev *ev, uint32_t events)
 {
-	int fd;
+	int fd, released = 0;
 
 	(void)events;
 	for (int i = 0; i < 64; i++) {
@@ -499,6 +783,13 @@ on_listen(struct ev *ev, uint32_t events)
 		}
 		if (errno == EINTR || errno == ECONNABORTED)
 			continue;
+		/* Rings of ended streams already read go before clients
+		 * are turned away. */
+		if ((errno == EMFILE || errno == ENFILE) && !released &&
+		    streams_release_spent() > 0) {
+			released = 1;
+			continue;
+		}
 		if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS ||
 		    errno == ENOMEM) {
 			/* Out of descriptors: stop listening until a
@@ -512,11 +803,15 @@ on_listen(struct ev *ev, uint32_t events)
 }
 
 /* If a broker answers on path, refuse; a socket nobody answers on is a
- * leftover of a broker that died, and is removed. */
+ * leftover of a broker that died, and is removed. Another user's socket is
+ * neither: it is refused, named, and left alone (the client would refuse
+ * whoever listens on it anyway, proto.h). */
 static int
 check_existing(const char *path)
 {
 	struct sockaddr_un sun = { .sun_family = AF_UNIX };
+	struct ucred cred;
+	socklen_t len = sizeof(cred);
 	struct stat st;
 	int fd, ret;
 
@@ -526,16 +821,32 @@ check_existing(const char *path)
 		log_error("%s exists and is not a socket", path);
 		return -EEXIST;
 	}
+	if (st.st_uid != geteuid()) {
+		log_error("the socket %s belongs to uid %u, not to uid %u: "
+			  "refusing it (another user's process may have taken "
+			  "the path)", path, (unsigned)st.st_uid,
+			  (unsigned)geteuid());
+		return -EPERM;
+	}
 	fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return -errno;
 	memcpy(sun.sun_path, path, strlen(path) + 1);
-	ret = connect(fd, (struct sockaddr *)&sun, sizeof(sun));
-	close(fd);
-	if (ret == 0) {
-		log_error("a broker is already running on %s", path);
-		return -EADDRINUSE;
+	ret = 0;
+	if (connect(fd, (struct sockaddr *)&sun, sizeof(sun)) == 0) {
+		if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) == 0 &&
+		    cred.uid != geteuid()) {
+			log_error("uid %u (pid %d) listens on %s: refusing it",
+				  (unsigned)cred.uid, (int)cred.pid, path);
+			ret = -EPERM;
+		} else {
+			log_error("a broker is already running on %s", path);
+			ret = -EADDRINUSE;
+		}
 	}
+	close(fd);
+	if (ret < 0)
+		return ret;
 	log_info("removing stale socket %s", path);
 	if (unlink(path) < 0 && errno != ENOENT)
 		return -errno;
@@ -543,12 +854,18 @@ check_existing(const char *path)
 }
 
 int
-control_listen(const char *path)
+control_listen(const char *path, int inherited)
 {
 	struct sockaddr_un sun = { .sun_family = AF_UNIX };
 	mode_t old;
 	int fd, ret;
 
+	/* A socket the service manager bound (service.h): it owns the path,
+	 * which outlives us (listen_path stays empty: never unlinked). */
+	if (inherited >= 0) {
+		fd = inherited;
+		goto serve;
+	}
 	if (strlen(path) >= sizeof(sun.sun_path)) {
 		log_error("socket path too long: %s", path);
 		return -ENAMETOOLONG;
@@ -580,13 +897,18 @@ control_listen(const char *path)
 		listen_path[0] = '\0';
 		goto fail;
 	}
+serve:
 	ev_init(&listen_ev);
 	ret = ev_add(&listen_ev, fd, EPOLLIN, on_listen, NULL);
 	if (ret < 0) {
-		unlink(path);
+		if (listen_path[0] != '\0')
+			unlink(path);
 		listen_path[0] = '\0';
 		goto fail;
 	}
+	if ((ret = timer_new(&stall_ev, on_stall_timer, NULL)) < 0)
+		log_errno(LOG_LVL_WARN, ret, "reply timer: clients that do not "
+			  "read are not dropped");
 	return 0;
 fail:
 	close(fd);
@@ -611,9 +933,14 @@ void
 control_close_all(void)
 {
 	struct conn *c;
+	int tfd = stall_ev.fd;
 
 	while ((c = TAILQ_FIRST(&conns)) != NULL)
 		conn_close(c);
+	if (tfd >= 0) {
+		ev_del(&stall_ev);
+		close(tfd);
+	}
 }
 
 unsigned

@@ -1,19 +1,35 @@
 /*
- * log.c - stderr logging for shmdemuxd.
+ * log.c - logging for shmdemuxd: stderr, the journal or syslog.
  *
  * Each line is formatted completely first and written with one write(2), so
- * lines from the broker and its workers (which share stderr) never interleave
- * mid-line.
+ * lines never interleave mid-line with another process sharing stderr. The
+ * workers' own lines come through here too (wlog.c), prefixed with their
+ * stream. When stderr is the journal's stream ($JOURNAL_STREAM names its
+ * device and inode, as systemd sets it), each line starts with its syslog
+ * priority ("<3>") instead of the program name, which the journal records
+ * already; once --daemon has detached from a stderr that is /dev/null,
+ * lines go to syslog(3).
  */
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <syslog.h>
 #include <unistd.h>
 
 #include "log.h"
 
 static enum log_level max_level = LOG_LVL_INFO;
+static enum { OUT_STDERR, OUT_JOURNAL, OUT_SYSLOG } out = OUT_STDERR;
+
+static const int priorities[] = {
+	[LOG_LVL_ERROR] = LOG_ERR,
+	[LOG_LVL_WARN] = LOG_WARNING,
+	[LOG_LVL_INFO] = LOG_INFO,
+	[LOG_LVL_DEBUG] = LOG_DEBUG,
+};
 
 static const char *const level_names[] = {
 	[LOG_LVL_ERROR] = "error: ",
@@ -34,16 +50,45 @@ log_enabled(enum log_level lvl)
 	return lvl <= max_level;
 }
 
+void
+log_init(void)
+{
+	const char *js = getenv("JOURNAL_STREAM");
+	unsigned long long dev, ino;
+	struct stat st;
+	int n = 0;
+
+	if (js != NULL && sscanf(js, "%llu:%llu%n", &dev, &ino, &n) == 2 &&
+	    js[n] == '\0' && fstat(STDERR_FILENO, &st) == 0 &&
+	    (unsigned long long)st.st_dev == dev &&
+	    (unsigned long long)st.st_ino == ino)
+		out = OUT_JOURNAL;
+}
+
+void
+log_to_syslog(void)
+{
+	openlog("shmdemuxd", LOG_PID | LOG_NDELAY, LOG_DAEMON);
+	out = OUT_SYSLOG;
+}
+
 static void
 vlog(enum log_level lvl, int err, const char *fmt, va_list ap)
 {
-	char line[1024];
+	char line[2048];  /* a worker's line, escaped (wlog.h), fits */
 	size_t n;
 	int r;
 
 	if (!log_enabled(lvl))
 		return;
-	r = snprintf(line, sizeof(line), "shmdemuxd: %s", level_names[lvl]);
+	if (out == OUT_STDERR)
+		r = snprintf(line, sizeof(line), "shmdemuxd: %s",
+			     level_names[lvl]);
+	else if (out == OUT_JOURNAL)
+		r = snprintf(line, sizeof(line), "<%d>%s", priorities[lvl],
+			     level_names[lvl]);
+	else
+		r = snprintf(line, sizeof(line), "%s", level_names[lvl]);
 	n = r > 0 ? (size_t)r : 0;
 	r = vsnprintf(line + n, sizeof(line) - n, fmt, ap);
 	if (r > 0)
@@ -57,6 +102,11 @@ vlog(enum log_level lvl, int err, const char *fmt, va_list ap)
 			n += (size_t)r;
 		if (n > sizeof(line) - 2)
 			n = sizeof(line) - 2;
+	}
+	if (out == OUT_SYSLOG) {
+		line[n] = '\0';
+		syslog(priorities[lvl], "%s", line);
+		return;
 	}
 	line[n++] = '\n';
 	/* A log line that cannot be written is dropped: nowhere to report it. */

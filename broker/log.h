@@ -1,6 +1,6 @@
 /*
  * log.h - the broker's log: one line per event on stderr, prefixed
- * "shmdemuxd: ". The *_errno variants append the text of errno-style code
+ * "shmdemuxd: " (or in the journal or syslog, log.c). The *_errno variants append the text of errno-style code
  * err (positive or negative), the way a daemon names a system error once,
  * where it decides what to do about it.
  */
@@ -13,6 +13,12 @@ enum log_level {
 	LOG_LVL_INFO = 2,
 	LOG_LVL_DEBUG = 3,
 };
+
+/* Where lines go: stderr, or the journal when stderr is its stream
+ * ($JOURNAL_STREAM): lines then carry their priority as "<N>". */
+void log_init(void);
+/* From now on, to syslog (facility daemon), as a detached daemon. */
+void log_to_syslog(void);
 
 /* Lines above this level are dropped. Default LOG_LVL_INFO. */
 void log_set_level(enum log_level lvl);

@@ -10,6 +10,7 @@
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
@@ -86,12 +87,11 @@ drop_root(char *err, size_t errlen)
 }
 
 /* Syscalls a demuxer (and decoder threads) needs once its input and ring
- * are in place. Anything else traps. */
+ * are in place. Anything else traps. Reads and writes are allowed per fd
+ * (fd_calls), mmap and mprotect without PROT_EXEC only (build_filter). */
 static const int allowed[] = {
-	SCMP_SYS(read), SCMP_SYS(readv), SCMP_SYS(pread64), SCMP_SYS(lseek),
-	SCMP_SYS(fstat), SCMP_SYS(close),
-	SCMP_SYS(mmap), SCMP_SYS(munmap), SCMP_SYS(mremap),
-	SCMP_SYS(mprotect), SCMP_SYS(brk), SCMP_SYS(madvise),
+	SCMP_SYS(lseek), SCMP_SYS(fstat), SCMP_SYS(close),
+	SCMP_SYS(munmap), SCMP_SYS(mremap), SCMP_SYS(brk), SCMP_SYS(madvise),
 	SCMP_SYS(futex), SCMP_SYS(clock_gettime), SCMP_SYS(clock_nanosleep),
 	SCMP_SYS(nanosleep), SCMP_SYS(gettimeofday), SCMP_SYS(time),
 	SCMP_SYS(clock_getres),
@@ -105,6 +105,47 @@ static const int allowed[] = {
 	SCMP_SYS(ppoll), SCMP_SYS(poll),
 };
 
+/* The calls each SANDBOX_FD_* kind allows, on the named fd only (their
+ * first argument). What libavformat, glibc and jemalloc call once the
+ * worker runs, traced: read on the input (AVIO), write and writev on
+ * stderr (av_log, fprintf); recvmsg on the ring's admin channel (new
+ * consumers' cursor pages, ring_admin_poll). */
+static const struct {
+	unsigned op;
+	int nr;
+} fd_calls[] = {
+	{ SANDBOX_FD_READ, SCMP_SYS(read) },
+	{ SANDBOX_FD_READ, SCMP_SYS(readv) },
+	{ SANDBOX_FD_READ, SCMP_SYS(pread64) },
+	{ SANDBOX_FD_WRITE, SCMP_SYS(write) },
+	{ SANDBOX_FD_WRITE, SCMP_SYS(writev) },
+	{ SANDBOX_FD_RECV, SCMP_SYS(recvmsg) },
+};
+
+static int
+add_fd_rules(scmp_filter_ctx ctx, const struct sandbox_conf *c)
+{
+	int rc = 0;
+
+	if (c->nfds > SANDBOX_MAX_FD_RULES)
+		return -EINVAL;
+	for (unsigned i = 0; i < c->nfds; i++) {
+		const struct sandbox_fd_rule *r = &c->fds[i];
+
+		if (r->fd < 0)
+			return -EINVAL;
+		for (size_t k = 0; k < sizeof(fd_calls) / sizeof(fd_calls[0]);
+		     k++) {
+			if (!(r->ops & fd_calls[k].op))
+				continue;
+			rc = rc ? rc : seccomp_rule_add(ctx, SCMP_ACT_ALLOW,
+			    fd_calls[k].nr, 1,
+			    SCMP_A0(SCMP_CMP_EQ, (scmp_datum_t)r->fd, 0));
+		}
+	}
+	return rc;
+}
+
 static int
 build_filter(const struct sandbox_conf *c, scmp_filter_ctx *out)
 {
@@ -116,6 +157,24 @@ build_filter(const struct sandbox_conf *c, scmp_filter_ctx *out)
 		return -ENOMEM;
 	for (size_t i = 0; i < sizeof(allowed) / sizeof(allowed[0]); i++)
 		rc = rc ? rc : seccomp_rule_add(ctx, SCMP_ACT_ALLOW, allowed[i], 0);
+	rc = rc ? rc : add_fd_rules(ctx, c);
+	/* Consumers' wake pipes arrive on the admin channel at the lowest
+	 * free numbers, above every fd the worker holds (it never closes
+	 * them before it exits): what it can write there is what the broker
+	 * sent, pipe write ends it made non-blocking, and cursor pages,
+	 * which are read-only fds. No dup call is allowed, so nothing else
+	 * can be moved up there. */
+	if (c->wake_fds_from > 0)
+		rc = rc ? rc : seccomp_rule_add(ctx, SCMP_ACT_ALLOW,
+		    SCMP_SYS(write), 1, SCMP_A0(SCMP_CMP_GE,
+		    (scmp_datum_t)c->wake_fds_from, 0));
+	/* No executable memory: a memory-corruption exploit cannot map or
+	 * turn its payload into code (nothing in a demuxer or a decoder
+	 * generates code; the libraries were mapped before). */
+	rc = rc ? rc : seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(mmap),
+	    1, SCMP_A2(SCMP_CMP_MASKED_EQ, PROT_EXEC, 0));
+	rc = rc ? rc : seccomp_rule_add(ctx, SCMP_ACT_ALLOW,
+	    SCMP_SYS(mprotect), 1, SCMP_A2(SCMP_CMP_MASKED_EQ, PROT_EXEC, 0));
 	/* fstat() is newfstatat(fd, "", buf, AT_EMPTY_PATH) in glibc: allow
 	 * only that form, never a path lookup. */
 	rc = rc ? rc : seccomp_rule_add(ctx, SCMP_ACT_ALLOW,
@@ -129,24 +188,22 @@ build_filter(const struct sandbox_conf *c, scmp_filter_ctx *out)
 	    SCMP_SYS(openat), 0);
 	rc = rc ? rc : seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EACCES),
 	    SCMP_SYS(open), 0);
-	/* writes only to stderr (logs) */
-	rc = rc ? rc : seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(write),
-	    1, SCMP_A0(SCMP_CMP_EQ, STDERR_FILENO));
-	rc = rc ? rc : seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(writev),
-	    1, SCMP_A0(SCMP_CMP_EQ, STDERR_FILENO));
-	/* fcntl: flag queries and changes, no fd duplication games */
+	/* fcntl: flag queries and changes, no fd duplication games; the
+	 * seals of a cursor page received on the admin channel */
 	rc = rc ? rc : seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(fcntl),
-	    1, SCMP_A1(SCMP_CMP_EQ, F_GETFL));
+	    1, SCMP_A1(SCMP_CMP_EQ, F_GETFL, 0));
 	rc = rc ? rc : seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(fcntl),
-	    1, SCMP_A1(SCMP_CMP_EQ, F_GETFD));
+	    1, SCMP_A1(SCMP_CMP_EQ, F_GETFD, 0));
+	rc = rc ? rc : seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(fcntl),
+	    1, SCMP_A1(SCMP_CMP_EQ, F_GET_SEALS, 0));
 	/* harmless prctl queries and thread names */
 	rc = rc ? rc : seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(prctl),
-	    1, SCMP_A0(SCMP_CMP_EQ, PR_GET_NO_NEW_PRIVS));
+	    1, SCMP_A0(SCMP_CMP_EQ, PR_GET_NO_NEW_PRIVS, 0));
 	rc = rc ? rc : seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(prctl),
-	    1, SCMP_A0(SCMP_CMP_EQ, PR_SET_NAME));
+	    1, SCMP_A0(SCMP_CMP_EQ, PR_SET_NAME, 0));
 	/* signals only to ourselves (abort(), the SIGSYS re-raise) */
 	rc = rc ? rc : seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(tgkill),
-	    1, SCMP_A0(SCMP_CMP_EQ, (scmp_datum_t)getpid()));
+	    1, SCMP_A0(SCMP_CMP_EQ, (scmp_datum_t)getpid(), 0));
 	if (c->allow_threads) {
 		/* clone3 passes its flags in memory, which BPF cannot read:
 		 * make it fail so glibc falls back to clone(2), whose flags
@@ -173,7 +230,9 @@ sandbox_enter(const struct sandbox_conf *c, int32_t *syscall_report,
 	scmp_filter_ctx ctx = NULL;
 	int rc;
 
+	/* RLIMIT_FSIZE 0: no file it could ever write to may grow (SIGXFSZ) */
 	if ((rc = set_limit(RLIMIT_CORE, 0)) < 0 ||
+	    (rc = set_limit(RLIMIT_FSIZE, 0)) < 0 ||
 	    (c->max_fds > 0 && (rc = set_limit(RLIMIT_NOFILE, c->max_fds)) < 0) ||
 	    (c->mem_limit > 0 && (rc = set_limit(RLIMIT_AS, c->mem_limit)) < 0)) {
 		snprintf(err, errlen, "resource limits: %s", strerror(-rc));

@@ -6,7 +6,7 @@
  * SIGPIPE ignored so a vanished peer is an EPIPE), workers through their
  * pidfds; nothing runs in signal context.
  */
-#include <bsd/libutil.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
@@ -17,13 +17,18 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/stat.h>
 #include <sys/timerfd.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "config.h"
 #include "log.h"
+#include "pidfile.h"
+#include "service.h"
+#include "rundir.h"
 #include "shmdemuxd.h"
 #include "spare.h"
 #include "version.h"
@@ -38,7 +43,10 @@ static struct ev sig_ev = { .fd = -1 };
 static struct ev shutdown_ev = { .fd = -1 };
 static struct ev idle_ev = { .fd = -1 };
 static int idle_armed;
-static struct pidfh *pidfh;
+static struct pidfile pidf = { .fd = -1 };
+/* A listening socket a service manager passed (service.h), and its path. */
+static int inherited_fd = -1;
+static char inherited_path[sizeof(((struct sockaddr_un *)0)->sun_path)];
 
 /* ---- event loop plumbing ---- */
 
@@ -98,6 +106,16 @@ ev_del(struct ev *ev)
 		return;
 	(void)epoll_ctl(epfd, EPOLL_CTL_DEL, ev->fd, NULL);
 	ev_init(ev);
+}
+
+void
+ev_close(struct ev *ev)
+{
+	int fd = ev->fd;
+
+	ev_del(ev);
+	if (fd >= 0)
+		close(fd);
 }
 
 static int
@@ -177,15 +195,62 @@ now_ms(void)
 	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
 }
 
-static int
-timer_new(struct ev *ev, ev_cb cb)
+int
+broker_fds_in_use(void)
+{
+	DIR *d = opendir("/proc/self/fd");
+	struct dirent *e;
+	int n = 0;
+
+	if (d == NULL)
+		return -errno;
+	while ((e = readdir(d)) != NULL)
+		if (e->d_name[0] != '.')
+			n++;
+	closedir(d);
+	return n - 1; /* not the one reading the directory */
+}
+
+/* Descriptors are what each stream and connection costs: take all the
+ * hard limit allows (the soft one is often 1024, some 140 streams). */
+static void
+raise_nofile(void)
+{
+	struct rlimit rl;
+	rlim_t was;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) < 0) {
+		conf.nofile = 1024;
+		return;
+	}
+	was = rl.rlim_cur;
+	if (rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		if (setrlimit(RLIMIT_NOFILE, &rl) == 0) {
+			log_info("fd limit raised from %llu to %llu",
+				 (unsigned long long)was,
+				 (unsigned long long)rl.rlim_cur);
+		} else {
+			log_errno(LOG_LVL_WARN, errno, "cannot raise the fd "
+				  "limit from %llu to %llu",
+				  (unsigned long long)was,
+				  (unsigned long long)rl.rlim_max);
+			rl.rlim_cur = was;
+		}
+	}
+	conf.nofile = rl.rlim_cur > UINT_MAX ? UINT_MAX :
+		(unsigned)rl.rlim_cur;
+}
+
+int
+timer_new(struct ev *ev, ev_cb cb, void *arg)
 {
 	int tfd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
 	int ret;
 
 	if (tfd < 0)
 		return -errno;
-	ret = ev_add(ev, tfd, EPOLLIN, cb, NULL);
+	ret = ev_add(ev, tfd, EPOLLIN, cb, arg);
 	if (ret < 0)
 		close(tfd);
 	return ret;
@@ -218,11 +283,12 @@ begin_shutdown(const char *why)
 		return;
 	broker_stopping = 1;
 	log_info("%s, shutting down", why);
+	(void)service_notify("STOPPING=1");
 	control_stop_listening();
 	spare_stop();
 	streams_signal_all(SIGTERM);
 	if (stream_running_count() > 0 &&
-	    (timer_new(&shutdown_ev, on_shutdown_timer) < 0 ||
+	    (timer_new(&shutdown_ev, on_shutdown_timer, NULL) < 0 ||
 	     timer_arm(shutdown_ev.fd, BROKER_SHUTDOWN_GRACE_MS) < 0))
 		streams_signal_all(SIGKILL);
 }
@@ -333,9 +399,12 @@ usage(FILE *f)
 "Shared-memory demux broker: opens inputs, runs one sandboxed demux worker\n"
 "per stream and hands ring descriptors to consumers.\n"
 "\n"
-"  --socket PATH        control socket (default: $SHMDEMUX_SOCKET, else\n"
-"                       $XDG_RUNTIME_DIR/shmdemux.sock, else\n"
-"                       /tmp/shmdemux-UID.sock)\n"
+"  --socket PATH        control socket (default: the socket a service manager\n"
+"                       passed, else $SHMDEMUX_SOCKET, else shmdemux.sock in\n"
+"                       $XDG_RUNTIME_DIR/shmdemux, else in /tmp/shmdemux-UID;\n"
+"                       that directory is made mode 0700 and refused if it\n"
+"                       is a symbolic link, another user's, or writable by\n"
+"                       others)\n"
 "  --daemon             run in the background; exits 0 once the socket\n"
 "                       listens, non-zero with the error otherwise\n"
 "  --pidfile PATH       pid file (default: SOCKET.pid)\n"
@@ -356,19 +425,46 @@ usage(FILE *f)
 "  --watchdog MS        kill a worker that makes no progress this long while\n"
 "                       input waits for it (default 10000); per stream too\n"
 "  --open-timeout MS    kill a worker still opening its input after this long\n"
-"                       while input waits for it (default 30000)\n"
+"                       (default 30000); a source that gave no byte by\n"
+"                       then ends open-failed, one that did, watchdog\n"
+"  --reply-timeout MS   drop a control client that leaves the broker's\n"
+"                       replies unread this long (default 10000)\n"
+"  --keep-ended MS      an ended stream's ring stays readable this long\n"
+"                       once the consumers it waited for have read it and\n"
+"                       gone (default 30000; 0 = release it at once; sooner\n"
+"                       when descriptors run short); ls reports the stream\n"
+"                       until it is closed\n"
 "  --idle-exit SEC      exit when there have been no streams and no\n"
 "                       connections for SEC seconds (default 0 = never)\n"
 "  --spare-workers 0|1  keep one worker started ahead of time, handed the\n"
 "                       next stream: no exec and library loading on the\n"
 "                       open path (default 1; 0 = one exec per stream)\n"
-"  -v, --verbose        log debug messages\n"
+"  --log-level LEVEL    error, warning, info (default) or debug\n"
+"  --config FILE        read settings from FILE alone (default: the files\n"
+"                       " SHMDEMUX_SYSCONF_FILE ",\n"
+"                       then $XDG_CONFIG_HOME/shmdemux/shmdemuxd.conf or\n"
+"                       ~/.config/shmdemux/shmdemuxd.conf, where they exist;\n"
+"                       `name = value` per line, name a long option above,\n"
+"                       yes/no for a switch; the command line overrides)\n"
+"  --no-config          read no configuration file\n"
+"  --check-config       check the files and options, print the settings\n"
+"                       that result, and exit (0 if all are valid, 2 not)\n"
+"  -v, --verbose        log debug messages (--log-level debug)\n"
 "  --help               this text\n"
 "  --version            print the version\n"
 "\n"
 "The worker is $SHMDEMUX_WORKER, else shmdemux-worker next to this binary,\n"
 "else " SHMDEMUX_WORKER_RELPATH " from this binary's directory,\n"
-"else " SHMDEMUX_WORKER_INSTALLED ".\n", RING_MAX_SLOTS);
+"else " SHMDEMUX_WORKER_INSTALLED ".\n"
+"\n"
+"Under a service manager (systemd's protocol, no libsystemd needed): a\n"
+"listening SOCK_SEQPACKET socket passed as fd 3 with LISTEN_FDS=1 and\n"
+"LISTEN_PID is served instead of binding one (and left in place at exit);\n"
+"READY=1 and STOPPING=1 go to $NOTIFY_SOCKET (Type=notify). Logs go to\n"
+"stderr, with syslog priorities when stderr is the journal\n"
+"($JOURNAL_STREAM), and to syslog once --daemon has detached from a\n"
+"stderr that is /dev/null.\n",
+		RING_MAX_SLOTS);
 }
 
 static int
@@ -416,10 +512,17 @@ parse_uint(const char *s, unsigned long max, unsigned long *out)
 	return 0;
 }
 
+/* The command line with the configuration files' settings in front. */
+static struct config_args cfg;
+
 static void __attribute__((noreturn))
 bad_option(const char *fmt, const char *arg)
 {
 	fprintf(stderr, "shmdemuxd: ");
+	/* A value from a file: name the file and line. */
+	if (optind >= 1 && optind - 1 < cfg.argc && cfg.origin != NULL &&
+	    cfg.origin[optind - 1] != NULL)
+		fprintf(stderr, "%s: ", cfg.origin[optind - 1]);
 	fprintf(stderr, fmt, arg);
 	fprintf(stderr, " (see --help)\n");
 	exit(2);
@@ -468,12 +571,50 @@ worker_path(void)
 	return access(conf.worker_path, X_OK) == 0 ? 0 : -errno;
 }
 
+/* --check-config: the files read and every setting as it now stands, in
+ * the files' syntax. */
+static void
+print_config(FILE *f, const char *level)
+{
+	fprintf(f, "# files read: %s%s%s\n",
+		cfg.files[0] != NULL ? cfg.files[0] : "",
+		cfg.files[0] != NULL && cfg.files[1] != NULL ? ", " : "",
+		cfg.files[1] != NULL ? cfg.files[1] :
+		cfg.files[0] == NULL ? "none" : "");
+	fprintf(f, "socket = %s\n", conf.socket_path);
+	fprintf(f, "pidfile = %s\n", conf.pidfile);
+	fprintf(f, "daemon = %s\n", conf.daemonize ? "yes" : "no");
+	fprintf(f, "ring-size = %" PRIu64 "\n", conf.ring_size);
+	if (conf.decode_pool == BROKER_POOL_AUTO)
+		fprintf(f, "# decode-pool: the ring's size + 32M\n");
+	else
+		fprintf(f, "decode-pool = %" PRIu64 "\n", conf.decode_pool);
+	fprintf(f, "max-consumers = %" PRIu32 "\n", conf.max_consumers);
+	fprintf(f, "lag-timeout = %" PRIu32 "\n", conf.lag_timeout_ms);
+	fprintf(f, "worker-mem-limit = %" PRIu64 "\n", conf.worker_mem_limit);
+	fprintf(f, "watchdog = %" PRIu32 "\n", conf.watchdog_ms);
+	fprintf(f, "open-timeout = %" PRIu32 "\n", conf.open_timeout_ms);
+	fprintf(f, "reply-timeout = %" PRIu32 "\n", conf.reply_timeout_ms);
+	fprintf(f, "keep-ended = %" PRIu32 "\n", conf.keep_ended_ms);
+	fprintf(f, "idle-exit = %u\n", conf.idle_exit_s);
+	fprintf(f, "spare-workers = %u\n", conf.spare_workers);
+	fprintf(f, "log-level = %s\n", level);
+}
+
 static void
 parse_options(int argc, char **argv)
 {
 	enum { O_SOCKET = 256, O_DAEMON, O_PIDFILE, O_RING, O_MAXC, O_LAG,
 	       O_IDLE, O_HELP, O_VERSION, O_MEM, O_WATCHDOG, O_OPEN_TIMEOUT,
-	       O_SPARE, O_POOL };
+	       O_SPARE, O_POOL, O_REPLY_TIMEOUT, O_KEEP_ENDED, O_LOG_LEVEL,
+	       O_CONFIG, O_NO_CONFIG, O_CHECK_CONFIG };
+	static const char *const not_in_files[] = {
+		"help", "version", "config", "no-config", "check-config", NULL,
+	};
+	static const char *const levels[] = {
+		[LOG_LVL_ERROR] = "error", [LOG_LVL_WARN] = "warning",
+		[LOG_LVL_INFO] = "info", [LOG_LVL_DEBUG] = "debug",
+	};
 	static const struct option opts[] = {
 		{ "socket", required_argument, NULL, O_SOCKET },
 		{ "daemon", no_argument, NULL, O_DAEMON },
@@ -486,15 +627,22 @@ parse_options(int argc, char **argv)
 		{ "worker-mem-limit", required_argument, NULL, O_MEM },
 		{ "watchdog", required_argument, NULL, O_WATCHDOG },
 		{ "open-timeout", required_argument, NULL, O_OPEN_TIMEOUT },
+		{ "reply-timeout", required_argument, NULL, O_REPLY_TIMEOUT },
+		{ "keep-ended", required_argument, NULL, O_KEEP_ENDED },
 		{ "spare-workers", required_argument, NULL, O_SPARE },
+		{ "log-level", required_argument, NULL, O_LOG_LEVEL },
+		{ "config", required_argument, NULL, O_CONFIG },
+		{ "no-config", no_argument, NULL, O_NO_CONFIG },
+		{ "check-config", no_argument, NULL, O_CHECK_CONFIG },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, O_HELP },
 		{ "version", no_argument, NULL, O_VERSION },
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *sock = NULL, *pidfile = NULL;
+	char msg[PATH_MAX + 256];
 	unsigned long v;
-	int c, w;
+	int c, w, check = 0;
 
 	conf.ring_size = UINT64_C(32) << 20;
 	conf.decode_pool = BROKER_POOL_AUTO;
@@ -503,7 +651,17 @@ parse_options(int argc, char **argv)
 	conf.worker_mem_limit = UINT64_C(3) << 30;
 	conf.watchdog_ms = 10000;
 	conf.open_timeout_ms = 30000;
+	conf.reply_timeout_ms = 10000;
+	conf.keep_ended_ms = 30000;
 	conf.spare_workers = 1;
+	conf.log_level = LOG_LVL_INFO;
+	if (config_load(&cfg, argc, argv, opts, not_in_files, msg,
+			sizeof(msg)) < 0) {
+		fprintf(stderr, "shmdemuxd: %s\n", msg);
+		exit(2);
+	}
+	argc = cfg.argc;
+	argv = cfg.argv;
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, ":v", opts, NULL)) != -1) {
 		switch (c) {
@@ -546,6 +704,17 @@ parse_options(int argc, char **argv)
 				bad_option("invalid --open-timeout: %s", optarg);
 			conf.open_timeout_ms = (uint32_t)v;
 			break;
+		case O_REPLY_TIMEOUT:
+			if (parse_uint(optarg, UINT32_MAX, &v) < 0 || v == 0)
+				bad_option("invalid --reply-timeout: %s",
+					   optarg);
+			conf.reply_timeout_ms = (uint32_t)v;
+			break;
+		case O_KEEP_ENDED:
+			if (parse_uint(optarg, UINT32_MAX, &v) < 0)
+				bad_option("invalid --keep-ended: %s", optarg);
+			conf.keep_ended_ms = (uint32_t)v;
+			break;
 		case O_IDLE:
 			if (parse_uint(optarg, 86400u * 365, &v) < 0)
 				bad_option("invalid --idle-exit: %s", optarg);
@@ -556,7 +725,19 @@ parse_options(int argc, char **argv)
 				bad_option("invalid --spare-workers: %s", optarg);
 			conf.spare_workers = (unsigned)v;
 			break;
-		case 'v': conf.verbose = 1; break;
+		case O_LOG_LEVEL:
+			for (c = 0; c < (int)(sizeof(levels) / sizeof(levels[0]));
+			     c++)
+				if (strcmp(optarg, levels[c]) == 0)
+					break;
+			if (c == (int)(sizeof(levels) / sizeof(levels[0])))
+				bad_option("invalid --log-level: %s (error, "
+					   "warning, info or debug)", optarg);
+			conf.log_level = c;
+			break;
+		case 'v': conf.log_level = LOG_LVL_DEBUG; break;
+		case O_CONFIG: case O_NO_CONFIG: break; /* config_load */
+		case O_CHECK_CONFIG: check = 1; break;
 		case O_HELP: usage(stdout); exit(0);
 		case O_VERSION:
 			sd_version_print(stdout, "shmdemuxd");
@@ -571,12 +752,20 @@ parse_options(int argc, char **argv)
 	if (optind < argc)
 		bad_option("unexpected argument %s", argv[optind]);
 
+	if (sock != NULL && inherited_fd >= 0 &&
+	    strcmp(sock, inherited_path) != 0) {
+		fprintf(stderr, "shmdemuxd: --socket %s, but the service "
+			"manager passed the socket %s\n", sock, inherited_path);
+		exit(2);
+	}
+	if (sock == NULL && inherited_fd >= 0)
+		sock = inherited_path;
 	if (sock != NULL)
 		w = snprintf(conf.socket_path, sizeof(conf.socket_path), "%s",
 			     sock);
 	else
-		w = ctl_default_socket(conf.socket_path,
-				       sizeof(conf.socket_path)) < 0 ? -1 : 0;
+		w = rundir_default_socket(conf.socket_path,
+					  sizeof(conf.socket_path)) < 0 ? -1 : 0;
 	if (w < 0 || (size_t)w >= sizeof(conf.socket_path) ||
 	    conf.socket_path[0] == '\0')
 		bad_option("invalid socket path %s", sock != NULL ? sock : "");
@@ -587,6 +776,10 @@ parse_options(int argc, char **argv)
 			     conf.socket_path);
 	if (w < 0 || (size_t)w >= sizeof(conf.pidfile))
 		bad_option("pidfile path too long: %s", conf.pidfile);
+	if (check) {
+		print_config(stdout, levels[conf.log_level]);
+		exit(0);
+	}
 }
 
 /* ---- start and stop ---- */
@@ -645,19 +838,48 @@ detach_stdio(void)
 	close(fd);
 }
 
+/* Detached, a daemon whose stderr is /dev/null (an auto-started broker)
+ * or closed would log nowhere: syslog takes its log. A terminal, file or
+ * pipe someone gave it keeps it. */
+static void
+stderr_to_syslog(void)
+{
+	struct stat st, null;
+
+	if (fstat(STDERR_FILENO, &st) == 0 &&
+	    (!S_ISCHR(st.st_mode) || stat("/dev/null", &null) < 0 ||
+	     st.st_rdev != null.st_rdev))
+		return;
+	log_to_syslog();
+}
+
 static int
 open_pidfile(void)
 {
-	pid_t other = 0;
+	char msg[PATH_MAX + 160];
+	pid_t other;
+	int ret;
 
-	pidfh = pidfile_open(conf.pidfile, 0600, &other);
-	if (pidfh == NULL) {
-		if (errno == EEXIST)
-			log_error("a broker is already running (pid %d, %s)",
-				  (int)other, conf.pidfile);
-		else
-			log_errno(LOG_LVL_ERROR, errno, "pidfile %s",
-				  conf.pidfile);
+	ret = pidfile_lock(&pidf, conf.pidfile, &other, msg, sizeof(msg));
+	if (ret < 0) {
+		log_error("%s", msg);
+		return -1;
+	}
+	return 0;
+}
+
+/* The default socket's directory is made private, or refused, before
+ * anything is created in it (rundir.h). */
+static int
+check_rundir(void)
+{
+	char dir[PATH_MAX], msg[PATH_MAX + 200];
+
+	if (!rundir_holds(conf.socket_path))
+		return 0;
+	if (rundir_path(dir, sizeof(dir)) < 0 ||
+	    rundir_check(dir, 1, msg, sizeof(msg)) < 0) {
+		log_error("%s", msg);
 		return -1;
 	}
 	return 0;
@@ -679,30 +901,41 @@ setup(void)
 		return -1;
 	}
 	if (conf.idle_exit_s > 0 &&
-	    (ret = timer_new(&idle_ev, on_idle_timer)) < 0) {
+	    (ret = timer_new(&idle_ev, on_idle_timer, NULL)) < 0) {
 		log_errno(LOG_LVL_ERROR, ret, "timerfd");
 		return -1;
 	}
-	if (open_pidfile() < 0)
+	if (check_rundir() < 0 || open_pidfile() < 0)
 		return -1;
-	if (control_listen(conf.socket_path) < 0)
+	if (control_listen(conf.socket_path, inherited_fd) < 0)
 		return -1;
 	if ((ret = spare_init()) < 0) {
 		log_errno(LOG_LVL_ERROR, ret, "spare worker timer");
 		return -1;
 	}
-	if (pidfile_write(pidfh) < 0)
-		log_errno(LOG_LVL_WARN, errno, "pidfile %s", conf.pidfile);
+	if ((ret = pidfile_store(&pidf)) < 0)
+		log_errno(LOG_LVL_WARN, ret, "pidfile %s", conf.pidfile);
 	return 0;
 }
 
 int
 main(int argc, char **argv)
 {
+	char msg[256];
 	int notify = -1, ret;
 
+	service_init();
+	log_init();
+	ret = service_listen_fd(&inherited_fd, inherited_path,
+				sizeof(inherited_path), msg, sizeof(msg));
 	parse_options(argc, argv);
-	log_set_level(conf.verbose ? LOG_LVL_DEBUG : LOG_LVL_INFO);
+	log_set_level((enum log_level)conf.log_level);
+	if (ret < 0) {
+		log_error("socket activation: %s", msg);
+		(void)service_notify("STATUS=socket activation failed");
+		return 1;
+	}
+	raise_nofile();
 	ret = worker_path();
 	if (ret < 0) {
 		log_errno(LOG_LVL_ERROR, ret, "cannot find an executable "
@@ -715,16 +948,22 @@ main(int argc, char **argv)
 	if (conf.daemonize)
 		notify = daemonize();
 	if (setup() < 0) {
-		if (pidfh != NULL)
-			pidfile_remove(pidfh);
+		pidfile_drop(&pidf);
 		ready(notify, 1);
 		return 1;
 	}
-	log_info("listening on %s (worker %s)", conf.socket_path,
+	log_info("%s %s (worker %s)", inherited_fd >= 0 ? "serving the "
+		 "passed socket" : "listening on", conf.socket_path,
 		 conf.worker_path);
-	if (conf.daemonize)
+	if (conf.daemonize) {
 		detach_stdio();
+		stderr_to_syslog();
+	}
 	ready(notify, 0);
+	snprintf(msg, sizeof(msg), "READY=1\nSTATUS=serving %s",
+		 conf.socket_path);
+	if ((ret = service_notify(msg)) < 0)
+		log_errno(LOG_LVL_WARN, ret, "$NOTIFY_SOCKET");
 
 	loop();
 
@@ -732,7 +971,7 @@ main(int argc, char **argv)
 	control_close_all();
 	streams_free_all();
 	run_deferred();
-	pidfile_remove(pidfh);
+	pidfile_drop(&pidf);
 	log_info("exiting");
 	return 0;
 }

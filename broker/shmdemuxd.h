@@ -14,6 +14,7 @@
  *   spare.c      one worker exec'd ahead of time, handed the next stream
  *   pump.c       copying a non-seekable source into the worker's input pipe
  *   log.c        stderr logging
+ *   wlog.c       the workers' stderr pipes, read, bounded, escaped, logged
  *
  * Single-threaded: everything runs from the epoll loop; no call blocks
  * except the short read of the exec-status pipe right after fork and the
@@ -59,16 +60,21 @@ struct broker_conf {
 	uint64_t decode_pool;      /* frame pool of lossless decoding
 	                              streams; 0 = none, BROKER_POOL_AUTO =
 	                              the ring's size + 32 MiB */
-	uint32_t max_consumers;    /* cursor slots per stream */
+	uint32_t max_consumers;    /* consumer slots per stream */
 	uint32_t lag_timeout_ms;   /* default lossless lag eviction */
 	uint64_t worker_mem_limit; /* address space a worker may use besides
 	                              its ring mapping; 0 = no limit */
 	uint32_t watchdog_ms;      /* default no-progress kill (watchdog.h) */
 	uint32_t open_timeout_ms;  /* longest a worker may spend opening */
+	uint32_t reply_timeout_ms; /* drop a client that leaves its replies
+	                              unread this long */
+	uint32_t keep_ended_ms;    /* an ended, read stream's ring stays this
+	                              long for late readers */
+	unsigned nofile;           /* RLIMIT_NOFILE (soft), after raising it */
 	unsigned idle_exit_s;      /* 0 = never */
 	unsigned spare_workers;    /* 0 or 1 pre-started workers (spare.h) */
 	int daemonize;
-	int verbose;
+	int log_level;        /* enum log_level */
 };
 
 extern struct broker_conf conf;
@@ -93,27 +99,40 @@ void ev_init(struct ev *ev);
 int ev_add(struct ev *ev, int fd, uint32_t events, ev_cb cb, void *arg);
 int ev_mod(struct ev *ev, uint32_t events);
 void ev_del(struct ev *ev);
+/* ev_del(), then close the fd it watched (if any). */
+void ev_close(struct ev *ev);
 /* free(p) after the current batch of events has been dispatched. */
 void loop_defer_free(void *p);
 /* Run fn(arg) after this batch, with a zero epoll timeout (used by the pump
  * to yield after a bounded amount of work). */
 void loop_defer_run(void (*fn)(void *), void *arg);
+/* A new timerfd (disarmed) registered on ev with cb and arg. Returns 0
+ * or -errno. */
+int timer_new(struct ev *ev, ev_cb cb, void *arg);
 /* Arm (ms > 0) or disarm (ms == 0) a timerfd, one shot. */
 int timer_arm(int tfd, unsigned ms);
 uint64_t now_ms(void);
+/* Descriptors the broker has open (from /proc/self/fd), or -errno. */
+int broker_fds_in_use(void);
 
 /* ---- control socket (control.c) ---- */
 
-int control_listen(const char *path);
-/* Stop accepting (close the listening socket and unlink its path). */
+struct stream;
+
+/* Listen on path (bound here, 0600, a stale socket replaced), or serve
+ * inherited, a listening socket a service manager bound at path. */
+int control_listen(const char *path, int inherited);
+/* Stop accepting (close the listening socket; unlink its path if we bound
+ * it). */
 void control_stop_listening(void);
-/* Close every connection, freeing their cursor slots. */
+/* Close every connection, freeing their consumer slots. */
 void control_close_all(void);
 unsigned control_conn_count(void);
+/* s's data segment has been sealed (or could not be, or s has ended):
+ * answer the ATTACHes that wait for it. */
+void control_attach_resume(struct stream *s);
 
 /* ---- streams (stream.c) ---- */
-
-struct stream;
 
 /* Open a stream from a validated request; req_fd is the SRC_FD descriptor
  * (taken over, closed on failure too) or -1. For SRC_PUSH *push_wr receives
@@ -142,12 +161,35 @@ void stream_set_producer(struct stream *s, const void *producer);
 int stream_push_end(struct stream *s, const void *producer, int error);
 void streams_producer_gone(const void *producer);
 
-/* Consumers. attach returns the slot (>= 0), -1 for observers, or -errno.
- * Each successful attach holds a reference released by stream_detach(). */
-int stream_attach(struct stream *s, pid_t pid, int observer);
+/* Consumers. A stream's data segment is handed out only once it is sealed
+ * against every writer but the worker's and the broker's own mappings
+ * (worker_abi.h): stream_attach_ready() is 1 then, 0 while the worker has
+ * not mapped it yet (control_attach_resume() follows, at the latest when
+ * the worker is gone or killed for missing the open timeout), -errno if it
+ * could not be sealed. It is 0 as well while the ring's admin channel is
+ * full (a worker slow to take its messages), for at most the reply
+ * timeout: attaches wait for room rather than fail on a busy machine
+ * (control_attach_resume() follows once there is room or the time is up).
+ * stream_attach() is called only once ready: it
+ * returns the slot (>= 0) with *page_fd the consumer's new cursor page
+ * (the caller sends and closes it; a separate object the consumer writes,
+ * never sealed against it), -1 for observers (no page), or -errno: -EBUSY
+ * no slot left, -EAGAIN the ring's admin channel is full
+ * (stream_attach_ready() then says whether to wait). wake_fd, -1 or the write end of the
+ * consumer's wake pipe (the caller's; the ring keeps a duplicate), is
+ * forwarded to the producer and poked at the stream's end. Each
+ * successful attach holds a reference released by stream_detach(). */
+int stream_attach_ready(const struct stream *s);
+int stream_attach(struct stream *s, pid_t pid, int observer, int wake_fd,
+		  int *page_fd);
 void stream_detach(struct stream *s, int slot);
-int stream_consumer_fds(const struct stream *s, int fds[2],
-			uint64_t *data_size, uint64_t *cursor_size);
+/* The consumers' read-only fd of the data segment (the stream's) and its
+ * size; -EAGAIN before the seal. */
+int stream_consumer_fds(const struct stream *s, int *data_fd,
+			uint64_t *data_size);
+/* A reference that keeps s (listed or not) until stream_put(). */
+void stream_hold(struct stream *s);
+void stream_put(struct stream *s);
 
 unsigned stream_count(void);
 unsigned stream_running_count(void);
@@ -155,5 +197,8 @@ unsigned stream_running_count(void);
 void streams_signal_all(int sig);
 /* Drop every stream (after the workers are reaped and connections gone). */
 void streams_free_all(void);
+/* Release now the ring of every ended stream its consumers have read and
+ * left (descriptors are short). Returns how many were released. */
+unsigned streams_release_spent(void);
 
 #endif

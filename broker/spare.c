@@ -5,7 +5,7 @@
  * noticed and reaped like a stream's worker), and the broker's end of the
  * socketpair, non-blocking so a handoff never waits. A handoff sets the
  * spare's scheduling group back from SPARE_GROUP_NICE to 0, then sends the
- * argv spawn_args() builds for spawn_worker() plus the three fds in one
+ * argv spawn_args() builds for spawn_worker() plus the four fds in one
  * message; from then on the pid is the stream's, and the spare's own
  * pidfd and socket are dropped.
  */
@@ -13,6 +13,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
@@ -25,6 +26,7 @@
 #include "log.h"
 #include "shmdemuxd.h"
 #include "spare.h"
+#include "wlog.h"
 #include "worker_abi.h"
 
 _Static_assert(SPAWN_MAX_ARGS <= WORKER_ASSIGN_MAX_ARGC,
@@ -33,6 +35,7 @@ _Static_assert(SPAWN_MAX_ARGS <= WORKER_ASSIGN_MAX_ARGC,
 static struct {
 	pid_t pid;             /* 0: no spare */
 	int sock;              /* our end of its socketpair */
+	struct wlog *log;      /* its stderr; goes to its stream */
 	struct ev pid_ev;      /* its pidfd */
 	struct ev retry_ev;    /* backoff timerfd */
 	int start_queued;      /* a start is deferred or the timer armed */
@@ -47,12 +50,13 @@ static struct {
 
 static void schedule_start(void);
 
-/* Forget the spare (already reaped or handed off). */
+/* Forget the spare (already reaped or handed off, with its log). */
 static void
 drop(void)
 {
 	int pfd = sp.pid_ev.fd;
 
+	wlog_finish(&sp.log);
 	ev_del(&sp.pid_ev);
 	if (pfd >= 0)
 		close(pfd);
@@ -115,22 +119,27 @@ watch(pid_t pid)
 static int
 start(void)
 {
-	int sv[2], ret;
+	int sv[2], lp[2] = { -1, -1 }, ret;
+	char prefix[WLOG_PREFIX_MAX];
 	pid_t pid;
 
 	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
 		return -errno;
 	/* Ours only: O_NONBLOCK on the spare's end would be shared with
 	 * its fd 3 and turn its blocking wait into EAGAIN. */
-	if (fcntl(sv[0], F_SETFL, O_NONBLOCK) < 0) {
+	if (fcntl(sv[0], F_SETFL, O_NONBLOCK) < 0 ||
+	    pipe2(lp, O_CLOEXEC) < 0) {
 		ret = -errno;
 		goto out;
 	}
-	pid = spawn_spare(conf.worker_path, sv[1]);
+	pid = spawn_spare(conf.worker_path, sv[1], lp[1]);
 	if (pid < 0) {
 		ret = (int)pid;
 		goto out;
 	}
+	snprintf(prefix, sizeof(prefix), "spare worker %d: ", (int)pid);
+	sp.log = wlog_start(lp[0], prefix);
+	lp[0] = -1; /* taken over */
 	/* Lowered once it has exec'd, not by the child before: spawn_spare
 	 * waits for the exec, which a lowered child on a busy machine could
 	 * hold up. Its loading runs at the normal share only for the moment
@@ -141,6 +150,7 @@ start(void)
 		kill(pid, SIGKILL);
 		while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
 			;
+		wlog_finish(&sp.log);
 		goto out;
 	}
 	sp.pid = pid;
@@ -152,6 +162,10 @@ out:
 	if (sv[0] >= 0)
 		close(sv[0]);
 	close(sv[1]);
+	if (lp[0] >= 0)
+		close(lp[0]);
+	if (lp[1] >= 0)
+		close(lp[1]);
 	return ret;
 }
 
@@ -251,7 +265,8 @@ static int
 send_assignment(const char *buf, size_t len, const struct worker_start *ws)
 {
 	const int fds[WORKER_ASSIGN_NFDS] = {
-		ws->input_fd, ws->data_fd, ws->cursor_fd,
+		/* the order of worker_abi.h */
+		ws->input_fd, ws->data_fd, ws->ready_fd, ws->admin_fd,
 	};
 	union {
 		char buf[CMSG_SPACE(sizeof(fds))];
@@ -326,7 +341,7 @@ spare_init(void)
 }
 
 pid_t
-spare_take(const struct worker_start *ws)
+spare_take(const struct worker_start *ws, struct wlog **log)
 {
 	char buf[sizeof(struct worker_assign_hdr) + WORKER_ASSIGN_MAX_LEN];
 	struct spawn_args a;
@@ -368,7 +383,10 @@ spare_take(const struct worker_start *ws)
 		schedule_start();
 		return ret;
 	}
-	/* The pid is the stream's now: its reaping goes with the stream. */
+	/* The pid is the stream's now: its reaping and its log go with the
+	 * stream. */
+	*log = sp.log;
+	sp.log = NULL;
 	drop();
 	sp.failures = 0;
 	schedule_start();

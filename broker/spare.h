@@ -32,9 +32,12 @@ int spare_init(void);
 
 /* Hand the stream described by ws to the spare. Returns its pid, which is
  * then the caller's child exactly as spawn_worker()'s (a pidfd, reaping),
- * or -errno when there is no live spare or the handoff failed: the caller
- * starts the worker with spawn_worker(). A replacement follows either way. */
-pid_t spare_take(const struct worker_start *ws);
+ * with *log its log reader (wlog.h; the caller's to finish, NULL if it
+ * could not be watched), or -errno when there is no live spare or the
+ * handoff failed: the caller starts the worker with spawn_worker(). A
+ * replacement follows either way. */
+struct wlog;
+pid_t spare_take(const struct worker_start *ws, struct wlog **log);
 
 /* Shutdown: kill and reap the spare, start no other. Idempotent. */
 void spare_stop(void);

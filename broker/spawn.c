@@ -123,10 +123,12 @@ hi_dup(int fd)
 	return fcntl(fd, F_DUPFD_CLOEXEC, 10);
 }
 
-/* Where the child's fds come from: input and data go to 0 and 3; input
- * -1 is /dev/null, cursor -1 leaves fd 4 closed. */
+/* Where the child's fds come from: input, ready, log, data and admin go
+ * to 0, 1, 2, 3 and 4; input, ready or log -1 is /dev/null, admin -1
+ * leaves fd 4 closed. Nothing of the broker's own stdio reaches a
+ * worker. */
 struct placement {
-	int input, data, cursor;
+	int input, data, admin, ready, log;
 };
 
 static void __attribute__((noreturn))
@@ -134,7 +136,7 @@ child(const char *path, char **argv, const struct placement *p, int errfd,
       pid_t parent)
 {
 	sigset_t none;
-	int in, data, cur = -1, err, devnull;
+	int in, data, adm = -1, ready, log, err, devnull;
 	int e;
 
 	sigemptyset(&none);
@@ -159,27 +161,29 @@ child(const char *path, char **argv, const struct placement *p, int errfd,
 
 	devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
 	in = p->input >= 0 ? hi_dup(p->input) : devnull;
+	ready = p->ready >= 0 ? hi_dup(p->ready) : devnull;
+	log = p->log >= 0 ? hi_dup(p->log) : devnull;
 	data = hi_dup(p->data);
-	if (p->cursor >= 0)
-		cur = hi_dup(p->cursor);
+	if (p->admin >= 0)
+		adm = hi_dup(p->admin);
 	err = hi_dup(errfd);
-	if (in < 0 || data < 0 || (p->cursor >= 0 && cur < 0) || err < 0 ||
-	    devnull < 0) {
+	if (in < 0 || ready < 0 || log < 0 || data < 0 ||
+	    (p->admin >= 0 && adm < 0) || err < 0 || devnull < 0) {
 		e = errno;
 		goto fail;
 	}
 	errfd = err;
 	/* dup2 clears FD_CLOEXEC on the targets: these survive exec. */
-	if (dup2(in, WORKER_FD_INPUT) < 0 || dup2(devnull, 1) < 0 ||
-	    dup2(data, WORKER_FD_DATA) < 0 ||
-	    (cur >= 0 && dup2(cur, WORKER_FD_CURSOR) < 0) ||
+	if (dup2(in, WORKER_FD_INPUT) < 0 || dup2(ready, WORKER_FD_READY) < 0 ||
+	    dup2(log, WORKER_FD_LOG) < 0 || dup2(data, WORKER_FD_DATA) < 0 ||
+	    (adm >= 0 && dup2(adm, WORKER_FD_ADMIN) < 0) ||
 	    dup3(errfd, 5, O_CLOEXEC) < 0) {
 		e = errno;
 		goto fail;
 	}
 	errfd = 5;
-	if (cur < 0)
-		close(WORKER_FD_CURSOR);
+	if (adm < 0)
+		close(WORKER_FD_ADMIN);
 	closefrom(6);
 	execv(path, argv);
 	e = errno;
@@ -225,7 +229,8 @@ pid_t
 spawn_worker(const struct worker_start *ws)
 {
 	const struct placement p = {
-		ws->input_fd, ws->data_fd, ws->cursor_fd,
+		ws->input_fd, ws->data_fd, ws->admin_fd, ws->ready_fd,
+		ws->log_fd,
 	};
 	struct spawn_args a;
 	int ret;
@@ -237,9 +242,9 @@ spawn_worker(const struct worker_start *ws)
 }
 
 pid_t
-spawn_spare(const char *path, int sock)
+spawn_spare(const char *path, int sock, int log_fd)
 {
-	const struct placement p = { -1, sock, -1 };
+	const struct placement p = { -1, sock, -1, -1, log_fd };
 	char *argv[] = { (char *)path, (char *)"--spare", NULL };
 
 	return fork_exec(path, argv, &p);

@@ -18,7 +18,11 @@ struct worker_start {
 	uint32_t stream_id;
 	int input_fd;             /* becomes fd 0 */
 	int data_fd;              /* becomes fd 3 */
-	int cursor_fd;            /* becomes fd 4 */
+	int admin_fd;             /* becomes fd 4: the ring's admin channel */
+	int ready_fd;             /* becomes fd 1: the readiness pipe's write
+	                             end (worker_abi.h) */
+	int log_fd;               /* becomes fd 2: its log pipe's write end
+	                             (spawn_worker only; a spare has its own) */
 	int seekable;             /* input is a regular file */
 	int realtime;
 	const char *format;       /* "" = probe */
@@ -54,9 +58,10 @@ int spawn_args(const struct worker_start *ws, struct spawn_args *a);
  * open. */
 pid_t spawn_worker(const struct worker_start *ws);
 
-/* Fork and exec `path --spare` with sock on fd 3, fds 0 and 1 /dev/null
- * (worker_abi.h). Returns the pid or -errno, as spawn_worker. */
-pid_t spawn_spare(const char *path, int sock);
+/* Fork and exec `path --spare` with sock on fd 3, log_fd (its log pipe's
+ * write end) on fd 2, fds 0 and 1 /dev/null (worker_abi.h). Returns the
+ * pid or -errno, as spawn_worker. */
+pid_t spawn_spare(const char *path, int sock, int log_fd);
 
 /* A pidfd for the child (readable when it exits), or -errno. */
 int spawn_pidfd(pid_t pid);

@@ -19,10 +19,12 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/mman.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/timerfd.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "log.h"
@@ -31,7 +33,9 @@
 #include "shmdemuxd.h"
 #include "spare.h"
 #include "spawn.h"
+#include "utf8.h"
 #include "watchdog.h"
+#include "wlog.h"
 
 struct stream {
 	TAILQ_ENTRY(stream) entry;
@@ -42,11 +46,24 @@ struct stream {
 	char source[256];
 	uint32_t mode;
 	uint64_t ring_size;
-	uint64_t data_seg_size, cursor_seg_size;
-	int data_fd, cursor_fd;    /* read-write, the worker gets them */
+	uint64_t data_seg_size;
+	int data_fd;               /* read-write, the worker gets it */
 	int ro_data_fd;            /* read-only reopen, for consumers */
+	int admin_fd;              /* our end of the ring's admin channel */
+	int wadmin_fd;             /* the worker's end, until it has it */
+	struct ev admin_ev;        /* EPOLLOUT while DELs wait for room */
+	uint64_t admin_full_ms;    /* since when (now_ms), 0: not full */
 	struct ring *ring;         /* RING_ROLE_ADMIN mapping */
 	uint64_t opened_ms;
+	/* The data segment is handed to consumers only once sealed against
+	 * every new writer (worker_abi.h): on the readiness pipe's hang-up,
+	 * or when the worker is gone. Until then ATTACHes wait (control.c). */
+	struct ev ready_ev;        /* the readiness pipe's read end */
+	struct ev start_ev;        /* deadline for the worker to be ready */
+	int sealed;                /* F_SEAL_FUTURE_WRITE is on */
+	int seal_err;              /* errno of a failed seal, 0 if none */
+	struct timespec start_ts;  /* when the worker was handed its stream */
+	struct wlog *log;          /* the worker's stderr (wlog.h) */
 
 	pid_t pid;                 /* worker, 0 once reaped */
 	struct ev pid_ev;          /* its pidfd */
@@ -73,6 +90,14 @@ struct stream {
 	unsigned consumers;        /* attached with a slot */
 	int ended;
 	struct worker_end end;
+
+	/* Once ended and read by the consumers it waited for, the ring goes
+	 * (fds, mapping); LIST then reports the numbers kept in `final`. */
+	uint32_t wait_consumers;   /* the ring's hold: read by this many */
+	unsigned attached_ever;    /* consumers with a slot, ever */
+	uint64_t spent_ms;         /* when it last became releasable */
+	int released;
+	struct ctl_stream_info final;
 };
 
 static TAILQ_HEAD(, stream) streams = TAILQ_HEAD_INITIALIZER(streams);
@@ -81,6 +106,12 @@ static uint32_t next_id = 1;
 
 static void stream_unref(struct stream *s);
 static void unlist(struct stream *s);
+static void ring_release_check(struct stream *s);
+static void ring_released_info(const struct stream *s,
+			       struct ctl_stream_info *info);
+static void on_keep_timer(struct ev *ev, uint32_t events);
+static void watchdog_sample(const struct stream *s, struct wd_sample *ws);
+static uint32_t watchdog_verdict(struct stream *s, int verdict);
 
 /* ---- validation ---- */
 
@@ -222,7 +253,7 @@ validate(const struct ctl_open *req, struct ring_params *p, char *msg,
 			 p->max_consumers);
 		return -ERANGE;
 	}
-	if (ring_data_seg_size(p) == 0 || ring_cursor_seg_size(p) == 0) {
+	if (ring_data_seg_size(p) == 0) {
 		snprintf(msg, cap, "ring parameters out of range");
 		return -ERANGE;
 	}
@@ -268,7 +299,10 @@ own_description(int fd, const struct stat *st)
 	if (!S_ISCHR(st->st_mode))
 		return fd;
 	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
-	nfd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+	/* O_NOCTTY: the broker leads its own session; a terminal it opened
+	 * without it would become its controlling one, and the client's ^C
+	 * or hang-up its SIGINT or SIGHUP. */
+	nfd = open(path, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
 	if (nfd < 0)
 		return fd;
 	close(fd);
@@ -392,6 +426,75 @@ source_fd(const struct ctl_open *req, int req_fd, char *msg, size_t cap)
 	}
 }
 
+/* ---- descriptor limits ---- */
+
+/* The most descriptors one OPEN holds at once while it is set up (source,
+ * pipes, memfds, the read-only reopen, pidfd, timers, a spare's
+ * replacement), and what stays free for control connections. */
+#define STREAM_FDS_MAX  16u
+#define STREAM_FDS_KEEP 16u
+
+/* msg = "<cause>: what" where the cause is the fd limit when one was hit:
+ * "too many open files (fd limit N): what". Never an empty cause. */
+static void
+fail_msg(char *msg, size_t cap, int err, const char *what)
+{
+	const char *desc = strerrordesc_np(err < 0 ? -err : err);
+
+	if (err == -EMFILE)
+		snprintf(msg, cap, "too many open files (fd limit %u): %s",
+			 conf.nofile, what);
+	else if (err == -ENFILE)
+		snprintf(msg, cap, "too many open files in the system: %s",
+			 what);
+	else if (desc != NULL)
+		snprintf(msg, cap, "%s: %s", what, desc);
+	else
+		snprintf(msg, cap, "%s: error %d", what, err);
+}
+
+static void
+ring_fail_msg(char *msg, size_t cap, uint64_t size, int err)
+{
+	char what[64];
+
+	snprintf(what, sizeof(what), "cannot create the ring (%" PRIu64
+		 " bytes)", size);
+	fail_msg(msg, cap, err, what);
+}
+
+/* Room for one more stream's descriptors, keeping STREAM_FDS_KEEP for
+ * connections: 0, or -EMFILE with the reason in msg. Ended rings already
+ * read go first (ring_release_spent()). */
+static int
+fd_room_left(int used)
+{
+	if (used == -EMFILE || used == -ENFILE)
+		return 0; /* not even one to count them with */
+	return used < 0 || (unsigned)used + STREAM_FDS_MAX + STREAM_FDS_KEEP <=
+	    conf.nofile;
+}
+
+static int
+fd_room(char *msg, size_t cap)
+{
+	int used = broker_fds_in_use();
+
+	if (fd_room_left(used))
+		return 0;
+	streams_release_spent();
+	used = broker_fds_in_use();
+	if (fd_room_left(used))
+		return 0;
+	if (used < 0)
+		used = (int)conf.nofile;
+	snprintf(msg, cap, "too many open files (fd limit %u): %d in use, a "
+		 "stream needs up to %u more and %u stay free for control "
+		 "connections", conf.nofile, used, STREAM_FDS_MAX,
+		 STREAM_FDS_KEEP);
+	return -EMFILE;
+}
+
 /* ---- ring objects ---- */
 
 static int
@@ -406,11 +509,32 @@ make_memfd(uint32_t id, const char *what)
 }
 
 /* Fixed sizes from now on: a worker or consumer that shrank an object
- * would make every other mapping fault (SIGBUS) on access. */
+ * would make every other mapping fault (SIGBUS) on access. The data
+ * segment is left open to one more seal (seal_data). */
 static int
-seal_size(int fd)
+seal_size(int fd, int more)
 {
-	if (fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL) < 0)
+	if (fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | more) < 0)
+		return -errno;
+	return 0;
+}
+
+/* The ring's admin channel: ADD and DEL go from us to the worker (our end
+ * non-blocking, so a worker that does not take them never blocks the
+ * loop); nothing is ever read from the worker on it, and shutting down our
+ * reading side makes the worker's sends fail instead of queueing (fds
+ * included) in our end. */
+static int
+make_admin_channel(struct stream *s)
+{
+	int sv[2];
+
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
+		return -errno;
+	s->admin_fd = sv[0];
+	s->wadmin_fd = sv[1];
+	if (fcntl(s->admin_fd, F_SETFL, O_NONBLOCK) < 0 ||
+	    shutdown(s->admin_fd, SHUT_RD) < 0)
 		return -errno;
 	return 0;
 }
@@ -427,18 +551,13 @@ setup_ring(struct stream *s, const struct ring_params *p, char *msg,
 		ret = s->data_fd;
 		goto fail;
 	}
-	s->cursor_fd = make_memfd(s->id, "cursor");
-	if (s->cursor_fd < 0) {
-		ret = s->cursor_fd;
-		goto fail;
-	}
-	ret = ring_create(s->data_fd, s->cursor_fd, p);
+	ret = ring_create(s->data_fd, p);
 	if (ret < 0)
 		goto fail;
-	if ((ret = seal_size(s->data_fd)) < 0 ||
-	    (ret = seal_size(s->cursor_fd)) < 0)
+	if ((ret = seal_size(s->data_fd, 0)) < 0 ||
+	    (ret = make_admin_channel(s)) < 0)
 		goto fail;
-	ret = ring_map(&s->ring, s->data_fd, s->cursor_fd, RING_ROLE_ADMIN);
+	ret = ring_map(&s->ring, s->data_fd, s->admin_fd, RING_ROLE_ADMIN);
 	if (ret < 0)
 		goto fail;
 	snprintf(path, sizeof(path), "/proc/self/fd/%d", s->data_fd);
@@ -448,12 +567,160 @@ setup_ring(struct stream *s, const struct ring_params *p, char *msg,
 		goto fail;
 	}
 	s->data_seg_size = ring_data_seg_size(p);
-	s->cursor_seg_size = ring_cursor_seg_size(p);
 	return 0;
 fail:
-	snprintf(msg, cap, "cannot create the ring (%" PRIu64 " bytes): %s",
-		 p->data_size, strerror(-ret));
+	ring_fail_msg(msg, cap, p->data_size, ret);
 	return ret;
+}
+
+static void
+close_fd(int *fd)
+{
+	if (*fd >= 0)
+		close(*fd);
+	*fd = -1;
+}
+
+/* The broker's mapping and every descriptor of the ring (the data segment
+ * and both ends of the admin channel; the consumers' cursor pages are
+ * theirs and the worker's, not kept here); NULL/-1 after. DELs still
+ * waiting for the channel are dropped with it. */
+static void
+ring_close(struct stream *s)
+{
+	ev_del(&s->admin_ev);
+	ring_unmap(&s->ring);
+	close_fd(&s->data_fd);
+	close_fd(&s->ro_data_fd);
+	close_fd(&s->admin_fd);
+	close_fd(&s->wadmin_fd);
+}
+
+static int pidfd_signal(struct stream *s, int sig);
+
+/* ---- sealing the data segment ---- */
+
+static void
+stop_start_watch(struct stream *s)
+{
+	ev_close(&s->ready_ev);
+	ev_close(&s->start_ev);
+}
+
+/* No new writer from now on, root included: write(2), pwrite, hole
+ * punching and writable shared mappings of the data segment fail with
+ * EPERM, whoever opens it and however (a consumer reopening its read-only
+ * fd through /proc/self/fd, say). The worker's mapping and our own (the
+ * end status) were made before and keep working. F_SEAL_SEAL last: the
+ * set is final. Idempotent; the caller answers waiting consumers. */
+static void
+seal_data(struct stream *s)
+{
+	stop_start_watch(s);
+	if (s->sealed || s->seal_err != 0)
+		return;
+	if (fcntl(s->data_fd, F_ADD_SEALS,
+		  F_SEAL_FUTURE_WRITE | F_SEAL_SEAL) < 0) {
+		s->seal_err = errno;
+		log_errno(LOG_LVL_ERROR, errno, "stream %u: cannot seal the "
+			  "ring against writes, no consumer can attach",
+			  s->id);
+		return;
+	}
+	s->sealed = 1;
+}
+
+/* The worker closed its end of the readiness pipe, or died, or (a worker
+ * that wrote to it) says so: it has mapped the ring. */
+static void
+on_ready(struct ev *ev, uint32_t events)
+{
+	struct stream *s = ev->arg;
+	struct timespec now;
+
+	(void)events;
+	seal_data(s);
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	log_debug("stream %u: the worker has mapped its ring, sealed %.3f ms "
+		  "after its start", s->id,
+		  (double)(now.tv_sec - s->start_ts.tv_sec) * 1e3 +
+		  (double)(now.tv_nsec - s->start_ts.tv_nsec) / 1e6);
+	control_attach_resume(s);
+}
+
+/* A worker that never maps its ring would keep its consumers waiting:
+ * after the open timeout it is killed, as the watchdog does, and its end
+ * answers them. */
+static void
+on_start_deadline(struct ev *ev, uint32_t events)
+{
+	struct stream *s = ev->arg;
+	struct wd_sample ws;
+	uint64_t exp;
+
+	(void)events;
+	(void)!read(ev->fd, &exp, sizeof(exp));
+	if (s->sealed || s->pid == 0 || s->stop_reason != SD_END_NONE)
+		return;
+	/* Both deadlines are the open timeout, and the two timers race: the
+	 * end reason must not depend on which fires first. A worker that
+	 * has not mapped its ring is still opening, so the watchdog's own
+	 * verdict for an opening worker answers (open-failed when the
+	 * source never gave a byte, watchdog otherwise). */
+	watchdog_sample(s, &ws);
+	if (ws.input > 0 || ws.input_waiting)
+		s->wd.input_seen = 1;
+	s->stop_reason = watchdog_verdict(s, s->wd.input_seen ?
+					  WD_OPEN_TIMEOUT : WD_NO_INPUT);
+	log_info("stream %u: the worker has not mapped its ring: %s, "
+		 "killing it", s->id, s->wd_msg);
+	pidfd_signal(s, SIGKILL);
+}
+
+/* Watch the read end of the readiness pipe (taken over) and arm the start
+ * deadline. On failure the segment is sealed at once: the worker's mapping
+ * then fails and its stream ends, instead of consumers waiting. */
+static void
+watch_start(struct stream *s, int ready_rd)
+{
+	int tfd, ret;
+
+	ret = ev_add(&s->ready_ev, ready_rd, EPOLLIN, on_ready, s);
+	if (ret < 0) {
+		close(ready_rd);
+		goto fail;
+	}
+	tfd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
+	if (tfd < 0) {
+		ret = -errno;
+		goto fail;
+	}
+	ret = ev_add(&s->start_ev, tfd, EPOLLIN, on_start_deadline, s);
+	if (ret < 0) {
+		close(tfd);
+		goto fail;
+	}
+	ret = timer_arm(tfd, conf.open_timeout_ms);
+	if (ret < 0) {
+		ev_close(&s->start_ev);
+		goto fail;
+	}
+	return;
+fail:
+	log_errno(LOG_LVL_WARN, ret, "stream %u: cannot wait for the worker "
+		  "to map its ring; sealing now", s->id);
+	seal_data(s);
+}
+
+int
+stream_attach_ready(const struct stream *s)
+{
+	if (s->seal_err != 0)
+		return -s->seal_err;
+	if (s->sealed && s->admin_full_ms != 0 &&
+	    now_ms() - s->admin_full_ms < conf.reply_timeout_ms)
+		return 0;
+	return s->sealed;
 }
 
 /* ---- the end of a stream ---- */
@@ -461,6 +728,8 @@ fail:
 static void
 set_ended(struct stream *s, const struct worker_end *end)
 {
+	/* No worker maps the ring any more (or ever will). */
+	seal_data(s);
 	s->end = *end;
 	s->ended = 1;
 	/* Consumers read the call's number from the header: replace the
@@ -494,9 +763,18 @@ read_worker_word(const struct stream *s, struct worker_word *ww)
 		ww->syscall_nr = -1;
 	memcpy(ww->msg, h->end_msg, sizeof(ww->msg));
 	ww->msg[sizeof(ww->msg) - 1] = '\0';
-	for (char *c = ww->msg; *c != '\0'; c++)
-		if ((unsigned char)*c < 0x20 || *c == 0x7f)
-			*c = '?'; /* one line, printable, in our log */
+	/* one line of printable UTF-8, in our log and in ls: controls (C0,
+	 * DEL, C1) and invalid bytes become '?' */
+	for (char *c = ww->msg; *c != '\0';) {
+		unsigned cp;
+		size_t n = utf8_char_len(c, strlen(c), &cp);
+
+		if (n == 0 || cp < 0x20 || (cp >= 0x7f && cp <= 0x9f)) {
+			memset(c, '?', n > 0 ? n : 1);
+			n = n > 0 ? n : 1;
+		}
+		c += n;
+	}
 }
 
 static void
@@ -507,8 +785,6 @@ stop_pump(struct stream *s)
 	s->input_bytes = pump_bytes(s->pump);
 	pump_free(&s->pump);
 }
-
-static int pidfd_signal(struct stream *s, int sig);
 
 /* ---- watchdog (the rule is in watchdog.h) ---- */
 
@@ -562,6 +838,28 @@ watchdog_sample(const struct stream *s, struct wd_sample *ws)
 	ws->input_waiting = input_waiting(s);
 }
 
+/* The message and the end reason of a watchdog verdict: a hung worker,
+ * or one still opening at the open deadline, ends `watchdog`; a source
+ * that never gave a byte ends `open-failed` (nothing to open). */
+static uint32_t
+watchdog_verdict(struct stream *s, int verdict)
+{
+	switch (verdict) {
+	case WD_HUNG:
+		snprintf(s->wd_msg, sizeof(s->wd_msg), "no progress for %u ms "
+			 "with input waiting", s->wd.limit_ms);
+		return SD_END_WATCHDOG;
+	case WD_NO_INPUT:
+		snprintf(s->wd_msg, sizeof(s->wd_msg), "no input within %u ms",
+			 s->wd.open_limit_ms);
+		return SD_END_OPEN_FAILED;
+	default:
+		snprintf(s->wd_msg, sizeof(s->wd_msg), "still opening the "
+			 "input after %u ms", s->wd.open_limit_ms);
+		return SD_END_WATCHDOG;
+	}
+}
+
 static void
 on_watchdog(struct ev *ev, uint32_t events)
 {
@@ -572,6 +870,11 @@ on_watchdog(struct ev *ev, uint32_t events)
 
 	(void)events;
 	(void)!read(ev->fd, &exp, sizeof(exp));
+	/* Attaches waiting for room in a full admin channel get their
+	 * answer (-EBUSY) once the bound has passed. */
+	if (s->admin_full_ms != 0 &&
+	    now - s->admin_full_ms >= conf.reply_timeout_ms)
+		control_attach_resume(s);
 	if (s->pid == 0 || s->stop_reason != SD_END_NONE)
 		return;
 	watchdog_sample(s, &ws);
@@ -579,15 +882,9 @@ on_watchdog(struct ev *ev, uint32_t events)
 	s->wd_last_ms = now;
 	if (verdict == WD_OK)
 		return;
-	if (verdict == WD_HUNG)
-		snprintf(s->wd_msg, sizeof(s->wd_msg), "no progress for %u ms "
-			 "with input waiting", s->wd.limit_ms);
-	else
-		snprintf(s->wd_msg, sizeof(s->wd_msg), "still opening the "
-			 "input after %u ms", s->wd.open_limit_ms);
+	s->stop_reason = watchdog_verdict(s, verdict);
 	log_info("stream %u: watchdog: %s, killing the worker", s->id,
 		 s->wd_msg);
-	s->stop_reason = SD_END_WATCHDOG;
 	pidfd_signal(s, SIGKILL);
 }
 
@@ -655,11 +952,15 @@ worker_gone(struct stream *s, const siginfo_t *si)
 		close(tfd);
 	}
 	watchdog_stop(s);
+	/* its last lines before the news of its end */
+	wlog_finish(&s->log);
 	s->pid = 0;
 	nrunning--;
 	read_worker_word(s, &ww);
 	spawn_map_end(si, s->stop_reason, &ww, input_err, &end);
-	if (end.reason == SD_END_WATCHDOG && s->wd_msg[0] != '\0')
+	if (s->wd_msg[0] != '\0' && (end.reason == SD_END_WATCHDOG ||
+	    (end.reason == SD_END_OPEN_FAILED &&
+	     s->stop_reason == SD_END_OPEN_FAILED)))
 		snprintf(end.msg, sizeof(end.msg), "%s", s->wd_msg);
 	else if (s->push_err != 0 && end.reason == SD_END_INPUT_ERROR)
 		snprintf(end.msg, sizeof(end.msg), "%s",
@@ -667,8 +968,11 @@ worker_gone(struct stream *s, const siginfo_t *si)
 			 "before ending its input" : "the producer aborted "
 			 "its input");
 	set_ended(s, &end);
+	control_attach_resume(s);
 	if (s->closing)
 		unlist(s);
+	else
+		ring_release_check(s);
 }
 
 static void
@@ -736,16 +1040,12 @@ fill_labels(struct stream *s, const struct ctl_open *req)
 static void
 stream_free(struct stream *s)
 {
+	stop_start_watch(s);
+	wlog_finish(&s->log);
 	watchdog_stop(s);
 	pump_free(&s->pump);
 	release_push(s);
-	ring_unmap(&s->ring);
-	if (s->data_fd >= 0)
-		close(s->data_fd);
-	if (s->cursor_fd >= 0)
-		close(s->cursor_fd);
-	if (s->ro_data_fd >= 0)
-		close(s->ro_data_fd);
+	ring_close(s);
 	loop_defer_free(s);
 }
 
@@ -757,19 +1057,24 @@ stream_new(const struct ctl_open *req)
 	if (s == NULL)
 		return NULL;
 	s->id = next_id++;
-	s->data_fd = s->cursor_fd = s->ro_data_fd = s->in_peek_fd = -1;
+	s->data_fd = s->ro_data_fd = s->in_peek_fd = -1;
+	s->admin_fd = s->wadmin_fd = -1;
 	s->push_hold = -1;
+	ev_init(&s->admin_ev);
 	ev_init(&s->pid_ev);
 	ev_init(&s->timer_ev);
 	ev_init(&s->wd_ev);
+	ev_init(&s->ready_ev);
+	ev_init(&s->start_ev);
 	s->mode = req->mode;
 	s->opened_ms = now_ms();
 	fill_labels(s, req);
 	return s;
 }
 
-/* RLIMIT_AS covers every mapping: the ring's comes on top of what the
- * worker may use for itself. 0 means no limit. */
+/* RLIMIT_AS covers every mapping: the ring's (its data segment and one
+ * page per consumer) comes on top of what the worker may use for itself.
+ * 0 means no limit. */
 static uint64_t
 worker_mem_limit(const struct stream *s, const struct ctl_open *req)
 {
@@ -778,7 +1083,8 @@ worker_mem_limit(const struct stream *s, const struct ctl_open *req)
 
 	if (own == 0)
 		return 0;
-	return own + s->data_seg_size + s->cursor_seg_size;
+	return own + s->data_seg_size +
+		(uint64_t)conf.max_consumers * RING_PAGE_SIZE;
 }
 
 #ifdef SHMDEMUX_FAULT_INJECTION
@@ -803,6 +1109,40 @@ fault_for(const struct stream *s, char *buf, size_t cap)
 }
 #endif
 
+/* "stream 3 (name): " before each line the worker logs. */
+static void
+set_log_prefix(struct stream *s)
+{
+	char prefix[WLOG_PREFIX_MAX];
+
+	if (s->name[0] != '\0')
+		snprintf(prefix, sizeof(prefix), "stream %" PRIu32 " (%.*s): ",
+			 s->id, (int)sizeof(prefix) - 32, s->name);
+	else
+		snprintf(prefix, sizeof(prefix), "stream %" PRIu32 ": ", s->id);
+	wlog_set_prefix(s->log, prefix);
+}
+
+/* spawn_worker() with a log pipe of the worker's own on its fd 2. */
+static pid_t
+spawn_logged(struct stream *s, struct worker_start *ws)
+{
+	int lp[2];
+	pid_t pid;
+
+	if (pipe2(lp, O_CLOEXEC) < 0)
+		return -errno;
+	ws->log_fd = lp[1];
+	pid = spawn_worker(ws);
+	close(lp[1]);
+	ws->log_fd = -1;
+	if (pid < 0)
+		close(lp[0]);
+	else
+		s->log = wlog_start(lp[0], "worker: ");
+	return pid;
+}
+
 static int
 start_worker(struct stream *s, const struct ctl_open *req, int input_fd,
 	     int seekable, char *msg, size_t cap)
@@ -812,7 +1152,9 @@ start_worker(struct stream *s, const struct ctl_open *req, int input_fd,
 		.stream_id = s->id,
 		.input_fd = input_fd,
 		.data_fd = s->data_fd,
-		.cursor_fd = s->cursor_fd,
+		.admin_fd = s->wadmin_fd,
+		.ready_fd = -1,
+		.log_fd = -1,
 		.seekable = seekable,
 		.realtime = (req->flags & CTL_OPEN_REALTIME) != 0,
 		.format = req->format,
@@ -828,7 +1170,7 @@ start_worker(struct stream *s, const struct ctl_open *req, int input_fd,
 		.format_whitelist = req->format_whitelist,
 	};
 	pid_t pid;
-	int pfd, ret;
+	int pfd, ready[2], ret;
 
 #ifdef SHMDEMUX_FAULT_INJECTION
 	char fault[64];
@@ -836,10 +1178,33 @@ start_worker(struct stream *s, const struct ctl_open *req, int input_fd,
 	ws.fault = fault_for(s, fault, sizeof(fault));
 #endif
 	s->seekable = seekable;
-	/* The spare, when there is one, is this worker minus the exec. */
-	pid = spare_take(&ws);
+	if (pipe2(ready, O_CLOEXEC) < 0) {
+		ret = -errno;
+		fail_msg(msg, cap, ret, "cannot start the worker: pipe");
+		return ret;
+	}
+	ws.ready_fd = ready[1];
+	clock_gettime(CLOCK_MONOTONIC, &s->start_ts);
+	/* The spare, when there is one, is this worker minus the exec; it
+	 * brings its log pipe. */
+	pid = spare_take(&ws, &s->log);
 	if (pid < 0)
-		pid = spawn_worker(&ws);
+		pid = spawn_logged(s, &ws);
+	/* The worker holds the only write end now: its close is the news. */
+	close(ready[1]);
+	/* The worker has its end of the admin channel (or never will): ours
+	 * must go, so its exit shows as EPIPE on our end. */
+	close_fd(&s->wadmin_fd);
+	if (pid == -EMFILE || pid == -ENFILE) {
+		close(ready[0]);
+		fail_msg(msg, cap, pid, "cannot start the worker");
+		return pid; /* the broker's limit, not the worker's fault */
+	}
+	set_log_prefix(s);
+	if (pid >= 0)
+		watch_start(s, ready[0]);
+	else
+		close(ready[0]);
 	if (pid < 0) {
 		struct worker_end end = {
 			.reason = SD_END_EXEC_FAILED, .exit_code = -1,
@@ -901,6 +1266,9 @@ stream_open(const struct ctl_open *req, int req_fd, struct stream **out,
 	ret = validate(req, &params, msg, cap);
 	if (ret < 0)
 		goto out;
+	ret = fd_room(msg, cap);
+	if (ret < 0)
+		goto out;
 	src = source_fd(req, req_fd, msg, cap);
 	req_fd = -1; /* taken over by source_fd */
 	if (src < 0 && req->source != CTL_SRC_PUSH) {
@@ -921,6 +1289,7 @@ stream_open(const struct ctl_open *req, int req_fd, struct stream **out,
 	if (ret < 0)
 		goto out;
 	s->ring_size = params.data_size;
+	s->wait_consumers = params.wait_consumers;
 	ret = start_worker(s, req, in.worker_fd, in.seekable, msg, cap);
 	if (ret < 0)
 		goto out;
@@ -955,6 +1324,14 @@ stream_open(const struct ctl_open *req, int req_fd, struct stream **out,
 	s = NULL;
 	ret = 0;
 out:
+	if ((ret == -EMFILE || ret == -ENFILE) &&
+	    strncmp(msg, "too many open files", 19) != 0) {
+		char what[CTL_MSG_LEN];
+
+		snprintf(what, sizeof(what), "%s", msg[0] != '\0' ? msg :
+			 "cannot open the stream");
+		fail_msg(msg, cap, ret, what);
+	}
 	if (req_fd >= 0)
 		close(req_fd);
 	if (src >= 0)
@@ -1028,10 +1405,15 @@ track_count(const struct stream *s)
 void
 stream_info(struct stream *s, struct ctl_stream_info *info)
 {
-	const struct ring_hdr *h = ring_hdr(s->ring);
+	const struct ring_hdr *h;
 	struct ring_stats st;
 	uint32_t state;
 
+	if (s->released) {
+		ring_released_info(s, info);
+		return;
+	}
+	h = ring_hdr(s->ring);
 	memset(info, 0, sizeof(*info));
 	ctl_hdr_init(&info->hdr, CTL_STREAM_INFO, 0);
 	ring_stats(s->ring, &st);
@@ -1176,16 +1558,59 @@ streams_producer_gone(const void *producer)
 
 /* ---- consumers ---- */
 
+/* DELs the admin channel could not take yet: sent once it is writable.
+ * A worker gone for good shows as an error: ring_admin_flush() then drops
+ * them (nobody left to tell). */
+static void
+on_admin(struct ev *ev, uint32_t events)
+{
+	struct stream *s = ev->arg;
+
+	(void)events;
+	if (ring_admin_flush(s->ring) == 0) {
+		ev_del(&s->admin_ev);
+		s->admin_full_ms = 0;
+		/* attaches that waited for room */
+		control_attach_resume(s);
+	}
+}
+
+static void
+watch_admin(struct stream *s)
+{
+	int ret;
+
+	if (s->admin_ev.fd >= 0)
+		return;
+	s->admin_full_ms = now_ms();
+	ret = ev_add(&s->admin_ev, s->admin_fd, EPOLLOUT, on_admin, s);
+	if (ret < 0)
+		log_errno(LOG_LVL_WARN, ret, "stream %u: admin channel", s->id);
+}
+
 int
-stream_attach(struct stream *s, pid_t pid, int observer)
+stream_attach(struct stream *s, pid_t pid, int observer, int wake_fd,
+	      int *page_fd)
 {
 	int slot = -1;
 
+	*page_fd = -1;
+	if (s->released)
+		return -ENODATA;
 	if (!observer) {
-		slot = ring_slot_alloc(s->ring, pid);
+		slot = ring_slot_alloc_wake(s->ring, pid, wake_fd, page_fd);
+		if (slot == -EAGAIN) {
+			/* DELs and this ADD wait for a worker slow to take
+			 * its messages: the DELs are kept, the attach waits
+			 * for room (stream_attach_ready), up to a bound. */
+			watch_admin(s);
+			log_debug("stream %u: the worker's admin channel is "
+				  "full; attaches wait", s->id);
+		}
 		if (slot < 0)
 			return slot;
 		s->consumers++;
+		s->attached_ever++;
 	}
 	s->refs++;
 	return slot;
@@ -1195,20 +1620,20 @@ void
 stream_detach(struct stream *s, int slot)
 {
 	if (slot >= 0) {
-		ring_slot_free(s->ring, (unsigned)slot);
+		if (ring_slot_free(s->ring, (unsigned)slot) > 0)
+			watch_admin(s);
 		s->consumers--;
 	}
 	stream_unref(s);
 }
 
 int
-stream_consumer_fds(const struct stream *s, int fds[2], uint64_t *data_size,
-		    uint64_t *cursor_size)
+stream_consumer_fds(const struct stream *s, int *data_fd, uint64_t *data_size)
 {
-	fds[0] = s->ro_data_fd;
-	fds[1] = s->cursor_fd;
+	if (!s->sealed)
+		return -EAGAIN; /* never an unsealed segment */
+	*data_fd = s->ro_data_fd;
 	*data_size = s->data_seg_size;
-	*cursor_size = s->cursor_seg_size;
 	return 0;
 }
 
@@ -1217,6 +1642,123 @@ stream_unref(struct stream *s)
 {
 	if (--s->refs == 0)
 		stream_free(s);
+	else
+		ring_release_check(s);
+}
+
+/* ---- an ended stream's ring: kept for late readers, then released ----
+ *
+ * An ended stream stays listed until CLOSE, so `ls` says how it ended. Its
+ * ring (three descriptors, a mapping, the memfd's pages) is worth keeping
+ * only while someone may still read it: once the consumers the stream
+ * waited for (wait_consumers, at least one) have attached and every
+ * connection has left it, the ring is released after --keep-ended, at once
+ * when an OPEN needs descriptors. LIST reports the numbers it had; ATTACH
+ * is refused (-ENODATA). A stream nobody has read keeps its ring. */
+
+static struct ev keep_ev = { .fd = -1 };
+static int keep_armed;
+
+static int
+ring_spent(const struct stream *s)
+{
+	uint32_t want = s->wait_consumers > 0 ? s->wait_consumers : 1;
+
+	return s->ended && s->listed && !s->released && s->refs == 1 &&
+	    s->attached_ever >= want;
+}
+
+static void
+ring_drop(struct stream *s)
+{
+	stream_info(s, &s->final);
+	ring_close(s);
+	s->released = 1;
+	log_debug("stream %u: ended and read; its ring is released", s->id);
+}
+
+static void
+ring_released_info(const struct stream *s, struct ctl_stream_info *info)
+{
+	*info = s->final;
+	info->consumers = 0;
+	info->worker_pid = 0;
+	info->uptime_ms = now_ms() - s->opened_ms;
+}
+
+static void
+keep_arm(uint64_t ms)
+{
+	/* Without a timer, kept until CLOSE, or until fds run short. */
+	if (keep_ev.fd < 0 && timer_new(&keep_ev, on_keep_timer, NULL) < 0)
+		return;
+	if (timer_arm(keep_ev.fd, ms > UINT32_MAX ? UINT32_MAX :
+		      (unsigned)(ms != 0 ? ms : 1)) == 0)
+		keep_armed = 1;
+}
+
+static void
+on_keep_timer(struct ev *ev, uint32_t events)
+{
+	struct stream *s;
+	uint64_t exp, now = now_ms(), next = UINT64_MAX;
+
+	(void)events;
+	(void)!read(ev->fd, &exp, sizeof(exp));
+	keep_armed = 0;
+	TAILQ_FOREACH(s, &streams, entry) {
+		if (!ring_spent(s))
+			continue;
+		if (now - s->spent_ms >= conf.keep_ended_ms)
+			ring_drop(s);
+		else if (s->spent_ms + conf.keep_ended_ms - now < next)
+			next = s->spent_ms + conf.keep_ended_ms - now;
+	}
+	if (next != UINT64_MAX)
+		keep_arm(next);
+}
+
+/* A stream whose ring may have just become spent (ended, or left by a
+ * connection). */
+static void
+ring_release_check(struct stream *s)
+{
+	if (!ring_spent(s))
+		return;
+	if (conf.keep_ended_ms == 0) {
+		ring_drop(s);
+		return;
+	}
+	s->spent_ms = now_ms();
+	if (!keep_armed)
+		keep_arm(conf.keep_ended_ms);
+}
+
+unsigned
+streams_release_spent(void)
+{
+	struct stream *s;
+	unsigned n = 0;
+
+	TAILQ_FOREACH(s, &streams, entry) {
+		if (ring_spent(s)) {
+			ring_drop(s);
+			n++;
+		}
+	}
+	return n;
+}
+
+void
+stream_hold(struct stream *s)
+{
+	s->refs++;
+}
+
+void
+stream_put(struct stream *s)
+{
+	stream_unref(s);
 }
 
 /* ---- table-wide ---- */
@@ -1253,7 +1795,12 @@ void
 streams_free_all(void)
 {
 	struct stream *s;
+	int tfd = keep_ev.fd;
 
 	while ((s = TAILQ_FIRST(&streams)) != NULL)
 		unlist(s);
+	if (tfd >= 0) {
+		ev_del(&keep_ev);
+		close(tfd);
+	}
 }

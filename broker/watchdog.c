@@ -25,16 +25,20 @@ wd_tick(struct wd *wd, const struct wd_sample *s, uint64_t elapsed_ms)
 
 	wd->primed = 1;
 	wd->last = *s;
+	if (s->input != 0 || s->input_waiting)
+		wd->input_seen = 1;
 	if (moved || starting)
 		wd->stalled_ms = 0;
 	else if (s->input_waiting)
 		wd->stalled_ms += elapsed_ms;
-	if (s->opening && s->input_waiting)
+	/* All the time spent opening counts: a source that never becomes
+	 * readable must not keep a stream opening for ever. */
+	if (s->opening)
 		wd->opening_ms += elapsed_ms;
 	if (wd->stalled_ms >= wd->limit_ms)
 		return WD_HUNG;
 	if (s->opening && wd->opening_ms >= wd->open_limit_ms)
-		return WD_OPEN_TIMEOUT;
+		return wd->input_seen ? WD_OPEN_TIMEOUT : WD_NO_INPUT;
 	return WD_OK;
 }
 

@@ -13,13 +13,18 @@
  *     keeps bumping its clock, so it is never hung.
  * Stall time accumulates over samples where input waited and nothing
  * moved; any progress resets it; idle samples neither add nor reset.
- * Opening (state STARTING/OPENING) is bounded separately: the time spent
- * opening while input waited may not exceed the open timeout, even with
- * progress (a probe that reads forever). A worker still opening whose
- * clock reads 0 has not started (exec, dynamic loading, the sandbox: slow
- * on a loaded machine, and not the media's doing): no stall accumulates
- * until its first input read sets the clock; the open timeout bounds that
- * time. Once running, a clock stuck at any value, 0 included, is a stall.
+ * Opening (state STARTING/OPENING) is bounded separately, by wall time:
+ * the stream may not spend longer than the open timeout opening, whatever
+ * its source does - a probe that reads forever, a source that gave a few
+ * bytes and went quiet, or one that never gives any (a FIFO nobody opens
+ * for writing, an eventfd, a silent terminal). When no input was ever
+ * seen (none consumed, none waiting at any sample) the verdict is
+ * WD_NO_INPUT: the source's doing, not the worker's. A worker still
+ * opening whose clock reads 0 has not started (exec, dynamic loading, the
+ * sandbox: slow on a loaded machine, and not the media's doing): no stall
+ * accumulates until its first input read sets the clock; the open timeout
+ * bounds that time. Once running, a clock stuck at any value, 0 included,
+ * is a stall.
  */
 #ifndef SHMDEMUXD_WATCHDOG_H
 #define SHMDEMUXD_WATCHDOG_H
@@ -41,12 +46,15 @@ struct wd {
 	struct wd_sample last;
 	uint64_t stalled_ms;
 	uint64_t opening_ms;
+	int input_seen;         /* some input consumed or waiting, ever */
 };
 
 enum {
 	WD_OK = 0,
 	WD_HUNG = 1,          /* no progress for limit_ms */
 	WD_OPEN_TIMEOUT = 2,  /* still opening after open_limit_ms */
+	WD_NO_INPUT = 3,      /* still opening after open_limit_ms, and the
+	                         source never gave a byte */
 };
 
 void wd_init(struct wd *wd, uint32_t limit_ms, uint32_t open_limit_ms);

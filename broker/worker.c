@@ -36,8 +36,6 @@
 
 volatile sig_atomic_t worker_stop;
 
-static long log_stream_id = -1;
-
 /* libavformat's last error line: it often says more than the AVERROR
  * ("Format matroska,webm is not on the whitelist" vs "Invalid argument"). */
 static char last_av_error[RING_MSG_LEN];
@@ -52,8 +50,7 @@ worker_log(const struct worker *w, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(line, sizeof(line), fmt, ap);
 	va_end(ap);
-	fprintf(stderr, "shmdemux-worker[stream %ld]: %s\n", log_stream_id,
-		line);
+	fprintf(stderr, "%s\n", line);
 }
 
 uint64_t
@@ -65,8 +62,8 @@ worker_now_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
-/* libavformat's messages go to the broker's stderr with our prefix, one
- * line at a time, so interleaved streams stay readable. */
+/* libavformat's messages go to our log pipe one line at a time; the
+ * broker puts the stream's name before each (wlog.h). */
 static void
 av_log_cb(void *avcl, int level, const char *fmt, va_list vl)
 {
@@ -91,8 +88,7 @@ av_log_cb(void *avcl, int level, const char *fmt, va_list vl)
 	if (n > 0 && line[n - 1] == '\n')
 		line[--n] = '\0';
 	if (n > 0)
-		fprintf(stderr, "shmdemux-worker[stream %ld]: %s\n",
-			log_stream_id, line);
+		fprintf(stderr, "%s\n", line);
 }
 
 static void
@@ -104,27 +100,40 @@ on_sigterm(int sig)
 
 /* Blocking waits must not miss a SIGTERM that lands between the flag check
  * and the wait: the signals are blocked across the check and ppoll()
- * unblocks them atomically while it sleeps. */
+ * unblocks them atomically while it sleeps. The admin channel is polled
+ * beside fd: a DEL must not wait for the input (a consumer that left
+ * would hold a lossless ring until the next packet), nor ADDs pile up in
+ * the broker's channel while the source is quiet. */
 int
-worker_wait(int fd, const struct timespec *timeout)
+worker_wait(struct worker *w, int fd, const struct timespec *timeout)
 {
 	sigset_t term, old;
-	struct pollfd pfd = { .fd = fd, .events = POLLIN };
-	int n, err;
+	struct pollfd pfd[2] = {
+		{ .fd = WORKER_FD_ADMIN, .events = POLLIN },
+		{ .fd = fd, .events = POLLIN },
+	};
+	int admin = w->ring != NULL && !w->admin_closed, n, err;
 
 	sigemptyset(&term);
 	sigaddset(&term, SIGTERM);
 	sigaddset(&term, SIGINT);
 	if (sigprocmask(SIG_BLOCK, &term, &old) < 0)
 		return -errno;
-	n = worker_stop ? -1 : ppoll(&pfd, fd >= 0 ? 1 : 0, timeout, &old);
+	n = worker_stop ? -1 : ppoll(admin ? pfd : pfd + 1,
+				     (nfds_t)(admin + (fd >= 0)), timeout,
+				     &old);
 	err = errno;
 	sigprocmask(SIG_SETMASK, &old, NULL);
 	if (worker_stop)
 		return -EINTR;
 	if (n < 0)
 		return err == EINTR ? 0 : -err;
-	return n;
+	if (admin && pfd[0].revents != 0) {
+		if (ring_admin_poll(w->ring) < 0)
+			w->admin_closed = 1;
+		return 0;
+	}
+	return n > 0;
 }
 
 /* The AVIO interrupt callback: lets blocking probes and reads give up. */
@@ -262,7 +271,7 @@ parse_args(struct worker *w, int argc, char **argv)
 			break;
 #ifdef SHMDEMUX_FAULT_INJECTION
 		case O_FAULT:
-			if ((w->fault = worker_fault_parse(optarg)) < 0)
+			if (worker_fault_parse(w, optarg) < 0)
 				return -1;
 			break;
 		case O_FAULT_AFTER: {
@@ -302,7 +311,6 @@ parse_args(struct worker *w, int argc, char **argv)
 	if (optind != argc || id < 0)
 		return -1;
 	w->stream_id = (long)id;
-	log_stream_id = w->stream_id;
 	return 0;
 }
 
@@ -579,9 +587,10 @@ demux(struct worker *w)
 	for (;;) {
 #ifdef SHMDEMUX_FAULT_INJECTION
 		if (w->fault != WORKER_FAULT_NONE &&
-		    w->published == w->fault_after) {
+		    w->published >= w->fault_after &&
+		    (ret = worker_fault_step(w)) >= 0) {
 			av_packet_free(&pkt);
-			return worker_fault_fire(w);
+			return ret;
 		}
 #endif
 		ret = worker_stop ? AVERROR_EXIT : av_read_frame(w->fmt, pkt);
@@ -612,8 +621,18 @@ enter_sandbox(struct worker *w)
 {
 	struct sandbox_conf c = {
 		.mem_limit = w->mem_limit,
-		.max_fds = 16,
+		/* room for a wake pipe per consumer slot */
+		.max_fds = WORKER_FD_WAKE_FROM + RING_MAX_SLOTS + 8,
 		.allow_threads = 1,
+		/* its input to read, its log to write, the ring's admin
+		 * channel to receive from: no other fd */
+		.fds = {
+			{ WORKER_FD_INPUT, SANDBOX_FD_READ },
+			{ WORKER_FD_LOG, SANDBOX_FD_WRITE },
+			{ WORKER_FD_ADMIN, SANDBOX_FD_RECV },
+		},
+		.nfds = 3,
+		.wake_fds_from = WORKER_FD_WAKE_FROM,
 	};
 	char err[RING_MSG_LEN];
 
@@ -645,8 +664,19 @@ run(struct worker *w)
 	char name[PATH_MAX];
 	int ret;
 
-	ret = ring_map(&w->ring, WORKER_FD_DATA, WORKER_FD_CURSOR,
+	ret = ring_map(&w->ring, WORKER_FD_DATA, WORKER_FD_ADMIN,
 		       RING_ROLE_PRODUCER);
+	/* Mapped (or not: then this mapping can never be made): the broker
+	 * seals the data segment against every later writer when this, the
+	 * readiness pipe, closes (worker_abi.h). */
+	close(WORKER_FD_READY);
+	/* Keep every number below WORKER_FD_WAKE_FROM taken until we exit,
+	 * so what the admin channel brings lands at or above it (the
+	 * sandbox lets us write there, and only there besides the log).
+	 * A copy of the input: a read-only descriptor nothing uses. */
+	if (ret == 0 && dup2(WORKER_FD_INPUT, WORKER_FD_READY) < 0)
+		ret = -errno;
+	closefrom(WORKER_FD_WAKE_FROM);
 	if (ret < 0) {
 		worker_log(w, "cannot map the ring: %s", strerror(-ret));
 		return WORKER_EXIT_USAGE;
@@ -695,8 +725,7 @@ wait_assignment(struct worker_assign *a)
 	if (ret > 0)
 		return -1;
 	if (ret < 0)
-		fprintf(stderr, "shmdemux-worker[spare %d]: %s\n",
-			(int)getpid(), err);
+		fprintf(stderr, "%s\n", err);
 	return ret == 0 ? WORKER_EXIT_EOF : WORKER_EXIT_USAGE;
 }
 

@@ -54,6 +54,7 @@ struct worker {
 	const char *format_whitelist; /* --format-whitelist, NULL = default */
 	int fault;                  /* WORKER_FAULT_*, test builds only */
 	uint64_t fault_after;       /* packets published before the fault */
+	uint64_t fault_seed;        /* --fault KIND=SEED (hostile kinds) */
 	struct worker_spool spool;
 	/* pipe read-ahead (worker_io.c): [ra_off, ra_len) of ra_buf unread */
 	uint8_t *ra_buf;
@@ -64,6 +65,7 @@ struct worker {
 
 	struct ring *ring;
 	struct ring_hdr *hdr;       /* the producer's writable view */
+	int admin_closed;           /* the broker closed the admin channel */
 	AVFormatContext *fmt;
 	AVIOContext *avio;
 	struct worker_dec *dec;     /* decoders (worker_decode.c), or NULL */
@@ -95,9 +97,12 @@ void worker_log(const struct worker *w, const char *fmt, ...)
 uint64_t worker_now_ns(void);
 
 /* Wait until fd (if >= 0) is readable or the timeout (NULL: none) passes.
- * Returns 1 ready, 0 timeout or other signal, -EINTR when a stop was
+ * The ring's admin channel is watched too: messages that arrive meanwhile
+ * are taken (ring_admin_poll), so a consumer that left stops holding the
+ * ring and the broker's channel drains; that returns 0. Returns 1 ready,
+ * 0 timeout, admin message or other signal, -EINTR when a stop was
  * requested (checked without a race against SIGTERM), or -errno. */
-int worker_wait(int fd, const struct timespec *timeout);
+int worker_wait(struct worker *w, int fd, const struct timespec *timeout);
 
 /* Make a pipe input non-blocking, before the sandbox forbids F_SETFL.
  * Returns 0 or -errno. */
@@ -140,7 +145,8 @@ int worker_reserve(struct worker *w, uint32_t meta_len, uint64_t payload_len,
  * errno (-EINTR on stop, -EMSGSIZE when it can never fit). */
 int worker_pkt_publish(struct worker *w, const AVPacket *pkt);
 
-/* Test builds (SHMDEMUX_FAULT_INJECTION): --fault KIND --fault-after N. */
+/* Test builds (SHMDEMUX_FAULT_INJECTION): --fault KIND[=SEED]
+ * --fault-after N. */
 enum {
 	WORKER_FAULT_NONE = 0,
 	WORKER_FAULT_SEGV,    /* write through NULL */
@@ -150,14 +156,34 @@ enum {
 	WORKER_FAULT_SPIN,    /* busy loop, no progress */
 	WORKER_FAULT_SYSCALL, /* a call outside the seccomp allow-list */
 	WORKER_FAULT_EXIT,    /* exit status 3 */
+	WORKER_FAULT_READFD,  /* read fds 1, 2, 3: none is its input */
+	WORKER_FAULT_MMAPEXEC,  /* map memory executable */
+	WORKER_FAULT_MPROTEXEC, /* make memory executable */
+	WORKER_FAULT_FLOOD,   /* flood stderr, then demux on */
+	/* a compromised worker (worker_hostile.c): scripted records ... */
+	WORKER_FAULT_WRAPPED,  /* wrapped_avframe + TRUSTED wild AVFrames */
+	WORKER_FAULT_TRACKS,   /* hostile track table */
+	WORKER_FAULT_SIDEDATA, /* hostile side data and packet metas */
+	WORKER_FAULT_FRAMES,   /* hostile FRAME records */
+	/* ... or damage to the ring while the input is demuxed */
+	WORKER_FAULT_RANDOM,   /* random bytes */
+	WORKER_FAULT_STRUCT,   /* field by field */
 };
 
 #ifdef SHMDEMUX_FAULT_INJECTION
-/* WORKER_FAULT_* for a name, or -1. */
-int worker_fault_parse(const char *name);
-/* Misbehave as w->fault says. Returns only if the fault did not take,
- * with the worker's exit status. */
-int worker_fault_fire(struct worker *w);
+/* Parse "KIND" or "KIND=SEED" into w->fault and w->fault_seed. Returns 0
+ * or -1. */
+int worker_fault_parse(struct worker *w, const char *arg);
+const char *worker_fault_name(int kind);
+/* Called before each packet is read once fault_after packets were
+ * published. Returns -1 to go on demuxing, else the worker's exit
+ * status (a one-shot fault that did not take, or the end of a scripted
+ * hostile scenario). */
+int worker_fault_step(struct worker *w);
+/* worker_hostile.c: write the scripted scenario, return the exit status */
+int worker_hostile_script(struct worker *w);
+/* worker_hostile.c: damage the ring a little (or not, by chance) */
+void worker_hostile_corrupt(struct worker *w);
 #endif
 /* Open a decoder for every track --decode chose (a track without a usable
  * decoder stays packets) and check the ring can hold two of the largest

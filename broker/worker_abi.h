@@ -6,10 +6,44 @@
  *
  *   fd 0  WORKER_FD_INPUT   input bytes: a pipe read end (non-seekable) or a
  *                           read-only regular file (seekable, --seekable)
- *   fd 1  /dev/null
- *   fd 2  stderr            the broker's stderr (log lines "worker[ID]: ...")
- *   fd 3  WORKER_FD_DATA    ring data segment (memfd, read-write)
- *   fd 4  WORKER_FD_CURSOR  ring cursor segment (memfd, read-write)
+ *   fd 1  WORKER_FD_READY   the write end of the readiness pipe: the worker
+ *                           closes it once it has mapped the ring, before
+ *                           it reads a byte of input. Nothing is written.
+ *   fd 2  WORKER_FD_LOG     stderr: the write end of a pipe of its own,
+ *                           which the broker reads and logs line by line
+ *                           behind "stream N (name): ", bounded and escaped
+ *                           (wlog.h). No fd of the broker's own stdio, nor
+ *                           any terminal, reaches a worker. It must not be
+ *                           a regular file: RLIMIT_FSIZE is 0 (SIGXFSZ).
+ *   fd 3  WORKER_FD_DATA    ring data segment (memfd, read-write; sealed
+ *                           against new writes once fd 1 is closed)
+ *   fd 4  WORKER_FD_ADMIN   the ring's admin channel: the worker's end of a
+ *                           SOCK_SEQPACKET socketpair on which the broker
+ *                           sends ADD (a new consumer's cursor page, one
+ *                           read-only fd, and for a polling consumer the
+ *                           write end of its wake pipe) and DEL; the
+ *                           worker only
+ *                           receives (ring_admin_poll, common/ring.h), and
+ *                           checks every message as untrusted input
+ *   fd 1 again, once the worker has closed the readiness pipe: a copy of
+ *                           fd 0, so that fds 0-4 stay taken until it
+ *                           exits
+ *   fd 5 and up             WORKER_FD_WAKE_FROM: only what the admin
+ *                           channel brings lands there: cursor pages
+ *                           (read-only, closed once mapped) and the write
+ *                           ends of consumers' wake pipes, which the
+ *                           broker made (non-blocking) and which the
+ *                           sandbox lets the worker write(2), and nothing
+ *                           else from fd 5 up: it has no dup call
+ *
+ * The data segment reaches consumers only once it carries
+ * F_SEAL_FUTURE_WRITE: every write(2) and every new writable shared
+ * mapping is then refused by the kernel, for root too, while the mappings
+ * made before keep working. So the worker maps it read-write first and
+ * closes fd 1; the broker, on the pipe's hang-up (a worker that dies
+ * first closes it too), adds FUTURE_WRITE and SEAL and only then answers
+ * its consumers. A worker that closes fd 1 early only makes its own
+ * mapping fail.
  *
  * argv: shmdemux-worker --stream-id N [--seekable] [--format FMT]
  *         [--probesize BYTES] [--analyzeduration USEC] [--realtime]
@@ -18,7 +52,7 @@
  *         [--decode video|audio|all] [--decode-threads N] [--decode-strict]
  *         [--verbose]
  *       test builds (SHMDEMUX_FAULT_INJECTION) also:
- *         [--fault KIND --fault-after N]
+ *         [--fault KIND[=SEED] --fault-after N]
  *
  * The ring was created (ring_create) and sized by the broker before the
  * fork. The worker writes the track table, records, state OPENING/RUNNING and
@@ -34,7 +68,7 @@
  *   shmdemux-worker --spare
  *
  *   fd 0, 1            /dev/null
- *   fd 2               the broker's stderr
+ *   fd 2               its log pipe (kept for the stream it is given)
  *   fd 3  WORKER_FD_SPARE  the worker's end of a SOCK_SEQPACKET socketpair
  *
  * with the same parent-death signal and signal state as above. It blocks in
@@ -42,10 +76,11 @@
  *
  *   struct worker_assign_hdr, then hdr.len bytes: hdr.argc NUL-terminated
  *   strings, exactly (the argv above, argv[0] included)
- *   SCM_RIGHTS: exactly WORKER_ASSIGN_NFDS fds, input, data, cursor
+ *   SCM_RIGHTS: exactly WORKER_ASSIGN_NFDS fds, in this order: input,
+ *   data, ready, admin
  *
  * The worker checks every field and the exact length (no MSG_TRUNC, no
- * MSG_CTRUNC, one SCM_RIGHTS of exactly three fds), places the fds on 0, 3
+ * MSG_CTRUNC, one SCM_RIGHTS of exactly four fds), places them on 0, 3, 1
  * and 4 (closing the socket and every fd it received), and runs as if
  * exec'd with that argv: options, sandbox, first input byte. A malformed
  * assignment exits WORKER_EXIT_USAGE, closing every fd it was sent unused;
@@ -57,13 +92,16 @@
 #include <stdint.h>
 
 #define WORKER_FD_INPUT  0
+#define WORKER_FD_READY  1
+#define WORKER_FD_LOG    2
 #define WORKER_FD_DATA   3
-#define WORKER_FD_CURSOR 4
+#define WORKER_FD_ADMIN  4
 #define WORKER_FD_SPARE  3  /* spare mode, until the assignment arrives */
+#define WORKER_FD_WAKE_FROM 5 /* received wake pipes: write(2) allowed */
 
 #define WORKER_ASSIGN_MAGIC    0x57534d44u /* "DMSW" little-endian */
-#define WORKER_ASSIGN_VERSION  1u
-#define WORKER_ASSIGN_NFDS     3u      /* input, data, cursor */
+#define WORKER_ASSIGN_VERSION  3u
+#define WORKER_ASSIGN_NFDS     4u      /* input, data, ready, admin */
 #define WORKER_ASSIGN_MAX_ARGC 256u    /* argv[0] included */
 #define WORKER_ASSIGN_MAX_LEN  16384u  /* string bytes after the header */
 

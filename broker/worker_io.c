@@ -26,10 +26,15 @@
 
 /* Input bytes and the progress clock, for `ls` and the watchdog; written
  * only by this process: relaxed load + store, nothing is ordered after
- * them. */
+ * them. A read is also where a worker busy with its input (probing a
+ * file, which never waits) takes the ring's admin messages, so attaches
+ * and detaches do not pile up in the broker's channel meanwhile. */
 static void
 count_input(struct worker *w, ssize_t n)
 {
+	if (!w->admin_closed && ring_admin_pending(w->ring) &&
+	    ring_admin_poll(w->ring) < 0)
+		w->admin_closed = 1;
 	atomic_store_explicit(&w->hdr->input_bytes,
 			      atomic_load_explicit(&w->hdr->input_bytes,
 						   memory_order_relaxed) +
@@ -61,7 +66,7 @@ read_input(struct worker *w, uint8_t *buf, size_t size)
 		if (errno != EAGAIN || w->seekable)
 			return AVERROR(errno);
 		ring_flush(w->ring);
-		ret = worker_wait(WORKER_FD_INPUT, NULL);
+		ret = worker_wait(w, WORKER_FD_INPUT, NULL);
 		if (ret == -EINTR)
 			return AVERROR_EXIT;
 		if (ret < 0)

@@ -139,7 +139,7 @@ pace(struct worker *w, const AVPacket *pkt)
 		 * watchdog's progress clock moving, a second at a time. */
 		atomic_store_explicit(&w->hdr->progress_ns, (uint64_t)now,
 				      memory_order_relaxed);
-		if (worker_wait(-1, &left) < 0)
+		if (worker_wait(w, -1, &left) < 0)
 			return;
 	}
 }

@@ -15,6 +15,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "proto.h"
 #include "worker_abi.h"
 #include "worker_spare.h"
 
@@ -33,32 +34,6 @@ close_all(const int *fds, int n)
 {
 	for (int i = 0; i < n; i++)
 		close(fds[i]);
-}
-
-/* Collect every SCM_RIGHTS fd (up to max) so they can all be closed on
- * rejection. Returns the count; *bad is set for a control message of any
- * other kind. */
-static int
-collect_fds(struct msghdr *mh, int *fds, int max, int *bad)
-{
-	int n = 0;
-
-	*bad = 0;
-	for (struct cmsghdr *c = CMSG_FIRSTHDR(mh); c != NULL;
-	     c = CMSG_NXTHDR(mh, c)) {
-		size_t k;
-
-		if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS ||
-		    c->cmsg_len < CMSG_LEN(0)) {
-			*bad = 1;
-			continue;
-		}
-		k = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-		for (size_t i = 0; i < k && n < max; i++)
-			memcpy(&fds[n++], CMSG_DATA(c) + i * sizeof(int),
-			       sizeof(int));
-	}
-	return n;
 }
 
 /* The strings: exactly argc of them, each NUL-terminated, filling len. */
@@ -117,7 +92,8 @@ static int
 place_fds(const int *fds)
 {
 	static const int target[WORKER_ASSIGN_NFDS] = {
-		WORKER_FD_INPUT, WORKER_FD_DATA, WORKER_FD_CURSOR,
+		WORKER_FD_INPUT, WORKER_FD_DATA, WORKER_FD_READY,
+		WORKER_FD_ADMIN,
 	};
 	int hi[WORKER_ASSIGN_NFDS], ret = 0;
 
@@ -170,7 +146,7 @@ worker_spare_wait(struct worker_assign *a, char *err, size_t cap)
 		worker_assign_free(a);
 		return n == 0 ? 0 : -1;
 	}
-	nfds = collect_fds(&mh, fds, (int)WORKER_ASSIGN_NFDS + 1, &bad);
+	nfds = ctl_take_fds(&mh, fds, (int)WORKER_ASSIGN_NFDS + 1, &bad);
 	why = bad ? "unexpected control message" :
 		check_msg(a, n, mh.msg_flags, nfds);
 	if (why != NULL)

@@ -20,7 +20,7 @@ struct worker_assign {
 int worker_spare_requested(int argc, char **argv);
 
 /* Block until the broker sends an assignment. Returns 1 with *a filled and
- * the fds on WORKER_FD_INPUT/DATA/CURSOR (the socket closed), 0 if the
+ * the fds on WORKER_FD_INPUT/DATA/READY/ADMIN (the socket closed), 0 if the
  * broker closed the socket, -1 for a failed receive or a malformed
  * assignment (every received fd closed, nothing placed; why in err). */
 int worker_spare_wait(struct worker_assign *a, char *err, size_t cap);

@@ -1,6 +1,11 @@
 /*
  * avhelpers.c - bridges to FFmpeg types: AVCodecParameters from a track,
  * AVPacket from a packet view.
+ *
+ * What reaches FFmpeg here was written by a worker that may be compromised:
+ * a track comes from the library's checked copy of the table (validate.c),
+ * and what is copied out of the ring (packet flags, side data) is checked
+ * again on the copy, which the worker cannot change afterwards.
  */
 #include <errno.h>
 #include <limits.h>
@@ -12,29 +17,6 @@
 #include <libavutil/mem.h>
 
 #include "internal.h"
-
-#define MAX_CHANNELS 1024 /* far above any real layout; bounds hostile ones */
-
-/* Reject values FFmpeg code would trust to size buffers or index tables. */
-static int
-track_sane(const struct sd_track *k)
-{
-	if (k->media_type < AVMEDIA_TYPE_UNKNOWN ||
-	    k->media_type >= AVMEDIA_TYPE_NB)
-		return 0;
-	if (k->width < 0 || k->height < 0 || k->sample_rate < 0 ||
-	    k->channels < 0 || k->channels > MAX_CHANNELS ||
-	    k->block_align < 0 || k->frame_size < 0 ||
-	    k->extradata_len > INT_MAX - AV_INPUT_BUFFER_PADDING_SIZE)
-		return 0;
-	if (k->media_type == AVMEDIA_TYPE_VIDEO &&
-	    (k->format < -1 || k->format >= AV_PIX_FMT_NB))
-		return 0;
-	if (k->media_type == AVMEDIA_TYPE_AUDIO &&
-	    (k->format < -1 || k->format >= AV_SAMPLE_FMT_NB))
-		return 0;
-	return 1;
-}
 
 static int
 set_layout(AVChannelLayout *l, const struct sd_track *k)
@@ -80,15 +62,16 @@ int
 shmdemux_track_to_codecpar(shmdemux_stream *s, int i, AVCodecParameters *par)
 {
 	const uint8_t *ed;
-	const struct sd_track *k = stream_track(s, i, &ed);
+	const struct sd_track *k;
+	int ret = stream_track(s, i, &k, &ed);
 
 	av_freep(&par->extradata);
 	par->extradata_size = 0;
 	av_channel_layout_uninit(&par->ch_layout);
-	if (k == NULL)
-		return -EINVAL;
-	if (!track_sane(k))
-		return SHMDEMUX_ECORRUPT;
+	if (ret < 0)
+		return ret;
+	if ((ret = valid_decodable(k)) < 0)
+		return ret;
 	par->codec_type = (enum AVMediaType)k->media_type;
 	par->codec_id = (enum AVCodecID)k->codec_id;
 	par->codec_tag = k->codec_tag;
@@ -115,12 +98,38 @@ shmdemux_track_to_codecpar(shmdemux_stream *s, int i, AVCodecParameters *par)
 	return 0;
 }
 
+/* One side data entry, copied, checked on the copy, then attached. */
+static int
+add_side_data(AVPacket *out, const struct shmdemux_side_data *sd)
+{
+	uint8_t *copy;
+
+	if (!valid_side_data(sd->type, NULL, sd->size))
+		return 0;
+	copy = av_malloc((size_t)sd->size + AV_INPUT_BUFFER_PADDING_SIZE);
+	if (copy == NULL)
+		return -ENOMEM;
+	memcpy(copy, sd->data, sd->size);
+	memset(copy + sd->size, 0, AV_INPUT_BUFFER_PADDING_SIZE);
+	if (!valid_side_data(sd->type, copy, sd->size)) {
+		av_free(copy);
+		return 0;
+	}
+	if (av_packet_add_side_data(out, (enum AVPacketSideDataType)sd->type,
+				    copy, sd->size) < 0) {
+		av_free(copy);
+		return -ENOMEM;
+	}
+	return 0;
+}
+
 int
 shmdemux_packet_to_avpacket(const struct shmdemux_packet *p, AVPacket *out)
 {
 	int ret;
 
-	if (p->size > INT_MAX - AV_INPUT_BUFFER_PADDING_SIZE)
+	if (p->size > INT_MAX - AV_INPUT_BUFFER_PADDING_SIZE ||
+	    p->nb_side_data > SHMDEMUX_MAX_SIDE_DATA)
 		return -EINVAL;
 	ret = av_new_packet(out, (int)p->size);
 	if (ret < 0)
@@ -128,28 +137,16 @@ shmdemux_packet_to_avpacket(const struct shmdemux_packet *p, AVPacket *out)
 	if (p->size > 0)
 		memcpy(out->data, p->data, p->size);
 	for (unsigned i = 0; i < p->nb_side_data; i++) {
-		const struct shmdemux_side_data *sd = &p->side_data[i];
-		uint8_t *dst;
-
-		/* Unknown types from a newer worker are dropped, not passed
-		 * to code that would misread them. */
-		if (sd->type >= AV_PKT_DATA_NB)
-			continue;
-		dst = av_packet_new_side_data(out,
-		    (enum AVPacketSideDataType)sd->type, sd->size);
-		if (dst == NULL) {
+		if (add_side_data(out, &p->side_data[i]) < 0) {
 			av_packet_unref(out);
 			return -ENOMEM;
 		}
-		memcpy(dst, sd->data, sd->size);
 	}
 	out->pts = p->pts;
 	out->dts = p->dts;
 	out->duration = p->duration;
 	out->pos = p->pos;
-	out->flags = (int)(p->flags & (AV_PKT_FLAG_KEY | AV_PKT_FLAG_CORRUPT |
-	    AV_PKT_FLAG_DISCARD | AV_PKT_FLAG_TRUSTED |
-	    AV_PKT_FLAG_DISPOSABLE));
+	out->flags = (int)valid_pkt_flags(p->flags);
 	out->stream_index = p->track;
 	return 0;
 }

@@ -4,6 +4,7 @@
  */
 #include <errno.h>
 #include <poll.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -11,6 +12,41 @@
 #include <unistd.h>
 
 #include "internal.h"
+#include "rundir.h"
+
+/* Why the last shmdemux_connect() of this thread failed, when the library
+ * has more to say than its code. */
+static __thread char connect_err[CTL_MSG_LEN + PATH_MAX];
+
+const char *
+shmdemux_connect_error(void)
+{
+	return connect_err;
+}
+
+/* Whoever listens on the socket gets our requests, paths and fds, and
+ * hands back the fds we map: it must be our own user's process, or root's.
+ * Checked before the first byte is sent (SO_PEERCRED: the credentials of
+ * the process that called listen()). */
+static int
+peer_check(int fd, const char *path)
+{
+	struct ucred cred;
+	socklen_t len = sizeof(cred);
+
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0) {
+		snprintf(connect_err, sizeof(connect_err), "cannot tell who "
+			 "listens on %s: %s", path, strerror(errno));
+		return SHMDEMUX_EUNTRUSTED;
+	}
+	if (cred.uid == geteuid() || cred.uid == 0)
+		return 0;
+	snprintf(connect_err, sizeof(connect_err), "the socket %s is served "
+		 "by uid %u (pid %d), not by your uid %u or root: refusing to "
+		 "talk to it (another user's process may have taken the "
+		 "path)", path, (unsigned)cred.uid, (int)cred.pid, (unsigned)geteuid());
+	return SHMDEMUX_EUNTRUSTED;
+}
 
 static int
 sock_connect(const char *path)
@@ -35,6 +71,10 @@ sock_connect(const char *path)
 		close(fd);
 		return ret;
 	}
+	if ((ret = peer_check(fd, path)) < 0) {
+		close(fd);
+		return ret;
+	}
 	return fd;
 }
 
@@ -45,6 +85,7 @@ conn_open(shmdemux_conn **out, const char *path)
 	int fd;
 
 	*out = NULL;
+	connect_err[0] = '\0';
 	if (strlen(path) >= sizeof(c->path))
 		return -ENAMETOOLONG;
 	c = calloc(1, sizeof(*c));
@@ -66,17 +107,29 @@ int
 shmdemux_connect(shmdemux_conn **conn, const char *socket_path,
 		 unsigned flags)
 {
-	char def[PATH_MAX];
+	char def[PATH_MAX], dir[PATH_MAX];
 	int ret;
 
 	*conn = NULL;
+	connect_err[0] = '\0';
 	if (flags & ~SHMDEMUX_CONNECT_AUTOSTART)
 		return -EINVAL;
 	if (socket_path == NULL) {
-		ret = ctl_default_socket(def, sizeof(def));
+		ret = rundir_default_socket(def, sizeof(def));
 		if (ret < 0)
 			return ret;
 		socket_path = def;
+	}
+	/* The default directory must be private before anything in it is
+	 * trusted, a broker started there included; missing is fine: the
+	 * broker makes it. */
+	if (rundir_holds(socket_path) && rundir_path(dir, sizeof(dir)) == 0) {
+		ret = rundir_check(dir, 0, connect_err, sizeof(connect_err));
+		if (ret == -EPERM)
+			return SHMDEMUX_EUNTRUSTED;
+		if (ret < 0 && ret != -ENOENT)
+			return ret;
+		connect_err[0] = '\0';
 	}
 	ret = conn_open(conn, socket_path);
 	if ((ret == -ENOENT || ret == -ECONNREFUSED) &&
@@ -127,7 +180,7 @@ close_fds(int *fds, int n)
 int
 conn_recv(shmdemux_conn *c, void *reply, int *rfds, int *nrfds)
 {
-	int fds[CTL_MAX_FDS] = { -1, -1 }, nfds = 0;
+	int fds[CTL_MAX_FDS] = { -1, -1, -1 }, nfds = 0;
 	const struct ctl_hdr *h = reply;
 	ssize_t n;
 

@@ -34,6 +34,11 @@ static const char *const messages[] = {
 	[SHMDEMUX_EOF - SHMDEMUX_ECORRUPT] = "corrupt ring data",
 	[SHMDEMUX_EOF - SHMDEMUX_EABI] = "ring or protocol version mismatch",
 	[SHMDEMUX_EOF - SHMDEMUX_EBROKER] = "connection to the broker lost",
+	[SHMDEMUX_EOF - SHMDEMUX_EUNTRUSTED] =
+	    "the broker socket or its directory is not safe to use (another user's, or not private)",
+	[SHMDEMUX_EOF - SHMDEMUX_EUNSEALED] =
+	    "ring memory not sealed read-only or not of the announced size "
+	    "(refused)",
 };
 
 const char *
@@ -41,7 +46,7 @@ shmdemux_strerror(int code)
 {
 	const char *s;
 
-	if (code <= SHMDEMUX_EOF && code >= SHMDEMUX_EBROKER) {
+	if (code <= SHMDEMUX_EOF && code >= SHMDEMUX_EUNSEALED) {
 		s = messages[SHMDEMUX_EOF - code];
 		return s != NULL ? s : "unknown shmdemux error";
 	}

@@ -38,21 +38,25 @@ check_video(const struct shmdemux_frame *f)
 	if (d == NULL || (d->flags & (AV_PIX_FMT_FLAG_HWACCEL |
 				      AV_PIX_FMT_FLAG_BITSTREAM)) ||
 	    f->width <= 0 || f->height <= 0 || f->width > MAX_DIM ||
-	    f->height > MAX_DIM || f->nb_planes > 4)
+	    f->height > MAX_DIM || f->nb_planes > 4 ||
+	    !valid_image_size(f->width, f->height))
 		return SHMDEMUX_ECORRUPT;
-	for (int i = 0; i < f->nb_planes; i++)
+	/* every plane the format has (a palette is one more), no fewer:
+	 * sizes computed from the linesizes given would not notice a
+	 * missing one, and a consumer would follow its NULL pointer */
+	n = av_pix_fmt_count_planes(f->format) +
+	    ((d->flags & AV_PIX_FMT_FLAG_PAL) ? 1 : 0);
+	if (n <= 0 || n != f->nb_planes)
+		return SHMDEMUX_ECORRUPT;
+	for (int i = 0; i < n; i++)
 		ls[i] = f->linesize[i];
 	if (av_image_fill_plane_sizes(sizes, f->format, f->height, ls) < 0)
-		return SHMDEMUX_ECORRUPT;
-	for (int i = 0; i < 4 && sizes[i] > 0; i++)
-		n++;
-	if (n != f->nb_planes)
 		return SHMDEMUX_ECORRUPT;
 	for (int i = 0; i < n; i++) {
 		int row = av_image_get_linesize(f->format, f->width, i);
 
 		/* the palette plane of PAL8 has no row width */
-		if ((row > 0 && f->linesize[i] < row) ||
+		if ((row > 0 && f->linesize[i] < row) || sizes[i] == 0 ||
 		    sizes[i] != f->plane_size[i])
 			return SHMDEMUX_ECORRUPT;
 	}
@@ -66,12 +70,14 @@ check_audio(const struct shmdemux_frame *f)
 	int planar = av_sample_fmt_is_planar(f->format);
 	uint64_t size;
 
-	if (bps <= 0 || f->channels <= 0 || f->nb_samples < 0 ||
-	    f->sample_rate <= 0 ||
+	if (bps <= 0 || !valid_frame_audio_limits(f) ||
 	    f->nb_planes != (planar ? f->channels : 1))
 		return SHMDEMUX_ECORRUPT;
 	size = (uint64_t)f->nb_samples * (uint64_t)bps *
 	       (uint64_t)(planar ? 1 : f->channels);
+	/* the whole frame's bytes fit an int, as AVFrame users count them */
+	if (size * (uint64_t)f->nb_planes > INT32_MAX)
+		return SHMDEMUX_ECORRUPT;
 	for (int i = 0; i < f->nb_planes; i++)
 		if (f->plane_size[i] != size ||
 		    (uint64_t)f->linesize[i] != size)
@@ -117,6 +123,7 @@ frame_parse(const struct ring_rd *v, const uint8_t *pool, uint64_t pool_size,
 	struct sd_frame_meta m;
 	const uint8_t *base = v->payload;
 	uint64_t limit = v->payload_len;
+	int ret;
 
 	if (v->meta == NULL || v->meta_len < sizeof(m))
 		return SHMDEMUX_ECORRUPT;
@@ -150,10 +157,14 @@ frame_parse(const struct ring_rd *v, const uint8_t *pool, uint64_t pool_size,
 		f->plane_size[i] = (size_t)p.size;
 	}
 	if (m.media_type == SHMDEMUX_MEDIA_VIDEO)
-		return check_video(f);
-	if (m.media_type == SHMDEMUX_MEDIA_AUDIO)
-		return check_audio(f);
-	return SHMDEMUX_ECORRUPT;
+		ret = check_video(f);
+	else if (m.media_type == SHMDEMUX_MEDIA_AUDIO)
+		ret = check_audio(f);
+	else
+		ret = SHMDEMUX_ECORRUPT;
+	if (ret == 0)
+		valid_frame_fix(f);
+	return ret;
 }
 
 /* ---- AVFrame helpers ---- */

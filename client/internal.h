@@ -37,10 +37,11 @@ int conn_broker_gone(const shmdemux_conn *c);
 /* Start the broker for path and wait until it listens. */
 int autostart_broker(const char *path);
 
-/* The validated track i of the stream's current table copy (extradata
- * pointer into that copy, NULL if none), or NULL if i is out of range. */
-const struct sd_track *stream_track(shmdemux_stream *s, int i,
-				    const uint8_t **extradata);
+/* Track i of the stream's current table copy in *k (its extradata, a
+ * pointer into that copy or NULL, in *extradata). Returns 0, -EINVAL (i
+ * out of range) or SHMDEMUX_ECORRUPT (the track failed validation). */
+int stream_track(shmdemux_stream *s, int i, const struct sd_track **k,
+		 const uint8_t **extradata);
 
 /* Validate a RING_REC_FRAME record into a view (frame.c). pool is the
  * ring's frame pool (pool_size bytes), NULL where pooled frames are not
@@ -62,6 +63,36 @@ int stream_view_valid(const shmdemux_stream *s);
  * -ENOBUFS (SHMDEMUX_MAX_HELD_FRAMES already held). */
 int stream_hold(shmdemux_stream *s, struct frame_hold **out);
 void stream_unhold(struct frame_hold *h);
+
+/* ---- validate.c: the meaning of what the worker wrote ---- */
+
+/* Make s (a field of cap bytes) NUL-terminated within the field and valid
+ * UTF-8: each invalid byte becomes U+FFFD, and what no longer fits is cut
+ * at a character boundary. */
+void valid_string(char *s, size_t cap);
+/* Check the private copy of a track table, in place: SHMDEMUX_ECORRUPT if
+ * its structure is broken (count, pool, extradata bounds); else 0, with
+ * ok[i] 1 for each track that holds only values a demuxer produces and 0
+ * for a refused one, values out of an enum's range made unspecified,
+ * strings made safe and codec_name our own name for the codec id. */
+int valid_table(struct ring_tracks *t, size_t bufsize, uint8_t *ok);
+/* 0, or -ENOTSUP for a codec id that names no bitstream to decode (none,
+ * or one of libavformat's pseudo-codecs). */
+int valid_decodable(const struct sd_track *k);
+/* Packet flags a reader may see: KEY, CORRUPT, DISCARD, DISPOSABLE. */
+uint32_t valid_pkt_flags(uint32_t flags);
+/* 1 if a side data entry of this type and size may reach a consumer (a
+ * type a demuxer emits, the size that type has); with d not NULL, also
+ * the contents FFmpeg would parse. Bytes in the ring can change after the
+ * check: what goes to FFmpeg is checked again on a private copy. */
+int valid_side_data(uint32_t type, const uint8_t *d, uint32_t size);
+/* 1 if a w x h picture is within av_image_check_size()'s bound (checked
+ * without its log line). */
+int valid_image_size(int w, int h);
+/* Enum values of a frame out of range made unspecified, rationals safe. */
+void valid_frame_fix(struct shmdemux_frame *f);
+/* 1 if an audio frame's channels, samples and rate are in range. */
+int valid_frame_audio_limits(const struct shmdemux_frame *f);
 
 /* Map a ring error (-EPIPE excluded) to the public code. */
 int err_from_ring(int rc);

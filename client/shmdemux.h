@@ -18,7 +18,10 @@
  *    independent.
  *  - Everything read from a ring is validated before it is returned: a
  *    corrupt or hostile ring yields SHMDEMUX_ECORRUPT, never an out-of-bounds
- *    access.
+ *    access. The worker that writes a ring parses hostile input and is
+ *    assumed compromised by it: values are checked for meaning against this
+ *    process's own FFmpeg (codec ids, types, formats, sizes, time bases,
+ *    side data), not only for bounds; docs/CLIENT.md lists every check.
  *
  * Link with -lshmdemux (pkg-config shmdemux). The AVCodecParameters and
  * AVPacket helpers need libavcodec in the caller only if it uses them.
@@ -84,6 +87,15 @@ enum {
 	SHMDEMUX_ECORRUPT = -4222,  /* the ring or a record failed validation */
 	SHMDEMUX_EABI = -4223,      /* ring or protocol version mismatch */
 	SHMDEMUX_EBROKER = -4224,   /* the broker connection is gone */
+	SHMDEMUX_EUNTRUSTED = -4225, /* the socket is served by another user,
+	                               or its directory is not private to us:
+	                               refused before anything was sent
+	                               (shmdemux_connect_error() says why) */
+	SHMDEMUX_EUNSEALED = -4226, /* the ring's data segment handed over at
+	                               attach is not sealed against writes
+	                               and resizing, or not of the announced
+	                               size: refused (a foreign or broken
+	                               broker) */
 };
 
 /* A static, thread-safe description of any code this library returns:
@@ -102,13 +114,24 @@ int shmdemux_is_end(int code);
 #define SHMDEMUX_CONNECT_AUTOSTART 0x1u
 
 /* Connect to the broker at socket_path (NULL: $SHMDEMUX_SOCKET, else
- * $XDG_RUNTIME_DIR/shmdemux.sock, else /tmp/shmdemux-<uid>.sock).
+ * shmdemux.sock in the private directory $XDG_RUNTIME_DIR/shmdemux, else
+ * /tmp/shmdemux-<uid>). Whoever listens must run as the caller's effective
+ * uid or as root (SO_PEERCRED, checked before a byte is sent); the default
+ * directory, when it exists, must be a real directory of the caller's,
+ * writable by nobody else.
  * On success *conn is a new handle owned by the caller (free it with
  * shmdemux_disconnect()). On failure *conn is NULL and the return is
- * -ENOENT / -ECONNREFUSED (no broker), -ENAMETOOLONG, -ENOMEM, or another
- * -errno from socket/connect/spawn. */
+ * -ENOENT / -ECONNREFUSED (no broker), SHMDEMUX_EUNTRUSTED (another user's
+ * socket or directory), -ENAMETOOLONG, -ENOMEM, or another -errno from
+ * socket/connect/spawn. */
 int shmdemux_connect(shmdemux_conn **conn, const char *socket_path,
 		     unsigned flags);
+/* One line saying why the calling thread's last shmdemux_connect() (or
+ * shmdemux_attach(), which connects too) was refused with
+ * SHMDEMUX_EUNTRUSTED: whose process answered where, or what is wrong with
+ * the directory; "" otherwise. Thread-local, valid until the thread's next
+ * connect. */
+const char *shmdemux_connect_error(void);
 /* Close the connection and free it. NULL-safe; sets *conn to NULL. Streams
  * attached through it are not affected (each has its own connection). */
 void shmdemux_disconnect(shmdemux_conn **conn);
@@ -305,6 +328,9 @@ enum {
 /* shmdemux_read() returns SHMDEMUX_TRACKS_CHANGED when the track table
  * changes instead of consuming that event silently. */
 #define SHMDEMUX_ATTACH_TRACK_EVENTS 0x2u
+/* A reader driven by a poll loop: shmdemux_stream_fd() gives a descriptor
+ * to wait on. Not with SHMDEMUX_ATTACH_OBSERVER. */
+#define SHMDEMUX_ATTACH_POLL 0x4u
 
 /* Attach to a stream by id, or by name when name is non-NULL. Opens a new
  * connection to conn's socket, which stays the stream's lifeline: the
@@ -312,7 +338,8 @@ enum {
  * holds the stream). conn itself stays free for other requests.
  * On success *stream is owned by the caller (free with shmdemux_detach()).
  * On failure *stream is NULL; returns -ENOENT (no such stream), -EBUSY (no
- * reader slot left), SHMDEMUX_EABI / SHMDEMUX_ECORRUPT (bad ring),
+ * reader slot left, or the stream's worker is not taking new readers),
+ * SHMDEMUX_EABI / SHMDEMUX_ECORRUPT (bad ring),
  * SHMDEMUX_EBROKER, or another negative code; the broker's message is in
  * shmdemux_conn_last_error(conn). */
 int shmdemux_attach(shmdemux_conn *conn, uint32_t id, const char *name,
@@ -322,6 +349,20 @@ int shmdemux_attach(shmdemux_conn *conn, uint32_t id, const char *name,
  * the mapping and the reader slot are kept until the last is freed. */
 void shmdemux_detach(shmdemux_stream **stream);
 uint32_t shmdemux_stream_id(const shmdemux_stream *stream);
+/* A descriptor for poll(2), epoll, libuv, GLib or asyncio, for a stream
+ * attached with SHMDEMUX_ATTACH_POLL (else -EINVAL). It is the stream's:
+ * do not read it nor close it; shmdemux_detach() closes it. Wait for it to
+ * be readable (POLLIN / EPOLLIN, level-triggered), then call
+ * shmdemux_read() with timeout 0 until it returns -EAGAIN (or the end, or
+ * an error). After an -EAGAIN it becomes readable again exactly when
+ * something new can be read: a packet, the end of the stream (the worker
+ * died too: the broker writes the end), an eviction, or the broker's
+ * death (the read then returns SHMDEMUX_EBROKER). Readable with nothing to
+ * read is rare and harmless: the read returns -EAGAIN and re-arms it.
+ * It stays readable once the stream has ended or the broker is gone. The
+ * wake costs no thread: the producer writes the stream's wake pipe itself
+ * (docs/CLIENT.md, "Poll loops"). */
+int shmdemux_stream_fd(shmdemux_stream *stream);
 
 /* Wait until the stream is at least RUNNING (track table valid) or ENDED.
  * timeout_ms < 0 waits forever. Returns the state reached (>= 0),
@@ -347,8 +388,14 @@ enum {
 #define SHMDEMUX_NOPTS INT64_MIN /* == AV_NOPTS_VALUE */
 
 /* One track (elementary stream). Integer values are FFmpeg's enums
- * (AVMediaType, AVCodecID, AVPixelFormat / AVSampleFormat, AVColor*, ...).
- * Strings are always NUL-terminated. */
+ * (AVMediaType, AVCodecID, AVPixelFormat / AVSampleFormat, AVColor*, ...),
+ * checked: the codec id is one this process's libavcodec knows for the
+ * media type, formats are known (never a hardware format), the time base
+ * is positive, sizes, rates and counts are in range, enum values out of
+ * range read as unspecified, rationals are non-negative. Strings are
+ * NUL-terminated, valid UTF-8 (invalid bytes read as U+FFFD) and may hold
+ * control characters: escape them before printing. codec_name is this
+ * library's name for codec_id. */
 struct shmdemux_track {
 	int index;                 /* AVStream.index == packet track */
 	int id;                    /* AVStream.id (e.g. MPEG-TS PID) */
@@ -394,14 +441,18 @@ struct shmdemux_track {
 int shmdemux_track_count(shmdemux_stream *stream);
 /* The current track table generation (even; 0 before the first table). */
 uint32_t shmdemux_track_generation(shmdemux_stream *stream);
-/* Copy track i into *out. Returns 0, -EINVAL (i out of range). */
+/* Copy track i into *out. Returns 0, -EINVAL (i out of range) or
+ * SHMDEMUX_ECORRUPT (the track holds values no demuxer produces, e.g. a
+ * pseudo-codec that is not a bitstream, a hardware pixel format, a zero
+ * time base: it is refused, and so is every other call about it; its
+ * packets still read, as bytes). */
 int shmdemux_get_track(shmdemux_stream *stream, int i,
 		       struct shmdemux_track *out);
 /* The container's format name ("matroska,webm", ...), "" before running.
  * Owned by stream, valid like shmdemux_track.extradata. */
 const char *shmdemux_format_name(shmdemux_stream *stream);
-/* Time base of track i (pts, dts and duration units). Returns 0 or
- * -EINVAL. */
+/* Time base of track i (pts, dts and duration units). Returns 0, -EINVAL
+ * or SHMDEMUX_ECORRUPT (as shmdemux_get_track()). */
 int shmdemux_track_time_base(shmdemux_stream *stream, int i, int *num,
 			     int *den);
 /* Fill par (allocated by the caller, e.g. avcodec_parameters_alloc()) with
@@ -409,20 +460,25 @@ int shmdemux_track_time_base(shmdemux_stream *stream, int i, int *num,
  * profile, level, size, aspect ratio, color properties, channel layout,
  * sample rate, frame size, padding, and a copy of the extradata (allocated
  * with av_mallocz including AV_INPUT_BUFFER_PADDING_SIZE). Previous
- * extradata and channel layout in par are freed first. Returns 0, -EINVAL
- * (i out of range), SHMDEMUX_ECORRUPT (values out of range), -ENOMEM; on
+ * extradata and channel layout in par are freed first. Meant for decoding:
+ * returns 0, -EINVAL (i out of range), SHMDEMUX_ECORRUPT (a refused track,
+ * as shmdemux_get_track()), -ENOTSUP (a valid track whose codec is no
+ * bitstream to decode: none, or one of libavformat's pseudo-codecs such
+ * as mpegts, mpeg4systems, ffmetadata, ffwavesynth, probe), -ENOMEM; on
  * failure par holds no extradata. */
 int shmdemux_track_to_codecpar(shmdemux_stream *stream, int i,
 			       struct AVCodecParameters *par);
 
 /* ---- reading ---- */
 
-/* Packet flags: same bits as AV_PKT_FLAG_*. */
+/* Packet flags: same bits as AV_PKT_FLAG_*. The library returns only
+ * KEY, CORRUPT, DISCARD and DISPOSABLE: TRUSTED (which tells a decoder the
+ * payload holds pointers) and unknown bits are never set. */
 enum {
 	SHMDEMUX_PKT_KEY = 0x0001,
 	SHMDEMUX_PKT_CORRUPT = 0x0002,
 	SHMDEMUX_PKT_DISCARD = 0x0004,
-	SHMDEMUX_PKT_TRUSTED = 0x0008,
+	SHMDEMUX_PKT_TRUSTED = 0x0008, /* never returned */
 	SHMDEMUX_PKT_DISPOSABLE = 0x0010,
 };
 
@@ -436,7 +492,11 @@ struct shmdemux_side_data {
 
 /* A zero-copy view of one packet. data and side data point into the
  * read-only ring and stay valid until the next shmdemux_read(),
- * shmdemux_release() or shmdemux_detach() on the stream. */
+ * shmdemux_release() or shmdemux_detach() on the stream. Side data holds
+ * only the types a demuxer emits, each of the size its type has (e.g. a
+ * palette of exactly AVPALETTE_SIZE bytes); other entries are dropped and
+ * counted (shmdemux_status().side_data_dropped). The ring's bytes are the
+ * worker's to change: copy before relying on contents. */
 struct shmdemux_packet {
 	const uint8_t *data;
 	size_t size;
@@ -485,7 +545,11 @@ int64_t shmdemux_packet_copy(const struct shmdemux_packet *pkt, void *buf,
 /* Fill an AVPacket (allocated by the caller, fields unreferenced, e.g.
  * fresh from av_packet_alloc() or after av_packet_unref()) with a
  * reference-counted copy of payload, side data, timestamps, flags, pos
- * and stream_index. Returns 0 or -ENOMEM; on failure out is unreferenced. */
+ * and stream_index. The copies are checked again (flags masked as in the
+ * view; side data by type, size and the contents FFmpeg parses: a
+ * NUL-terminated dictionary, a parameter change that holds the fields
+ * its flags name, ...): an entry that fails is left out. Returns 0,
+ * -EINVAL (size) or -ENOMEM; on failure out is unreferenced. */
 int shmdemux_packet_to_avpacket(const struct shmdemux_packet *pkt,
 				struct AVPacket *out);
 
@@ -604,13 +668,17 @@ struct shmdemux_status {
 	uint64_t bytes;
 	uint64_t overruns;         /* this reader's overruns (live mode) */
 	uint32_t track_gen;
-	char message[160];         /* one line about the end, or "" */
+	char message[160];         /* one line about the end, or "" (valid
+	                              UTF-8; may hold control characters) */
 	uint64_t frames;           /* decoded frames published so far */
 	uint64_t decode_errors;    /* decoder errors the worker skipped */
 	uint64_t frames_pooled;    /* video frames read in place from the
 	                              stream's frame pool (lossless --decode) */
 	uint64_t frames_copied;    /* video frames copied into the ring
 	                              (no pool slot free, live mode, ...) */
+	uint64_t side_data_dropped; /* side data entries this reader dropped
+	                               (a type no demuxer emits, a wrong
+	                               size) */
 };
 
 /* Snapshot of the stream's state and terminal status. Returns 0. */

@@ -3,11 +3,14 @@
  * the validated copy of the track table, and packet reading.
  */
 #include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
 #include <stddef.h>
 #include <linux/futex.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <time.h>
@@ -23,6 +26,11 @@ struct shmdemux_stream {
 	struct ring *ring;
 	uint32_t id;
 	unsigned flags;             /* SHMDEMUX_ATTACH_* */
+	/* SHMDEMUX_ATTACH_POLL: the read end of the wake pipe the broker
+	 * made, and the epoll fd handed out (the pipe, and the lifeline's
+	 * hang-up); -1 otherwise */
+	int wake_fd;
+	int poll_fd;
 	int live;                   /* RING_MODE_LIVE, fixed at attach */
 	/* our copy of tracks->gen's address, bounds-checked at attach so a
 	 * producer rewriting the header cannot move it */
@@ -32,6 +40,8 @@ struct shmdemux_stream {
 	size_t tbuf_size;
 	uint32_t gen;
 	uint32_t count;
+	uint8_t track_ok[RING_MAX_TRACKS]; /* 0: refused by valid_table() */
+	uint64_t side_data_dropped;        /* entries valid_side_data() refused */
 	/* the view handed out by the last read */
 	struct ring_rd held;
 	int holding;
@@ -67,25 +77,6 @@ table(const shmdemux_stream *s)
 	return s->tbuf;
 }
 
-static int
-table_validate(const struct ring_tracks *t, size_t bufsize)
-{
-	size_t pool_cap = bufsize - sizeof(*t);
-
-	if (pool_cap > RING_EXTRADATA_POOL)
-		pool_cap = RING_EXTRADATA_POOL;
-	if (t->count > RING_MAX_TRACKS || t->pool_used > pool_cap)
-		return SHMDEMUX_ECORRUPT;
-	for (uint32_t i = 0; i < t->count; i++) {
-		const struct sd_track *k = &t->tracks[i];
-
-		if ((uint64_t)k->extradata_off + k->extradata_len >
-		    t->pool_used)
-			return SHMDEMUX_ECORRUPT;
-	}
-	return 0;
-}
-
 /* Copy the table if its generation moved since our copy. */
 static int
 tracks_refresh(shmdemux_stream *s)
@@ -105,20 +96,13 @@ tracks_refresh(shmdemux_stream *s)
 		s->count = 0;
 		return g == -EAGAIN ? -EAGAIN : SHMDEMUX_ECORRUPT;
 	}
-	ret = table_validate(t, s->tbuf_size);
+	/* Checked once here, on our private copy, which the worker cannot
+	 * change afterwards (validate.c). */
+	ret = valid_table(t, s->tbuf_size, s->track_ok);
 	s->gen = (uint32_t)g;
 	if (ret < 0) {
 		s->count = 0;
 		return ret;
-	}
-	/* Strings are NUL-forced once here, in our private copy. */
-	t->format_name[sizeof(t->format_name) - 1] = '\0';
-	for (uint32_t i = 0; i < t->count; i++) {
-		struct sd_track *k = &t->tracks[i];
-
-		k->codec_name[sizeof(k->codec_name) - 1] = '\0';
-		k->language[sizeof(k->language) - 1] = '\0';
-		k->title[sizeof(k->title) - 1] = '\0';
 	}
 	s->count = t->count;
 	return 0;
@@ -145,30 +129,35 @@ shmdemux_format_name(shmdemux_stream *s)
 	return s->count > 0 ? table(s)->format_name : "";
 }
 
-const struct sd_track *
-stream_track(shmdemux_stream *s, int i, const uint8_t **extradata)
+int
+stream_track(shmdemux_stream *s, int i, const struct sd_track **kp,
+	     const uint8_t **extradata)
 {
 	const struct ring_tracks *t;
 	const struct sd_track *k;
 
 	tracks_refresh(s);
 	if (i < 0 || (uint32_t)i >= s->count)
-		return NULL;
+		return -EINVAL;
+	if (!s->track_ok[i])
+		return SHMDEMUX_ECORRUPT;
 	t = table(s);
 	k = &t->tracks[i];
 	*extradata = k->extradata_len == 0 ? NULL :
 	    (const uint8_t *)(t + 1) + k->extradata_off;
-	return k;
+	*kp = k;
+	return 0;
 }
 
 int
 shmdemux_get_track(shmdemux_stream *s, int i, struct shmdemux_track *o)
 {
 	const uint8_t *ed;
-	const struct sd_track *k = stream_track(s, i, &ed);
+	const struct sd_track *k;
+	int ret = stream_track(s, i, &k, &ed);
 
-	if (k == NULL)
-		return -EINVAL;
+	if (ret < 0)
+		return ret;
 	memset(o, 0, sizeof(*o));
 	o->index = k->index;
 	o->id = k->id;
@@ -225,10 +214,11 @@ int
 shmdemux_track_time_base(shmdemux_stream *s, int i, int *num, int *den)
 {
 	const uint8_t *ed;
-	const struct sd_track *k = stream_track(s, i, &ed);
+	const struct sd_track *k;
+	int ret = stream_track(s, i, &k, &ed);
 
-	if (k == NULL)
-		return -EINVAL;
+	if (ret < 0)
+		return ret;
 	*num = k->tb_num;
 	*den = k->tb_den;
 	return 0;
@@ -238,11 +228,11 @@ shmdemux_track_time_base(shmdemux_stream *s, int i, int *num, int *den)
 
 static int
 send_attach(shmdemux_conn *c, uint32_t id, const char *name, int start,
-	    unsigned flags, struct ctl_attached *out, int fds[2])
+	    unsigned flags, struct ctl_attached *out, int fds[CTL_MAX_FDS])
 {
 	struct ctl_attach req;
 	union ctl_msg *reply;
-	int nfds = 0, ret;
+	int nfds = 0, want, ret;
 
 	memset(&req, 0, sizeof(req));
 	if (name != NULL) {
@@ -255,13 +245,19 @@ send_attach(shmdemux_conn *c, uint32_t id, const char *name, int start,
 	}
 	req.start = (uint32_t)start;
 	req.flags = (flags & SHMDEMUX_ATTACH_OBSERVER) ? CTL_ATTACH_OBSERVER : 0;
+	if (flags & SHMDEMUX_ATTACH_POLL)
+		req.flags |= CTL_ATTACH_WAKE;
+	/* the data segment, our cursor page unless we observe, our wake
+	 * pipe if we poll */
+	want = (flags & SHMDEMUX_ATTACH_OBSERVER) ? 1 :
+	    (flags & SHMDEMUX_ATTACH_POLL) ? 3 : 2;
 	reply = malloc(CTL_MAX_MSG);
 	if (reply == NULL)
 		return -ENOMEM;
 	ret = conn_request(c, &req, CTL_ATTACH, NULL, 0, reply, fds, &nfds);
 	if (ret < 0)
 		goto out;
-	if (ret != CTL_ATTACHED || nfds != 2) {
+	if (ret != CTL_ATTACHED || nfds != want) {
 		ret = -EBADMSG;
 		goto out;
 	}
@@ -299,13 +295,84 @@ pin_table(shmdemux_stream *s, int data_fd)
 	return s->tbuf == NULL ? -ENOMEM : 0;
 }
 
+/* What makes the data segment safe to map and read in place: its size
+ * can never change (a shrink would turn our reads into SIGBUS), nobody can
+ * write it any more but the producer and the broker, whose mappings
+ * predate the seal (another consumer, even root through /proc/self/fd,
+ * gets EPERM), and the seals themselves are final. The size is the one the
+ * broker announced. A fake or broken broker handing anything else is
+ * refused before the first mapping. */
 static int
-map_ring(shmdemux_stream *s, const struct ctl_attached *a, int fds[2],
-	 int start)
+check_data_fd(int fd, uint64_t announced)
+{
+	const int need = F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_FUTURE_WRITE |
+		F_SEAL_SEAL;
+	struct stat st;
+	int seals = fcntl(fd, F_GET_SEALS);
+
+	/* EINVAL: not a memfd (a regular file, a pipe) */
+	if (seals < 0 || (seals & need) != need)
+		return SHMDEMUX_EUNSEALED;
+	if (fstat(fd, &st) < 0)
+		return -errno;
+	if (!S_ISREG(st.st_mode) || st.st_size < 0 ||
+	    (uint64_t)st.st_size != announced)
+		return SHMDEMUX_EUNSEALED;
+	return 0;
+}
+
+/* The read end of a pipe, as the broker makes it: anything else from a
+ * fake broker is refused (a regular file or a socket would read as data
+ * or block). Non-blocking on our side: we empty it without waiting. */
+static int
+check_wake_fd(int fd)
+{
+	struct stat st;
+	int fl = fcntl(fd, F_GETFL);
+
+	if (fl < 0 || fstat(fd, &st) < 0)
+		return -errno;
+	if (!S_ISFIFO(st.st_mode) || (fl & O_ACCMODE) != O_RDONLY)
+		return -EPROTO;
+	return fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0 ? -errno : 0;
+}
+
+/* One fd for the caller's poll loop: an epoll set of the wake pipe
+ * (readable when a record, the end or an eviction came after an empty
+ * read) and of the lifeline, for its hang-up only (the broker is gone:
+ * the next read says so). The pipe is the stream's from here on. */
+static int
+make_poll_fd(shmdemux_stream *s, int *wake)
+{
+	struct epoll_event ev = { .events = EPOLLIN };
+	int ret = check_wake_fd(*wake);
+
+	if (ret < 0)
+		return ret;
+	s->wake_fd = *wake;
+	*wake = -1;
+	if ((s->poll_fd = epoll_create1(EPOLL_CLOEXEC)) < 0)
+		return -errno;
+	ev.data.fd = s->wake_fd;
+	if (epoll_ctl(s->poll_fd, EPOLL_CTL_ADD, s->wake_fd, &ev) < 0)
+		return -errno;
+	ev.events = EPOLLRDHUP;
+	ev.data.fd = s->conn->fd;
+	if (epoll_ctl(s->poll_fd, EPOLL_CTL_ADD, s->conn->fd, &ev) < 0)
+		return -errno;
+	return ring_set_wake_fd(s->ring, s->wake_fd);
+}
+
+static int
+map_ring(shmdemux_stream *s, const struct ctl_attached *a,
+	 int fds[CTL_MAX_FDS], int start)
 {
 	int ret;
 
-	ret = ring_map(&s->ring, fds[0], fds[1], RING_ROLE_CONSUMER);
+	ret = check_data_fd(fds[0], a->data_size);
+	if (ret < 0)
+		return ret;
+	ret = ring_map(&s->ring, fds[0], -1, RING_ROLE_CONSUMER);
 	if (ret < 0)
 		return err_from_ring(ret);
 	ret = pin_table(s, fds[0]);
@@ -314,10 +381,16 @@ map_ring(shmdemux_stream *s, const struct ctl_attached *a, int fds[2],
 	s->live = ring_hdr(s->ring)->mode == RING_MODE_LIVE;
 	if (s->flags & SHMDEMUX_ATTACH_OBSERVER)
 		return 0;
-	if (a->slot < 0)
+	if (a->slot < 0 || fds[1] < 0)
 		return -EBADMSG;
-	ret = ring_attach(s->ring, (unsigned)a->slot, (enum ring_start)start);
-	return ret < 0 ? err_from_ring(ret) : 0;
+	ret = ring_attach(s->ring, fds[1], (enum ring_start)start);
+	if (ret == 0 && ring_slot(s->ring) != a->slot)
+		ret = -EPROTO;
+	if (ret < 0)
+		return err_from_ring(ret);
+	if (s->flags & SHMDEMUX_ATTACH_POLL)
+		return make_poll_fd(s, &fds[2]);
+	return 0;
 }
 
 int
@@ -326,17 +399,22 @@ shmdemux_attach(shmdemux_conn *conn, uint32_t id, const char *name,
 {
 	shmdemux_stream *s;
 	struct ctl_attached a;
-	int fds[2] = { -1, -1 };
+	int fds[CTL_MAX_FDS] = { -1, -1, -1 };
 	int ret;
 
 	*out = NULL;
 	if (start < SHMDEMUX_START_OLDEST || start > SHMDEMUX_START_LIVE ||
-	    (flags & ~(SHMDEMUX_ATTACH_OBSERVER | SHMDEMUX_ATTACH_TRACK_EVENTS)))
+	    (flags & ~(SHMDEMUX_ATTACH_OBSERVER | SHMDEMUX_ATTACH_TRACK_EVENTS |
+		       SHMDEMUX_ATTACH_POLL)) ||
+	    ((flags & SHMDEMUX_ATTACH_OBSERVER) &&
+	     (flags & SHMDEMUX_ATTACH_POLL)))
 		return -EINVAL;
 	s = calloc(1, sizeof(*s));
 	if (s == NULL)
 		return -ENOMEM;
 	s->flags = flags;
+	s->wake_fd = -1;
+	s->poll_fd = -1;
 	pthread_mutex_init(&s->hold_lock, NULL);
 	for (unsigned i = 0; i < SHMDEMUX_MAX_HELD_FRAMES; i++) {
 		s->holds[i].s = s;
@@ -355,7 +433,7 @@ shmdemux_attach(shmdemux_conn *conn, uint32_t id, const char *name,
 	s->id = a.stream_id;
 	ret = map_ring(s, &a, fds, start);
 out:
-	for (int i = 0; i < 2; i++) {
+	for (int i = 0; i < CTL_MAX_FDS; i++) {
 		if (fds[i] >= 0)
 			close(fds[i]);
 	}
@@ -371,6 +449,10 @@ static void
 stream_free(shmdemux_stream *s)
 {
 	ring_unmap(&s->ring);
+	if (s->poll_fd >= 0)
+		close(s->poll_fd);
+	if (s->wake_fd >= 0)
+		close(s->wake_fd);
 	shmdemux_disconnect(&s->conn);
 	free(s->tbuf);
 	pthread_mutex_destroy(&s->hold_lock);
@@ -406,6 +488,12 @@ uint32_t
 shmdemux_stream_id(const shmdemux_stream *s)
 {
 	return s->id;
+}
+
+int
+shmdemux_stream_fd(shmdemux_stream *s)
+{
+	return s->poll_fd >= 0 ? s->poll_fd : -EINVAL;
 }
 
 /* ---- state ---- */
@@ -475,6 +563,7 @@ shmdemux_status(shmdemux_stream *s, struct shmdemux_status *st)
 						 memory_order_relaxed);
 	st->frames_copied = atomic_load_explicit(&h->frames_copied,
 						 memory_order_relaxed);
+	st->side_data_dropped = s->side_data_dropped;
 	st->exit_code = -1;
 	st->syscall = -1;
 	if (st->state != RING_STATE_ENDED)
@@ -485,18 +574,24 @@ shmdemux_status(shmdemux_stream *s, struct shmdemux_status *st)
 	st->signal = h->end_signal;
 	st->averror = h->end_averror;
 	st->syscall = h->end_syscall;
+	/* the worker can write the header too: a string like the others */
 	memcpy(st->message, h->end_msg, sizeof(st->message) - 1);
 	st->message[sizeof(st->message) - 1] = '\0';
+	valid_string(st->message, sizeof(st->message));
 	return 0;
 }
 
 /* ---- reading ---- */
 
+/* Framing first (any entry past the meta: the record is corrupt), then
+ * meaning: an entry of a type or size no demuxer emits is dropped and
+ * counted (valid_side_data()). */
 static int
-parse_side_data(struct shmdemux_packet *p, const uint8_t *sd, uint32_t len,
-		uint32_t nb)
+parse_side_data(shmdemux_stream *s, struct shmdemux_packet *p,
+		const uint8_t *sd, uint32_t len, uint32_t nb)
 {
-	uint64_t off = 0;
+	uint64_t off = 0, dropped = 0;
+	unsigned kept = 0;
 
 	for (uint32_t i = 0; i < nb; i++) {
 		struct sd_side_data e;
@@ -507,14 +602,20 @@ parse_side_data(struct shmdemux_packet *p, const uint8_t *sd, uint32_t len,
 		off += sizeof(e);
 		if (e.size > len - off)
 			return SHMDEMUX_ECORRUPT;
-		p->side_data[i].type = e.type;
-		p->side_data[i].size = e.size;
-		p->side_data[i].data = sd + off;
+		if (valid_side_data(e.type, sd + off, e.size)) {
+			p->side_data[kept].type = e.type;
+			p->side_data[kept].size = e.size;
+			p->side_data[kept].data = sd + off;
+			kept++;
+		} else {
+			dropped++;
+		}
 		off += ((uint64_t)e.size + 7u) & ~UINT64_C(7);
 		if (off > len)
 			off = len; /* last entry's padding may be cut */
 	}
-	p->nb_side_data = nb;
+	p->nb_side_data = kept;
+	s->side_data_dropped += dropped;
 	return 0;
 }
 
@@ -543,10 +644,10 @@ parse_packet(shmdemux_stream *s, const struct ring_rd *v,
 	p->dts = m.dts;
 	p->duration = m.duration;
 	p->pos = m.pos;
-	p->flags = m.flags;
+	p->flags = valid_pkt_flags(m.flags);
 	p->track_gen = m.track_gen;
 	p->seq = v->seq;
-	return parse_side_data(p, (const uint8_t *)v->meta + sizeof(m),
+	return parse_side_data(s, p, (const uint8_t *)v->meta + sizeof(m),
 			       m.side_data_len, m.nb_side_data);
 }
 
@@ -565,7 +666,9 @@ parse_frame(shmdemux_stream *s, const struct ring_rd *v)
 	if (f->track_gen != s->gen || f->track < 0 ||
 	    (uint32_t)f->track >= s->count)
 		tracks_refresh(s);
-	if (f->track < 0 || (uint32_t)f->track >= s->count)
+	if (f->track < 0 || (uint32_t)f->track >= s->count ||
+	    !s->track_ok[f->track] ||
+	    table(s)->tracks[f->track].media_type != f->media_type)
 		return SHMDEMUX_ECORRUPT;
 	return 0;
 }
@@ -587,8 +690,12 @@ shmdemux_release(shmdemux_stream *s)
 	return ret;
 }
 
+/* take_record()'s "read on": distinct from every code it returns
+ * (SHMDEMUX_TRACKS_CHANGED is 1). */
+#define TAKE_NEXT INT_MAX
+
 /* Handle one record from ring_next(): 0 with *p filled and the view held,
- * 1 to go on reading, or a code for the caller. */
+ * TAKE_NEXT to go on reading, or a code for the caller. */
 static int
 take_record(shmdemux_stream *s, struct ring_rd *v, struct shmdemux_packet *p)
 {
@@ -598,13 +705,13 @@ take_record(shmdemux_stream *s, struct ring_rd *v, struct shmdemux_packet *p)
 		ring_release(s->ring, v);
 		tracks_refresh(s);
 		return (s->flags & SHMDEMUX_ATTACH_TRACK_EVENTS) ?
-		    SHMDEMUX_TRACKS_CHANGED : 1;
+		    SHMDEMUX_TRACKS_CHANGED : TAKE_NEXT;
 	}
 	if (v->type == RING_REC_FRAME) {
 		ret = parse_frame(s, v);
 	} else if (v->type != RING_REC_PACKET) {
 		ring_release(s->ring, v);
-		return 1;
+		return TAKE_NEXT;
 	} else {
 		ret = parse_packet(s, v, p);
 	}
@@ -725,7 +832,7 @@ shmdemux_read(shmdemux_stream *s, struct shmdemux_packet *p, int timeout_ms)
 		ret = ring_next(s->ring, &v, slice);
 		if (ret == 0) {
 			ret = take_record(s, &v, p);
-			if (ret == 1)
+			if (ret == TAKE_NEXT)
 				continue;
 			return ret;
 		}

@@ -146,6 +146,35 @@ ctl_send(int sock, const void *msg, size_t len, const int *fds, int nfds)
 	return 0;
 }
 
+int
+ctl_take_fds(struct msghdr *mh, int *fds, int max, int *bad)
+{
+	int n = 0;
+
+	*bad = 0;
+	for (struct cmsghdr *c = CMSG_FIRSTHDR(mh); c != NULL;
+	     c = CMSG_NXTHDR(mh, c)) {
+		size_t k;
+
+		if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS ||
+		    c->cmsg_len < CMSG_LEN(0)) {
+			*bad = 1;
+			continue;
+		}
+		k = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+		for (size_t i = 0; i < k; i++) {
+			int fd;
+
+			memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof(fd));
+			if (n < max)
+				fds[n++] = fd;
+			else
+				close(fd);
+		}
+	}
+	return n;
+}
+
 ssize_t
 ctl_recv(int sock, void *buf, int *fds, int *nfds)
 {
@@ -159,8 +188,7 @@ ctl_recv(int sock, void *buf, int *fds, int *nfds)
 		.msg_iov = &iov, .msg_iovlen = 1,
 		.msg_control = cbuf.buf, .msg_controllen = sizeof(cbuf.buf),
 	};
-	struct cmsghdr *c;
-	int got = 0, err;
+	int got, bad, err;
 	ssize_t n;
 
 	for (int i = 0; i < CTL_MAX_FDS; i++)
@@ -172,22 +200,10 @@ ctl_recv(int sock, void *buf, int *fds, int *nfds)
 	if (n < 0)
 		return -errno;
 
-	/* Collect fds; anything beyond CTL_MAX_FDS or of another kind is
-	 * closed so a hostile peer cannot make us leak descriptors. */
-	for (c = CMSG_FIRSTHDR(&mh); c != NULL; c = CMSG_NXTHDR(&mh, c)) {
-		if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
-			continue;
-		size_t cnt = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-		for (size_t i = 0; i < cnt; i++) {
-			int fd;
-
-			memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof(fd));
-			if (got < CTL_MAX_FDS)
-				fds[got++] = fd;
-			else
-				close(fd);
-		}
-	}
+	/* Collect fds; anything beyond CTL_MAX_FDS is closed so a hostile
+	 * peer cannot make us leak descriptors (other control messages carry
+	 * none). */
+	got = ctl_take_fds(&mh, fds, CTL_MAX_FDS, &bad);
 	*nfds = got;
 
 	err = 0;
@@ -206,25 +222,6 @@ ctl_recv(int sock, void *buf, int *fds, int *nfds)
 		return err;
 	}
 	return n;
-}
-
-int
-ctl_default_socket(char *buf, size_t cap)
-{
-	const char *env = getenv("SHMDEMUX_SOCKET");
-	const char *xdg = getenv("XDG_RUNTIME_DIR");
-	int n;
-
-	if (env != NULL && env[0] != '\0')
-		n = snprintf(buf, cap, "%s", env);
-	else if (xdg != NULL && xdg[0] == '/')
-		n = snprintf(buf, cap, "%s/shmdemux.sock", xdg);
-	else
-		n = snprintf(buf, cap, "/tmp/shmdemux-%u.sock",
-			     (unsigned)getuid());
-	if (n < 0 || (size_t)n >= cap)
-		return -ENAMETOOLONG;
-	return 0;
 }
 
 const char *

@@ -11,9 +11,13 @@
  * Requests and their replies:
  *   OPEN    -> OPENED (+1 fd, the pipe's write end, for SRC_PUSH) | ERROR
  *              (SRC_FD: the request carries the input fd)
- *   ATTACH  -> ATTACHED (+2 fds: data segment read-only, cursor segment)
- *              | ERROR. The connection then stays the consumer's lifeline:
- *              when it closes the broker frees the slot.
+ *   ATTACH  -> ATTACHED (+1 fd, the data segment read-only, and for a
+ *              reader +1 more: its own cursor page, read-write, made for
+ *              this attach only; with CTL_ATTACH_WAKE +1 more: the read
+ *              end of its wake pipe) | ERROR. An ATTACH carries no fd (one
+ *              that does is refused). The connection then stays the
+ *              consumer's lifeline: when it closes the broker frees the
+ *              slot.
  *   LIST    -> STREAM_INFO x n, then LIST_END | ERROR
  *   CLOSE   -> OK | ERROR
  *   KILL    -> OK | ERROR
@@ -33,7 +37,7 @@
 #define CTL_MAGIC   0x584d4453u /* "SDMX" */
 #define CTL_VERSION 1u
 #define CTL_MAX_MSG 16384u
-#define CTL_MAX_FDS 2
+#define CTL_MAX_FDS 3
 
 #define CTL_NAME_LEN   64
 #define CTL_FORMAT_LEN 32
@@ -124,8 +128,13 @@ struct ctl_ref {
 };
 
 enum {
-	CTL_ATTACH_OBSERVER = 1u << 0, /* no cursor slot: read header/tracks
+	CTL_ATTACH_OBSERVER = 1u << 0, /* no slot, no cursor page: header/tracks
 	                                  only, never holds the producer */
+	CTL_ATTACH_WAKE = 1u << 1,     /* a reader that polls: the broker makes
+	                                  a wake pipe, keeps and forwards the
+	                                  write end (to the producer, with the
+	                                  cursor page) and replies with the
+	                                  read end (docs/RING.md) */
 };
 
 struct ctl_attach {
@@ -138,9 +147,9 @@ struct ctl_attach {
 struct ctl_attached {
 	struct ctl_hdr hdr;
 	uint32_t stream_id;
-	int32_t slot;          /* cursor slot, -1 for observers */
+	int32_t slot;          /* consumer slot, -1 for observers */
 	uint64_t data_size;    /* expected size of the data segment */
-	uint64_t cursor_size;  /* expected size of the cursor segment */
+	uint64_t page_size;    /* RING_PAGE_SIZE; 0 for observers (no page) */
 };
 
 struct ctl_list {
@@ -234,10 +243,12 @@ int ctl_send(int sock, const void *msg, size_t len, const int *fds, int nfds);
  * message length, 0 on orderly shutdown, or -errno (-EMSGSIZE if truncated,
  * -EBADMSG if invalid). Received fds are close-on-exec. */
 ssize_t ctl_recv(int sock, void *buf, int *fds, int *nfds);
-
-/* Default socket path: $SHMDEMUX_SOCKET, else $XDG_RUNTIME_DIR/shmdemux.sock,
- * else /tmp/shmdemux-<uid>.sock. Returns 0 or -ENAMETOOLONG. */
-int ctl_default_socket(char *buf, size_t cap);
+struct msghdr;
+/* Every SCM_RIGHTS fd of a message received with recvmsg(): the first max
+ * into fds, any beyond closed, so that all can be closed on rejection.
+ * *bad is set for a control message of another kind or a malformed one.
+ * Returns how many are in fds. */
+int ctl_take_fds(struct msghdr *mh, int *fds, int max, int *bad);
 
 /* Names for enums, for messages and `ls`. Never NULL. */
 const char *sd_state_name(uint32_t state);

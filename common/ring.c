@@ -5,7 +5,8 @@
  * Conventions in this file:
  *  - The producer keeps the authoritative head/tail/seq in struct ring and
  *    only publishes them; it never reads back a value a consumer can write
- *    without clamping it.
+ *    without clamping it, and keeps its own table of the consumers it
+ *    adopted (their positions privately monotonic).
  *  - A consumer copies every shared value once into a local and checks it
  *    before using it; a failed check is -EBADMSG.
  *  - Every atomic access names its ordering and why.
@@ -14,38 +15,72 @@
 #include <limits.h>
 #include <pthread.h>
 #include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <fcntl.h>
 #include <unistd.h>
 
 #include "futex.h"
+#include "proto.h"
 #include "ring.h"
 
 #define ALIGN_UP(x, a) (((x) + ((a) - 1)) & ~((uint64_t)(a) - 1))
 #define PAGE 4096u
 #define TRACKS_RETRIES 1000
+/* Lag checkpoints kept, and how close in time two of them may be. */
+#define CP_MAX 128u
+#define CP_SPACING_DIV 32u
+/* Admin messages taken per drain; more wait for the next one. */
+#define ADMIN_DRAIN_MAX (4u * RING_MAX_SLOTS)
+/* The seals every cursor page carries. */
+#define PAGE_SEALS (F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL)
 
-_Static_assert(sizeof(struct ring_cursors) <= RING_CURSORS_HDR_SIZE,
-	       "ring_cursors too big");
+/* The producer's own record of one slot. pos is the consumer's cursor as
+ * the producer counts it: clamped to [tail, head] and never lowered, so a
+ * cursor moved backwards is no progress and one moved past what was read
+ * hurts only its consumer. Nothing else is read from the page but its
+ * sleep_seq and its futex word. */
+enum { PS_FREE = 0, PS_LIVE, PS_EVICTED };
 
-struct lag {
-	uint64_t pos;      /* slot position when last seen moving */
-	uint64_t since_ns; /* when; 0 = not tracked */
+struct pslot {
+	const struct ring_page *pg;  /* read-only mapping while LIVE */
+	int wfd;                     /* its wake pipe's write end (the ADD's
+	                                second fd) while LIVE, or -1 */
+	uint64_t id;                 /* attach id from the ADD */
+	uint64_t pos;
+	uint32_t state;
+};
+
+/* The broker's record of one slot: its page (read-write, for the raise at
+ * attach, the futex bumps and `ls`) until the DEL went out. */
+enum { AS_FREE = 0, AS_USED, AS_DEL };
+
+struct aslot {
+	struct ring_page *pg;
+	int wfd;                     /* its wake pipe's write end, or -1 */
+	uint64_t id;
+	uint32_t state;
+};
+
+/* Lag eviction: since ns, the producer has waited for every consumer to
+ * get past pos (docs/RING.md, "Lag eviction"). */
+struct lagcp {
+	uint64_t pos, ns;
 };
 
 struct ring {
 	enum ring_role role;
-	void *dmap, *cmap;
-	size_t dlen, clen;
+	void *dmap;
+	size_t dlen;
 	struct ring_hdr *hdr;
-	struct ring_cursors *cur;
-	struct ring_slot *slots;
 	uint8_t *tracks;
 	uint8_t *area;
 	uint8_t *pool;
+	int admin_fd;          /* producer, broker: the admin channel, or -1 */
 	/* validated copies of the header geometry: never re-read */
 	uint64_t ds;
 	uint64_t ps;           /* frame pool bytes, 0 = none */
@@ -54,9 +89,17 @@ struct ring {
 
 	/* producer: authoritative state, published to the header */
 	uint64_t p_head, p_tail, p_seq;
-	uint64_t p_limit;      /* every active cursor was >= this at p_gen */
-	uint32_t p_gen;        /* attached_total when p_limit was computed */
+	uint64_t p_limit;      /* every live cursor was >= this (p_slots) */
+	uint32_t p_slot_gen;   /* slot_gen when the channel was last drained */
 	bool p_hold_done;      /* wait_consumers reached (sticky) */
+	bool p_admin_closed;   /* the broker closed the channel */
+	uint32_t p_adopted;    /* consumers ever adopted (wait_consumers) */
+	struct pslot *p_slots; /* nslots */
+	uint16_t *p_live;      /* indices of the LIVE slots */
+	uint32_t p_nlive;
+	int p_blocker;         /* the slowest live slot at the last scan, -1 */
+	struct lagcp p_cp[CP_MAX];
+	uint32_t p_cp_first, p_cp_n;
 	uint64_t p_packets, p_frames, p_bytes, p_waits, p_evictions;
 	/* Private log of the record lengths in [p_tail, p_head) (in units of
 	 * RING_ALIGN), oldest first, in a power-of-two circular array: the
@@ -78,10 +121,17 @@ struct ring {
 	uint64_t p_unwoken_at; /* p_head at the last wake check */
 	uint64_t p_unwoken_pad; /* pad bytes since then (no byte threshold) */
 	uint64_t p_wake_bytes; /* wake after this many bytes (ds / 32) */
-	struct lag *lag;
+
+	/* broker */
+	struct aslot *a_slots; /* nslots */
+	uint64_t a_next_id;
+	uint32_t a_used, a_pending;
+	bool a_dead;           /* the producer's end is closed */
 
 	/* consumer */
 	int slot;              /* -1 until ring_attach() */
+	uint64_t c_id;         /* our attach id */
+	struct ring_page *c_page;
 	uint64_t c_pos;        /* next record to read */
 	uint64_t c_head;       /* cached head, <= the real head */
 	uint64_t c_overruns;
@@ -97,6 +147,8 @@ struct ring {
 	uint64_t c_floor;      /* under c_lock; UINT64_MAX: nothing held */
 	uint64_t c_mirror;     /* under c_lock */
 	uint64_t c_pub;        /* under c_lock: the value last published */
+	int c_wfd;             /* read end of our wake pipe, or -1 */
+	bool c_armed;          /* sleep_seq announced by arm_wake() */
 };
 
 static int
@@ -127,27 +179,12 @@ data_seg_size(uint64_t ds, uint64_t ps)
 	return RING_HDR_SIZE + RING_TRACKS_SIZE + ds + ps;
 }
 
-static uint64_t
-cursor_seg_size(uint32_t nslots)
-{
-	return ALIGN_UP(RING_CURSORS_HDR_SIZE +
-			(uint64_t)nslots * sizeof(struct ring_slot), PAGE);
-}
-
 uint64_t
 ring_data_seg_size(const struct ring_params *p)
 {
 	uint64_t ds, ps;
 
 	return params_ok(p, &ds, &ps) ? data_seg_size(ds, ps) : 0;
-}
-
-uint64_t
-ring_cursor_seg_size(const struct ring_params *p)
-{
-	uint64_t ds, ps;
-
-	return params_ok(p, &ds, &ps) ? cursor_seg_size(p->max_consumers) : 0;
 }
 
 /* Size an fd from scratch (truncating first zeroes any old contents) and
@@ -189,40 +226,25 @@ init_hdr(struct ring_hdr *h, const struct ring_params *p, uint64_t ds,
 }
 
 int
-ring_create(int data_fd, int cursor_fd, const struct ring_params *p)
+ring_create(int data_fd, const struct ring_params *p)
 {
-	uint64_t ds, ps, dlen, clen;
-	void *d = MAP_FAILED, *c = MAP_FAILED;
-	struct ring_cursors *cur;
+	uint64_t ds, ps, dlen;
+	void *d;
 	int ret;
 
 	if (!params_ok(p, &ds, &ps))
 		return -EINVAL;
 	dlen = data_seg_size(ds, ps);
-	clen = cursor_seg_size(p->max_consumers);
-	if ((ret = size_fd(data_fd, dlen)) < 0 ||
-	    (ret = size_fd(cursor_fd, clen)) < 0)
+	if ((ret = size_fd(data_fd, dlen)) < 0)
 		return ret;
 	/* Only the header page is written; the rest is zero from ftruncate. */
 	d = mmap(NULL, RING_HDR_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED,
 		 data_fd, 0);
-	c = mmap(NULL, clen, PROT_READ | PROT_WRITE, MAP_SHARED, cursor_fd, 0);
-	if (d == MAP_FAILED || c == MAP_FAILED) {
-		ret = -errno;
-		goto out;
-	}
+	if (d == MAP_FAILED)
+		return -errno;
 	init_hdr(d, p, ds, ps);
-	cur = c;
-	cur->abi_version = RING_ABI_VERSION;
-	cur->max_consumers = p->max_consumers;
-	cur->magic = RING_CUR_MAGIC;
-	ret = 0;
-out:
-	if (d != MAP_FAILED)
-		munmap(d, RING_HDR_SIZE);
-	if (c != MAP_FAILED)
-		munmap(c, clen);
-	return ret;
+	munmap(d, RING_HDR_SIZE);
+	return 0;
 }
 
 /* Check the header against the object's real size. Every field is read
@@ -255,16 +277,6 @@ check_hdr(struct ring *r, const volatile struct ring_hdr *h, uint64_t fsize)
 		return -EPROTO;
 	return 0;
 }
-
-static int
-check_cursors(const struct ring *r, const volatile struct ring_cursors *c)
-{
-	if (c->magic != RING_CUR_MAGIC || c->abi_version != RING_ABI_VERSION ||
-	    c->max_consumers != r->nslots)
-		return -EPROTO;
-	return 0;
-}
-
 /* Room in the length log for n more records. */
 static int
 lens_reserve(struct ring *r, uint64_t n)
@@ -336,7 +348,9 @@ lens_load(struct ring *r)
 }
 
 /* The producer resumes from the published state; it is its own (or the
- * broker's fresh header), but a bad value must not send it walking. */
+ * broker's fresh header), but a bad value must not send it walking. The
+ * consumers it adopted in an earlier mapping are not known to this one:
+ * a producer maps its ring once. */
 static int
 load_producer_state(struct ring *r)
 {
@@ -350,7 +364,10 @@ load_producer_state(struct ring *r)
 	    r->p_head % RING_ALIGN || r->p_tail % RING_ALIGN)
 		return -EPROTO;
 	r->p_limit = r->p_tail;
-	r->p_gen = UINT32_MAX;
+	/* 0, not the header's value: the first check drains the channel,
+	 * where the ADDs of consumers attached before we mapped wait. */
+	r->p_slot_gen = 0;
+	r->p_blocker = -1;
 	r->p_last_sync = atomic_load_explicit(&h->last_sync,
 					      memory_order_relaxed);
 	if (r->p_last_sync != UINT64_MAX && r->p_last_sync >= r->p_head)
@@ -371,10 +388,34 @@ load_producer_state(struct ring *r)
 					  memory_order_relaxed);
 	r->p_evictions = atomic_load_explicit(&h->evictions,
 					      memory_order_relaxed);
-	r->lag = calloc(r->nslots, sizeof(*r->lag));
-	if (r->lag == NULL)
+	r->p_slots = calloc(r->nslots, sizeof(*r->p_slots));
+	r->p_live = calloc(r->nslots, sizeof(*r->p_live));
+	if (r->p_slots == NULL || r->p_live == NULL)
 		return -ENOMEM;
+	for (uint32_t i = 0; i < r->nslots; i++)
+		r->p_slots[i].wfd = -1;
 	return lens_load(r);
+}
+
+static void
+close_wfd(int *fd)
+{
+	if (*fd >= 0)
+		close(*fd);
+	*fd = -1;
+}
+
+/* One byte into a consumer's wake pipe: its poll loop wakes. The pipe is
+ * non-blocking on our side (the broker made it, and the consumer holds
+ * only the read end, so it cannot change that); a full pipe is already
+ * readable, so EAGAIN loses nothing. */
+static void
+poke(int fd)
+{
+	static const char one = 1;
+
+	if (fd >= 0)
+		(void)!write(fd, &one, 1);
 }
 
 static int
@@ -398,7 +439,7 @@ map_fd(int fd, int prot, void **out, size_t *len)
 }
 
 int
-ring_map(struct ring **out, int data_fd, int cursor_fd, enum ring_role role)
+ring_map(struct ring **out, int data_fd, int admin_fd, enum ring_role role)
 {
 	struct ring *r;
 	int dprot = PROT_READ | PROT_WRITE, ret;
@@ -411,7 +452,9 @@ ring_map(struct ring **out, int data_fd, int cursor_fd, enum ring_role role)
 		return -ENOMEM;
 	r->role = role;
 	r->slot = -1;
+	r->admin_fd = role == RING_ROLE_CONSUMER ? -1 : admin_fd;
 	r->c_floor = UINT64_MAX;
+	r->c_wfd = -1;
 	pthread_mutex_init(&r->c_lock, NULL);
 	if (role == RING_ROLE_CONSUMER)
 		dprot = PROT_READ;
@@ -420,22 +463,18 @@ ring_map(struct ring **out, int data_fd, int cursor_fd, enum ring_role role)
 	r->hdr = r->dmap;
 	if ((ret = check_hdr(r, r->hdr, r->dlen)) < 0)
 		goto out;
-	if ((ret = map_fd(cursor_fd, PROT_READ | PROT_WRITE, &r->cmap,
-			  &r->clen)) < 0)
-		goto out;
-	ret = -EPROTO;
-	if (r->clen != cursor_seg_size(r->nslots))
-		goto out;
-	r->cur = r->cmap;
-	if ((ret = check_cursors(r, r->cur)) < 0)
-		goto out;
-	r->slots = (struct ring_slot *)((uint8_t *)r->cmap +
-					RING_CURSORS_HDR_SIZE);
 	r->tracks = (uint8_t *)r->dmap + RING_HDR_SIZE;
 	r->area = r->tracks + RING_TRACKS_SIZE;
 	r->pool = r->ps ? r->area + r->ds : NULL;
 	if (role == RING_ROLE_PRODUCER && (ret = load_producer_state(r)) < 0)
 		goto out;
+	if (role == RING_ROLE_ADMIN &&
+	    (r->a_slots = calloc(r->nslots, sizeof(*r->a_slots))) == NULL) {
+		ret = -ENOMEM;
+		goto out;
+	}
+	for (uint32_t i = 0; r->a_slots != NULL && i < r->nslots; i++)
+		r->a_slots[i].wfd = -1;
 	*out = r;
 	return 0;
 out:
@@ -447,14 +486,27 @@ void
 ring_unmap(struct ring **rp)
 {
 	struct ring *r;
+	unsigned i;
 
 	if (rp == NULL || (r = *rp) == NULL)
 		return;
 	if (r->dmap)
 		munmap(r->dmap, r->dlen);
-	if (r->cmap)
-		munmap(r->cmap, r->clen);
-	free(r->lag);
+	for (i = 0; r->p_slots != NULL && i < r->nslots; i++) {
+		if (r->p_slots[i].pg != NULL)
+			munmap((void *)r->p_slots[i].pg, RING_PAGE_SIZE);
+		close_wfd(&r->p_slots[i].wfd);
+	}
+	for (i = 0; r->a_slots != NULL && i < r->nslots; i++) {
+		if (r->a_slots[i].pg != NULL)
+			munmap(r->a_slots[i].pg, RING_PAGE_SIZE);
+		close_wfd(&r->a_slots[i].wfd);
+	}
+	if (r->c_page != NULL)
+		munmap(r->c_page, RING_PAGE_SIZE);
+	free(r->p_slots);
+	free(r->p_live);
+	free(r->a_slots);
 	free(r->p_lens);
 	pthread_mutex_destroy(&r->c_lock);
 	free(r);
@@ -467,12 +519,6 @@ ring_hdr(const struct ring *r)
 	return r->hdr;
 }
 
-const struct ring_cursors *
-ring_cursors(const struct ring *r)
-{
-	return r->cur;
-}
-
 void *
 ring_pool(const struct ring *r, uint64_t *size)
 {
@@ -480,19 +526,284 @@ ring_pool(const struct ring *r, uint64_t *size)
 	return r->pool;
 }
 
+/* ---- the admin channel, producer side ---- */
+
+/* The page of an ADD: a regular file of exactly RING_PAGE_SIZE bytes,
+ * sealed against resizing (nobody can shrink it under our mapping, which
+ * would SIGBUS us), opened read-only. Mapped read-only: we only read it,
+ * and futex waits work on a read-only shared mapping. The fd is closed
+ * here whatever happens (a worker has few). */
+static const struct ring_page *
+map_page_ro(int fd)
+{
+	struct stat st;
+	void *m = MAP_FAILED;
+	int seals, fl;
+
+	if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) &&
+	    st.st_size == (off_t)RING_PAGE_SIZE &&
+	    (seals = fcntl(fd, F_GET_SEALS)) >= 0 &&
+	    (seals & PAGE_SEALS) == PAGE_SEALS &&
+	    (fl = fcntl(fd, F_GETFL)) >= 0 && (fl & O_ACCMODE) == O_RDONLY)
+		m = mmap(NULL, RING_PAGE_SIZE, PROT_READ, MAP_SHARED, fd, 0);
+	close(fd);
+	return m == MAP_FAILED ? NULL : m;
+}
+
+static uint64_t
+clamp_pos(const struct ring *r, uint64_t p)
+{
+	return p < r->p_tail ? r->p_tail : p > r->p_head ? r->p_head : p;
+}
+
+/* ADD: a new consumer. A slot still taken (no DEL came for it) keeps its
+ * consumer; the broker never reuses a slot before its DEL. */
+static void
+adopt(struct ring *r, const struct ring_admin_msg *m, int fd, int wfd)
+{
+	struct pslot *s = &r->p_slots[m->slot];
+	const struct ring_page *pg;
+
+	if (s->state != PS_FREE) {
+		close(fd);
+		close_wfd(&wfd);
+		return;
+	}
+	if ((pg = map_page_ro(fd)) == NULL) {
+		close_wfd(&wfd);
+		return;
+	}
+	s->pg = pg;
+	s->wfd = wfd;
+	s->id = m->id;
+	s->state = PS_LIVE;
+	/* Its cursor starts no lower than the broker said, whatever the
+	 * page says now; scans raise it from the page. */
+	s->pos = clamp_pos(r, m->start);
+	r->p_live[r->p_nlive++] = (uint16_t)m->slot;
+	r->p_adopted++;
+	if (s->pos < r->p_limit)
+		r->p_limit = s->pos;
+}
+
+static void
+unlive(struct ring *r, unsigned slot)
+{
+	struct pslot *s = &r->p_slots[slot];
+
+	for (uint32_t k = 0; k < r->p_nlive; k++)
+		if (r->p_live[k] == slot) {
+			r->p_live[k] = r->p_live[--r->p_nlive];
+			break;
+		}
+	munmap((void *)s->pg, RING_PAGE_SIZE);
+	s->pg = NULL;
+	close_wfd(&s->wfd);
+	if (r->p_blocker == (int)slot)
+		r->p_blocker = -1;
+}
+
+/* DEL: the consumer left (or was evicted and has now left). */
+static void
+drop(struct ring *r, const struct ring_admin_msg *m)
+{
+	struct pslot *s = &r->p_slots[m->slot];
+
+	if (s->state == PS_FREE || s->id != m->id)
+		return;
+	if (s->state == PS_LIVE)
+		unlive(r, m->slot);
+	s->state = PS_FREE;
+}
+
+/* The second fd of an ADD: the write end of a pipe, non-blocking (a
+ * write never waits for the consumer). */
+static bool
+wake_end_ok(int fd)
+{
+	struct stat st;
+	int fl = fcntl(fd, F_GETFL);
+
+	return fl >= 0 && (fl & O_ACCMODE) == O_WRONLY && (fl & O_NONBLOCK) &&
+	       fstat(fd, &st) == 0 && S_ISFIFO(st.st_mode);
+}
+
+/* One message from the broker, checked like any input: exact size, magic,
+ * a known op, slot and id in range, exactly the fds the op carries. A
+ * malformed one is dropped (its fds closed). 1: one taken; 0: none
+ * waiting; -EPIPE: the broker closed the channel. */
+static int
+admin_recv(struct ring *r)
+{
+	struct ring_admin_msg m;
+	char extra;
+	struct iovec iov[2] = {
+		{ .iov_base = &m, .iov_len = sizeof(m) },
+		{ .iov_base = &extra, .iov_len = 1 },
+	};
+	union {
+		char buf[CMSG_SPACE(2 * sizeof(int))];
+		struct cmsghdr align;
+	} cb;
+	struct msghdr mh = {
+		.msg_iov = iov, .msg_iovlen = 2,
+		.msg_control = cb.buf, .msg_controllen = sizeof(cb.buf),
+	};
+	int fds[2], nfds, bad;
+	bool ok;
+	ssize_t n;
+
+	do
+		n = recvmsg(r->admin_fd, &mh, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+	while (n < 0 && errno == EINTR);
+	if (n < 0)
+		return errno == EAGAIN || errno == EWOULDBLOCK ? 0 : -EPIPE;
+	nfds = ctl_take_fds(&mh, fds, 2, &bad);
+	if (n == 0 && nfds == 0)
+		return -EPIPE; /* the broker never sends an empty message */
+	ok = !bad && !(mh.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) &&
+	     n == (ssize_t)sizeof(m) && m.magic == RING_ADMIN_MAGIC &&
+	     m.slot < r->nslots && m.id != 0 && m.pad == 0;
+	if (ok && m.op == RING_ADMIN_ADD &&
+	    (nfds == 1 || (nfds == 2 && wake_end_ok(fds[1])))) {
+		adopt(r, &m, fds[0], nfds == 2 ? fds[1] : -1);
+		return 1;
+	}
+	if (ok && m.op == RING_ADMIN_DEL && nfds == 0)
+		drop(r, &m);
+	for (int i = 0; i < nfds; i++)
+		close(fds[i]);
+	return 1;
+}
+
+/* Take every waiting message. false if some may be left (the bound was
+ * reached), so the caller does not count the channel as drained. */
+static bool
+admin_drain(struct ring *r)
+{
+	int ret = 1;
+
+	for (unsigned i = 0; i < ADMIN_DRAIN_MAX && ret == 1; i++)
+		ret = admin_recv(r);
+	if (ret < 0)
+		r->p_admin_closed = true;
+	return ret != 1;
+}
+
+/* If slot_gen moved since the last drain, drain. Acquire: pairs with the
+ * broker's seq_cst increment, made after it sent the message, so the
+ * message is in the channel. slot_gen is loaded before the drain: an
+ * increment during it is seen by the next check. */
+static void
+admin_check(struct ring *r)
+{
+	uint32_t g = atomic_load_explicit(&r->hdr->slot_gen,
+					  memory_order_acquire);
+
+	if (g == r->p_slot_gen)
+		return;
+	/* No channel (or no broker any more): nothing can be waiting. */
+	if (r->admin_fd < 0 || r->p_admin_closed || admin_drain(r))
+		r->p_slot_gen = g;
+}
+
+int
+ring_admin_poll(struct ring *r)
+{
+	uint32_t g;
+
+	if (r->role != RING_ROLE_PRODUCER || r->admin_fd < 0)
+		return -EPERM;
+	if (r->p_admin_closed)
+		return -EPIPE;
+	g = atomic_load_explicit(&r->hdr->slot_gen, memory_order_acquire);
+	if (admin_drain(r))
+		r->p_slot_gen = g;
+	return r->p_admin_closed ? -EPIPE : 0;
+}
+
+int
+ring_admin_pending(const struct ring *r)
+{
+	/* Relaxed: a hint; ring_admin_poll() loads it again with acquire. */
+	return r->role == RING_ROLE_PRODUCER && r->admin_fd >= 0 &&
+	       !r->p_admin_closed &&
+	       atomic_load_explicit(&r->hdr->slot_gen, memory_order_relaxed) !=
+	       r->p_slot_gen;
+}
+
+unsigned
+ring_adopted(const struct ring *r)
+{
+	return r->p_nlive;
+}
+
 /* ---- wakeups ---- */
+
+/* Does an adopted consumer say it is about to sleep on the current
+ * wake_seq? Its sleep_seq holds RING_SLEEPING | the value it read; an
+ * older value means it was woken since (or its wait fails at once). The
+ * caller's seq_cst fence orders its head or state stores before these
+ * loads (see wake_consumers). A consumer with a wake pipe that still
+ * announces an older value did not wait: it announced itself before we
+ * adopted it and a state change moved wake_seq on meanwhile (only
+ * adopted consumers are poked). Its pipe is poked here; it drops the
+ * announcement once it reads a record, so this is once per miss. */
+static bool
+sleeper(const struct ring *r)
+{
+	uint64_t want = RING_SLEEPING |
+		atomic_load_explicit(&r->hdr->wake_seq, memory_order_relaxed);
+	bool found = false;
+
+	for (uint32_t k = 0; k < r->p_nlive; k++) {
+		const struct pslot *s = &r->p_slots[r->p_live[k]];
+		uint64_t v = atomic_load_explicit(&s->pg->sleep_seq,
+						  memory_order_relaxed);
+
+		if (v == want)
+			found = true;
+		else if (s->wfd >= 0 && (v & RING_SLEEPING))
+			poke(s->wfd);
+	}
+	return found;
+}
+
+/* After wake_seq moved on from w: poke the wake pipe of every consumer
+ * that said it sleeps on w. Only after the increment: a consumer that
+ * re-arms once it was poked must arm on the new value, or the next check
+ * would not count it as a sleeper. One that armed on the new value before
+ * this scan re-checks head after arming and finds the records. */
+static void
+poke_sleepers(struct ring *r, uint32_t w)
+{
+	for (uint32_t k = 0; k < r->p_nlive; k++) {
+		const struct pslot *s = &r->p_slots[r->p_live[k]];
+
+		if (s->wfd >= 0 &&
+		    atomic_load_explicit(&s->pg->sleep_seq,
+					 memory_order_relaxed) ==
+		    (RING_SLEEPING | w))
+			poke(s->wfd);
+	}
+}
 
 /* Wake consumers sleeping on wake_seq. The caller has stored head (for one
  * or, with wake batching, several records) or state. The seq_cst fence
- * orders every one of those stores before the load of wake_needed; a
- * consumer stores wake_needed (seq_cst) before re-loading head, so either
- * it sees the new head or we see its flag (store-load Dekker pairing;
- * release/acquire alone would let both miss each other). Clearing the flag
- * makes later checks skip the syscall until some consumer arms it again:
- * one wake per sleep, not one per record. */
+ * orders every one of those stores before the loads of the consumers'
+ * sleep_seq; a consumer stores sleep_seq (seq_cst) before re-loading head,
+ * so either it sees the new head or we see its word (store-load Dekker
+ * pairing; release/acquire alone would let both miss each other). Its word
+ * names the wake_seq value it sleeps on, so once we bumped wake_seq later
+ * checks skip the syscall until it sleeps again: one wake per sleep, not
+ * one per record, and without the producer writing consumer pages. The
+ * channel is checked after the fence too (the same pairing with the
+ * broker's slot_gen increment): a consumer attached since is scanned. */
 static void
 wake_consumers(struct ring *r, bool always)
 {
+	uint32_t w;
+
 	if (r->role == RING_ROLE_PRODUCER) {
 		/* Every record published so far is covered by this check. */
 		r->p_unwoken = 0;
@@ -500,18 +811,18 @@ wake_consumers(struct ring *r, bool always)
 		r->p_unwoken_pad = 0;
 	}
 	atomic_thread_fence(memory_order_seq_cst);
-	if (!always &&
-	    atomic_load_explicit(&r->cur->wake_needed,
-				 memory_order_relaxed) == 0)
-		return;
-	/* seq_cst exchange: reads-from the consumer's seq_cst store, so its
-	 * earlier read of wake_seq happens before our increment below. */
-	atomic_exchange_explicit(&r->cur->wake_needed, 0,
-				 memory_order_seq_cst);
+	if (!always) {
+		admin_check(r);
+		if (!sleeper(r))
+			return;
+	}
 	/* Release: a woken consumer that sees the new wake_seq also sees the
 	 * head/state stored before it. */
-	atomic_fetch_add_explicit(&r->hdr->wake_seq, 1, memory_order_release);
+	w = atomic_fetch_add_explicit(&r->hdr->wake_seq, 1,
+				      memory_order_release);
 	futex_wake(&r->hdr->wake_seq, INT_MAX);
+	if (r->role == RING_ROLE_PRODUCER)
+		poke_sleepers(r, w);
 }
 
 /* Wake batching: a publish only counts the record; the wake check above
@@ -539,12 +850,12 @@ ring_flush(struct ring *r)
 	return 0;
 }
 
-/* Wake a producer blocked for space (on release_seq). */
+/* Wake a producer blocked for space on our page's futex word. */
 static void
-wake_producer(struct ring_cursors *c)
+wake_producer(struct ring_page *pg)
 {
-	atomic_fetch_add_explicit(&c->release_seq, 1, memory_order_release);
-	futex_wake(&c->release_seq, 1);
+	atomic_fetch_add_explicit(&pg->release_seq, 1, memory_order_release);
+	futex_wake(&pg->release_seq, 1);
 }
 
 /* ---- producer ---- */
@@ -580,136 +891,155 @@ walk_tail(const struct ring *r, uint64_t need, uint64_t more, uint64_t *out,
 	return 0;
 }
 
-/* Evict slot i if it has blocked us without moving for lag_ms. Returns true
- * when it was evicted. The bookkeeping is private: the shared seen_pos /
- * last_move_ns fields are a diagnostic copy a consumer could forge. */
-static bool
-check_lag(struct ring *r, unsigned i, uint64_t pos, uint64_t now)
-{
-	struct ring_slot *s = &r->slots[i];
-	struct lag *l = &r->lag[i];
-	uint32_t active = RING_SLOT_ACTIVE;
+/* ---- lag eviction ---- */
 
-	if (l->since_ns == 0 || l->pos != pos) {
-		l->pos = pos;
-		l->since_ns = now;
-		/* Relaxed: diagnostics only. */
-		atomic_store_explicit(&s->seen_pos, pos, memory_order_relaxed);
-		atomic_store_explicit(&s->last_move_ns, now,
-				      memory_order_relaxed);
-		return false;
+static struct lagcp *
+cp_at(struct ring *r, uint32_t i)
+{
+	return &r->p_cp[(r->p_cp_first + i) % CP_MAX];
+}
+
+/* The producer starts waiting for room at now, for every cursor to pass
+ * goal (RING_LAG_RECS records past what it needs). Checkpoints are kept in
+ * order of position and time; one already past goal covers it (the room
+ * was needed earlier). Two closer than lag/CP_SPACING_DIV in time are
+ * merged by moving the newer one up to (goal, now): the records it covered
+ * then count as needed later than they were, which only ever makes a lag
+ * age smaller. At most CP_MAX are kept; the oldest go first, and what lies
+ * below the oldest one left is then older than (CP_MAX - 2) spacings,
+ * several times the timeout. */
+static void
+cp_note(struct ring *r, uint64_t goal, uint64_t now)
+{
+	uint64_t gap = (uint64_t)r->lag_ms * (1000000u / CP_SPACING_DIV);
+	struct lagcp *c;
+
+	while (r->p_cp_n > 0 && cp_at(r, 0)->pos <= r->p_tail) {
+		r->p_cp_first = (r->p_cp_first + 1) % CP_MAX;
+		r->p_cp_n--;
 	}
-	if (now - l->since_ns < (uint64_t)r->lag_ms * 1000000u)
-		return false;
-	l->since_ns = 0;
-	/* acq_rel CAS: the broker may be freeing the slot concurrently; only
-	 * one of us may decrement active. */
-	if (!atomic_compare_exchange_strong_explicit(&s->state, &active,
-			RING_SLOT_EVICTED, memory_order_acq_rel,
-			memory_order_relaxed))
-		return false;
-	atomic_fetch_sub_explicit(&r->cur->active, 1, memory_order_relaxed);
+	if (r->p_cp_n > 0 && goal <= cp_at(r, r->p_cp_n - 1)->pos)
+		return;
+	if (r->p_cp_n >= 2 && now - cp_at(r, r->p_cp_n - 2)->ns < gap) {
+		c = cp_at(r, r->p_cp_n - 1);
+		c->pos = goal;
+		c->ns = now;
+		return;
+	}
+	if (r->p_cp_n == CP_MAX) {
+		r->p_cp_first = (r->p_cp_first + 1) % CP_MAX;
+		r->p_cp_n--;
+	}
+	c = cp_at(r, r->p_cp_n++);
+	c->pos = goal;
+	c->ns = now;
+}
+
+/* How long the producer has been waiting for a cursor at pos to move on:
+ * since the first checkpoint past pos (0 when none is). */
+static uint64_t
+lag_age(struct ring *r, uint64_t pos, uint64_t now)
+{
+	for (uint32_t i = 0; i < r->p_cp_n; i++) {
+		const struct lagcp *c = cp_at(r, i);
+
+		if (c->pos > pos)
+			return now > c->ns ? now - c->ns : 0;
+	}
+	return 0;
+}
+
+/* The position RING_LAG_RECS records past t, the start of the n-th logged
+ * record (capped at head). */
+static uint64_t
+lag_goal(const struct ring *r, uint64_t t, uint64_t n)
+{
+	for (uint32_t k = 0; k < RING_LAG_RECS && n + k < r->p_lens_n; k++)
+		t += lens_at(r, n + k);
+	return t;
+}
+
+/* Evict slot i: privately first, then published in hdr.evicted[] under the
+ * consumer's attach id, so only that consumer reads it as its own; every
+ * consumer is woken (the evicted one gets -ECONNRESET now). The slot stays
+ * taken until the broker's DEL. */
+static void
+evict(struct ring *r, unsigned i)
+{
+	struct pslot *s = &r->p_slots[i];
+
+	/* Release: a consumer that sees its id also sees everything we wrote
+	 * before (nothing it needs; it stops reading). Stored before the
+	 * poke: the consumer's poll loop wakes to read -ECONNRESET (the pipe
+	 * write and read order the two). The pipe goes with the slot. */
+	atomic_store_explicit(&r->hdr->evicted[i], s->id, memory_order_release);
+	poke(s->wfd);
+	unlive(r, i);
+	s->state = PS_EVICTED;
 	atomic_store_explicit(&r->hdr->evictions, ++r->p_evictions,
 			      memory_order_relaxed);
-	wake_consumers(r, true); /* the evicted one sees -ECONNRESET now */
-	return true;
+	wake_consumers(r, true);
 }
 
-/* Recompute the reclaim limit: the lowest active cursor, each clamped to
- * [lo, p_head] (cursor values are untrusted). With lag set, slots below
- * want are checked for eviction. Caches the result in p_limit/p_gen. */
-static uint64_t
-scan_limit(struct ring *r, uint64_t lo, uint64_t want, bool lag)
-{
-	uint64_t limit = r->p_head, p, now = 0;
-	uint32_t g;
-	unsigned i;
+/* ---- the producer's view of the cursors ---- */
 
-	/* Acquire: pairs with the broker's seq_cst increment made after it
-	 * initialised the new slot, so the slot loads below see it. */
-	g = atomic_load_explicit(&r->cur->attached_total,
-				 memory_order_acquire);
-	r->p_gen = g;
+/* A consumer's cursor as we count it: the page's value (untrusted) capped
+ * at head, taken only when above what we had (never lowered), and at
+ * least lo. Acquire: pairs with the consumer's release store of pos, so
+ * its reads of the bytes below pos are done before we overwrite them. */
+static uint64_t
+slot_pos(const struct ring *r, struct pslot *s, uint64_t lo)
+{
+	uint64_t p = atomic_load_explicit(&s->pg->pos, memory_order_acquire);
+
+	if (p > r->p_head)
+		p = r->p_head;
+	if (p > s->pos)
+		s->pos = p;
+	if (s->pos < lo)
+		s->pos = lo;
+	return s->pos;
+}
+
+#define SCAN_LAG   1u  /* evict cursors below want past their lag age */
+#define SCAN_QUIET 2u  /* no admin message (every page stays mapped) */
+
+/* Recompute the reclaim limit: the lowest live cursor, or lo before
+ * wait_consumers consumers were adopted. Also notes the slowest one in
+ * p_blocker (-1: none holds us). Caches the result in p_limit. */
+static uint64_t
+scan_limit(struct ring *r, uint64_t lo, uint64_t want, unsigned flags,
+	   uint64_t now)
+{
+	uint64_t limit = r->p_head, p, lag = (uint64_t)r->lag_ms * 1000000u;
+	int blocker = -1;
+	uint32_t k;
+
+	if (!(flags & SCAN_QUIET))
+		admin_check(r);
 	if (!r->p_hold_done) {
-		if (g < r->wait_consumers)
+		if (r->p_adopted < r->wait_consumers) {
+			r->p_blocker = -1;
 			return r->p_limit = lo;
+		}
 		r->p_hold_done = true;
 	}
-	if (lag && r->lag_ms)
-		now = mono_ns();
-	for (i = 0; i < r->nslots; i++) {
-		struct ring_slot *s = &r->slots[i];
+	for (k = 0; k < r->p_nlive;) {
+		unsigned i = r->p_live[k];
 
-		/* Acquire: a slot that became ACTIVE has its pos set. */
-		if (atomic_load_explicit(&s->state, memory_order_acquire) !=
-		    RING_SLOT_ACTIVE) {
-			r->lag[i].since_ns = 0;
+		p = slot_pos(r, &r->p_slots[i], lo);
+		if ((flags & SCAN_LAG) && p < want && lag_age(r, p, now) >= lag) {
+			evict(r, i); /* takes p_live[k] out */
 			continue;
 		}
-		/* Acquire: pairs with the consumer's release store of pos,
-		 * so its reads of the bytes below pos are done before we
-		 * overwrite them. */
-		p = atomic_load_explicit(&s->pos, memory_order_acquire);
-		if (p < lo)
-			p = lo;
-		if (p > r->p_head)
-			p = r->p_head;
-		if (now && p < want && check_lag(r, i, p, now))
-			continue;
-		if (p < limit)
+		if (p < limit) {
 			limit = p;
-	}
-	return r->p_limit = limit;
-}
-
-/* Block until the cursors allow tail = t, or the deadline. Once we have to
- * sleep, consumers wake us only when they are a sixteenth of the ring past
- * t (prod_want), so a producer faster than its consumers sleeps once per
- * batch of records rather than once per record. */
-static int
-wait_cursors(struct ring *r, uint64_t lo, uint64_t t, uint64_t deadline,
-	     bool *counted)
-{
-	struct ring_cursors *c = r->cur;
-	uint64_t goal = t + r->ds / 16;
-	uint32_t seq;
-	int ms;
-
-	if (scan_limit(r, lo, t, false) >= t)
-		return 0;
-	/* We may sleep: consumers must see every record published so far, or
-	 * one of them could sleep on data we have not woken it for while we
-	 * wait for it to release space. */
-	ring_flush(r);
-	if (!*counted) {
-		*counted = true;
-		atomic_store_explicit(&r->hdr->producer_waits, ++r->p_waits,
-				      memory_order_relaxed);
-	}
-	/* Acquire: read the futex word before announcing ourselves, so a
-	 * release that happens after our re-scan changes it and the futex
-	 * call returns at once. */
-	seq = atomic_load_explicit(&c->release_seq, memory_order_acquire);
-	/* Relaxed stores, then a seq_cst fence before re-scanning the slots:
-	 * pairs with the consumer's pos store + seq_cst fence + load of
-	 * prod_waiting (Dekker): either we see its new pos or it sees us
-	 * waiting and bumps release_seq. */
-	atomic_store_explicit(&c->prod_want, goal < r->p_head ? goal : r->p_head,
-			      memory_order_relaxed);
-	atomic_store_explicit(&c->prod_waiting, 1, memory_order_relaxed);
-	atomic_thread_fence(memory_order_seq_cst);
-	if (scan_limit(r, lo, t, true) < t) {
-		ms = slice_until(deadline, RING_WAIT_SLICE_MS);
-		if (ms == 0) {
-			atomic_store_explicit(&c->prod_waiting, 0,
-					      memory_order_relaxed);
-			return deadline == 0 ? -EAGAIN : -ETIMEDOUT;
+			blocker = (int)i;
 		}
-		futex_wait(&c->release_seq, seq, ms);
+		k++;
 	}
-	/* Relaxed: only suppresses wakeups; a stale 1 costs a syscall. */
-	atomic_store_explicit(&c->prod_waiting, 0, memory_order_relaxed);
-	return 0;
+	r->p_blocker = blocker;
+	return r->p_limit = limit;
 }
 
 /* A reserve's timeout, turned into a deadline only if it has to wait: the
@@ -718,6 +1048,7 @@ struct budget {
 	int ms;
 	bool set;
 	bool waited;   /* had to wait for cursors (counted in producer_waits) */
+	bool reclaim;  /* ring_reclaim: takes what is free, needs nothing */
 	uint64_t deadline;
 };
 
@@ -731,35 +1062,114 @@ budget_deadline(struct budget *b)
 	return b->deadline;
 }
 
-/* Lossless: move tail to t once every active cursor is at or past it. */
+/* Block until the cursors allow tail = t (the start of the n-th logged
+ * record), or the deadline. Once we have to sleep, we sleep on the futex
+ * word of the consumer holding us back (the slowest; with none, the
+ * wait_consumers hold, on slot_gen, which the broker bumps for every new
+ * consumer), and a consumer wakes us only when it is a sixteenth of the
+ * ring past t (prod_want), so a producer faster than its consumers sleeps
+ * once per batch of records rather than once per record. */
 static int
-reclaim_lossless(struct ring *r, uint64_t t, struct budget *b)
+wait_cursors(struct ring *r, uint64_t lo, uint64_t t, uint64_t n,
+	     struct budget *b)
+{
+	uint64_t deadline = budget_deadline(b);
+	_Atomic uint32_t *word;
+	uint64_t goal = t + r->ds / 16, now;
+	uint32_t seq;
+	int ms, blocker;
+
+	if (scan_limit(r, lo, t, 0, 0) >= t)
+		return 0;
+	/* We may sleep: consumers must see every record published so far, or
+	 * one of them could sleep on data we have not woken it for while we
+	 * wait for it to release space. */
+	ring_flush(r);
+	if (!b->waited) {
+		b->waited = true;
+		atomic_store_explicit(&r->hdr->producer_waits, ++r->p_waits,
+				      memory_order_relaxed);
+	}
+	/* A reserve needs the room (ring_reclaim only takes what is free) */
+	if (r->lag_ms != 0 && r->p_hold_done && !b->reclaim) {
+		now = mono_ns();
+		cp_note(r, lag_goal(r, t, n), now);
+		if (scan_limit(r, lo, t, SCAN_LAG, now) >= t)
+			return 0;
+	}
+	blocker = r->p_blocker;
+	if (blocker >= 0) {
+		/* A read-only mapping: futex waits only read the word. */
+		word = (_Atomic uint32_t *)&r->p_slots[blocker].pg->release_seq;
+		/* Acquire: read the futex word before announcing ourselves,
+		 * so a release that happens after our re-scan changes it and
+		 * the futex call returns at once. */
+		seq = atomic_load_explicit(word, memory_order_acquire);
+	} else {
+		word = &r->hdr->slot_gen;
+		seq = r->p_slot_gen;
+	}
+	/* Relaxed stores, then a seq_cst fence before re-checking the
+	 * channel and re-scanning: pairs with the consumer's pos store +
+	 * seq_cst fence + load of prod_waiting (Dekker): either we see its
+	 * new pos or it sees us waiting and bumps its word; and with the
+	 * broker's slot_gen increment + tail load: either we see a new
+	 * consumer's ADD or its bump of every page's word comes after our
+	 * load of seq. The re-scan takes no message, so the page we sleep
+	 * on stays mapped; a different slowest consumer means re-scanning
+	 * rather than sleeping on a word it will not bump. */
+	atomic_store_explicit(&r->hdr->prod_want,
+			      goal < r->p_head ? goal : r->p_head,
+			      memory_order_relaxed);
+	atomic_store_explicit(&r->hdr->prod_waiting, 1, memory_order_relaxed);
+	atomic_thread_fence(memory_order_seq_cst);
+	if (atomic_load_explicit(&r->hdr->slot_gen, memory_order_relaxed) ==
+	    r->p_slot_gen && scan_limit(r, lo, t, SCAN_QUIET, 0) < t &&
+	    r->p_blocker == blocker) {
+		ms = slice_until(deadline, RING_WAIT_SLICE_MS);
+		if (ms == 0) {
+			atomic_store_explicit(&r->hdr->prod_waiting, 0,
+					      memory_order_relaxed);
+			return deadline == 0 ? -EAGAIN : -ETIMEDOUT;
+		}
+		futex_wait(word, seq, ms);
+	}
+	/* Relaxed: only suppresses wakeups; a stale 1 costs a syscall. */
+	atomic_store_explicit(&r->hdr->prod_waiting, 0, memory_order_relaxed);
+	return 0;
+}
+
+/* Lossless: move tail to t (the start of the n-th logged record) once
+ * every live cursor is at or past it. */
+static int
+reclaim_lossless(struct ring *r, uint64_t t, uint64_t n, struct budget *b)
 {
 	uint64_t lo = r->p_tail;
 	int ret;
 
 	for (;;) {
 		if (t <= r->p_limit) {
-			/* Store tail, then (seq_cst fence) check that no slot
-			 * was allocated since p_limit was computed. The broker
-			 * increments attached_total (seq_cst) and then
-			 * re-loads tail, moving the new slot up to it: either
-			 * it sees this tail or we see its increment. */
+			/* Store tail, then (seq_cst fence) check that no
+			 * consumer was attached since the channel was last
+			 * drained. The broker sends the ADD, increments
+			 * slot_gen (seq_cst) and then re-loads tail, raising
+			 * the new page's pos up to it: either it sees this
+			 * tail or we see its increment, drain the channel
+			 * and adopt the consumer before anything is
+			 * overwritten. */
 			atomic_store_explicit(&r->hdr->tail, t,
 					      memory_order_relaxed);
 			atomic_thread_fence(memory_order_seq_cst);
-			if (atomic_load_explicit(&r->cur->attached_total,
-					memory_order_relaxed) == r->p_gen) {
+			if (atomic_load_explicit(&r->hdr->slot_gen,
+					memory_order_relaxed) == r->p_slot_gen) {
 				r->p_tail = t;
 				return 0;
 			}
 		}
-		if ((ret = wait_cursors(r, lo, t, budget_deadline(b),
-					&b->waited)) < 0)
+		if ((ret = wait_cursors(r, lo, t, n, b)) < 0)
 			return ret;
 	}
 }
-
 /* Live: advance tail past what will be overwritten, never waiting. */
 static void
 reclaim_live(struct ring *r, uint64_t t)
@@ -797,7 +1207,7 @@ make_room(struct ring *r, uint64_t end, struct budget *b)
 		return ret;
 	if (r->mode == RING_MODE_LIVE)
 		reclaim_live(r, t);
-	else if ((ret = reclaim_lossless(r, t, b)) < 0)
+	else if ((ret = reclaim_lossless(r, t, n, b)) < 0)
 		return ret;
 	lens_drop(r, n);
 	return 0;
@@ -806,20 +1216,20 @@ make_room(struct ring *r, uint64_t end, struct budget *b)
 int
 ring_reclaim(struct ring *r, uint64_t *tail)
 {
-	struct budget b = { .ms = 0 };
+	struct budget b = { .ms = 0, .reclaim = true };
 	uint64_t t, n;
 	int ret;
 
 	if (r->role != RING_ROLE_PRODUCER)
 		return -EPERM;
 	if (r->mode == RING_MODE_LOSSLESS && r->p_tail < r->p_head) {
-		/* The last record boundary every active cursor has passed
+		/* The last record boundary every live cursor has passed
 		 * (walk_tail from the tail, no further than the limit). */
-		scan_limit(r, r->p_tail, r->p_head, false);
+		scan_limit(r, r->p_tail, r->p_head, 0, 0);
 		if ((ret = walk_tail(r, r->p_tail, r->p_limit, &t, &n)) < 0)
 			return ret;
 		if (t > r->p_tail) {
-			ret = reclaim_lossless(r, t, &b);
+			ret = reclaim_lossless(r, t, n, &b);
 			if (ret == 0)
 				lens_drop(r, n);
 			else if (ret != -EAGAIN)
@@ -886,7 +1296,7 @@ pad_to_end(struct ring *r, struct budget *b)
 }
 
 /* Lossless: go back to the start of the area before its end, once
- * RING_WRAP_EARLY_AT bytes into it, when that needs no wait: every active
+ * RING_WRAP_EARLY_AT bytes into it, when that needs no wait: every live
  * cursor has released the first len bytes of this lap, where the record
  * will go. Consumers that keep up then read, and the producer writes, a
  * few MiB that stay mapped and in cache instead of the whole ring: every
@@ -909,16 +1319,17 @@ pad_to_end(struct ring *r, struct budget *b)
  * (or before wait_consumers attached) nothing is wrapped early: the whole
  * ring stays history for the next one. A check that fails is not repeated
  * for RING_WRAP_EARLY_RETRY bytes (it may scan every slot). */
-/* Every active cursor is at or past t: the cached limit while no slot was
- * allocated since it was computed, else a scan (which refreshes it). */
+/* Every live cursor is at or past t: the cached limit while no consumer
+ * was attached since the channel was drained, else a scan (which drains
+ * it and refreshes the limit). */
 static bool
 cursors_past(struct ring *r, uint64_t t)
 {
 	if (t <= r->p_limit &&
-	    atomic_load_explicit(&r->cur->attached_total,
-				 memory_order_relaxed) == r->p_gen)
+	    atomic_load_explicit(&r->hdr->slot_gen,
+				 memory_order_relaxed) == r->p_slot_gen)
 		return true;
-	return scan_limit(r, r->p_tail, t, false) >= t;
+	return scan_limit(r, r->p_tail, t, 0, 0) >= t;
 }
 
 /* The caller has checked that the record fits before the end of the area. */
@@ -937,8 +1348,7 @@ wrap_early(struct ring *r, uint64_t len)
 	if (r->p_last_sync != UINT64_MAX &&
 	    reuse + r->ds / RING_WAKE_BATCH_DIV > r->p_last_sync)
 		goto no;
-	if (atomic_load_explicit(&r->cur->active, memory_order_relaxed) == 0 ||
-	    !cursors_past(r, reuse))
+	if (!cursors_past(r, reuse) || r->p_nlive == 0)
 		goto no;
 	return true;
 no:
@@ -1104,13 +1514,13 @@ ring_set_worker_status(struct ring *r, uint32_t reason, int32_t averror,
 
 /* ---- consumer ---- */
 
-/* Store the cursor. Release: our reads of the bytes below it are done
- * before the producer (acquire load in scan_limit) may overwrite them. */
+/* Store the cursor in our page. Release: our reads of the bytes below it
+ * are done before the producer (acquire load in slot_pos) may overwrite
+ * them. */
 static void
 store_slot_pos(struct ring *r, uint64_t pos)
 {
-	atomic_store_explicit(&r->slots[r->slot].pos, pos,
-			      memory_order_release);
+	atomic_store_explicit(&r->c_page->pos, pos, memory_order_release);
 }
 
 /* With holds: publish min(read position, floor) unless that is below what
@@ -1149,18 +1559,18 @@ store_pos(struct ring *r)
 
 /* In lossless mode, wake the producer if it waits for a cursor at or past
  * want. The seq_cst fence between our pos store and the prod_waiting load
- * pairs with the producer's prod_waiting store + fence + slot scan. */
+ * pairs with the producer's prod_waiting store + fence + slot scan. A
+ * producer waiting for room sleeps on the word of the consumer holding it
+ * back, so bumping our own word wakes it exactly when that is us. */
 static void
 check_producer(struct ring *r, uint64_t pub, uint64_t want)
 {
-	struct ring_cursors *c = r->cur;
-
 	if (r->mode == RING_MODE_LIVE)
 		return; /* a live producer never waits */
 	atomic_thread_fence(memory_order_seq_cst);
-	if (atomic_load_explicit(&c->prod_waiting, memory_order_relaxed) &&
+	if (atomic_load_explicit(&r->hdr->prod_waiting, memory_order_relaxed) &&
 	    pub >= want)
-		wake_producer(c);
+		wake_producer(r->c_page);
 }
 
 /* Publish our cursor and, in lossless mode, wake the producer if it waits
@@ -1172,7 +1582,7 @@ publish_pos(struct ring *r)
 
 	r->c_checked_at = r->c_pos;
 	r->c_unchecked = 0;
-	check_producer(r, pub, atomic_load_explicit(&r->cur->prod_want,
+	check_producer(r, pub, atomic_load_explicit(&r->hdr->prod_want,
 						    memory_order_relaxed));
 }
 
@@ -1217,28 +1627,74 @@ released(struct ring *r)
 	publish_pos(r);
 }
 
-int
-ring_attach(struct ring *r, unsigned slot, enum ring_start start)
+/* Our cursor page, as the broker made it: a regular file of exactly
+ * RING_PAGE_SIZE bytes sealed against resizing (so our mapping cannot be
+ * made to fault), with the identity the broker wrote, copied once. */
+static int
+map_page_rw(struct ring *r, int fd)
 {
-	struct ring_slot *s;
-	uint64_t h, t, p, ls;
-	int i;
+	struct ring_page *pg;
+	struct stat st;
+	uint64_t magic;
+	uint32_t abi, slot;
+	int seals;
 
-	if (r->role != RING_ROLE_CONSUMER || r->slot >= 0 ||
-	    slot >= r->nslots)
+	if (fstat(fd, &st) < 0)
+		return -errno;
+	if (!S_ISREG(st.st_mode) || st.st_size != (off_t)RING_PAGE_SIZE ||
+	    (seals = fcntl(fd, F_GET_SEALS)) < 0 ||
+	    (seals & PAGE_SEALS) != PAGE_SEALS)
+		return -EPROTO;
+	pg = mmap(NULL, RING_PAGE_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED,
+		  fd, 0);
+	if (pg == MAP_FAILED)
+		return -errno;
+	magic = pg->magic;
+	abi = pg->abi_version;
+	slot = pg->slot;
+	r->c_id = pg->id;
+	if (magic != RING_PAGE_MAGIC || abi != RING_ABI_VERSION ||
+	    slot >= r->nslots || r->c_id == 0) {
+		munmap(pg, RING_PAGE_SIZE);
+		return -EPROTO;
+	}
+	r->c_page = pg;
+	r->slot = (int)slot;
+	return 0;
+}
+
+/* Were we evicted? Our slot's entry holds our own attach id. Acquire:
+ * pairs with the producer's release store in evict(). */
+static bool
+evicted(const struct ring *r)
+{
+	return atomic_load_explicit(&r->hdr->evicted[r->slot],
+				    memory_order_acquire) == r->c_id;
+}
+
+int
+ring_attach(struct ring *r, int page_fd, enum ring_start start)
+{
+	uint64_t h, t, p, ls;
+	int i, ret;
+
+	if (r->role != RING_ROLE_CONSUMER || r->slot >= 0)
 		return -EINVAL;
-	s = &r->slots[slot];
-	if (atomic_load_explicit(&s->state, memory_order_acquire) !=
-	    RING_SLOT_ACTIVE)
-		return -ECONNRESET;
+	if ((ret = map_page_rw(r, page_fd)) < 0)
+		return ret;
+	ret = -EBADMSG;
+	if (evicted(r)) {
+		ret = -ECONNRESET;
+		goto fail;
+	}
 	/* Acquire on tail, then head: tail <= head as the producer stores
 	 * tail before the head that follows it. */
 	t = atomic_load_explicit(&r->hdr->tail, memory_order_acquire);
 	h = atomic_load_explicit(&r->hdr->head, memory_order_acquire);
 	if (t > h || h - t > r->ds || t % RING_ALIGN || h % RING_ALIGN)
-		return -EBADMSG;
-	/* The broker set pos to the tail at allocation; forward only. */
-	p = atomic_load_explicit(&s->pos, memory_order_relaxed);
+		goto fail;
+	/* The broker set pos to the tail; forward only. */
+	p = atomic_load_explicit(&r->c_page->pos, memory_order_relaxed);
 	if (p < t || p > h || p % RING_ALIGN)
 		p = t;
 	if (start == RING_START_SYNC) {
@@ -1250,11 +1706,10 @@ ring_attach(struct ring *r, unsigned slot, enum ring_start start)
 	} else if (start == RING_START_LIVE) {
 		p = h;
 	}
-	r->slot = (int)slot;
-	/* Store pos, seq_cst fence, re-load tail: pairs with the producer's
-	 * tail store + fence + load of attached_total. If the producer
-	 * reclaimed past p before it noticed this slot, we see its tail and
-	 * move up to it; bounded as tail only grows. */
+	/* Store pos, seq_cst fence, re-load tail: if the producer reclaimed
+	 * past p (it may not have adopted us yet: the broker's raise covers
+	 * what it stored before our ADD was sent), we see its tail and move
+	 * up to it; bounded as tail only grows. */
 	for (i = 0; i < 1000; i++) {
 		r->c_pos = p;
 		store_pos(r);
@@ -1264,15 +1719,24 @@ ring_attach(struct ring *r, unsigned slot, enum ring_start start)
 			break;
 		p = t;
 	}
-	if (i == 1000 || p % RING_ALIGN) {
-		r->slot = -1;
-		return -EBADMSG;
-	}
+	if (i == 1000 || p % RING_ALIGN)
+		goto fail;
 	r->c_head = p;
 	r->c_checked_at = p;
 	r->c_unchecked = 0;
 	r->c_need_sync = false;
 	return 0;
+fail:
+	munmap(r->c_page, RING_PAGE_SIZE);
+	r->c_page = NULL;
+	r->slot = -1;
+	return ret;
+}
+
+int
+ring_slot(const struct ring *r)
+{
+	return r->slot;
 }
 
 /* Lapped (live mode): count it and jump to the newest sync record if it is
@@ -1280,7 +1744,6 @@ ring_attach(struct ring *r, unsigned slot, enum ring_start start)
 static int
 overrun(struct ring *r)
 {
-	struct ring_slot *s = &r->slots[r->slot];
 	uint64_t t, h, ls, np;
 
 	t = atomic_load_explicit(&r->hdr->tail, memory_order_acquire);
@@ -1295,7 +1758,7 @@ overrun(struct ring *r)
 	r->c_head = h;
 	r->c_need_sync = true;
 	/* Relaxed: a statistic only this consumer writes. */
-	atomic_store_explicit(&s->overruns, ++r->c_overruns,
+	atomic_store_explicit(&r->c_page->overruns, ++r->c_overruns,
 			      memory_order_relaxed);
 	store_pos(r);
 	return -EOVERFLOW;
@@ -1331,10 +1794,7 @@ reclaimed(const struct ring *r, uint64_t pos)
 static int
 bad_rec(const struct ring *r)
 {
-	if (atomic_load_explicit(&r->slots[r->slot].state,
-				 memory_order_acquire) != RING_SLOT_ACTIVE)
-		return -ECONNRESET;
-	return -EBADMSG;
+	return evicted(r) ? -ECONNRESET : -EBADMSG;
 }
 
 /* Check the record at c_pos. 0: v filled; 1: skipped (pad, or not a sync
@@ -1379,13 +1839,71 @@ read_rec(struct ring *r, struct ring_rd *v)
 	return 0;
 }
 
+/* Awake again (relaxed: a stale value only costs a spurious wake). */
+static void
+disarm(struct ring *r)
+{
+	atomic_store_explicit(&r->c_page->sleep_seq, 0, memory_order_relaxed);
+	r->c_armed = false;
+}
+
+/* Anything new since we last looked: records, the end, our eviction? */
+static bool
+news(struct ring *r)
+{
+	const struct ring_hdr *h = r->hdr;
+
+	return atomic_load_explicit(&h->head, memory_order_seq_cst) !=
+	       r->c_pos ||
+	       atomic_load_explicit(&h->state, memory_order_seq_cst) ==
+	       RING_STATE_ENDED || evicted(r);
+}
+
+/* Nothing to read and no time to wait, with a wake pipe: empty the pipe,
+ * then announce that we sleep on the current wake_seq exactly as a
+ * blocking wait does, and stay announced after returning, so the producer
+ * pokes the pipe at its next wake check (poke_sleepers). Emptied first:
+ * a poke before the announcement is stale, one after it stays readable.
+ * The re-check after the announcement is the same Dekker pairing as in
+ * wait_data(), and the futex's own check: wake_seq must still be the
+ * value we announced. 0 to re-check (something came meanwhile), -EAGAIN. */
+static int
+arm_wake(struct ring *r)
+{
+	char buf[64];
+	uint32_t w;
+
+	while (read(r->c_wfd, buf, sizeof(buf)) == (ssize_t)sizeof(buf))
+		;
+	w = atomic_load_explicit(&r->hdr->wake_seq, memory_order_acquire);
+	atomic_store_explicit(&r->c_page->sleep_seq, RING_SLEEPING | w,
+			      memory_order_seq_cst);
+	r->c_armed = true;
+	/* wake_seq moved meanwhile: its scan may have missed our word (a
+	 * futex_wait would return at once for the same reason); announce
+	 * again on the new value. */
+	if (!news(r) && atomic_load_explicit(&r->hdr->wake_seq,
+					     memory_order_seq_cst) == w)
+		return -EAGAIN;
+	disarm(r);
+	return 0;
+}
+
+int
+ring_set_wake_fd(struct ring *r, int fd)
+{
+	if (r->role != RING_ROLE_CONSUMER)
+		return -EPERM;
+	r->c_wfd = fd;
+	return 0;
+}
+
 /* Nothing to read: -EPIPE if the stream ended, else sleep one slice on
  * wake_seq. 0 to re-check, <0 to return. */
 static int
 wait_data(struct ring *r, uint64_t deadline)
 {
 	struct ring_hdr *h = r->hdr;
-	struct ring_cursors *c = r->cur;
 	uint32_t w;
 	int ms, ret = 0;
 
@@ -1401,18 +1919,20 @@ wait_data(struct ring *r, uint64_t deadline)
 	 * must not wait for us while we sleep or poll. */
 	publish_pos(r);
 	if ((ms = slice_until(deadline, RING_WAIT_SLICE_MS)) == 0)
-		return -EAGAIN;
+		return r->c_wfd >= 0 ? arm_wake(r) : -EAGAIN;
 	/* Acquire: the futex word is read before we announce ourselves, so a
 	 * publish after our re-check below changes it and futex_wait returns
 	 * at once. */
 	w = atomic_load_explicit(&h->wake_seq, memory_order_acquire);
 	/* seq_cst store, then seq_cst re-load of head: Dekker pairing with
-	 * the producer's head store + seq_cst fence + load of wake_needed. */
-	atomic_store_explicit(&c->wake_needed, 1, memory_order_seq_cst);
-	if (atomic_load_explicit(&h->head, memory_order_seq_cst) == r->c_pos &&
-	    atomic_load_explicit(&h->state, memory_order_seq_cst) !=
-	    RING_STATE_ENDED)
+	 * the producer's head store + seq_cst fence + load of our sleep_seq.
+	 * The value names the wake_seq we sleep on, so the producer wakes us
+	 * once for it, not at every check while we are still asleep. */
+	atomic_store_explicit(&r->c_page->sleep_seq, RING_SLEEPING | w,
+			      memory_order_seq_cst);
+	if (!news(r))
 		futex_wait(&h->wake_seq, w, ms);
+	disarm(r);
 	return 0;
 }
 
@@ -1425,10 +1945,7 @@ ring_next(struct ring *r, struct ring_rd *v, int timeout_ms)
 	if (r->slot < 0)
 		return -EINVAL;
 	for (;;) {
-		/* Acquire: pairs with the eviction CAS / broker free. */
-		if (atomic_load_explicit(&r->slots[r->slot].state,
-					 memory_order_acquire) !=
-		    RING_SLOT_ACTIVE)
+		if (evicted(r))
 			return -ECONNRESET;
 		if (r->c_pos == r->c_head) {
 			if ((ret = refresh_head(r)) < 0)
@@ -1439,8 +1956,12 @@ ring_next(struct ring *r, struct ring_rd *v, int timeout_ms)
 				continue;
 			}
 		}
-		if ((ret = read_rec(r, v)) != 1)
+		if ((ret = read_rec(r, v)) != 1) {
+			/* announced by an earlier -EAGAIN, now reading */
+			if (r->c_armed)
+				disarm(r);
 			return ret;
+		}
 	}
 }
 
@@ -1504,62 +2025,242 @@ ring_tracks_size(const struct ring *r)
 
 /* ---- broker ---- */
 
-int
-ring_slot_alloc(struct ring *r, pid_t pid)
+/* A fresh cursor page: a new memfd (never one a consumer held before),
+ * sealed against resizing, mapped read-write for the broker. *ro is a
+ * read-only reopen for the producer, who thus cannot write the page. */
+static int
+page_new(struct ring_page **out, int *rw, int *ro)
 {
-	struct ring_cursors *c = r->cur;
-	struct ring_slot *s;
-	uint64_t t, p;
-	uint32_t st;
-	unsigned i;
+	char path[64];
+	void *m;
+	int fd, ret;
 
-	if (r->role != RING_ROLE_ADMIN)
-		return -EPERM;
-	for (i = 0; i < r->nslots; i++) {
-		s = &r->slots[i];
-		st = atomic_load_explicit(&s->state, memory_order_relaxed);
-		if (st != RING_SLOT_FREE)
-			continue;
-		p = atomic_load_explicit(&r->hdr->tail, memory_order_acquire);
-		s->pid = pid;
-		s->attach_ns = mono_ns();
-		/* Relaxed: published by the release store of state. */
-		atomic_store_explicit(&s->pos, p, memory_order_relaxed);
-		atomic_store_explicit(&s->overruns, 0, memory_order_relaxed);
-		/* Release: the producer's acquire load of state sees pos. */
-		atomic_store_explicit(&s->state, RING_SLOT_ACTIVE,
-				      memory_order_release);
-		atomic_fetch_add_explicit(&c->active, 1, memory_order_relaxed);
-		/* seq_cst RMW then tail re-load: see reclaim_lossless(). */
-		atomic_fetch_add_explicit(&c->attached_total, 1,
-					  memory_order_seq_cst);
-		while ((t = atomic_load_explicit(&r->hdr->tail,
-				memory_order_seq_cst)) > p) {
-			p = t;
-			atomic_store_explicit(&s->pos, p, memory_order_seq_cst);
-		}
-		wake_producer(c); /* the wait_consumers hold may be over */
-		return (int)i;
+	*rw = *ro = -1;
+	fd = memfd_create("shmdemux-cursor", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+	if (fd < 0)
+		return -errno;
+	if (ftruncate(fd, RING_PAGE_SIZE) < 0 ||
+	    fcntl(fd, F_ADD_SEALS, PAGE_SEALS) < 0)
+		goto fail;
+	m = mmap(NULL, RING_PAGE_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, fd,
+		 0);
+	if (m == MAP_FAILED)
+		goto fail;
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+	if ((*ro = open(path, O_RDONLY | O_CLOEXEC)) < 0) {
+		ret = -errno;
+		munmap(m, RING_PAGE_SIZE);
+		close(fd);
+		return ret;
 	}
-	return -EBUSY;
+	*out = m;
+	*rw = fd;
+	return 0;
+fail:
+	ret = -errno;
+	close(fd);
+	return ret;
 }
 
-void
+/* One message to the producer, with the page's fd for an ADD (and the
+ * wake pipe's write end, wfd, when the consumer has one). Never blocks.
+ * 0 sent, -EAGAIN the channel is full, -EPIPE the producer is gone
+ * (nothing to tell), another -errno. */
+static int
+admin_send(struct ring *r, uint32_t op, unsigned slot, uint64_t id,
+	   uint64_t start, int fd, int wfd)
+{
+	int fds[2] = { fd, wfd };
+	int nfds = fd < 0 ? 0 : wfd < 0 ? 1 : 2;
+	struct ring_admin_msg m = {
+		.magic = RING_ADMIN_MAGIC, .op = op, .slot = slot, .id = id,
+		.start = start,
+	};
+	struct iovec iov = { .iov_base = &m, .iov_len = sizeof(m) };
+	union {
+		char buf[CMSG_SPACE(2 * sizeof(int))];
+		struct cmsghdr align;
+	} cb;
+	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
+	struct cmsghdr *c;
+	ssize_t n;
+
+	if (r->admin_fd < 0 || r->a_dead)
+		return -EPIPE;
+	if (nfds > 0) {
+		memset(&cb, 0, sizeof(cb));
+		mh.msg_control = cb.buf;
+		mh.msg_controllen = CMSG_SPACE(nfds * sizeof(int));
+		c = CMSG_FIRSTHDR(&mh);
+		c->cmsg_level = SOL_SOCKET;
+		c->cmsg_type = SCM_RIGHTS;
+		c->cmsg_len = CMSG_LEN(nfds * sizeof(int));
+		memcpy(CMSG_DATA(c), fds, nfds * sizeof(int));
+	}
+	do
+		n = sendmsg(r->admin_fd, &mh, MSG_DONTWAIT | MSG_NOSIGNAL);
+	while (n < 0 && errno == EINTR);
+	if (n == (ssize_t)sizeof(m))
+		return 0;
+	if (n >= 0)
+		return -EIO;
+	if (errno == EAGAIN || errno == EWOULDBLOCK)
+		return -EAGAIN;
+	if (errno == EPIPE || errno == ECONNRESET || errno == ENOTCONN) {
+		r->a_dead = true;
+		return -EPIPE;
+	}
+	return -errno;
+}
+
+/* After messages went out and slot_gen was bumped: every page's futex
+ * word, so a producer asleep on any of them, or in the wait_consumers hold
+ * on slot_gen, wakes and takes them. */
+static void
+admin_wake(struct ring *r)
+{
+	for (unsigned i = 0; i < r->nslots; i++) {
+		struct ring_page *pg = r->a_slots[i].pg;
+
+		if (pg == NULL)
+			continue;
+		atomic_fetch_add_explicit(&pg->release_seq, 1,
+					  memory_order_release);
+		futex_wake(&pg->release_seq, 1);
+	}
+	futex_wake(&r->hdr->slot_gen, 1);
+}
+
+int
+ring_slot_alloc(struct ring *r, pid_t pid, int *page_fd)
+{
+	return ring_slot_alloc_wake(r, pid, -1, page_fd);
+}
+
+int
+ring_slot_alloc_wake(struct ring *r, pid_t pid, int wake_fd, int *page_fd)
+{
+	struct ring_page *pg = NULL;
+	struct aslot *s = NULL;
+	uint64_t t, p;
+	unsigned i;
+	int rw, ro, wfd = -1, ret;
+
+	*page_fd = -1;
+	if (r->role != RING_ROLE_ADMIN)
+		return -EPERM;
+	/* DELs go first: one still waiting means the channel is full. */
+	if (ring_admin_flush(r) > 0)
+		return -EAGAIN;
+	for (i = 0; i < r->nslots && s == NULL; i++)
+		if (r->a_slots[i].state == AS_FREE)
+			s = &r->a_slots[i];
+	if (s == NULL)
+		return -EBUSY;
+	i = (unsigned)(s - r->a_slots);
+	if (wake_fd >= 0 && (wfd = fcntl(wake_fd, F_DUPFD_CLOEXEC, 0)) < 0)
+		return -errno;
+	if ((ret = page_new(&pg, &rw, &ro)) < 0) {
+		close_wfd(&wfd);
+		return ret;
+	}
+	/* The page's identity, before any fd leaves us. Acquire on tail:
+	 * the position of a record boundary the producer published. */
+	p = atomic_load_explicit(&r->hdr->tail, memory_order_acquire);
+	pg->magic = RING_PAGE_MAGIC;
+	pg->abi_version = RING_ABI_VERSION;
+	pg->slot = i;
+	pg->id = ++r->a_next_id;
+	pg->pid = (int32_t)pid;
+	atomic_store_explicit(&pg->pos, p, memory_order_relaxed);
+	ret = admin_send(r, RING_ADMIN_ADD, i, pg->id, p, ro, wfd);
+	close(ro);
+	if (ret < 0 && ret != -EPIPE) {
+		munmap(pg, RING_PAGE_SIZE);
+		close(rw);
+		close_wfd(&wfd);
+		return ret;
+	}
+	s->pg = pg;
+	s->wfd = wfd;
+	s->id = pg->id;
+	s->state = AS_USED;
+	r->a_used++;
+	/* seq_cst increment (after the send) then a seq_cst tail re-load, raising pos while the tail is past it: pairs with
+	 * the producer's tail store + seq_cst fence + slot_gen load
+	 * (reclaim_lossless). Either the producer drains our ADD before it
+	 * overwrites anything, or we see the tail it stored and the consumer
+	 * starts there. */
+	atomic_fetch_add_explicit(&r->hdr->slot_gen, 1, memory_order_seq_cst);
+	/* Bounded: the tail is the worker's word, and a worker gone wrong
+	 * must not keep us here; the consumer raises its cursor to the tail
+	 * at attach as well. */
+	for (int k = 0; k < 64; k++) {
+		t = atomic_load_explicit(&r->hdr->tail, memory_order_seq_cst);
+		if (t <= p)
+			break;
+		p = t;
+		atomic_store_explicit(&pg->pos, p, memory_order_seq_cst);
+	}
+	admin_wake(r);
+	*page_fd = rw;
+	return (int)i;
+}
+
+int
+ring_admin_flush(struct ring *r)
+{
+	bool sent = false;
+	int ret;
+
+	if (r->role != RING_ROLE_ADMIN)
+		return 0;
+	for (unsigned i = 0; i < r->nslots && r->a_pending > 0; i++) {
+		struct aslot *s = &r->a_slots[i];
+
+		if (s->state != AS_DEL)
+			continue;
+		ret = admin_send(r, RING_ADMIN_DEL, i, s->id, 0, -1, -1);
+		if (ret == -EAGAIN)
+			break;
+		/* Sent, or nobody left to tell (or an error the channel will
+		 * not recover from: the producer then keeps a consumer that
+		 * left until its lag age evicts it). */
+		s->state = AS_FREE;
+		r->a_pending--;
+		r->a_used--;
+		sent = true;
+	}
+	if (sent) {
+		/* seq_cst: after the sends (the producer's acquire load
+		 * finds the messages in the channel). Wake the producer while
+		 * the pages are still mapped here, then let go of those whose
+		 * DEL went out. */
+		atomic_fetch_add_explicit(&r->hdr->slot_gen, 1,
+					  memory_order_seq_cst);
+		admin_wake(r);
+		for (unsigned i = 0; i < r->nslots; i++) {
+			struct aslot *s = &r->a_slots[i];
+
+			if (s->state == AS_FREE && s->pg != NULL) {
+				munmap(s->pg, RING_PAGE_SIZE);
+				s->pg = NULL;
+			}
+		}
+	}
+	return (int)r->a_pending;
+}
+
+int
 ring_slot_free(struct ring *r, unsigned slot)
 {
-	struct ring_cursors *c = r->cur;
-	struct ring_slot *s;
-
-	if (r->role != RING_ROLE_ADMIN || slot >= r->nslots)
-		return;
-	s = &r->slots[slot];
-	/* acq_rel exchange: races with the producer's eviction CAS; only an
-	 * ACTIVE->FREE transition decrements active. */
-	if (atomic_exchange_explicit(&s->state, RING_SLOT_FREE,
-				     memory_order_acq_rel) == RING_SLOT_ACTIVE)
-		atomic_fetch_sub_explicit(&c->active, 1, memory_order_relaxed);
-	wake_producer(c);
-	wake_consumers(r, true);
+	if (r->role != RING_ROLE_ADMIN || slot >= r->nslots ||
+	    r->a_slots[slot].state != AS_USED)
+		return r->role == RING_ROLE_ADMIN ? (int)r->a_pending : 0;
+	r->a_slots[slot].state = AS_DEL;
+	close_wfd(&r->a_slots[slot].wfd);
+	r->a_pending++;
+	return ring_admin_flush(r);
 }
 
 void
@@ -1579,13 +2280,16 @@ ring_set_end(struct ring *r, uint32_t reason, int32_t exit_code, int32_t sig,
 	atomic_store_explicit(&h->state, RING_STATE_ENDED,
 			      memory_order_release);
 	wake_consumers(r, true);
+	/* The producer is gone: the broker pokes every wake pipe itself. */
+	for (unsigned i = 0; r->a_slots != NULL && i < r->nslots; i++)
+		poke(r->a_slots[i].wfd);
 }
 
 void
 ring_stats(const struct ring *r, struct ring_stats *st)
 {
 	const struct ring_hdr *h = r->hdr;
-	unsigned i;
+	uint64_t o;
 
 	/* Relaxed everywhere: a display snapshot, not a consistent cut. */
 	memset(st, 0, sizeof(*st));
@@ -1597,14 +2301,19 @@ ring_stats(const struct ring *r, struct ring_stats *st)
 	if (st->tail <= st->head && st->head - st->tail <= r->ds)
 		st->fill_permille = (uint32_t)((st->head - st->tail) * 1000 /
 					       r->ds);
-	st->consumers = atomic_load_explicit(&r->cur->active,
-					     memory_order_relaxed);
-	for (i = 0; i < r->nslots; i++)
-		if (atomic_load_explicit(&r->slots[i].state,
-					 memory_order_relaxed) ==
-		    RING_SLOT_ACTIVE)
-			st->overruns += atomic_load_explicit(
-				&r->slots[i].overruns, memory_order_relaxed);
+	st->consumers = r->role == RING_ROLE_ADMIN ? r->a_used : 0;
+	/* A consumer writes its own overruns: each is taken as at most the
+	 * records published (a lap loses one at least), the sum saturates. */
+	for (unsigned i = 0; r->a_slots != NULL && i < r->nslots; i++) {
+		if (r->a_slots[i].state != AS_USED)
+			continue;
+		o = atomic_load_explicit(&r->a_slots[i].pg->overruns,
+					 memory_order_relaxed);
+		if (o > st->records)
+			o = st->records;
+		st->overruns = st->overruns + o < st->overruns ? UINT64_MAX :
+			st->overruns + o;
+	}
 	st->evictions = atomic_load_explicit(&h->evictions,
 					     memory_order_relaxed);
 	st->producer_waits = atomic_load_explicit(&h->producer_waits,

@@ -13,8 +13,11 @@
  *   [hdr.pool_off, +pool_size)     decoded-frame pool (0 bytes unless the
  *                                  stream decodes): pooled RING_REC_FRAME
  *                                  records point into it
- * Cursor segment:
- *   struct ring_cursors, then max_consumers x struct ring_slot
+ * Cursor pages: one struct ring_page (RING_PAGE_SIZE bytes, its own memfd)
+ *   per attached consumer, shared by that consumer, the producer and the
+ *   broker only.
+ * Admin channel: struct ring_admin_msg datagrams from the broker to the
+ *   producer (a SOCK_SEQPACKET socketpair).
  */
 #ifndef SHMDEMUX_RING_LAYOUT_H
 #define SHMDEMUX_RING_LAYOUT_H
@@ -25,8 +28,8 @@
 #include "media.h"
 
 #define RING_MAGIC       UINT64_C(0x31474e52444d4853) /* "SHMDRNG1" */
-#define RING_CUR_MAGIC   UINT64_C(0x3152554344444d53) /* "SMDDCUR1" */
-#define RING_ABI_VERSION 2u
+#define RING_PAGE_MAGIC  UINT64_C(0x3147504444444d53) /* "SMDDPG1" */
+#define RING_ABI_VERSION 3u
 #define RING_ALIGN       64u
 #define RING_HDR_SIZE    4096u
 #define RING_MAX_SLOTS   256u
@@ -110,11 +113,23 @@ struct ring_hdr {
 
 	/* consumer wake line: the futex word consumers sleep on */
 	_Alignas(64) _Atomic uint32_t wake_seq;  /* (A) futex: bumped on publish
-	                                            when cursors.wake_needed is
-	                                            set, and on state changes */
-	_Atomic uint32_t waiters;                /* (A) unused, always 0: consumers
-	                                            cannot write this segment;
-	                                            see ring_cursors.wake_needed */
+	                                            when a consumer's page says
+	                                            it sleeps, on state changes
+	                                            and evictions */
+	uint32_t pad0;
+
+	/* producer wait line: written by the producer, read by consumers */
+	_Alignas(64) _Atomic uint32_t prod_waiting; /* (A) producer waits for
+	                                               room (about to sleep) */
+	uint32_t pad2;
+	_Atomic uint64_t prod_want;              /* (A) position the cursor it
+	                                            waits for must reach before
+	                                            a release wakes it */
+
+	/* slot line: written by the broker */
+	_Alignas(64) _Atomic uint32_t slot_gen;  /* (A) futex: bumped after every
+	                                            admin message (ADD, DEL) */
+	uint32_t pad3;
 
 	/* state and status */
 	_Alignas(64) _Atomic uint32_t state;     /* (A) RING_STATE_* */
@@ -148,6 +163,11 @@ struct ring_hdr {
 	_Atomic uint64_t input_held;             /* input bytes the worker has
 	                                            read from its pipe and not
 	                                            yet demuxed (watchdog) */
+
+	/* evictions, written by the producer: the attach id of the consumer
+	 * it evicted from each slot (0: none). A consumer is evicted when the
+	 * entry of its slot holds its own id. */
+	_Alignas(64) _Atomic uint64_t evicted[RING_MAX_SLOTS]; /* (A) */
 };
 _Static_assert(sizeof(struct ring_hdr) <= RING_HDR_SIZE, "ring_hdr too big");
 
@@ -190,50 +210,60 @@ struct ring_rec {
 };
 _Static_assert(sizeof(struct ring_rec) == 64, "ring_rec must be 64 bytes");
 
-/* Cursor segment. */
-enum {
-	RING_SLOT_FREE = 0,
-	RING_SLOT_ACTIVE = 1,   /* allocated by the broker; cursor valid */
-	RING_SLOT_EVICTED = 2,  /* producer evicted it for lag */
-};
+/* Cursor page: one per attached consumer (not observers), a memfd of
+ * RING_PAGE_SIZE bytes sealed against resizing. The broker creates it,
+ * fills in the identity, and hands it to that consumer only (read-write)
+ * and to the producer (read-only, over the admin channel). The producer
+ * treats every value in it as untrusted and reads only pos, sleep_seq and
+ * release_seq (futex); the broker only overruns (clamped, for `ls`). */
+#define RING_PAGE_SIZE 4096u
 
-struct ring_cursors {
-	uint64_t magic;           /* RING_CUR_MAGIC */
+struct ring_page {
+	/* identity: written by the broker before the fd leaves it */
+	uint64_t magic;                      /* RING_PAGE_MAGIC */
 	uint32_t abi_version;
-	uint32_t max_consumers;
-	_Atomic uint32_t attached_total;  /* (A) consumers ever attached */
-	_Atomic uint32_t active;          /* (A) slots currently ACTIVE */
-	_Atomic uint32_t wake_needed;     /* (A) nonzero: a consumer may be
-	                                     about to sleep on hdr.wake_seq;
-	                                     the producer clears it when it
-	                                     wakes them (consumers cannot write
-	                                     the data segment, so the flag
-	                                     lives here) */
-	/* producer wait line */
-	_Alignas(64) _Atomic uint32_t release_seq; /* (A) futex: bumped when a
-	                                              consumer releases while the
-	                                              producer waits */
-	_Atomic uint32_t prod_waiting;             /* (A) producer in futex_wait */
-	_Atomic uint64_t prod_want;                /* (A) position every cursor
-	                                              must reach before the
-	                                              producer can go on; a
-	                                              releasing consumer wakes it
-	                                              only once past this */
-	/* struct ring_slot slots[max_consumers] follows, 64-byte aligned */
-};
-
-struct ring_slot {
-	_Alignas(64) _Atomic uint32_t state; /* (A) RING_SLOT_* */
+	uint32_t slot;                       /* index in hdr.evicted[] */
+	uint64_t id;                         /* attach id, > 0, never reused
+	                                        in this ring */
 	int32_t pid;                         /* diagnostics only */
-	_Atomic uint64_t pos;                /* (A) consumer: released up to here */
-	_Atomic uint64_t overruns;           /* (A) consumer-maintained */
-	_Atomic uint64_t last_move_ns;       /* (A) producer: when pos last moved
-	                                        (lag eviction bookkeeping) */
-	_Atomic uint64_t seen_pos;           /* (A) producer: pos at last check */
-	uint64_t attach_ns;
-};
-_Static_assert(sizeof(struct ring_slot) == 64, "ring_slot must be 64 bytes");
+	uint32_t pad;
 
-#define RING_CURSORS_HDR_SIZE 128u
+	/* consumer line: written by the consumer */
+	_Alignas(64) _Atomic uint64_t pos;   /* (A) released up to here (the
+	                                        broker sets the start) */
+	_Atomic uint64_t overruns;           /* (A) live-mode laps */
+	_Atomic uint64_t sleep_seq;          /* (A) RING_SLEEPING | the
+	                                        wake_seq value the consumer is
+	                                        about to sleep on; 0 awake */
+	_Atomic uint32_t release_seq;        /* (A) futex the producer sleeps on
+	                                        while this consumer holds it
+	                                        back; bumped by the consumer
+	                                        (and by the broker on slot
+	                                        changes) */
+};
+_Static_assert(sizeof(struct ring_page) <= RING_PAGE_SIZE, "ring_page");
+
+#define RING_SLEEPING (UINT64_C(1) << 32)
+
+/* Admin channel: one datagram per message, broker to producer. ADD carries
+ * the new consumer's page (SCM_RIGHTS, a read-only fd), then, for a
+ * consumer that polls, the write end of its wake pipe (one or two fds);
+ * DEL carries none. */
+#define RING_ADMIN_MAGIC 0x4d445352u /* "RSDM" */
+
+enum {
+	RING_ADMIN_ADD = 1,
+	RING_ADMIN_DEL = 2,
+};
+
+struct ring_admin_msg {
+	uint32_t magic;   /* RING_ADMIN_MAGIC */
+	uint32_t op;      /* RING_ADMIN_* */
+	uint32_t slot;    /* < hdr.max_consumers */
+	uint32_t pad;
+	uint64_t id;      /* the attach id (ring_page.id) */
+	uint64_t start;   /* ADD: the tail when the page was made; the
+	                     consumer's cursor never starts below it */
+};
 
 #endif

@@ -14,7 +14,9 @@
  *   hang      publish one record, wait for a signal (SIGTERM ends it)
  *   stubborn  ignore SIGTERM, publish one record, wait for SIGKILL
  * Before anything it checks the fd layout: 0, 1, 2, 3, 4 open, 5..63 closed,
- * fd 1 /dev/null, --seekable only with a regular file; a violation exits 99.
+ * fd 1 the write end of a pipe (readiness, closed once the ring is mapped),
+ * fd 4 a socket (the ring's admin channel),
+ * --seekable only with a regular file; a violation exits 99.
  * Started as `--spare` it takes its stream the way shmdemux-worker does
  * (worker_spare.c, the same code), and the same checks follow.
  */
@@ -27,7 +29,6 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
-#include <sys/sysmacros.h>
 #include <unistd.h>
 
 #include "ring.h"
@@ -37,7 +38,7 @@
 static int
 layout_ok(int seekable)
 {
-	struct stat st, null;
+	struct stat st;
 
 	for (int fd = 0; fd <= 4; fd++)
 		if (fcntl(fd, F_GETFD) < 0)
@@ -45,8 +46,10 @@ layout_ok(int seekable)
 	for (int fd = 5; fd < 64; fd++)
 		if (fcntl(fd, F_GETFD) >= 0)
 			return 0;
-	if (fstat(1, &st) < 0 || stat("/dev/null", &null) < 0 ||
-	    st.st_rdev != null.st_rdev)
+	if (fstat(WORKER_FD_READY, &st) < 0 || !S_ISFIFO(st.st_mode) ||
+	    (fcntl(WORKER_FD_READY, F_GETFL) & O_ACCMODE) != O_WRONLY)
+		return 0;
+	if (fstat(WORKER_FD_ADMIN, &st) < 0 || !S_ISSOCK(st.st_mode))
 		return 0;
 	if (fstat(WORKER_FD_INPUT, &st) < 0)
 		return 0;
@@ -172,8 +175,10 @@ main(int argc, char **argv)
 	}
 	if (!layout_ok(seekable))
 		return 99;
-	if (ring_map(&r, WORKER_FD_DATA, WORKER_FD_CURSOR,
-		     RING_ROLE_PRODUCER) < 0)
+	ret = ring_map(&r, WORKER_FD_DATA, WORKER_FD_ADMIN,
+		       RING_ROLE_PRODUCER);
+	close(WORKER_FD_READY); /* mapped: the broker seals the data segment */
+	if (ret < 0)
 		return 97;
 	ring_set_state(r, RING_STATE_RUNNING);
 	/* No core files from the crashes on purpose. */

@@ -4,13 +4,16 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <ftw.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/un.h>
 #include <sys/wait.h>
@@ -62,23 +65,25 @@ tl_check_shm(void)
 	}
 }
 
+static int
+rm_entry(const char *p, const struct stat *st, int flag, struct FTW *ftw)
+{
+	(void)st;
+	(void)ftw;
+	if (flag == FTW_DP)
+		rmdir(p);
+	else
+		unlink(p);
+	return 0;
+}
+
+/* Depth first, not following links: tests make nested directories and
+ * symbolic links to places outside. */
 static void
 rm_dir(void)
 {
-	DIR *d;
-	struct dirent *e;
-	char p[512];
-
-	if (dir[0] == '\0' || (d = opendir(dir)) == NULL)
-		return;
-	while ((e = readdir(d)) != NULL) {
-		if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
-			continue;
-		snprintf(p, sizeof(p), "%s/%s", dir, e->d_name);
-		unlink(p);
-	}
-	closedir(d);
-	rmdir(dir);
+	if (dir[0] != '\0')
+		nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
 }
 
 int
@@ -144,8 +149,8 @@ tl_init(const char *shmdemuxd, unsigned timeout_s)
 	self = getpid();
 	daemon_path = shmdemuxd;
 	if (access(shmdemuxd, X_OK) < 0) {
-		fprintf(stderr, "cannot execute %s\n", shmdemuxd);
-		exit(77);
+		fprintf(stderr, "FAIL: cannot execute %s\n", shmdemuxd);
+		exit(1);
 	}
 	CHECK(prctl(PR_SET_CHILD_SUBREAPER, 1) == 0);
 	signal(SIGPIPE, SIG_IGN);
@@ -157,6 +162,46 @@ tl_init(const char *shmdemuxd, unsigned timeout_s)
 	CHECK(mkdtemp(dir) != NULL);
 	atexit(cleanup);
 	list_shm(shm_before, sizeof(shm_before));
+}
+
+void
+tl_media_path(char *out, size_t cap, const char *media, const char *name)
+{
+	int n = snprintf(out, cap, "%s/%s", media, name);
+
+	CHECK(n > 0 && (size_t)n < cap);
+	if (access(out, R_OK) < 0) {
+		fprintf(stderr, "FAIL: %s: %s (the media_generate test, or "
+			"tests/media/gen.sh %s, makes it)\n", out,
+			strerror(errno), media);
+		exit(1);
+	}
+}
+
+static int
+is_dir(const char *path)
+{
+	struct stat st;
+
+	return path != NULL && path[0] != '\0' && stat(path, &st) == 0 &&
+	       S_ISDIR(st.st_mode);
+}
+
+const char *
+tl_corpus(void)
+{
+	const char *d = getenv("SHMDEMUX_CORPUS");
+
+	if (d != NULL && d[0] != '\0') {
+		if (!is_dir(d)) {
+			fprintf(stderr, "FAIL: SHMDEMUX_CORPUS=%s is not a "
+				"directory\n", d);
+			exit(1);
+		}
+		return d;
+	}
+	d = getenv("SHMDEMUX_CORPUS_DEFAULT");
+	return is_dir(d) ? d : NULL;
 }
 
 const char *
@@ -204,18 +249,30 @@ tl_wait_child(pid_t pid, int timeout_ms)
 	return st;
 }
 
+static struct rlimit broker_nofile;
+
+void
+tl_broker_nofile(unsigned long soft, unsigned long hard)
+{
+	broker_nofile.rlim_cur = soft;
+	broker_nofile.rlim_max = hard;
+}
+
 static pid_t
-run(const char *const *argv, const char *worker, int errfd)
+run(const char *bin, const char *const *argv, const char *worker, int errfd)
 {
 	pid_t pid = fork();
 
 	CHECK(pid >= 0);
 	if (pid == 0) {
+		if (broker_nofile.rlim_max != 0 &&
+		    setrlimit(RLIMIT_NOFILE, &broker_nofile) < 0)
+			_exit(126);
 		if (worker != NULL)
 			setenv("SHMDEMUX_WORKER", worker, 1);
 		if (errfd >= 0)
 			dup2(errfd, 2);
-		execv(daemon_path, (char **)argv);
+		execv(bin, (char **)argv);
 		_exit(127);
 	}
 	return pid;
@@ -224,6 +281,13 @@ run(const char *const *argv, const char *worker, int errfd)
 int
 tl_broker_start(struct tl_broker *b, const char *name, const char *worker,
 		const char *const *args)
+{
+	return tl_broker_start_err(b, name, worker, args, -1);
+}
+
+int
+tl_broker_start_err(struct tl_broker *b, const char *name, const char *worker,
+		    const char *const *args, int errfd)
 {
 	const char *argv[32];
 	int n = 0, st;
@@ -240,7 +304,7 @@ tl_broker_start(struct tl_broker *b, const char *name, const char *worker,
 	for (int i = 0; args != NULL && args[i] != NULL && n < 30; i++)
 		argv[n++] = args[i];
 	argv[n] = NULL;
-	pid = run(argv, worker, -1);
+	pid = run(daemon_path, argv, worker, errfd);
 	st = tl_wait_child(pid, 10000);
 	if (st < 0 || !WIFEXITED(st))
 		return -1;
@@ -255,7 +319,8 @@ tl_broker_start(struct tl_broker *b, const char *name, const char *worker,
 }
 
 int
-tl_run_broker(const char *const *args, char *err, size_t cap)
+tl_run_capture(const char *bin, const char *const *args, char *err,
+	       size_t cap)
 {
 	const char *argv[32];
 	int p[2], n = 0, st;
@@ -263,12 +328,12 @@ tl_run_broker(const char *const *args, char *err, size_t cap)
 	ssize_t r;
 	pid_t pid;
 
-	argv[n++] = daemon_path;
+	argv[n++] = bin;
 	for (int i = 0; args[i] != NULL && n < 30; i++)
 		argv[n++] = args[i];
 	argv[n] = NULL;
 	CHECK(pipe2(p, O_CLOEXEC) == 0);
-	pid = run(argv, NULL, p[1]);
+	pid = run(bin, argv, NULL, p[1]);
 	close(p[1]);
 	while (got + 1 < cap && (r = read(p[0], err + got, cap - 1 - got)) > 0)
 		got += (size_t)r;
@@ -281,6 +346,12 @@ tl_run_broker(const char *const *args, char *err, size_t cap)
 		return -1;
 	}
 	return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}
+
+int
+tl_run_broker(const char *const *args, char *err, size_t cap)
+{
+	return tl_run_capture(daemon_path, args, err, cap);
 }
 
 void
@@ -309,6 +380,15 @@ tl_broker_stop(struct tl_broker *b)
 		return -1;
 	track_broker(b->pid, 0);
 	return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}
+
+double
+tl_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
 }
 
 int
@@ -356,8 +436,12 @@ tl_recv(int fd, union ctl_msg *rep, int *fds, int *nfds)
 	} buf;
 	ssize_t r = ctl_recv(fd, &buf, fds, nfds);
 
+	/* Only the bytes received are copied; the rest of rep is zero, so
+	 * no field of it is ever indeterminate, whatever the reply. */
+	memset(rep, 0, sizeof(*rep));
 	if (r > 0)
-		*rep = buf.m;
+		memcpy(rep, &buf, (size_t)r < sizeof(*rep) ? (size_t)r :
+		       sizeof(*rep));
 	return r;
 }
 
@@ -368,6 +452,7 @@ tl_request(int fd, const void *msg, size_t len, const int *fds, int nfds,
 	int tmp[CTL_MAX_FDS], n, ret;
 	ssize_t r;
 
+	memset(rep, 0, sizeof(*rep)); /* on the failure paths too */
 	ret = ctl_send(fd, msg, len, fds, nfds);
 	if (ret < 0)
 		return ret;
@@ -492,6 +577,21 @@ int
 tl_attach(int fd, uint32_t id, uint32_t flags, int fds[2],
 	  struct ctl_attached *att)
 {
+	int all[CTL_MAX_FDS] = { -1, -1, -1 }, ret;
+
+	ret = tl_attach_all(fd, id, flags, all, att);
+	fds[0] = all[0];
+	fds[1] = all[1];
+	for (int i = 2; i < CTL_MAX_FDS; i++)
+		if (all[i] >= 0)
+			close(all[i]);
+	return ret;
+}
+
+int
+tl_attach_all(int fd, uint32_t id, uint32_t flags, int fds[CTL_MAX_FDS],
+	      struct ctl_attached *att)
+{
 	struct ctl_attach a;
 	union ctl_msg rep;
 	int t;
@@ -529,11 +629,11 @@ tl_consume(const char *sock, uint32_t id, int timeout_ms, tl_rec_fn fn,
 		close(fd);
 		return slot;
 	}
-	ret = ring_map(&r, fds[0], fds[1], RING_ROLE_CONSUMER);
+	ret = ring_map(&r, fds[0], -1, RING_ROLE_CONSUMER);
+	if (ret == 0)
+		ret = ring_attach(r, fds[1], RING_START_OLDEST);
 	close(fds[0]);
 	close(fds[1]);
-	if (ret == 0)
-		ret = ring_attach(r, (unsigned)slot, RING_START_OLDEST);
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	while (ret == 0) {
 		ret = ring_next(r, &v, 100);

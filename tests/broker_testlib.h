@@ -44,15 +44,37 @@ void tl_let_faults_through(void);
 /* Verify /dev/shm holds what it held at tl_init(). */
 void tl_check_shm(void);
 
+/* ---- test inputs ---- */
+/* MEDIA/NAME into out (cap bytes), which must be a readable file: the
+ * generated media (tests/media/gen.sh, made by the media_generate test)
+ * are always there, so a missing one is a failure, not a skip. */
+void tl_media_path(char *out, size_t cap, const char *media,
+		   const char *name);
+/* The real-world corpus, which only adds cases: $SHMDEMUX_CORPUS (a
+ * failure if it is not a directory), else $SHMDEMUX_CORPUS_DEFAULT (set by
+ * ctest to what CMake found beside the tree) if it is a directory, else
+ * NULL. */
+const char *tl_corpus(void);
+
 /* Start `shmdemuxd --daemon --socket DIR/NAME [args...]` with $SHMDEMUX_WORKER
  * set to worker (unless NULL); returns 0 once it listens, else the daemon
  * parent's exit status. */
 int tl_broker_start(struct tl_broker *b, const char *name, const char *worker,
 		    const char *const *args);
+/* Brokers started from now on get this RLIMIT_NOFILE (set between fork
+ * and exec); hard 0 (the default) leaves the limit alone. */
+void tl_broker_nofile(unsigned long soft, unsigned long hard);
+/* The same with the broker's stderr on errfd (its log), unless -1. */
+int tl_broker_start_err(struct tl_broker *b, const char *name,
+			const char *worker, const char *const *args,
+			int errfd);
 /* Run shmdemuxd in the foreground with args (NULL-terminated), capture its
  * stderr into err (cap bytes) and return its exit status. For failures that
  * are expected to exit at once. */
 int tl_run_broker(const char *const *args, char *err, size_t cap);
+/* The same for any program bin (args without argv[0]). */
+int tl_run_capture(const char *bin, const char *const *args, char *err,
+		   size_t cap);
 /* SIGTERM and wait (bounded); returns the exit status or -1. */
 int tl_broker_stop(struct tl_broker *b);
 /* Wait for a child to exit, up to timeout_ms: returns its wait status, or
@@ -63,13 +85,16 @@ int tl_wait_child(pid_t pid, int timeout_ms);
 int tl_children(pid_t pid, pid_t *out, int max);
 /* Open fds of a process. */
 int tl_count_fds(pid_t pid);
+/* CLOCK_MONOTONIC in milliseconds. */
+double tl_now_ms(void);
 
 /* ---- protocol ---- */
 int tl_connect(const char *sock);
-/* ctl_recv into a buffer of the size it needs, then copy out. */
+/* ctl_recv into a buffer of the size it needs, then copy out what came;
+ * the rest of rep is zeroed. */
 ssize_t tl_recv(int fd, union ctl_msg *rep, int *fds, int *nfds);
 /* Send msg (+fds), receive one reply into rep (+fds). Returns the reply
- * type, or -errno. */
+ * type, or -errno (rep is then all zeros). */
 int tl_request(int fd, const void *msg, size_t len, const int *fds, int nfds,
 	       union ctl_msg *rep, int *rfds);
 void tl_open_init(struct ctl_open *o, uint32_t source, const char *path,
@@ -84,9 +109,14 @@ int tl_info(const char *sock, uint32_t id, struct ctl_stream_info *out);
 /* CLOSE or KILL: 0 or the error code. */
 int tl_simple(int fd, uint16_t type, uint32_t id);
 
-/* ATTACH: returns the slot (>= -1) and the two fds, or -code. */
+/* ATTACH: returns the slot (>= -1) and the fds (the data segment, and the
+ * cursor page unless observing: fds[1] -1 then), or -code. */
 int tl_attach(int fd, uint32_t id, uint32_t flags, int fds[2],
 	      struct ctl_attached *att);
+/* The same with every fd of the reply (the wake pipe's read end third,
+ * with CTL_ATTACH_WAKE; -1 where none came). */
+int tl_attach_all(int fd, uint32_t id, uint32_t flags, int fds[CTL_MAX_FDS],
+		  struct ctl_attached *att);
 /* Attach a consumer, map the ring and read records until the stream has
  * ended (ring_next: -EPIPE). Calls fn on every record if not NULL. Returns
  * the number of records, or -errno. */

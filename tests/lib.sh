@@ -5,8 +5,12 @@
 #   SHMDEMUX_BIN     directory holding shmdemuxd, shmdemux-worker, shmdemux
 #   SHMDEMUX_SRC     source tree
 #   SHMDEMUX_MEDIA   where tests/media/gen.sh caches the generated media
-#   SHMDEMUX_CORPUS  real-world corpus (default: ../shared/corpus beside the tree)
-#   SHMDEMUX_FFPROBE_PACKETS  reference packet dumper
+#   SHMDEMUX_CORPUS  real-world corpus: extra cases where a test has them
+#                    (default: SHMDEMUX_CORPUS_DEFAULT, set by ctest to what
+#                    CMake found beside the tree, else ../shared/corpus or
+#                    ../../shared/corpus if there; none is fine)
+#   SHMDEMUX_FFPROBE_PACKETS  reference packet dumper (default: the project's
+#                    own tests/ffprobe-packets)
 #   SHMDEMUX_TEST_DEADLINE    seconds any one CLI call may take (default 60)
 #
 # Every process a test starts is stopped and every file it made is removed on
@@ -47,13 +51,11 @@ shm_init() {
 	SHMDEMUXD=$SHMDEMUX_BIN/shmdemuxd
 	SHMDEMUX=$SHMDEMUX_BIN/shmdemux
 
-	# The repository normally sits next to shared/; a git worktree sits one
-	# level deeper. The in-tree copy is the fallback on a machine without it.
-	SHMDEMUX_FFPROBE_PACKETS=${SHMDEMUX_FFPROBE_PACKETS:-$(shm_first_existing \
-		"$SHMDEMUX_SRC/../shared/tools/ffprobe-packets" \
-		"$SHMDEMUX_SRC/../../shared/tools/ffprobe-packets" \
-		"$SHMDEMUX_SRC/tests/ffprobe-packets")}
+	SHMDEMUX_FFPROBE_PACKETS=${SHMDEMUX_FFPROBE_PACKETS:-$SHMDEMUX_SRC/tests/ffprobe-packets}
 	command -v ffprobe >/dev/null || shm_skip "ffprobe not installed"
+	# A corpus asked for by name must be there: its cases are not optional.
+	[ -z "${SHMDEMUX_CORPUS:-}" ] || [ -d "$SHMDEMUX_CORPUS" ] ||
+		shm_die "SHMDEMUX_CORPUS=$SHMDEMUX_CORPUS is not a directory"
 	export SHMDEMUX_FFPROBE_PACKETS
 
 	SHM_TMP=$(mktemp -d "${TMPDIR:-/tmp}/shmdemux-test.XXXXXX") ||
@@ -65,15 +67,23 @@ shm_init() {
 	trap 'exit 143' TERM
 }
 
-# The corpus directory, or skip the test with a message naming where we looked.
-shm_corpus_dir() {
+# The real-world corpus directory, or nothing (status 1): it only adds cases.
+# The repository normally sits next to shared/; a git worktree one level
+# deeper. SHMDEMUX_CORPUS overrides; ctest sets SHMDEMUX_CORPUS_DEFAULT.
+shm_corpus_find() {
 	local d
-	d=${SHMDEMUX_CORPUS:-$(shm_first_existing \
+	d=${SHMDEMUX_CORPUS:-${SHMDEMUX_CORPUS_DEFAULT:-$(shm_first_existing \
 		"$SHMDEMUX_SRC/../shared/corpus" \
-		"$SHMDEMUX_SRC/../../shared/corpus")} ||
-		shm_skip "no corpus: set SHMDEMUX_CORPUS or put it at $SHMDEMUX_SRC/../shared/corpus"
-	[ -d "$d" ] || shm_skip "corpus directory $d does not exist"
+		"$SHMDEMUX_SRC/../../shared/corpus")}} || return 1
+	[ -d "$d" ] || return 1
 	printf '%s\n' "$d"
+}
+
+# The corpus directory, or skip the test: for tests whose only purpose is
+# the corpus.
+shm_corpus_dir() {
+	shm_corpus_find ||
+		shm_skip "no corpus (this test only checks the real-world corpus; set SHMDEMUX_CORPUS or put it at ../shared/corpus beside the tree)"
 }
 
 # Generate (or reuse) the media set; prints its directory.

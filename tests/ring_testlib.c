@@ -11,6 +11,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -23,17 +24,24 @@ static pid_t children[MAX_CHILDREN];
 int
 tring_create(struct tring *t, const struct ring_params *p)
 {
-	int ret;
+	int sv[2], ret;
 
 	t->admin = NULL;
+	t->asock = t->psock = -1;
 	t->dfd = memfd_create("ring-data", MFD_CLOEXEC | MFD_ALLOW_SEALING);
-	t->cfd = memfd_create("ring-cursors", MFD_CLOEXEC | MFD_ALLOW_SEALING);
-	if (t->dfd < 0 || t->cfd < 0) {
+	if (t->dfd < 0 ||
+	    socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0) {
 		ret = -errno;
 		goto fail;
 	}
-	if ((ret = ring_create(t->dfd, t->cfd, p)) < 0 ||
-	    (ret = ring_map(&t->admin, t->dfd, t->cfd, RING_ROLE_ADMIN)) < 0)
+	t->asock = sv[0];
+	t->psock = sv[1];
+	if (fcntl(t->asock, F_SETFL, O_NONBLOCK) < 0) {
+		ret = -errno;
+		goto fail;
+	}
+	if ((ret = ring_create(t->dfd, p)) < 0 ||
+	    (ret = ring_map(&t->admin, t->dfd, t->asock, RING_ROLE_ADMIN)) < 0)
 		goto fail;
 	return 0;
 fail:
@@ -47,9 +55,34 @@ tring_destroy(struct tring *t)
 	ring_unmap(&t->admin);
 	if (t->dfd >= 0)
 		close(t->dfd);
-	if (t->cfd >= 0)
-		close(t->cfd);
-	t->dfd = t->cfd = -1;
+	if (t->asock >= 0)
+		close(t->asock);
+	if (t->psock >= 0)
+		close(t->psock);
+	t->dfd = t->asock = t->psock = -1;
+}
+
+int
+tring_add(struct tring *t, int *page_fd)
+{
+	return ring_slot_alloc(t->admin, getpid(), page_fd);
+}
+
+struct ring *
+tring_consumer(struct tring *t, enum ring_start start, int *slot)
+{
+	struct ring *c;
+	int s, fd, ret;
+
+	s = tring_add(t, &fd);
+	TCHECK(s >= 0, "slot: %s", strerror(-s));
+	TCHECK(tring_map_consumer(t, &c) == 0, "map consumer");
+	ret = ring_attach(c, fd, start);
+	TCHECK(ret == 0, "attach: %s", strerror(-ret));
+	close(fd);
+	if (slot != NULL)
+		*slot = s;
+	return c;
 }
 
 int
@@ -61,7 +94,7 @@ tring_map_consumer(const struct tring *t, struct ring **out)
 	snprintf(path, sizeof(path), "/proc/self/fd/%d", t->dfd);
 	if ((rfd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
 		return -errno;
-	ret = ring_map(out, rfd, t->cfd, RING_ROLE_CONSUMER);
+	ret = ring_map(out, rfd, -1, RING_ROLE_CONSUMER);
 	close(rfd);
 	return ret;
 }
@@ -69,7 +102,7 @@ tring_map_consumer(const struct tring *t, struct ring **out)
 int
 tring_map_producer(const struct tring *t, struct ring **out)
 {
-	return ring_map(out, t->dfd, t->cfd, RING_ROLE_PRODUCER);
+	return ring_map(out, t->dfd, t->psock, RING_ROLE_PRODUCER);
 }
 
 static void

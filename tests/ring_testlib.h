@@ -12,9 +12,12 @@
 
 #include "ring.h"
 
-/* A ring as the broker holds it: both fds and an ADMIN mapping. */
+/* A ring as the broker holds it: the data fd, both ends of the admin
+ * channel (ours non-blocking; the producer's end for the producer, which
+ * forked helpers inherit) and an ADMIN mapping. */
 struct tring {
-	int dfd, cfd;
+	int dfd;
+	int asock, psock;
 	struct ring *admin;
 };
 
@@ -31,6 +34,13 @@ void tring_destroy(struct tring *t);
 /* Map as a consumer through a read-only reopen of the data fd. */
 int tring_map_consumer(const struct tring *t, struct ring **out);
 int tring_map_producer(const struct tring *t, struct ring **out);
+/* A new consumer as the broker makes one: its slot (or -errno) and its
+ * cursor page's fd in *page_fd (the caller's to pass on and close). */
+int tring_add(struct tring *t, int *page_fd);
+/* tring_add, map as a consumer and attach at start; the page fd is
+ * closed. Exits on failure. *slot (if not NULL) gets the slot. */
+struct ring *tring_consumer(struct tring *t, enum ring_start start,
+			    int *slot);
 
 /* Fork a helper that runs fn(arg) and exits with its return value. It dies
  * with the parent (PR_SET_PDEATHSIG) and is killed by the watchdog. */

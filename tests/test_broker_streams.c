@@ -230,10 +230,10 @@ close_and_wait(int fd, uint32_t id, int sig, long min_ms)
 	CHECK(cfd >= 0);
 	slot = tl_attach(cfd, id, 0, fds, NULL);
 	CHECK(slot >= 0);
-	CHECK(ring_map(&r, fds[0], fds[1], RING_ROLE_CONSUMER) == 0);
+	CHECK(ring_map(&r, fds[0], -1, RING_ROLE_CONSUMER) == 0);
+	CHECK(ring_attach(r, fds[1], RING_START_OLDEST) == 0);
 	close(fds[0]);
 	close(fds[1]);
-	CHECK(ring_attach(r, (unsigned)slot, RING_START_OLDEST) == 0);
 	/* The child's one record: its signal handling is set up. */
 	do
 		ret = ring_next(r, &v, 5000);
@@ -291,7 +291,8 @@ test_consumers(void)
 {
 	struct ctl_attached att;
 	struct ctl_stream_info i;
-	int c[4], fds[2], id, slot;
+	struct stat st0, st1;
+	int c[4], fds[2], page0, id, slot;
 	void *p;
 
 	id = open_path("/etc/passwd", "hang", 0);
@@ -306,21 +307,28 @@ test_consumers(void)
 	CHECK((fcntl(fds[0], F_GETFL) & O_ACCMODE) == O_RDONLY);
 	p = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED, fds[0], 0);
 	CHECK(p == MAP_FAILED && errno == EACCES);
-	/* The cursor segment is writable, but sealed against resizing. */
+	/* The consumer's own cursor page is writable, but one page, sealed
+	 * against resizing, and nobody else's. */
+	CHECK(att.page_size == RING_PAGE_SIZE);
+	CHECK(fstat(fds[1], &st0) == 0 && st0.st_size == RING_PAGE_SIZE);
 	CHECK(ftruncate(fds[1], 0) < 0 && errno == EPERM);
+	CHECK(fcntl(fds[1], F_GET_SEALS) ==
+	      (F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL));
 	close(fds[0]);
-	close(fds[1]);
+	page0 = fds[1];
 	CHECK(tl_attach(c[0], (uint32_t)id, 0, fds, NULL) == -EISCONN);
 
 	CHECK(tl_attach(c[1], (uint32_t)id, 0, fds, NULL) >= 0);
+	/* a page of its own: another object */
+	CHECK(fstat(fds[1], &st1) == 0 && st1.st_ino != st0.st_ino);
 	close(fds[0]);
 	close(fds[1]);
+	close(page0);
 	CHECK(tl_attach(c[2], (uint32_t)id, 0, fds, NULL) == -EBUSY);
-	/* Observers need no slot. */
+	/* Observers need no slot, and get no page. */
 	slot = tl_attach(c[3], (uint32_t)id, CTL_ATTACH_OBSERVER, fds, NULL);
-	CHECK(slot == -1);
+	CHECK(slot == -1 && fds[1] == -1);
 	close(fds[0]);
-	close(fds[1]);
 	CHECK(tl_info(b.sock, (uint32_t)id, &i) == 1 && i.consumers == 2);
 
 	/* A consumer that goes away frees its slot. */

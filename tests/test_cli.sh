@@ -2,9 +2,10 @@
 # CLI behaviour: three lossless readers see identical dumps through a small
 # ring; bad input and bad usage fail with one line naming the cause; kill,
 # ls, probe, --help.
-# usage: test_cli.sh BIN_DIR FFPROBE_PACKETS
+# usage: test_cli.sh BIN_DIR [FFPROBE_PACKETS]   (default: tests/ffprobe-packets)
 command -v ffmpeg >/dev/null || { echo "SKIP: no ffmpeg"; exit 77; }
-FP=$2
+FP=${2:-$(dirname "$0")/ffprobe-packets}
+[ -x "$FP" ] || { echo "FAIL: $FP is not executable"; exit 1; }
 source "$(dirname "$0")/cli_env.sh" "$1"
 
 one_line() { # FILE: exactly one line, starting "shmdemux: "
@@ -14,7 +15,8 @@ one_line() { # FILE: exactly one line, starting "shmdemux: "
 # A file larger than the ring, so the worker has to wait for the readers.
 ffmpeg -v error -f lavfi -i testsrc=size=320x240:rate=25:duration=8 \
 	-c:v mpeg4 -q:v 3 -g 25 "$T/v.avi" || { echo "SKIP: ffmpeg"; exit 77; }
-"$FP" "$T/v.avi" > "$T/ref"
+"$FP" "$T/v.avi" > "$T/ref" && [ -s "$T/ref" ] ||
+	{ echo "FAIL: $FP found no packet in $T/v.avi"; exit 1; }
 
 # ---- three consumers, all from the first packet ----
 id=$("$SD" open --name three --ring-size 256K --wait-consumers 3 "$T/v.avi") ||
@@ -87,12 +89,19 @@ for args in "" "bogus" "open" "open --mode fast x" "dump" "dump 1 --from middle"
 	"$SD" $args > /dev/null 2>&1; rc=$?
 	[ $rc -eq 2 ] || fail "usage '$args': exit $rc"
 done
+# an empty name is refused before anything starts (no broker autostarted)
+SHMDEMUX_SOCKET=$T/none.sock "$SD" open --name "" "$T/ref" >/dev/null 2>"$T/err"
+rc=$?
+[ $rc -eq 2 ] && grep -q "empty name" "$T/err" && [ ! -e "$T/none.sock" ] ||
+	fail "open --name '': exit $rc, $(cat "$T/err")"
 
 # ---- help ----
 "$SD" --help | grep -q "probe" || fail "--help"
-for c in open ls probe dump close kill; do
-	"$SD" $c --help > "$T/help" || fail "$c --help exit"
-	grep -q "^usage: shmdemux $c" "$T/help" || fail "$c --help text"
+for c in open ls probe dump close kill cat; do
+	for h in --help -h; do
+		"$SD" $c $h > "$T/help" || fail "$c $h exit"
+		grep -q "^usage: shmdemux $c" "$T/help" || fail "$c $h text"
+	done
 done
 for o in --name --mode --ring-size --wait-consumers --format --probesize \
 	--analyzeduration --demux-opt --realtime --fd; do

@@ -1,7 +1,9 @@
 /*
  * test_client_api.c - libshmdemux against a real broker and worker.
  *
- * usage: test_client_api SHMDEMUXD MEDIA_FILE AUDIO_FILE (> 160 KiB)
+ * usage: test_client_api SHMDEMUXD MEDIA_FILE AUDIO_FILE
+ *   AUDIO_FILE: more than 160 KiB in small packets, and packets out of
+ *   its first 64 KiB read on a pipe (FLAC: generated flac_noise.flac)
  *
  * Starts a private broker through the library's autostart (so that path is
  * tested too) on a socket in a fresh temporary directory, then exercises
@@ -455,9 +457,9 @@ main(int argc, char **argv)
 		return 2;
 	}
 	if (access(argv[2], R_OK) != 0 || access(argv[3], R_OK) != 0) {
-		fprintf(stderr, "SKIP: %s or %s not readable\n", argv[2],
-			argv[3]);
-		return 77;
+		fprintf(stderr, "FAIL: %s or %s not readable (the media_generate "
+			"test makes them)\n", argv[2], argv[3]);
+		return 1;
 	}
 	snprintf(dir, sizeof(dir), "/tmp/sdapi.XXXXXX");
 	if (mkdtemp(dir) == NULL)

@@ -6,12 +6,14 @@
 # packets, two readers see the same frames, a ring too small for two frames
 # is refused at open with a clear message (and the stream closed), and
 # damaged input only counts errors.
-# usage: test_decode.sh   (SHMDEMUX_BIN, SHMDEMUX_MEDIA from the build)
+# usage: test_decode.sh   (SHMDEMUX_BIN, SHMDEMUX_MEDIA from the build;
+#        SHMDEMUX_CORPUS or SHMDEMUX_CORPUS_DEFAULT: a corpus file is added)
 command -v ffmpeg >/dev/null && command -v ffprobe >/dev/null ||
 	{ echo "SKIP: no ffmpeg"; exit 77; }
 M=${SHMDEMUX_MEDIA:?}
-CORPUS=${SHMDEMUX_CORPUS:-/work/shared/corpus}
-[ -f "$M/MANIFEST.tsv" ] || { echo "SKIP: no generated media"; exit 77; }
+CORPUS=${SHMDEMUX_CORPUS:-${SHMDEMUX_CORPUS_DEFAULT:-}}
+[ -f "$M/MANIFEST.tsv" ] ||
+	{ echo "FAIL: no generated media in $M (tests/media/gen.sh $M)"; exit 1; }
 source "$(dirname "$0")/cli_env.sh" "${SHMDEMUX_BIN:?}"
 
 # the PCM codec ffmpeg must mux to keep the decoder's format, packed
@@ -85,8 +87,9 @@ for f in h264_aac.mkv hevc_ac3.mkv vp9_vorbis_vtt.webm av1_opus.mkv \
 	pcm_s16le.wav mpeg4_mp3.avi h264_aac_moovend.mp4; do
 	check "$M/$f"
 done
+# the corpus, where there is one, adds a file from another muxer
 for f in sample.mkv; do
-	[ -f "$CORPUS/$f" ] && check "$CORPUS/$f"
+	[ -n "$CORPUS" ] && [ -f "$CORPUS/$f" ] && check "$CORPUS/$f"
 done
 
 # Undecoded tracks stay packets: subtitles of a decoded file, and the
@@ -107,6 +110,33 @@ if [ -s "$T/r1" ] && cmp -s "$T/r1" "$T/r2"; then
 	echo "ok two readers: $(wc -l < "$T/r1") identical frames"
 else
 	fail "two readers saw different frames"
+fi
+
+# --csv and --json print frames too, the same frames as --framemd5.
+id=$("$SD" open --decode all --wait-consumers 2 "$M/h264_aac.mkv") ||
+	fail "open for csv/json"
+"$SD" dump "$id" --csv > "$T/csv" &
+p1=$!
+"$SD" dump "$id" --json > "$T/json" || fail "dump --json of frames"
+wait $p1 || fail "dump --csv of frames"
+awk -F, '$1 == "frame" { print $3 "," $4 "," $6 }' "$T/csv" > "$T/csv.f"
+sed -n 's/.*"track":\([0-9]*\),"frame":"[a-z]*","pts":\([-0-9]*\),.*"md5":"\([0-9a-f]*\)".*/\1,\2,\3/p' \
+	"$T/json" > "$T/json.f"
+id=$("$SD" open --decode all "$M/h264_aac.mkv") &&
+	"$SD" dump "$id" --framemd5 > "$T/fm" || fail "framemd5 for csv/json"
+if [ -s "$T/fm" ] && cmp -s "$T/fm" "$T/csv.f" && cmp -s "$T/fm" "$T/json.f"; then
+	echo "ok --csv and --json: the $(wc -l < "$T/fm") frames of --framemd5"
+else
+	fail "--csv/--json frames differ from --framemd5 ($(wc -l < "$T/fm") / $(wc -l < "$T/csv.f") / $(wc -l < "$T/json.f"))"
+fi
+# --framemd5 of a stream of packets is an error, not an empty output.
+id=$("$SD" open "$M/h264_aac.mkv") || fail "open without --decode"
+"$SD" dump "$id" --framemd5 > "$T/out" 2> "$T/err"; rc=$?
+if [ $rc -eq 1 ] && [ ! -s "$T/out" ] && [ "$(wc -l < "$T/err")" -eq 1 ] &&
+	grep -q "carries packets, not decoded frames" "$T/err"; then
+	echo "ok --framemd5 of packets: $(cat "$T/err")"
+else
+	fail "--framemd5 of packets: exit $rc, $(cat "$T/err")"
 fi
 
 # An explicit ring too small for two frames is refused at open: exit 1,

@@ -356,10 +356,9 @@ main(int argc, char **argv)
 		return 2;
 	}
 	worker_bin = argv[2];
-	snprintf(media_file, sizeof(media_file), "%s/h264_aac.mkv", argv[3]);
-	if (access(media_file, R_OK) < 0 ||
-	    system("ffmpeg -version > /dev/null 2>&1") != 0) {
-		fprintf(stderr, "SKIP: media or ffmpeg missing\n");
+	tl_media_path(media_file, sizeof(media_file), argv[3], "h264_aac.mkv");
+	if (system("ffmpeg -version > /dev/null 2>&1") != 0) {
+		fprintf(stderr, "SKIP: ffmpeg not installed\n");
 		return 77;
 	}
 	tl_init(argv[1], 120);

@@ -16,7 +16,8 @@
 # usage: test_frame_pool.sh   (SHMDEMUX_BIN, SHMDEMUX_MEDIA from the build)
 command -v ffmpeg >/dev/null || { echo "SKIP: no ffmpeg"; exit 77; }
 M=${SHMDEMUX_MEDIA:?}
-[ -f "$M/h264_aac.mkv" ] || { echo "SKIP: no generated media"; exit 77; }
+[ -f "$M/h264_aac.mkv" ] ||
+	{ echo "FAIL: no generated media in $M (tests/media/gen.sh $M)"; exit 1; }
 source "$(dirname "$0")/cli_env.sh" "${SHMDEMUX_BIN:?}"
 
 # A second broker with a small pool, stopped like the first.

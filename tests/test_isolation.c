@@ -2,8 +2,10 @@
  * test_isolation.c - every way a worker can end is contained and reported
  * for what it is; the broker survives misbehaving consumers.
  *
- * usage: test_isolation SHMDEMUXD WORKER BIN_DIR CORPUS FFPROBE_PACKETS CASE
- *   CASE: a fault (segv abort kill syscall alloc spin exit), or killed,
+ * usage: test_isolation SHMDEMUXD WORKER BIN_DIR MEDIA_DIR FFPROBE_PACKETS CASE
+ *   MEDIA_DIR: the generated media (tests/media/gen.sh)
+ *   CASE: a fault (segv abort kill syscall readfd mmapexec mprotexec alloc
+ *         spin exit), or killed,
  *         memory, open-failed, whitelist, open-timeout, idle-source,
  *         held-input, ended-input, full-ring, evict, consumers
  *
@@ -39,7 +41,13 @@
 
 #define WAKE_LIMIT_MS 1000
 
-static const char *worker_bin, *bin_dir, *corpus, *ffprobe_packets;
+static const char *worker_bin, *bin_dir, *ffprobe_packets;
+/* The victim is Matroska (off the "mov,mpegts" allow-list of the whitelist
+ * case) and under 116 KiB (the held-input case: it and 144 KiB of zeros
+ * fit the worker's pipe read-ahead); the bystander is an MP4 several times
+ * the 64 KiB rings of the full-ring, evict and consumers cases. */
+#define VICTIM_MEDIA "hevc_ac3.mkv"
+#define BYSTANDER_MEDIA "h264_aac_faststart.mp4"
 static char victim_file[512], bystander_file[512];
 
 struct fault_case {
@@ -48,23 +56,33 @@ struct fault_case {
 	int code;            /* SHMDEMUX_E* the reader gets */
 	int reason;          /* SHMDEMUX_END_* in LIST */
 	const char *ls;      /* state shown by `shmdemux ls` */
+	long syscall_nr;     /* SHMDEMUX_ESANDBOX: the trapped call */
 };
 
 static const struct fault_case faults[] = {
 	{ "segv", 3, SHMDEMUX_ECRASHED, SHMDEMUX_END_CRASHED,
-	  "ended:crashed(SIGSEGV)" },
+	  "ended:crashed(SIGSEGV)", 0 },
 	{ "abort", 2, SHMDEMUX_ECRASHED, SHMDEMUX_END_CRASHED,
-	  "ended:crashed(SIGABRT)" },
+	  "ended:crashed(SIGABRT)", 0 },
 	{ "kill", 4, SHMDEMUX_ECRASHED, SHMDEMUX_END_CRASHED,
-	  "ended:crashed(SIGKILL)" },
+	  "ended:crashed(SIGKILL)", 0 },
 	{ "syscall", 5, SHMDEMUX_ESANDBOX, SHMDEMUX_END_SANDBOX,
-	  "ended:sandbox(socket)" },
+	  "ended:sandbox(socket)", SYS_socket },
+	/* reading anything but its input: fd 1, fd 2 (once the broker's
+	 * stderr, maybe a terminal), the ring */
+	{ "readfd", 2, SHMDEMUX_ESANDBOX, SHMDEMUX_END_SANDBOX,
+	  "ended:sandbox(read)", SYS_read },
+	/* executable memory: where shellcode would run */
+	{ "mmapexec", 2, SHMDEMUX_ESANDBOX, SHMDEMUX_END_SANDBOX,
+	  "ended:sandbox(mmap)", SYS_mmap },
+	{ "mprotexec", 2, SHMDEMUX_ESANDBOX, SHMDEMUX_END_SANDBOX,
+	  "ended:sandbox(mprotect)", SYS_mprotect },
 	{ "alloc", 4, SHMDEMUX_EMEMORY, SHMDEMUX_END_MEMORY,
-	  "ended:memory-limit" },
+	  "ended:memory-limit", 0 },
 	{ "spin", 3, SHMDEMUX_EWATCHDOG, SHMDEMUX_END_WATCHDOG,
-	  "ended:watchdog" },
+	  "ended:watchdog", 0 },
 	{ "exit", 1, SHMDEMUX_EEXITED, SHMDEMUX_END_EXITED,
-	  "ended:exited(3)" },
+	  "ended:exited(3)", 0 },
 };
 
 static uint64_t
@@ -214,10 +232,16 @@ wait_death(int pfd, int timeout_ms)
 static const char *
 cause_of(const struct fault_case *f)
 {
+	static char buf[128];
+
 	if (f->code == SHMDEMUX_ECRASHED)
 		return strchr(f->ls, '(') + 1; /* "SIGSEGV)" */
-	if (f->code == SHMDEMUX_ESANDBOX)
-		return "forbidden syscall [0-9]* (socket)";
+	if (f->code == SHMDEMUX_ESANDBOX) {
+		/* "ended:sandbox(socket)": the call's name */
+		snprintf(buf, sizeof(buf), "forbidden syscall [0-9]* %s",
+			 strchr(f->ls, '('));
+		return buf;
+	}
 	if (f->code == SHMDEMUX_EMEMORY)
 		return "out of memory";
 	if (f->code == SHMDEMUX_EWATCHDOG)
@@ -284,7 +308,7 @@ test_fault(const struct fault_case *f)
 		struct shmdemux_status st;
 
 		CHECK(shmdemux_status(r.st, &st) == 0);
-		CHECK(st.syscall == SYS_socket);
+		CHECK(st.syscall == f->syscall_nr);
 	}
 	shmdemux_detach(&r.st);
 	check_cli(&b, vid, f->ls, cause_of(f));
@@ -766,23 +790,18 @@ main(int argc, char **argv)
 	const char *which;
 
 	if (argc != 7) {
-		fprintf(stderr, "usage: %s SHMDEMUXD WORKER BIN_DIR CORPUS "
+		fprintf(stderr, "usage: %s SHMDEMUXD WORKER BIN_DIR MEDIA_DIR "
 			"FFPROBE_PACKETS CASE\n", argv[0]);
 		return 2;
 	}
 	worker_bin = argv[2];
 	bin_dir = argv[3];
-	corpus = argv[4];
 	ffprobe_packets = argv[5];
 	which = argv[6];
-	snprintf(victim_file, sizeof(victim_file), "%s/sample.mkv", corpus);
-	snprintf(bystander_file, sizeof(bystander_file), "%s/sample.mp4",
-		 corpus);
-	if (access(victim_file, R_OK) < 0 || access(bystander_file, R_OK) < 0 ||
-	    access(ffprobe_packets, X_OK) < 0) {
-		fprintf(stderr, "SKIP: corpus or ffprobe-packets missing\n");
-		return 77;
-	}
+	tl_media_path(victim_file, sizeof(victim_file), argv[4], VICTIM_MEDIA);
+	tl_media_path(bystander_file, sizeof(bystander_file), argv[4],
+		      BYSTANDER_MEDIA);
+	CHECK(access(ffprobe_packets, X_OK) == 0);
 	tl_let_faults_through();
 	tl_init(argv[1], 120);
 	for (size_t k = 0; k < sizeof(faults) / sizeof(faults[0]); k++) {

@@ -458,11 +458,8 @@ main(int argc, char **argv)
 	bin_dir = argv[3];
 	ffprobe_packets = argv[5];
 	which = argv[6];
-	snprintf(media_file, sizeof(media_file), "%s/h264_aac.mkv", argv[4]);
-	if (access(media_file, R_OK) < 0 || access(ffprobe_packets, X_OK) < 0) {
-		fprintf(stderr, "SKIP: media or ffprobe-packets missing\n");
-		return 77;
-	}
+	tl_media_path(media_file, sizeof(media_file), argv[4], "h264_aac.mkv");
+	CHECK(access(ffprobe_packets, X_OK) == 0);
 	tl_let_faults_through();
 #ifndef SHMDEMUX_FAULT_INJECTION
 	if (strncmp(which, "decode-", 7) == 0) {

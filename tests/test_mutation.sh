@@ -20,7 +20,9 @@
 #   SHMDEMUX_MUTATION_SEED=S  campaign seed (default 1); a failing line names
 #                             its index, so `MUT_FIRST=I SHMDEMUX_MUTANTS=1`
 #                             replays one mutant
-#   SHMDEMUX_CORPUS=DIR       real-world corpus (skipped with a note if absent)
+#   SHMDEMUX_CORPUS=DIR       real-world corpus, mutated too (default: the
+#                             one beside the tree; without one, a note says
+#                             only the generated media are mutated)
 . "$(dirname "$0")/lib.sh"
 shm_init
 
@@ -38,7 +40,7 @@ media=$(shm_media_dir)
 {
 	find "$media" -maxdepth 1 -type f ! -name '.*' ! -name MANIFEST.tsv \
 		-size +0 | LC_ALL=C sort
-	if corpus=$(shm_corpus_dir 2>/dev/null) 2>/dev/null; then
+	if corpus=$(shm_corpus_find); then
 		find "$corpus" -maxdepth 1 -type f ! -name MANIFEST.tsv \
 			! -name NOTICE -size +0 | LC_ALL=C sort
 	else

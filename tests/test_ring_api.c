@@ -1,17 +1,24 @@
 /*
  * test_ring_api.c - single-process checks of the ring API: header
  * validation, start positions, end status (-EPIPE), timeouts, -EMSGSIZE,
- * slot loss (-ECONNRESET), pad records at the lap end, the track table
+ * consumers adopted and dropped over the admin channel (and every
+ * malformed admin message dropped with its fds), pad records at
+ * the lap end, the track table
  * seqlock, that a consumer's data mapping is really read-only, and the
  * frame pool area (geometry checks, ring_pool) with ring_reclaim(), and
  * early wraps (a lossless producer going back to the start of the area
  * once its consumers have released it).
  */
+#include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "ring_testlib.h"
@@ -53,13 +60,7 @@ get(struct ring *c, int timeout_ms)
 static struct ring *
 consumer_at(struct tring *t, enum ring_start start)
 {
-	struct ring *c;
-	int slot = ring_slot_alloc(t->admin, getpid());
-
-	TCHECK(slot >= 0, "slot");
-	TCHECK(tring_map_consumer(t, &c) == 0, "map consumer");
-	TCHECK(ring_attach(c, (unsigned)slot, start) == 0, "attach");
-	return c;
+	return tring_consumer(t, start, NULL);
 }
 
 static void
@@ -96,9 +97,12 @@ test_starts_and_end(void)
 	TCHECK(ring_next(c1, &v, 0) == -EPIPE, "end after the last record");
 	TCHECK(ring_hdr(c1)->end_reason == SD_END_EOF &&
 	       strcmp(ring_hdr(c1)->end_msg, "done") == 0, "status");
-	/* a freed slot */
-	ring_slot_free(t.admin, 2);
-	TCHECK(ring_next(c2, &v, 0) == -ECONNRESET, "freed slot");
+	/* a freed slot: the producer drops the consumer at its next check
+	 * of the admin channel */
+	TCHECK(ring_admin_poll(p) == 0 && ring_adopted(p) == 3, "adopted %u",
+	       ring_adopted(p));
+	TCHECK(ring_slot_free(t.admin, (unsigned)ring_slot(c2)) == 0, "DEL");
+	TCHECK(ring_reclaim(p, &i) == 0 && ring_adopted(p) == 2, "dropped");
 	ring_unmap(&c0);
 	ring_unmap(&c1);
 	ring_unmap(&c2);
@@ -205,6 +209,7 @@ test_bad_headers(void)
 	struct tring t;
 	struct ring *c;
 	struct ring_hdr *h;
+	int fd;
 
 	rp.max_consumers = 0;
 	TCHECK(ring_data_seg_size(&rp) == 0, "bad params");
@@ -219,8 +224,13 @@ test_bad_headers(void)
 	h->data_size -= 4096;
 	TCHECK(tring_map_consumer(&t, &c) == 0, "restored");
 	ring_unmap(&c);
-	/* sizes are sealed: nobody can shrink a mapped segment */
-	TCHECK(ftruncate(t.cfd, 0) < 0 && errno == EPERM, "sealed");
+	/* sizes are sealed: nobody can shrink a mapped segment or page */
+	TCHECK(ftruncate(t.dfd, 0) < 0 && errno == EPERM, "data sealed");
+	TCHECK(tring_add(&t, &fd) >= 0, "page");
+	TCHECK(ftruncate(fd, 0) < 0 && errno == EPERM &&
+	       ftruncate(fd, 2 * RING_PAGE_SIZE) < 0 && errno == EPERM &&
+	       fcntl(fd, F_ADD_SEALS, F_SEAL_WRITE) < 0, "page sealed");
+	close(fd);
 	tring_destroy(&t);
 }
 
@@ -337,12 +347,13 @@ ew_keep_up(struct tring *t, struct ring *p, struct ring *c, uint64_t *seq,
 		       (unsigned long long)h->tail);
 		if (*seq % 97 == 0) {
 			/* a consumer joining at the keyframe finds it */
-			struct ring *j = consumer_at(t, RING_START_SYNC);
+			int js;
+			struct ring *j = tring_consumer(t, RING_START_SYNC, &js);
 			uint64_t first = *seq - *seq % sync_every;
 			struct ring_rd jv = get_rd(j, first);
 
 			TCHECK(jv.flags & RING_RF_SYNC, "joined at a keyframe");
-			ring_slot_free(t->admin, 1);
+			ring_slot_free(t->admin, (unsigned)js);
 			ring_unmap(&j);
 		}
 	}
@@ -467,6 +478,230 @@ test_early_wrap(void)
 	ew_done(&t, &p, &c);
 }
 
+/* ---- the admin channel: every message is untrusted input ---- */
+
+static int
+count_fds(void)
+{
+	DIR *d = opendir("/proc/self/fd");
+	int n = 0;
+
+	TCHECK(d != NULL, "opendir");
+	while (readdir(d) != NULL)
+		n++;
+	closedir(d);
+	return n;
+}
+
+/* One datagram of len bytes from m, with nfds copies of fd. */
+static void
+send_admin(int sock, const void *m, size_t len, int fd, int nfds)
+{
+	union {
+		char buf[CMSG_SPACE(4 * sizeof(int))];
+		struct cmsghdr align;
+	} cb;
+	struct iovec iov = { .iov_base = (void *)m, .iov_len = len };
+	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
+	int fds[4] = { fd, fd, fd, fd };
+
+	if (nfds > 0) {
+		struct cmsghdr *c;
+
+		memset(&cb, 0, sizeof(cb));
+		mh.msg_control = cb.buf;
+		mh.msg_controllen = CMSG_SPACE(sizeof(int) * (size_t)nfds);
+		c = CMSG_FIRSTHDR(&mh);
+		c->cmsg_level = SOL_SOCKET;
+		c->cmsg_type = SCM_RIGHTS;
+		c->cmsg_len = CMSG_LEN(sizeof(int) * (size_t)nfds);
+		memcpy(CMSG_DATA(c), fds, sizeof(int) * (size_t)nfds);
+	}
+	TCHECK(sendmsg(sock, &mh, MSG_NOSIGNAL) == (ssize_t)len, "send");
+}
+
+/* A memfd as a forged page: size bytes, the seals asked for, reopened
+ * read-only unless rw. */
+static int
+forged_page(size_t size, int seals, int rw)
+{
+	char path[64];
+	int fd = memfd_create("forged", MFD_CLOEXEC | MFD_ALLOW_SEALING), ro;
+
+	TCHECK(fd >= 0 && ftruncate(fd, (off_t)size) == 0, "memfd");
+	if (seals)
+		TCHECK(fcntl(fd, F_ADD_SEALS, seals) == 0, "seals");
+	if (rw)
+		return fd;
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+	ro = open(path, O_RDONLY | O_CLOEXEC);
+	close(fd);
+	TCHECK(ro >= 0, "reopen");
+	return ro;
+}
+
+/* A producer takes only well-formed messages: exact size, magic, op, slot
+ * and id in range, exactly the fds the op carries, a page of the right
+ * size, sealed and read-only. Everything else is dropped with its fds;
+ * the producer goes on, and the broker's consumers still work. */
+static void
+test_admin_channel(void)
+{
+	const int seals = F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL;
+	struct ring_params rp = { .data_size = 64u << 10, .max_consumers = 4,
+				  .mode = RING_MODE_LOSSLESS };
+	struct ring_admin_msg ok = {
+		.magic = RING_ADMIN_MAGIC, .op = RING_ADMIN_ADD, .slot = 3,
+		.id = 99,
+	}, m;
+	struct tring t;
+	struct ring *p, *c;
+	char big[sizeof(ok) + 8];
+	int fds0, good, page;
+
+	TCHECK(tring_create(&t, &rp) == 0, "create");
+	TCHECK(tring_map_producer(&t, &p) == 0, "map producer");
+	fds0 = count_fds();
+	good = forged_page(RING_PAGE_SIZE, seals, 0);
+	/* each of these is dropped */
+	m = ok; m.magic ^= 1;
+	send_admin(t.asock, &m, sizeof(m), good, 1);
+	m = ok; m.op = 7;
+	send_admin(t.asock, &m, sizeof(m), good, 1);
+	m = ok; m.slot = rp.max_consumers;
+	send_admin(t.asock, &m, sizeof(m), good, 1);
+	m = ok; m.id = 0;
+	send_admin(t.asock, &m, sizeof(m), good, 1);
+	m = ok; m.pad = 1;
+	send_admin(t.asock, &m, sizeof(m), good, 1);
+	send_admin(t.asock, &ok, sizeof(ok) - 1, good, 1);     /* short */
+	memset(big, 0, sizeof(big));
+	memcpy(big, &ok, sizeof(ok));
+	send_admin(t.asock, big, sizeof(big), good, 1);        /* long */
+	send_admin(t.asock, &ok, sizeof(ok), good, 0);         /* no fd */
+	send_admin(t.asock, &ok, sizeof(ok), good, 2);         /* two */
+	send_admin(t.asock, &ok, sizeof(ok), good, 4);         /* four */
+	page = forged_page(RING_PAGE_SIZE, 0, 0);              /* unsealed */
+	send_admin(t.asock, &ok, sizeof(ok), page, 1);
+	close(page);
+	page = forged_page(RING_PAGE_SIZE, F_SEAL_SHRINK, 0);  /* growable */
+	send_admin(t.asock, &ok, sizeof(ok), page, 1);
+	close(page);
+	page = forged_page(2 * RING_PAGE_SIZE, seals, 0);      /* too big */
+	send_admin(t.asock, &ok, sizeof(ok), page, 1);
+	close(page);
+	page = forged_page(RING_PAGE_SIZE, seals, 1);          /* writable */
+	send_admin(t.asock, &ok, sizeof(ok), page, 1);
+	close(page);
+	send_admin(t.asock, &ok, sizeof(ok), t.dfd, 1);        /* not a page */
+	m = ok; m.op = RING_ADMIN_DEL;                         /* DEL + fd */
+	send_admin(t.asock, &m, sizeof(m), good, 1);
+	send_admin(t.asock, &ok, 0, good, 1);                  /* empty */
+	TCHECK(ring_admin_poll(p) == 0, "poll");
+	TCHECK(ring_adopted(p) == 0, "adopted a bad ADD: %u", ring_adopted(p));
+	/* a good one is taken; a DEL with another id is not */
+	send_admin(t.asock, &ok, sizeof(ok), good, 1);
+	m = ok; m.op = RING_ADMIN_DEL; m.id = 98;
+	send_admin(t.asock, &m, sizeof(m), -1, 0);
+	TCHECK(ring_admin_poll(p) == 0 && ring_adopted(p) == 1, "good ADD");
+	/* an ADD for a taken slot is dropped too */
+	send_admin(t.asock, &ok, sizeof(ok), good, 1);
+	TCHECK(ring_admin_poll(p) == 0 && ring_adopted(p) == 1, "taken slot");
+	m = ok; m.op = RING_ADMIN_DEL;
+	send_admin(t.asock, &m, sizeof(m), -1, 0);
+	TCHECK(ring_admin_poll(p) == 0 && ring_adopted(p) == 0, "DEL");
+	close(good);
+	/* not one descriptor kept, not one page left mapped */
+	TCHECK(count_fds() == fds0, "fds: %d, were %d", count_fds(), fds0);
+	/* and the broker's own consumers work as ever */
+	c = consumer_at(&t, RING_START_OLDEST);
+	put(p, 0, 100, 0);
+	TCHECK(get(c, 0) == 0, "read");
+	TCHECK(ring_admin_poll(p) == 0 && ring_adopted(p) == 1, "adopted");
+	ring_unmap(&c);
+	ring_unmap(&p);
+	tring_destroy(&t);
+}
+
+static int
+readable(int fd)
+{
+	struct pollfd pfd = { .fd = fd, .events = POLLIN };
+
+	return poll(&pfd, 1, 0);
+}
+
+/* A polling consumer's wake pipe: readable after an empty read exactly
+ * when something new came (records flushed, the end), also when it
+ * announced itself before the producer adopted it and a state change
+ * moved wake_seq meanwhile; emptied by the next empty read. */
+static void
+test_wake_pipe(void)
+{
+	struct ring_params rp = { .data_size = 64u << 10, .max_consumers = 4,
+				  .mode = RING_MODE_LOSSLESS };
+	struct ring_rd v;
+	struct tring t;
+	struct ring *p, *c;
+	int w[2], page, slot;
+
+	TCHECK(tring_create(&t, &rp) == 0, "create");
+	TCHECK(tring_map_producer(&t, &p) == 0, "map producer");
+	TCHECK(pipe2(w, O_NONBLOCK | O_CLOEXEC) == 0, "pipe");
+	slot = ring_slot_alloc_wake(t.admin, getpid(), w[1], &page);
+	TCHECK(slot >= 0, "slot: %d", slot);
+	/* the ring keeps its own copy, and sent one; w[1] stays the
+	 * test's to fill the pipe below */
+	TCHECK(tring_map_consumer(&t, &c) == 0 &&
+	       ring_attach(c, page, RING_START_OLDEST) == 0, "attach");
+	close(page);
+	TCHECK(ring_set_wake_fd(c, w[0]) == 0, "wake fd");
+	/* announced before the producer takes the ADD ... */
+	TCHECK(ring_next(c, &v, 0) == -EAGAIN, "empty");
+	TCHECK(readable(w[0]) == 0, "nothing yet");
+	/* ... which a state change does not do: wake_seq moves on */
+	ring_set_state(p, RING_STATE_RUNNING);
+	put(p, 0, 100, 0);
+	TCHECK(ring_flush(p) == 0 && ring_adopted(p) == 1, "adopted");
+	TCHECK(readable(w[0]) == 1, "woken after a missed wake");
+	get(c, 0);
+	TCHECK(ring_next(c, &v, 0) == -EAGAIN, "read all");
+	TCHECK(readable(w[0]) == 0, "emptied by the empty read");
+	TCHECK(ring_flush(p) == 0 && readable(w[0]) == 0, "nothing new");
+	for (int i = 1; i <= 3; i++) {
+		put(p, (uint64_t)i, 100, 0);
+		TCHECK(ring_flush(p) == 0 && readable(w[0]) == 1,
+		       "record %d", i);
+		get(c, 0);
+		TCHECK(ring_next(c, &v, 0) == -EAGAIN &&
+		       readable(w[0]) == 0, "re-armed %d", i);
+	}
+	/* unflushed: batched, no wake yet */
+	put(p, 4, 100, 0);
+	TCHECK(readable(w[0]) == 0, "batched");
+	/* A reader that makes its end blocking and lets the pipe fill up
+	 * cannot make the producer's poke (nor the broker's) block: the
+	 * write end is another open file description, non-blocking. A
+	 * poke that blocked would hang here until the watchdog. */
+	TCHECK(fcntl(w[0], F_SETFL, 0) == 0, "blocking read end");
+	TCHECK(fcntl(w[1], F_SETPIPE_SZ, 4096) >= 0, "small pipe");
+	while (write(w[1], "x", 1) == 1)
+		;
+	TCHECK(errno == EAGAIN, "full");
+	TCHECK(ring_flush(p) == 0, "poke a full pipe");
+	put(p, 5, 100, 0);
+	ring_set_end(t.admin, SD_END_EOF, 0, 0, 0, NULL);
+	TCHECK(readable(w[0]) == 1, "the end");
+	get(c, 0);
+	get(c, 0);
+	TCHECK(ring_next(c, &v, 0) == -EPIPE, "ended");
+	close(w[0]);
+	close(w[1]);
+	ring_unmap(&c);
+	ring_unmap(&p);
+	tring_destroy(&t);
+}
+
 int
 main(void)
 {
@@ -476,7 +711,9 @@ main(void)
 	test_wrap_and_limits();
 	test_readonly_and_tracks();
 	test_pool_and_reclaim();
+	test_admin_channel();
 	test_early_wrap();
+	test_wake_pipe();
 	printf("ring api: ok\n");
 	return 0;
 }

@@ -1,7 +1,8 @@
 /*
  * test_ring_corrupt.c - a consumer against rings whose bytes (header,
- * records, track table, cursors) were overwritten at random must only ever
- * return error codes: no crash, no out-of-bounds view, no hang.
+ * records, track table, its own cursor page) were overwritten at random
+ * must only ever return error codes: no crash, no out-of-bounds view, no
+ * hang.
  *
  *   test_ring_corrupt [SEEDS]   (default 2000)
  */
@@ -9,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include "ring_testlib.h"
@@ -19,13 +21,14 @@
 static unsigned tally[4]; /* records read, -EBADMSG, -EPROTO, -EOVERFLOW */
 
 struct image {
-	uint8_t *data, *cur;
-	size_t dlen, clen;
+	uint8_t *data;
+	size_t dlen;
 	uint64_t recs[DATA / 64]; /* offsets of record headers */
 	unsigned nrecs;
 };
 
-/* A ring with a few laps of records, ended, one slot per start mode. */
+/* A ring with a few laps of records, ended; the producer is gone (its end
+ * of the admin channel closed), so readers come and go freely. */
 static void
 build(struct tring *t, uint32_t mode, struct image *img)
 {
@@ -39,9 +42,7 @@ build(struct tring *t, uint32_t mode, struct image *img)
 
 	TCHECK(tring_create(t, &rp) == 0, "create");
 	TCHECK(tring_map_producer(t, &p) == 0, "producer");
-	TCHECK((slot = ring_slot_alloc(t->admin, 0)) >= 0, "slot");
-	TCHECK(tring_map_consumer(t, &c) == 0, "consumer");
-	TCHECK(ring_attach(c, (unsigned)slot, RING_START_OLDEST) == 0, "att");
+	c = tring_consumer(t, RING_START_OLDEST, &slot);
 	for (i = 0; i < 400; i++) {
 		len = tlogsize(&rng, 1, 3000);
 		if (ring_reserve(p, sizeof(struct tmeta), len, &w, 0) != 0) {
@@ -60,16 +61,14 @@ build(struct tring *t, uint32_t mode, struct image *img)
 	ring_tracks_end(p);
 	ring_unmap(&c);
 	ring_unmap(&p);
-	TCHECK(ring_slot_alloc(t->admin, 0) >= 0, "slot");
-	TCHECK(ring_slot_alloc(t->admin, 0) >= 0, "slot");
+	ring_slot_free(t->admin, (unsigned)slot);
+	close(t->psock);
+	t->psock = -1;
 	ring_set_end(t->admin, SD_END_EOF, 0, 0, 0, "end");
 	img->dlen = ring_data_seg_size(&rp);
-	img->clen = ring_cursor_seg_size(&rp);
 	img->data = malloc(img->dlen);
-	img->cur = malloc(img->clen);
-	TCHECK(img->data && img->cur, "malloc");
+	TCHECK(img->data, "malloc");
 	memcpy(img->data, ring_hdr(t->admin), img->dlen);
-	memcpy(img->cur, ring_cursors(t->admin), img->clen);
 	img->nrecs = 0;
 	for (i = 0; i < DATA; i += 64) {
 		const struct ring_rec *rec = (const struct ring_rec *)
@@ -85,16 +84,14 @@ static void
 restore(struct tring *t, const struct image *img)
 {
 	memcpy((void *)ring_hdr(t->admin), img->data, img->dlen);
-	memcpy((void *)ring_cursors(t->admin), img->cur, img->clen);
 }
 
 /* Overwrite a few spots: a byte, a word, or a nasty value, anywhere that
- * matters (header, records, tracks, cursors). */
+ * matters (header, records, tracks, the reader's own page c). */
 static void
-corrupt(struct tring *t, const struct image *img, uint64_t *rng)
+corrupt(struct tring *t, const struct image *img, uint8_t *c, uint64_t *rng)
 {
 	uint8_t *d = (uint8_t *)ring_hdr(t->admin);
-	uint8_t *c = (uint8_t *)ring_cursors(t->admin);
 	static const uint64_t nasty[] = { 0, 1, 63, 64, UINT64_MAX,
 		UINT64_MAX - 63, DATA, DATA - 64, DATA + 64, 1u << 31,
 		UINT32_MAX };
@@ -118,9 +115,9 @@ corrupt(struct tring *t, const struct image *img, uint64_t *rng)
 			base = d + RING_HDR_SIZE;
 			off = trand(rng) % 256;
 			break;
-		case 2: /* cursors */
+		case 2: /* the reader's cursor page */
 			base = c;
-			off = trand(rng) % (img->clen < 512 ? img->clen : 512);
+			off = trand(rng) % 512;
 			break;
 		default: /* records */
 			base = d + RING_HDR_SIZE + RING_TRACKS_SIZE;
@@ -128,7 +125,7 @@ corrupt(struct tring *t, const struct image *img, uint64_t *rng)
 			break;
 		}
 		off &= (r >> 8) & 1 ? ~(uint64_t)7 : ~(uint64_t)0;
-		if (off + 8 > (base == c ? img->clen : DATA))
+		if (off + 8 > (base == c ? RING_PAGE_SIZE : DATA))
 			off = 0;
 		v = (r >> 9) & 1 ? nasty[trand(rng) % 11] : trand(rng);
 		if ((r >> 10) & 1)
@@ -146,9 +143,30 @@ allowed(int ret)
 	       ret == -EPROTO;
 }
 
+/* A reader's slot and page, as the broker makes them; with rng, the
+ * page is corrupted (and the ring, with img) before the reader maps it. */
+static int
+new_reader(struct tring *t, const struct image *img, uint64_t *rng,
+	   int *slot)
+{
+	uint8_t *pg;
+	int fd;
+
+	*slot = tring_add(t, &fd);
+	TCHECK(*slot >= 0, "slot: %d", *slot);
+	if (rng != NULL) {
+		pg = mmap(NULL, RING_PAGE_SIZE, PROT_READ | PROT_WRITE,
+			  MAP_SHARED, fd, 0);
+		TCHECK(pg != MAP_FAILED, "map page");
+		corrupt(t, img, pg, rng);
+		munmap(pg, RING_PAGE_SIZE);
+	}
+	return fd;
+}
+
 /* Read until an error; every view must lie inside the record area. */
 static void
-read_all(struct tring *t, unsigned slot, enum ring_start start)
+read_all(struct tring *t, int page_fd, enum ring_start start)
 {
 	static uint8_t tracks[RING_TRACKS_SIZE];
 	struct ring *c;
@@ -166,9 +184,9 @@ read_all(struct tring *t, unsigned slot, enum ring_start start)
 	gen = ring_tracks_copy(c, tracks, sizeof(tracks));
 	TCHECK(gen >= 0 || gen == -EBADMSG || gen == -EAGAIN, "tracks %lld",
 	       (long long)gen);
-	ret = ring_attach(c, slot, start);
-	TCHECK(ret == 0 || ret == -EBADMSG || ret == -ECONNRESET, "attach %d",
-	       ret);
+	ret = ring_attach(c, page_fd, start);
+	TCHECK(ret == 0 || ret == -EBADMSG || ret == -ECONNRESET ||
+	       ret == -EPROTO, "attach %d", ret);
 	lo = (const uint8_t *)ring_hdr(c) + RING_HDR_SIZE + RING_TRACKS_SIZE;
 	hi = lo + DATA;
 	for (calls = 0; ret == 0 && calls < MAX_CALLS; calls++) {
@@ -203,25 +221,31 @@ main(int argc, char **argv)
 	unsigned seeds = argc > 1 ? (unsigned)atoi(argv[1]) : 2000, s, m;
 	struct tring t[2];
 	struct image img[2];
+	int fd, slot;
 
 	twatchdog(280);
 	build(&t[0], RING_MODE_LOSSLESS, &img[0]);
 	build(&t[1], RING_MODE_LIVE, &img[1]);
 	/* pristine rings read to the end */
-	for (m = 0; m < 2; m++)
-		read_all(&t[m], 1, RING_START_OLDEST);
+	for (m = 0; m < 2; m++) {
+		fd = new_reader(&t[m], &img[m], NULL, &slot);
+		read_all(&t[m], fd, RING_START_OLDEST);
+		close(fd);
+		ring_slot_free(t[m].admin, (unsigned)slot);
+	}
 	for (s = 0; s < seeds; s++) {
 		uint64_t rng = 0x9e3779b9u + s * 7919u;
 
 		m = s & 1;
 		restore(&t[m], &img[m]);
-		corrupt(&t[m], &img[m], &rng);
-		read_all(&t[m], (unsigned)(s % 3), (enum ring_start)(s / 2 % 3));
+		fd = new_reader(&t[m], &img[m], &rng, &slot);
+		read_all(&t[m], fd, (enum ring_start)(s / 2 % 3));
+		close(fd);
+		ring_slot_free(t[m].admin, (unsigned)slot);
 	}
 	for (m = 0; m < 2; m++) {
 		tring_destroy(&t[m]);
 		free(img[m].data);
-		free(img[m].cur);
 	}
 	printf("ring corrupt: %u seeds ok (%u calls, %u EBADMSG, %u EPROTO, "
 	       "%u EOVERFLOW)\n", seeds, tally[0], tally[1], tally[2],

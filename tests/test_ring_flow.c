@@ -6,6 +6,10 @@
  *   test_ring_flow live       slow consumers: overruns, resync at RING_RF_SYNC
  *   test_ring_flow kill       a SIGKILLed consumer freed by the broker
  *   test_ring_flow evict      a stuck consumer evicted after lag_timeout_ms
+ *   test_ring_flow lag        lag age: a consumer jiggling its cursor and
+ *                             one releasing a record per (timeout - 50 ms)
+ *                             are evicted after about the timeout; an
+ *                             honest slow one and a fast one are not
  *   test_ring_flow wait       wait_consumers: late consumers still see seq 0
  *   test_ring_flow wake       wake batching: a sleeping consumer wakes
  *                             promptly after ring_flush(), and after
@@ -19,6 +23,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include "futex.h"
@@ -38,6 +43,7 @@ struct prod {
 struct cons {
 	struct tring *t;
 	unsigned slot;
+	int page_fd;             /* its cursor page, from tring_add() */
 	struct prod *p;          /* to re-derive sizes and count */
 	int live;
 	unsigned dawdle;         /* live: extra passes over each payload */
@@ -45,6 +51,8 @@ struct cons {
 	int go_fd;               /* then wait here (evict) or stop (kill) */
 	uint64_t stop_after;
 	int expect_reset;        /* after go: ring_next must say -ECONNRESET */
+	unsigned pace_us;        /* honest but slow: this long per record */
+	int misbehave;           /* lag test: LAG_JIGGLE or LAG_TRICKLE */
 };
 
 static uint64_t
@@ -112,7 +120,7 @@ consumer(void *arg)
 	int ret;
 
 	TCHECK(tring_map_consumer(c->t, &r) == 0, "map");
-	TCHECK(ring_attach(r, c->slot, RING_START_OLDEST) == 0, "attach");
+	TCHECK(ring_attach(r, c->page_fd, RING_START_OLDEST) == 0, "attach");
 	for (;;) {
 		if (c->stop_after && seq == c->stop_after) {
 			notify(c->notify_fd);
@@ -139,6 +147,8 @@ consumer(void *arg)
 		TCHECK(tsum(v.payload, v.payload_len) == m.sum,
 		       "checksum at seq %llu", (unsigned long long)seq);
 		TCHECK(ring_view_valid(r, &v) == 0, "view valid");
+		if (c->pace_us != 0)
+			usleep(c->pace_us);
 		ring_release(r, &v);
 		seq++;
 	}
@@ -162,7 +172,7 @@ live_consumer(void *arg)
 	int ret, resync = 0;
 
 	TCHECK(tring_map_consumer(c->t, &r) == 0, "map");
-	TCHECK(ring_attach(r, c->slot, RING_START_OLDEST) == 0, "attach");
+	TCHECK(ring_attach(r, c->page_fd, RING_START_OLDEST) == 0, "attach");
 	for (;;) {
 		ret = ring_next(r, &v, 30000);
 		if (ret == -EPIPE)
@@ -216,6 +226,16 @@ params(uint64_t size, uint32_t mode, uint32_t wait, uint32_t lag)
 	return p;
 }
 
+/* A fresh slot and cursor page for c, as the broker makes them. */
+static void
+add_consumer(struct tring *t, struct cons *c)
+{
+	int ret = tring_add(t, &c->page_fd);
+
+	TCHECK(ret >= 0, "slot alloc: %s", strerror(-ret));
+	c->slot = (unsigned)ret;
+}
+
 /* Fork n consumers on fresh slots, then the producer; reap all and end the
  * stream when the producer is done. Returns nonzero on failure. */
 static int
@@ -227,12 +247,11 @@ run(struct tring *t, struct prod *p, struct cons *c, unsigned n,
 	int ret, fail = 0;
 
 	for (i = 0; i < n; i++) {
-		ret = ring_slot_alloc(t->admin, 0);
-		TCHECK(ret >= 0, "slot alloc");
 		c[i].t = t;
 		c[i].p = p;
-		c[i].slot = (unsigned)ret;
+		add_consumer(t, &c[i]);
 		cp[i] = tchild(fn, &c[i]);
+		close(c[i].page_fd);
 	}
 	pp = tchild(producer, p);
 	if ((ret = twait(pp)) != 0) {
@@ -325,8 +344,9 @@ test_stuck(int evict)
 	for (i = 0; i < 2; i++) {
 		c[i].t = &t;
 		c[i].p = &p;
-		c[i].slot = (unsigned)ring_slot_alloc(t.admin, 0);
+		add_consumer(&t, &c[i]);
 		cp[i] = tchild(consumer, &c[i]);
+		close(c[i].page_fd);
 	}
 	pp = tchild(producer, &p);
 	await(note[0]); /* consumer 0 is mid-stream and stops reading */
@@ -357,19 +377,130 @@ test_stuck(int evict)
 	return fail;
 }
 
-/* Wait until the producer is blocked in the wait_consumers hold, sleeping
- * on the ring's own publish wakeups (as a consumer would): every publish
- * wakes us to re-check, and once it blocks the slice timeout does. */
+/* ---- lag age ---- */
+
+#define LAG_MS 300
+enum { LAG_JIGGLE = 1, LAG_TRICKLE = 2 };
+
+/* A consumer that reads a while, then holds the producer back: it either
+ * moves its cursor back and forth in its own page (the cursor never goes
+ * past where it stopped), or releases one record every LAG_MS - 50 ms.
+ * Either way it must be evicted once the producer has waited about
+ * LAG_MS for it, and not before it stopped reading. */
+static int
+lag_consumer(void *arg)
+{
+	struct cons *c = arg;
+	_Atomic uint64_t *pos;
+	struct ring_page *pg;
+	struct ring *r;
+	struct ring_rd v;
+	uint64_t seq = 0, t0, t, last = 0, p0;
+	int ret;
+
+	TCHECK(tring_map_consumer(c->t, &r) == 0, "map");
+	TCHECK(ring_attach(r, c->page_fd, RING_START_OLDEST) == 0, "attach");
+	pg = mmap(NULL, RING_PAGE_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED,
+		  c->page_fd, 0);
+	TCHECK(pg != MAP_FAILED, "map own page");
+	pos = &pg->pos;
+	for (; seq < c->stop_after; seq++) {
+		TCHECK(ring_next(r, &v, 30000) == 0, "next");
+		ring_release(r, &v);
+	}
+	t0 = mono_ns();
+	p0 = atomic_load(pos);
+	for (;;) {
+		ret = ring_next(r, &v, 0);
+		if (ret == -ECONNRESET)
+			break;
+		TCHECK(ret == 0 || ret == -EAGAIN, "next: %d", ret);
+		t = mono_ns();
+		TCHECK(t - t0 < 20ull * LAG_MS * 1000000u,
+		       "not evicted after %llu ms",
+		       (unsigned long long)(t - t0) / 1000000u);
+		if (c->misbehave == LAG_JIGGLE) {
+			/* back and forth around where it stopped */
+			atomic_store(pos, (t / 1000000u) & 1 ? p0 - 64 : p0);
+			usleep(1000);
+		} else if (ret == 0 && t - last >= (LAG_MS - 50) * 1000000ull) {
+			ring_release(r, &v);
+			last = t;
+		} else {
+			usleep(5000);
+		}
+	}
+	t = mono_ns() - t0;
+	printf("%s consumer evicted %llu ms after it stopped\n",
+	       c->misbehave == LAG_JIGGLE ? "jiggling" : "trickling",
+	       (unsigned long long)t / 1000000u);
+	TCHECK(t >= LAG_MS * 1000000ull, "evicted too early");
+	munmap(pg, RING_PAGE_SIZE);
+	ring_unmap(&r);
+	return 0;
+}
+
+/* Two honest consumers (one reading at once, one slowly: 2 ms a record,
+ * far more than RING_LAG_RECS records per LAG_MS) and two that hold the
+ * producer back. */
+static int
+test_lag(void)
+{
+	struct tring t;
+	struct ring_params rp = params(64u << 10, RING_MODE_LOSSLESS, 4,
+				       LAG_MS);
+	struct prod p = {
+		.t = &t, .nsmall = 1500, .nbig = 0, .small_max = 1024,
+		.big_max = 1024, .sync_every = 16, .timeout_ms = -1,
+	};
+	struct cons c[4] = {
+		{ .pace_us = 0 }, { .pace_us = 2000 },
+		{ .misbehave = LAG_JIGGLE, .stop_after = 100 },
+		{ .misbehave = LAG_TRICKLE, .stop_after = 300 },
+	};
+	int (*fn[4])(void *) = { consumer, consumer, lag_consumer,
+				 lag_consumer };
+	pid_t cp[4], pp;
+	unsigned i;
+	int fail = 0;
+
+	TCHECK(tring_create(&t, &rp) == 0, "create");
+	for (i = 0; i < 4; i++) {
+		c[i].t = &t;
+		c[i].p = &p;
+		add_consumer(&t, &c[i]);
+		cp[i] = tchild(fn[i], &c[i]);
+		close(c[i].page_fd);
+	}
+	pp = tchild(producer, &p);
+	if (twait(pp) != 0)
+		fail = 1;
+	ring_set_end(t.admin, SD_END_EOF, 0, 0, 0, NULL);
+	for (i = 0; i < 4; i++)
+		if (twait(cp[i]) != 0) {
+			fprintf(stderr, "consumer %u failed\n", i);
+			fail = 1;
+		}
+	printf("lag: evictions %llu, producer waits %llu\n",
+	       (unsigned long long)ring_hdr(t.admin)->evictions,
+	       (unsigned long long)ring_hdr(t.admin)->producer_waits);
+	TCHECK(ring_hdr(t.admin)->evictions == 2, "evictions");
+	tring_destroy(&t);
+	return fail;
+}
+
+/* Wait until the producer is blocked in the wait_consumers hold. It
+ * flushes before it waits (a wake if any record was published), and the
+ * wait slice bounds the rest; the broker has no page to announce itself
+ * in, so this sleeps in slices on the wake word. */
 static void
 await_producer_blocked(const struct ring *admin)
 {
 	struct ring_hdr *h = (struct ring_hdr *)ring_hdr(admin);
-	struct ring_cursors *c = (struct ring_cursors *)ring_cursors(admin);
 	uint32_t w;
 
 	for (;;) {
 		w = atomic_load(&h->wake_seq);
-		atomic_store(&c->wake_needed, 1);
 		if (atomic_load(&h->producer_waits) != 0)
 			return;
 		futex_wait(&h->wake_seq, w, RING_WAIT_SLICE_MS);
@@ -397,8 +528,9 @@ test_wait(void)
 	for (i = 0; i < 3; i++) {
 		c[i].t = &t;
 		c[i].p = &p;
-		c[i].slot = (unsigned)ring_slot_alloc(t.admin, 0);
+		add_consumer(&t, &c[i]);
 		cp[i] = tchild(consumer, &c[i]);
+		close(c[i].page_fd);
 	}
 	if (twait(pp) != 0)
 		fail = 1;
@@ -417,7 +549,7 @@ test_wait(void)
 
 struct wake_cons {
 	struct tring *t;
-	unsigned slot;
+	int page_fd;
 };
 
 static int
@@ -443,7 +575,7 @@ wake_consumer(void *arg)
 	int ret;
 
 	TCHECK(tring_map_consumer(c->t, &r) == 0, "map");
-	TCHECK(ring_attach(r, c->slot, RING_START_OLDEST) == 0, "attach");
+	TCHECK(ring_attach(r, c->page_fd, RING_START_OLDEST) == 0, "attach");
 	while ((ret = ring_next(r, &v, -1)) == 0) {
 		now = mono_ns();
 		TCHECK(v.meta_len == sizeof(m), "meta");
@@ -506,18 +638,17 @@ sleeping(pid_t pid)
 	return p != NULL && p[1] == ' ' && p[2] == 'S';
 }
 
-/* Until the consumer has read everything, announced that it sleeps, and is
- * asleep: its only blocking call is the futex wait in ring_next. */
+/* Until the consumer has read everything, announced in its page that it
+ * sleeps on the current wake word, and is asleep: its only blocking call
+ * is the futex wait in ring_next. */
 static void
-await_sleeper(struct ring *prod, const struct tring *t, unsigned slot,
-	      pid_t pid)
+await_sleeper(struct ring *prod, const struct ring_page *pg, pid_t pid)
 {
-	const struct ring_cursors *c = ring_cursors(t->admin);
-	const struct ring_slot *s = (const struct ring_slot *)
-		((const uint8_t *)c + RING_CURSORS_HDR_SIZE) + slot;
+	const struct ring_hdr *h = ring_hdr(prod);
 
-	while (atomic_load(&c->wake_needed) == 0 ||
-	       atomic_load(&s->pos) != atomic_load(&ring_hdr(prod)->head) ||
+	while (atomic_load(&pg->sleep_seq) !=
+	       (RING_SLEEPING | atomic_load(&h->wake_seq)) ||
+	       atomic_load(&pg->pos) != atomic_load(&h->head) ||
 	       !sleeping(pid))
 		sched_yield();
 }
@@ -531,6 +662,7 @@ test_wake(void)
 	struct ring_params rp = params(16u << 20, RING_MODE_LOSSLESS, 1, 0);
 	struct wake_cons wc = { .t = &t };
 	const struct ring_hdr *h;
+	const struct ring_page *pg;
 	struct ring *r;
 	uint32_t ws;
 	unsigned i, k;
@@ -539,15 +671,19 @@ test_wake(void)
 	TCHECK(tring_create(&t, &rp) == 0, "create");
 	TCHECK(tring_map_producer(&t, &r) == 0, "map producer");
 	h = ring_hdr(r);
-	wc.slot = (unsigned)ring_slot_alloc(t.admin, 0);
+	TCHECK(tring_add(&t, &wc.page_fd) >= 0, "slot");
+	/* we watch the consumer's page to know when it sleeps */
+	pg = mmap(NULL, RING_PAGE_SIZE, PROT_READ, MAP_SHARED, wc.page_fd, 0);
+	TCHECK(pg != MAP_FAILED, "map page");
 	cp = tchild(wake_consumer, &wc);
+	close(wc.page_fd);
 	for (i = 0; i < WAKE_ROUNDS; i++) {
-		await_sleeper(r, &t, wc.slot, cp);
+		await_sleeper(r, pg, cp);
 		wake_publish(r, WAKE_MEASURE);
 		TCHECK(ring_flush(r) == 0, "flush");
 	}
 	for (i = 0; i < WAKE_ROUNDS; i++) {
-		await_sleeper(r, &t, wc.slot, cp);
+		await_sleeper(r, pg, cp);
 		/* Batching: no wake for the first K - 1 records... */
 		ws = atomic_load(&h->wake_seq);
 		for (k = 1; k < RING_WAKE_BATCH_RECS; k++)
@@ -560,6 +696,7 @@ test_wake(void)
 	TCHECK(ring_flush(r) == 0, "flush");
 	ring_set_end(t.admin, SD_END_EOF, 0, 0, 0, NULL);
 	i = (unsigned)twait(cp);
+	munmap((void *)pg, RING_PAGE_SIZE);
 	ring_unmap(&r);
 	tring_destroy(&t);
 	return i != 0;
@@ -573,6 +710,7 @@ static const struct {
 	{ "live", test_live },
 	{ "wait", test_wait },
 	{ "wake", test_wake },
+	{ "lag", test_lag },
 };
 
 int
@@ -592,6 +730,7 @@ main(int argc, char **argv)
 		if (strcmp(argv[1], tests[i].name) == 0)
 			return tests[i].fn();
 usage:
-	fprintf(stderr, "usage: test_ring_flow lossless|live|kill|evict|wait|wake\n");
+	fprintf(stderr, "usage: test_ring_flow lossless|live|kill|evict|wait|"
+		"wake|lag\n");
 	return 2;
 }

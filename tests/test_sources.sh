@@ -13,8 +13,8 @@
 shm_init
 media=$(shm_media_dir) || exit $?
 mapfile -t files < <(awk -F'\t' -v d="$media" '{ print d "/" $1 }' "$media/MANIFEST.tsv")
-# The corpus is optional here (its own test skips without it).
-corpus=$( (shm_corpus_dir) 2>/dev/null) || corpus=
+# The corpus only adds files here.
+corpus=$(shm_corpus_find) || corpus=
 if [ -n "$corpus" ]; then
 	mapfile -t -O "${#files[@]}" files < <(find "$corpus" -maxdepth 1 -type f \
 		! -name MANIFEST.tsv ! -name NOTICE ! -name '.*' | LC_ALL=C sort)

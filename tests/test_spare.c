@@ -16,7 +16,8 @@
  *              idle, and back-to-back OPENs (the spare may still be
  *              loading); printed, not asserted
  *
- * usage: test_spare SHMDEMUXD WORKER CORPUS-DIR FFPROBE-PACKETS MODE
+ * usage: test_spare SHMDEMUXD WORKER MEDIA-DIR FFPROBE-PACKETS MODE
+ *   MEDIA-DIR: the generated media (tests/media/gen.sh)
  */
 #include <dirent.h>
 #include <errno.h>
@@ -30,7 +31,6 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
-#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -42,7 +42,7 @@
 #include "spare.h"
 #include "worker_abi.h"
 
-static const char *worker, *corpus, *ffprobe_packets;
+static const char *worker, *media, *ffprobe_packets;
 
 /* ---- helpers ---- */
 
@@ -322,12 +322,12 @@ test_handoff(void)
 	pid_t next;
 
 	CHECK(tl_broker_start(&b, "s", worker, NULL) == 0);
-	snprintf(file, sizeof(file), "%s/sample.mkv", corpus);
+	tl_media_path(file, sizeof(file), media, "h264_aac.mkv");
 	next = handoff_piped(&b, file);
 	kill_idle_spare(&b, next);
-	snprintf(file, sizeof(file), "%s/sample_h264.ts", corpus);
+	tl_media_path(file, sizeof(file), media, "h264_aac.ts");
 	open_compare(&b, file, "open after the spare's death");
-	snprintf(file, sizeof(file), "%s/bear.flac", corpus);
+	tl_media_path(file, sizeof(file), media, "flac.flac");
 	open_compare(&b, file, "next open");
 	shutdown_check(&b);
 }
@@ -337,7 +337,9 @@ test_handoff(void)
 struct direct {
 	pid_t pid;
 	int sock;              /* our end */
-	int data_fd, cur_fd;
+	int data_fd;
+	int asock, wsock;  /* the ring's admin channel: ours, the worker's */
+	int ready[2];      /* the readiness pipe (worker_abi.h) */
 	struct ring *admin;
 };
 
@@ -350,11 +352,15 @@ direct_start(struct direct *d)
 	};
 	int sv[2];
 
-	d->data_fd = memfd_create("test-data", MFD_CLOEXEC);
-	d->cur_fd = memfd_create("test-cursors", MFD_CLOEXEC);
-	CHECK(d->data_fd >= 0 && d->cur_fd >= 0);
-	CHECK(ring_create(d->data_fd, d->cur_fd, &p) == 0);
-	CHECK(ring_map(&d->admin, d->data_fd, d->cur_fd, RING_ROLE_ADMIN) == 0);
+	d->data_fd = memfd_create("test-data", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+	CHECK(d->data_fd >= 0);
+	CHECK(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) == 0);
+	d->asock = sv[0];
+	d->wsock = sv[1];
+	CHECK(fcntl(d->asock, F_SETFL, O_NONBLOCK) == 0);
+	CHECK(ring_create(d->data_fd, &p) == 0);
+	CHECK(ring_map(&d->admin, d->data_fd, d->asock, RING_ROLE_ADMIN) == 0);
+	CHECK(pipe2(d->ready, O_CLOEXEC) == 0);
 	CHECK(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) == 0);
 	d->pid = fork();
 	CHECK(d->pid >= 0);
@@ -372,6 +378,16 @@ direct_start(struct direct *d)
 	d->sock = sv[0];
 }
 
+/* 1 if the spare's copy of the readiness pipe is closed: ours is, so the
+ * read end sees EOF (the spare exited, or closed it after mapping). */
+static int
+ready_closed(struct direct *d)
+{
+	char c;
+
+	return read(d->ready[0], &c, 1) == 0;
+}
+
 /* Exit status of the spare, and whether it left the ring untouched. */
 static int
 direct_end(struct direct *d, int *untouched)
@@ -381,10 +397,13 @@ direct_end(struct direct *d, int *untouched)
 
 	CHECK(st >= 0);
 	*untouched = h->worker_pid == 0;
+	CHECK(ready_closed(d));
+	close(d->ready[0]);
 	ring_unmap(&d->admin);
 	close(d->sock);
 	close(d->data_fd);
-	close(d->cur_fd);
+	close(d->asock);
+	close(d->wsock);
 	return st;
 }
 
@@ -415,13 +434,13 @@ send_raw(int sock, const void *buf, size_t len, const int *fds, int nfds)
 
 enum bad {
 	BAD_NONE, BAD_MAGIC, BAD_VERSION, BAD_LEN_LONG, BAD_LEN_SHORT,
-	BAD_ARGC, BAD_NO_NUL, BAD_ARGC_ZERO, BAD_FDS_2, BAD_FDS_4, BAD_FDS_0,
+	BAD_ARGC, BAD_NO_NUL, BAD_ARGC_ZERO, BAD_FDS_3, BAD_FDS_5, BAD_FDS_0,
 	BAD_HDR_SHORT, BAD_TOO_BIG, BAD_COUNT,
 };
 
 static const char *const bad_names[] = {
 	"valid", "magic", "version", "length > bytes", "length < bytes",
-	"argc", "no final NUL", "argc 0", "2 fds", "4 fds", "no fds",
+	"argc", "no final NUL", "argc 0", "3 fds", "5 fds", "no fds",
 	"short header", "oversized",
 };
 
@@ -439,9 +458,11 @@ send_assignment(struct direct *d, int input_fd, enum bad bad)
 		.argc = 4,
 		.len = sizeof(args),
 	};
-	int fds[4] = { input_fd, d->data_fd, d->cur_fd, input_fd };
+	int fds[5] = {
+		input_fd, d->data_fd, d->ready[1], d->wsock, input_fd,
+	};
 	size_t len = sizeof(h) + sizeof(args);
-	int nfds = 3;
+	int nfds = 4;
 
 	memcpy(msg + sizeof(h), args, sizeof(args));
 	switch (bad) {
@@ -452,8 +473,8 @@ send_assignment(struct direct *d, int input_fd, enum bad bad)
 	case BAD_ARGC: h.argc = 5; break;
 	case BAD_NO_NUL: msg[len - 1] = 'x'; break;
 	case BAD_ARGC_ZERO: h.argc = 0; break;
-	case BAD_FDS_2: nfds = 2; break;
-	case BAD_FDS_4: nfds = 4; break;
+	case BAD_FDS_3: nfds = 3; break;
+	case BAD_FDS_5: nfds = 5; break;
 	case BAD_FDS_0: nfds = 0; break;
 	case BAD_HDR_SHORT: len = 8; break;
 	case BAD_TOO_BIG:
@@ -467,6 +488,7 @@ send_assignment(struct direct *d, int input_fd, enum bad bad)
 	}
 	memcpy(msg, &h, sizeof(h));
 	send_raw(d->sock, msg, len, fds, nfds);
+	close(d->ready[1]); /* the spare holds the only write end, if any */
 }
 
 static void
@@ -476,7 +498,7 @@ test_malformed(void)
 	int in, st, untouched;
 	struct direct d;
 
-	snprintf(file, sizeof(file), "%s/bear.flac", corpus);
+	tl_media_path(file, sizeof(file), media, "flac.flac");
 	for (int bad = BAD_MAGIC; bad < BAD_COUNT; bad++) {
 		direct_start(&d);
 		in = open(file, O_RDONLY | O_CLOEXEC);
@@ -508,6 +530,7 @@ test_malformed(void)
 
 	/* The broker letting the spare go: EOF, exit 0. */
 	direct_start(&d);
+	close(d.ready[1]);
 	shutdown(d.sock, SHUT_RDWR);
 	st = direct_end(&d, &untouched);
 	CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0 && untouched);
@@ -543,10 +566,10 @@ first_packet_us(const struct tl_broker *b, const char *file)
 	CHECK(id > 0);
 	slot = tl_attach(fd, (uint32_t)id, 0, fds, NULL);
 	CHECK(slot >= 0);
-	CHECK(ring_map(&r, fds[0], fds[1], RING_ROLE_CONSUMER) == 0);
+	CHECK(ring_map(&r, fds[0], -1, RING_ROLE_CONSUMER) == 0);
+	CHECK(ring_attach(r, fds[1], RING_START_OLDEST) == 0);
 	close(fds[0]);
 	close(fds[1]);
-	CHECK(ring_attach(r, (unsigned)slot, RING_START_OLDEST) == 0);
 	for (;;) {
 		do
 			ret = ring_next(r, &v, 10000);
@@ -641,7 +664,7 @@ test_latency(void)
 	struct tl_broker b;
 	char file[1024];
 
-	snprintf(file, sizeof(file), "%s/sample.mkv", corpus);
+	tl_media_path(file, sizeof(file), media, "h264_aac.mkv");
 	CHECK(tl_broker_start(&b, "s0", worker, exec_opt) == 0);
 	(void)first_packet_us(&b, file); /* page cache */
 	CHECK(find_spare(b.pid) == 0);
@@ -658,21 +681,16 @@ test_latency(void)
 int
 main(int argc, char **argv)
 {
-	struct stat st;
-
 	if (argc != 6) {
-		fprintf(stderr, "usage: test_spare SHMDEMUXD WORKER CORPUS "
+		fprintf(stderr, "usage: test_spare SHMDEMUXD WORKER MEDIA-DIR "
 			"FFPROBE-PACKETS handoff|malformed|latency\n");
 		return 2;
 	}
 	worker = argv[2];
-	corpus = argv[3];
+	media = argv[3];
 	ffprobe_packets = argv[4];
-	if (access(worker, X_OK) < 0 || stat(corpus, &st) < 0 ||
-	    access(ffprobe_packets, X_OK) < 0) {
-		fprintf(stderr, "worker, corpus or ffprobe-packets missing\n");
-		return 77;
-	}
+	CHECK(access(worker, X_OK) == 0);
+	CHECK(access(ffprobe_packets, X_OK) == 0);
 	tl_init(argv[1], 240);
 	if (strcmp(argv[5], "handoff") == 0)
 		test_handoff();

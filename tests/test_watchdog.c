@@ -1,7 +1,8 @@
 /*
  * test_watchdog.c - the hung-worker rule (broker/watchdog.h) on sample
  * sequences: idle sources, full rings and opening are not hangs; a worker
- * that sits on waiting input is.
+ * that sits on waiting input is; opening is bounded by wall time, and a
+ * source that never gave a byte is told apart.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -56,14 +57,33 @@ main(void)
 		CHECK(wd_tick(&wd, &s, 100) == WD_OK);
 	}
 
-	/* opening: bounded even with progress, only while input waits */
+	/* opening: bounded by wall time, even with progress */
 	wd_init(&wd, 1000, 2000);
 	s.opening = 1;
-	s.input_waiting = 0;
-	CHECK(run(&wd, &s, 100, 1) == WD_OK);
 	s.input_waiting = 1;
 	CHECK(run(&wd, &s, 19, 1) == WD_OK);
 	CHECK(run(&wd, &s, 1, 1) == WD_OPEN_TIMEOUT);
+	/* ... idle time included, once some input came */
+	wd_init(&wd, 1000, 2000);
+	s.input = 188;
+	s.input_waiting = 0;
+	CHECK(run(&wd, &s, 19, 0) == WD_OK);
+	CHECK(run(&wd, &s, 1, 0) == WD_OPEN_TIMEOUT);
+	/* a source that never gives a byte: no input, not a stuck worker */
+	wd_init(&wd, 1000, 2000);
+	s.input = 0;
+	s.progress = 0;
+	CHECK(run(&wd, &s, 19, 0) == WD_OK);
+	CHECK(run(&wd, &s, 1, 0) == WD_NO_INPUT);
+	/* input seen waiting once is input, even if none was consumed */
+	wd_init(&wd, 1000, 2000);
+	s.input_waiting = 1;
+	CHECK(run(&wd, &s, 1, 0) == WD_OK);
+	s.input_waiting = 0;
+	CHECK(run(&wd, &s, 18, 0) == WD_OK);
+	CHECK(run(&wd, &s, 1, 0) == WD_OPEN_TIMEOUT);
+	s.input_waiting = 1;
+	s.input = 8192;
 
 	/* starting (opening, clock never set): only the open limit applies */
 	wd_init(&wd, 1000, 2000);

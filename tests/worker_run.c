@@ -1,8 +1,9 @@
 /*
  * worker_run.c - drive one shmdemux-worker the way the broker does, without
- * the broker: create a memfd ring, start the worker on fds 0/3/4, read every
- * record as a consumer and print each packet as an ffprobe-compatible CSV
- * line (common/pktcsv.h), so the output can be diffed with ffprobe-packets.
+ * the broker: create a memfd ring and its admin channel, start the worker
+ * on fds 0/2/3/4 (2: a pipe relayed to our stderr), read every record as a
+ * consumer and print each packet as an ffprobe-compatible CSV line
+ * (common/pktcsv.h), so the output can be diffed with ffprobe-packets.
  *
  * usage: worker_run [--worker PATH] [--pipe] [--tracks] FILE
  *                   [-- WORKER-OPTIONS...]
@@ -32,6 +33,7 @@
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -54,9 +56,10 @@ struct run {
 	int termed;
 	char **wargs;
 	int nwargs;
-	int data_fd, cur_fd;
+	int data_fd;
+	int asock, wsock;           /* the admin channel: ours, the worker's */
 	struct ring *admin, *cons;
-	pid_t worker_pid, feeder_pid;
+	pid_t worker_pid, feeder_pid, relay_pid;
 	int ended;
 	int exit_code;
 	uint64_t packets;
@@ -133,18 +136,24 @@ make_ring(struct run *r)
 		.lag_timeout_ms = 0,
 	};
 	char path[64];
-	int ro, slot, ret;
+	int ro, slot, page, sv[2], ret;
 
-	r->data_fd = memfd_create("shmdemux-data", MFD_CLOEXEC);
-	r->cur_fd = memfd_create("shmdemux-cursors", MFD_CLOEXEC);
-	if (r->data_fd < 0 || r->cur_fd < 0)
+	r->data_fd = memfd_create("shmdemux-data",
+				  MFD_CLOEXEC | MFD_ALLOW_SEALING);
+	if (r->data_fd < 0)
 		die("memfd_create", errno);
-	if ((ret = ring_create(r->data_fd, r->cur_fd, &p)) < 0)
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
+		die("socketpair", errno);
+	r->asock = sv[0];
+	r->wsock = sv[1];
+	if (fcntl(r->asock, F_SETFL, O_NONBLOCK) < 0)
+		die("O_NONBLOCK", errno);
+	if ((ret = ring_create(r->data_fd, &p)) < 0)
 		die("ring_create", -ret);
-	if ((ret = ring_map(&r->admin, r->data_fd, r->cur_fd,
+	if ((ret = ring_map(&r->admin, r->data_fd, r->asock,
 			    RING_ROLE_ADMIN)) < 0)
 		die("ring_map admin", -ret);
-	if ((slot = ring_slot_alloc(r->admin, getpid())) < 0)
+	if ((slot = ring_slot_alloc(r->admin, getpid(), &page)) < 0)
 		die("ring_slot_alloc", -slot);
 
 	/* A consumer maps the data through a read-only file description, as
@@ -152,11 +161,12 @@ make_ring(struct run *r)
 	snprintf(path, sizeof(path), "/proc/self/fd/%d", r->data_fd);
 	if ((ro = open(path, O_RDONLY | O_CLOEXEC)) < 0)
 		die("reopen data read-only", errno);
-	if ((ret = ring_map(&r->cons, ro, r->cur_fd, RING_ROLE_CONSUMER)) < 0)
+	if ((ret = ring_map(&r->cons, ro, -1, RING_ROLE_CONSUMER)) < 0)
 		die("ring_map consumer", -ret);
 	close(ro);
-	if ((ret = ring_attach(r->cons, (unsigned)slot, RING_START_OLDEST)) < 0)
+	if ((ret = ring_attach(r->cons, page, RING_START_OLDEST)) < 0)
 		die("ring_attach", -ret);
+	close(page);
 }
 
 /* Copy the file into a pipe from a child process; returns the read end. */
@@ -195,31 +205,60 @@ start_feeder(struct run *r, int in)
 	return p[0];
 }
 
+/* The worker's stderr is a pipe, as under the broker (worker_abi.h): with
+ * RLIMIT_FSIZE 0 a write to a regular file (our stderr redirected) would
+ * kill it. A child copies the pipe to our stderr until the worker is gone.
+ * Returns the write end, for the worker. */
+static int
+start_log_relay(struct run *r)
+{
+	char buf[4096];
+	int p[2];
+	ssize_t n;
+
+	if (pipe2(p, O_CLOEXEC) < 0)
+		die("pipe", errno);
+	if ((r->relay_pid = fork()) < 0)
+		die("fork", errno);
+	if (r->relay_pid == 0) {
+		close(p[1]);
+		while ((n = read(p[0], buf, sizeof(buf))) != 0) {
+			if (n < 0 && errno == EINTR)
+				continue;
+			if (n < 0 || write(STDERR_FILENO, buf, (size_t)n) != n)
+				_exit(1);
+		}
+		_exit(0);
+	}
+	close(p[0]);
+	return p[1];
+}
+
 /* In the child: put fd on target (via a high temporary so that sources and
  * targets may overlap), without close-on-exec. */
 static void
-place_fds(int in, int data, int cur)
+place_fds(int in, int data, int admin, int log)
 {
-	int src[3] = { in, data, cur }, dst[3] = { WORKER_FD_INPUT,
-		WORKER_FD_DATA, WORKER_FD_CURSOR }, tmp[3];
+	int src[4] = { in, data, admin, log }, dst[4] = { WORKER_FD_INPUT,
+		WORKER_FD_DATA, WORKER_FD_ADMIN, WORKER_FD_LOG }, tmp[4];
 	int null = open("/dev/null", O_WRONLY);
 
-	for (int i = 0; i < 3; i++)
+	for (int i = 0; i < 4; i++)
 		if ((tmp[i] = fcntl(src[i], F_DUPFD_CLOEXEC, 10)) < 0)
 			_exit(127);
-	for (int i = 0; i < 3; i++)
+	for (int i = 0; i < 4; i++)
 		if (dup2(tmp[i], dst[i]) < 0)
 			_exit(127);
 	if (null < 0 || dup2(null, 1) < 0)
 		_exit(127);
-	closefrom(WORKER_FD_CURSOR + 1);
+	closefrom(WORKER_FD_ADMIN + 1);
 }
 
 static void
 start_worker(struct run *r, int in)
 {
 	char *argv[16 + 64];
-	int n = 0;
+	int n = 0, log;
 
 	if (r->nwargs > 64)
 		die("too many worker options", E2BIG);
@@ -232,15 +271,19 @@ start_worker(struct run *r, int in)
 		argv[n++] = r->wargs[i];
 	argv[n] = NULL;
 
+	log = start_log_relay(r);
 	if ((r->worker_pid = fork()) < 0)
 		die("fork", errno);
 	if (r->worker_pid == 0) {
-		place_fds(in, r->data_fd, r->cur_fd);
+		place_fds(in, r->data_fd, r->wsock, log);
 		execv(r->worker, argv);
 		fprintf(stderr, "worker_run: exec %s: %s\n", r->worker,
 			strerror(errno));
 		_exit(127);
 	}
+	close(log);
+	close(r->wsock);
+	r->wsock = -1;
 }
 
 /* What the broker does after reaping: the final status. */
@@ -392,7 +435,8 @@ read_all(struct run *r)
 int
 main(int argc, char **argv)
 {
-	struct run r = { .data_fd = -1, .cur_fd = -1, .term_after = -1 };
+	struct run r = { .data_fd = -1, .asock = -1, .wsock = -1,
+			 .term_after = -1 };
 	char wbuf[PATH_MAX];
 	struct timespec t0, t1;
 	int in, status;
@@ -430,6 +474,8 @@ main(int argc, char **argv)
 			kill(r.feeder_pid, SIGKILL);
 		waitpid(r.feeder_pid, &status, 0);
 	}
+	if (r.relay_pid > 0)
+		waitpid(r.relay_pid, &status, 0); /* EOF: the worker is gone */
 	if (r.exit_code != 0)
 		fprintf(stderr, "worker_run: worker exit %d (%.*s), %" PRIu64
 			" packets\n", r.exit_code, RING_MSG_LEN,
@@ -437,6 +483,6 @@ main(int argc, char **argv)
 	ring_unmap(&r.cons);
 	ring_unmap(&r.admin);
 	close(r.data_fd);
-	close(r.cur_fd);
+	close(r.asock);
 	return r.exit_code;
 }

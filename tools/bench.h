@@ -45,7 +45,6 @@ int read_cb(void *opaque, uint8_t *buf, int size);
  * directory; stop_broker() ends it and removes the directory. */
 int start_broker(char *dir, size_t dircap, char *sock, size_t sockcap);
 void stop_broker(const char *dir, const char *sock);
-void json_str(FILE *f, const char *s);
 /* Median of v[0..n) (sorts v). */
 double median(double *v, int n);
 

@@ -20,6 +20,7 @@
 #include <libavutil/imgutils.h>
 
 #include "bench.h"
+#include "strescape.h"
 #include "shmdemux.h"
 
 struct dec_conf {
@@ -228,7 +229,7 @@ report(const struct dec_conf *c, const struct bench_medians *m)
 
 	if (c->json) {
 		printf("{\"file\":");
-		json_str(stdout, c->file);
+		str_json(stdout, c->file);
 		printf(",\"consumers\":%d,\"threads\":%d,\"runs\":%d,"
 		       "\"inproc_frames_per_s\":%.1f,"
 		       "\"broker_frames_per_s\":%.1f,"

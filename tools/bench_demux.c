@@ -28,6 +28,7 @@
 #include <libavutil/mem.h>
 
 #include "bench.h"
+#include "strescape.h"
 #include "shmdemux.h"
 
 struct demux_conf {
@@ -292,23 +293,6 @@ stop_broker(const char *dir, const char *sock)
 	rmdir(dir);
 }
 
-void
-json_str(FILE *f, const char *s)
-{
-	fputc('"', f);
-	for (; *s != '\0'; s++) {
-		unsigned char ch = (unsigned char)*s;
-
-		if (ch == '"' || ch == '\\')
-			fprintf(f, "\\%c", ch);
-		else if (ch < 0x20)
-			fprintf(f, "\\u%04x", ch);
-		else
-			fputc(ch, f);
-	}
-	fputc('"', f);
-}
-
 static int
 cmp_double(const void *a, const void *b)
 {
@@ -387,7 +371,7 @@ bench_demux(int argc, char **argv)
 
 		if (c.json) {
 			printf("{\"file\":");
-			json_str(stdout, c.file);
+			str_json(stdout, c.file);
 			printf(",\"consumers\":%d,"
 			       "\"runs\":%d,\"inproc_pkts_per_s\":%.0f,"
 			       "\"broker_pkts_per_s\":%.0f,"

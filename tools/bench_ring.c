@@ -1,7 +1,9 @@
 /*
  * bench_ring.c - `shmdemux-bench ring [--json]`: ring throughput (records/s,
  * GB/s) for several record sizes with 1 and 4 consumer processes in lossless
- * mode, and the publish-to-wake latency of a consumer blocked in futex_wait.
+ * mode, and the publish-to-wake latency of a consumer blocked in futex_wait
+ * beside that of a consumer asleep in poll(2) on its wake pipe (the
+ * stream fd of a SHMDEMUX_ATTACH_POLL reader).
  *
  * Consumers read every payload byte (a word sum). The producer writes only
  * a stamp word per record, so the numbers are the transport's, not a
@@ -10,12 +12,15 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -29,8 +34,11 @@
 #define MAX_CONS 4
 
 struct bring {
-	int dfd, cfd;
+	int dfd;
+	int asock, psock;  /* the admin channel: ours, the producer's */
 	struct ring *admin;
+	int lat_page;      /* latency run: the consumer's page, watched */
+	int lat_wake[2];   /* latency run through a wake pipe, else -1 */
 };
 
 struct result {
@@ -55,16 +63,22 @@ bring_create(struct bring *b, uint32_t wait_consumers)
 		.data_size = RING_BYTES, .max_consumers = MAX_CONS,
 		.mode = RING_MODE_LOSSLESS, .wait_consumers = wait_consumers,
 	};
-	int ret;
+	int sv[2], ret;
 
 	b->admin = NULL;
+	b->lat_page = -1;
+	b->lat_wake[0] = b->lat_wake[1] = -1;
 	b->dfd = memfd_create("bench-data", MFD_CLOEXEC | MFD_ALLOW_SEALING);
-	b->cfd = memfd_create("bench-cur", MFD_CLOEXEC | MFD_ALLOW_SEALING);
-	if (b->dfd < 0 || b->cfd < 0)
+	if (b->dfd < 0 ||
+	    socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
 		return -errno;
-	if ((ret = ring_create(b->dfd, b->cfd, &p)) < 0)
+	b->asock = sv[0];
+	b->psock = sv[1];
+	if (fcntl(b->asock, F_SETFL, O_NONBLOCK) < 0)
+		return -errno;
+	if ((ret = ring_create(b->dfd, &p)) < 0)
 		return ret;
-	return ring_map(&b->admin, b->dfd, b->cfd, RING_ROLE_ADMIN);
+	return ring_map(&b->admin, b->dfd, b->asock, RING_ROLE_ADMIN);
 }
 
 static void
@@ -72,7 +86,24 @@ bring_destroy(struct bring *b)
 {
 	ring_unmap(&b->admin);
 	close(b->dfd);
-	close(b->cfd);
+	close(b->asock);
+	close(b->psock);
+	if (b->lat_page >= 0)
+		close(b->lat_page);
+	for (int i = 0; i < 2; i++)
+		if (b->lat_wake[i] >= 0)
+			close(b->lat_wake[i]);
+}
+
+/* A consumer as the broker makes one: its cursor page's fd, or -1. With
+ * a wake pipe (lat_wake) when the broker's pipe2 was made. */
+static int
+bring_add(struct bring *b)
+{
+	int fd;
+
+	return ring_slot_alloc_wake(b->admin, 0, b->lat_wake[1], &fd) < 0 ?
+	    -1 : fd;
 }
 
 static int
@@ -84,7 +115,7 @@ map_consumer(const struct bring *b, struct ring **r)
 	snprintf(path, sizeof(path), "/proc/self/fd/%d", b->dfd);
 	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
 		return -errno;
-	ret = ring_map(r, fd, b->cfd, RING_ROLE_CONSUMER);
+	ret = ring_map(r, fd, -1, RING_ROLE_CONSUMER);
 	close(fd);
 	return ret;
 }
@@ -126,7 +157,7 @@ produce(const struct bring *b, uint64_t n, int size)
 	struct ring_wr w;
 	uint64_t i;
 
-	if (ring_map(&r, b->dfd, b->cfd, RING_ROLE_PRODUCER) < 0)
+	if (ring_map(&r, b->dfd, b->psock, RING_ROLE_PRODUCER) < 0)
 		_exit(1);
 	for (i = 0; i < n; i++) {
 		if (ring_reserve(r, 0, (uint64_t)size, &w, -1) < 0)
@@ -141,7 +172,7 @@ produce(const struct bring *b, uint64_t n, int size)
 }
 
 static void
-consume(const struct bring *b, uint64_t slot, int fd)
+consume(const struct bring *b, uint64_t page, int fd)
 {
 	struct result res = { 0 };
 	struct ring *r;
@@ -150,7 +181,7 @@ consume(const struct bring *b, uint64_t slot, int fd)
 	int ret;
 
 	if (map_consumer(b, &r) < 0 ||
-	    ring_attach(r, (unsigned)slot, RING_START_OLDEST) < 0)
+	    ring_attach(r, (int)page, RING_START_OLDEST) < 0)
 		_exit(1);
 	while ((ret = ring_next(r, &v, -1)) == 0) {
 		if (res.records++ == 0)
@@ -179,9 +210,12 @@ throughput(uint64_t size, unsigned ncons, double *rps)
 		n = 6000000;
 	if (bring_create(&b, ncons) < 0 || pipe(fds) < 0)
 		return -1;
-	for (i = 0; i < ncons; i++)
-		pids[i] = spawn(consume, &b,
-				(uint64_t)ring_slot_alloc(b.admin, 0), fds[1]);
+	for (i = 0; i < ncons; i++) {
+		int page = bring_add(&b);
+
+		pids[i] = spawn(consume, &b, (uint64_t)page, fds[1]);
+		close(page);
+	}
 	pids[ncons] = spawn(produce, &b, n, (int)size);
 	if (waitpid(pids[ncons], &ret, 0) < 0 || ret != 0)
 		ret = -1;
@@ -203,23 +237,29 @@ throughput(uint64_t size, unsigned ncons, double *rps)
 	return ret;
 }
 
-/* Latency producer: wait until the consumer is counted as sleeping, give it
- * time to enter the kernel, stamp, publish. */
+/* Latency producer: wait until the consumer's page says it sleeps on the
+ * current wake word, give it time to enter the kernel, stamp, publish. */
 static void
 lat_produce(const struct bring *b, uint64_t n, int unused)
 {
-	const struct ring_cursors *c;
+	const struct ring_page *pg;
+	const struct ring_hdr *h;
 	struct ring *r;
 	struct ring_wr w;
 	uint64_t i, t;
 
 	(void)unused;
-	if (ring_map(&r, b->dfd, b->cfd, RING_ROLE_PRODUCER) < 0)
+	if (ring_map(&r, b->dfd, b->psock, RING_ROLE_PRODUCER) < 0)
 		_exit(1);
-	c = ring_cursors(r);
+	pg = mmap(NULL, RING_PAGE_SIZE, PROT_READ, MAP_SHARED, b->lat_page, 0);
+	if (pg == MAP_FAILED)
+		_exit(1);
+	h = ring_hdr(r);
 	for (i = 0; i < n; i++) {
-		while (atomic_load_explicit(&c->wake_needed,
-					    memory_order_acquire) == 0)
+		while (atomic_load_explicit(&pg->sleep_seq,
+					    memory_order_acquire) !=
+		       (RING_SLEEPING | atomic_load_explicit(&h->wake_seq,
+						memory_order_relaxed)))
 			;
 		t = now_ns();
 		while (now_ns() - t < 30000)
@@ -244,19 +284,33 @@ cmp_u64(const void *a, const void *b)
 }
 
 static void
-lat_consume(const struct bring *b, uint64_t slot, int fd)
+lat_consume(const struct bring *b, uint64_t page, int fd)
 {
 	static uint64_t lat[LAT_SAMPLES];
 	uint64_t q[2], n = 0;
 	struct ring *r;
 	struct ring_rd v;
 
+	struct pollfd pfd = { .fd = -1, .events = POLLIN };
+	struct epoll_event ev = { .events = EPOLLIN };
+	int ret;
+
 	if (map_consumer(b, &r) < 0 ||
-	    ring_attach(r, (unsigned)slot, RING_START_OLDEST) < 0)
+	    ring_attach(r, (int)page, RING_START_OLDEST) < 0)
 		_exit(1);
-	while (ring_next(r, &v, -1) == 0) {
+	/* the pipe inside an epoll set, polled: a stream fd's shape */
+	if (b->lat_wake[0] >= 0 &&
+	    ((pfd.fd = epoll_create1(EPOLL_CLOEXEC)) < 0 ||
+	     epoll_ctl(pfd.fd, EPOLL_CTL_ADD, b->lat_wake[0], &ev) < 0 ||
+	     ring_set_wake_fd(r, b->lat_wake[0]) < 0))
+		_exit(1);
+	/* a poll loop: an empty read arms the pipe, poll sleeps on it */
+	while ((ret = ring_next(r, &v, pfd.fd >= 0 ? 0 : -1)) == 0 ||
+	       (ret == -EAGAIN && poll(&pfd, 1, -1) >= 0)) {
 		uint64_t t = now_ns();
 
+		if (ret != 0)
+			continue;
 		if (n < LAT_SAMPLES)
 			lat[n++] = t - *(const uint64_t *)v.payload;
 		ring_release(r, &v);
@@ -268,21 +322,26 @@ lat_consume(const struct bring *b, uint64_t slot, int fd)
 	q[1] = lat[n * 99 / 100];
 	if (write(fd, q, sizeof(q)) != sizeof(q))
 		_exit(1);
+	if (pfd.fd >= 0)
+		close(pfd.fd);
 	ring_unmap(&r);
 }
 
+/* Publish-to-wake latency of a consumer asleep in futex_wait, or with
+ * poll_fd in poll(2) on its wake pipe. */
 static int
-latency(double *p50, double *p99)
+latency(int poll_fd, double *p50, double *p99)
 {
 	struct bring b;
 	uint64_t q[2];
 	pid_t pc, pp;
 	int fds[2], st, ret = 0;
 
-	if (bring_create(&b, 1) < 0 || pipe(fds) < 0)
+	if (bring_create(&b, 1) < 0 || pipe(fds) < 0 ||
+	    (poll_fd && pipe2(b.lat_wake, O_NONBLOCK | O_CLOEXEC) < 0) ||
+	    (b.lat_page = bring_add(&b)) < 0)
 		return -1;
-	pc = spawn(lat_consume, &b, (uint64_t)ring_slot_alloc(b.admin, 0),
-		   fds[1]);
+	pc = spawn(lat_consume, &b, (uint64_t)b.lat_page, fds[1]);
 	pp = spawn(lat_produce, &b, LAT_SAMPLES, 0);
 	waitpid(pp, &st, 0);
 	ring_set_end(b.admin, SD_END_EOF, 0, 0, 0, NULL);
@@ -361,7 +420,7 @@ bench_ring(int argc, char **argv)
 {
 	static const uint64_t sizes[] = { 64, 1024, 65536, 1u << 20 };
 	static const unsigned cons[] = { 1, 4 };
-	double rps, p50, p99, b50, b99;
+	double rps, p50, p99, b50, b99, f50, f99;
 	int json = argc == 2 && strcmp(argv[1], "--json") == 0;
 	size_t i, j;
 
@@ -371,7 +430,9 @@ bench_ring(int argc, char **argv)
 		       "The ring alone, in one process: records/s and GB/s "
 		       "for 64 B to 1 MiB\nrecords and 1 or 4 consumers, "
 		       "then the publish-to-wake latency of a\nsleeping "
-		       "consumer (p50/p99) beside a bare futex wake's.\n");
+		       "consumer (p50/p99) beside a bare futex wake's, and of "
+		       "a\nconsumer asleep in poll(2) on its wake pipe (a "
+		       "stream fd).\n");
 		return 0;
 	}
 	if (argc > 2 || (argc == 2 && !json)) {
@@ -380,7 +441,8 @@ bench_ring(int argc, char **argv)
 		return 2;
 	}
 	/* latency first: measured on a quiet machine, printed last */
-	if (latency(&p50, &p99) < 0 || latency_baseline(&b50, &b99) < 0) {
+	if (latency(0, &p50, &p99) < 0 || latency(1, &f50, &f99) < 0 ||
+	    latency_baseline(&b50, &b99) < 0) {
 		fprintf(stderr, "latency bench failed\n");
 		return 1;
 	}
@@ -410,11 +472,17 @@ bench_ring(int argc, char **argv)
 		       p50, p99);
 		printf("{\"kind\":\"latency_baseline\",\"p50_us\":%.2f,"
 		       "\"p99_us\":%.2f}\n", b50, b99);
+		printf("{\"kind\":\"latency_fd\",\"p50_us\":%.2f,"
+		       "\"p99_us\":%.2f,\"p50_ratio\":%.2f}\n", f50, f99,
+		       f50 / p50);
 	} else {
 		printf("publish-to-wake latency: p50 %.2f us, p99 %.2f us\n",
 		       p50, p99);
 		printf("bare futex wake, same pattern: p50 %.2f us, p99 %.2f "
 		       "us\n", b50, b99);
+		printf("publish-to-wake through the stream fd (poll): p50 "
+		       "%.2f us, p99 %.2f us (p50 %.2fx the futex wait's)\n",
+		       f50, f99, f50 / p50);
 	}
 	return 0;
 }

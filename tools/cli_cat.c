@@ -429,7 +429,7 @@ cmd_cat(int argc, char **argv)
 	const char *name;
 	uint32_t id;
 
-	while ((opt = getopt_long(argc, argv, "o:", lo, NULL)) != -1) {
+	while ((opt = getopt_long(argc, argv, "ho:", lo, NULL)) != -1) {
 		switch (opt) {
 		case 'h':
 			cat_help(stdout);

@@ -27,6 +27,7 @@
 #include "pktcsv.h"
 #include "shmdemux.h"
 #include "version.h"
+#include "strescape.h"
 
 #define EXIT_USAGE 2
 
@@ -71,6 +72,9 @@ connect_broker(shmdemux_conn **conn, unsigned flags)
 {
 	int ret = shmdemux_connect(conn, socket_path, flags);
 
+	if (ret == SHMDEMUX_EUNTRUSTED)
+		return fail("cannot connect to the broker: %s",
+			    shmdemux_connect_error());
 	if (ret < 0)
 		return fail("cannot connect to the broker%s%s: %s",
 			    socket_path ? " at " : "",
@@ -84,10 +88,14 @@ int
 request_failed(shmdemux_conn *conn, const char *what, int code)
 {
 	const char *msg = shmdemux_conn_last_error(conn);
+	char text[4 * 256], name[4 * 256];
 
+	/* what (a path, a stream name) and the broker's message may carry
+	 * anything: shown as text, never as terminal codes */
+	str_text(name, sizeof(name), what);
 	if (msg[0] != '\0')
-		return fail("%s: %s", what, msg);
-	return fail("%s: %s", what, shmdemux_strerror(code));
+		return fail("%s: %s", name, str_text(text, sizeof(text), msg));
+	return fail("%s: %s", name, shmdemux_strerror(code));
 }
 
 /* STREAM is a numeric id or a name. */
@@ -164,21 +172,6 @@ parse_size(const char *s, uint64_t max, uint64_t *out)
 }
 
 static void
-json_str(FILE *f, const char *s)
-{
-	fputc('"', f);
-	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-		if (*p == '"' || *p == '\\')
-			fprintf(f, "\\%c", *p);
-		else if (*p < 0x20)
-			fprintf(f, "\\u%04x", *p);
-		else
-			fputc(*p, f);
-	}
-	fputc('"', f);
-}
-
-static void
 json_ts(FILE *f, int64_t v)
 {
 	if (v == SHMDEMUX_NOPTS)
@@ -218,8 +211,11 @@ describe_end(const struct shmdemux_status *st, char *buf, size_t cap)
 	} else {
 		n = snprintf(buf, cap, "%s", shmdemux_strerror(st->code));
 	}
-	if (st->message[0] != '\0' && n >= 0 && (size_t)n < cap)
-		snprintf(buf + n, cap - (size_t)n, ": %s", st->message);
+	/* the message is the worker's word: text, never terminal codes */
+	if (st->message[0] != '\0' && n >= 0 && (size_t)n + 2 < cap) {
+		snprintf(buf + n, cap - (size_t)n, ": ");
+		str_text(buf + n + 2, cap - (size_t)n - 2, st->message);
+	}
 }
 
 /* ---- open ---- */
@@ -287,7 +283,12 @@ open_option(struct open_args *a, int c, const char *arg)
 	const char **p;
 
 	switch (c) {
-	case 'n': a->o.name = arg; return 0;
+	case 'n':
+		if (*arg == '\0')
+			return usage_error("open ", "--name: an empty name "
+					   "(leave --name out for none)");
+		a->o.name = arg;
+		return 0;
 	case 'f': a->o.format = arg; return 0;
 	case 'r': a->o.realtime = 1; return 0;
 	case 'm':
@@ -410,7 +411,7 @@ open_wait_decode(shmdemux_conn *conn, uint32_t id, int timeout)
 {
 	struct shmdemux_status st;
 	shmdemux_stream *s = NULL;
-	char why[256];
+	char why[768];
 	int ret;
 
 	ret = shmdemux_attach(conn, id, NULL, SHMDEMUX_START_OLDEST,
@@ -470,7 +471,7 @@ cmd_open(int argc, char **argv)
 	int c, ret = 0;
 
 	shmdemux_open_opts_init(&a.o);
-	while (ret == 0 && (c = getopt_long(argc, argv, "", lo, NULL)) != -1) {
+	while (ret == 0 && (c = getopt_long(argc, argv, "h", lo, NULL)) != -1) {
 		if (c == 'h') {
 			open_help(stdout);
 			goto out;
@@ -552,13 +553,14 @@ static void
 state_str(const struct shmdemux_stream_info *i, char *buf, size_t cap)
 {
 	const char *reason = shmdemux_end_reason_name(i->end_reason);
-	char detail[32];
+	char detail[32], text[32];
 
 	if (i->state != SHMDEMUX_STATE_ENDED)
 		snprintf(buf, cap, "%s", shmdemux_state_name(i->state));
 	else if (i->end_reason == SHMDEMUX_END_SANDBOX &&
 		 syscall_name(i->end_msg, detail, sizeof(detail)) != NULL)
-		snprintf(buf, cap, "ended:%s(%s)", reason, detail);
+		snprintf(buf, cap, "ended:%s(%s)", reason,
+			 str_text(text, sizeof(text), detail));
 	else if (i->end_reason == SHMDEMUX_END_CRASHED ||
 		 (i->end_reason == SHMDEMUX_END_SANDBOX && i->signal > 0))
 		snprintf(buf, cap, "ended:%s(%s)", reason,
@@ -606,9 +608,9 @@ static void
 ls_row(const struct shmdemux_stream_info *i, char cell[LS_COLS][64])
 {
 	snprintf(cell[0], 64, "%" PRIu32, i->id);
-	snprintf(cell[1], 64, "%s", i->name[0] ? i->name : "-");
+	str_text(cell[1], 64, i->name[0] ? i->name : "-");
 	state_str(i, cell[2], 64);
-	snprintf(cell[3], 64, "%.63s", i->source);
+	str_text(cell[3], 64, i->source);
 	if (i->worker_pid > 0)
 		snprintf(cell[4], 64, "%d", i->worker_pid);
 	else
@@ -670,17 +672,17 @@ ls_json(const struct info_list *l)
 
 		state_str(i, st, sizeof(st));
 		printf("%s{\"id\":%" PRIu32 ",\"name\":", r ? "," : "", i->id);
-		json_str(stdout, i->name);
+		str_json(stdout, i->name);
 		printf(",\"state\":");
-		json_str(stdout, st);
+		str_json(stdout, st);
 		printf(",\"end_reason\":");
-		json_str(stdout, i->state == SHMDEMUX_STATE_ENDED ?
+		str_json(stdout, i->state == SHMDEMUX_STATE_ENDED ?
 			 shmdemux_end_reason_name(i->end_reason) : "");
 		printf(",\"exit_code\":%d,\"signal\":%d,\"end_msg\":",
 		       i->exit_code, i->signal);
-		json_str(stdout, i->end_msg);
+		str_json(stdout, i->end_msg);
 		printf(",\"source\":");
-		json_str(stdout, i->source);
+		str_json(stdout, i->source);
 		printf(",\"mode\":\"%s\",\"worker_pid\":%d,\"tracks\":%" PRIu32
 		       ",\"packets\":%" PRIu64 ",\"bytes\":%" PRIu64
 		       ",\"input_bytes\":%" PRIu64 ",\"consumers\":%" PRIu32
@@ -722,7 +724,7 @@ cmd_ls(int argc, char **argv)
 	shmdemux_conn *conn = NULL;
 	int c, json = 0, ret;
 
-	while ((c = getopt_long(argc, argv, "", lo, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "h", lo, NULL)) != -1) {
 		if (c == 'h') {
 			ls_help(stdout);
 			return 0;
@@ -789,17 +791,21 @@ static void
 probe_table(shmdemux_stream *s, int n)
 {
 	struct shmdemux_track t;
-	char det[128];
+	char det[128], text[128], lang[64], codec[128];
+	int ret;
 
-	printf("format: %s\n", shmdemux_format_name(s));
+	printf("format: %s\n", str_text(text, sizeof(text),
+					 shmdemux_format_name(s)));
 	printf("%-5s  %-8s  %-12s  %-36s  %-12s  %-10s  %-10s  %-4s  %s\n",
 	       "INDEX", "TYPE", "CODEC", "DETAILS", "TIMEBASE", "START",
 	       "DURATION", "LANG", "EXTRADATA");
 	for (int i = 0; i < n; i++) {
 		char tb[32], st[24], du[24];
 
-		if (shmdemux_get_track(s, i, &t) < 0)
+		if ((ret = shmdemux_get_track(s, i, &t)) < 0) {
+			printf("%-5d  refused: %s\n", i, shmdemux_strerror(ret));
 			continue;
+		}
 		track_details(s, i, &t, det, sizeof(det));
 		snprintf(tb, sizeof(tb), "%d/%d", t.tb_num, t.tb_den);
 		if (t.start_time == SHMDEMUX_NOPTS)
@@ -812,8 +818,11 @@ probe_table(shmdemux_stream *s, int n)
 			snprintf(du, sizeof(du), "%" PRId64, t.duration);
 		printf("%-5d  %-8s  %-12s  %-36s  %-12s  %-10s  %-10s  %-4s  "
 		       "%zu\n", t.index, media_name(t.media_type),
-		       t.codec_name[0] ? t.codec_name : "-", det, tb, st, du,
-		       t.language[0] ? t.language : "-", t.extradata_size);
+		       str_text(codec, sizeof(codec),
+				t.codec_name[0] ? t.codec_name : "-"), det, tb,
+		       st, du, str_text(lang, sizeof(lang),
+					t.language[0] ? t.language : "-"),
+		       t.extradata_size);
 	}
 }
 
@@ -821,9 +830,9 @@ static void
 probe_json_track(const struct shmdemux_track *t)
 {
 	printf("{\"index\":%d,\"id\":%d,\"type\":", t->index, t->id);
-	json_str(stdout, media_name(t->media_type));
+	str_json(stdout, media_name(t->media_type));
 	printf(",\"codec\":");
-	json_str(stdout, t->codec_name);
+	str_json(stdout, t->codec_name);
 	printf(",\"codec_id\":%d,\"codec_tag\":%" PRIu32 ",\"format\":%d,"
 	       "\"profile\":%d,\"level\":%d,\"bit_rate\":%" PRId64 ","
 	       "\"bits_per_coded_sample\":%d,\"bits_per_raw_sample\":%d,"
@@ -851,9 +860,9 @@ probe_json_track(const struct shmdemux_track *t)
 	json_ts(stdout, t->duration);
 	printf(",\"nb_frames\":%" PRId64 ",\"disposition\":%d,\"language\":",
 	       t->nb_frames, t->disposition);
-	json_str(stdout, t->language);
+	str_json(stdout, t->language);
 	printf(",\"title\":");
-	json_str(stdout, t->title);
+	str_json(stdout, t->title);
 	printf(",\"extradata_size\":%zu}", t->extradata_size);
 }
 
@@ -864,14 +873,20 @@ probe_json(shmdemux_stream *s, int n)
 	int first = 1;
 
 	printf("{\"stream\":%" PRIu32 ",\"format\":", shmdemux_stream_id(s));
-	json_str(stdout, shmdemux_format_name(s));
+	str_json(stdout, shmdemux_format_name(s));
 	printf(",\"tracks\":[");
 	for (int i = 0; i < n; i++) {
-		if (shmdemux_get_track(s, i, &t) < 0)
-			continue;
+		int ret = shmdemux_get_track(s, i, &t);
+
 		if (!first)
 			putchar(',');
 		first = 0;
+		if (ret < 0) {
+			printf("{\"index\":%d,\"refused\":", i);
+			str_json(stdout, shmdemux_strerror(ret));
+			putchar('}');
+			continue;
+		}
 		probe_json_track(&t);
 	}
 	printf("]}\n");
@@ -886,7 +901,8 @@ probe_help(FILE *f)
 "packets: index, type, codec, details (size, pixel format, frame rate /\n"
 "sample rate, channel layout, sample format), time base, start, duration\n"
 "(time base units), language, extradata size.\n"
-"  --json        one JSON object with every track field\n"
+"  --json        one JSON object with every track field (a refused\n"
+"                track: index and why)\n"
 "  --timeout MS  wait at most MS ms for the stream to be probed\n"
 "                (default 10000; -1 waits forever)\n"
 "  --help        this text\n");
@@ -896,7 +912,7 @@ static int
 probe_stream(shmdemux_stream *s, const char *ref, int json, int timeout)
 {
 	struct shmdemux_status st;
-	char why[256];
+	char why[768];
 	int n, ret;
 
 	ret = shmdemux_wait_running(s, timeout);
@@ -933,7 +949,7 @@ cmd_probe(int argc, char **argv)
 	uint32_t id;
 	int c, json = 0, timeout = 10000, ret;
 
-	while ((c = getopt_long(argc, argv, "", lo, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "h", lo, NULL)) != -1) {
 		switch (c) {
 		case 'h':
 			probe_help(stdout);
@@ -1006,7 +1022,7 @@ dump_json(const struct shmdemux_packet *p)
 		    (enum AVPacketSideDataType)p->side_data[i].type);
 
 		printf("%s{\"type\":", i ? "," : "");
-		json_str(stdout, n != NULL ? n : "unknown");
+		str_json(stdout, n != NULL ? n : "unknown");
 		printf(",\"size\":%" PRIu32 "}", p->side_data[i].size);
 	}
 	printf("]}\n");
@@ -1065,15 +1081,28 @@ frame_md5(const struct shmdemux_frame *f, char out[33])
 	static uint8_t *buf;
 	static size_t cap;
 	uint8_t d[16];
+	uint64_t total;
 	size_t n;
-	int ret, bps = 0, ch = 0;
+	int ret = 0, bps = 0, ch = 0;
 
-	if (f->media_type == SHMDEMUX_MEDIA_VIDEO)
+	if (f->media_type == SHMDEMUX_MEDIA_VIDEO) {
 		ret = av_image_get_buffer_size(f->format, f->width, f->height, 1);
-	else
-		ret = (bps = av_get_bytes_per_sample(f->format)) *
-		      (ch = f->channels) * f->nb_samples;
-	n = ret > 0 ? (size_t)ret : 0;
+		n = ret > 0 ? (size_t)ret : 0;
+	} else {
+		/* sized in 64 bits and checked against the planes, whatever
+		 * the library let through */
+		bps = av_get_bytes_per_sample(f->format);
+		ch = f->channels;
+		total = (uint64_t)(bps > 0 ? bps : 0) *
+			(uint64_t)(ch > 0 ? ch : 0) *
+			(uint64_t)(f->nb_samples > 0 ? f->nb_samples : 0);
+		if (total == 0 || total > INT_MAX ||
+		    (av_sample_fmt_is_planar(f->format) ?
+		     f->nb_planes != ch || f->plane_size[0] * (uint64_t)ch <
+		     total : f->plane_size[0] < total))
+			return -EINVAL;
+		n = (size_t)total;
+	}
 	if (n > cap) {
 		uint8_t *p = realloc(buf, n);
 
@@ -1105,19 +1134,34 @@ dump_frame(shmdemux_stream *s, enum dump_fmt fmt)
 {
 	struct shmdemux_frame f;
 	char md5[33], ts[24] = "NOPTS";
+	const char *name;
 
 	if (shmdemux_get_frame(s, &f) < 0 || frame_md5(&f, md5) < 0)
 		return;
+	name = f.media_type == SHMDEMUX_MEDIA_VIDEO ?
+	       av_get_pix_fmt_name(f.format) : av_get_sample_fmt_name(f.format);
+	if (name == NULL)
+		name = "-";
 	if (f.best_effort_timestamp != SHMDEMUX_NOPTS)
 		snprintf(ts, sizeof(ts), "%" PRId64, f.best_effort_timestamp);
-	if (fmt == DUMP_FRAMEMD5)
+	if (fmt == DUMP_FRAMEMD5) {
 		printf("%d,%s,%s\n", f.track, ts, md5);
-	else
+	} else if (fmt == DUMP_JSON) {
+		printf("{\"seq\":%" PRIu64 ",\"track\":%d,\"frame\":\"%s\","
+		       "\"pts\":", f.seq, f.track,
+		       f.media_type == SHMDEMUX_MEDIA_VIDEO ? "video" : "audio");
+		json_ts(stdout, f.best_effort_timestamp);
+		printf(",\"format\":");
+		str_json(stdout, name);
+		printf(",\"md5\":\"%s\"}\n", md5);
+	} else if (fmt == DUMP_CSV) {
+		printf("frame,%s,%d,%s,%s,%s\n",
+		       f.media_type == SHMDEMUX_MEDIA_VIDEO ? "video" : "audio",
+		       f.track, ts, name, md5);
+	} else {
 		printf("#%-7" PRIu64 " track %d  frame  pts %s  %s  md5 %s\n",
-		       f.seq, f.track, ts,
-		       f.media_type == SHMDEMUX_MEDIA_VIDEO ?
-		       av_get_pix_fmt_name(f.format) :
-		       av_get_sample_fmt_name(f.format), md5);
+		       f.seq, f.track, ts, name, md5);
+	}
 }
 
 /* shmdemux_read(), writing out what stdout buffered before it waits: bulk
@@ -1140,15 +1184,20 @@ dump_stream(shmdemux_stream *s, const char *ref, enum dump_fmt fmt,
 {
 	struct shmdemux_packet p;
 	struct shmdemux_status st;
-	char why[256];
+	uint64_t packets = 0, frames = 0;
+	char why[768];
 	int ret;
 
 	while ((ret = read_flushing(s, &p, timeout)) >= 0 ||
 	       ret == SHMDEMUX_EOVERRUN) {
-		if (ret == SHMDEMUX_FRAME)
+		if (ret == SHMDEMUX_FRAME) {
+			frames++;
 			dump_frame(s, fmt);
-		else if (ret == 0 && fmt != DUMP_FRAMEMD5)
-			dump_packet(&p, fmt);
+		} else if (ret == 0) {
+			packets++;
+			if (fmt != DUMP_FRAMEMD5)
+				dump_packet(&p, fmt);
+		}
 	}
 	if (fflush(stdout) != 0 || ferror(stdout))
 		return fail("stream %s: writing the output: %s", ref,
@@ -1163,6 +1212,11 @@ dump_stream(shmdemux_stream *s, const char *ref, enum dump_fmt fmt,
 			PRIu64 " decode-errors %" PRIu64 "\n", ref, st.packets,
 			st.frames, st.frames_pooled, st.frames_copied,
 			st.decode_errors);
+	/* Nothing to hash is an error, not an empty output. */
+	if (fmt == DUMP_FRAMEMD5 && frames == 0 && packets > 0)
+		return fail("stream %s carries packets, not decoded frames: "
+			    "--framemd5 needs a stream opened with --decode",
+			    ref);
 	if (ret == SHMDEMUX_EOF)
 		return 0;
 	if (ret == -EAGAIN)
@@ -1189,10 +1243,17 @@ dump_help(FILE *f)
 "  --from live      from the next packet published\n"
 "  --csv            one line per packet, as ffprobe prints it:\n"
 "                   stream_index,pts,dts,duration,size,flags,MD5:<md5>\n"
+"                   (a decoded frame: frame,video|audio,track,pts,\n"
+"                   format,md5)\n"
 "  --json           one JSON object per line: seq, track, pts, dts,\n"
-"                   duration, size, pos, flags, md5, side_data\n"
+"                   duration, size, pos, flags, md5, side_data (a\n"
+"                   decoded frame: seq, track, frame, pts, format, md5)\n"
 "  --framemd5       decoded frames only (open --decode), one line each:\n"
-"                   track,pts,md5 with the md5 ffmpeg -f framemd5 prints\n"
+"                   track,pts,md5 with the md5 ffmpeg -f framemd5 prints;\n"
+"                   video as rawvideo, audio in the packed form of the\n"
+"                   decoder's sample format (fltp hashes as ffmpeg's\n"
+"                   -c:a pcm_f32le, s16p as pcm_s16le, ...); a stream of\n"
+"                   packets is an error\n"
 "  (default)        one human-readable line per packet or frame\n"
 "  --timeout MS     fail if no packet arrives for MS ms (default: wait)\n"
 "  --stats          at the end, one line on stderr: packets and frames\n"
@@ -1221,7 +1282,7 @@ cmd_dump(int argc, char **argv)
 	const char *name;
 	uint32_t id;
 
-	while ((c = getopt_long(argc, argv, "", lo, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "h", lo, NULL)) != -1) {
 		switch (c) {
 		case 'h':
 			dump_help(stdout);
@@ -1288,7 +1349,7 @@ stop_cmd(int argc, char **argv, int kill_it)
 	uint32_t id;
 	int c, ret;
 
-	while ((c = getopt_long(argc, argv, "", lo, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "h", lo, NULL)) != -1) {
 		if (c != 'h')
 			return usage_error(cmd, "unknown option");
 		printf("usage: shmdemux %sSTREAM\n%s\n"
@@ -1344,8 +1405,8 @@ main_help(FILE *f)
 "usage: shmdemux [--socket PATH] COMMAND [ARGS]\n"
 "Drive the shmdemux broker. STREAM arguments are a stream id or name.\n"
 "  --socket PATH  broker control socket (default: $SHMDEMUX_SOCKET, else\n"
-"                 $XDG_RUNTIME_DIR/shmdemux.sock, else\n"
-"                 /tmp/shmdemux-<uid>.sock)\n"
+"                 shmdemux.sock in $XDG_RUNTIME_DIR/shmdemux, else in\n"
+"                 /tmp/shmdemux-<uid>, a directory private to the user)\n"
 "  --help         this text; 'shmdemux COMMAND --help' for a command\n"
 "  --version      versions of shmdemux, its library and FFmpeg\n"
 "commands:\n");

@@ -141,6 +141,16 @@ open_decoder(shmdemux_stream *s, int track)
 	if (par == NULL)
 		goto out;
 	ret = shmdemux_track_to_codecpar(s, track, par);
+	if (ret == -ENOTSUP) {
+		/* a valid track that carries nothing to decode (codec none,
+		 * a libavformat pseudo-codec): skipped like one we have no
+		 * decoder for. A refused track (SHMDEMUX_ECORRUPT) is an
+		 * error: its worker wrote values no demuxer produces. */
+		fprintf(stderr, "shmdemux-example-decode: track %d: not a "
+			"bitstream to decode\n", track);
+		ret = 0;
+		goto out;
+	}
 	if (ret < 0)
 		goto out;
 	if (par->codec_type != AVMEDIA_TYPE_VIDEO &&

@@ -15,6 +15,8 @@ SRC_V="-f lavfi -i testsrc2=s=320x240:r=25:d=$DUR"
 SRC_VODD="-f lavfi -i testsrc2=s=322x182:r=30000/1001:d=$DUR"
 SRC_A="-f lavfi -i sine=f=440:r=48000:d=$DUR"
 SRC_A44="-f lavfi -i sine=f=1000:r=44100:d=$DUR"
+# Noise barely compresses: 2 s of FLAC well over 160 KiB, in small frames.
+SRC_NOISE="-f lavfi -i anoisesrc=d=$DUR:c=white:r=48000:a=0.5:seed=1"
 BITEXACT="-fflags +bitexact -flags:v +bitexact -flags:a +bitexact -map_metadata -1"
 X264="-c:v libx264 -preset ultrafast -bf 3 -g 25 -threads 1 -pix_fmt yuv420p"
 X265="-c:v libx265 -preset ultrafast -x265-params log-level=error:pools=none:frame-threads=1 -pix_fmt yuv420p"
@@ -58,6 +60,7 @@ h264_opus.nut|nut|video:h264,audio:opus|$SRC_V $SRC_A $X264 -c:a libopus
 aac.adts|adts|audio:aac|$SRC_A -c:a aac -f adts
 mp3.mp3|mp3|audio:mp3|$SRC_A44 -c:a libmp3lame -write_xing 0
 flac.flac|flac|audio:flac|$SRC_A -c:a flac
+flac_noise.flac|flac|audio:flac(noise, 290 KB in 1 KB packets)|$SRC_NOISE -c:a flac -frame_size 576
 ac3.ac3|ac3|audio:ac3|$SRC_A -c:a ac3 $STEREO
 h264.h264|h264 (raw Annex B)|video:h264|$SRC_V $X264 -f h264
 truncated.mp4|mp4 cut at 100000 bytes|damaged: partial mdat|@head -c 100000 "$out/h264_aac_faststart.mp4"
