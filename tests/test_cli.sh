@@ -92,7 +92,12 @@ done
 # an empty name is refused before anything starts (no broker autostarted)
 SHMDEMUX_SOCKET=$T/none.sock "$SD" open --name "" "$T/ref" >/dev/null 2>"$T/err"
 rc=$?
-[ $rc -eq 2 ] && grep -q "empty name" "$T/err" && [ ! -e "$T/none.sock" ] ||
+if [ -e "$T/none.sock" ]; then
+	# a broker was started: stop it (its pidfile beside the socket)
+	kill "$(cat "$T/none.sock.pid" 2>/dev/null)" 2>/dev/null
+	fail "open --name '' started a broker"
+fi
+[ $rc -eq 2 ] && grep -q "empty name" "$T/err" ||
 	fail "open --name '': exit $rc, $(cat "$T/err")"
 
 # ---- help ----
