@@ -493,7 +493,8 @@ count_fds(void)
 	return n;
 }
 
-/* One datagram of len bytes from m, with nfds copies of fd. */
+/* One datagram of len bytes from m, with nfds copies of fd. Not
+ * ctl_send(): the malformed cases send more fds than it allows. */
 static void
 send_admin(int sock, const void *m, size_t len, int fd, int nfds)
 {

@@ -31,6 +31,8 @@ int stream_operand(const char *cmd, int argc, char **argv, uint32_t *id,
 		   const char **name, shmdemux_conn **conn);
 /* --timeout MS (-1 waits forever). Returns 0 or the exit status. */
 int parse_timeout(const char *cmd, const char *arg, int *timeout);
+/* --from start|keyframe|live: SHMDEMUX_START_*. 0 or the exit status. */
+int parse_from(const char *cmd, const char *arg, int *start);
 /* How a stream ended, in words: "worker crashed (signal 11, SIGSEGV)". */
 void describe_end(const struct shmdemux_status *st, char *buf, size_t cap);
 

@@ -444,15 +444,8 @@ cmd_cat(int argc, char **argv)
 			c.tracks = optarg;
 			break;
 		case 'F':
-			if (strcmp(optarg, "start") == 0)
-				start = SHMDEMUX_START_OLDEST;
-			else if (strcmp(optarg, "keyframe") == 0)
-				start = SHMDEMUX_START_KEYFRAME;
-			else if (strcmp(optarg, "live") == 0)
-				start = SHMDEMUX_START_LIVE;
-			else
-				return usage_error("cat ", "--from: start, "
-						   "keyframe or live");
+			if ((ret = parse_from("cat ", optarg, &start)) != 0)
+				return ret;
 			break;
 		case 't':
 			if ((ret = parse_timeout("cat ", optarg,

@@ -130,6 +130,20 @@ stream_operand(const char *cmd, int argc, char **argv, uint32_t *id,
 	return connect_broker(conn, 0);
 }
 
+int
+parse_from(const char *cmd, const char *arg, int *start)
+{
+	if (strcmp(arg, "start") == 0)
+		*start = SHMDEMUX_START_OLDEST;
+	else if (strcmp(arg, "keyframe") == 0)
+		*start = SHMDEMUX_START_KEYFRAME;
+	else if (strcmp(arg, "live") == 0)
+		*start = SHMDEMUX_START_LIVE;
+	else
+		return usage_error(cmd, "--from: start, keyframe or live");
+	return 0;
+}
+
 /* --timeout MS: -1 (wait forever) up to INT_MAX. 0 or the exit status. */
 int
 parse_timeout(const char *cmd, const char *arg, int *timeout)
@@ -1300,15 +1314,8 @@ cmd_dump(int argc, char **argv)
 			stats = 1;
 			break;
 		case 'f':
-			if (strcmp(optarg, "start") == 0)
-				start = SHMDEMUX_START_OLDEST;
-			else if (strcmp(optarg, "keyframe") == 0)
-				start = SHMDEMUX_START_KEYFRAME;
-			else if (strcmp(optarg, "live") == 0)
-				start = SHMDEMUX_START_LIVE;
-			else
-				return usage_error("dump ", "--from: start, "
-						   "keyframe or live");
+			if ((ret = parse_from("dump ", optarg, &start)) != 0)
+				return ret;
 			break;
 		case 't':
 			if ((ret = parse_timeout("dump ", optarg,
