@@ -31,7 +31,9 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "ended.h"
 #include "log.h"
+#include "version.h"
 #include "ring.h"
 #include "shmdemuxd.h"
 
@@ -75,6 +77,8 @@ struct conn {
 	uint32_t list_req;    /* its request id */
 	uint32_t list_after;  /* the last stream id sent */
 	uint32_t list_count;
+	uint32_t list_flags;  /* CTL_LIST_* */
+	uint64_t list_hist;   /* then the last history entry sent (ended.h) */
 	int closing;
 };
 
@@ -347,8 +351,7 @@ attach_park(struct conn *c, const struct ctl_attach *req, struct stream *s,
 	stream_hold(s);
 	c->waiting = s;
 	c->wait_req = *req;
-	log_debug("stream %u: pid %d waits for %s", stream_id(s),
-		  (int)c->pid, what);
+	stream_log(s, LOG_LVL_DEBUG, 0, "pid %d waits for %s", (int)c->pid, what);
 }
 
 /* Attach c to s, whose data segment is sealed. */
@@ -418,8 +421,7 @@ finish_attach(struct conn *c, const struct ctl_attach *req, struct stream *s)
 	fds[1] = page_fd;
 	fds[2] = wake[0];
 	r.page_size = page_fd >= 0 ? RING_PAGE_SIZE : 0;
-	log_debug("stream %u: pid %d attached (slot %d%s)", stream_id(s),
-		  (int)c->pid, slot, wake[0] >= 0 ? ", polls" : "");
+	stream_log(s, LOG_LVL_DEBUG, 0, "pid %d attached (slot %d%s)", (int)c->pid, slot, wake[0] >= 0 ? ", polls" : "");
 	reply(c, &r, sizeof(r), fds, page_fd < 0 ? 1 : wake[0] < 0 ? 2 : 3);
 	if (page_fd >= 0)
 		close(page_fd);
@@ -522,7 +524,17 @@ list_pump(struct conn *c)
 	struct stream *s;
 
 	while (c->listing && !c->closing && STAILQ_EMPTY(&c->outq)) {
-		s = list_from(c->list_after);
+		s = c->list_after == UINT32_MAX ? NULL :
+			list_from(c->list_after);
+		if (s == NULL && (c->list_flags & CTL_LIST_ENDED) &&
+		    (c->list_hist = ended_next(c->list_hist, &info)) != 0) {
+			/* the table is done: its last id stands for all */
+			c->list_after = UINT32_MAX;
+			info.hdr.id = c->list_req;
+			c->list_count++;
+			reply(c, &info, sizeof(info), NULL, 0);
+			continue;
+		}
 		if (s == NULL) {
 			c->listing = 0;
 			memset(&end, 0, sizeof(end));
@@ -546,6 +558,8 @@ do_list(struct conn *c, const struct ctl_list *req)
 	c->list_req = req->hdr.id;
 	c->list_after = 0;
 	c->list_count = 0;
+	c->list_flags = req->flags;
+	c->list_hist = 0;
 	list_pump(c);
 }
 
@@ -559,7 +573,7 @@ do_close(struct conn *c, const struct ctl_close *req, int kill)
 	if (s == NULL)
 		return;
 	if (!kill) {
-		log_info("stream %u: close requested", stream_id(s));
+		stream_log(s, LOG_LVL_INFO, 0, "close requested");
 		stream_close(s);
 		reply_ok(c, req->hdr.id);
 		return;
@@ -575,8 +589,40 @@ do_close(struct conn *c, const struct ctl_close *req, int kill)
 		reply_error(c, req->hdr.id, ret, NULL);
 		return;
 	}
-	log_info("stream %u: kill requested", stream_id(s));
+	stream_log(s, LOG_LVL_INFO, 0, "kill requested");
 	reply_ok(c, req->hdr.id);
+}
+
+/* Stop if nothing would be lost: no stream, no other connection. One
+ * step of the loop decides, so no OPEN from elsewhere slips in between. */
+/* Close the other connections whose peers have hung up with nothing left
+ * to read: they are gone, only their hang-up is not handled yet (the
+ * stream connection a client closed just before this request). */
+static void
+close_hung_up(const struct conn *keep)
+{
+	struct conn *o, *tmp;
+	char b;
+
+	TAILQ_FOREACH_SAFE(o, &conns, entry, tmp) {
+		if (o != keep && !o->closing &&
+		    recv(o->ev.fd, &b, 1, MSG_PEEK | MSG_DONTWAIT) == 0)
+			conn_close(o);
+	}
+}
+
+static void
+do_quit_idle(struct conn *c, uint32_t id)
+{
+	close_hung_up(c);
+	if (stream_count() != 0 || control_conn_count() != 1) {
+		reply_error(c, id, -EBUSY, "the broker is in use");
+		return;
+	}
+	log_info("asked to stop by pid %d, which started it for a request "
+		 "that failed; nothing else uses it", (int)c->pid);
+	reply_ok(c, id);
+	broker_request_stop();
 }
 
 static void
@@ -613,10 +659,30 @@ dispatch(struct conn *c, const union ctl_msg *m, int *fds, int nfds)
 	case CTL_PUSH_END:
 		do_push_end(c, &m->push_end);
 		break;
+	case CTL_QUIT_IDLE:
+		do_quit_idle(c, m->hdr.id);
+		break;
 	default:
 		reply_error(c, m->hdr.id, -EBADMSG, "not a request");
 		break;
 	}
+}
+
+static void
+bad_message(struct conn *c, int err, const void *buf)
+{
+	char msg[CTL_MSG_LEN];
+
+	if (err == -EPROTO)
+		snprintf(msg, sizeof(msg), "control protocol version mismatch: "
+			 "this broker (shmdemuxd %s) speaks version %u, the "
+			 "client version %d; restart the broker after an "
+			 "upgrade, or use the client installed with it",
+			 sd_version_string(), CTL_VERSION,
+			 ctl_peer_version(buf, sizeof(struct ctl_hdr)));
+	else
+		snprintf(msg, sizeof(msg), "invalid message");
+	reply_error(c, 0, err, msg);
 }
 
 static void
@@ -648,9 +714,7 @@ conn_read(struct conn *c)
 				conn_close(c);
 				return;
 			}
-			reply_error(c, 0, (int)n, n == -EPROTO ?
-				    "control protocol version mismatch" :
-				    "invalid message");
+			bad_message(c, (int)n, &buf);
 			continue;
 		}
 		if (n < 0) {
@@ -699,8 +763,7 @@ conn_close(struct conn *c)
 	c->stalled_ms = 0;
 	c->listing = 0;
 	if (c->att != NULL) {
-		log_debug("stream %u: pid %d detached", stream_id(c->att),
-			  (int)c->pid);
+		stream_log(c->att, LOG_LVL_DEBUG, 0, "pid %d detached", (int)c->pid);
 		stream_detach(c->att, c->slot);
 		c->att = NULL;
 	}

@@ -8,7 +8,9 @@
  * device and inode, as systemd sets it), each line starts with its syslog
  * priority ("<3>") instead of the program name, which the journal records
  * already; once --daemon has detached from a stderr that is /dev/null,
- * lines go to syslog(3).
+ * lines go to syslog(3). On plain stderr each line starts with the local
+ * time to the millisecond (ISO 8601, with its UTC offset), then the
+ * program and the level; the journal and syslog stamp lines themselves.
  */
 #include <errno.h>
 #include <stdarg.h>
@@ -17,6 +19,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <syslog.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "log.h"
@@ -34,7 +37,7 @@ static const int priorities[] = {
 static const char *const level_names[] = {
 	[LOG_LVL_ERROR] = "error: ",
 	[LOG_LVL_WARN] = "warning: ",
-	[LOG_LVL_INFO] = "",
+	[LOG_LVL_INFO] = "info: ",
 	[LOG_LVL_DEBUG] = "debug: ",
 };
 
@@ -72,6 +75,23 @@ log_to_syslog(void)
 	out = OUT_SYSLOG;
 }
 
+/* "2026-12-04T19:30:01.123+0100 " */
+static size_t
+stamp(char *buf, size_t cap)
+{
+	struct timespec ts;
+	struct tm tm;
+	char date[32], zone[8];
+
+	if (clock_gettime(CLOCK_REALTIME, &ts) < 0 ||
+	    localtime_r(&ts.tv_sec, &tm) == NULL ||
+	    strftime(date, sizeof(date), "%Y-%m-%dT%H:%M:%S", &tm) == 0 ||
+	    strftime(zone, sizeof(zone), "%z", &tm) == 0)
+		return 0;
+	return (size_t)snprintf(buf, cap, "%s.%03ld%s ", date,
+				ts.tv_nsec / 1000000, zone);
+}
+
 static void
 vlog(enum log_level lvl, int err, const char *fmt, va_list ap)
 {
@@ -81,10 +101,12 @@ vlog(enum log_level lvl, int err, const char *fmt, va_list ap)
 
 	if (!log_enabled(lvl))
 		return;
-	if (out == OUT_STDERR)
-		r = snprintf(line, sizeof(line), "shmdemuxd: %s",
+	if (out == OUT_STDERR) {
+		n = stamp(line, 64);
+		r = snprintf(line + n, sizeof(line) - n, "shmdemuxd: %s",
 			     level_names[lvl]);
-	else if (out == OUT_JOURNAL)
+		r = r > 0 ? r + (int)n : (int)n;
+	} else if (out == OUT_JOURNAL)
 		r = snprintf(line, sizeof(line), "<%d>%s", priorities[lvl],
 			     level_names[lvl]);
 	else

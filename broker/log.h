@@ -1,6 +1,7 @@
 /*
- * log.h - the broker's log: one line per event on stderr, prefixed
- * "shmdemuxd: " (or in the journal or syslog, log.c). The *_errno variants append the text of errno-style code
+ * log.h - the broker's log: one line per event on stderr, prefixed with
+ * the time, "shmdemuxd: " and the level (or in the journal or syslog,
+ * log.c). The *_errno variants append the text of errno-style code
  * err (positive or negative), the way a daemon names a system error once,
  * where it decides what to do about it.
  */

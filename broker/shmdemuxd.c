@@ -293,6 +293,12 @@ begin_shutdown(const char *why)
 		streams_signal_all(SIGKILL);
 }
 
+void
+broker_request_stop(void)
+{
+	begin_shutdown("asked to stop");
+}
+
 static void
 on_idle_timer(struct ev *ev, uint32_t events)
 {
@@ -433,13 +439,20 @@ usage(FILE *f)
 "                       once the consumers it waited for have read it and\n"
 "                       gone (default 30000; 0 = release it at once; sooner\n"
 "                       when descriptors run short); ls reports the stream\n"
-"                       until it is closed\n"
+"                       until it is reaped or closed\n"
+"  --retain-ended SEC   an ended stream that no connection holds leaves the\n"
+"                       table this long after its end or its last reader\n"
+"                       (default 300; 0 = at once; \"forever\" = until\n"
+"                       CLOSE); `ls --all` still shows the last %u\n"
 "  --idle-exit SEC      exit when there have been no streams and no\n"
 "                       connections for SEC seconds (default 0 = never)\n"
 "  --spare-workers 0|1  keep one worker started ahead of time, handed the\n"
 "                       next stream: no exec and library loading on the\n"
 "                       open path (default 1; 0 = one exec per stream)\n"
 "  --log-level LEVEL    error, warning, info (default) or debug\n"
+"  --syslog             with --daemon: once the socket listens, log to\n"
+"                       syslog and let go of stderr (whatever it is); the\n"
+"                       errors of a failed start still go to stderr\n"
 "  --config FILE        read settings from FILE alone (default: the files\n"
 "                       " SHMDEMUX_SYSCONF_FILE ",\n"
 "                       then $XDG_CONFIG_HOME/shmdemux/shmdemuxd.conf or\n"
@@ -463,8 +476,9 @@ usage(FILE *f)
 "READY=1 and STOPPING=1 go to $NOTIFY_SOCKET (Type=notify). Logs go to\n"
 "stderr, with syslog priorities when stderr is the journal\n"
 "($JOURNAL_STREAM), and to syslog once --daemon has detached from a\n"
-"stderr that is /dev/null.\n",
-		RING_MAX_SLOTS);
+"stderr that is /dev/null (or with --syslog). Lines on stderr start with\n"
+"the local time; stream lines name the stream's id and name.\n",
+		BROKER_ENDED_HISTORY, RING_MAX_SLOTS);
 }
 
 static int
@@ -596,6 +610,12 @@ print_config(FILE *f, const char *level)
 	fprintf(f, "open-timeout = %" PRIu32 "\n", conf.open_timeout_ms);
 	fprintf(f, "reply-timeout = %" PRIu32 "\n", conf.reply_timeout_ms);
 	fprintf(f, "keep-ended = %" PRIu32 "\n", conf.keep_ended_ms);
+	if (conf.retain_ended_s == BROKER_RETAIN_FOREVER)
+		fprintf(f, "retain-ended = forever\n");
+	else
+		fprintf(f, "retain-ended = %" PRIu32 "\n",
+			conf.retain_ended_s);
+	fprintf(f, "syslog = %s\n", conf.syslog_detached ? "yes" : "no");
 	fprintf(f, "idle-exit = %u\n", conf.idle_exit_s);
 	fprintf(f, "spare-workers = %u\n", conf.spare_workers);
 	fprintf(f, "log-level = %s\n", level);
@@ -607,7 +627,7 @@ parse_options(int argc, char **argv)
 	enum { O_SOCKET = 256, O_DAEMON, O_PIDFILE, O_RING, O_MAXC, O_LAG,
 	       O_IDLE, O_HELP, O_VERSION, O_MEM, O_WATCHDOG, O_OPEN_TIMEOUT,
 	       O_SPARE, O_POOL, O_REPLY_TIMEOUT, O_KEEP_ENDED, O_LOG_LEVEL,
-	       O_CONFIG, O_NO_CONFIG, O_CHECK_CONFIG };
+	       O_CONFIG, O_RETAIN, O_SYSLOG, O_NO_CONFIG, O_CHECK_CONFIG };
 	static const char *const not_in_files[] = {
 		"help", "version", "config", "no-config", "check-config", NULL,
 	};
@@ -629,6 +649,8 @@ parse_options(int argc, char **argv)
 		{ "open-timeout", required_argument, NULL, O_OPEN_TIMEOUT },
 		{ "reply-timeout", required_argument, NULL, O_REPLY_TIMEOUT },
 		{ "keep-ended", required_argument, NULL, O_KEEP_ENDED },
+		{ "retain-ended", required_argument, NULL, O_RETAIN },
+		{ "syslog", no_argument, NULL, O_SYSLOG },
 		{ "spare-workers", required_argument, NULL, O_SPARE },
 		{ "log-level", required_argument, NULL, O_LOG_LEVEL },
 		{ "config", required_argument, NULL, O_CONFIG },
@@ -653,6 +675,7 @@ parse_options(int argc, char **argv)
 	conf.open_timeout_ms = 30000;
 	conf.reply_timeout_ms = 10000;
 	conf.keep_ended_ms = 30000;
+	conf.retain_ended_s = 300;
 	conf.spare_workers = 1;
 	conf.log_level = LOG_LVL_INFO;
 	if (config_load(&cfg, argc, argv, opts, not_in_files, msg,
@@ -715,6 +738,14 @@ parse_options(int argc, char **argv)
 				bad_option("invalid --keep-ended: %s", optarg);
 			conf.keep_ended_ms = (uint32_t)v;
 			break;
+		case O_RETAIN:
+			if (strcmp(optarg, "forever") == 0)
+				v = BROKER_RETAIN_FOREVER;
+			else if (parse_uint(optarg, 86400u * 365, &v) < 0)
+				bad_option("invalid --retain-ended: %s", optarg);
+			conf.retain_ended_s = (uint32_t)v;
+			break;
+		case O_SYSLOG: conf.syslog_detached = 1; break;
 		case O_IDLE:
 			if (parse_uint(optarg, 86400u * 365, &v) < 0)
 				bad_option("invalid --idle-exit: %s", optarg);
@@ -751,6 +782,9 @@ parse_options(int argc, char **argv)
 	}
 	if (optind < argc)
 		bad_option("unexpected argument %s", argv[optind]);
+	if (conf.syslog_detached && !conf.daemonize)
+		bad_option("--syslog needs --daemon (in the foreground, logs "
+			   "go to stderr)%s", "");
 
 	if (sock != NULL && inherited_fd >= 0 &&
 	    strcmp(sock, inherited_path) != 0) {
@@ -845,7 +879,19 @@ static void
 stderr_to_syslog(void)
 {
 	struct stat st, null;
+	int fd;
 
+	if (conf.syslog_detached) {
+		/* Whoever gave us stderr (an auto-starting client reading
+		 * why a start failed) sees its end once we listen. */
+		log_to_syslog();
+		fd = open("/dev/null", O_WRONLY | O_CLOEXEC);
+		if (fd >= 0) {
+			dup2(fd, STDERR_FILENO);
+			close(fd);
+		}
+		return;
+	}
 	if (fstat(STDERR_FILENO, &st) == 0 &&
 	    (!S_ISCHR(st.st_mode) || stat("/dev/null", &null) < 0 ||
 	     st.st_rdev != null.st_rdev))

@@ -28,6 +28,7 @@
 #include <sys/types.h>
 #include <sys/un.h>
 
+#include "log.h"
 #include "proto.h"
 #include "ring_layout.h"
 
@@ -50,6 +51,10 @@
 #define BROKER_MAX_POOL         (UINT64_C(4) << 30) /* --decode-pool */
 #define BROKER_MAX_RING    (UINT64_C(4) << 30) /* 4 GiB per stream */
 #define BROKER_STOP_GRACE_MS 2000u  /* CLOSE: SIGTERM, then SIGKILL */
+#define BROKER_RETAIN_FOREVER UINT32_MAX
+/* Streams gone from the table that LIST with CTL_LIST_ENDED still reports
+ * (ls --all), the latest first out: a fixed cost, ~600 bytes each. */
+#define BROKER_ENDED_HISTORY 64u
 #define BROKER_SHUTDOWN_GRACE_MS 2000u
 
 struct broker_conf {
@@ -70,15 +75,22 @@ struct broker_conf {
 	                              unread this long */
 	uint32_t keep_ended_ms;    /* an ended, read stream's ring stays this
 	                              long for late readers */
+	uint32_t retain_ended_s;   /* an ended stream nobody holds leaves the
+	                              table after this long (0 = at once,
+	                              BROKER_RETAIN_FOREVER = until CLOSE) */
 	unsigned nofile;           /* RLIMIT_NOFILE (soft), after raising it */
 	unsigned idle_exit_s;      /* 0 = never */
 	unsigned spare_workers;    /* 0 or 1 pre-started workers (spare.h) */
 	int daemonize;
+	int syslog_detached;  /* --syslog: once detached, log to syslog and
+	                         let go of stderr, whatever it is */
 	int log_level;        /* enum log_level */
 };
 
 extern struct broker_conf conf;
 extern int broker_stopping; /* set once shutdown has begun */
+/* Shut down as on SIGTERM (after the current batch of events). */
+void broker_request_stop(void);
 
 /* ---- event loop (shmdemuxd.c) ---- */
 
@@ -141,6 +153,9 @@ void control_attach_resume(struct stream *s);
 int stream_open(const struct ctl_open *req, int req_fd, struct stream **out,
 		int *push_wr, char *msg, size_t msgcap);
 uint32_t stream_id(const struct stream *s);
+/* A log line about s: "stream ID (NAME): " then fmt; err as log_errno(). */
+void stream_log(const struct stream *s, enum log_level lvl, int err,
+		const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 /* Listed stream by id or name, or NULL. */
 struct stream *stream_find(const struct ctl_ref *ref);
 /* Fill a LIST record. */

@@ -13,6 +13,7 @@
 #include <inttypes.h>
 #include <poll.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,7 +28,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "ended.h"
 #include "log.h"
+#include "procstat.h"
 #include "pump.h"
 #include "ring.h"
 #include "shmdemuxd.h"
@@ -90,6 +93,11 @@ struct stream {
 	unsigned consumers;        /* attached with a slot */
 	int ended;
 	struct worker_end end;
+	uint64_t ended_ms;         /* now_ms() at the end */
+	uint64_t cpu_ms;           /* the worker's, final once reaped */
+	/* Reaping: an ended stream no connection holds leaves the table
+	 * --retain-ended after its end or its last connection (idle_ms). */
+	uint64_t idle_ms;
 
 	/* Once ended and read by the consumers it waited for, the ring goes
 	 * (fds, mapping); LIST then reports the numbers kept in `final`. */
@@ -114,6 +122,25 @@ static void watchdog_sample(const struct stream *s, struct wd_sample *ws);
 static uint32_t watchdog_verdict(struct stream *s, int verdict);
 
 /* ---- validation ---- */
+
+void
+stream_log(const struct stream *s, enum log_level lvl, int err,
+	   const char *fmt, ...)
+{
+	char text[1024];
+	va_list ap;
+
+	if (!log_enabled(lvl))
+		return;
+	va_start(ap, fmt);
+	vsnprintf(text, sizeof(text), fmt, ap);
+	va_end(ap);
+	if (s->name[0] != '\0')
+		log_errno(lvl, err, "stream %" PRIu32 " (%s): %s", s->id,
+			  s->name, text);
+	else
+		log_errno(lvl, err, "stream %" PRIu32 ": %s", s->id, text);
+}
 
 static int
 name_ok(const char *name)
@@ -622,9 +649,8 @@ seal_data(struct stream *s)
 	if (fcntl(s->data_fd, F_ADD_SEALS,
 		  F_SEAL_FUTURE_WRITE | F_SEAL_SEAL) < 0) {
 		s->seal_err = errno;
-		log_errno(LOG_LVL_ERROR, errno, "stream %u: cannot seal the "
-			  "ring against writes, no consumer can attach",
-			  s->id);
+		stream_log(s, LOG_LVL_ERROR, errno, "cannot seal the "
+			  "ring against writes, no consumer can attach");
 		return;
 	}
 	s->sealed = 1;
@@ -641,9 +667,8 @@ on_ready(struct ev *ev, uint32_t events)
 	(void)events;
 	seal_data(s);
 	clock_gettime(CLOCK_MONOTONIC, &now);
-	log_debug("stream %u: the worker has mapped its ring, sealed %.3f ms "
-		  "after its start", s->id,
-		  (double)(now.tv_sec - s->start_ts.tv_sec) * 1e3 +
+	stream_log(s, LOG_LVL_DEBUG, 0, "the worker has mapped its ring, sealed %.3f ms "
+		  "after its start", (double)(now.tv_sec - s->start_ts.tv_sec) * 1e3 +
 		  (double)(now.tv_nsec - s->start_ts.tv_nsec) / 1e6);
 	control_attach_resume(s);
 }
@@ -672,8 +697,8 @@ on_start_deadline(struct ev *ev, uint32_t events)
 		s->wd.input_seen = 1;
 	s->stop_reason = watchdog_verdict(s, s->wd.input_seen ?
 					  WD_OPEN_TIMEOUT : WD_NO_INPUT);
-	log_info("stream %u: the worker has not mapped its ring: %s, "
-		 "killing it", s->id, s->wd_msg);
+	stream_log(s, LOG_LVL_INFO, 0, "the worker has not mapped its ring: %s, "
+		 "killing it", s->wd_msg);
 	pidfd_signal(s, SIGKILL);
 }
 
@@ -707,8 +732,8 @@ watch_start(struct stream *s, int ready_rd)
 	}
 	return;
 fail:
-	log_errno(LOG_LVL_WARN, ret, "stream %u: cannot wait for the worker "
-		  "to map its ring; sealing now", s->id);
+	stream_log(s, LOG_LVL_WARN, ret, "cannot wait for the worker "
+		  "to map its ring; sealing now");
 	seal_data(s);
 }
 
@@ -732,6 +757,7 @@ set_ended(struct stream *s, const struct worker_end *end)
 	seal_data(s);
 	s->end = *end;
 	s->ended = 1;
+	s->ended_ms = now_ms();
 	/* Consumers read the call's number from the header: replace the
 	 * worker's word with the checked one (-1 unless ended by SIGSYS);
 	 * ring_set_end() below publishes it with the end. */
@@ -740,10 +766,9 @@ set_ended(struct stream *s, const struct worker_end *end)
 	ring_set_end(s->ring, end->reason, end->exit_code, end->sig,
 		     end->averror, end->msg);
 	if (end->reason == SD_END_EOF)
-		log_info("stream %u: worker ended: eof", s->id);
+		stream_log(s, LOG_LVL_INFO, 0, "worker ended: eof");
 	else
-		log_info("stream %u: worker ended: %s%s%s", s->id,
-			 sd_end_reason_name(end->reason),
+		stream_log(s, LOG_LVL_INFO, 0, "worker ended: %s%s%s", sd_end_reason_name(end->reason),
 			 end->msg[0] != '\0' ? ": " : "", end->msg);
 }
 
@@ -883,8 +908,7 @@ on_watchdog(struct ev *ev, uint32_t events)
 	if (verdict == WD_OK)
 		return;
 	s->stop_reason = watchdog_verdict(s, verdict);
-	log_info("stream %u: watchdog: %s, killing the worker", s->id,
-		 s->wd_msg);
+	stream_log(s, LOG_LVL_INFO, 0, "watchdog: %s, killing the worker", s->wd_msg);
 	pidfd_signal(s, SIGKILL);
 }
 
@@ -983,13 +1007,17 @@ on_pidfd(struct ev *ev, uint32_t events)
 	int ret;
 
 	(void)events;
+	/* Its CPU time, final now that it has exited and readable until it
+	 * is reaped. */
+	if (s->pid > 0)
+		(void)procstat_read(s->pid, &s->cpu_ms, &(uint64_t){ 0 });
 	ret = spawn_reap(s->pid, &si);
 	if (ret == 0)
 		return;
 	if (ret < 0) {
 		/* Not our child any more (cannot happen unless someone reaped
 		 * it); report it as crashed rather than spin on the pidfd. */
-		log_errno(LOG_LVL_ERROR, ret, "stream %u: waitid", s->id);
+		stream_log(s, LOG_LVL_ERROR, ret, "waitid");
 		memset(&si, 0, sizeof(si));
 		si.si_code = CLD_KILLED;
 		si.si_status = SIGKILL;
@@ -1016,8 +1044,7 @@ on_stop_timer(struct ev *ev, uint32_t events)
 	(void)events;
 	(void)!read(ev->fd, &exp, sizeof(exp));
 	if (s->pid != 0) {
-		log_info("stream %u: worker did not stop in %u ms, killing it",
-			 s->id, BROKER_STOP_GRACE_MS);
+		stream_log(s, LOG_LVL_INFO, 0, "worker did not stop in %u ms, killing it", BROKER_STOP_GRACE_MS);
 		pidfd_signal(s, SIGKILL);
 	}
 }
@@ -1229,8 +1256,8 @@ start_worker(struct stream *s, const struct ctl_open *req, int input_fd,
 	nrunning++;
 	ret = watchdog_start(s, req, input_fd);
 	if (ret < 0)
-		log_errno(LOG_LVL_WARN, ret, "stream %u: no watchdog", s->id);
-	log_info("stream %u: worker %d started for %s", s->id, (int)pid,
+		stream_log(s, LOG_LVL_WARN, ret, "no watchdog");
+	stream_log(s, LOG_LVL_INFO, 0, "worker %d started for %s", (int)pid,
 		 s->source);
 	return 0;
 fail:
@@ -1383,6 +1410,16 @@ stream_next(struct stream *prev)
 	return s;
 }
 
+/* Uptime stops at the end; the end's age counts from it. */
+static void
+stream_times(const struct stream *s, struct ctl_stream_info *info)
+{
+	uint64_t now = now_ms();
+
+	info->uptime_ms = (s->ended ? s->ended_ms : now) - s->opened_ms;
+	info->ended_ago_ms = s->ended ? now - s->ended_ms : 0;
+}
+
 /* Track count from the worker-written table, bounds-checked against the
  * segment size the broker itself chose. */
 static uint32_t
@@ -1442,8 +1479,13 @@ stream_info(struct stream *s, struct ctl_stream_info *info)
 		info->input_bytes = atomic_load_explicit(&h->input_bytes,
 							 memory_order_relaxed);
 	info->drops = st.overruns + st.evictions;
-	info->uptime_ms = now_ms() - s->opened_ms;
+	info->frames = atomic_load_explicit(&h->frames, memory_order_relaxed);
+	info->lag_bytes = st.lag_bytes;
 	info->ring_size = s->ring_size;
+	if (s->pid > 0)
+		(void)procstat_read(s->pid, &s->cpu_ms, &info->worker_rss);
+	info->worker_cpu_ms = s->cpu_ms;
+	stream_times(s, info);
 	snprintf(info->name, sizeof(info->name), "%s", s->name);
 	snprintf(info->source, sizeof(info->source), "%s", s->source);
 	if (s->ended)
@@ -1453,16 +1495,30 @@ stream_info(struct stream *s, struct ctl_stream_info *info)
 
 /* ---- CLOSE, KILL ---- */
 
+/* Out of the table; an ended stream's last report goes to the history
+ * (ended.h). */
 static void
-unlist(struct stream *s)
+unlist_why(struct stream *s, const char *why)
 {
+	struct ctl_stream_info info;
+
 	if (!s->listed)
 		return;
+	if (s->ended) {
+		stream_info(s, &info);
+		ended_add(&info, s->ended_ms);
+	}
 	s->listed = 0;
 	TAILQ_REMOVE(&streams, s, entry);
 	nstreams--;
-	log_info("stream %u: closed", s->id);
+	stream_log(s, LOG_LVL_INFO, 0, "%s", why);
 	stream_unref(s);
+}
+
+static void
+unlist(struct stream *s)
+{
+	unlist_why(s, "closed");
 }
 
 static int
@@ -1503,7 +1559,7 @@ stream_close(struct stream *s)
 	pidfd_signal(s, SIGTERM);
 	ret = arm_stop_timer(s);
 	if (ret < 0) {
-		log_errno(LOG_LVL_WARN, ret, "stream %u: stop timer", s->id);
+		stream_log(s, LOG_LVL_WARN, ret, "stop timer");
 		pidfd_signal(s, SIGKILL);
 	}
 }
@@ -1535,8 +1591,7 @@ stream_push_end(struct stream *s, const void *producer, int error)
 		return -EPERM;
 	s->push_err = error;
 	if (error != 0)
-		log_info("stream %u: the producer aborted its input (%s)",
-			 s->id, strerror(error));
+		stream_log(s, LOG_LVL_INFO, 0, "the producer aborted its input (%s)", strerror(error));
 	release_push(s);
 	return 0;
 }
@@ -1549,8 +1604,8 @@ streams_producer_gone(const void *producer)
 	TAILQ_FOREACH(s, &streams, entry) {
 		if (s->producer != producer)
 			continue;
-		log_info("stream %u: the producer left before ending its "
-			 "input", s->id);
+		stream_log(s, LOG_LVL_INFO, 0, "the producer left before ending its "
+			 "input");
 		s->push_err = EPIPE;
 		release_push(s);
 	}
@@ -1585,7 +1640,7 @@ watch_admin(struct stream *s)
 	s->admin_full_ms = now_ms();
 	ret = ev_add(&s->admin_ev, s->admin_fd, EPOLLOUT, on_admin, s);
 	if (ret < 0)
-		log_errno(LOG_LVL_WARN, ret, "stream %u: admin channel", s->id);
+		stream_log(s, LOG_LVL_WARN, ret, "admin channel");
 }
 
 int
@@ -1604,8 +1659,8 @@ stream_attach(struct stream *s, pid_t pid, int observer, int wake_fd,
 			 * its messages: the DELs are kept, the attach waits
 			 * for room (stream_attach_ready), up to a bound. */
 			watch_admin(s);
-			log_debug("stream %u: the worker's admin channel is "
-				  "full; attaches wait", s->id);
+			stream_log(s, LOG_LVL_DEBUG, 0, "the worker's admin channel is "
+				  "full; attaches wait");
 		}
 		if (slot < 0)
 			return slot;
@@ -1657,7 +1712,7 @@ stream_unref(struct stream *s)
  * is refused (-ENODATA). A stream nobody has read keeps its ring. */
 
 static struct ev keep_ev = { .fd = -1 };
-static int keep_armed;
+static uint64_t keep_due;  /* now_ms() the timer is armed for, 0: not */
 
 static int
 ring_spent(const struct stream *s)
@@ -1668,13 +1723,28 @@ ring_spent(const struct stream *s)
 	    s->attached_ever >= want;
 }
 
+/* Ended, in the table, held by no connection, and not being closed: it
+ * leaves the table --retain-ended after idle_ms. */
+static int
+reapable(const struct stream *s)
+{
+	return s->ended && s->listed && !s->closing && s->refs == 1 &&
+	    conf.retain_ended_s != BROKER_RETAIN_FOREVER;
+}
+
+static uint64_t
+reap_due(const struct stream *s)
+{
+	return s->idle_ms + (uint64_t)conf.retain_ended_s * 1000;
+}
+
 static void
 ring_drop(struct stream *s)
 {
 	stream_info(s, &s->final);
 	ring_close(s);
 	s->released = 1;
-	log_debug("stream %u: ended and read; its ring is released", s->id);
+	stream_log(s, LOG_LVL_DEBUG, 0, "ended and read; its ring is released");
 }
 
 static void
@@ -1683,46 +1753,68 @@ ring_released_info(const struct stream *s, struct ctl_stream_info *info)
 	*info = s->final;
 	info->consumers = 0;
 	info->worker_pid = 0;
-	info->uptime_ms = now_ms() - s->opened_ms;
+	info->worker_rss = 0;
+	info->lag_bytes = 0;
+	info->flags |= CTL_INFO_RELEASED;
+	stream_times(s, info);
 }
 
+/* The timer fires at `due` at the latest (now_ms() clock); an earlier
+ * deadline moves it. Always through the timer, never from the caller's
+ * stack: a reap frees the stream its caller may still be looking at. */
 static void
-keep_arm(uint64_t ms)
+keep_arm(uint64_t due)
 {
+	uint64_t now = now_ms(), ms;
+
+	if (keep_due != 0 && keep_due <= due)
+		return;
 	/* Without a timer, kept until CLOSE, or until fds run short. */
 	if (keep_ev.fd < 0 && timer_new(&keep_ev, on_keep_timer, NULL) < 0)
 		return;
+	ms = due > now ? due - now : 1;
 	if (timer_arm(keep_ev.fd, ms > UINT32_MAX ? UINT32_MAX :
-		      (unsigned)(ms != 0 ? ms : 1)) == 0)
-		keep_armed = 1;
+		      (unsigned)ms) == 0)
+		keep_due = due;
 }
 
 static void
 on_keep_timer(struct ev *ev, uint32_t events)
 {
-	struct stream *s;
+	struct stream *s, *tmp;
 	uint64_t exp, now = now_ms(), next = UINT64_MAX;
 
 	(void)events;
 	(void)!read(ev->fd, &exp, sizeof(exp));
-	keep_armed = 0;
-	TAILQ_FOREACH(s, &streams, entry) {
-		if (!ring_spent(s))
-			continue;
-		if (now - s->spent_ms >= conf.keep_ended_ms)
-			ring_drop(s);
-		else if (s->spent_ms + conf.keep_ended_ms - now < next)
-			next = s->spent_ms + conf.keep_ended_ms - now;
+	keep_due = 0;
+	TAILQ_FOREACH_SAFE(s, &streams, entry, tmp) {
+		if (ring_spent(s)) {
+			if (now - s->spent_ms >= conf.keep_ended_ms)
+				ring_drop(s);
+			else if (s->spent_ms + conf.keep_ended_ms < next)
+				next = s->spent_ms + conf.keep_ended_ms;
+		}
+		if (reapable(s)) {
+			if (now >= reap_due(s))
+				unlist_why(s, "reaped: ended, and no one "
+					   "has held it since");
+			else if (reap_due(s) < next)
+				next = reap_due(s);
+		}
 	}
 	if (next != UINT64_MAX)
 		keep_arm(next);
 }
 
-/* A stream whose ring may have just become spent (ended, or left by a
- * connection). */
+/* A stream that may have just become spent or reapable (ended, or left by
+ * a connection). */
 static void
 ring_release_check(struct stream *s)
 {
+	if (reapable(s)) {
+		s->idle_ms = now_ms();
+		keep_arm(reap_due(s));
+	}
 	if (!ring_spent(s))
 		return;
 	if (conf.keep_ended_ms == 0) {
@@ -1730,8 +1822,7 @@ ring_release_check(struct stream *s)
 		return;
 	}
 	s->spent_ms = now_ms();
-	if (!keep_armed)
-		keep_arm(conf.keep_ended_ms);
+	keep_arm(s->spent_ms + conf.keep_ended_ms);
 }
 
 unsigned

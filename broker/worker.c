@@ -496,14 +496,27 @@ lock_protocols(AVDictionary **opts)
 	       AVERROR(ENOMEM) : 0;
 }
 
-static void
-report_unused(const struct worker *w, AVDictionary *opts)
+/* A --demux-opt that neither libavformat nor the demuxer it picked took
+ * would be silently ignored: the open fails, naming it (ffprobe refuses
+ * it the same way). Returns 0 or the worker's exit code. */
+static int
+refuse_unused(struct worker *w, AVDictionary *opts)
 {
 	const AVDictionaryEntry *e = NULL;
+	char msg[RING_MSG_LEN];
 
-	while ((e = av_dict_get(opts, "", e, AV_DICT_IGNORE_SUFFIX)))
-		worker_log(w, "demuxer option '%s' not known to the demuxer, "
-			   "ignored", e->key);
+	while ((e = av_dict_get(opts, "", e, AV_DICT_IGNORE_SUFFIX))) {
+		if (av_dict_get(w->demux_opts, e->key, NULL,
+				AV_DICT_MATCH_CASE) == NULL)
+			continue;
+		snprintf(msg, sizeof(msg), "demuxer option '%.64s' is not "
+			 "known to the %.32s demuxer", e->key,
+			 w->fmt != NULL && w->fmt->iformat != NULL ?
+			 w->fmt->iformat->name : "chosen");
+		return finish(w, SD_END_OPEN_FAILED, AVERROR_OPTION_NOT_FOUND,
+			      msg, WORKER_EXIT_OPEN_FAILED);
+	}
+	return 0;
 }
 
 /* A non-seekable input that may be an MP4/MOV is walked box by box first:
@@ -563,8 +576,10 @@ open_input(struct worker *w, const char *name)
 		goto fail;
 	if (scan_set)
 		av_dict_set(&opts, "scan_all_pmts", NULL, AV_DICT_MATCH_CASE);
-	report_unused(w, opts);
+	ret = refuse_unused(w, opts);
 	av_dict_free(&opts);
+	if (ret != 0)
+		return ret;
 	/* ffprobe runs it too: packets depend on what it buffers and fixes */
 	ret = avformat_find_stream_info(w->fmt, NULL);
 	if (ret < 0)

@@ -137,10 +137,16 @@ shmdemux_connect(shmdemux_conn **conn, const char *socket_path,
 		/* A broker that lost a start race against another client
 		 * exits non-zero; the winner listens all the same, so the
 		 * connect decides, not the start. */
-		int st = autostart_broker(socket_path);
+		char why[sizeof(connect_err)] = "";
+		int st = autostart_broker(socket_path, why, sizeof(why));
+
 		ret = conn_open(conn, socket_path);
-		if (ret < 0 && st < 0)
+		if (ret < 0 && st < 0) {
 			ret = st;
+			strlcpy(connect_err, why, sizeof(connect_err));
+		}
+		if (ret == 0 && st == 0)
+			(*conn)->autostarted = 1;
 	}
 	return ret;
 }
@@ -187,8 +193,16 @@ conn_recv(shmdemux_conn *c, void *reply, int *rfds, int *nrfds)
 	n = ctl_recv(c->fd, reply, fds, &nfds);
 	if (n == 0 || n == -ECONNRESET || n == -EPIPE)
 		return SHMDEMUX_EBROKER;
-	if (n == -EPROTO)
+	if (n == -EPROTO) {
+		/* A broker of another version: it answered in its own. */
+		snprintf(c->last_error, sizeof(c->last_error), "the broker "
+			 "speaks control protocol version %d, this library "
+			 "(%s) version %u: restart the broker after an "
+			 "upgrade, or use the client installed with it",
+			 ctl_peer_version(reply, sizeof(struct ctl_hdr)),
+			 shmdemux_version(), CTL_VERSION);
 		return SHMDEMUX_EABI;
+	}
 	if (n < 0)
 		return (int)n;
 	if (h->id != c->next_id - 1) {
@@ -421,6 +435,12 @@ info_from_msg(struct shmdemux_stream_info *i, const struct ctl_stream_info *m)
 	i->drops = m->drops;
 	i->uptime_ms = m->uptime_ms;
 	i->ring_size = m->ring_size;
+	i->flags = m->flags & (CTL_INFO_REAPED | CTL_INFO_RELEASED);
+	i->frames = m->frames;
+	i->lag_bytes = m->lag_bytes;
+	i->worker_cpu_ms = m->worker_cpu_ms;
+	i->worker_rss = m->worker_rss;
+	i->ended_ago_ms = m->ended_ago_ms;
 	/* ctl_validate() checked name; the others are NUL-forced here. */
 	strlcpy(i->name, m->name, sizeof(i->name));
 	memcpy(i->source, m->source, sizeof(i->source) - 1);
@@ -431,11 +451,23 @@ int
 shmdemux_list(shmdemux_conn *conn,
 	      int (*cb)(const struct shmdemux_stream_info *, void *), void *ctx)
 {
+	return shmdemux_list_flags(conn, 0, cb, ctx);
+}
+
+int
+shmdemux_list_flags(shmdemux_conn *conn, unsigned flags,
+		    int (*cb)(const struct shmdemux_stream_info *, void *),
+		    void *ctx)
+{
 	struct ctl_list req;
 	struct shmdemux_stream_info info;
 	union ctl_msg *reply;
 	int ret, stop = 0;
 
+	if (flags & ~(unsigned)SHMDEMUX_LIST_ENDED)
+		return -EINVAL;
+	memset(&req, 0, sizeof(req));
+	req.flags = flags & SHMDEMUX_LIST_ENDED ? CTL_LIST_ENDED : 0;
 	reply = malloc(CTL_MAX_MSG);
 	if (reply == NULL)
 		return -ENOMEM;
@@ -451,6 +483,31 @@ shmdemux_list(shmdemux_conn *conn,
 		ret = stop;
 	else if (ret > 0)
 		ret = -EBADMSG;
+	free(reply);
+	return ret;
+}
+
+int
+shmdemux_conn_autostarted(const shmdemux_conn *conn)
+{
+	return conn->autostarted;
+}
+
+int
+shmdemux_broker_quit_idle(shmdemux_conn *conn)
+{
+	struct ctl_quit_idle req;
+	union ctl_msg *reply;
+	int ret;
+
+	memset(&req, 0, sizeof(req));
+	reply = malloc(CTL_MAX_MSG);
+	if (reply == NULL)
+		return -ENOMEM;
+	ret = conn_request(conn, &req, CTL_QUIT_IDLE, NULL, 0, reply, NULL,
+			   NULL);
+	if (ret > 0)
+		ret = ret == CTL_OK ? 0 : -EBADMSG;
 	free(reply);
 	return ret;
 }

@@ -18,6 +18,7 @@ struct shmdemux_conn {
 	uint32_t next_id;          /* request ids, echoed by replies */
 	char path[PATH_MAX];
 	char last_error[CTL_MSG_LEN];
+	int autostarted;           /* this connect started the broker */
 };
 
 /* Connect a new handle to path (already resolved), without autostart. */
@@ -34,8 +35,9 @@ int conn_recv(shmdemux_conn *c, void *reply, int *rfds, int *nrfds);
 /* 1 if the broker closed the connection (checked without blocking). */
 int conn_broker_gone(const shmdemux_conn *c);
 
-/* Start the broker for path and wait until it listens. */
-int autostart_broker(const char *path);
+/* Start `shmdemuxd --daemon` on path; returns 0 once it listens, else
+ * -errno with why in err (the broker's own last line when it said one). */
+int autostart_broker(const char *path, char *err, size_t errcap);
 
 /* Track i of the stream's current table copy in *k (its extradata, a
  * pointer into that copy or NULL, in *extradata). Returns 0, -EINVAL (i

@@ -46,7 +46,7 @@ typedef struct shmdemux_stream shmdemux_stream;
 
 /* The version of this header (CMake's project version is read from here). */
 #define SHMDEMUX_VERSION_MAJOR 0
-#define SHMDEMUX_VERSION_MINOR 1
+#define SHMDEMUX_VERSION_MINOR 2
 #define SHMDEMUX_VERSION_PATCH 0
 /* The library's ABI: its soname is libshmdemux.so.SHMDEMUX_ABI_VERSION.
  * Raised on any incompatible change of this header. */
@@ -129,8 +129,10 @@ int shmdemux_connect(shmdemux_conn **conn, const char *socket_path,
 /* One line saying why the calling thread's last shmdemux_connect() (or
  * shmdemux_attach(), which connects too) was refused with
  * SHMDEMUX_EUNTRUSTED: whose process answered where, or what is wrong with
- * the directory; "" otherwise. Thread-local, valid until the thread's next
- * connect. */
+ * the directory; or why a broker it had to start did not start (its
+ * binary not found, or the broker's own error: a pidfile or directory it
+ * cannot write, ...); "" otherwise. Thread-local, valid until the thread's
+ * next connect. */
 const char *shmdemux_connect_error(void);
 /* Close the connection and free it. NULL-safe; sets *conn to NULL. Streams
  * attached through it are not affected (each has its own connection). */
@@ -138,6 +140,15 @@ void shmdemux_disconnect(shmdemux_conn **conn);
 /* The broker's message for the last request that failed on this
  * connection ("" if none). Owned by conn, valid until its next request. */
 const char *shmdemux_conn_last_error(const shmdemux_conn *conn);
+/* 1 if the shmdemux_connect() that made conn started the broker
+ * (SHMDEMUX_CONNECT_AUTOSTART), 0 if the broker was running (since 0.2). */
+int shmdemux_conn_autostarted(const shmdemux_conn *conn);
+/* Ask the broker to stop if nothing would be lost: no stream, no other
+ * connection (decided by the broker in one step). A program that started
+ * a broker for a request that failed leaves none behind this way. Returns
+ * 0 (the broker stops), -EBUSY (in use: it stays), SHMDEMUX_EBROKER
+ * (since 0.2). */
+int shmdemux_broker_quit_idle(shmdemux_conn *conn);
 /* The socket path this connection uses. Owned by conn. */
 const char *shmdemux_conn_socket_path(const shmdemux_conn *conn);
 
@@ -293,11 +304,37 @@ struct shmdemux_stream_info {
 	uint64_t bytes;          /* payload bytes published */
 	uint64_t input_bytes;
 	uint64_t drops;          /* overruns of live readers + evictions */
-	uint64_t uptime_ms;
+	uint64_t uptime_ms;      /* from open to the end, or to now */
 	uint64_t ring_size;
 	char name[64];
 	char source[256];
 	char end_msg[160];
+	/* since 0.2 (appended: the library fills this struct, callers only
+	 * read it) */
+	unsigned flags;          /* SHMDEMUX_INFO_* */
+	uint64_t frames;         /* decoded frames published (--decode) */
+	uint64_t lag_bytes;      /* unread bytes of the slowest reader */
+	uint64_t worker_cpu_ms;  /* the worker's CPU time, user + system */
+	uint64_t worker_rss;     /* its resident bytes (ring pages it has
+	                            touched included); 0 once it is gone */
+	uint64_t ended_ago_ms;   /* time since the end; 0 while running */
+};
+
+/* shmdemux_stream_info.flags */
+enum {
+	/* no longer in the broker's table (closed, or ended and reaped
+	 * after its retention time); listed by SHMDEMUX_LIST_ENDED only */
+	SHMDEMUX_INFO_REAPED = 1,
+	/* ended and read: its ring is released, the counters are final and
+	 * attaching fails with -ENODATA */
+	SHMDEMUX_INFO_RELEASED = 2,
+};
+
+/* shmdemux_list_flags() flags */
+enum {
+	/* after the broker's table, the streams it reaped lately (the
+	 * latest 64, oldest first), SHMDEMUX_INFO_REAPED set */
+	SHMDEMUX_LIST_ENDED = 1,
 };
 
 /* Call cb once per stream the broker knows (in its order), with info
@@ -307,6 +344,12 @@ struct shmdemux_stream_info {
 int shmdemux_list(shmdemux_conn *conn,
 		  int (*cb)(const struct shmdemux_stream_info *info, void *ctx),
 		  void *ctx);
+/* shmdemux_list() with SHMDEMUX_LIST_* flags (since 0.2). -EINVAL for an
+ * unknown flag. */
+int shmdemux_list_flags(shmdemux_conn *conn, unsigned flags,
+			int (*cb)(const struct shmdemux_stream_info *info,
+				  void *ctx),
+			void *ctx);
 /* Stop a stream: close asks the worker to stop (end reason "closed"), kill
  * sends it SIGKILL (end reason "killed"). The stream is named by id, or by
  * name when name is non-NULL (then id is ignored). Returns 0, -ENOENT if

@@ -22,6 +22,7 @@ ctl_msg_size(uint16_t type)
 	case CTL_CLOSE:		return sizeof(struct ctl_close);
 	case CTL_KILL:		return sizeof(struct ctl_close);
 	case CTL_PUSH_END:	return sizeof(struct ctl_push_end);
+	case CTL_QUIT_IDLE:	return sizeof(struct ctl_quit_idle);
 	case CTL_OK:		return sizeof(struct ctl_ok);
 	case CTL_ERROR:		return sizeof(struct ctl_error);
 	case CTL_OPENED:	return sizeof(struct ctl_opened);
@@ -99,6 +100,10 @@ ctl_validate(const void *buf, size_t n)
 		if (!ctl_str_ok(m->error.msg, sizeof(m->error.msg)))
 			return -EBADMSG;
 		break;
+	case CTL_LIST:
+		if ((m->list.flags & ~CTL_LIST_ENDED) != 0 || m->list.pad != 0)
+			return -EBADMSG;
+		break;
 	case CTL_STREAM_INFO:
 		if (!ctl_str_ok(m->info.name, sizeof(m->info.name)) ||
 		    !ctl_str_ok(m->info.source, sizeof(m->info.source)) ||
@@ -109,6 +114,17 @@ ctl_validate(const void *buf, size_t n)
 		break;
 	}
 	return 0;
+}
+
+int
+ctl_peer_version(const void *buf, size_t n)
+{
+	struct ctl_hdr h;
+
+	if (n < sizeof(h))
+		return -1;
+	memcpy(&h, buf, sizeof(h));
+	return h.magic == CTL_MAGIC ? h.version : -1;
 }
 
 int

@@ -18,7 +18,9 @@
  *              that does is refused). The connection then stays the
  *              consumer's lifeline: when it closes the broker frees the
  *              slot.
- *   LIST    -> STREAM_INFO x n, then LIST_END | ERROR
+ *   LIST    -> STREAM_INFO x n, then LIST_END | ERROR. With CTL_LIST_ENDED
+ *              the streams reaped lately come after the listed ones
+ *              (CTL_INFO_REAPED set in their flags).
  *   CLOSE   -> OK | ERROR
  *   KILL    -> OK | ERROR
  *   PUSH_END -> OK | ERROR. Only on the connection that opened the SRC_PUSH
@@ -26,6 +28,14 @@
  *              or failed (error > 0, an errno value). Until it arrives the
  *              broker holds the pipe open, so the worker sees no EOF; if the
  *              producer's connection closes first, the input ended in error.
+ *   QUIT_IDLE -> OK | ERROR (-EBUSY): the broker stops if it has no stream
+ *              and no other connection, decided in one step (a client that
+ *              started a broker for an open that failed leaves none behind
+ *              without racing another client's open).
+ *
+ * Versions: a receiver drops a message of another CTL_VERSION, and the
+ * broker answers it with an ERROR (-EPROTO) in its own version whose msg
+ * names both versions; the library reports SHMDEMUX_EABI with that text.
  */
 #ifndef SHMDEMUX_PROTO_H
 #define SHMDEMUX_PROTO_H
@@ -35,7 +45,7 @@
 #include <sys/types.h>
 
 #define CTL_MAGIC   0x584d4453u /* "SDMX" */
-#define CTL_VERSION 1u
+#define CTL_VERSION 2u
 #define CTL_MAX_MSG 16384u
 #define CTL_MAX_FDS 3
 
@@ -52,6 +62,7 @@ enum ctl_type {
 	CTL_CLOSE = 4,
 	CTL_KILL = 5,
 	CTL_PUSH_END = 6,
+	CTL_QUIT_IDLE = 7,
 
 	CTL_OK = 64,
 	CTL_ERROR = 65,
@@ -152,7 +163,15 @@ struct ctl_attached {
 	uint64_t page_size;    /* RING_PAGE_SIZE; 0 for observers (no page) */
 };
 
+#define CTL_LIST_ENDED 1u   /* also the streams reaped lately */
+
 struct ctl_list {
+	struct ctl_hdr hdr;
+	uint32_t flags;          /* CTL_LIST_* */
+	uint32_t pad;
+};
+
+struct ctl_quit_idle {
 	struct ctl_hdr hdr;
 };
 
@@ -194,12 +213,22 @@ struct ctl_stream_info {
 	uint64_t bytes;          /* payload bytes published */
 	uint64_t input_bytes;
 	uint64_t drops;          /* overruns of live consumers + evictions */
-	uint64_t uptime_ms;
+	uint64_t uptime_ms;      /* open to end, or to now while running */
 	uint64_t ring_size;
 	char name[CTL_NAME_LEN];
 	char source[256];
 	char end_msg[160];
+	/* version 2 */
+	uint32_t flags;          /* CTL_INFO_* */
+	uint32_t pad;
+	uint64_t frames;         /* decoded frames published */
+	uint64_t lag_bytes;      /* the slowest reader's unread bytes */
+	uint64_t worker_cpu_ms;  /* user + system, final once reaped */
+	uint64_t worker_rss;     /* bytes resident now, 0 once reaped */
+	uint64_t ended_ago_ms;   /* since the end, 0 while running */
 };
+#define CTL_INFO_REAPED    1u  /* gone from the table, kept in history */
+#define CTL_INFO_RELEASED  2u  /* ring released; counters as it ended */
 
 struct ctl_list_end {
 	struct ctl_hdr hdr;
@@ -217,6 +246,7 @@ union ctl_msg {
 	struct ctl_list list;
 	struct ctl_close close;
 	struct ctl_push_end push_end;
+	struct ctl_quit_idle quit_idle;
 	struct ctl_ok ok;
 	struct ctl_error error;
 	struct ctl_stream_info info;
@@ -224,6 +254,9 @@ union ctl_msg {
 };
 _Static_assert(sizeof(union ctl_msg) <= CTL_MAX_MSG, "message too large");
 
+/* The version a datagram of n bytes says it speaks (one that ctl_validate()
+ * refused with -EPROTO), or -1 if it is not ours at all. */
+int ctl_peer_version(const void *buf, size_t n);
 /* Exact size of a message of this type, 0 if the type is unknown. */
 size_t ctl_msg_size(uint16_t type);
 /* Fill a header for a message of this type. */

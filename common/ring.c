@@ -2289,7 +2289,7 @@ void
 ring_stats(const struct ring *r, struct ring_stats *st)
 {
 	const struct ring_hdr *h = r->hdr;
-	uint64_t o;
+	uint64_t o, pos;
 
 	/* Relaxed everywhere: a display snapshot, not a consistent cut. */
 	memset(st, 0, sizeof(*st));
@@ -2307,6 +2307,13 @@ ring_stats(const struct ring *r, struct ring_stats *st)
 	for (unsigned i = 0; r->a_slots != NULL && i < r->nslots; i++) {
 		if (r->a_slots[i].state != AS_USED)
 			continue;
+		/* a reader's own word: only ever read as a distance, from
+		 * the head back at most one ring */
+		pos = atomic_load_explicit(&r->a_slots[i].pg->pos,
+					   memory_order_relaxed);
+		if (pos <= st->head && st->head - pos > st->lag_bytes)
+			st->lag_bytes = st->head - pos > r->ds ? r->ds :
+				st->head - pos;
 		o = atomic_load_explicit(&r->a_slots[i].pg->overruns,
 					 memory_order_relaxed);
 		if (o > st->records)

@@ -294,6 +294,7 @@ struct ring_stats {
 	uint64_t records, bytes, head, tail;
 	uint32_t fill_permille, consumers;
 	uint64_t overruns, evictions, producer_waits;
+	uint64_t lag_bytes;  /* the slowest reader's unread bytes (admin) */
 	uint32_t state, reason;
 };
 void ring_stats(const struct ring *r, struct ring_stats *st);

@@ -16,6 +16,12 @@ print_lib(FILE *f, const char *name, unsigned v, const char *sep)
 		AV_VERSION_MINOR(v), AV_VERSION_MICRO(v), sep);
 }
 
+const char *
+sd_version_string(void)
+{
+	return SHMDEMUX_VERSION;
+}
+
 void
 sd_version_print(FILE *f, const char *prog)
 {

@@ -36,6 +36,15 @@ int parse_from(const char *cmd, const char *arg, int *start);
 /* How a stream ended, in words: "worker crashed (signal 11, SIGSEGV)". */
 void describe_end(const struct shmdemux_status *st, char *buf, size_t cap);
 
+/* Connect to the broker (the --socket path or the default), naming the
+ * socket and the cause in the failure line. Returns 0 or the exit status. */
+int connect_broker(shmdemux_conn **conn, unsigned flags);
+/* "SIGSEGV", or "signal N" for one without a name. */
+const char *signame(int sig, char *buf, size_t cap);
+
 int cmd_cat(int argc, char **argv);
+int cmd_ls(int argc, char **argv);
+int cmd_top(int argc, char **argv);
+int cmd_stats(int argc, char **argv);
 
 #endif

@@ -67,12 +67,13 @@ unknown_option(const char *cmd, char **argv)
 }
 
 /* Connect, naming the broker's socket in the failure line. */
-static int
+int
 connect_broker(shmdemux_conn **conn, unsigned flags)
 {
 	int ret = shmdemux_connect(conn, socket_path, flags);
 
-	if (ret == SHMDEMUX_EUNTRUSTED)
+	if (ret == SHMDEMUX_EUNTRUSTED || (ret < 0 &&
+	    shmdemux_connect_error()[0] != '\0'))
 		return fail("cannot connect to the broker: %s",
 			    shmdemux_connect_error());
 	if (ret < 0)
@@ -194,7 +195,7 @@ json_ts(FILE *f, int64_t v)
 		fprintf(f, "%" PRId64, v);
 }
 
-static const char *
+const char *
 signame(int sig, char *buf, size_t cap)
 {
 	const char *abbrev = sigabbrev_np(sig);
@@ -275,11 +276,19 @@ open_help(FILE *f)
 "  --decode-threads N     decoder threads (default: suited to the machine)\n"
 "  --decode-strict        a decoding error ends the stream (default: it\n"
 "                         is counted and decoding goes on)\n"
-"  --timeout MS           with --decode: wait at most MS ms (default 10000,\n"
-"                         -1 forever) for the worker to accept its decoders\n"
-"                         (a ring too small for two frames is refused: the\n"
-"                         stream is closed and open fails)\n"
-"  --help                 this text\n");
+"  --timeout MS           wait at most MS ms (default 10000, -1 forever)\n"
+"                         for the worker to open and probe the input; an\n"
+"                         input it cannot open (empty, not media, a format\n"
+"                         outside the whitelist, a bad --demux-opt) or, with\n"
+"                         --decode, decoders it refuses (a ring too small\n"
+"                         for two frames) make open fail with the worker's\n"
+"                         reason, the stream closed. A stream still probing\n"
+"                         then (a slow live source) is kept: its id is\n"
+"                         printed with a warning, except with --decode\n"
+"  --no-wait              print the id as soon as the broker has the stream\n"
+"                         (its failures then show in ls and dump)\n"
+"  --help                 this text\n"
+"A broker started for an open that fails is stopped again.\n");
 }
 
 struct open_args {
@@ -287,7 +296,9 @@ struct open_args {
 	const char **dopts;
 	size_t ndopts;
 	int fd;
-	int timeout;               /* --decode: wait for running, ms */
+	int timeout;               /* wait for running, ms */
+	int timeout_set;
+	int no_wait;
 };
 
 static int
@@ -388,7 +399,10 @@ open_option(struct open_args *a, int c, const char *arg)
 		a->o.decode_threads = (unsigned)v;
 		return 0;
 	case 'X': a->o.decode_strict = 1; return 0;
-	case 't': return parse_timeout("open ", arg, &a->timeout);
+	case 't':
+		a->timeout_set = 1;
+		return parse_timeout("open ", arg, &a->timeout);
+	case 'N': a->no_wait = 1; return 0;
 	default:
 		return -1; /* the caller names the option */
 	}
@@ -417,11 +431,45 @@ open_source(shmdemux_conn *conn, struct open_args *a, const char *src,
 	return shmdemux_open_path(conn, real, &a->o, id);
 }
 
-/* --decode: the worker checks the ring against its decoders before it
- * publishes the track table, so a stream that ends without one was
- * refused. Report why and close it, rather than leave a dead stream. */
+/* Options that cannot go together, or one that needs another. */
 static int
-open_wait_decode(shmdemux_conn *conn, uint32_t id, int timeout)
+open_conflicts(const struct open_args *a)
+{
+	const char *f = a->o.format, *wl = a->o.format_whitelist;
+	size_t n;
+
+	if (a->o.decode == 0 && (a->o.decode_threads != 0 ||
+				 a->o.decode_strict))
+		return usage_error("open ", "--decode-threads and "
+				   "--decode-strict need --decode");
+	if (a->no_wait && a->timeout_set)
+		return usage_error("open ", "--no-wait and --timeout exclude "
+				   "each other");
+	if (a->no_wait && a->o.decode != 0)
+		return usage_error("open ", "--decode waits for the worker to "
+				   "accept its decoders: no --no-wait");
+	/* --format must be one of the whitelist's names */
+	if (f != NULL && wl != NULL) {
+		n = strlen(f);
+		for (const char *p = wl; p != NULL && *p != '\0';) {
+			size_t k = strcspn(p, ",");
+
+			if (k == n && strncmp(p, f, n) == 0)
+				return 0;
+			p = p[k] == ',' ? p + k + 1 : NULL;
+		}
+		return usage_error("open ", "--format is not in "
+				   "--format-whitelist");
+	}
+	return 0;
+}
+
+/* Wait until the worker has opened and probed the input. With --decode
+ * it also checks the ring against its decoders before it publishes the
+ * track table. A stream that ends without a track table was refused:
+ * report why and close it, rather than leave a dead stream. */
+static int
+open_wait(shmdemux_conn *conn, uint32_t id, int timeout, int decode)
 {
 	struct shmdemux_status st;
 	shmdemux_stream *s = NULL;
@@ -440,6 +488,11 @@ open_wait_decode(shmdemux_conn *conn, uint32_t id, int timeout)
 		shmdemux_status(s, &st);
 		describe_end(&st, why, sizeof(why));
 		ret = fail("open refused: %s", why);
+	} else if (ret == -ETIMEDOUT && !decode) {
+		fprintf(stderr, "shmdemux: warning: stream %" PRIu32 " is "
+			"still opening its input after %d ms; it goes on\n",
+			id, timeout);
+		ret = 0;
 	} else if (ret == -ETIMEDOUT) {
 		ret = fail("open: stream %" PRIu32 " not running within %d ms",
 			   id, timeout);
@@ -475,6 +528,7 @@ cmd_open(int argc, char **argv)
 		{ "decode-threads", required_argument, NULL, 'T' },
 		{ "decode-strict", no_argument, NULL, 'X' },
 		{ "timeout", required_argument, NULL, 't' },
+		{ "no-wait", no_argument, NULL, 'N' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -494,6 +548,8 @@ cmd_open(int argc, char **argv)
 		if (ret < 0)
 			ret = unknown_option("open ", argv);
 	}
+	if (ret == 0)
+		ret = open_conflicts(&a);
 	if (ret != 0)
 		goto out;
 	if (optind == argc - 1)
@@ -512,254 +568,17 @@ cmd_open(int argc, char **argv)
 		ret = request_failed(conn, src != NULL ? src : "open", c);
 		goto out;
 	}
-	if (a.o.decode != 0 &&
-	    (ret = open_wait_decode(conn, id, a.timeout)) != 0)
+	if (!a.no_wait &&
+	    (ret = open_wait(conn, id, a.timeout, a.o.decode != 0)) != 0)
 		goto out;
 	printf("%" PRIu32 "\n", id);
 out:
+	/* A broker this open started, for nothing: it goes (unless another
+	 * client has begun to use it meanwhile; the broker decides). */
+	if (ret != 0 && conn != NULL && shmdemux_conn_autostarted(conn))
+		(void)shmdemux_broker_quit_idle(conn);
 	shmdemux_disconnect(&conn);
 	free(a.dopts);
-	return ret;
-}
-
-/* ---- ls ---- */
-
-struct info_list {
-	struct shmdemux_stream_info *v;
-	size_t n;
-};
-
-static int
-collect(const struct shmdemux_stream_info *i, void *ctx)
-{
-	struct info_list *l = ctx;
-	struct shmdemux_stream_info *v;
-
-	v = realloc(l->v, (l->n + 1) * sizeof(*v));
-	if (v == NULL)
-		return -ENOMEM;
-	l->v = v;
-	l->v[l->n++] = *i;
-	return 0;
-}
-
-/* The call named in the broker's "forbidden syscall 41 (socket)", or
- * NULL. The broker wrote the message; it is still only text to show. */
-static const char *
-syscall_name(const char *msg, char *buf, size_t cap)
-{
-	const char *open = strrchr(msg, '(');
-	size_t n;
-
-	if (strncmp(msg, "forbidden syscall ", 18) != 0 || open == NULL)
-		return NULL;
-	n = strcspn(open + 1, ")");
-	if (n == 0 || n >= cap || open[1 + n] != ')')
-		return NULL;
-	memcpy(buf, open + 1, n);
-	buf[n] = '\0';
-	return buf;
-}
-
-/* running, ended:eof, ended:crashed(SIGSEGV), ended:exited(3),
- * ended:sandbox(socket), ended:watchdog, ended:killed */
-static void
-state_str(const struct shmdemux_stream_info *i, char *buf, size_t cap)
-{
-	const char *reason = shmdemux_end_reason_name(i->end_reason);
-	char detail[32], text[32];
-
-	if (i->state != SHMDEMUX_STATE_ENDED)
-		snprintf(buf, cap, "%s", shmdemux_state_name(i->state));
-	else if (i->end_reason == SHMDEMUX_END_SANDBOX &&
-		 syscall_name(i->end_msg, detail, sizeof(detail)) != NULL)
-		snprintf(buf, cap, "ended:%s(%s)", reason,
-			 str_text(text, sizeof(text), detail));
-	else if (i->end_reason == SHMDEMUX_END_CRASHED ||
-		 (i->end_reason == SHMDEMUX_END_SANDBOX && i->signal > 0))
-		snprintf(buf, cap, "ended:%s(%s)", reason,
-			 signame(i->signal, detail, sizeof(detail)));
-	else if (i->end_reason == SHMDEMUX_END_EXITED && i->exit_code >= 0)
-		snprintf(buf, cap, "ended:exited(%d)", i->exit_code);
-	else
-		snprintf(buf, cap, "ended:%s", reason);
-}
-
-static void
-human_bytes(uint64_t b, char *buf, size_t cap)
-{
-	static const char units[] = "KMGTPE";
-	double v = (double)b;
-	int u = -1;
-
-	while (v >= 1024.0 && u < 5) {
-		v /= 1024.0;
-		u++;
-	}
-	if (u < 0)
-		snprintf(buf, cap, "%" PRIu64, b);
-	else
-		snprintf(buf, cap, "%.1f%c", v, units[u]);
-}
-
-static void
-human_uptime(uint64_t ms, char *buf, size_t cap)
-{
-	uint64_t s = ms / 1000;
-
-	if (s < 60)
-		snprintf(buf, cap, "%" PRIu64 "s", s);
-	else if (s < 3600)
-		snprintf(buf, cap, "%" PRIu64 "m%02" PRIu64 "s", s / 60, s % 60);
-	else
-		snprintf(buf, cap, "%" PRIu64 "h%02" PRIu64 "m", s / 3600,
-			 s / 60 % 60);
-}
-
-#define LS_COLS 12
-
-static void
-ls_row(const struct shmdemux_stream_info *i, char cell[LS_COLS][64])
-{
-	snprintf(cell[0], 64, "%" PRIu32, i->id);
-	str_text(cell[1], 64, i->name[0] ? i->name : "-");
-	state_str(i, cell[2], 64);
-	str_text(cell[3], 64, i->source);
-	if (i->worker_pid > 0)
-		snprintf(cell[4], 64, "%d", i->worker_pid);
-	else
-		snprintf(cell[4], 64, "-");
-	snprintf(cell[5], 64, "%" PRIu32, i->tracks);
-	snprintf(cell[6], 64, "%" PRIu64, i->packets);
-	human_bytes(i->bytes, cell[7], 64);
-	snprintf(cell[8], 64, "%" PRIu32, i->consumers);
-	snprintf(cell[9], 64, "%u.%u%%", i->fill_permille / 10,
-		 i->fill_permille % 10);
-	snprintf(cell[10], 64, "%" PRIu64, i->drops);
-	human_uptime(i->uptime_ms, cell[11], 64);
-}
-
-static void
-ls_table(const struct info_list *l)
-{
-	static const char *const head[LS_COLS] = {
-		"ID", "NAME", "STATE", "SOURCE", "PID", "TRACKS", "PACKETS",
-		"BYTES", "CONS", "FILL", "DROPS", "UPTIME",
-	};
-	/* numbers right-aligned, text left-aligned */
-	static const int right[LS_COLS] = { 1, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1 };
-	char (*cells)[LS_COLS][64] = calloc(l->n + 1, sizeof(*cells));
-	int w[LS_COLS] = { 0 };
-
-	if (cells == NULL)
-		return;
-	for (int c = 0; c < LS_COLS; c++)
-		snprintf(cells[0][c], 64, "%s", head[c]);
-	for (size_t r = 0; r < l->n; r++)
-		ls_row(&l->v[r], cells[r + 1]);
-	for (size_t r = 0; r <= l->n; r++)
-		for (int c = 0; c < LS_COLS; c++)
-			if ((int)strlen(cells[r][c]) > w[c])
-				w[c] = (int)strlen(cells[r][c]);
-	for (size_t r = 0; r <= l->n; r++) {
-		for (int c = 0; c < LS_COLS; c++) {
-			const char *sep = c + 1 < LS_COLS ? "  " : "\n";
-
-			if (c + 1 == LS_COLS && !right[c])
-				printf("%s%s", cells[r][c], sep);
-			else
-				printf(right[c] ? "%*s%s" : "%-*s%s", w[c],
-				       cells[r][c], sep);
-		}
-	}
-	free(cells);
-}
-
-static void
-ls_json(const struct info_list *l)
-{
-	char st[96];
-
-	putchar('[');
-	for (size_t r = 0; r < l->n; r++) {
-		const struct shmdemux_stream_info *i = &l->v[r];
-
-		state_str(i, st, sizeof(st));
-		printf("%s{\"id\":%" PRIu32 ",\"name\":", r ? "," : "", i->id);
-		str_json(stdout, i->name);
-		printf(",\"state\":");
-		str_json(stdout, st);
-		printf(",\"end_reason\":");
-		str_json(stdout, i->state == SHMDEMUX_STATE_ENDED ?
-			 shmdemux_end_reason_name(i->end_reason) : "");
-		printf(",\"exit_code\":%d,\"signal\":%d,\"end_msg\":",
-		       i->exit_code, i->signal);
-		str_json(stdout, i->end_msg);
-		printf(",\"source\":");
-		str_json(stdout, i->source);
-		printf(",\"mode\":\"%s\",\"worker_pid\":%d,\"tracks\":%" PRIu32
-		       ",\"packets\":%" PRIu64 ",\"bytes\":%" PRIu64
-		       ",\"input_bytes\":%" PRIu64 ",\"consumers\":%" PRIu32
-		       ",\"ring_size\":%" PRIu64 ",\"fill_permille\":%" PRIu32
-		       ",\"drops\":%" PRIu64 ",\"uptime_ms\":%" PRIu64 "}",
-		       i->mode == SHMDEMUX_MODE_LIVE ? "live" : "lossless",
-		       i->worker_pid, i->tracks, i->packets, i->bytes,
-		       i->input_bytes, i->consumers, i->ring_size,
-		       i->fill_permille, i->drops, i->uptime_ms);
-	}
-	printf("]\n");
-}
-
-static void
-ls_help(FILE *f)
-{
-	fprintf(f,
-"usage: shmdemux ls [--json]\n"
-"List the broker's streams: id, name, state, source, worker pid, tracks,\n"
-"packets, payload bytes, attached consumers, ring fill, drops (overruns +\n"
-"evictions), uptime. States: opening, running, ended:eof,\n"
-"ended:open-failed, ended:crashed(SIGSEGV), ended:sandbox(socket) (the\n"
-"forbidden call), ended:memory-limit, ended:watchdog, ended:killed,\n"
-"ended:closed, ended:exited(3), ...; `dump` names the cause when it fails.\n"
-"  --json  one JSON array of objects (one per stream) on one line, with\n"
-"          raw numbers (bytes, uptime_ms, fill_permille, ...)\n"
-"  --help  this text\n");
-}
-
-static int
-cmd_ls(int argc, char **argv)
-{
-	static const struct option lo[] = {
-		{ "json", no_argument, NULL, 'j' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
-	};
-	struct info_list l = { NULL, 0 };
-	shmdemux_conn *conn = NULL;
-	int c, json = 0, ret;
-
-	while ((c = getopt_long(argc, argv, "h", lo, NULL)) != -1) {
-		if (c == 'h') {
-			ls_help(stdout);
-			return 0;
-		}
-		if (c != 'j')
-			return unknown_option("ls ", argv);
-		json = 1;
-	}
-	if (optind != argc)
-		return usage_error("ls ", "too many arguments");
-	if ((ret = connect_broker(&conn, 0)) != 0)
-		return ret;
-	c = shmdemux_list(conn, collect, &l);
-	if (c < 0)
-		ret = request_failed(conn, "ls", c);
-	else if (json)
-		ls_json(&l);
-	else
-		ls_table(&l);
-	free(l.v);
-	shmdemux_disconnect(&conn);
 	return ret;
 }
 
@@ -1398,6 +1217,8 @@ static const struct {
 } commands[] = {
 	{ "open", cmd_open, "open a source in a new stream, print its id" },
 	{ "ls", cmd_ls, "list streams" },
+	{ "top", cmd_top, "a refreshing view of the streams, with rates" },
+	{ "stats", cmd_stats, "totals, or metrics in Prometheus' format" },
 	{ "probe", cmd_probe, "print a stream's track table" },
 	{ "dump", cmd_dump, "print a stream's packets until its end" },
 	{ "cat", cmd_cat, "remux a stream's packets to stdout or a file/URL" },
