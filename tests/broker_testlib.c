@@ -514,6 +514,7 @@ tl_list(int fd, struct ctl_stream_info *out, int max)
 	int fds[CTL_MAX_FDS], nfds, n = 0;
 	ssize_t r;
 
+	memset(&l, 0, sizeof(l));
 	ctl_hdr_init(&l.hdr, CTL_LIST, 9);
 	r = ctl_send(fd, &l, sizeof(l), NULL, 0);
 	if (r < 0)

@@ -73,6 +73,7 @@ requests(const char *dir)
 	a.start = 2;
 	ret |= put(dir, "attach-name", 2, &a, sizeof(a));
 	memset(&l, 0, sizeof(l));
+	memset(&l, 0, sizeof(l));
 	ctl_hdr_init(&l.hdr, CTL_LIST, 3);
 	ret |= put(dir, "list", 0, &l, sizeof(l));
 	memset(&c, 0, sizeof(c));

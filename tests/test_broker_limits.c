@@ -118,6 +118,7 @@ flood(int fd)
 	struct ctl_list l;
 	int n = 0;
 
+	memset(&l, 0, sizeof(l));
 	ctl_hdr_init(&l.hdr, CTL_LIST, 5);
 	while (n < 256 && send(fd, &l, sizeof(l), MSG_DONTWAIT) ==
 	       (ssize_t)sizeof(l))

@@ -82,9 +82,11 @@ test_framing(void)
 	m.hdr.len = 20;
 	expect_error(&m, sizeof(struct ctl_open), NULL, 0, -EBADMSG);
 
+	memset(&l, 0, sizeof(l));
 	ctl_hdr_init(&l.hdr, CTL_LIST, 1);
 	l.hdr.version = CTL_VERSION + 1;
 	expect_error(&l, sizeof(l), NULL, 0, -EPROTO);
+	memset(&l, 0, sizeof(l));
 	ctl_hdr_init(&l.hdr, CTL_LIST, 1);
 	l.hdr.magic ^= 1;
 	expect_error(&l, sizeof(l), NULL, 0, -EBADMSG);
@@ -116,6 +118,7 @@ test_fds(void)
 	/* LIST does not take fds: they must be closed, not kept. */
 	fd = tl_connect(b.sock);
 	CHECK(fd >= 0);
+	memset(&l, 0, sizeof(l));
 	ctl_hdr_init(&l.hdr, CTL_LIST, 3);
 	for (int i = 0; i < 50; i++) {
 		CHECK(ctl_send(fd, &l, sizeof(l), fds, 2) == 0);
@@ -215,6 +218,7 @@ test_connections(void)
 	int fd;
 
 	/* Connect and vanish, with and without a half-sent request. */
+	memset(&l, 0, sizeof(l));
 	ctl_hdr_init(&l.hdr, CTL_LIST, 1);
 	for (int i = 0; i < 200; i++) {
 		fd = tl_connect(b.sock);

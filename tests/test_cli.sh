@@ -55,9 +55,18 @@ fi
 "$SD" dump "$id" > "$T/dump.txt" || fail "dump (human)"
 [ "$(wc -l < "$T/dump.txt")" -eq "$(wc -l < "$T/ref")" ] || fail "human lines"
 
-# ---- bad input: the dump names the cause in one line, exit 1 ----
+# ---- bad input: open itself fails with the worker's reason, exit 1;
+# the stream is closed and `ls --all` shows how it ended ----
 head -c 65536 /dev/urandom > "$T/bad.bin"
-id=$("$SD" open "$T/bad.bin") || fail "open bad"
+"$SD" open --name badin "$T/bad.bin" > "$T/out" 2> "$T/err"; rc=$?
+[ $rc -eq 1 ] && [ ! -s "$T/out" ] || fail "open bad: exit $rc, no id expected"
+one_line "$T/err" && grep -q "open refused: input could not be opened" "$T/err" ||
+	{ fail "open bad message"; cat "$T/err"; }
+"$SD" ls | grep -q " badin " && fail "the refused stream is still listed"
+"$SD" ls --all | grep -q "^ *[0-9]*  badin .*ended:open-failed" ||
+	fail "ls --all open-failed"
+# --no-wait: the id at once; the dump names the cause in one line, exit 1
+id=$("$SD" open --no-wait "$T/bad.bin") || fail "open --no-wait bad"
 "$SD" dump "$id" --csv > "$T/out" 2> "$T/err"; rc=$?
 [ $rc -eq 1 ] || fail "bad input: exit $rc"
 one_line "$T/err" && grep -q "stream $id failed: input could not be opened" "$T/err" ||

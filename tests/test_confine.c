@@ -209,15 +209,15 @@ test_log(void)
 
 	log = slurp(logpath, &loglen);
 	printf("broker log: %zu bytes\n", loglen);
-	snprintf(want, sizeof(want), "shmdemuxd: stream %u (victim): fault "
+	snprintf(want, sizeof(want), "shmdemuxd: info: stream %u (victim): fault "
 		 "injection: flood after 2 packets\n", vid);
 	expect_in_log(log, want);
-	snprintf(want, sizeof(want), "shmdemuxd: stream %u (victim): evil "
+	snprintf(want, sizeof(want), "shmdemuxd: info: stream %u (victim): evil "
 		 "\\x1b[31mred\\x1b[0m \\x07bell \\xff\\xfe bad "
 		 "\xc3\xa9t\xc3\xa9 \\xed\\xa0\\x80 surrogate \\\\ \\x0d\n",
 		 vid);
 	expect_in_log(log, want);
-	snprintf(want, sizeof(want), "shmdemuxd: stream %u (victim): "
+	snprintf(want, sizeof(want), "shmdemuxd: info: stream %u (victim): "
 		 "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA", vid);
 	expect_in_log(log, want);
 	expect_in_log(log, "AAAA [cut]\n");

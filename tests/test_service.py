@@ -278,7 +278,7 @@ def journal(tmp):
         lines = r.read().splitlines()
     check(ready and rc == 0 and lines and
           all(ln.startswith(("<3>", "<4>", "<6>", "<7>")) for ln in lines)
-          and any(ln.startswith("<6>listening on") for ln in lines),
+          and any(ln.startswith("<6>info: listening on") for ln in lines),
           "journal stream: priorities on every line (%s)" % lines[:2])
     r = subprocess.run([SHMDEMUXD, "--socket", sock, "--pidfile",
                         sock + ".pid", "--log-level", "warning", "--idle-exit",
