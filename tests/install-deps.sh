@@ -8,7 +8,7 @@ DEPS=(build-essential cmake pkg-config dpkg-dev
 	ffmpeg clang libclang-rt-14-dev
 	gstreamer1.0-tools gstreamer1.0-plugins-good iproute2 systemd
 	python3 python3-dev python3-setuptools python3-wheel python3-pip
-	python3-pytest python3-av python3-numpy
+	python3-pytest python3-av python3-numpy python3-prometheus-client
 	coreutils util-linux findutils diffutils procps)
 if [ "${SHMDEMUX_NO_APT:-0}" = 1 ]; then
 	echo "SHMDEMUX_NO_APT=1: not installing packages"
