@@ -779,7 +779,7 @@ info_dict(const struct shmdemux_stream_info *i)
 {
 	return Py_BuildValue(
 		"{s:k,s:i,s:s,s:i,s:s,s:i,s:i,s:i,s:s,s:I,s:I,s:I,s:K,s:K,"
-		"s:K,s:K,s:K,s:K,s:s,s:s,s:s}",
+		"s:K,s:K,s:K,s:K,s:s,s:s,s:s,s:K,s:K,s:K,s:K,s:K,s:O,s:O}",
 		"id", (unsigned long)i->id, "state", i->state,
 		"state_name", shmdemux_state_name(i->state),
 		"end_reason", i->end_reason,
@@ -795,7 +795,15 @@ info_dict(const struct shmdemux_stream_info *i)
 		"drops", (unsigned long long)i->drops,
 		"uptime_ms", (unsigned long long)i->uptime_ms,
 		"ring_size", (unsigned long long)i->ring_size,
-		"name", i->name, "source", i->source, "end_msg", i->end_msg);
+		"name", i->name, "source", i->source, "end_msg", i->end_msg,
+		"frames", (unsigned long long)i->frames,
+		"lag_bytes", (unsigned long long)i->lag_bytes,
+		"worker_cpu_ms", (unsigned long long)i->worker_cpu_ms,
+		"worker_rss", (unsigned long long)i->worker_rss,
+		"ended_ago_ms", (unsigned long long)i->ended_ago_ms,
+		"reaped", i->flags & SHMDEMUX_INFO_REAPED ? Py_True : Py_False,
+		"ring_released", i->flags & SHMDEMUX_INFO_RELEASED ? Py_True :
+		Py_False);
 }
 
 static PyObject *
