@@ -351,7 +351,8 @@ attach_park(struct conn *c, const struct ctl_attach *req, struct stream *s,
 	stream_hold(s);
 	c->waiting = s;
 	c->wait_req = *req;
-	stream_log(s, LOG_LVL_DEBUG, 0, "pid %d waits for %s", (int)c->pid, what);
+	stream_log(s, LOG_LVL_DEBUG, 0, "pid %d waits for %s", (int)c->pid,
+		   what);
 }
 
 /* Attach c to s, whose data segment is sealed. */
@@ -421,7 +422,8 @@ finish_attach(struct conn *c, const struct ctl_attach *req, struct stream *s)
 	fds[1] = page_fd;
 	fds[2] = wake[0];
 	r.page_size = page_fd >= 0 ? RING_PAGE_SIZE : 0;
-	stream_log(s, LOG_LVL_DEBUG, 0, "pid %d attached (slot %d%s)", (int)c->pid, slot, wake[0] >= 0 ? ", polls" : "");
+	stream_log(s, LOG_LVL_DEBUG, 0, "pid %d attached (slot %d%s)",
+		   (int)c->pid, slot, wake[0] >= 0 ? ", polls" : "");
 	reply(c, &r, sizeof(r), fds, page_fd < 0 ? 1 : wake[0] < 0 ? 2 : 3);
 	if (page_fd >= 0)
 		close(page_fd);
@@ -763,7 +765,8 @@ conn_close(struct conn *c)
 	c->stalled_ms = 0;
 	c->listing = 0;
 	if (c->att != NULL) {
-		stream_log(c->att, LOG_LVL_DEBUG, 0, "pid %d detached", (int)c->pid);
+		stream_log(c->att, LOG_LVL_DEBUG, 0, "pid %d detached",
+			   (int)c->pid);
 		stream_detach(c->att, c->slot);
 		c->att = NULL;
 	}

@@ -667,9 +667,10 @@ on_ready(struct ev *ev, uint32_t events)
 	(void)events;
 	seal_data(s);
 	clock_gettime(CLOCK_MONOTONIC, &now);
-	stream_log(s, LOG_LVL_DEBUG, 0, "the worker has mapped its ring, sealed %.3f ms "
-		  "after its start", (double)(now.tv_sec - s->start_ts.tv_sec) * 1e3 +
-		  (double)(now.tv_nsec - s->start_ts.tv_nsec) / 1e6);
+	stream_log(s, LOG_LVL_DEBUG, 0, "the worker has mapped its ring, "
+		   "sealed %.3f ms after its start",
+		   (double)(now.tv_sec - s->start_ts.tv_sec) * 1e3 +
+		   (double)(now.tv_nsec - s->start_ts.tv_nsec) / 1e6);
 	control_attach_resume(s);
 }
 
@@ -697,8 +698,8 @@ on_start_deadline(struct ev *ev, uint32_t events)
 		s->wd.input_seen = 1;
 	s->stop_reason = watchdog_verdict(s, s->wd.input_seen ?
 					  WD_OPEN_TIMEOUT : WD_NO_INPUT);
-	stream_log(s, LOG_LVL_INFO, 0, "the worker has not mapped its ring: %s, "
-		 "killing it", s->wd_msg);
+	stream_log(s, LOG_LVL_INFO, 0, "the worker has not mapped its ring: "
+		   "%s, killing it", s->wd_msg);
 	pidfd_signal(s, SIGKILL);
 }
 
@@ -768,8 +769,9 @@ set_ended(struct stream *s, const struct worker_end *end)
 	if (end->reason == SD_END_EOF)
 		stream_log(s, LOG_LVL_INFO, 0, "worker ended: eof");
 	else
-		stream_log(s, LOG_LVL_INFO, 0, "worker ended: %s%s%s", sd_end_reason_name(end->reason),
-			 end->msg[0] != '\0' ? ": " : "", end->msg);
+		stream_log(s, LOG_LVL_INFO, 0, "worker ended: %s%s%s",
+			   sd_end_reason_name(end->reason),
+			   end->msg[0] != '\0' ? ": " : "", end->msg);
 }
 
 /* What the worker wrote about its own end; copied once and NUL-forced, it
@@ -908,7 +910,8 @@ on_watchdog(struct ev *ev, uint32_t events)
 	if (verdict == WD_OK)
 		return;
 	s->stop_reason = watchdog_verdict(s, verdict);
-	stream_log(s, LOG_LVL_INFO, 0, "watchdog: %s, killing the worker", s->wd_msg);
+	stream_log(s, LOG_LVL_INFO, 0, "watchdog: %s, killing the worker",
+		   s->wd_msg);
 	pidfd_signal(s, SIGKILL);
 }
 
@@ -1044,7 +1047,8 @@ on_stop_timer(struct ev *ev, uint32_t events)
 	(void)events;
 	(void)!read(ev->fd, &exp, sizeof(exp));
 	if (s->pid != 0) {
-		stream_log(s, LOG_LVL_INFO, 0, "worker did not stop in %u ms, killing it", BROKER_STOP_GRACE_MS);
+		stream_log(s, LOG_LVL_INFO, 0, "worker did not stop in %u ms, "
+			   "killing it", BROKER_STOP_GRACE_MS);
 		pidfd_signal(s, SIGKILL);
 	}
 }
@@ -1591,7 +1595,8 @@ stream_push_end(struct stream *s, const void *producer, int error)
 		return -EPERM;
 	s->push_err = error;
 	if (error != 0)
-		stream_log(s, LOG_LVL_INFO, 0, "the producer aborted its input (%s)", strerror(error));
+		stream_log(s, LOG_LVL_INFO, 0, "the producer aborted its input "
+			   "(%s)", strerror(error));
 	release_push(s);
 	return 0;
 }
@@ -1604,8 +1609,8 @@ streams_producer_gone(const void *producer)
 	TAILQ_FOREACH(s, &streams, entry) {
 		if (s->producer != producer)
 			continue;
-		stream_log(s, LOG_LVL_INFO, 0, "the producer left before ending its "
-			 "input");
+		stream_log(s, LOG_LVL_INFO, 0, "the producer left before "
+			   "ending its input");
 		s->push_err = EPIPE;
 		release_push(s);
 	}
@@ -1659,8 +1664,8 @@ stream_attach(struct stream *s, pid_t pid, int observer, int wake_fd,
 			 * its messages: the DELs are kept, the attach waits
 			 * for room (stream_attach_ready), up to a bound. */
 			watch_admin(s);
-			stream_log(s, LOG_LVL_DEBUG, 0, "the worker's admin channel is "
-				  "full; attaches wait");
+			stream_log(s, LOG_LVL_DEBUG, 0, "the worker's admin "
+				   "channel is full; attaches wait");
 		}
 		if (slot < 0)
 			return slot;

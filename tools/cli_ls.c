@@ -235,7 +235,8 @@ ls_json(const struct info_list *l)
 
 /* The table, and with `all` the streams reaped lately. */
 static int
-list_streams(shmdemux_conn *conn, int all, struct info_list *l, const char *what)
+list_streams(shmdemux_conn *conn, int all, struct info_list *l,
+	     const char *what)
 {
 	int c;
 
@@ -707,7 +708,8 @@ prometheus(const struct info_list *l)
 		const struct shmdemux_stream_info *i = &l->v[r];
 
 		state_str(i, st, sizeof(st));
-		printf("shmdemux_stream_info{id=\"%" PRIu32 "\",name=\"", i->id);
+		printf("shmdemux_stream_info{id=\"%" PRIu32 "\",name=\"",
+		       i->id);
 		prom_label(i->name);
 		printf("\",state=\"");
 		prom_label(st);
