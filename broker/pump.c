@@ -33,7 +33,7 @@ struct pump {
 	struct ev src_ev;
 	struct ev dst_ev;
 	int src, dst;
-	uint32_t stream_id;
+	const struct stream *owner; /* for its log lines */
 	int src_fifo;      /* a pipe or FIFO: 0 bytes may mean "no writer yet" */
 	int use_rw;        /* splice unsupported: read/write */
 	int scheduled;     /* a deferred run is pending */
@@ -66,11 +66,10 @@ finish(struct pump *p, int err)
 {
 	if (err != 0) {
 		p->err = err;
-		log_errno(LOG_LVL_WARN, err, "stream %u: reading the source",
-			  p->stream_id);
+		stream_log(p->owner, LOG_LVL_WARN, err, "reading the source");
 	} else {
-		log_debug("stream %u: source at EOF after %llu bytes",
-			  p->stream_id, (unsigned long long)p->bytes);
+		stream_log(p->owner, LOG_LVL_DEBUG, 0, "source at EOF after "
+			   "%llu bytes", (unsigned long long)p->bytes);
 	}
 	close_fds(p);
 }
@@ -161,8 +160,8 @@ pump_run(struct pump *p)
 		if (n == -EAGAIN)
 			return; /* an edge on either fd runs us again */
 		if (n == -EPIPE) {
-			log_debug("stream %u: worker closed its input",
-				  p->stream_id);
+			stream_log(p->owner, LOG_LVL_DEBUG, 0, "worker closed "
+				   "its input");
 			close_fds(p);
 			return;
 		}
@@ -188,7 +187,7 @@ on_event(struct ev *ev, uint32_t events)
 }
 
 int
-pump_start(struct pump **out, int src, int dst, uint32_t stream_id)
+pump_start(struct pump **out, int src, int dst, const struct stream *owner)
 {
 	struct pump *p;
 	struct stat st;
@@ -207,7 +206,7 @@ pump_start(struct pump **out, int src, int dst, uint32_t stream_id)
 		p->src_fifo = 1;
 	p->src = src;
 	p->dst = dst;
-	p->stream_id = stream_id;
+	p->owner = owner;
 	if (fcntl(src, F_SETFL, fcntl(src, F_GETFL) | O_NONBLOCK) < 0 ||
 	    fcntl(dst, F_SETFL, fcntl(dst, F_GETFL) | O_NONBLOCK) < 0) {
 		ret = -errno;

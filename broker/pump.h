@@ -12,7 +12,9 @@ struct pump;
 /* Take over src (any readable fd) and dst (the write end of the worker's
  * input pipe); both are made non-blocking. Returns 0 or -errno (then both
  * fds have been closed). */
-int pump_start(struct pump **out, int src, int dst, uint32_t stream_id);
+struct stream;
+int pump_start(struct pump **out, int src, int dst,
+	       const struct stream *owner);
 /* Stop pumping (closing both fds), free the pump. Accepts NULL. */
 void pump_free(struct pump **p);
 /* Bytes moved into the pipe so far. */

@@ -1330,11 +1330,10 @@ stream_open(const struct ctl_open *req, int req_fd, struct stream **out,
 		s->pumped = 1;
 		if (!s->ended) {
 			ret = pump_start(&s->pump, in.pump_src, in.pump_dst,
-					 s->id);
+					 s);
 			if (ret < 0)
-				log_errno(LOG_LVL_WARN, ret,
-					  "stream %u: cannot pump the source",
-					  s->id);
+				stream_log(s, LOG_LVL_WARN, ret,
+					   "cannot pump the source");
 		} else {
 			close(in.pump_src);
 			close(in.pump_dst);
