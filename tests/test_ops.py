@@ -262,6 +262,7 @@ def test_views(tmp, media, want, long_clip):
 
         test_open_errors(b, tmp, media)
         test_version_broker(b)
+        test_quit_busy(b)
     finally:
         b.stop()
 
@@ -385,6 +386,22 @@ def test_version_broker(b):
     text = rep[24:].split(b"\0")[0].decode(errors="replace")
     check("speaks version 2" in text and "client version 1" in text,
           "the broker names both versions: %s" % text)
+
+
+def test_quit_busy(b):
+    """QUIT_IDLE to a broker with streams: refused (-EBUSY), it stays."""
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    s.settimeout(DEADLINE)
+    s.connect(b.sock)
+    s.send(struct.pack("<IHHII", CTL_MAGIC, 2, 7, 16, 9))
+    rep = s.recv(65536)
+    s.close()
+    typ, rid = struct.unpack_from("<HI", rep, 6)[0], \
+        struct.unpack_from("<I", rep, 12)[0]
+    code = struct.unpack_from("<i", rep, 16)[0] if len(rep) >= 20 else 0
+    check(typ == 65 and rid == 9 and code == -16 and b.ls() is not None,
+          "QUIT_IDLE with streams: -EBUSY, the broker stays (%d, %d)" %
+          (typ, code))
 
 
 def main():
