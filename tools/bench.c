@@ -18,6 +18,9 @@ static const struct {
 	{ "decode", bench_decode,
 	  "FILE: in-process decode vs decoding worker+ring [--consumers N] "
 	  "[--threads N] [--json]" },
+	{ "short", bench_short,
+	  "CLIP...: many short inputs, in-process vs broker, P at once, C "
+	  "readers [--parallel P,...] [--consumers C,...] [--json]" },
 };
 
 int

@@ -16,6 +16,7 @@
 int bench_ring(int argc, char **argv);
 int bench_demux(int argc, char **argv);
 int bench_decode(int argc, char **argv);
+int bench_short(int argc, char **argv);
 
 /* Helpers of bench_demux.c the other file-based benchmarks share. */
 double now_s(void);

@@ -68,8 +68,30 @@ clip bench_small_aac.adts 120 \
 clip bench_small_mp2.ts 60 \
 	-f lavfi -i sine=f=440:r=48000:d=60 -c:a mp2 -b:a 64k
 
+# The thumbnailer's load (shmdemux-bench short): clips of 1 to 5 s in
+# several containers, 720p H.264 + AAC or audio alone, made whole (not
+# looped).
+short() { # NAME SECONDS ARGS...
+	local name=$1 dur=$2
+	shift 2
+	[ -e "$out/$name" ] && return 0
+	# shellcheck disable=SC2086
+	ffmpeg -nostdin -hide_banner -loglevel error -y \
+		-f lavfi -i testsrc2=s=1280x720:r=25:d=$dur \
+		-f lavfi -i sine=f=440:r=48000:d=$dur "$@" $BITEXACT \
+		"$out/.tmp.$name" || { rm -f "$out/.tmp.$name"; return 1; }
+	mv -f "$out/.tmp.$name" "$out/$name"
+}
+SHORT_AV="-c:v libx264 -preset veryfast -g 25 -pix_fmt yuv420p -c:a aac -ac 2"
+short short_1s.mkv 1 $SHORT_AV
+short short_2s.mp4 2 $SHORT_AV -movflags +faststart
+short short_3s.ts 3 $SHORT_AV
+short short_5s.mkv 5 $SHORT_AV
+short short_4s.mp4 4 $SHORT_AV
+short short_2s.m4a 2 -map 1 -c:a aac -ac 2
+
 loop bench_1080p_h264.mkv 120
 loop bench_small_aac.adts 100 -f adts
 loop bench_small_mp2.ts 60
 loop_as bench_1080p_h264_60s.mkv bench_1080p_h264.mkv 6
-ls -l "$out"/bench_*
+ls -l "$out"/bench_* "$out"/short_*
