@@ -32,33 +32,12 @@ import struct
 import subprocess
 import sys
 import tempfile
-import time
+
+sys.dont_write_bytecode = True  # no __pycache__ in the source tree
+from checks import check, failures, passed, until
 
 SHMDEMUXD, SHMDEMUX, MEDIA, FFPROBE_PACKETS = sys.argv[1:5]
 DEADLINE = 30.0
-failures = []
-passes = 0
-
-
-def check(cond, what):
-    global passes
-    if cond:
-        passes += 1
-        print("PASS", what)
-    else:
-        failures.append(what)
-        print("FAIL", what)
-
-
-def until(pred, timeout=DEADLINE, step=0.05):
-    """Poll pred() until it holds or the deadline passes (a bounded wait
-    for a condition, not a sleep standing in for one)."""
-    end = time.monotonic() + timeout
-    while True:
-        v = pred()
-        if v or time.monotonic() > end:
-            return v
-        time.sleep(step)
 
 
 def run(args, env=None, timeout=120):
@@ -423,7 +402,7 @@ def main():
         test_version_client(tmp)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    print("ops: %d passed, %d failed" % (passes, len(failures)))
+    print("ops: %d passed, %d failed" % (passed[0], len(failures)))
     for f in failures:
         print("  failed:", f)
     return 1 if failures else 0

@@ -33,21 +33,12 @@ import sys
 import tempfile
 import time
 
+sys.dont_write_bytecode = True  # no __pycache__ in the source tree
+from checks import check, failures, passed
+
 SHMDEMUXD, SHMDEMUX, MEDIA, FFPROBE_PACKETS, SRC = sys.argv[1:6]
 DEADLINE = 60.0
-failures = []
-passes = 0
 skips = []
-
-
-def check(cond, what):
-    global passes
-    if cond:
-        passes += 1
-        print("PASS", what)
-    else:
-        failures.append(what)
-        print("FAIL", what)
 
 
 class Manager:
@@ -332,10 +323,10 @@ def main():
     for s in skips:
         print("SKIP", s)
     print("service: %d passed, %d failed, %d skipped" %
-          (passes, len(failures), len(skips)))
+          (passed[0], len(failures), len(skips)))
     if failures:
         return 1
-    return 77 if skips and passes == 0 else 0
+    return 77 if skips and passed[0] == 0 else 0
 
 
 if __name__ == "__main__":
