@@ -9,7 +9,7 @@ DEPS=(build-essential cmake pkg-config dpkg-dev
 	gstreamer1.0-tools gstreamer1.0-plugins-good iproute2 systemd
 	python3 python3-dev python3-setuptools python3-wheel python3-pip
 	python3-pytest python3-av python3-numpy python3-prometheus-client
-	coreutils util-linux findutils diffutils procps)
+	coreutils util-linux findutils diffutils procps nodejs)
 if [ "${SHMDEMUX_NO_APT:-0}" = 1 ]; then
 	echo "SHMDEMUX_NO_APT=1: not installing packages"
 	exit 0
@@ -21,3 +21,7 @@ fi
 export DEBIAN_FRONTEND=noninteractive
 apt-get update
 apt-get install -y --no-install-recommends "${DEPS[@]}"
+# npm (test deploy validates the Kubernetes manifests with an npm package):
+# Debian's own package, unless the installed nodejs brings one (NodeSource's
+# does, and conflicts with Debian's).
+command -v npm >/dev/null || apt-get install -y --no-install-recommends npm
