@@ -21,6 +21,9 @@ static const struct {
 	{ "short", bench_short,
 	  "CLIP...: many short inputs, in-process vs broker, P at once, C "
 	  "readers [--parallel P,...] [--consumers C,...] [--json]" },
+	{ "scale", bench_scale,
+	  "FILE: N streams at once, in-process vs broker, C readers each "
+	  "[--streams N,...] [--consumers C,...] [--json]" },
 };
 
 int

@@ -17,6 +17,10 @@ int bench_ring(int argc, char **argv);
 int bench_demux(int argc, char **argv);
 int bench_decode(int argc, char **argv);
 int bench_short(int argc, char **argv);
+int bench_scale(int argc, char **argv);
+/* "1,8" into v (at most max values, each in [1, limit]): their count, or
+ * -1. */
+int bench_int_list(const char *s, int *v, int max, int limit);
 
 /* Helpers of bench_demux.c the other file-based benchmarks share. */
 double now_s(void);

@@ -365,9 +365,8 @@ usage(FILE *f)
 "--socket uses a running broker instead of starting a private one.\n");
 }
 
-/* "1,8" into v (at most max values in [1, limit]). Count, or -1. */
-static int
-int_list(const char *s, int *v, int max, int limit)
+int
+bench_int_list(const char *s, int *v, int max, int limit)
 {
 	int n = 0;
 	char *end;
@@ -405,10 +404,10 @@ bench_short(int argc, char **argv)
 	while ((opt = getopt_long(argc, argv, "h", lo, NULL)) != -1) {
 		switch (opt) {
 		case 'p':
-			npar = int_list(optarg, par, 8, SHORT_MAX_PAR);
+			npar = bench_int_list(optarg, par, 8, SHORT_MAX_PAR);
 			break;
 		case 'c':
-			ncons = int_list(optarg, cons, 8, SHORT_MAX_CONS);
+			ncons = bench_int_list(optarg, cons, 8, SHORT_MAX_CONS);
 			break;
 		case 'k': c.repeat = atoi(optarg); break;
 		case 'r': c.rounds = atoi(optarg); break;

@@ -1,0 +1,550 @@
+/*
+ * bench_scale.c - `shmdemux-bench scale FILE`: N streams at once.
+ *   (a) N libavformat demuxers of FILE, one process each, in parallel;
+ *   (b) N streams of FILE through the broker, each read by C consumers
+ *       (threads spread over a few processes), all at once.
+ * Every reader's packets are checked: their count and a running hash of
+ * each packet (track, timestamps, size, payload) equal one in-process
+ * demux of FILE. Reported: packets/s delivered, CPU per packet (readers,
+ * broker and workers together), and what a stream costs the broker:
+ * descriptors, resident ring memory, the broker's own RSS.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <libavformat/avformat.h>
+
+#include "bench.h"
+#include "shmdemux.h"
+
+#define SCALE_MAX_STREAMS 4096
+#define SCALE_MAX_PROCS 32
+
+struct tally {
+	uint64_t count, bytes, hash;
+	int32_t err;
+	int32_t pad;
+};
+
+/* One packet into the running hash: its identity and every payload byte
+ * (8 at a time, mixed), so a reader that lost, repeated or garbled one
+ * ends with another value. */
+static uint64_t
+mix(uint64_t h, uint64_t v)
+{
+	h ^= v + 0x9e3779b97f4a7c15u + (h << 6) + (h >> 2);
+	return h * 0xff51afd7ed558ccdu;
+}
+
+static void
+tally_add(struct tally *t, int track, int64_t pts, int64_t dts,
+	  const uint8_t *data, size_t size)
+{
+	uint64_t h = mix(t->hash, (uint64_t)track);
+	size_t i = 0;
+	uint64_t w;
+
+	h = mix(h, (uint64_t)pts);
+	h = mix(h, (uint64_t)dts);
+	h = mix(h, size);
+	for (; i + 8 <= size; i += 8) {
+		memcpy(&w, data + i, 8);
+		h = mix(h, w);
+	}
+	for (w = 0; i < size; i++)
+		w = w << 8 | data[i];
+	t->hash = mix(h, w);
+	t->count++;
+	t->bytes += size;
+}
+
+/* ---- (a) one in-process demuxer ---- */
+
+static void
+demux_file(const char *path, struct tally *t)
+{
+	AVFormatContext *fmt = NULL;
+	AVPacket *pkt = av_packet_alloc();
+	int ret = pkt != NULL ? 0 : AVERROR(ENOMEM);
+
+	memset(t, 0, sizeof(*t));
+	if (ret == 0)
+		ret = avformat_open_input(&fmt, path, NULL, NULL);
+	if (ret >= 0)
+		ret = avformat_find_stream_info(fmt, NULL);
+	while (ret >= 0 && (ret = av_read_frame(fmt, pkt)) >= 0) {
+		tally_add(t, pkt->stream_index, pkt->pts, pkt->dts, pkt->data,
+			  (size_t)pkt->size);
+		av_packet_unref(pkt);
+	}
+	t->err = ret == AVERROR_EOF ? 0 : ret;
+	av_packet_free(&pkt);
+	avformat_close_input(&fmt);
+}
+
+/* ---- (b) readers: threads in a few processes ---- */
+
+struct reader_job {
+	const char *sock;
+	uint32_t id;
+	struct tally t;
+};
+
+static void *
+reader_thread(void *arg)
+{
+	struct reader_job *j = arg;
+	struct shmdemux_packet p;
+	shmdemux_conn *c = NULL;
+	shmdemux_stream *s = NULL;
+	int rc;
+
+	rc = shmdemux_connect(&c, j->sock, 0);
+	if (rc == 0)
+		rc = shmdemux_attach(c, j->id, NULL, SHMDEMUX_START_OLDEST, 0,
+				     &s);
+	while (rc == 0 && (rc = shmdemux_read(s, &p, 60000)) >= 0) {
+		tally_add(&j->t, p.track, p.pts, p.dts, p.data, p.size);
+		rc = 0;
+	}
+	j->t.err = rc == SHMDEMUX_EOF ? 0 : rc;
+	shmdemux_detach(&s);
+	shmdemux_disconnect(&c);
+	return NULL;
+}
+
+/* Process k of nproc: reads the stream ids, runs its readers (reader r
+ * of all n*cons goes to process r % nproc, on stream r / cons), writes a
+ * tally per reader. */
+static void
+readers_main(const char *sock, int k, int nproc, int n, int cons,
+	     int idfd, int repfd)
+{
+	uint32_t *ids = calloc((size_t)n, sizeof(*ids));
+	int total = n * cons, mine = 0, r;
+	struct reader_job *jobs;
+	pthread_t *th;
+	int *started;
+
+	for (r = k; r < total; r += nproc)
+		mine++;
+	jobs = calloc((size_t)mine + 1, sizeof(*jobs));
+	th = calloc((size_t)mine + 1, sizeof(*th));
+	started = calloc((size_t)mine + 1, sizeof(*started));
+	if (ids == NULL || jobs == NULL || th == NULL || started == NULL ||
+	    read(idfd, ids, (size_t)n * sizeof(*ids)) !=
+	    (ssize_t)((size_t)n * sizeof(*ids)))
+		_exit(1);
+	for (int i = 0; i < mine; i++) {
+		jobs[i].sock = sock;
+		jobs[i].id = ids[(k + i * nproc) / cons];
+		started[i] = pthread_create(&th[i], NULL, reader_thread,
+					    &jobs[i]) == 0;
+		if (!started[i])
+			jobs[i].t.err = -EAGAIN;
+	}
+	for (int i = 0; i < mine; i++) {
+		if (started[i])
+			pthread_join(th[i], NULL);
+		if (write(repfd, &jobs[i].t, sizeof(jobs[i].t)) !=
+		    (ssize_t)sizeof(jobs[i].t))
+			_exit(1);
+	}
+	_exit(0);
+}
+
+/* ---- the broker's costs, from /proc ---- */
+
+struct broker_cost {
+	int fds;
+	uint64_t rss_kb;        /* VmRSS */
+	uint64_t ring_rss_kb;   /* allocated by its memfds (rings) */
+	double cpu_s;           /* itself and its reaped workers */
+};
+
+static int
+count_fds(pid_t pid)
+{
+	char path[64];
+	struct dirent *e;
+	DIR *d;
+	int n = 0;
+
+	snprintf(path, sizeof(path), "/proc/%d/fd", (int)pid);
+	if ((d = opendir(path)) == NULL)
+		return -1;
+	while ((e = readdir(d)) != NULL)
+		n += e->d_name[0] != '.';
+	closedir(d);
+	return n;
+}
+
+/* Memory the broker's memfds (rings, cursor pages) hold, in kB: what
+ * their files have allocated (st_blocks), each file once however many of
+ * its descriptors the broker has. */
+static uint64_t
+memfd_kb(pid_t pid)
+{
+	char dir[64], path[64 + 256], link[256];
+	ino_t seen[2 * SCALE_MAX_STREAMS];
+	size_t nseen = 0;
+	uint64_t sum = 0;
+	struct dirent *e;
+	struct stat st;
+	ssize_t n;
+	DIR *d;
+
+	snprintf(dir, sizeof(dir), "/proc/%d/fd", (int)pid);
+	if ((d = opendir(dir)) == NULL)
+		return 0;
+	while ((e = readdir(d)) != NULL) {
+		size_t i;
+
+		snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
+		n = readlink(path, link, sizeof(link) - 1);
+		if (n <= 0)
+			continue;
+		link[n] = '\0';
+		if (strncmp(link, "/memfd:shmdemux-", 16) != 0 ||
+		    stat(path, &st) < 0)
+			continue;
+		for (i = 0; i < nseen && seen[i] != st.st_ino; i++)
+			;
+		if (i < nseen)
+			continue;
+		if (nseen < sizeof(seen) / sizeof(seen[0]))
+			seen[nseen++] = st.st_ino;
+		sum += (uint64_t)st.st_blocks / 2;
+	}
+	closedir(d);
+	return sum;
+}
+
+static void
+broker_cost(pid_t pid, struct broker_cost *bc)
+{
+	char path[64], line[1024], *p;
+	unsigned long long v[14];
+	long hz = sysconf(_SC_CLK_TCK);
+	FILE *f;
+
+	memset(bc, 0, sizeof(*bc));
+	bc->fds = count_fds(pid);
+	bc->ring_rss_kb = memfd_kb(pid);
+	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+	if ((f = fopen(path, "r")) != NULL) {
+		while (fgets(line, sizeof(line), f) != NULL)
+			sscanf(line, "VmRSS: %" SCNu64, &bc->rss_kb);
+		fclose(f);
+	}
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	if ((f = fopen(path, "r")) == NULL)
+		return;
+	/* after the command name: state, then fields 4..17; utime, stime,
+	 * cutime (its reaped workers'), cstime are 14..17 */
+	if (fgets(line, sizeof(line), f) != NULL &&
+	    (p = strrchr(line, ')')) != NULL && strlen(p) > 4 &&
+	    sscanf(p + 4, "%llu %llu %llu %llu %llu %llu %llu %llu %llu %llu "
+		   "%llu %llu %llu %llu", &v[0], &v[1], &v[2], &v[3], &v[4],
+		   &v[5], &v[6], &v[7], &v[8], &v[9], &v[10], &v[11], &v[12],
+		   &v[13]) == 14 && hz > 0)
+		bc->cpu_s = (double)(v[10] + v[11] + v[12] + v[13]) /
+			(double)hz;
+	fclose(f);
+}
+
+static pid_t
+broker_pid(const char *sock)
+{
+	char path[PATH_MAX];
+	long pid = 0;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s.pid", sock);
+	if ((f = fopen(path, "r")) != NULL) {
+		if (fscanf(f, "%ld", &pid) != 1)
+			pid = 0;
+		fclose(f);
+	}
+	return (pid_t)pid;
+}
+
+static double
+children_cpu(void)
+{
+	struct rusage ru;
+
+	getrusage(RUSAGE_CHILDREN, &ru);
+	return (double)ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6 +
+		(double)ru.ru_stime.tv_sec + ru.ru_stime.tv_usec / 1e6;
+}
+
+struct scale_result {
+	double secs, cpu_s;
+	uint64_t packets;       /* delivered, all readers */
+	int bad;                /* readers whose tally differs */
+	struct broker_cost before, opened, after;
+};
+
+static int
+run_inproc(const char *file, int n, const struct tally *ref,
+	   struct scale_result *r)
+{
+	int rep[2], rc = 0, started = 0;
+	double t0, c0 = children_cpu();
+	pid_t *kids = calloc((size_t)n, sizeof(*kids));
+
+	memset(r, 0, sizeof(*r));
+	if (kids == NULL || pipe(rep) < 0) {
+		free(kids);
+		return -ENOMEM;
+	}
+	t0 = now_s();
+	for (; started < n; started++) {
+		kids[started] = fork();
+		if (kids[started] == 0) {
+			struct tally t;
+
+			close(rep[0]);
+			demux_file(file, &t);
+			_exit(write(rep[1], &t, sizeof(t)) == sizeof(t) ? 0 : 1);
+		}
+		if (kids[started] < 0) {
+			rc = -errno;
+			break;
+		}
+	}
+	close(rep[1]);
+	for (int i = 0; i < started; i++) {
+		struct tally t;
+
+		if (read(rep[0], &t, sizeof(t)) != (ssize_t)sizeof(t)) {
+			rc = rc ? rc : -EIO;
+			break;
+		}
+		r->packets += t.count;
+		r->bad += t.err != 0 || t.count != ref->count ||
+			t.hash != ref->hash;
+	}
+	close(rep[0]);
+	for (int i = 0; i < started; i++)
+		reap(kids[i]);
+	r->secs = now_s() - t0;
+	r->cpu_s = children_cpu() - c0;
+	free(kids);
+	return rc;
+}
+
+static int
+run_broker(shmdemux_conn *conn, const char *sock, const char *file, int n,
+	   int cons, const struct tally *ref, struct scale_result *r)
+{
+	int nproc = n * cons < SCALE_MAX_PROCS ? n * cons : SCALE_MAX_PROCS;
+	int idp[2], rep[2], rc = 0, opened = 0;
+	pid_t kids[SCALE_MAX_PROCS], bpid = broker_pid(sock);
+	uint32_t *ids = calloc((size_t)n, sizeof(*ids));
+	struct shmdemux_open_opts o;
+	double t0, c0 = children_cpu();
+
+	memset(r, 0, sizeof(*r));
+	if (ids == NULL || pipe(idp) < 0 || pipe(rep) < 0) {
+		free(ids);
+		return -ENOMEM;
+	}
+	broker_cost(bpid, &r->before);
+	/* readers first: forked before the clock, they wait for the ids */
+	for (int k = 0; k < nproc; k++)
+		if ((kids[k] = fork()) == 0) {
+			close(idp[1]);
+			close(rep[0]);
+			readers_main(sock, k, nproc, n, cons, idp[0], rep[1]);
+		}
+	close(idp[0]);
+	close(rep[1]);
+	shmdemux_open_opts_init(&o);
+	o.wait_consumers = (uint32_t)cons;
+	t0 = now_s();
+	for (; opened < n; opened++) {
+		rc = shmdemux_open_path(conn, file, &o, &ids[opened]);
+		if (rc < 0) {
+			fprintf(stderr, "shmdemux-bench: stream %d of %d: %s "
+				"(%s)\n", opened + 1, n, shmdemux_strerror(rc),
+				shmdemux_conn_last_error(conn));
+			break;
+		}
+	}
+	broker_cost(bpid, &r->opened);
+	/* every process reads all ids (a failed open leaves zeros: their
+	 * readers fail and are counted bad) */
+	for (int k = 0; k < nproc; k++)
+		if (write(idp[1], ids, (size_t)n * sizeof(*ids)) !=
+		    (ssize_t)((size_t)n * sizeof(*ids)))
+			rc = rc ? rc : -EIO;
+	close(idp[1]);
+	for (int i = 0; i < n * cons; i++) {
+		struct tally t;
+
+		if (read(rep[0], &t, sizeof(t)) != (ssize_t)sizeof(t)) {
+			rc = rc ? rc : -EIO;
+			r->bad += n * cons - i;
+			break;
+		}
+		r->packets += t.count;
+		r->bad += t.err != 0 || t.count != ref->count ||
+			t.hash != ref->hash;
+	}
+	r->secs = now_s() - t0;
+	close(rep[0]);
+	for (int k = 0; k < nproc; k++)
+		reap(kids[k]);
+	broker_cost(bpid, &r->after);
+	for (int i = 0; i < opened; i++)
+		(void)shmdemux_close_stream(conn, ids[i], NULL);
+	r->cpu_s = children_cpu() - c0 + r->after.cpu_s - r->before.cpu_s;
+	free(ids);
+	return rc;
+}
+
+static void
+usage(FILE *f)
+{
+	fprintf(f,
+"usage: shmdemux-bench scale FILE [--streams N,...] [--consumers C,...]\n"
+"                                 [--json] [--socket PATH]\n"
+"For each N (default 1,8,64,512) and C (default 1,2): (a) N libavformat\n"
+"demuxers of FILE in parallel, one process each, then (b) N streams of\n"
+"FILE opened at once through the broker, each read to its end by C\n"
+"readers (threads in up to 32 processes). Every reader's packets are\n"
+"checked against one in-process demux (count and a running hash of track,\n"
+"timestamps, size and payload). Prints packets/s delivered, CPU per packet\n"
+"(readers + broker + workers, from rusage and the broker's /proc), and the\n"
+"broker's cost per stream: descriptors, resident ring memory after the\n"
+"streams ended, its RSS. Raises this process's descriptor limit.\n"
+"--socket uses a running broker instead of starting a private one.\n");
+}
+
+int
+bench_scale(int argc, char **argv)
+{
+	static const struct option lo[] = {
+		{ "streams", required_argument, NULL, 'n' },
+		{ "consumers", required_argument, NULL, 'c' },
+		{ "json", no_argument, NULL, 'j' },
+		{ "socket", required_argument, NULL, 's' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	int ns[8] = { 1, 8, 64, 512 }, cs[8] = { 1, 2 }, nn = 4, nc = 2;
+	const char *socket = NULL, *file;
+	char dir[64] = "", sock[128] = "";
+	shmdemux_conn *conn = NULL;
+	struct rlimit rl;
+	struct tally ref;
+	int opt, json = 0, rc = 0, first = 1;
+
+	while ((opt = getopt_long(argc, argv, "h", lo, NULL)) != -1) {
+		switch (opt) {
+		case 'n': nn = bench_int_list(optarg, ns, 8, SCALE_MAX_STREAMS); break;
+		case 'c': nc = bench_int_list(optarg, cs, 8, 64); break;
+		case 'j': json = 1; break;
+		case 's': socket = optarg; break;
+		case 'h': usage(stdout); return 0;
+		default: usage(stderr); return 2;
+		}
+	}
+	if (nn < 0 || nc < 0 || optind != argc - 1) {
+		usage(stderr);
+		return 2;
+	}
+	file = argv[optind];
+	signal(SIGPIPE, SIG_IGN);
+	av_log_set_level(AV_LOG_QUIET);
+	/* readers hold a few descriptors each */
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &rl);
+	}
+	demux_file(file, &ref);
+	if (ref.err != 0 || ref.count == 0) {
+		fprintf(stderr, "shmdemux-bench: %s: cannot demux it\n", file);
+		return 1;
+	}
+	if (socket == NULL) {
+		if ((rc = start_broker(dir, sizeof(dir), sock, sizeof(sock)))) {
+			fprintf(stderr, "shmdemux-bench: cannot start a broker: "
+				"%s\n", strerror(-rc));
+			return 1;
+		}
+		socket = sock;
+	}
+	rc = shmdemux_connect(&conn, socket, 0);
+	if (json)
+		printf("[");
+	for (int i = 0; i < nn && rc == 0; i++) {
+		struct scale_result a;
+
+		rc = run_inproc(file, ns[i], &ref, &a);
+		for (int j = 0; j < nc && rc == 0; j++) {
+			struct scale_result b;
+			double per_fd, ring_mb, rss_mb;
+
+			rc = run_broker(conn, socket, file, ns[i], cs[j], &ref,
+					&b);
+			per_fd = (double)(b.opened.fds - b.before.fds) / ns[i];
+			ring_mb = (double)(b.after.ring_rss_kb -
+					   b.before.ring_rss_kb) / 1024.0 / ns[i];
+			rss_mb = (double)b.after.rss_kb / 1024.0;
+			if (json) {
+				printf("%s{\"streams\":%d,\"consumers\":%d,"
+				       "\"inproc_pkts_s\":%.0f,"
+				       "\"broker_pkts_s\":%.0f,"
+				       "\"inproc_cpu_us_per_pkt\":%.3f,"
+				       "\"broker_cpu_us_per_pkt\":%.3f,"
+				       "\"bad_readers\":%d,\"fds_per_stream\":%.2f,"
+				       "\"ring_resident_mb_per_stream\":%.2f,"
+				       "\"broker_rss_mb\":%.1f}",
+				       first ? "" : ",", ns[i], cs[j],
+				       (double)a.packets / a.secs,
+				       (double)b.packets / b.secs,
+				       a.cpu_s * 1e6 / (double)a.packets,
+				       b.cpu_s * 1e6 / (double)b.packets,
+				       a.bad + b.bad, per_fd, ring_mb, rss_mb);
+				first = 0;
+			} else {
+				printf("N=%d C=%d: in-process %.0f packets/s "
+				       "(%.2f us CPU each), broker %.0f packets/s "
+				       "delivered (%.2f us CPU each); readers "
+				       "wrong: %d in-process, %d broker\n"
+				       "  per stream: %.1f broker fds, %.2f MB of "
+				       "resident ring; broker RSS %.1f MB\n",
+				       ns[i], cs[j], (double)a.packets / a.secs,
+				       a.cpu_s * 1e6 / (double)a.packets,
+				       (double)b.packets / b.secs,
+				       b.cpu_s * 1e6 / (double)b.packets, a.bad,
+				       b.bad, per_fd, ring_mb, rss_mb);
+			}
+			fflush(stdout);
+			if (a.bad + b.bad > 0 && rc == 0)
+				rc = -EPROTO;
+		}
+	}
+	if (json)
+		printf("]\n");
+	if (rc < 0)
+		fprintf(stderr, "shmdemux-bench: %s\n", shmdemux_strerror(rc));
+	shmdemux_disconnect(&conn);
+	if (dir[0] != '\0')
+		stop_broker(dir, sock);
+	return rc < 0 ? 1 : 0;
+}
