@@ -765,6 +765,8 @@ main(int argc, char **argv, char **envp)
 	/* the exec'd argv: its memory holds the title in spare mode too */
 	setproctitle_init(argc, argv, envp);
 	if (worker_spare_requested(argc, argv)) {
+		av_log_set_level(AV_LOG_QUIET);
+		worker_warm();
 		code = wait_assignment(&spare);
 		if (code >= 0)
 			return code;

@@ -107,6 +107,9 @@ int worker_wait(struct worker *w, int fd, const struct timespec *timeout);
 /* Make a pipe input non-blocking, before the sandbox forbids F_SETFL.
  * Returns 0 or -errno. */
 int worker_io_prepare(const struct worker *w);
+/* A spare's wait put to use: FFmpeg's one-time set-up (probes, decoder
+ * tables) on bytes of its own, before any input (worker_warm.c). */
+void worker_warm(void);
 /* Read up to size bytes of fd 0 (waiting, honouring the stop flag) and
  * count them; a pipe through its 256 KiB read-ahead. Returns bytes,
  * AVERROR_EOF, AVERROR_EXIT on stop, or another
