@@ -595,8 +595,6 @@ do_close(struct conn *c, const struct ctl_close *req, int kill)
 	reply_ok(c, req->hdr.id);
 }
 
-/* Stop if nothing would be lost: no stream, no other connection. One
- * step of the loop decides, so no OPEN from elsewhere slips in between. */
 /* Close the other connections whose peers have hung up with nothing left
  * to read: they are gone, only their hang-up is not handled yet (the
  * stream connection a client closed just before this request). */
@@ -613,6 +611,8 @@ close_hung_up(const struct conn *keep)
 	}
 }
 
+/* Stop if nothing would be lost: no stream, no other connection. One
+ * step of the loop decides, so no OPEN from elsewhere slips in between. */
 static void
 do_quit_idle(struct conn *c, uint32_t id)
 {

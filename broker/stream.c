@@ -121,7 +121,7 @@ static void on_keep_timer(struct ev *ev, uint32_t events);
 static void watchdog_sample(const struct stream *s, struct wd_sample *ws);
 static uint32_t watchdog_verdict(struct stream *s, int verdict);
 
-/* ---- validation ---- */
+/* ---- logging ---- */
 
 void
 stream_log(const struct stream *s, enum log_level lvl, int err,
@@ -141,6 +141,8 @@ stream_log(const struct stream *s, enum log_level lvl, int err,
 	else
 		log_errno(lvl, err, "stream %" PRIu32 ": %s", s->id, text);
 }
+
+/* ---- validation ---- */
 
 static int
 name_ok(const char *name)
@@ -649,8 +651,8 @@ seal_data(struct stream *s)
 	if (fcntl(s->data_fd, F_ADD_SEALS,
 		  F_SEAL_FUTURE_WRITE | F_SEAL_SEAL) < 0) {
 		s->seal_err = errno;
-		stream_log(s, LOG_LVL_ERROR, errno, "cannot seal the "
-			  "ring against writes, no consumer can attach");
+		stream_log(s, LOG_LVL_ERROR, errno, "cannot seal the ring "
+			   "against writes, no consumer can attach");
 		return;
 	}
 	s->sealed = 1;
@@ -733,8 +735,8 @@ watch_start(struct stream *s, int ready_rd)
 	}
 	return;
 fail:
-	stream_log(s, LOG_LVL_WARN, ret, "cannot wait for the worker "
-		  "to map its ring; sealing now");
+	stream_log(s, LOG_LVL_WARN, ret, "cannot wait for the worker to map "
+		   "its ring; sealing now");
 	seal_data(s);
 }
 
@@ -1262,7 +1264,7 @@ start_worker(struct stream *s, const struct ctl_open *req, int input_fd,
 	if (ret < 0)
 		stream_log(s, LOG_LVL_WARN, ret, "no watchdog");
 	stream_log(s, LOG_LVL_INFO, 0, "worker %d started for %s", (int)pid,
-		 s->source);
+		   s->source);
 	return 0;
 fail:
 	snprintf(msg, cap, "cannot watch the worker: %s", strerror(-ret));
