@@ -741,6 +741,8 @@ parse_options(int argc, char **argv)
 		case O_HELP: usage(stdout); exit(0);
 		case O_VERSION:
 			sd_version_print(stdout, "shmdemuxd");
+			puts("FFmpeg: none linked (its workers': "
+			     "shmdemux-worker --version)");
 			exit(0);
 		case ':':
 			bad_option("option %s needs an argument",

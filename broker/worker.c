@@ -28,6 +28,7 @@
 #include <sanitizer/lsan_interface.h>
 #endif
 
+#include "ffversion.h"
 #include "sandbox.h"
 #include "worker.h"
 #include "worker_abi.h"
@@ -743,6 +744,7 @@ main(int argc, char **argv, char **envp)
 
 	if (argc == 2 && strcmp(argv[1], "--version") == 0) {
 		sd_version_print(stdout, "shmdemux-worker");
+		sd_version_print_ffmpeg(stdout);
 		return 0;
 	}
 	if (guard_parent() < 0)

@@ -3,7 +3,7 @@
  * the broker: create a memfd ring and its admin channel, start the worker
  * on fds 0/2/3/4 (2: a pipe relayed to our stderr), read every record as a
  * consumer and print each packet as an ffprobe-compatible CSV line
- * (common/pktcsv.h), so the output can be diffed with ffprobe-packets.
+ * (tools/pktcsv.h), so the output can be diffed with ffprobe-packets.
  *
  * usage: worker_run [--worker PATH] [--pipe] [--tracks] FILE
  *                   [-- WORKER-OPTIONS...]

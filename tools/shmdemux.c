@@ -24,6 +24,7 @@
 #include <libavutil/samplefmt.h>
 
 #include "cli.h"
+#include "ffversion.h"
 #include "pktcsv.h"
 #include "shmdemux.h"
 #include "version.h"
@@ -1437,6 +1438,7 @@ main(int argc, char **argv)
 			return 0;
 		} else if (strcmp(argv[i], "--version") == 0) {
 			sd_version_print(stdout, "shmdemux");
+			sd_version_print_ffmpeg(stdout);
 			printf("libshmdemux %s (ABI %d) linked\n",
 			       shmdemux_version(), shmdemux_abi_version());
 			return 0;
