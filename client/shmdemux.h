@@ -186,7 +186,8 @@ struct shmdemux_open_opts {
 	int64_t probesize;         /* bytes; 0 = libavformat default */
 	int64_t analyzeduration;   /* microseconds; 0 = default */
 	const char *const *demux_opts; /* NULL-terminated "key=value" list of
-	                                  demuxer options, or NULL */
+	                                  demuxer options (at most 64), or
+	                                  NULL */
 	int realtime;              /* publish at the media's pace (-re) */
 	int noseek;                /* read a regular file as a byte stream,
 	                              as a pipe is read */

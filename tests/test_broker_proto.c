@@ -177,6 +177,15 @@ test_open_fields(void)
 	o.opts_len = 3;
 	CHECK(tl_open(fd, &o, -1, NULL, err, sizeof(err)) == -EINVAL);
 
+	/* one demuxer option more than the protocol allows */
+	tl_open_init(&o, CTL_SRC_PUSH, "", "eof");
+	for (int i = 0; i <= CTL_MAX_OPTS; i++)
+		o.opts_len += (uint32_t)snprintf(o.opts + o.opts_len,
+		    sizeof(o.opts) - o.opts_len, "k%d=v", i) + 1;
+	CHECK(o.opts_len < sizeof(o.opts));
+	CHECK(tl_open(fd, &o, -1, NULL, err, sizeof(err)) == -EINVAL);
+	CHECK(strstr(err, "at most 64") != NULL);
+
 	tl_open_init(&o, CTL_SRC_PUSH, "", "eof");
 	o.probesize = -1;
 	CHECK(tl_open(fd, &o, -1, NULL, err, sizeof(err)) == -EINVAL);

@@ -26,6 +26,7 @@
 #include "cli.h"
 #include "ffversion.h"
 #include "pktcsv.h"
+#include "proto.h"
 #include "shmdemux.h"
 #include "version.h"
 #include "strescape.h"
@@ -337,6 +338,13 @@ open_option(struct open_args *a, int c, const char *arg)
 	case 'o':
 		if (strchr(arg, '=') == NULL || arg[0] == '=')
 			return usage_error("open ", "--demux-opt: KEY=VALUE");
+		if (a->ndopts >= CTL_MAX_OPTS) { /* the protocol's limit */
+			char what[64];
+
+			snprintf(what, sizeof(what), "--demux-opt: at most %d",
+				 CTL_MAX_OPTS);
+			return usage_error("open ", what);
+		}
 		p = realloc(a->dopts, (a->ndopts + 2) * sizeof(*p));
 		if (p == NULL)
 			return fail("out of memory");
