@@ -28,6 +28,7 @@
 #include <libavutil/mem.h>
 
 #include "bench.h"
+#include "parse_size.h"
 #include "strescape.h"
 #include "shmdemux.h"
 
@@ -350,7 +351,12 @@ bench_demux(int argc, char **argv)
 		case 'r': c.runs = atoi(optarg); break;
 		case 'j': c.json = 1; break;
 		case 's': c.socket = optarg; break;
-		case 'z': c.ring_size = strtoull(optarg, NULL, 0); break;
+		case 'z':
+			if (parse_size(optarg, UINT64_MAX, &c.ring_size) < 0) {
+				usage(stderr);
+				return 2;
+			}
+			break;
 		case 'h': usage(stdout); return 0;
 		default: usage(stderr); return 2;
 		}

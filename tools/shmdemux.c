@@ -25,6 +25,7 @@
 
 #include "cli.h"
 #include "ffversion.h"
+#include "parse_size.h"
 #include "pktcsv.h"
 #include "proto.h"
 #include "shmdemux.h"
@@ -156,34 +157,6 @@ parse_timeout(const char *cmd, const char *arg, int *timeout)
 	if (*end != '\0' || v < -1 || v > INT_MAX)
 		return usage_error(cmd, "--timeout: bad MS");
 	*timeout = (int)v;
-	return 0;
-}
-
-/* Unsigned integer with an optional binary suffix (K, M, G). */
-static int
-parse_size(const char *s, uint64_t max, uint64_t *out)
-{
-	char *end;
-	unsigned long long v;
-	unsigned shift = 0;
-
-	if (*s < '0' || *s > '9')
-		return -1;
-	errno = 0;
-	v = strtoull(s, &end, 10);
-	if (errno != 0)
-		return -1;
-	switch (*end) {
-	case 'k': case 'K': shift = 10; end++; break;
-	case 'm': case 'M': shift = 20; end++; break;
-	case 'g': case 'G': shift = 30; end++; break;
-	default: break;
-	}
-	if (*end == 'i' || *end == 'B')
-		end += (*end == 'i' && end[1] == 'B') ? 2 : 1;
-	if (*end != '\0' || v > (max >> shift))
-		return -1;
-	*out = (uint64_t)v << shift;
 	return 0;
 }
 
