@@ -187,15 +187,6 @@ timer_arm(int tfd, unsigned ms)
 	return 0;
 }
 
-uint64_t
-now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
-
 int
 broker_fds_in_use(void)
 {

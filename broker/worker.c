@@ -54,15 +54,6 @@ worker_log(const struct worker *w, const char *fmt, ...)
 	fprintf(stderr, "%s\n", line);
 }
 
-uint64_t
-worker_now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
 /* libavformat's messages go to our log pipe one line at a time; the
  * broker puts the stream's name before each (wlog.h). */
 static void

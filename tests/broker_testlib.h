@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <sys/types.h>
 
+#include "clock.h"
 #include "proto.h"
 #include "ring.h"
 
@@ -85,8 +86,6 @@ int tl_wait_child(pid_t pid, int timeout_ms);
 int tl_children(pid_t pid, pid_t *out, int max);
 /* Open fds of a process. */
 int tl_count_fds(pid_t pid);
-/* CLOCK_MONOTONIC in milliseconds. */
-double tl_now_ms(void);
 
 /* ---- protocol ---- */
 int tl_connect(const char *sock);

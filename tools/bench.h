@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <sys/types.h>
 
+#include "clock.h"
 #include "shmdemux.h"
 
 /* argv[0] is the subcommand name. Returns the process exit status. */
@@ -18,7 +19,6 @@ int bench_demux(int argc, char **argv);
 int bench_decode(int argc, char **argv);
 
 /* Helpers of bench_demux.c the other file-based benchmarks share. */
-double now_s(void);
 /* Sum of the bytes: reads every byte, as a consumer looking at them. */
 uint64_t touch(const uint8_t *p, size_t n);
 /* The whole regular file in a malloc'd buffer. 0 or -errno. */

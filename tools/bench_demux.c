@@ -41,15 +41,6 @@ struct demux_conf {
 	uint64_t ring_size;
 };
 
-double
-now_s(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 /* Read every byte, as a consumer that looks at the payload would: 32
  * bytes per step into four independent sums, so the loop runs at the speed
  * of the loads rather than of one chain of dependent additions. */
