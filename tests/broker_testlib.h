@@ -11,17 +11,10 @@
 #include <stdlib.h>
 #include <sys/types.h>
 
+#include "check.h"
 #include "clock.h"
 #include "proto.h"
 #include "ring.h"
-
-#define CHECK(cond) do {						\
-		if (!(cond)) {						\
-			fprintf(stderr, "%s:%d: check failed: %s\n",	\
-				__FILE__, __LINE__, #cond);		\
-			exit(1);					\
-		}							\
-	} while (0)
 
 #define TL_MAX_BROKERS 8
 

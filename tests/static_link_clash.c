@@ -17,6 +17,8 @@
 
 #include <shmdemux.h>
 
+#include "check.h"
+
 /* The program's own functions, with signatures of their own. */
 int ring_map(int x);
 const char *conn_open(void);
@@ -39,9 +41,6 @@ ctl_send(long a, long b)
 {
 	return a - b;
 }
-
-#define CHECK(c) do { if (!(c)) { fprintf(stderr, "%s:%d: check failed: " \
-	"%s\n", __FILE__, __LINE__, #c); exit(1); } } while (0)
 
 int
 main(int argc, char **argv)
