@@ -26,6 +26,7 @@
 
 #include "config.h"
 #include "log.h"
+#include "parse_size.h"
 #include "pidfile.h"
 #include "service.h"
 #include "rundir.h"
@@ -184,15 +185,6 @@ timer_arm(int tfd, unsigned ms)
 	if (timerfd_settime(tfd, 0, &its, NULL) < 0)
 		return -errno;
 	return 0;
-}
-
-uint64_t
-now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
 }
 
 int
@@ -482,35 +474,6 @@ usage(FILE *f)
 }
 
 static int
-parse_size(const char *s, uint64_t *out)
-{
-	char *end;
-	unsigned long long v;
-	unsigned shift = 0;
-
-	errno = 0;
-	if (s[0] < '0' || s[0] > '9')
-		return -EINVAL;
-	v = strtoull(s, &end, 10);
-	if (errno != 0)
-		return -EINVAL;
-	switch (*end) {
-	case 'k': case 'K': shift = 10; end++; break;
-	case 'm': case 'M': shift = 20; end++; break;
-	case 'g': case 'G': shift = 30; end++; break;
-	default: break;
-	}
-	if (*end == 'i' && shift != 0)
-		end++;
-	if (*end == 'B' || *end == 'b')
-		end++;
-	if (*end != '\0' || v > (UINT64_MAX >> shift))
-		return -EINVAL;
-	*out = (uint64_t)v << shift;
-	return 0;
-}
-
-static int
 parse_uint(const char *s, unsigned long max, unsigned long *out)
 {
 	char *end;
@@ -692,13 +655,15 @@ parse_options(int argc, char **argv)
 		case O_DAEMON: conf.daemonize = 1; break;
 		case O_PIDFILE: pidfile = optarg; break;
 		case O_RING:
-			if (parse_size(optarg, &conf.ring_size) < 0 ||
+			if (parse_size(optarg, UINT64_MAX,
+				       &conf.ring_size) < 0 ||
 			    conf.ring_size < RING_MIN_DATA ||
 			    conf.ring_size > BROKER_MAX_RING)
 				bad_option("invalid --ring-size: %s", optarg);
 			break;
 		case O_POOL:
-			if (parse_size(optarg, &conf.decode_pool) < 0 ||
+			if (parse_size(optarg, UINT64_MAX,
+				       &conf.decode_pool) < 0 ||
 			    conf.decode_pool > BROKER_MAX_POOL)
 				bad_option("invalid --decode-pool: %s", optarg);
 			break;
@@ -713,7 +678,8 @@ parse_options(int argc, char **argv)
 			conf.lag_timeout_ms = (uint32_t)v;
 			break;
 		case O_MEM:
-			if (parse_size(optarg, &conf.worker_mem_limit) < 0)
+			if (parse_size(optarg, UINT64_MAX,
+				       &conf.worker_mem_limit) < 0)
 				bad_option("invalid --worker-mem-limit: %s",
 					   optarg);
 			break;
@@ -772,6 +738,8 @@ parse_options(int argc, char **argv)
 		case O_HELP: usage(stdout); exit(0);
 		case O_VERSION:
 			sd_version_print(stdout, "shmdemuxd");
+			puts("FFmpeg: none linked (its workers': "
+			     "shmdemux-worker --version)");
 			exit(0);
 		case ':':
 			bad_option("option %s needs an argument",

@@ -28,6 +28,7 @@
 #include <sys/types.h>
 #include <sys/un.h>
 
+#include "clock.h"
 #include "log.h"
 #include "proto.h"
 #include "ring_layout.h"
@@ -123,7 +124,6 @@ void loop_defer_run(void (*fn)(void *), void *arg);
 int timer_new(struct ev *ev, ev_cb cb, void *arg);
 /* Arm (ms > 0) or disarm (ms == 0) a timerfd, one shot. */
 int timer_arm(int tfd, unsigned ms);
-uint64_t now_ms(void);
 /* Descriptors the broker has open (from /proc/self/fd), or -errno. */
 int broker_fds_in_use(void);
 

@@ -8,10 +8,12 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "proto.h"
 #include "ring_layout.h"
 
-#define SPAWN_MAX_OPTS 64  /* --demux-opt arguments per worker */
-#define SPAWN_MAX_ARGS (16 + 2 * SPAWN_MAX_OPTS)
+/* A worker's argv: its fixed arguments and a --demux-opt pair for each of
+ * an OPEN's demuxer options (at most CTL_MAX_OPTS, common/proto.h). */
+#define SPAWN_MAX_ARGS (16 + 2 * CTL_MAX_OPTS)
 
 struct worker_start {
 	const char *path;         /* the worker binary */

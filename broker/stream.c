@@ -173,7 +173,7 @@ format_ok(const char *fmt)
 	return fmt[0] != '-';
 }
 
-/* "k=v\0k=v\0": every entry has a non-empty key, at most SPAWN_MAX_OPTS. */
+/* "k=v\0k=v\0": every entry has a non-empty key, at most CTL_MAX_OPTS. */
 static int
 opts_ok(const char *opts, uint32_t len)
 {
@@ -184,7 +184,7 @@ opts_ok(const char *opts, uint32_t len)
 		const char *eq = memchr(opts + off, '=', n);
 
 		if (n == 0 || eq == NULL || eq == opts + off ||
-		    ++count > SPAWN_MAX_OPTS)
+		    ++count > CTL_MAX_OPTS)
 			return 0;
 		off += (uint32_t)n + 1;
 	}
@@ -234,7 +234,7 @@ validate(const struct ctl_open *req, struct ring_params *p, char *msg,
 	}
 	if (!opts_ok(req->opts, req->opts_len)) {
 		snprintf(msg, cap, "invalid demuxer options (KEY=VALUE, at "
-			 "most %d)", SPAWN_MAX_OPTS);
+			 "most %d)", CTL_MAX_OPTS);
 		return -EINVAL;
 	}
 	if (req->probesize < 0 || req->analyzeduration < 0) {

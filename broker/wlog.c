@@ -15,6 +15,7 @@
 
 #include "log.h"
 #include "shmdemuxd.h"
+#include "utf8.h"
 #include "wlog.h"
 
 #define REPORT_MS 1000u
@@ -31,28 +32,6 @@ struct wlog {
 	uint64_t report_ms;
 };
 
-/* Length of the valid UTF-8 sequence at s (n bytes left), or 0. */
-static size_t
-utf8_len(const unsigned char *s, size_t n)
-{
-	unsigned c = s[0];
-	size_t len = c >= 0xf0 ? 4 : c >= 0xe0 ? 3 : c >= 0xc2 ? 2 : 0;
-	uint32_t cp;
-
-	if (len == 0 || c > 0xf4 || n < len)
-		return 0;
-	cp = c & (0x7fu >> len);
-	for (size_t i = 1; i < len; i++) {
-		if ((s[i] & 0xc0) != 0x80)
-			return 0;
-		cp = cp << 6 | (s[i] & 0x3fu);
-	}
-	if ((len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000) ||
-	    (cp >= 0xd800 && cp <= 0xdfff) || cp > 0x10ffff)
-		return 0;
-	return len;
-}
-
 size_t
 wlog_escape(const char *in, size_t n, char *out, size_t cap)
 {
@@ -61,7 +40,7 @@ wlog_escape(const char *in, size_t n, char *out, size_t cap)
 
 	while (i < n) {
 		unsigned c = s[i];
-		size_t len = c >= 0x80 ? utf8_len(s + i, n - i) : 1;
+		size_t len = c >= 0x80 ? utf8_char_len(in + i, n - i, NULL) : 1;
 
 		if (c == '\\' || (c < 0x80 && (c < 0x20 || c == 0x7f)) ||
 		    len == 0) {

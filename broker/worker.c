@@ -28,6 +28,7 @@
 #include <sanitizer/lsan_interface.h>
 #endif
 
+#include "ffversion.h"
 #include "sandbox.h"
 #include "worker.h"
 #include "worker_abi.h"
@@ -51,15 +52,6 @@ worker_log(const struct worker *w, const char *fmt, ...)
 	vsnprintf(line, sizeof(line), fmt, ap);
 	va_end(ap);
 	fprintf(stderr, "%s\n", line);
-}
-
-uint64_t
-worker_now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
 /* libavformat's messages go to our log pipe one line at a time; the
@@ -758,6 +750,7 @@ main(int argc, char **argv, char **envp)
 
 	if (argc == 2 && strcmp(argv[1], "--version") == 0) {
 		sd_version_print(stdout, "shmdemux-worker");
+		sd_version_print_ffmpeg(stdout);
 		return 0;
 	}
 	if (guard_parent() < 0)

@@ -20,6 +20,7 @@
 
 #include <libavformat/avformat.h>
 
+#include "clock.h"
 #include "ring.h"
 
 /* Set by the SIGTERM handler; the AVIO interrupt callback and the ring wait
@@ -93,8 +94,6 @@ enum {
 /* "shmdemux-worker[stream N]: ..." on stderr. */
 void worker_log(const struct worker *w, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
-
-uint64_t worker_now_ns(void);
 
 /* Wait until fd (if >= 0) is readable or the timeout (NULL: none) passes.
  * The ring's admin channel is watched too: messages that arrive meanwhile

@@ -363,7 +363,7 @@ worker_decode_packet(struct worker *w, const AVPacket *pkt)
 	}
 	if ((ret = drain(w, pkt->stream_index, ctx)) < 0)
 		return ret;
-	atomic_store_explicit(&w->hdr->progress_ns, worker_now_ns(),
+	atomic_store_explicit(&w->hdr->progress_ns, now_ns(),
 			      memory_order_relaxed);
 	return 1;
 }

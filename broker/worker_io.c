@@ -39,7 +39,7 @@ count_input(struct worker *w, ssize_t n)
 			      atomic_load_explicit(&w->hdr->input_bytes,
 						   memory_order_relaxed) +
 			      (uint64_t)n, memory_order_relaxed);
-	atomic_store_explicit(&w->hdr->progress_ns, worker_now_ns(),
+	atomic_store_explicit(&w->hdr->progress_ns, now_ns(),
 			      memory_order_relaxed);
 }
 

@@ -50,7 +50,7 @@ worker_reserve(struct worker *w, uint32_t meta_len, uint64_t payload_len,
 			return -EINTR;
 		/* Waiting on slow consumers is not a hang: keep the
 		 * watchdog's progress clock moving (relaxed: a hint). */
-		atomic_store_explicit(&w->hdr->progress_ns, worker_now_ns(),
+		atomic_store_explicit(&w->hdr->progress_ns, now_ns(),
 				      memory_order_relaxed);
 	}
 }
@@ -108,7 +108,7 @@ pace(struct worker *w, const AVPacket *pkt)
 {
 	const AVStream *st = w->fmt->streams[pkt->stream_index];
 	int64_t ts = pkt->dts != AV_NOPTS_VALUE ? pkt->dts : pkt->pts;
-	int64_t us, ahead, now = (int64_t)worker_now_ns();
+	int64_t us, ahead, now = (int64_t)now_ns();
 	int64_t due_ns;
 
 	if (ts == AV_NOPTS_VALUE)
@@ -127,7 +127,7 @@ pace(struct worker *w, const AVPacket *pkt)
 	/* Consumers see what is already published before we sleep. */
 	ring_flush(w->ring);
 	/* Returns early on SIGTERM; the caller then sees worker_stop. */
-	while ((now = (int64_t)worker_now_ns()) < due_ns) {
+	while ((now = (int64_t)now_ns()) < due_ns) {
 		int64_t wait_ns = due_ns - now < 1000000000 ?
 			due_ns - now : 1000000000;
 		struct timespec left = {
@@ -165,7 +165,7 @@ count_packet(struct worker *w, const AVPacket *pkt)
 	/* The watchdog's clock counts in seconds; a clock read every
 	 * PROGRESS_EVERY packets is plenty (input reads update it too). */
 	if (++w->progress_pkts % PROGRESS_EVERY == 0)
-		atomic_store_explicit(&h->progress_ns, worker_now_ns(),
+		atomic_store_explicit(&h->progress_ns, now_ns(),
 				      memory_order_relaxed);
 }
 

@@ -39,6 +39,15 @@ extern "C" {
 struct AVCodecParameters;
 struct AVPacket;
 
+/* What the library exports: it is built with hidden visibility, and only
+ * the functions declared here with SHMDEMUX_API are seen outside it, in
+ * libshmdemux.so as in libshmdemux.a (tests/test_exported_symbols.sh). */
+#if defined(__GNUC__) || defined(__clang__)
+#define SHMDEMUX_API __attribute__((visibility("default")))
+#else
+#define SHMDEMUX_API
+#endif
+
 typedef struct shmdemux_conn shmdemux_conn;
 typedef struct shmdemux_stream shmdemux_stream;
 
@@ -54,9 +63,11 @@ typedef struct shmdemux_stream shmdemux_stream;
 
 /* The version of the library linked at run time, "MAJOR.MINOR.PATCH";
  * static storage. */
+SHMDEMUX_API
 const char *shmdemux_version(void);
 /* Its ABI version; a program compiled against this header may compare it
  * with SHMDEMUX_ABI_VERSION. */
+SHMDEMUX_API
 int shmdemux_abi_version(void);
 
 /* ---- error codes (negative, below -4096) ---- */
@@ -100,9 +111,11 @@ enum {
 
 /* A static, thread-safe description of any code this library returns:
  * ours, or an errno value (strerror text). Never NULL. */
+SHMDEMUX_API
 const char *shmdemux_strerror(int code);
 /* 1 if code is a terminal status of a stream (SHMDEMUX_EOF ..
  * SHMDEMUX_EUNKNOWN, SHMDEMUX_ESPOOL), else 0. */
+SHMDEMUX_API
 int shmdemux_is_end(int code);
 
 /* ---- connection ---- */
@@ -124,6 +137,7 @@ int shmdemux_is_end(int code);
  * -ENOENT / -ECONNREFUSED (no broker), SHMDEMUX_EUNTRUSTED (another user's
  * socket or directory), -ENAMETOOLONG, -ENOMEM, or another -errno from
  * socket/connect/spawn. */
+SHMDEMUX_API
 int shmdemux_connect(shmdemux_conn **conn, const char *socket_path,
 		     unsigned flags);
 /* One line saying why the calling thread's last shmdemux_connect() (or
@@ -133,23 +147,29 @@ int shmdemux_connect(shmdemux_conn **conn, const char *socket_path,
  * binary not found, or the broker's own error: a pidfile or directory it
  * cannot write, ...); "" otherwise. Thread-local, valid until the thread's
  * next connect. */
+SHMDEMUX_API
 const char *shmdemux_connect_error(void);
 /* Close the connection and free it. NULL-safe; sets *conn to NULL. Streams
  * attached through it are not affected (each has its own connection). */
+SHMDEMUX_API
 void shmdemux_disconnect(shmdemux_conn **conn);
 /* The broker's message for the last request that failed on this
  * connection ("" if none). Owned by conn, valid until its next request. */
+SHMDEMUX_API
 const char *shmdemux_conn_last_error(const shmdemux_conn *conn);
 /* 1 if the shmdemux_connect() that made conn started the broker
  * (SHMDEMUX_CONNECT_AUTOSTART), 0 if the broker was running (since 0.2). */
+SHMDEMUX_API
 int shmdemux_conn_autostarted(const shmdemux_conn *conn);
 /* Ask the broker to stop if nothing would be lost: no stream, no other
  * connection (decided by the broker in one step). A program that started
  * a broker for a request that failed leaves none behind this way. Returns
  * 0 (the broker stops), -EBUSY (in use: it stays), SHMDEMUX_EBROKER
  * (since 0.2). */
+SHMDEMUX_API
 int shmdemux_broker_quit_idle(shmdemux_conn *conn);
 /* The socket path this connection uses. Owned by conn. */
+SHMDEMUX_API
 const char *shmdemux_conn_socket_path(const shmdemux_conn *conn);
 
 /* ---- opening sources ---- */
@@ -179,7 +199,8 @@ struct shmdemux_open_opts {
 	int64_t probesize;         /* bytes; 0 = libavformat default */
 	int64_t analyzeduration;   /* microseconds; 0 = default */
 	const char *const *demux_opts; /* NULL-terminated "key=value" list of
-	                                  demuxer options, or NULL */
+	                                  demuxer options (at most 64), or
+	                                  NULL */
 	int realtime;              /* publish at the media's pace (-re) */
 	int noseek;                /* read a regular file as a byte stream,
 	                              as a pipe is read */
@@ -203,6 +224,7 @@ struct shmdemux_open_opts {
 };
 
 /* Fill opts with the defaults above. */
+SHMDEMUX_API
 void shmdemux_open_opts_init(struct shmdemux_open_opts *opts);
 
 /* Ask the broker to open the file at path (it opens the file itself, so
@@ -212,12 +234,14 @@ void shmdemux_open_opts_init(struct shmdemux_open_opts *opts);
  * shmdemux_conn_last_error(). Returns 0, -EINVAL (strings too long or
  * options too large), -ENAMETOOLONG, SHMDEMUX_EBROKER, or the broker's
  * negative code (e.g. -ENOENT, -EEXIST for a duplicate name). */
+SHMDEMUX_API
 int shmdemux_open_path(shmdemux_conn *conn, const char *path,
 		       const struct shmdemux_open_opts *opts,
 		       uint32_t *stream_id);
 /* Same, reading from fd (pipe, socket, fifo or file), which is passed to
  * the broker with SCM_RIGHTS; the caller keeps its own fd and may close it
  * afterwards. */
+SHMDEMUX_API
 int shmdemux_open_fd(shmdemux_conn *conn, int fd,
 		     const struct shmdemux_open_opts *opts,
 		     uint32_t *stream_id);
@@ -239,6 +263,7 @@ int shmdemux_open_fd(shmdemux_conn *conn, int fd,
  * broker keeps the pipe open, so a producer that dies, or closes conn,
  * mid-stream ends the stream with SHMDEMUX_EINPUT (ls: input-error) once
  * the bytes already pushed are demuxed, never with a clean EOF. */
+SHMDEMUX_API
 int shmdemux_open_push(shmdemux_conn *conn,
 		       const struct shmdemux_open_opts *opts,
 		       uint32_t *stream_id, int *push_fd);
@@ -247,11 +272,13 @@ int shmdemux_open_push(shmdemux_conn *conn,
  * -EPERM (conn is not the stream's producer), -EALREADY (the input has
  * already ended), -ENOENT, or SHMDEMUX_EBROKER. *push_fd is closed in
  * every case. */
+SHMDEMUX_API
 int shmdemux_push_end(shmdemux_conn *conn, uint32_t stream_id,
 		      int *push_fd);
 /* Same, for an input that failed: error is a positive errno value naming
  * why (e.g. EIO; 0 is taken as EIO). The bytes already pushed are still
  * demuxed; the stream then ends with SHMDEMUX_EINPUT. */
+SHMDEMUX_API
 int shmdemux_push_abort(shmdemux_conn *conn, uint32_t stream_id,
 			int *push_fd, int error);
 
@@ -284,9 +311,12 @@ enum {
 };
 
 /* Short lowercase names ("running", "eof", "crashed", ...). Never NULL. */
+SHMDEMUX_API
 const char *shmdemux_state_name(int state);
+SHMDEMUX_API
 const char *shmdemux_end_reason_name(int reason);
 /* The SHMDEMUX_E* code for an end reason (SHMDEMUX_EOF for END_EOF). */
+SHMDEMUX_API
 int shmdemux_end_code(int reason);
 
 struct shmdemux_stream_info {
@@ -341,11 +371,13 @@ enum {
  * valid only during the call. A non-zero return from cb stops the walk
  * (the remaining replies are still drained) and is returned. Returns 0,
  * cb's value, SHMDEMUX_EBROKER, or the broker's code. */
+SHMDEMUX_API
 int shmdemux_list(shmdemux_conn *conn,
 		  int (*cb)(const struct shmdemux_stream_info *info, void *ctx),
 		  void *ctx);
 /* shmdemux_list() with SHMDEMUX_LIST_* flags (since 0.2). -EINVAL for an
  * unknown flag. */
+SHMDEMUX_API
 int shmdemux_list_flags(shmdemux_conn *conn, unsigned flags,
 			int (*cb)(const struct shmdemux_stream_info *info,
 				  void *ctx),
@@ -354,7 +386,9 @@ int shmdemux_list_flags(shmdemux_conn *conn, unsigned flags,
  * sends it SIGKILL (end reason "killed"). The stream is named by id, or by
  * name when name is non-NULL (then id is ignored). Returns 0, -ENOENT if
  * no such stream, SHMDEMUX_EBROKER, or the broker's code. */
+SHMDEMUX_API
 int shmdemux_close_stream(shmdemux_conn *conn, uint32_t id, const char *name);
+SHMDEMUX_API
 int shmdemux_kill_stream(shmdemux_conn *conn, uint32_t id, const char *name);
 
 /* ---- attaching ---- */
@@ -385,12 +419,15 @@ enum {
  * SHMDEMUX_EABI / SHMDEMUX_ECORRUPT (bad ring),
  * SHMDEMUX_EBROKER, or another negative code; the broker's message is in
  * shmdemux_conn_last_error(conn). */
+SHMDEMUX_API
 int shmdemux_attach(shmdemux_conn *conn, uint32_t id, const char *name,
 		    int start, unsigned flags, shmdemux_stream **stream);
 /* Detach and free. NULL-safe; sets *stream to NULL. A held packet view
  * becomes invalid. Frames lent by shmdemux_frame_to_avframe() stay valid:
  * the mapping and the reader slot are kept until the last is freed. */
+SHMDEMUX_API
 void shmdemux_detach(shmdemux_stream **stream);
+SHMDEMUX_API
 uint32_t shmdemux_stream_id(const shmdemux_stream *stream);
 /* A descriptor for poll(2), epoll, libuv, GLib or asyncio, for a stream
  * attached with SHMDEMUX_ATTACH_POLL (else -EINVAL). It is the stream's:
@@ -405,6 +442,7 @@ uint32_t shmdemux_stream_id(const shmdemux_stream *stream);
  * It stays readable once the stream has ended or the broker is gone. The
  * wake costs no thread: the producer writes the stream's wake pipe itself
  * (docs/CLIENT.md, "Poll loops"). */
+SHMDEMUX_API
 int shmdemux_stream_fd(shmdemux_stream *stream);
 
 /* Wait until the stream is at least RUNNING (track table valid) or ENDED.
@@ -415,6 +453,7 @@ int shmdemux_stream_fd(shmdemux_stream *stream);
  * decoders were accepted, and a stream refused (ring too small, no
  * decoder) is ENDED before RUNNING, with the reason in
  * shmdemux_status().message. Call it after opening to learn that. */
+SHMDEMUX_API
 int shmdemux_wait_running(shmdemux_stream *stream, int timeout_ms);
 
 /* ---- tracks ---- */
@@ -481,21 +520,26 @@ struct shmdemux_track {
 /* Number of tracks in the current table (0 before the stream is running).
  * Refreshes the library's copy if the table changed. Never fails: a table
  * that does not validate counts as empty. */
+SHMDEMUX_API
 int shmdemux_track_count(shmdemux_stream *stream);
 /* The current track table generation (even; 0 before the first table). */
+SHMDEMUX_API
 uint32_t shmdemux_track_generation(shmdemux_stream *stream);
 /* Copy track i into *out. Returns 0, -EINVAL (i out of range) or
  * SHMDEMUX_ECORRUPT (the track holds values no demuxer produces, e.g. a
  * pseudo-codec that is not a bitstream, a hardware pixel format, a zero
  * time base: it is refused, and so is every other call about it; its
  * packets still read, as bytes). */
+SHMDEMUX_API
 int shmdemux_get_track(shmdemux_stream *stream, int i,
 		       struct shmdemux_track *out);
 /* The container's format name ("matroska,webm", ...), "" before running.
  * Owned by stream, valid like shmdemux_track.extradata. */
+SHMDEMUX_API
 const char *shmdemux_format_name(shmdemux_stream *stream);
 /* Time base of track i (pts, dts and duration units). Returns 0, -EINVAL
  * or SHMDEMUX_ECORRUPT (as shmdemux_get_track()). */
+SHMDEMUX_API
 int shmdemux_track_time_base(shmdemux_stream *stream, int i, int *num,
 			     int *den);
 /* Fill par (allocated by the caller, e.g. avcodec_parameters_alloc()) with
@@ -509,6 +553,7 @@ int shmdemux_track_time_base(shmdemux_stream *stream, int i, int *num,
  * bitstream to decode: none, or one of libavformat's pseudo-codecs such
  * as mpegts, mpeg4systems, ffmetadata, ffwavesynth, probe), -ENOMEM; on
  * failure par holds no extradata. */
+SHMDEMUX_API
 int shmdemux_track_to_codecpar(shmdemux_stream *stream, int i,
 			       struct AVCodecParameters *par);
 
@@ -574,15 +619,18 @@ struct shmdemux_packet {
  *   SHMDEMUX_ECORRUPT       a record failed validation; it is skipped
  *   SHMDEMUX_EEVICTED, SHMDEMUX_EBROKER, SHMDEMUX_EABI, -EINVAL (observer)
  * On failure *pkt is unspecified and no view is held. */
+SHMDEMUX_API
 int shmdemux_read(shmdemux_stream *stream, struct shmdemux_packet *pkt,
 		  int timeout_ms);
 /* Release the view returned by the last read (optional: the next read does
  * it). Returns 0, or SHMDEMUX_EOVERRUN in live mode if the packet may have
  * been overwritten while it was held (what was read from it is garbage). */
+SHMDEMUX_API
 int shmdemux_release(shmdemux_stream *stream);
 
 /* Copy the payload into buf (cap bytes). Returns the size, or -ENOSPC
  * (nothing copied) when cap is too small. */
+SHMDEMUX_API
 int64_t shmdemux_packet_copy(const struct shmdemux_packet *pkt, void *buf,
 			     size_t cap);
 /* Fill an AVPacket (allocated by the caller, fields unreferenced, e.g.
@@ -593,6 +641,7 @@ int64_t shmdemux_packet_copy(const struct shmdemux_packet *pkt, void *buf,
  * NUL-terminated dictionary, a parameter change that holds the fields
  * its flags name, ...): an entry that fails is left out. Returns 0,
  * -EINVAL (size) or -ENOMEM; on failure out is unreferenced. */
+SHMDEMUX_API
 int shmdemux_packet_to_avpacket(const struct shmdemux_packet *pkt,
 				struct AVPacket *out);
 
@@ -654,6 +703,7 @@ struct AVFrame;
 
 /* The view of the frame the last shmdemux_read() returned SHMDEMUX_FRAME
  * for. Returns 0, or -ENOENT when no frame view is held. */
+SHMDEMUX_API
 int shmdemux_get_frame(shmdemux_stream *stream, struct shmdemux_frame *out);
 /* Most frames lent by shmdemux_frame_to_avframe() alive at once, per
  * attached stream. */
@@ -688,10 +738,12 @@ int shmdemux_get_frame(shmdemux_stream *stream, struct shmdemux_frame *out);
  * lent), -EINVAL (frame not describable), -ENOMEM, or SHMDEMUX_EOVERRUN
  * (live: the frame was overwritten while it was copied). On failure out
  * is unreferenced. */
+SHMDEMUX_API
 int shmdemux_frame_to_avframe(shmdemux_stream *stream, struct AVFrame *out);
 /* Fill out with a copy of frame f's bytes in buffers of out's own
  * (av_frame_get_buffer), so out outlives the view and holds nothing. Returns 0, -EINVAL,
  * -ENOMEM; on failure out is unreferenced. */
+SHMDEMUX_API
 int shmdemux_frame_to_avframe_copy(const struct shmdemux_frame *f,
 				   struct AVFrame *out);
 
@@ -725,6 +777,7 @@ struct shmdemux_status {
 };
 
 /* Snapshot of the stream's state and terminal status. Returns 0. */
+SHMDEMUX_API
 int shmdemux_status(shmdemux_stream *stream, struct shmdemux_status *st);
 
 #ifdef __cplusplus

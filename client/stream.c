@@ -16,6 +16,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "internal.h"
 
 _Static_assert(SHMDEMUX_MAX_SIDE_DATA == SD_MAX_SIDE_DATA, "side data cap");
@@ -59,15 +60,6 @@ struct shmdemux_stream {
 	unsigned nholds;
 	int detached;
 };
-
-static uint64_t
-now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
 
 /* ---- track table ---- */
 

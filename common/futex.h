@@ -17,6 +17,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
+
 /* Sleep while *w == val, at most ms milliseconds (ms >= 0). Returns 0 when
  * woken, -EAGAIN if *w already differed, -ETIMEDOUT, -EINTR. */
 static inline int
@@ -35,20 +37,11 @@ futex_wake(_Atomic uint32_t *w, int n)
 	(void)syscall(SYS_futex, (uint32_t *)w, FUTEX_WAKE, n, NULL, NULL, 0);
 }
 
-static inline uint64_t
-mono_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
 /* Deadline for a timeout in ms: UINT64_MAX for "forever" (ms < 0). */
 static inline uint64_t
 deadline_after(int ms)
 {
-	return ms < 0 ? UINT64_MAX : mono_ns() + (uint64_t)ms * 1000000u;
+	return ms < 0 ? UINT64_MAX : now_ns() + (uint64_t)ms * 1000000u;
 }
 
 /* Length of the next wait slice: at most slice_ms, never past the deadline.
@@ -60,7 +53,7 @@ slice_until(uint64_t deadline, int slice_ms)
 
 	if (deadline == UINT64_MAX)
 		return slice_ms;
-	now = mono_ns();
+	now = now_ns();
 	if (now >= deadline)
 		return 0;
 	left = (deadline - now + 999999u) / 1000000u;

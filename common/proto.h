@@ -53,6 +53,8 @@
 #define CTL_FORMAT_LEN 32
 #define CTL_PATH_LEN   4096
 #define CTL_OPTS_LEN   2048
+#define CTL_MAX_OPTS   64   /* demuxer options ("k=v" entries of
+                               ctl_open.opts) one OPEN may carry */
 #define CTL_MSG_LEN    256
 
 enum ctl_type {

@@ -1092,7 +1092,7 @@ wait_cursors(struct ring *r, uint64_t lo, uint64_t t, uint64_t n,
 	}
 	/* A reserve needs the room (ring_reclaim only takes what is free) */
 	if (r->lag_ms != 0 && r->p_hold_done && !b->reclaim) {
-		now = mono_ns();
+		now = now_ns();
 		cp_note(r, lag_goal(r, t, n), now);
 		if (scan_limit(r, lo, t, SCAN_LAG, now) >= t)
 			return 0;

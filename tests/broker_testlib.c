@@ -382,15 +382,6 @@ tl_broker_stop(struct tl_broker *b)
 	return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
 }
 
-double
-tl_now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
-}
-
 int
 tl_count_fds(pid_t pid)
 {
@@ -621,7 +612,7 @@ tl_consume(const char *sock, uint32_t id, int timeout_ms, tl_rec_fn fn,
 	struct ring_rd v;
 	int fd, fds[2], slot, ret;
 	long n = 0;
-	struct timespec t0, t1;
+	uint64_t t0;
 
 	fd = tl_connect(sock);
 	CHECK(fd >= 0);
@@ -635,13 +626,11 @@ tl_consume(const char *sock, uint32_t id, int timeout_ms, tl_rec_fn fn,
 		ret = ring_attach(r, fds[1], RING_START_OLDEST);
 	close(fds[0]);
 	close(fds[1]);
-	clock_gettime(CLOCK_MONOTONIC, &t0);
+	t0 = now_ns();
 	while (ret == 0) {
 		ret = ring_next(r, &v, 100);
 		if (ret == -EAGAIN) {
-			clock_gettime(CLOCK_MONOTONIC, &t1);
-			if ((t1.tv_sec - t0.tv_sec) * 1000 +
-			    (t1.tv_nsec - t0.tv_nsec) / 1000000 > timeout_ms)
+			if ((int64_t)((now_ns() - t0) / 1000000) > timeout_ms)
 				break;
 			ret = 0;
 			continue;

@@ -11,16 +11,10 @@
 #include <stdlib.h>
 #include <sys/types.h>
 
+#include "check.h"
+#include "clock.h"
 #include "proto.h"
 #include "ring.h"
-
-#define CHECK(cond) do {						\
-		if (!(cond)) {						\
-			fprintf(stderr, "%s:%d: check failed: %s\n",	\
-				__FILE__, __LINE__, #cond);		\
-			exit(1);					\
-		}							\
-	} while (0)
 
 #define TL_MAX_BROKERS 8
 
@@ -85,8 +79,6 @@ int tl_wait_child(pid_t pid, int timeout_ms);
 int tl_children(pid_t pid, pid_t *out, int max);
 /* Open fds of a process. */
 int tl_count_fds(pid_t pid);
-/* CLOCK_MONOTONIC in milliseconds. */
-double tl_now_ms(void);
 
 /* ---- protocol ---- */
 int tl_connect(const char *sock);

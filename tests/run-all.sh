@@ -27,7 +27,7 @@ failed=0
 # The Release build's tests: the core promise (rings, broker, isolation,
 # client, spare worker, decoding), none needing a fault switch (a Release
 # build has none), none of the long campaigns. About two minutes.
-RELEASE_TESTS='^(media_generate|sandbox|worker_alloc|ring_.*|broker_(start|proto|streams|e2e|sigkill)|client_(api|cli)|isolation_(killed|memory|open-failed|whitelist|open-timeout|idle-source|full-ring|evict|consumers|watchdog_rule)|live_(keyframe|overrun)|spare_(handoff|malformed)|decode_frame_hold|frame_pool.*)$'
+RELEASE_TESTS='^(media_generate|sandbox|worker_alloc|ring_.*|broker_(start|proto|streams|e2e|sigkill)|client_(api|cli)|isolation_(killed|memory|open-failed|whitelist|open-timeout|idle-source|full-ring|evict|consumers|watchdog_rule)|live_(keyframe|overrun)|spare_(handoff|malformed)|decode_frame_hold|frame_pool.*|exported_symbols|static_link|broker_links)$'
 
 step() { # LABEL COMMAND...
 	local label=$1 t0=$SECONDS rc

@@ -180,6 +180,15 @@ test_open_fields(void)
 	o.opts_len = 3;
 	CHECK(tl_open(fd, &o, -1, NULL, err, sizeof(err)) == -EINVAL);
 
+	/* one demuxer option more than the protocol allows */
+	tl_open_init(&o, CTL_SRC_PUSH, "", "eof");
+	for (int i = 0; i <= CTL_MAX_OPTS; i++)
+		o.opts_len += (uint32_t)snprintf(o.opts + o.opts_len,
+		    sizeof(o.opts) - o.opts_len, "k%d=v", i) + 1;
+	CHECK(o.opts_len < sizeof(o.opts));
+	CHECK(tl_open(fd, &o, -1, NULL, err, sizeof(err)) == -EINVAL);
+	CHECK(strstr(err, "at most 64") != NULL);
+
 	tl_open_init(&o, CTL_SRC_PUSH, "", "eof");
 	o.probesize = -1;
 	CHECK(tl_open(fd, &o, -1, NULL, err, sizeof(err)) == -EINVAL);
@@ -251,15 +260,6 @@ test_connections(void)
 	for (size_t i = 0; i < sizeof(many) / sizeof(*many); i++)
 		close(many[i]);
 	still_answers();
-}
-
-static uint64_t
-now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
 int

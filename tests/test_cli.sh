@@ -108,6 +108,17 @@ if [ -e "$T/none.sock" ]; then
 fi
 [ $rc -eq 2 ] && grep -q "empty name" "$T/err" ||
 	fail "open --name '': exit $rc, $(cat "$T/err")"
+# more --demux-opt than an OPEN may carry (CTL_MAX_OPTS): refused the same way
+dopts=()
+for i in $(seq 0 64); do dopts+=(--demux-opt "k$i=v"); done
+SHMDEMUX_SOCKET=$T/none.sock "$SD" open "${dopts[@]}" "$T/ref" >/dev/null 2>"$T/err"
+rc=$?
+if [ -e "$T/none.sock" ]; then
+	kill "$(cat "$T/none.sock.pid" 2>/dev/null)" 2>/dev/null
+	fail "open with 65 --demux-opt started a broker"
+fi
+[ $rc -eq 2 ] && grep -q -- "--demux-opt: at most 64" "$T/err" ||
+	fail "open with 65 --demux-opt: exit $rc, $(cat "$T/err")"
 
 # ---- help ----
 "$SD" --help | grep -q "probe" || fail "--help"

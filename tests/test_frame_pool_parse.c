@@ -20,14 +20,12 @@
 
 #include <libavutil/pixfmt.h>
 
+#include "check.h"
 #include "internal.h"
 
 #define POOL_SIZE (256u << 10)
 #define W 64
 #define H 48
-
-#define CHECK(c) do { if (!(c)) { fprintf(stderr, "%s:%d: check failed: " \
-	"%s\n", __FILE__, __LINE__, #c); exit(1); } } while (0)
 
 struct rec {
 	struct sd_frame_meta m;

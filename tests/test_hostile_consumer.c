@@ -60,15 +60,6 @@
 static struct tl_broker b;
 static uint32_t sid;
 
-static uint64_t
-ms_now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
-
 static void
 say(int fd)
 {
@@ -130,10 +121,10 @@ honest(int note, const char *out)
 	if (ret < 0)
 		return 11;
 	say(note);
-	t0 = ms_now();
+	t0 = now_ms();
 	for (;;) {
 		ret = ring_next(r, &v, 100);
-		if (ret == -EAGAIN && ms_now() - t0 < DEADLINE_MS)
+		if (ret == -EAGAIN && now_ms() - t0 < DEADLINE_MS)
 			continue;
 		if (ret != 0)
 			break;
@@ -142,7 +133,7 @@ honest(int note, const char *out)
 	}
 	if (ret != -EPIPE) {
 		fprintf(stderr, "honest consumer: %s after %llu ms\n",
-			strerror(-ret), (unsigned long long)(ms_now() - t0));
+			strerror(-ret), (unsigned long long)(now_ms() - t0));
 		return 12;
 	}
 	f = fopen(out, "w");
@@ -393,11 +384,11 @@ jiggler(int note)
 		return 43;
 	p0 = v.pos;
 	steps = (v.end - v.pos) / 64;
-	t0 = ms_now();
+	t0 = now_ms();
 	while ((ret = ring_next(r, &v, 0)) != -ECONNRESET) {
 		uint64_t on = 64u * ((uint64_t)k++ % steps);
 
-		if (ms_now() - t0 > DEADLINE_MS / 2) {
+		if (now_ms() - t0 > DEADLINE_MS / 2) {
 			fprintf(stderr, "jiggler: never evicted\n");
 			return 44;
 		}
@@ -405,7 +396,7 @@ jiggler(int note)
 		usleep(1000);
 	}
 	fprintf(stderr, "jiggler: evicted %llu ms after it stopped\n",
-		(unsigned long long)(ms_now() - t0));
+		(unsigned long long)(now_ms() - t0));
 	return 0;
 }
 
@@ -603,7 +594,7 @@ main(int argc, char **argv)
 	CHECK(heard(scrib.note));
 	await_producer_waiting(fd);
 	usleep(4 * LAG_MS * 1000);
-	t0 = ms_now();
+	t0 = now_ms();
 	for (int i = 0; i < 2; i++) {
 		snprintf(path[i], sizeof(path[i]), "%s/honest%d.csv", tl_dir(),
 			 i);
@@ -623,7 +614,7 @@ main(int argc, char **argv)
 			fails++;
 		}
 	}
-	took = ms_now() - t0;
+	took = now_ms() - t0;
 	fprintf(stderr, "honest consumers done in %llu ms\n",
 		(unsigned long long)took);
 	CHECK(took < HONEST_MS);

@@ -85,15 +85,6 @@ static const struct fault_case faults[] = {
 	  "ended:exited(3)", 0 },
 };
 
-static uint64_t
-mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
-
 /* ---- a reader thread ---- */
 
 struct reader {
@@ -121,7 +112,7 @@ reader_main(void *arg)
 			break;
 	}
 	r->code = ret;
-	r->end_ms = mono_ms();
+	r->end_ms = now_ms();
 	return NULL;
 }
 
@@ -226,7 +217,7 @@ wait_death(int pfd, int timeout_ms)
 	struct pollfd p = { .fd = pfd, .events = POLLIN };
 
 	CHECK(poll(&p, 1, timeout_ms) == 1);
-	return mono_ms();
+	return now_ms();
 }
 
 static const char *

@@ -408,14 +408,14 @@ lag_consumer(void *arg)
 		TCHECK(ring_next(r, &v, 30000) == 0, "next");
 		ring_release(r, &v);
 	}
-	t0 = mono_ns();
+	t0 = now_ns();
 	p0 = atomic_load(pos);
 	for (;;) {
 		ret = ring_next(r, &v, 0);
 		if (ret == -ECONNRESET)
 			break;
 		TCHECK(ret == 0 || ret == -EAGAIN, "next: %d", ret);
-		t = mono_ns();
+		t = now_ns();
 		TCHECK(t - t0 < 20ull * LAG_MS * 1000000u,
 		       "not evicted after %llu ms",
 		       (unsigned long long)(t - t0) / 1000000u);
@@ -430,7 +430,7 @@ lag_consumer(void *arg)
 			usleep(5000);
 		}
 	}
-	t = mono_ns() - t0;
+	t = now_ns() - t0;
 	printf("%s consumer evicted %llu ms after it stopped\n",
 	       c->misbehave == LAG_JIGGLE ? "jiggling" : "trickling",
 	       (unsigned long long)t / 1000000u);
@@ -577,7 +577,7 @@ wake_consumer(void *arg)
 	TCHECK(tring_map_consumer(c->t, &r) == 0, "map");
 	TCHECK(ring_attach(r, c->page_fd, RING_START_OLDEST) == 0, "attach");
 	while ((ret = ring_next(r, &v, -1)) == 0) {
-		now = mono_ns();
+		now = now_ns();
 		TCHECK(v.meta_len == sizeof(m), "meta");
 		memcpy(&m, v.meta, sizeof(m));
 		if (m.len == WAKE_MEASURE && n < 2 * WAKE_ROUNDS)
@@ -615,7 +615,7 @@ wake_publish(struct ring *r, uint64_t mark)
 	TCHECK(ring_reserve(r, sizeof(m), 8, &w, -1) == 0, "reserve");
 	memset(w.payload, 0, 8);
 	m.len = mark;
-	m.stamp_ns = mono_ns();
+	m.stamp_ns = now_ns();
 	memcpy(w.meta, &m, sizeof(m));
 	TCHECK(ring_publish(r, &w, RING_REC_PACKET, 0) == 0, "publish");
 }

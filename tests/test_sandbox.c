@@ -23,19 +23,10 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "check.h"
 #include "sandbox.h"
 
-static int failures;
 static int32_t *report;
-
-#define CHECK(cond, ...) do { \
-	if (!(cond)) { \
-		fprintf(stderr, "FAIL %s:%d: ", __FILE__, __LINE__); \
-		fprintf(stderr, __VA_ARGS__); \
-		fputc('\n', stderr); \
-		failures++; \
-	} \
-} while (0)
 
 static void *
 thread_main(void *arg)
@@ -287,8 +278,8 @@ expect_exit0(enum what w, const char *name)
 {
 	int st = run(w);
 
-	CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0,
-	      "%s: expected clean exit, got status 0x%x", name, st);
+	EXPECT(WIFEXITED(st) && WEXITSTATUS(st) == 0,
+	       "%s: expected clean exit, got status 0x%x", name, st);
 }
 
 static void
@@ -296,8 +287,8 @@ expect_signal(enum what w, const char *name, int sig)
 {
 	int st = run(w);
 
-	CHECK(WIFSIGNALED(st) && WTERMSIG(st) == sig,
-	      "%s: expected %s, got status 0x%x", name, sigabbrev_np(sig), st);
+	EXPECT(WIFSIGNALED(st) && WTERMSIG(st) == sig,
+	       "%s: expected %s, got status 0x%x", name, sigabbrev_np(sig), st);
 }
 
 static void
@@ -305,10 +296,10 @@ expect_sigsys(enum what w, const char *name, long nr)
 {
 	int st = run(w);
 
-	CHECK(WIFSIGNALED(st) && WTERMSIG(st) == SIGSYS,
-	      "%s: expected SIGSYS, got status 0x%x", name, st);
-	CHECK(*report == nr, "%s: reported syscall %d, expected %ld", name,
-	      *report, nr);
+	EXPECT(WIFSIGNALED(st) && WTERMSIG(st) == SIGSYS,
+	       "%s: expected SIGSYS, got status 0x%x", name, st);
+	EXPECT(*report == nr, "%s: reported syscall %d, expected %ld", name,
+	       *report, nr);
 }
 
 int
@@ -352,7 +343,7 @@ main(void)
 	expect_signal(DO_FSIZE, "write to a regular file (RLIMIT_FSIZE 0)",
 		      SIGXFSZ);
 	munmap(report, 4096);
-	if (failures == 0)
+	if (check_failures == 0)
 		printf("sandbox: all cases passed\n");
-	return failures ? 1 : 0;
+	return check_status();
 }

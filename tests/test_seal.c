@@ -339,7 +339,7 @@ attach_behind_open(const struct tl_broker *b, const char *file, int runs,
 		struct ctl_attached att;
 		struct ctl_open o;
 		char err[CTL_MSG_LEN];
-		double t0 = tl_now_ms();
+		double t0 = (double)now_ns() / 1e6;
 		int fd = tl_connect(b->sock), id, fds[2] = { -1, -1 };
 
 		CHECK(fd >= 0);
@@ -348,7 +348,7 @@ attach_behind_open(const struct tl_broker *b, const char *file, int runs,
 		CHECK(id > 0);
 		CHECK(tl_attach(fd, (uint32_t)id, CTL_ATTACH_OBSERVER, fds,
 				&att) == -1);
-		ms[i] = tl_now_ms() - t0;
+		ms[i] = (double)now_ns() / 1e6 - t0;
 		check_sealed(fds[0], att.data_size, label);
 		/* an observer gets the data segment and no cursor page */
 		CHECK(fds[1] < 0 && att.page_size == 0);
@@ -400,7 +400,7 @@ attach_to_unready(const char *fake, const char *const *args, int push)
 	CHECK(fd >= 0);
 	tl_open_init(&o, push ? CTL_SRC_PUSH : CTL_SRC_PATH,
 		     push ? "" : file, "");
-	t0 = tl_now_ms();
+	t0 = (double)now_ns() / 1e6;
 	id = tl_open(fd, &o, -1, push ? &push_wr : NULL, err, sizeof(err));
 	CHECK(id > 0);
 	leave_waiting(&b, (uint32_t)id);
@@ -417,8 +417,8 @@ attach_to_unready(const char *fake, const char *const *args, int push)
 	close(fds[1]);
 	CHECK(tl_info(b.sock, (uint32_t)id, &info) == 1);
 	printf("%s: ATTACH answered after %.0f ms, sealed; stream %s: %s\n",
-	       fake, tl_now_ms() - t0, sd_end_reason_name(info.end_reason),
-	       info.end_msg);
+	       fake, (double)now_ns() / 1e6 - t0,
+	       sd_end_reason_name(info.end_reason), info.end_msg);
 	if (push_wr >= 0)
 		close(push_wr);
 	close(fd);

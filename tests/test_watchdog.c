@@ -7,10 +7,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "check.h"
 #include "watchdog.h"
-
-#define CHECK(c) do { if (!(c)) { fprintf(stderr, "%s:%d: %s\n", \
-	__FILE__, __LINE__, #c); exit(1); } } while (0)
 
 static int
 run(struct wd *wd, struct wd_sample *s, int ticks, int step_progress)

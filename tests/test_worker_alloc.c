@@ -15,10 +15,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "check.h"
 #include "worker_abi.h"
-
-#define CHECK(c) do { if (!(c)) { fprintf(stderr, "%s:%d: check failed: " \
-	"%s\n", __FILE__, __LINE__, #c); exit(1); } } while (0)
 
 /* The compiler must not fold away allocations whose result it can see,
  * nor refuse arguments that are wrong on purpose (clang rejects an

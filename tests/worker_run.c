@@ -3,7 +3,7 @@
  * the broker: create a memfd ring and its admin channel, start the worker
  * on fds 0/2/3/4 (2: a pipe relayed to our stderr), read every record as a
  * consumer and print each packet as an ffprobe-compatible CSV line
- * (common/pktcsv.h), so the output can be diffed with ffprobe-packets.
+ * (tools/pktcsv.h), so the output can be diffed with ffprobe-packets.
  *
  * usage: worker_run [--worker PATH] [--pipe] [--tracks] FILE
  *                   [-- WORKER-OPTIONS...]
@@ -37,6 +37,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "media.h"
 #include "pktcsv.h"
 #include "ring.h"
@@ -438,7 +439,7 @@ main(int argc, char **argv)
 	struct run r = { .data_fd = -1, .asock = -1, .wsock = -1,
 			 .term_after = -1 };
 	char wbuf[PATH_MAX];
-	struct timespec t0, t1;
+	uint64_t t0, t1;
 	int in, status;
 
 	parse(&r, argc, argv, wbuf, sizeof(wbuf));
@@ -451,14 +452,13 @@ main(int argc, char **argv)
 		close(in);
 		in = p;
 	}
-	clock_gettime(CLOCK_MONOTONIC, &t0);
+	t0 = now_ns();
 	start_worker(&r, in);
 	close(in);
 	read_all(&r);
-	clock_gettime(CLOCK_MONOTONIC, &t1);
+	t1 = now_ns();
 	if (r.count_only) {
-		double s = (double)(t1.tv_sec - t0.tv_sec) +
-			   (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+		double s = (double)(t1 - t0) / 1e9;
 
 		fprintf(stderr, "%" PRIu64 " packets, %" PRIu64 " bytes in "
 			"%.3f s: %.0f packets/s, %.1f MB/s; worker CPU %.0f ms "

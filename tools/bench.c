@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "bench.h"
+#include "ffversion.h"
 #include "version.h"
 
 static const struct {
@@ -36,6 +37,7 @@ main(int argc, char **argv)
 
 	if (argc == 2 && strcmp(argv[1], "--version") == 0) {
 		sd_version_print(stdout, "shmdemux-bench");
+		sd_version_print_ffmpeg(stdout);
 		return 0;
 	}
 	if (argc >= 2)

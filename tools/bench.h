@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <sys/types.h>
 
+#include "clock.h"
 #include "shmdemux.h"
 
 /* argv[0] is the subcommand name. Returns the process exit status. */
@@ -23,7 +24,6 @@ int bench_scale(int argc, char **argv);
 int bench_int_list(const char *s, int *v, int max, int limit);
 
 /* Helpers of bench_demux.c the other file-based benchmarks share. */
-double now_s(void);
 /* Sum of the bytes: reads every byte, as a consumer looking at them. */
 uint64_t touch(const uint8_t *p, size_t n);
 /* The whole regular file in a malloc'd buffer. 0 or -errno. */
@@ -87,19 +87,6 @@ struct bench_broker_conf {
 int bench_broker_run(shmdemux_conn *conn, const struct bench_broker_conf *bc,
 		     struct bench_result *r);
 
-/* What both file benchmarks run against: the file in memory and a
- * connection to a broker. Zero-initialise before bench_env_open(). */
-struct bench_env {
-	uint8_t *buf;
-	size_t len;
-	shmdemux_conn *conn;
-	char dir[64], sock[128];	/* a private broker's, else "" */
-};
-
-/* Reads file, ignores SIGPIPE, quiets libav's log, and connects to
- * *socket; when *socket is NULL, to a private broker it starts (and points
- * *socket at). 0 or a negative code, the failure printed. Call
- * bench_env_close() whatever it returns. */
 /* The two arms of a comparison; ctx is the benchmark's own settings. */
 struct bench_arms {
 	const char *unit;	/* what is counted: "packets", "frames" */
@@ -122,14 +109,36 @@ struct bench_medians {
 	double pair_ratio;
 };
 
-/* runs interleaved pairs of (a) in-process and (b) broker runs over e's
- * bytes; both arms must count the same units and bytes. A line per run
- * unless quiet. Returns 0, or a negative code after a one-line message. */
-int bench_interleave(const struct bench_arms *arms, struct bench_env *e,
-		     const char *file, int runs, int quiet,
-		     struct bench_medians *m);
+/* A whole comparison: reads file into memory, starts the writer, connects
+ * to *socket (when NULL, to a private broker it starts, and points *socket
+ * at it), then runs interleaved pairs of (a) in-process and (b) broker
+ * runs over the file's bytes; both arms must count the same units and
+ * bytes. A line per run unless quiet. Everything it started is stopped
+ * before it returns 0, or a negative code after a one-line message. */
+int bench_compare(const struct bench_arms *arms, const char *file,
+		  const char **socket, int runs, int quiet,
+		  struct bench_medians *m);
 
-int bench_env_open(struct bench_env *e, const char *file, const char **socket);
-void bench_env_close(struct bench_env *e);
+/* ---- bench_demux.c: the in-process arm's input ---- */
+
+struct AVDictionary;
+struct AVFormatContext;
+struct AVIOContext;
+
+/* A libavformat demuxer reading a new pipe that the writer feeds with the
+ * file (the in-process arm of the file benchmarks). */
+struct bench_input {
+	int fd;				/* the pipe's read end, or -1 */
+	int fed;			/* the writer was handed the pipe */
+	struct AVIOContext *pb;
+	struct AVFormatContext *fmt;	/* open, stream info found */
+};
+
+/* Opens *in with opts (NULL: none; see avformat_open_input()). 0 or -1;
+ * call bench_input_close() whatever it returns. */
+int bench_input_open(struct bench_input *in, struct AVDictionary **opts);
+/* Closes the demuxer and the pipe and waits for the writer's feed: 0, or
+ * -1 if the writer failed. */
+int bench_input_close(struct bench_input *in);
 
 #endif

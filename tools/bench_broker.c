@@ -127,7 +127,20 @@ bench_broker_run(shmdemux_conn *conn, const struct bench_broker_conf *bc,
 	return rc;
 }
 
-int
+/* What both file benchmarks run against: the file in memory and a
+ * connection to a broker. Zero-initialise before bench_env_open(). */
+struct bench_env {
+	uint8_t *buf;
+	size_t len;
+	shmdemux_conn *conn;
+	char dir[64], sock[128];	/* a private broker's, else "" */
+};
+
+/* Reads file, ignores SIGPIPE, quiets libav's log, and connects to
+ * *socket; when *socket is NULL, to a private broker it starts (and points
+ * *socket at). 0 or a negative code, the failure printed. Call
+ * bench_env_close() whatever it returns. */
+static int
 bench_env_open(struct bench_env *e, const char *file, const char **socket)
 {
 	int rc;
@@ -163,7 +176,7 @@ bench_env_open(struct bench_env *e, const char *file, const char **socket)
 	return 0;
 }
 
-void
+static void
 bench_env_close(struct bench_env *e)
 {
 	shmdemux_disconnect(&e->conn);
@@ -173,7 +186,9 @@ bench_env_close(struct bench_env *e)
 	free(e->buf);
 }
 
-int
+/* Interleaved pairs of (a) and (b) over e's bytes, their medians into *m
+ * (bench_compare()). */
+static int
 bench_interleave(const struct bench_arms *arms, struct bench_env *e,
 		 const char *file, int runs, int quiet, struct bench_medians *m)
 {
@@ -218,4 +233,17 @@ bench_interleave(const struct bench_arms *arms, struct bench_env *e,
 	m->b_mbs = median(bm, runs);
 	m->pair_ratio = median(pr, runs);
 	return 0;
+}
+
+int
+bench_compare(const struct bench_arms *arms, const char *file,
+	      const char **socket, int runs, int quiet, struct bench_medians *m)
+{
+	struct bench_env e = { 0 };
+	int rc = bench_env_open(&e, file, socket);
+
+	if (rc == 0)
+		rc = bench_interleave(arms, &e, file, runs, quiet, m);
+	bench_env_close(&e);
+	return rc;
 }

@@ -135,50 +135,22 @@ run_inproc(const void *conf, struct bench_result *r)
 {
 	const struct dec_conf *c = conf;
 	AVCodecContext *ctx[64] = { NULL };
-	AVFormatContext *fmt = NULL;
-	AVIOContext *pb = NULL;
-	uint8_t *iobuf = av_malloc(32768);
-	int p[2], rc = -1;
+	struct bench_input in;
+	int rc = -1;
 	double t0;
 
-	if (iobuf == NULL || pipe2(p, O_CLOEXEC) < 0) {
-		av_free(iobuf);
-		return -1;
-	}
 	t0 = now_s();
-	if (writer_feed(p[1]) < 0) {
-		close(p[0]);
-		close(p[1]);
-		av_free(iobuf);
-		return -1;
-	}
-	close(p[1]);
-	pb = avio_alloc_context(iobuf, 32768, 0, &p[0], read_cb, NULL, NULL);
-	fmt = avformat_alloc_context();
-	if (pb == NULL || fmt == NULL) {
-		av_free(iobuf);
-		goto out;
-	}
-	fmt->pb = pb;
-	fmt->flags |= AVFMT_FLAG_CUSTOM_IO;
-	if (avformat_open_input(&fmt, NULL, NULL, NULL) < 0 ||
-	    avformat_find_stream_info(fmt, NULL) < 0 ||
-	    open_decoders(fmt, ctx, c->threads) < 0)
+	if (bench_input_open(&in, NULL) < 0 ||
+	    open_decoders(in.fmt, ctx, c->threads) < 0)
 		goto out;
 	r->count = r->bytes = 0;
-	decode_all(fmt, ctx, r);
+	decode_all(in.fmt, ctx, r);
 	r->secs = now_s() - t0;
 	rc = 0;
 out:
 	for (int i = 0; i < 64; i++)
 		avcodec_free_context(&ctx[i]);
-	avformat_close_input(&fmt);
-	if (pb != NULL) {
-		av_freep(&pb->buffer);
-		avio_context_free(&pb);
-	}
-	close(p[0]);
-	if (writer_wait() < 0)
+	if (bench_input_close(&in) < 0)
 		rc = -1;
 	return rc;
 }
@@ -297,26 +269,18 @@ int
 bench_decode(int argc, char **argv)
 {
 	struct dec_conf c = { .consumers = 1, .runs = 3 };
-	struct bench_env e = { 0 };
 	struct bench_arms arms = {
 		.unit = "frames", .what = "decode",
 		.inproc = run_inproc, .broker = run_broker, .ctx = &c,
 	};
 	struct bench_medians m;
-	int rc;
 
 	if (parse(argc, argv, &c) < 0) {
 		usage(stderr);
 		return 2;
 	}
-	if ((rc = bench_env_open(&e, c.file, &c.socket)) < 0)
-		goto out;
-	if ((rc = bench_interleave(&arms, &e, c.file, c.runs, c.json,
-				   &m)) < 0)
-		goto out;
+	if (bench_compare(&arms, c.file, &c.socket, c.runs, c.json, &m) < 0)
+		return 1;
 	report(&c, &m);
-	rc = 0;
-out:
-	bench_env_close(&e);
-	return rc < 0 ? 1 : 0;
+	return 0;
 }

@@ -28,6 +28,7 @@
 #include <libavutil/mem.h>
 
 #include "bench.h"
+#include "parse_size.h"
 #include "strescape.h"
 #include "shmdemux.h"
 
@@ -39,15 +40,6 @@ struct demux_conf {
 	const char *socket;
 	uint64_t ring_size;
 };
-
-double
-now_s(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 /* Read every byte, as a consumer that looks at the payload would: 32
  * bytes per step into four independent sums, so the loop runs at the speed
@@ -128,45 +120,85 @@ read_cb(void *opaque, uint8_t *buf, int size)
 	return n == 0 ? AVERROR_EOF : (int)n;
 }
 
-static int
-run_inproc(const void *ctx, struct bench_result *r)
+int
+bench_input_open(struct bench_input *in, AVDictionary **opts)
 {
-	AVFormatContext *fmt = NULL;
-	AVIOContext *pb = NULL;
-	AVDictionary *opts = NULL;
-	AVPacket *pkt = av_packet_alloc();
-	uint8_t *iobuf = av_malloc(32768);
-	volatile uint64_t sink = 0;
-	int p[2], rc = -1;
-	double t0;
+	uint8_t *iobuf;
+	int p[2];
 
-	(void)ctx; /* no settings: the worker's defaults */
-	if (pkt == NULL || iobuf == NULL || pipe2(p, O_CLOEXEC) < 0)
-		goto out_nopipe;
-	t0 = now_s();
+	in->fd = -1;
+	in->fed = 0;
+	in->pb = NULL;
+	in->fmt = NULL;
+	if (pipe2(p, O_CLOEXEC) < 0)
+		return -1;
 	if (writer_feed(p[1]) < 0) {
 		close(p[0]);
 		close(p[1]);
-		goto out_nopipe;
+		return -1;
 	}
 	close(p[1]);
-	pb = avio_alloc_context(iobuf, 32768, 0, &p[0], read_cb, NULL, NULL);
-	fmt = avformat_alloc_context();
-	if (pb == NULL || fmt == NULL)
-		goto out;
-	iobuf = NULL; /* owned by pb now */
-	fmt->pb = pb;
-	fmt->flags |= AVFMT_FLAG_CUSTOM_IO;
+	in->fd = p[0];
+	in->fed = 1;
+	if ((iobuf = av_malloc(32768)) == NULL)
+		return -1;
+	in->pb = avio_alloc_context(iobuf, 32768, 0, &in->fd, read_cb, NULL,
+				    NULL);
+	if (in->pb == NULL) {
+		av_free(iobuf);
+		return -1;
+	}
+	if ((in->fmt = avformat_alloc_context()) == NULL)
+		return -1;
+	in->fmt->pb = in->pb;
+	in->fmt->flags |= AVFMT_FLAG_CUSTOM_IO;
+	if (avformat_open_input(&in->fmt, NULL, NULL, opts) < 0 ||
+	    avformat_find_stream_info(in->fmt, NULL) < 0)
+		return -1;
+	return 0;
+}
+
+int
+bench_input_close(struct bench_input *in)
+{
+	int rc = 0;
+
+	avformat_close_input(&in->fmt);
+	if (in->pb != NULL) {
+		av_freep(&in->pb->buffer);
+		avio_context_free(&in->pb);
+	}
+	if (in->fd >= 0)
+		close(in->fd);
+	in->fd = -1;
+	if (in->fed && writer_wait() < 0)
+		rc = -1;
+	in->fed = 0;
+	return rc;
+}
+
+static int
+run_inproc(const void *ctx, struct bench_result *r)
+{
+	struct bench_input in;
+	AVDictionary *opts = NULL;
+	AVPacket *pkt = av_packet_alloc();
+	volatile uint64_t sink = 0;
+	int rc = -1;
+	double t0;
+
+	(void)ctx; /* no settings: the worker's defaults */
+	if (pkt == NULL)
+		return -1;
 	/* the worker's defaults */
 	av_dict_set(&opts, "fflags", "+discardcorrupt+genpts", 0);
 	av_dict_set(&opts, "err_detect", "ignore_err", 0);
 	av_dict_set(&opts, "scan_all_pmts", "1", 0);
-	if (avformat_open_input(&fmt, NULL, NULL, &opts) < 0)
-		goto out;
-	if (avformat_find_stream_info(fmt, NULL) < 0)
+	t0 = now_s();
+	if (bench_input_open(&in, &opts) < 0)
 		goto out;
 	r->count = r->bytes = 0;
-	while (av_read_frame(fmt, pkt) >= 0) {
+	while (av_read_frame(in.fmt, pkt) >= 0) {
 		sink += touch(pkt->data, (size_t)pkt->size);
 		r->count++;
 		r->bytes += (uint64_t)pkt->size;
@@ -175,16 +207,8 @@ run_inproc(const void *ctx, struct bench_result *r)
 	r->secs = now_s() - t0;
 	rc = 0;
 out:
-	avformat_close_input(&fmt);
-	if (pb != NULL) {
-		av_freep(&pb->buffer);
-		avio_context_free(&pb);
-	}
-	close(p[0]);
-	if (writer_wait() < 0)
+	if (bench_input_close(&in) < 0)
 		rc = -1;
-out_nopipe:
-	av_free(iobuf);
 	av_packet_free(&pkt);
 	av_dict_free(&opts);
 	(void)sink;
@@ -338,13 +362,12 @@ bench_demux(int argc, char **argv)
 		{ NULL, 0, NULL, 0 },
 	};
 	struct demux_conf c = { .consumers = 1, .runs = 5 };
-	struct bench_env e = { 0 };
 	struct bench_arms arms = {
 		.unit = "packets", .what = "demux",
 		.inproc = run_inproc, .broker = run_broker, .ctx = &c,
 	};
 	struct bench_medians m;
-	int opt, rc = 1;
+	int opt;
 
 	while ((opt = getopt_long(argc, argv, "h", lo, NULL)) != -1) {
 		switch (opt) {
@@ -352,7 +375,12 @@ bench_demux(int argc, char **argv)
 		case 'r': c.runs = atoi(optarg); break;
 		case 'j': c.json = 1; break;
 		case 's': c.socket = optarg; break;
-		case 'z': c.ring_size = strtoull(optarg, NULL, 0); break;
+		case 'z':
+			if (parse_size(optarg, UINT64_MAX, &c.ring_size) < 0) {
+				usage(stderr);
+				return 2;
+			}
+			break;
 		case 'h': usage(stdout); return 0;
 		default: usage(stderr); return 2;
 		}
@@ -363,11 +391,8 @@ bench_demux(int argc, char **argv)
 		return 2;
 	}
 	c.file = argv[optind];
-	if ((rc = bench_env_open(&e, c.file, &c.socket)) < 0)
-		goto out;
-	if ((rc = bench_interleave(&arms, &e, c.file, c.runs, c.json,
-				   &m)) < 0)
-		goto out;
+	if (bench_compare(&arms, c.file, &c.socket, c.runs, c.json, &m) < 0)
+		return 1;
 	{
 		double ap = m.a_rate, bp = m.b_rate, am = m.a_mbs, bm = m.b_mbs;
 
@@ -391,8 +416,5 @@ bench_demux(int argc, char **argv)
 			       c.consumers > 1 ? "s" : "", c.runs,
 			       m.pair_ratio);
 	}
-	rc = 0;
-out:
-	bench_env_close(&e);
-	return rc < 0 ? 1 : 0;
+	return 0;
 }

@@ -26,6 +26,7 @@
 #include <unistd.h>
 
 #include "bench.h"
+#include "clock.h"
 #include "futex.h"
 #include "ring.h"
 
@@ -46,15 +47,6 @@ struct result {
 	uint64_t ns;
 	uint64_t sum;
 };
-
-static uint64_t
-now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
 
 static int
 bring_create(struct bring *b, uint32_t wait_consumers)

@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "clock.h"
 #include "strescape.h"
 
 struct info_list {
@@ -321,15 +322,6 @@ cmd_ls(int argc, char **argv)
 
 /* ---- top ---- */
 
-static double
-mono_s(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 static const struct shmdemux_stream_info *
 find_id(const struct info_list *l, uint32_t id, int reaped)
 {
@@ -460,11 +452,11 @@ on_top_signal(int sig)
 static int
 top_wait(double secs, int keys)
 {
-	double end = mono_s() + secs, left;
+	double end = now_s() + secs, left;
 	struct pollfd pfd = { .fd = STDIN_FILENO, .events = POLLIN };
 	char ch;
 
-	while (!top_quit && (left = end - mono_s()) > 0) {
+	while (!top_quit && (left = end - now_s()) > 0) {
 		int r = poll(keys ? &pfd : NULL, keys ? 1 : 0,
 			     (int)ceil(left * 1000));
 
@@ -565,7 +557,7 @@ cmd_top(int argc, char **argv)
 	for (long k = 0; iters < 0 || k < iters; k++) {
 		if (k > 0 && !top_wait(delay, keys))
 			break;
-		t_now = mono_s();
+		t_now = now_s();
 		if ((ret = list_streams(conn, all, &now, "top")) != 0)
 			break;
 		top_frame(&now, k > 0 ? &was : NULL, t_now - t_was, batch);

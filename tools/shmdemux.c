@@ -24,7 +24,10 @@
 #include <libavutil/samplefmt.h>
 
 #include "cli.h"
+#include "ffversion.h"
+#include "parse_size.h"
 #include "pktcsv.h"
+#include "proto.h"
 #include "shmdemux.h"
 #include "version.h"
 #include "strescape.h"
@@ -155,34 +158,6 @@ parse_timeout(const char *cmd, const char *arg, int *timeout)
 	if (*end != '\0' || v < -1 || v > INT_MAX)
 		return usage_error(cmd, "--timeout: bad MS");
 	*timeout = (int)v;
-	return 0;
-}
-
-/* Unsigned integer with an optional binary suffix (K, M, G). */
-static int
-parse_size(const char *s, uint64_t max, uint64_t *out)
-{
-	char *end;
-	unsigned long long v;
-	unsigned shift = 0;
-
-	if (*s < '0' || *s > '9')
-		return -1;
-	errno = 0;
-	v = strtoull(s, &end, 10);
-	if (errno != 0)
-		return -1;
-	switch (*end) {
-	case 'k': case 'K': shift = 10; end++; break;
-	case 'm': case 'M': shift = 20; end++; break;
-	case 'g': case 'G': shift = 30; end++; break;
-	default: break;
-	}
-	if (*end == 'i' || *end == 'B')
-		end += (*end == 'i' && end[1] == 'B') ? 2 : 1;
-	if (*end != '\0' || v > (max >> shift))
-		return -1;
-	*out = (uint64_t)v << shift;
 	return 0;
 }
 
@@ -347,6 +322,13 @@ open_option(struct open_args *a, int c, const char *arg)
 	case 'o':
 		if (strchr(arg, '=') == NULL || arg[0] == '=')
 			return usage_error("open ", "--demux-opt: KEY=VALUE");
+		if (a->ndopts >= CTL_MAX_OPTS) { /* the protocol's limit */
+			char what[64];
+
+			snprintf(what, sizeof(what), "--demux-opt: at most %d",
+				 CTL_MAX_OPTS);
+			return usage_error("open ", what);
+		}
 		p = realloc(a->dopts, (a->ndopts + 2) * sizeof(*p));
 		if (p == NULL)
 			return fail("out of memory");
@@ -1258,6 +1240,7 @@ main(int argc, char **argv)
 			return 0;
 		} else if (strcmp(argv[i], "--version") == 0) {
 			sd_version_print(stdout, "shmdemux");
+			sd_version_print_ffmpeg(stdout);
 			printf("libshmdemux %s (ABI %d) linked\n",
 			       shmdemux_version(), shmdemux_abi_version());
 			return 0;
