@@ -32,7 +32,7 @@
 #include <unistd.h>
 
 #include "log.h"
-#include "ring.h"
+#include "ring_admin.h"
 #include "shmdemuxd.h"
 
 #define MAX_BAD_MSGS  16   /* invalid requests tolerated per connection */

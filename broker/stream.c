@@ -29,7 +29,7 @@
 
 #include "log.h"
 #include "pump.h"
-#include "ring.h"
+#include "ring_admin.h"
 #include "shmdemuxd.h"
 #include "spare.h"
 #include "spawn.h"

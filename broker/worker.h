@@ -20,7 +20,7 @@
 
 #include <libavformat/avformat.h>
 
-#include "ring.h"
+#include "ring_producer.h"
 
 /* Set by the SIGTERM handler; the AVIO interrupt callback and the ring wait
  * loops return as soon as they see it. */

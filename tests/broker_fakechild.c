@@ -31,7 +31,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "ring.h"
+#include "ring_producer.h"
 #include "worker_abi.h"
 #include "worker_spare.h"
 

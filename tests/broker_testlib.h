@@ -12,7 +12,9 @@
 #include <sys/types.h>
 
 #include "proto.h"
-#include "ring.h"
+#include "ring_admin.h"
+#include "ring_consumer.h"
+#include "ring_producer.h"
 
 #define CHECK(cond) do {						\
 		if (!(cond)) {						\
