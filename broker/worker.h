@@ -64,7 +64,6 @@ struct worker {
 	int decode_strict;          /* --decode-strict: an error is fatal */
 
 	struct ring *ring;
-	struct ring_hdr *hdr;       /* the producer's writable view */
 	int admin_closed;           /* the broker closed the admin channel */
 	AVFormatContext *fmt;
 	AVIOContext *avio;

@@ -92,12 +92,41 @@ int ring_map(struct ring **out, int data_fd, int admin_fd,
  * clears *r. */
 void ring_unmap(struct ring **r);
 
-/* Header and track table, for reading fields directly (status, counters).
- * For a consumer these point into read-only, untrusted memory: copy a field
- * once, then check it. */
+/* The header, for reading fields the functions below do not cover (the
+ * broker's watchdog and `ls`, tests). For a consumer it is read-only,
+ * untrusted memory: copy a field once, then check it. */
 const struct ring_hdr *ring_hdr(const struct ring *r);
 /* The frame pool area (docs/RING.md) and its size in *size; NULL and 0 when
- * the ring has none. Read-only memory for a consumer, and untrusted. */
-void *ring_pool(const struct ring *r, uint64_t *size);
+ * the ring has none. Read-only, and untrusted for a consumer (the producer
+ * writes it through ring_pool_write()). */
+const void *ring_pool(const struct ring *r, uint64_t *size);
+
+/* The geometry ring_map() validated, as it copied it then (never re-read
+ * from the header, which the producer can rewrite): bytes of record area,
+ * and RING_MODE_LOSSLESS or RING_MODE_LIVE. */
+uint64_t ring_data_size(const struct ring *r);
+uint32_t ring_mode(const struct ring *r);
+
+/* The stream's state (hdr.state, RING_STATE_*), acquire: what was written
+ * before it was stored (the track table, the end fields) is visible. As
+ * written: a consumer must not trust it to be a known state. */
+uint32_t ring_state(const struct ring *r);
+
+/* A snapshot of the header's status and counters, each field copied once:
+ * state as ring_state(); worker_pid and the counters as they are (relaxed:
+ * for display, not a consistent cut); the end fields only when state is
+ * RING_STATE_ENDED (final then), else end_exit_code and end_syscall -1 and
+ * the rest 0. Untrusted on the consumer side like everything the worker can
+ * write: end_msg is NUL-terminated within its field, nothing more. */
+struct ring_status {
+	uint32_t state;
+	uint32_t end_reason;
+	int32_t end_exit_code, end_signal, end_averror, end_syscall;
+	int32_t worker_pid;
+	uint64_t packets, frames, payload_bytes;
+	uint64_t decode_errors, frames_pooled, frames_copied;
+	char end_msg[RING_MSG_LEN];
+};
+void ring_status(const struct ring *r, struct ring_status *st);
 
 #endif

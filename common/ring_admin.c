@@ -390,6 +390,14 @@ ring_set_end(struct ring *r, uint32_t reason, int32_t exit_code, int32_t sig,
 }
 
 void
+ring_set_end_syscall(struct ring *r, int32_t nr)
+{
+	/* Plain store: published by ring_set_end()'s release. */
+	if (r->role == RING_ROLE_ADMIN)
+		r->hdr->end_syscall = nr;
+}
+
+void
 ring_stats(const struct ring *r, struct ring_stats *st)
 {
 	const struct ring_hdr *h = r->hdr;

@@ -60,6 +60,9 @@ int ring_admin_flush(struct ring *r);
  * state RING_STATE_ENDED and wakes every waiter. */
 void ring_set_end(struct ring *r, uint32_t reason, int32_t exit_code,
 		  int32_t sig, int32_t averror, const char *msg);
+/* Replace the worker's word in hdr.end_syscall (its SIGSYS handler's) with
+ * the broker's checked value, before ring_set_end() publishes it. */
+void ring_set_end_syscall(struct ring *r, int32_t nr);
 /* Live counters for `ls`: fill in per-mille of data_size between the oldest
  * retained record and head, attached consumers (the broker's count), total
  * overruns (each consumer's word clamped to the records published). */

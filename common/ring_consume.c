@@ -551,3 +551,28 @@ ring_tracks_size(const struct ring *r)
 {
 	return r->tracks_size;
 }
+
+uint32_t
+ring_tracks_gen(const struct ring *r)
+{
+	const struct ring_tracks *t = (const struct ring_tracks *)r->tracks;
+
+	/* Acquire: pairs with ring_tracks_end's release store. */
+	return atomic_load_explicit(&t->gen, memory_order_acquire);
+}
+
+uint32_t
+ring_wait_state(const struct ring *r, uint32_t min, int timeout_ms)
+{
+	/* Acquire, and before the state: a state stored after this load
+	 * comes with a wake_seq bump (ring_set_state, ring_set_end), so the
+	 * futex call returns at once. */
+	uint32_t w = atomic_load_explicit(&r->hdr->wake_seq,
+					  memory_order_acquire);
+	uint32_t st = ring_state(r);
+
+	if (st >= min || timeout_ms <= 0)
+		return st;
+	futex_wait(&r->hdr->wake_seq, w, timeout_ms);
+	return ring_state(r);
+}

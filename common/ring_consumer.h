@@ -68,5 +68,17 @@ int ring_slot(const struct ring *r);
  * ring_tracks_size() bytes. Returns the generation, or -EBADMSG/-EAGAIN. */
 int64_t ring_tracks_copy(const struct ring *r, void *dst, size_t dst_size);
 size_t ring_tracks_size(const struct ring *r);
+/* The table's generation now (acquire; odd while the producer rewrites
+ * it): when it equals what ring_tracks_copy() returned, the copy is
+ * current. One load, for every record that names a generation. */
+uint32_t ring_tracks_gen(const struct ring *r);
+
+/* Wait for the state (ring_state()) to reach at least min: returns at once
+ * when it has, else sleeps on the consumers' futex word at most timeout_ms
+ * (>= 0) and returns the state then, reached or not. A reader that has not
+ * attached (or waits before reading) does not announce that it sleeps, so
+ * no wake is guaranteed: callers wait in slices and decide on the state
+ * returned. */
+uint32_t ring_wait_state(const struct ring *r, uint32_t min, int timeout_ms);
 
 #endif

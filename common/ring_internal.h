@@ -51,7 +51,8 @@
 enum { PS_FREE = 0, PS_LIVE, PS_EVICTED };
 
 struct pslot {
-	const struct ring_page *pg;  /* read-only mapping while LIVE */
+	const struct ring_page *pg;  /* its page while LIVE (read-only) */
+	void *map;                   /* the same mapping, for munmap */
 	int wfd;                     /* its wake pipe's write end (the ADD's
 	                                second fd) while LIVE, or -1 */
 	uint64_t id;                 /* attach id from the ADD */

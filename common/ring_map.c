@@ -7,6 +7,7 @@
  */
 #include <errno.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 
@@ -121,9 +122,62 @@ ring_hdr(const struct ring *r)
 	return r->hdr;
 }
 
-void *
+const void *
 ring_pool(const struct ring *r, uint64_t *size)
 {
 	*size = r->ps;
 	return r->pool;
+}
+
+uint64_t
+ring_data_size(const struct ring *r)
+{
+	return r->ds;
+}
+
+uint32_t
+ring_mode(const struct ring *r)
+{
+	return r->mode;
+}
+
+uint32_t
+ring_state(const struct ring *r)
+{
+	/* Acquire: pairs with every release store of the state (producer's
+	 * ring_set_state, broker's ring_set_end). */
+	return atomic_load_explicit(&r->hdr->state, memory_order_acquire);
+}
+
+void
+ring_status(const struct ring *r, struct ring_status *st)
+{
+	const struct ring_hdr *h = r->hdr;
+
+	memset(st, 0, sizeof(*st));
+	st->state = ring_state(r);
+	st->worker_pid = h->worker_pid;
+	/* Relaxed: counters for display, written by the producer alone. */
+	st->packets = atomic_load_explicit(&h->packets, memory_order_relaxed);
+	st->frames = atomic_load_explicit(&h->frames, memory_order_relaxed);
+	st->payload_bytes = atomic_load_explicit(&h->payload_bytes,
+						 memory_order_relaxed);
+	st->decode_errors = atomic_load_explicit(&h->decode_errors,
+						 memory_order_relaxed);
+	st->frames_pooled = atomic_load_explicit(&h->frames_pooled,
+						 memory_order_relaxed);
+	st->frames_copied = atomic_load_explicit(&h->frames_copied,
+						 memory_order_relaxed);
+	st->end_exit_code = -1;
+	st->end_syscall = -1;
+	if (st->state != RING_STATE_ENDED)
+		return;
+	/* Final: stored before ENDED, which the acquire above saw. */
+	st->end_reason = h->end_reason;
+	st->end_exit_code = h->end_exit_code;
+	st->end_signal = h->end_signal;
+	st->end_averror = h->end_averror;
+	st->end_syscall = h->end_syscall;
+	memcpy(st->end_msg, h->end_msg, sizeof(st->end_msg) - 1);
+	st->end_msg[sizeof(st->end_msg) - 1] = '\0';
 }

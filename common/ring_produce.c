@@ -130,8 +130,8 @@ void
 ring_prod_free(struct ring *r)
 {
 	for (unsigned i = 0; r->p_slots != NULL && i < r->nslots; i++) {
-		if (r->p_slots[i].pg != NULL)
-			munmap((void *)r->p_slots[i].pg, RING_PAGE_SIZE);
+		if (r->p_slots[i].map != NULL)
+			munmap(r->p_slots[i].map, RING_PAGE_SIZE);
 		close_wfd(&r->p_slots[i].wfd);
 	}
 	free(r->p_slots);
@@ -552,6 +552,83 @@ ring_set_state(struct ring *r, uint32_t state)
 	ring_wake_consumers(r, true);
 }
 
+
+void
+ring_set_worker_pid(struct ring *r, int32_t pid)
+{
+	/* Plain store: published by the next state store (release). */
+	if (r->role == RING_ROLE_PRODUCER)
+		r->hdr->worker_pid = pid;
+}
+
+int32_t *
+ring_syscall_word(struct ring *r)
+{
+	return r->role == RING_ROLE_PRODUCER ? &r->hdr->end_syscall : NULL;
+}
+
+static _Atomic uint64_t *
+counter(struct ring_hdr *h, enum ring_counter c)
+{
+	switch (c) {
+	case RING_CNT_CORRUPT_PACKETS:
+		return &h->corrupt_packets;
+	case RING_CNT_DECODE_ERRORS:
+		return &h->decode_errors;
+	case RING_CNT_FRAMES_POOLED:
+		return &h->frames_pooled;
+	case RING_CNT_FRAMES_COPIED:
+		return &h->frames_copied;
+	case RING_CNT_INPUT_BYTES:
+		return &h->input_bytes;
+	}
+	return NULL;
+}
+
+void
+ring_count(struct ring *r, enum ring_counter c, uint64_t n)
+{
+	_Atomic uint64_t *w;
+
+	if (r->role != RING_ROLE_PRODUCER || (w = counter(r->hdr, c)) == NULL)
+		return;
+	/* Relaxed load + store: an exact increment, the producer being the
+	 * only writer; readers need no ordering with anything else. */
+	atomic_store_explicit(w, atomic_load_explicit(w, memory_order_relaxed) +
+			      n, memory_order_relaxed);
+}
+
+void
+ring_set_progress(struct ring *r, uint64_t ns)
+{
+	/* Relaxed: a hint for the watchdog. */
+	if (r->role == RING_ROLE_PRODUCER)
+		atomic_store_explicit(&r->hdr->progress_ns, ns,
+				      memory_order_relaxed);
+}
+
+void
+ring_set_input_held(struct ring *r, uint64_t bytes)
+{
+	/* Relaxed: a hint for the watchdog. */
+	if (r->role == RING_ROLE_PRODUCER)
+		atomic_store_explicit(&r->hdr->input_held, bytes,
+				      memory_order_relaxed);
+}
+
+void *
+ring_pool_write(struct ring *r, uint64_t *size)
+{
+	*size = r->role == RING_ROLE_PRODUCER ? r->ps : 0;
+	return r->role == RING_ROLE_PRODUCER ? r->pool : NULL;
+}
+
+void *
+ring_segment(struct ring *r, size_t *len)
+{
+	*len = r->role == RING_ROLE_PRODUCER ? r->dlen : 0;
+	return r->role == RING_ROLE_PRODUCER ? r->dmap : NULL;
+}
 
 void
 ring_set_worker_status(struct ring *r, uint32_t reason, int32_t averror,

@@ -30,7 +30,7 @@
  * would SIGBUS us), opened read-only. Mapped read-only: we only read it,
  * and futex waits work on a read-only shared mapping. The fd is closed
  * here whatever happens (a worker has few). */
-static const struct ring_page *
+static void *
 map_page_ro(int fd)
 {
 	struct stat st;
@@ -59,7 +59,7 @@ static void
 adopt(struct ring *r, const struct ring_admin_msg *m, int fd, int wfd)
 {
 	struct pslot *s = &r->p_slots[m->slot];
-	const struct ring_page *pg;
+	void *pg;
 
 	if (s->state != PS_FREE) {
 		close(fd);
@@ -71,6 +71,7 @@ adopt(struct ring *r, const struct ring_admin_msg *m, int fd, int wfd)
 		return;
 	}
 	s->pg = pg;
+	s->map = pg;
 	s->wfd = wfd;
 	s->id = m->id;
 	s->state = PS_LIVE;
@@ -93,7 +94,8 @@ unlive(struct ring *r, unsigned slot)
 			r->p_live[k] = r->p_live[--r->p_nlive];
 			break;
 		}
-	munmap((void *)s->pg, RING_PAGE_SIZE);
+	munmap(s->map, RING_PAGE_SIZE);
+	s->map = NULL;
 	s->pg = NULL;
 	close_wfd(&s->wfd);
 	if (r->p_blocker == (int)slot)
@@ -494,7 +496,7 @@ ring_wait_cursors(struct ring *r, uint64_t lo, uint64_t t, uint64_t n,
 		  struct budget *b)
 {
 	uint64_t deadline = budget_deadline(b);
-	_Atomic uint32_t *word;
+	const _Atomic uint32_t *word;
 	uint64_t goal = t + r->ds / 16, now;
 	uint32_t seq;
 	int ms, blocker;
@@ -520,7 +522,7 @@ ring_wait_cursors(struct ring *r, uint64_t lo, uint64_t t, uint64_t n,
 	blocker = r->p_blocker;
 	if (blocker >= 0) {
 		/* A read-only mapping: futex waits only read the word. */
-		word = (_Atomic uint32_t *)&r->p_slots[blocker].pg->release_seq;
+		word = &r->p_slots[blocker].pg->release_seq;
 		/* Acquire: read the futex word before announcing ourselves,
 		 * so a release that happens after our re-scan changes it and
 		 * the futex call returns at once. */

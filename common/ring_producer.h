@@ -46,7 +46,7 @@ int ring_publish(struct ring *r, struct ring_wr *w, uint16_t type,
 int ring_flush(struct ring *r);
 /* Lossless rings of at least RING_WRAP_EARLY_MIN_RING bytes wrap back to
  * their start from RING_WRAP_EARLY_AT bytes on when every consumer has
- * released it (ring.c, wrap_early; docs/RING.md). */
+ * released it (ring_produce.c, wrap_early; docs/RING.md). */
 #define RING_WRAP_EARLY_AT       (2u << 20)
 #define RING_WRAP_EARLY_MIN_RING (8u << 20)
 #define RING_WRAP_EARLY_RETRY    (256u << 10)
@@ -91,5 +91,38 @@ uint32_t ring_tracks_end(struct ring *r);
 void ring_set_state(struct ring *r, uint32_t state);
 void ring_set_worker_status(struct ring *r, uint32_t reason, int32_t averror,
 			    const char *msg);
+/* The worker's pid, for the header (published by the next state change). */
+void ring_set_worker_pid(struct ring *r, int32_t pid);
+/* Where the worker's SIGSYS handler stores the number of the call the
+ * sandbox refused (hdr.end_syscall): an address, because a signal handler
+ * can do no more than one store. NULL unless the producer. */
+int32_t *ring_syscall_word(struct ring *r);
+
+/* The worker's counters in the header, for `ls`, the watchdog and the
+ * consumers' status (packets, frames and payload bytes are counted by
+ * ring_publish()). The producer is their only writer: each is a relaxed
+ * load and store, no locked instruction. No-ops unless the producer. */
+enum ring_counter {
+	RING_CNT_CORRUPT_PACKETS, /* packets demuxed with the CORRUPT flag */
+	RING_CNT_DECODE_ERRORS,   /* decoder errors (--decode), not fatal */
+	RING_CNT_FRAMES_POOLED,   /* frames published in the frame pool */
+	RING_CNT_FRAMES_COPIED,   /* frames copied into the ring */
+	RING_CNT_INPUT_BYTES,     /* bytes read from the input */
+};
+void ring_count(struct ring *r, enum ring_counter c, uint64_t n);
+/* The watchdog's progress clock (CLOCK_MONOTONIC ns of the last progress)
+ * and the input bytes the worker holds read but not demuxed yet. */
+void ring_set_progress(struct ring *r, uint64_t ns);
+void ring_set_input_held(struct ring *r, uint64_t bytes);
+
+/* The frame pool, writable (ring_pool() is the read-only view): NULL and
+ * 0 unless the producer of a ring that has one. */
+void *ring_pool_write(struct ring *r, uint64_t *size);
+
+/* The whole data segment, writable, *len bytes: for the fault injection
+ * that plays a compromised worker (broker/worker_hostile.c, test builds)
+ * and nothing else; everything else goes through the functions above.
+ * NULL unless the producer. */
+void *ring_segment(struct ring *r, size_t *len);
 
 #endif
