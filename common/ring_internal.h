@@ -166,7 +166,7 @@ struct budget {
 	uint64_t deadline;
 };
 
-/* scan_limit flags */
+/* ring_scan_limit() flags */
 #define SCAN_LAG   1u  /* evict cursors below want past their lag age */
 #define SCAN_QUIET 2u  /* no admin message (every page stays mapped) */
 

@@ -243,7 +243,7 @@ ring_adopted(const struct ring *r)
  * wake_seq? Its sleep_seq holds RING_SLEEPING | the value it read; an
  * older value means it was woken since (or its wait fails at once). The
  * caller's seq_cst fence orders its head or state stores before these
- * loads (see wake_consumers). A consumer with a wake pipe that still
+ * loads (see ring_wake_consumers). A consumer with a wake pipe that still
  * announces an older value did not wait: it announced itself before we
  * adopted it and a state change moved wake_seq on meanwhile (only
  * adopted consumers are poked). Its pipe is poked here; it drops the
