@@ -34,7 +34,7 @@
 #include "ended.h"
 #include "log.h"
 #include "version.h"
-#include "ring.h"
+#include "ring_admin.h"
 #include "shmdemuxd.h"
 
 #define MAX_BAD_MSGS  16   /* invalid requests tolerated per connection */

@@ -32,7 +32,7 @@
 #include "log.h"
 #include "procstat.h"
 #include "pump.h"
-#include "ring.h"
+#include "ring_admin.h"
 #include "shmdemuxd.h"
 #include "spare.h"
 #include "spawn.h"
@@ -764,8 +764,8 @@ set_ended(struct stream *s, const struct worker_end *end)
 	/* Consumers read the call's number from the header: replace the
 	 * worker's word with the checked one (-1 unless ended by SIGSYS);
 	 * ring_set_end() below publishes it with the end. */
-	((struct ring_hdr *)ring_hdr(s->ring))->end_syscall =
-		end->reason == SD_END_SANDBOX ? end->syscall_nr : -1;
+	ring_set_end_syscall(s->ring, end->reason == SD_END_SANDBOX ?
+			     end->syscall_nr : -1);
 	ring_set_end(s->ring, end->reason, end->exit_code, end->sig,
 		     end->averror, end->msg);
 	if (end->reason == SD_END_EOF)

@@ -657,7 +657,8 @@ enter_sandbox(struct worker *w)
 	 * file. Dates in metadata are not part of what we publish. */
 	setenv("TZ", "UTC0", 1);
 	tzset();
-	if (sandbox_enter(&c, &w->hdr->end_syscall, err, sizeof(err)) < 0) {
+	if (sandbox_enter(&c, ring_syscall_word(w->ring), err,
+			  sizeof(err)) < 0) {
 		worker_log(w, "sandbox: %s", err);
 		return finish(w, SD_END_EXITED, 0, err,
 			      WORKER_EXIT_USAGE);
@@ -688,11 +689,8 @@ run(struct worker *w)
 		worker_log(w, "cannot map the ring: %s", strerror(-ret));
 		return WORKER_EXIT_USAGE;
 	}
-	/* The producer's mapping is writable; ring_hdr() is const because
-	 * consumers share it. Counters below are the producer's to write. */
-	w->hdr = (struct ring_hdr *)ring_hdr(w->ring);
-	/* Plain store: ring_set_state() below publishes it (release). */
-	w->hdr->worker_pid = (int32_t)getpid();
+	/* published by ring_set_state() below */
+	ring_set_worker_pid(w->ring, (int32_t)getpid());
 	ring_set_state(w->ring, RING_STATE_OPENING);
 
 	input_name(name, sizeof(name));

@@ -21,7 +21,7 @@
 #include <libavformat/avformat.h>
 
 #include "clock.h"
-#include "ring.h"
+#include "ring_producer.h"
 
 /* Set by the SIGTERM handler; the AVIO interrupt callback and the ring wait
  * loops return as soon as they see it. */
@@ -65,7 +65,6 @@ struct worker {
 	int decode_strict;          /* --decode-strict: an error is fatal */
 
 	struct ring *ring;
-	struct ring_hdr *hdr;       /* the producer's writable view */
 	int admin_closed;           /* the broker closed the admin channel */
 	AVFormatContext *fmt;
 	AVIOContext *avio;

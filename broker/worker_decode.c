@@ -52,18 +52,10 @@ wanted(const struct worker *w, enum AVMediaType t)
 	       (t == AVMEDIA_TYPE_AUDIO && (w->decode & WORKER_DECODE_AUDIO));
 }
 
-/* Relaxed load + store: the worker's main thread is the only writer. */
-static void
-count(_Atomic uint64_t *c)
-{
-	atomic_store_explicit(c, atomic_load_explicit(c, memory_order_relaxed)
-			      + 1, memory_order_relaxed);
-}
-
 static void
 count_error(struct worker *w)
 {
-	count(&w->hdr->decode_errors);
+	ring_count(w->ring, RING_CNT_DECODE_ERRORS, 1);
 }
 
 static int
@@ -244,7 +236,7 @@ publish_pooled(struct worker *w, int track, const AVFrame *f,
 				rec_flags(w, track, f))) < 0)
 		return ret;
 	wpool_published(w->dec->pool, slot, wr.pos + wr.len);
-	count(&w->hdr->frames_pooled);
+	ring_count(w->ring, RING_CNT_FRAMES_POOLED, 1);
 	return 0;
 }
 
@@ -275,7 +267,7 @@ publish_frame(struct worker *w, int track, const AVFrame *f,
 		if (wpool_frame_slot(w->dec->pool, f, pl, nb, &slot) &&
 		    wpool_prepare(w->dec->pool) == 0)
 			return publish_pooled(w, track, f, pl, nb, slot, total);
-		count(&w->hdr->frames_copied);
+		ring_count(w->ring, RING_CNT_FRAMES_COPIED, 1);
 	}
 	meta_len = (uint32_t)(sizeof(m) + nb * sizeof(pl[0]));
 	if ((ret = worker_reserve(w, meta_len, total, &wr)) < 0)
@@ -363,8 +355,7 @@ worker_decode_packet(struct worker *w, const AVPacket *pkt)
 	}
 	if ((ret = drain(w, pkt->stream_index, ctx)) < 0)
 		return ret;
-	atomic_store_explicit(&w->hdr->progress_ns, now_ns(),
-			      memory_order_relaxed);
+	ring_set_progress(w->ring, now_ns());
 	return 1;
 }
 
@@ -416,7 +407,7 @@ frame_estimate(const AVCodecContext *ctx)
 static int
 check_ring(struct worker *w)
 {
-	uint64_t ds = w->hdr->data_size;
+	uint64_t ds = ring_data_size(w->ring);
 
 	for (unsigned i = 0; i < RING_MAX_TRACKS; i++) {
 		const AVCodecContext *ctx = w->dec->ctx[i];

@@ -324,7 +324,8 @@ worker_hostile_script(struct worker *w)
  * say where things are may be among the victims. */
 static struct {
 	int init;
-	uint8_t *base;        /* the data segment */
+	struct ring_hdr *hdr; /* the data segment (ring_segment) */
+	uint8_t *base;        /* the same, as bytes */
 	uint8_t *area;        /* the record area */
 	uint64_t data_size;
 	struct ring_tracks *tracks;
@@ -374,7 +375,7 @@ static unsigned
 records(struct worker *w, uint64_t *pos, unsigned max)
 {
 	uint64_t p = ring_prod_tail(w->ring);
-	uint64_t head = atomic_load_explicit(&w->hdr->head,
+	uint64_t head = atomic_load_explicit(&hs.hdr->head,
 					     memory_order_relaxed);
 	unsigned n = 0, steps = 0;
 
@@ -676,14 +677,18 @@ void
 worker_hostile_corrupt(struct worker *w)
 {
 	unsigned hits;
+	size_t len;
 
 	if (!hs.init) {
 		hs.init = 1;
-		hs.base = (uint8_t *)w->hdr;
-		hs.area = hs.base + w->hdr->data_off;
-		hs.data_size = w->hdr->data_size;
+		/* A compromised worker writes what it likes where it likes:
+		 * the raw segment, not the ring's API. */
+		hs.hdr = ring_segment(w->ring, &len);
+		hs.base = (uint8_t *)hs.hdr;
+		hs.area = hs.base + hs.hdr->data_off;
+		hs.data_size = hs.hdr->data_size;
 		hs.tracks = (struct ring_tracks *)(hs.base +
-						   w->hdr->tracks_off);
+						   hs.hdr->tracks_off);
 		/* one campaign seed, a different stream per stream id */
 		hs.rng = (w->fault_seed + 1) * UINT64_C(0x9e3779b97f4a7c15) ^
 			 ((uint64_t)w->stream_id << 32 | 0x5bd1e995u);

@@ -35,12 +35,8 @@ count_input(struct worker *w, ssize_t n)
 	if (!w->admin_closed && ring_admin_pending(w->ring) &&
 	    ring_admin_poll(w->ring) < 0)
 		w->admin_closed = 1;
-	atomic_store_explicit(&w->hdr->input_bytes,
-			      atomic_load_explicit(&w->hdr->input_bytes,
-						   memory_order_relaxed) +
-			      (uint64_t)n, memory_order_relaxed);
-	atomic_store_explicit(&w->hdr->progress_ns, now_ns(),
-			      memory_order_relaxed);
+	ring_count(w->ring, RING_CNT_INPUT_BYTES, (uint64_t)n);
+	ring_set_progress(w->ring, now_ns());
 }
 
 /* One read(2) of the input. A pipe input is non-blocking
@@ -104,8 +100,7 @@ worker_io_read_fd(struct worker *w, uint8_t *buf, int size)
 	w->ra_off += n;
 	/* Input we hold is input waiting, for the watchdog: the pipe may be
 	 * empty while we sit on its last bytes. Relaxed: a hint. */
-	atomic_store_explicit(&w->hdr->input_held, w->ra_len - w->ra_off,
-			      memory_order_relaxed);
+	ring_set_input_held(w->ring, w->ra_len - w->ra_off);
 	return (int)n;
 }
 

@@ -50,8 +50,7 @@ worker_reserve(struct worker *w, uint32_t meta_len, uint64_t payload_len,
 			return -EINTR;
 		/* Waiting on slow consumers is not a hang: keep the
 		 * watchdog's progress clock moving (relaxed: a hint). */
-		atomic_store_explicit(&w->hdr->progress_ns, now_ns(),
-				      memory_order_relaxed);
+		ring_set_progress(w->ring, now_ns());
 	}
 }
 
@@ -137,36 +136,22 @@ pace(struct worker *w, const AVPacket *pkt)
 
 		/* Waiting for the media's clock is not a hang: keep the
 		 * watchdog's progress clock moving, a second at a time. */
-		atomic_store_explicit(&w->hdr->progress_ns, (uint64_t)now,
-				      memory_order_relaxed);
+		ring_set_progress(w->ring, (uint64_t)now);
 		if (worker_wait(w, -1, &left) < 0)
 			return;
 	}
 }
 
-/* The worker is the counters' only writer: a relaxed load + store is an
- * exact increment without a locked read-modify-write per packet. Readers
- * (ls, watchdog) need no ordering with anything else. */
-static void
-bump(_Atomic uint64_t *c, uint64_t by)
-{
-	atomic_store_explicit(c, atomic_load_explicit(c, memory_order_relaxed) +
-			      by, memory_order_relaxed);
-}
-
 static void
 count_packet(struct worker *w, const AVPacket *pkt)
 {
-	struct ring_hdr *h = w->hdr;
-
 	/* packets and payload_bytes are counted by ring_publish() */
 	if (pkt->flags & AV_PKT_FLAG_CORRUPT)
-		bump(&h->corrupt_packets, 1);
+		ring_count(w->ring, RING_CNT_CORRUPT_PACKETS, 1);
 	/* The watchdog's clock counts in seconds; a clock read every
 	 * PROGRESS_EVERY packets is plenty (input reads update it too). */
 	if (++w->progress_pkts % PROGRESS_EVERY == 0)
-		atomic_store_explicit(&h->progress_ns, now_ns(),
-				      memory_order_relaxed);
+		ring_set_progress(w->ring, now_ns());
 }
 
 static int

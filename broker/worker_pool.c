@@ -71,11 +71,10 @@ wpool_create(struct ring *r, struct frame_pool **out)
 {
 	struct frame_pool *p;
 	uint64_t size;
-	uint8_t *base = ring_pool(r, &size);
+	uint8_t *base = ring_pool_write(r, &size);
 
 	*out = NULL;
-	if (base == NULL || size == 0 ||
-	    ring_hdr(r)->mode != RING_MODE_LOSSLESS)
+	if (base == NULL || size == 0 || ring_mode(r) != RING_MODE_LOSSLESS)
 		return 0;
 	if ((p = calloc(1, sizeof(*p))) == NULL)
 		return -ENOMEM;

@@ -16,7 +16,7 @@
 #include <libavcodec/avcodec.h>
 
 #include "media.h"
-#include "ring.h"
+#include "ring_producer.h"
 
 struct frame_pool;
 

@@ -10,7 +10,7 @@
 #include <bsd/string.h>
 
 #include "proto.h"
-#include "ring.h"
+#include "ring_consumer.h"
 #include "shmdemux.h"
 
 struct shmdemux_conn {

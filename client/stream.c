@@ -6,13 +6,11 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <stddef.h>
-#include <linux/futex.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/stat.h>
-#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -33,9 +31,6 @@ struct shmdemux_stream {
 	int wake_fd;
 	int poll_fd;
 	int live;                   /* RING_MODE_LIVE, fixed at attach */
-	/* our copy of tracks->gen's address, bounds-checked at attach so a
-	 * producer rewriting the header cannot move it */
-	const _Atomic uint32_t *table_gen;
 	/* track table copy, validated; count 0 until one validates */
 	void *tbuf;
 	size_t tbuf_size;
@@ -77,7 +72,7 @@ tracks_refresh(shmdemux_stream *s)
 	int64_t g;
 	int ret;
 
-	if (atomic_load_explicit(s->table_gen, memory_order_acquire) == s->gen)
+	if (ring_tracks_gen(s->ring) == s->gen)
 		return 0;
 	for (int tries = 0; tries < 8; tries++) {
 		g = ring_tracks_copy(s->ring, s->tbuf, s->tbuf_size);
@@ -264,22 +259,11 @@ out:
 	return ret;
 }
 
-/* Pin the address of the table's generation word after checking that the
- * table lies inside the segment we actually mapped. */
+/* Room for our copy of the track table. Where the table lies in the
+ * segment, ring_map() checked against the segment's real size. */
 static int
-pin_table(shmdemux_stream *s, int data_fd)
+alloc_table(shmdemux_stream *s)
 {
-	const struct ring_hdr *h = ring_hdr(s->ring);
-	uint64_t off = h->tracks_off;
-	struct stat sb;
-
-	if (fstat(data_fd, &sb) < 0)
-		return -errno;
-	if (off % 8 != 0 || off > (uint64_t)sb.st_size ||
-	    (uint64_t)sb.st_size - off < sizeof(struct ring_tracks))
-		return SHMDEMUX_ECORRUPT;
-	s->table_gen = &((const struct ring_tracks *)
-	    ((const char *)h + off))->gen;
 	s->tbuf_size = ring_tracks_size(s->ring);
 	if (s->tbuf_size < sizeof(struct ring_tracks))
 		return SHMDEMUX_ECORRUPT;
@@ -367,10 +351,11 @@ map_ring(shmdemux_stream *s, const struct ctl_attached *a,
 	ret = ring_map(&s->ring, fds[0], -1, RING_ROLE_CONSUMER);
 	if (ret < 0)
 		return err_from_ring(ret);
-	ret = pin_table(s, fds[0]);
+	ret = alloc_table(s);
 	if (ret < 0)
 		return ret;
-	s->live = ring_hdr(s->ring)->mode == RING_MODE_LIVE;
+	/* the mode ring_map() validated, which the ring itself goes by */
+	s->live = ring_mode(s->ring) == RING_MODE_LIVE;
 	if (s->flags & SHMDEMUX_ATTACH_OBSERVER)
 		return 0;
 	if (a->slot < 0 || fds[1] < 0)
@@ -490,32 +475,25 @@ shmdemux_stream_fd(shmdemux_stream *s)
 
 /* ---- state ---- */
 
-static uint32_t
-load_state(const shmdemux_stream *s)
-{
-	return atomic_load_explicit(&ring_hdr(s->ring)->state,
-				    memory_order_acquire);
-}
-
-/* The code for an ended stream. The end fields were written before the
- * state's release store of ENDED that load_state() acquired. */
+/* The code for an ended stream (ring_next() said so: the end fields are
+ * final, ring_status() reads them). */
 static int
 end_code(const shmdemux_stream *s)
 {
-	return shmdemux_end_code((int)ring_hdr(s->ring)->end_reason);
+	struct ring_status rs;
+
+	ring_status(s->ring, &rs);
+	return shmdemux_end_code((int)rs.end_reason);
 }
 
 int
 shmdemux_wait_running(shmdemux_stream *s, int timeout_ms)
 {
-	const struct ring_hdr *h = ring_hdr(s->ring);
 	uint64_t deadline = now_ms() + (uint64_t)(timeout_ms < 0 ? 0 : timeout_ms);
+	uint32_t st = ring_state(s->ring);
 
 	for (;;) {
-		uint32_t seq = atomic_load_explicit(&h->wake_seq,
-						    memory_order_acquire);
-		uint32_t st = load_state(s);
-		struct timespec ts = { 0, RING_WAIT_SLICE_MS * 1000000L };
+		int slice = RING_WAIT_SLICE_MS;
 		uint64_t now;
 
 		if (st >= RING_STATE_RUNNING)
@@ -526,48 +504,45 @@ shmdemux_wait_running(shmdemux_stream *s, int timeout_ms)
 		if (timeout_ms >= 0 && now >= deadline)
 			return -ETIMEDOUT;
 		if (timeout_ms >= 0 && deadline - now < RING_WAIT_SLICE_MS)
-			ts.tv_nsec = (long)(deadline - now) * 1000000L;
-		/* A reader cannot announce itself in the read-only header,
-		 * so a wake-up is not guaranteed: the wait is sliced, and
-		 * the state is checked again after each slice. */
-		syscall(SYS_futex, &h->wake_seq, FUTEX_WAIT, seq, &ts, NULL, 0);
+			slice = (int)(deadline - now);
+		/* No wake-up is guaranteed (ring_wait_state): the wait is
+		 * sliced, and the state is checked again after each slice. */
+		st = ring_wait_state(s->ring, RING_STATE_RUNNING, slice);
 	}
 }
 
 int
 shmdemux_status(shmdemux_stream *s, struct shmdemux_status *st)
 {
-	const struct ring_hdr *h = ring_hdr(s->ring);
+	struct ring_status rs;
 
+	ring_status(s->ring, &rs);
 	memset(st, 0, sizeof(*st));
-	st->state = (int)load_state(s);
-	st->worker_pid = h->worker_pid;
-	st->packets = atomic_load_explicit(&h->packets, memory_order_relaxed);
-	st->bytes = atomic_load_explicit(&h->payload_bytes,
-					 memory_order_relaxed);
+	st->state = (int)rs.state;
+	st->worker_pid = rs.worker_pid;
+	st->packets = rs.packets;
+	st->bytes = rs.payload_bytes;
 	st->overruns = ((s->flags & SHMDEMUX_ATTACH_OBSERVER) ? 0 :
 	    ring_overruns(s->ring)) + s->lost_views;
 	st->track_gen = s->gen;
-	st->frames = atomic_load_explicit(&h->frames, memory_order_relaxed);
-	st->decode_errors = atomic_load_explicit(&h->decode_errors,
-						 memory_order_relaxed);
-	st->frames_pooled = atomic_load_explicit(&h->frames_pooled,
-						 memory_order_relaxed);
-	st->frames_copied = atomic_load_explicit(&h->frames_copied,
-						 memory_order_relaxed);
+	st->frames = rs.frames;
+	st->decode_errors = rs.decode_errors;
+	st->frames_pooled = rs.frames_pooled;
+	st->frames_copied = rs.frames_copied;
 	st->side_data_dropped = s->side_data_dropped;
 	st->exit_code = -1;
 	st->syscall = -1;
-	if (st->state != RING_STATE_ENDED)
+	if (rs.state != RING_STATE_ENDED)
 		return 0;
-	st->end_reason = (int)h->end_reason;
+	st->end_reason = (int)rs.end_reason;
 	st->code = shmdemux_end_code(st->end_reason);
-	st->exit_code = h->end_exit_code;
-	st->signal = h->end_signal;
-	st->averror = h->end_averror;
-	st->syscall = h->end_syscall;
+	st->exit_code = rs.end_exit_code;
+	st->signal = rs.end_signal;
+	st->averror = rs.end_averror;
+	st->syscall = rs.end_syscall;
 	/* the worker can write the header too: a string like the others */
-	memcpy(st->message, h->end_msg, sizeof(st->message) - 1);
+	_Static_assert(sizeof(st->message) <= sizeof(rs.end_msg), "message");
+	memcpy(st->message, rs.end_msg, sizeof(st->message) - 1);
 	st->message[sizeof(st->message) - 1] = '\0';
 	valid_string(st->message, sizeof(st->message));
 	return 0;

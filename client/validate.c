@@ -4,9 +4,10 @@
  *
  * The worker parses hostile input and is assumed compromised by it: every
  * byte of its ring, track table and records may be chosen by an attacker.
- * The ring code checks the framing of records (ring.c); this file checks
- * their meaning, by the consumer's own knowledge (its libavcodec's codec
- * descriptors, pixel and sample format tables), never by the worker's word:
+ * The ring code checks the framing of records (common/ring_consume.c);
+ * this file checks their meaning, by the consumer's own knowledge (its
+ * libavcodec's codec descriptors, pixel and sample format tables), never
+ * by the worker's word:
  *
  *  - the track table, on the library's private copy (stable: the worker
  *    cannot change it after the check): structure, then each track;

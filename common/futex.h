@@ -20,13 +20,15 @@
 #include "clock.h"
 
 /* Sleep while *w == val, at most ms milliseconds (ms >= 0). Returns 0 when
- * woken, -EAGAIN if *w already differed, -ETIMEDOUT, -EINTR. */
+ * woken, -EAGAIN if *w already differed, -ETIMEDOUT, -EINTR. A wait only
+ * reads the word: it may lie in a read-only mapping. */
 static inline int
-futex_wait(_Atomic uint32_t *w, uint32_t val, int ms)
+futex_wait(const _Atomic uint32_t *w, uint32_t val, int ms)
 {
 	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
 
-	if (syscall(SYS_futex, (uint32_t *)w, FUTEX_WAIT, val, &ts, NULL, 0) < 0)
+	if (syscall(SYS_futex, (const uint32_t *)w, FUTEX_WAIT, val, &ts, NULL,
+		    0) < 0)
 		return -errno;
 	return 0;
 }

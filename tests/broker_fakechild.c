@@ -31,7 +31,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "ring.h"
+#include "ring_producer.h"
 #include "worker_abi.h"
 #include "worker_spare.h"
 
@@ -113,8 +113,7 @@ behave(struct ring *r, const char *mode)
 		read_all(&bytes, &fnv);
 		/* as the real worker does: what the broker reports for an
 		 * input it does not pump (relaxed: read after we are reaped) */
-		atomic_store_explicit(&((struct ring_hdr *)ring_hdr(r))->input_bytes,
-				      bytes, memory_order_relaxed);
+		ring_count(r, RING_CNT_INPUT_BYTES, bytes);
 		snprintf(msg, sizeof(msg), "bytes=%" PRIu64 " fnv=%016" PRIx64,
 			 bytes, fnv);
 		ring_set_worker_status(r, SD_END_DEMUX_ERROR, -5, msg);

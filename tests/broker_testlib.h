@@ -14,7 +14,9 @@
 #include "check.h"
 #include "clock.h"
 #include "proto.h"
-#include "ring.h"
+#include "ring_admin.h"
+#include "ring_consumer.h"
+#include "ring_producer.h"
 
 #define TL_MAX_BROKERS 8
 

@@ -10,7 +10,9 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-#include "ring.h"
+#include "ring_admin.h"
+#include "ring_consumer.h"
+#include "ring_producer.h"
 
 /* A ring as the broker holds it: the data fd, both ends of the admin
  * channel (ours non-blocking; the producer's end for the producer, which

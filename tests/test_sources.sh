@@ -69,9 +69,19 @@ killed_producer() {
 killed_producer
 
 spool_limit() {
-	local f=$media/h264_aac_moovend.mp4 id why=
-	id=$(shm_cli open --spool-limit 64K - <"$f" 2>"$SHM_TMP/sl.err") || {
-		ko "spool limit: open failed: $(head -c 200 "$SHM_TMP/sl.err")"
+	local f=$media/h264_aac_moovend.mp4 id why= rc
+	# open waits for the probe: the limit is passed then, and open says so
+	shm_cli open --spool-limit 64K - <"$f" >"$SHM_TMP/sl.id" 2>"$SHM_TMP/sl.err"
+	rc=$?
+	if [ $rc -eq 1 ] && [ ! -s "$SHM_TMP/sl.id" ] && shm_one_line "$SHM_TMP/sl.err" &&
+		grep -q "spool limit of 65536 bytes exceeded" "$SHM_TMP/sl.err"; then
+		ok "spool limit 64K: open fails, naming the limit"
+	else
+		ko "spool limit: open exit $rc: $(head -c 200 "$SHM_TMP/sl.err")"
+	fi
+	# --no-wait: the stream's end says it
+	id=$(shm_cli open --no-wait --spool-limit 64K - <"$f" 2>"$SHM_TMP/sl.err") || {
+		ko "spool limit: open --no-wait failed: $(head -c 200 "$SHM_TMP/sl.err")"
 		return
 	}
 	shm_cli dump "$id" --csv >/dev/null 2>"$SHM_TMP/sl.derr" && why="dump exited 0"

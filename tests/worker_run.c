@@ -40,7 +40,8 @@
 #include "clock.h"
 #include "media.h"
 #include "pktcsv.h"
-#include "ring.h"
+#include "ring_admin.h"
+#include "ring_consumer.h"
 #include "worker_abi.h"
 
 #define RUN_RING_SIZE (UINT64_C(64) << 20)

@@ -28,7 +28,9 @@
 #include "bench.h"
 #include "clock.h"
 #include "futex.h"
-#include "ring.h"
+#include "ring_admin.h"
+#include "ring_consumer.h"
+#include "ring_producer.h"
 
 #define RING_BYTES (64u << 20)
 #define LAT_SAMPLES 20000
