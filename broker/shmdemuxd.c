@@ -5,6 +5,10 @@
  * Signals arrive through a signalfd (SIGTERM, SIGINT, SIGHUP blocked;
  * SIGPIPE ignored so a vanished peer is an EPIPE), workers through their
  * pidfds; nothing runs in signal context.
+ *
+ * At ~1,000 lines it still holds the option parsing (with --help and
+ * --check-config) beside the loop; the options are to move to a file of
+ * their own, next to config.c.
  */
 #include <dirent.h>
 #include <errno.h>

@@ -6,6 +6,13 @@
  * decided here, from the worker's wait status, and written once with
  * ring_set_end(); LIST reports the broker's own copy of it, never the
  * worker-writable header fields.
+ *
+ * Why one file of ~1,900 lines: every part here (OPEN's validation and
+ * input set-up, the worker's start and end, ATTACH support, the seal,
+ * the watchdog's sampling, reaping) reads and writes struct stream, which
+ * is private to it. It is to be split by job behind a stream-internal
+ * header: open (validation, inputs, ring objects), life (worker, seal,
+ * watchdog, end) and table (LIST, reaping, history).
  */
 #include <bsd/sys/queue.h>
 #include <errno.h>

@@ -1,6 +1,7 @@
 /*
- * cli.h - what the shmdemux CLI's command files share (tools/shmdemux.c
- * holds these helpers and the command table; each cli_*.c one command).
+ * cli.h - what the shmdemux CLI's command files share (tools/cli.c
+ * holds these helpers and the command table; each cli_*.c a family of
+ * commands).
  *
  * Exit statuses: 0 success, 1 (EXIT_FAILURE) a runtime failure reported
  * by fail() as one line "shmdemux: <cause>", 2 (CLI_EXIT_USAGE) a usage

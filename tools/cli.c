@@ -1,5 +1,9 @@
 /*
- * shmdemux.c - the admin CLI: open, ls, probe, dump, close, kill.
+ * cli.c - the admin CLI `shmdemux`: the command table and the global
+ * options, open, probe, dump, close, kill (ls, top and stats are in
+ * cli_ls.c, cat in cli_cat.c). Over 1,200 lines because dump's four
+ * output formats (human, CSV, JSON, framemd5) live here; they are the
+ * next to move out, to cli_dump.c.
  *
  * Contract (scripts depend on it): exit 0 on success, 1 on a runtime
  * failure with one line "shmdemux: <cause>" on stderr, 2 on a usage error.
