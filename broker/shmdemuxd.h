@@ -93,6 +93,18 @@ extern int broker_stopping; /* set once shutdown has begun */
 /* Shut down as on SIGTERM (after the current batch of events). */
 void broker_request_stop(void);
 
+/* ---- settings (options.c) ---- */
+
+/* Fill conf from the configuration files and the command line (the
+ * socket a service manager passed, if any, is the default socket); prints
+ * and exits 0 for --help, --version and --check-config, exits 2 on an
+ * error. */
+void broker_options(int argc, char **argv, int inherited_fd,
+		    const char *inherited_path);
+/* conf.worker_path: $SHMDEMUX_WORKER, else beside this binary, else the
+ * installed paths. Returns 0 or -errno. */
+int broker_worker_path(void);
+
 /* ---- event loop (shmdemuxd.c) ---- */
 
 struct ev;
