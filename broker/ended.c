@@ -16,6 +16,15 @@ static struct ended hist[BROKER_ENDED_HISTORY];
 static uint64_t last_seq;
 
 void
+ended_info_idle(struct ctl_stream_info *info)
+{
+	info->consumers = 0;
+	info->worker_pid = 0;
+	info->worker_rss = 0;
+	info->lag_bytes = 0;
+}
+
+void
 ended_add(const struct ctl_stream_info *info, uint64_t ended_ms)
 {
 	struct ended *e = &hist[last_seq % BROKER_ENDED_HISTORY];
@@ -23,10 +32,7 @@ ended_add(const struct ctl_stream_info *info, uint64_t ended_ms)
 	e->seq = ++last_seq;
 	e->ended_ms = ended_ms;
 	e->info = *info;
-	e->info.consumers = 0;
-	e->info.worker_pid = 0;
-	e->info.worker_rss = 0;
-	e->info.lag_bytes = 0;
+	ended_info_idle(&e->info);
 	e->info.flags |= CTL_INFO_REAPED;
 }
 

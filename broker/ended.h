@@ -14,6 +14,9 @@
 
 #include "proto.h"
 
+/* What no longer holds once nothing runs or reads: no consumers, no
+ * worker (pid, RSS), no lag; the counters stay as they ended. */
+void ended_info_idle(struct ctl_stream_info *info);
 /* Keep info (the stream's last report; ended_ms its end, now_ms() clock). */
 void ended_add(const struct ctl_stream_info *info, uint64_t ended_ms);
 /* The first entry after sequence number `after` (0: from the oldest),

@@ -1015,14 +1015,15 @@ static void
 on_pidfd(struct ev *ev, uint32_t events)
 {
 	struct stream *s = ev->arg;
+	struct procstat ps;
 	siginfo_t si;
 	int ret;
 
 	(void)events;
 	/* Its CPU time, final now that it has exited and readable until it
 	 * is reaped. */
-	if (s->pid > 0)
-		(void)procstat_read(s->pid, &s->cpu_ms, &(uint64_t){ 0 });
+	if (s->pid > 0 && procstat_read(s->pid, &ps) == 0)
+		s->cpu_ms = ps.cpu_ms;
 	ret = spawn_reap(s->pid, &si);
 	if (ret == 0)
 		return;
@@ -1454,6 +1455,7 @@ track_count(const struct stream *s)
 void
 stream_info(struct stream *s, struct ctl_stream_info *info)
 {
+	struct procstat ps;
 	const struct ring_hdr *h;
 	struct ring_stats st;
 	uint32_t state;
@@ -1494,8 +1496,10 @@ stream_info(struct stream *s, struct ctl_stream_info *info)
 	info->frames = atomic_load_explicit(&h->frames, memory_order_relaxed);
 	info->lag_bytes = st.lag_bytes;
 	info->ring_size = s->ring_size;
-	if (s->pid > 0)
-		(void)procstat_read(s->pid, &s->cpu_ms, &info->worker_rss);
+	if (s->pid > 0 && procstat_read(s->pid, &ps) == 0) {
+		s->cpu_ms = ps.cpu_ms;
+		info->worker_rss = ps.rss_bytes;
+	}
 	info->worker_cpu_ms = s->cpu_ms;
 	stream_times(s, info);
 	snprintf(info->name, sizeof(info->name), "%s", s->name);
@@ -1764,10 +1768,7 @@ static void
 ring_released_info(const struct stream *s, struct ctl_stream_info *info)
 {
 	*info = s->final;
-	info->consumers = 0;
-	info->worker_pid = 0;
-	info->worker_rss = 0;
-	info->lag_bytes = 0;
+	ended_info_idle(info);
 	info->flags |= CTL_INFO_RELEASED;
 	stream_times(s, info);
 }

@@ -50,6 +50,8 @@ int read_cb(void *opaque, uint8_t *buf, int size);
  * directory; stop_broker() ends it and removes the directory. */
 int start_broker(char *dir, size_t dircap, char *sock, size_t sockcap);
 void stop_broker(const char *dir, const char *sock);
+/* The pid in SOCK.pid (a broker's pidfile), or 0. */
+pid_t bench_broker_pid(const char *sock);
 /* Median of v[0..n) (sorts v). */
 double median(double *v, int n);
 

@@ -289,20 +289,27 @@ start_broker(char *dir, size_t dircap, char *sock, size_t sockcap)
 	return 0;
 }
 
-void
-stop_broker(const char *dir, const char *sock)
+pid_t
+bench_broker_pid(const char *sock)
 {
 	char path[PATH_MAX + 8];
-	FILE *f;
 	long pid = 0;
+	FILE *f;
 
 	snprintf(path, sizeof(path), "%s.pid", sock);
-	f = fopen(path, "r");
-	if (f != NULL) {
+	if ((f = fopen(path, "r")) != NULL) {
 		if (fscanf(f, "%ld", &pid) != 1)
 			pid = 0;
 		fclose(f);
 	}
+	return (pid_t)pid;
+}
+
+void
+stop_broker(const char *dir, const char *sock)
+{
+	pid_t pid = bench_broker_pid(sock);
+
 	if (pid > 0) {
 		/* the broker removes its socket and pidfile on exit: wait for
 		 * the process to end through a pidfd (it is not our child) */

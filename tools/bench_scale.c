@@ -26,6 +26,7 @@
 #include <libavformat/avformat.h>
 
 #include "bench.h"
+#include "procstat.h"
 #include "shmdemux.h"
 
 #define SCALE_MAX_STREAMS 4096
@@ -168,7 +169,7 @@ readers_main(const char *sock, int k, int nproc, int n, int cons,
 
 struct broker_cost {
 	int fds;
-	uint64_t rss_kb;        /* VmRSS */
+	uint64_t rss_kb;        /* resident */
 	uint64_t ring_rss_kb;   /* allocated by its memfds (rings) */
 	double cpu_s;           /* itself and its reaped workers */
 };
@@ -234,50 +235,15 @@ memfd_kb(pid_t pid)
 static void
 broker_cost(pid_t pid, struct broker_cost *bc)
 {
-	char path[64], line[1024], *p;
-	unsigned long long v[14];
-	long hz = sysconf(_SC_CLK_TCK);
-	FILE *f;
+	struct procstat ps;
 
 	memset(bc, 0, sizeof(*bc));
 	bc->fds = count_fds(pid);
 	bc->ring_rss_kb = memfd_kb(pid);
-	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
-	if ((f = fopen(path, "r")) != NULL) {
-		while (fgets(line, sizeof(line), f) != NULL)
-			sscanf(line, "VmRSS: %" SCNu64, &bc->rss_kb);
-		fclose(f);
+	if (procstat_read(pid, &ps) == 0) {
+		bc->rss_kb = ps.rss_bytes / 1024;
+		bc->cpu_s = (double)(ps.cpu_ms + ps.children_cpu_ms) / 1000.0;
 	}
-	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
-	if ((f = fopen(path, "r")) == NULL)
-		return;
-	/* after the command name: state, then fields 4..17; utime, stime,
-	 * cutime (its reaped workers'), cstime are 14..17 */
-	if (fgets(line, sizeof(line), f) != NULL &&
-	    (p = strrchr(line, ')')) != NULL && strlen(p) > 4 &&
-	    sscanf(p + 4, "%llu %llu %llu %llu %llu %llu %llu %llu %llu %llu "
-		   "%llu %llu %llu %llu", &v[0], &v[1], &v[2], &v[3], &v[4],
-		   &v[5], &v[6], &v[7], &v[8], &v[9], &v[10], &v[11], &v[12],
-		   &v[13]) == 14 && hz > 0)
-		bc->cpu_s = (double)(v[10] + v[11] + v[12] + v[13]) /
-			(double)hz;
-	fclose(f);
-}
-
-static pid_t
-broker_pid(const char *sock)
-{
-	char path[PATH_MAX];
-	long pid = 0;
-	FILE *f;
-
-	snprintf(path, sizeof(path), "%s.pid", sock);
-	if ((f = fopen(path, "r")) != NULL) {
-		if (fscanf(f, "%ld", &pid) != 1)
-			pid = 0;
-		fclose(f);
-	}
-	return (pid_t)pid;
 }
 
 static double
@@ -352,7 +318,7 @@ run_broker(shmdemux_conn *conn, const char *sock, const char *file, int n,
 {
 	int nproc = n * cons < SCALE_MAX_PROCS ? n * cons : SCALE_MAX_PROCS;
 	int idp[2], rep[2], rc = 0, opened = 0;
-	pid_t kids[SCALE_MAX_PROCS], bpid = broker_pid(sock);
+	pid_t kids[SCALE_MAX_PROCS], bpid = bench_broker_pid(sock);
 	uint32_t *ids = calloc((size_t)n, sizeof(*ids));
 	struct shmdemux_open_opts o;
 	double t0, c0 = children_cpu();

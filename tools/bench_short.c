@@ -276,14 +276,14 @@ arm_run(const struct short_conf *c, int broker, int par, int cons,
 	return rc;
 }
 
+/* The p-quantile of v[0..n), sorted. */
 static double
-pct(double *v, size_t n, double p)
+pct(const double *v, size_t n, double p)
 {
 	size_t i;
 
 	if (n == 0)
 		return 0;
-	median(v, (int)n); /* sorts */
 	i = (size_t)(p * (double)(n - 1) + 0.5);
 	return v[i < n ? i : n - 1];
 }
@@ -335,6 +335,10 @@ combo(const struct short_conf *c, int par, int cons, struct combo_result *cr)
 	cr->clips_b = median(rb, c->rounds);
 	cr->ratio = cr->clips_b / cr->clips_a;
 	cr->pair_ratio = median(pr, c->rounds);
+	if (na > 0)
+		median(lat_a, (int)na); /* sorts */
+	if (nb > 0)
+		median(lat_b, (int)nb);
 	cr->p50_a = pct(lat_a, na, 0.50);
 	cr->p99_a = pct(lat_a, na, 0.99);
 	cr->p50_b = pct(lat_b, nb, 0.50);

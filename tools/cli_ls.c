@@ -664,9 +664,6 @@ static const struct metric stream_metrics[] = {
 static void
 prometheus(const struct info_list *l)
 {
-	static const char *const states[] = {
-		"starting", "opening", "running", "ended",
-	};
 	const size_t nm = sizeof(stream_metrics) / sizeof(stream_metrics[0]);
 	unsigned count[4] = { 0 }, cons = 0;
 	uint64_t rss = 0;
@@ -686,8 +683,8 @@ prometheus(const struct info_list *l)
 	printf("# HELP shmdemux_streams Streams in the broker's table, by "
 	       "state.\n# TYPE shmdemux_streams gauge\n");
 	for (int s = 0; s < 4; s++)
-		printf("shmdemux_streams{state=\"%s\"} %u\n", states[s],
-		       count[s]);
+		printf("shmdemux_streams{state=\"%s\"} %u\n",
+		       shmdemux_state_name(s), count[s]);
 	printf("# HELP shmdemux_consumers Consumers attached, all streams.\n"
 	       "# TYPE shmdemux_consumers gauge\nshmdemux_consumers %u\n",
 	       cons);

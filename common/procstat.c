@@ -1,5 +1,5 @@
 /*
- * procstat.c - a worker's CPU time and resident memory (procstat.h).
+ * procstat.c - a process's CPU time and resident memory (procstat.h).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -12,7 +12,7 @@
 #include "procstat.h"
 
 int
-procstat_read(pid_t pid, uint64_t *cpu_ms, uint64_t *rss_bytes)
+procstat_read(pid_t pid, struct procstat *ps)
 {
 	char path[64], buf[1024], *p, *end;
 	unsigned long long v[22];
@@ -49,8 +49,10 @@ procstat_read(pid_t pid, uint64_t *cpu_ms, uint64_t *rss_bytes)
 	}
 	if (hz <= 0 || page <= 0)
 		return -EINVAL;
-	/* utime is field 14, stime 15, rss (pages) 24 */
-	*cpu_ms = (v[10] + v[11]) * 1000 / (unsigned long long)hz;
-	*rss_bytes = v[20] * (unsigned long long)page;
+	/* utime is field 14, stime 15, cutime 16, cstime 17, rss (pages) 24 */
+	ps->cpu_ms = (v[10] + v[11]) * 1000 / (unsigned long long)hz;
+	ps->children_cpu_ms = (v[12] + v[13]) * 1000 /
+		(unsigned long long)hz;
+	ps->rss_bytes = v[20] * (unsigned long long)page;
 	return 0;
 }
