@@ -69,9 +69,14 @@ usage(FILE *f)
 "                       CLOSE); `ls --all` still shows the last %u\n"
 "  --idle-exit SEC      exit when there have been no streams and no\n"
 "                       connections for SEC seconds (default 0 = never)\n"
-"  --spare-workers 0|1  keep one worker started ahead of time, handed the\n"
-"                       next stream: no exec and library loading on the\n"
-"                       open path (default 1; 0 = one exec per stream)\n"
+"  --worker-start fork|spare|exec\n"
+"                       how a stream gets its worker: fork = from a fork\n"
+"                       server loaded once, no exec nor library loading\n"
+"                       per stream, but every worker shares its address\n"
+"                       layout (default); spare = one worker exec'd ahead\n"
+"                       of time for the next stream; exec = one exec per\n"
+"                       stream, at open (docs/SECURITY.md)\n"
+"  --spare-workers 0|1  the older spelling: 0 = exec, 1 = spare\n"
 "  --log-level LEVEL    error, warning, info (default) or debug\n"
 "  --syslog             with --daemon: once the socket listens, log to\n"
 "                       syslog and let go of stderr (whatever it is); the\n"
@@ -122,6 +127,11 @@ parse_uint(const char *s, unsigned long max, unsigned long *out)
 
 /* The command line with the configuration files' settings in front. */
 static struct config_args cfg;
+
+static const char *const start_modes[BROKER_START_COUNT] = {
+	[BROKER_START_EXEC] = "exec", [BROKER_START_SPARE] = "spare",
+	[BROKER_START_FORK] = "fork",
+};
 
 static void __attribute__((noreturn))
 bad_option(const char *fmt, const char *arg)
@@ -211,7 +221,7 @@ print_config(FILE *f, const char *level)
 			conf.retain_ended_s);
 	fprintf(f, "syslog = %s\n", conf.syslog_detached ? "yes" : "no");
 	fprintf(f, "idle-exit = %u\n", conf.idle_exit_s);
-	fprintf(f, "spare-workers = %u\n", conf.spare_workers);
+	fprintf(f, "worker-start = %s\n", start_modes[conf.worker_start]);
 	fprintf(f, "log-level = %s\n", level);
 }
 
@@ -222,7 +232,8 @@ broker_options(int argc, char **argv, int inherited_fd,
 	enum { O_SOCKET = 256, O_DAEMON, O_PIDFILE, O_RING, O_MAXC, O_LAG,
 	       O_IDLE, O_HELP, O_VERSION, O_MEM, O_WATCHDOG, O_OPEN_TIMEOUT,
 	       O_SPARE, O_POOL, O_REPLY_TIMEOUT, O_KEEP_ENDED, O_LOG_LEVEL,
-	       O_CONFIG, O_RETAIN, O_SYSLOG, O_NO_CONFIG, O_CHECK_CONFIG };
+	       O_CONFIG, O_RETAIN, O_SYSLOG, O_NO_CONFIG, O_CHECK_CONFIG,
+	       O_WSTART };
 	static const char *const not_in_files[] = {
 		"help", "version", "config", "no-config", "check-config", NULL,
 	};
@@ -246,6 +257,7 @@ broker_options(int argc, char **argv, int inherited_fd,
 		{ "keep-ended", required_argument, NULL, O_KEEP_ENDED },
 		{ "retain-ended", required_argument, NULL, O_RETAIN },
 		{ "syslog", no_argument, NULL, O_SYSLOG },
+		{ "worker-start", required_argument, NULL, O_WSTART },
 		{ "spare-workers", required_argument, NULL, O_SPARE },
 		{ "log-level", required_argument, NULL, O_LOG_LEVEL },
 		{ "config", required_argument, NULL, O_CONFIG },
@@ -271,7 +283,7 @@ broker_options(int argc, char **argv, int inherited_fd,
 	conf.reply_timeout_ms = 10000;
 	conf.keep_ended_ms = 30000;
 	conf.retain_ended_s = 300;
-	conf.spare_workers = 1;
+	conf.worker_start = BROKER_START_FORK;
 	conf.log_level = LOG_LVL_INFO;
 	if (config_load(&cfg, argc, argv, opts, not_in_files, msg,
 			sizeof(msg)) < 0) {
@@ -352,7 +364,17 @@ broker_options(int argc, char **argv, int inherited_fd,
 		case O_SPARE:
 			if (parse_uint(optarg, 1, &v) < 0)
 				bad_option("invalid --spare-workers: %s", optarg);
-			conf.spare_workers = (unsigned)v;
+			conf.worker_start = v ? BROKER_START_SPARE :
+				BROKER_START_EXEC;
+			break;
+		case O_WSTART:
+			for (w = 0; w < BROKER_START_COUNT; w++)
+				if (strcmp(optarg, start_modes[w]) == 0)
+					break;
+			if (w == BROKER_START_COUNT)
+				bad_option("invalid --worker-start: %s "
+					   "(fork, spare or exec)", optarg);
+			conf.worker_start = (unsigned)w;
 			break;
 		case O_LOG_LEVEL:
 			for (c = 0; c < (int)(sizeof(levels) / sizeof(levels[0]));

@@ -53,6 +53,14 @@
 #define BROKER_MAX_RING    (UINT64_C(4) << 30) /* 4 GiB per stream */
 #define BROKER_STOP_GRACE_MS 2000u  /* CLOSE: SIGTERM, then SIGKILL */
 #define BROKER_RETAIN_FOREVER UINT32_MAX
+
+/* conf.worker_start: how a stream's worker starts (spare.h) */
+enum {
+	BROKER_START_EXEC,    /* fork + exec at open */
+	BROKER_START_SPARE,   /* one worker exec'd ahead, taken at open */
+	BROKER_START_FORK,    /* a child of the loaded fork server */
+	BROKER_START_COUNT,
+};
 /* Streams gone from the table that LIST with CTL_LIST_ENDED still reports
  * (ls --all), the latest first out: a fixed cost, ~600 bytes each. */
 #define BROKER_ENDED_HISTORY 64u
@@ -81,7 +89,7 @@ struct broker_conf {
 	                              BROKER_RETAIN_FOREVER = until CLOSE) */
 	unsigned nofile;           /* RLIMIT_NOFILE (soft), after raising it */
 	unsigned idle_exit_s;      /* 0 = never */
-	unsigned spare_workers;    /* 0 or 1 pre-started workers (spare.h) */
+	unsigned worker_start;     /* BROKER_START_* (spare.h) */
 	int daemonize;
 	int syslog_detached;  /* --syslog: once detached, log to syslog and
 	                         let go of stderr, whatever it is */

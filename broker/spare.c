@@ -1,13 +1,23 @@
 /*
- * spare.c - the pre-started worker (spare.h, worker_abi.h spare mode).
+ * spare.c - the worker started ahead of time (spare.h, worker_abi.h):
+ * a spare, or a fork server.
  *
- * One spare at a time: its pid, a pidfd in the loop (an idle death is
- * noticed and reaped like a stream's worker), and the broker's end of the
- * socketpair, non-blocking so a handoff never waits. A handoff sets the
- * spare's scheduling group back from SPARE_GROUP_NICE to 0, then sends the
- * argv spawn_args() builds for spawn_worker() plus the four fds in one
- * message; from then on the pid is the stream's, and the spare's own
- * pidfd and socket are dropped.
+ * One at a time: its pid, a pidfd in the loop (an idle death is noticed
+ * and reaped like a stream's worker), and the broker's end of the
+ * socketpair, non-blocking so a handoff never waits on a send. An
+ * assignment is the argv spawn_args() builds for spawn_worker() plus the
+ * five fds in one message, the fifth the write end of a new log pipe,
+ * the stream's.
+ *
+ * A spare's scheduling group goes back from SPARE_GROUP_NICE to 0 before
+ * its handoff; from then on its pid is the stream's, and its own pidfd,
+ * socket and log are dropped. A fork server loads at the normal priority
+ * and says when it is loaded (until then a stream starts with
+ * spawn_worker()); for each stream it answers with the pid of the child it made, which the
+ * broker takes only if waitid() agrees the process is its own child: the
+ * broker then reaps and reports it as any other worker. The broker waits
+ * for that answer (FORK_SERVER_ANSWER_MS at most, a clone's time in
+ * practice) rather than take the next request first.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -33,10 +43,13 @@ _Static_assert(SPAWN_MAX_ARGS <= WORKER_ASSIGN_MAX_ARGC,
 	       "a worker's argv must fit an assignment");
 
 static struct {
-	pid_t pid;             /* 0: no spare */
+	pid_t pid;             /* 0: none */
 	int sock;              /* our end of its socketpair */
-	struct wlog *log;      /* its stderr; goes to its stream */
+	int fork;              /* a fork server, not a spare */
+	int loaded;            /* a fork server that said so */
+	struct wlog *log;      /* its own stderr */
 	struct ev pid_ev;      /* its pidfd */
+	struct ev sock_ev;     /* a fork server's socket, until loaded */
 	struct ev retry_ev;    /* backoff timerfd */
 	int start_queued;      /* a start is deferred or the timer armed */
 	int stopped;           /* shutdown: no more spares */
@@ -45,10 +58,17 @@ static struct {
 } sp = {
 	.sock = -1,
 	.pid_ev = { .fd = -1 },
+	.sock_ev = { .fd = -1 },
 	.retry_ev = { .fd = -1 },
 };
 
 static void schedule_start(void);
+
+static const char *
+what(void)
+{
+	return sp.fork ? "fork server" : "spare worker";
+}
 
 /* Forget the spare (already reaped or handed off, with its log). */
 static void
@@ -58,12 +78,14 @@ drop(void)
 
 	wlog_finish(&sp.log);
 	ev_del(&sp.pid_ev);
+	ev_del(&sp.sock_ev);
 	if (pfd >= 0)
 		close(pfd);
 	if (sp.sock >= 0)
 		close(sp.sock);
 	sp.sock = -1;
 	sp.pid = 0;
+	sp.loaded = 0;
 }
 
 /* A dead spare: log how it ended, count the failure, plan a new one. */
@@ -73,10 +95,10 @@ spare_died(const siginfo_t *si)
 	if (now_ms() - sp.started_ms >= SPARE_BACKOFF_MAX_MS)
 		sp.failures = 0; /* it lived long enough: not a loop */
 	if (si->si_code == CLD_EXITED)
-		log_warnx("spare worker %d exited with status %d while idle",
+		log_warnx("%s %d exited with status %d while idle", what(),
 			  (int)sp.pid, si->si_status);
 	else
-		log_warnx("spare worker %d killed by signal %d while idle",
+		log_warnx("%s %d killed by signal %d while idle", what(),
 			  (int)sp.pid, si->si_status);
 	drop();
 	sp.failures++;
@@ -95,7 +117,7 @@ on_spare_pidfd(struct ev *ev, uint32_t events)
 	if (ret == 0)
 		return;
 	if (ret < 0) {
-		log_errno(LOG_LVL_ERROR, ret, "spare worker %d: waitid",
+		log_errno(LOG_LVL_ERROR, ret, "%s %d: waitid", what(),
 			  (int)sp.pid);
 		si.si_code = CLD_KILLED;
 		si.si_status = SIGKILL;
@@ -103,16 +125,83 @@ on_spare_pidfd(struct ev *ev, uint32_t events)
 	spare_died(&si);
 }
 
+static void discard(void);
+static void fail(void);
+
+/* pid's scheduling group is seen at a nice value other than 0. */
 static int
-watch(pid_t pid)
+still_lowered(pid_t pid)
+{
+	int nice;
+
+	return autogroup_get(pid, &nice) == 0 && nice != 0;
+}
+
+/* Back to a normal share. No autogroups, or a /proc we cannot write: it
+ * was never lowered. Only one seen left below the normal share is
+ * dropped (-errno). */
+static int
+restore_priority(void)
+{
+	int ret = autogroup_set(sp.pid, 0);
+
+	if (ret < 0 && ret != -ENOENT && still_lowered(sp.pid)) {
+		log_errno(LOG_LVL_WARN, ret, "%s %d: cannot restore its "
+			  "priority", what(), (int)sp.pid);
+		fail();
+		return ret;
+	}
+	return 0;
+}
+
+/* The fork server's first word: loaded. Anything else on its socket
+ * between streams is a fault. */
+static void
+on_server_msg(struct ev *ev, uint32_t events)
+{
+	struct worker_assign_reply r;
+	ssize_t n;
+
+	(void)ev;
+	(void)events;
+	n = recv(sp.sock, &r, sizeof(r), MSG_DONTWAIT | MSG_TRUNC);
+	if (n < 0 && (errno == EAGAIN || errno == EINTR))
+		return;
+	if (n == 0) {
+		/* exiting: its pidfd tells the rest */
+		ev_del(&sp.sock_ev);
+		return;
+	}
+	if (n != (ssize_t)sizeof(r) || r.magic != WORKER_ASSIGN_MAGIC ||
+	    r.pid != 0 || sp.loaded) {
+		log_warnx("fork server %d: unexpected message", (int)sp.pid);
+		fail();
+		return;
+	}
+	sp.loaded = 1;
+	ev_del(&sp.sock_ev);
+	log_debug("fork server %d loaded", (int)sp.pid);
+}
+
+static int
+watch(pid_t pid, int sock)
 {
 	int pfd = spawn_pidfd(pid), ret;
 
 	if (pfd < 0)
 		return pfd;
 	ret = ev_add(&sp.pid_ev, pfd, EPOLLIN, on_spare_pidfd, NULL);
-	if (ret < 0)
+	if (ret < 0) {
 		close(pfd);
+		return ret;
+	}
+	if (sp.fork) {
+		ret = ev_add(&sp.sock_ev, sock, EPOLLIN, on_server_msg, NULL);
+		if (ret < 0) {
+			ev_del(&sp.pid_ev);
+			close(pfd);
+		}
+	}
 	return ret;
 }
 
@@ -123,6 +212,7 @@ start(void)
 	char prefix[WLOG_PREFIX_MAX];
 	pid_t pid;
 
+	sp.fork = conf.worker_start == BROKER_START_FORK;
 	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
 		return -errno;
 	/* Ours only: O_NONBLOCK on the spare's end would be shared with
@@ -132,20 +222,25 @@ start(void)
 		ret = -errno;
 		goto out;
 	}
-	pid = spawn_spare(conf.worker_path, sv[1], lp[1]);
+	pid = spawn_spare(conf.worker_path, sp.fork ? "--fork-server" :
+			  "--spare", sv[1], lp[1]);
 	if (pid < 0) {
 		ret = (int)pid;
 		goto out;
 	}
-	snprintf(prefix, sizeof(prefix), "spare worker %d: ", (int)pid);
+	snprintf(prefix, sizeof(prefix), "%s %d: ", what(), (int)pid);
 	sp.log = wlog_start(lp[0], prefix);
 	lp[0] = -1; /* taken over */
-	/* Lowered once it has exec'd, not by the child before: spawn_spare
-	 * waits for the exec, which a lowered child on a busy machine could
-	 * hold up. Its loading runs at the normal share only for the moment
-	 * between. No autogroups: it is never lowered (spare_take). */
-	(void)autogroup_set(pid, SPARE_GROUP_NICE);
-	ret = watch(pid);
+	/* A spare is lowered once it has exec'd, not by the child before:
+	 * spawn_spare waits for the exec, which a lowered child on a busy
+	 * machine could hold up. Its loading runs at the normal share only
+	 * for the moment between. No autogroups: it is never lowered
+	 * (restore_priority). A fork server loads once, at the normal share:
+	 * lowered, a machine kept busy by exec'd workers would starve it and
+	 * every stream would be exec'd. */
+	if (!sp.fork)
+		(void)autogroup_set(pid, SPARE_GROUP_NICE);
+	ret = watch(pid, sv[0]);
 	if (ret < 0) {
 		kill(pid, SIGKILL);
 		while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
@@ -157,7 +252,7 @@ start(void)
 	sp.sock = sv[0];
 	sv[0] = -1;
 	sp.started_ms = now_ms();
-	log_debug("spare worker %d started", (int)pid);
+	log_debug("%s %d started", what(), (int)pid);
 out:
 	if (sv[0] >= 0)
 		close(sv[0]);
@@ -194,7 +289,7 @@ start_now(void *arg)
 		return;
 	ret = start();
 	if (ret < 0) {
-		log_errno(LOG_LVL_WARN, ret, "cannot start a spare worker %s",
+		log_errno(LOG_LVL_WARN, ret, "cannot start a %s %s", what(),
 			  conf.worker_path);
 		sp.failures++;
 		schedule_start();
@@ -226,11 +321,11 @@ schedule_start(void)
 		loop_defer_run(start_now, NULL);
 		return;
 	}
-	log_info("next spare worker in %u ms", ms);
+	log_info("next %s in %u ms", what(), ms);
 	ret = timer_arm(sp.retry_ev.fd, ms);
 	if (ret < 0) {
 		sp.start_queued = 0;
-		log_errno(LOG_LVL_WARN, ret, "spare worker retry timer");
+		log_errno(LOG_LVL_WARN, ret, "%s retry timer", what());
 	}
 }
 
@@ -267,6 +362,7 @@ send_assignment(const char *buf, size_t len, const struct worker_start *ws)
 	const int fds[WORKER_ASSIGN_NFDS] = {
 		/* the order of worker_abi.h */
 		ws->input_fd, ws->data_fd, ws->ready_fd, ws->admin_fd,
+		ws->log_fd,
 	};
 	union {
 		char buf[CMSG_SPACE(sizeof(fds))];
@@ -303,15 +399,6 @@ spare_exited(void)
 	return poll(&p, 1, 0) == 1 && (p.revents & POLLIN) != 0;
 }
 
-/* pid's scheduling group is seen at a nice value other than 0. */
-static int
-still_lowered(pid_t pid)
-{
-	int nice;
-
-	return autogroup_get(pid, &nice) == 0 && nice != 0;
-}
-
 static void
 discard(void)
 {
@@ -321,12 +408,71 @@ discard(void)
 	drop();
 }
 
+/* Kill it, count a failure, plan the next. */
+static void
+fail(void)
+{
+	discard();
+	sp.failures++;
+	schedule_start();
+}
+
+/* 1 if pid is a child of ours not yet reaped (so its pid cannot be
+ * reused before we reap it). */
+static int
+is_child(pid_t pid)
+{
+	siginfo_t si;
+
+	memset(&si, 0, sizeof(si));
+	return waitid(P_PID, (id_t)pid, &si,
+		      WEXITED | WNOHANG | WNOWAIT) == 0;
+}
+
+/* The fork server's answer to an assignment: the child's pid; -errno
+ * from a clone that failed (nothing was started); -EPROTO for no answer
+ * in time, a malformed one, or a pid that is not our child (a child may
+ * then exist that we do not know). */
+static pid_t
+await_child(void)
+{
+	struct worker_assign_reply r;
+	struct pollfd p = { .fd = sp.sock, .events = POLLIN };
+	ssize_t n;
+	int ret;
+
+	do
+		ret = poll(&p, 1, FORK_SERVER_ANSWER_MS);
+	while (ret < 0 && errno == EINTR);
+	if (ret <= 0) {
+		log_warnx("fork server %d: no answer in %u ms", (int)sp.pid,
+			  FORK_SERVER_ANSWER_MS);
+		return -EPROTO;
+	}
+	n = recv(sp.sock, &r, sizeof(r), MSG_DONTWAIT | MSG_TRUNC);
+	if (n != (ssize_t)sizeof(r) || r.magic != WORKER_ASSIGN_MAGIC) {
+		log_warnx("fork server %d: malformed answer", (int)sp.pid);
+		return -EPROTO;
+	}
+	if (r.pid < 0 && r.pid >= -4095) {
+		log_errno(LOG_LVL_WARN, r.pid, "fork server %d: clone",
+			  (int)sp.pid);
+		return r.pid;
+	}
+	if (r.pid <= 0 || r.pid == sp.pid || !is_child(r.pid)) {
+		log_warnx("fork server %d: answered %d, not a child of "
+			  "ours", (int)sp.pid, (int)r.pid);
+		return -EPROTO;
+	}
+	return r.pid;
+}
+
 int
 spare_init(void)
 {
 	int tfd, ret;
 
-	if (conf.spare_workers == 0)
+	if (conf.worker_start == BROKER_START_EXEC)
 		return 0;
 	tfd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
 	if (tfd < 0)
@@ -344,10 +490,11 @@ pid_t
 spare_take(const struct worker_start *ws, struct wlog **log)
 {
 	char buf[sizeof(struct worker_assign_hdr) + WORKER_ASSIGN_MAX_LEN];
+	struct worker_start w = *ws;
 	struct spawn_args a;
 	pid_t pid = sp.pid;
 	ssize_t len;
-	int ret;
+	int lp[2], ret;
 
 	if (pid == 0)
 		return -ENOENT;
@@ -356,40 +503,46 @@ spare_take(const struct worker_start *ws, struct wlog **log)
 		on_spare_pidfd(&sp.pid_ev, EPOLLIN);
 		return -ESRCH;
 	}
+	/* Still loading, at the lowest priority: exec this stream's. */
+	if (sp.fork && !sp.loaded)
+		return -EAGAIN;
 	ret = spawn_args(ws, &a);
 	if (ret < 0)
 		return ret;
 	len = pack(&a, buf, sizeof(buf));
 	if (len < 0)
 		return (int)len;
-	/* Back to a normal share before it has its stream, loaded or not.
-	 * No autogroups, or a /proc we cannot write: it was never lowered.
-	 * Only a spare seen left below the normal share is not used. */
-	ret = autogroup_set(pid, 0);
-	if (ret < 0 && ret != -ENOENT && still_lowered(pid)) {
-		log_errno(LOG_LVL_WARN, ret, "spare worker %d: cannot restore "
-			  "its priority", (int)pid);
-		discard();
-		sp.failures++;
-		schedule_start();
+	/* A spare: back to a normal share before it has its stream, loaded
+	 * or not. */
+	if (!sp.fork && (ret = restore_priority()) < 0)
 		return ret;
-	}
-	ret = send_assignment(buf, (size_t)len, ws);
+	if (pipe2(lp, O_CLOEXEC) < 0)
+		return -errno;
+	w.log_fd = lp[1];
+	ret = send_assignment(buf, (size_t)len, &w);
+	close(lp[1]);
 	if (ret < 0) {
-		log_errno(LOG_LVL_WARN, ret, "spare worker %d: handoff failed",
+		close(lp[0]);
+		log_errno(LOG_LVL_WARN, ret, "%s %d: handoff failed", what(),
 			  (int)pid);
-		discard();
-		sp.failures++;
-		schedule_start();
+		fail();
 		return ret;
 	}
-	/* The pid is the stream's now: its reaping and its log go with the
-	 * stream. */
-	*log = sp.log;
-	sp.log = NULL;
-	drop();
+	if (sp.fork) {
+		pid = await_child();
+		if (pid == -EPROTO)
+			fail();
+	} else {
+		drop(); /* the pid is the stream's now */
+		sp.failures = 0;
+		schedule_start();
+	}
+	if (pid < 0) {
+		close(lp[0]);
+		return pid;
+	}
 	sp.failures = 0;
-	schedule_start();
+	*log = wlog_start(lp[0], "worker: ");
 	return pid;
 }
 

@@ -242,10 +242,10 @@ spawn_worker(const struct worker_start *ws)
 }
 
 pid_t
-spawn_spare(const char *path, int sock, int log_fd)
+spawn_spare(const char *path, const char *mode, int sock, int log_fd)
 {
 	const struct placement p = { -1, sock, -1, -1, log_fd };
-	char *argv[] = { (char *)path, (char *)"--spare", NULL };
+	char *argv[] = { (char *)path, (char *)mode, NULL };
 
 	return fork_exec(path, argv, &p);
 }

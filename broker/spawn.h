@@ -60,10 +60,10 @@ int spawn_args(const struct worker_start *ws, struct spawn_args *a);
  * open. */
 pid_t spawn_worker(const struct worker_start *ws);
 
-/* Fork and exec `path --spare` with sock on fd 3, log_fd (its log pipe's
- * write end) on fd 2, fds 0 and 1 /dev/null (worker_abi.h). Returns the
- * pid or -errno, as spawn_worker. */
-pid_t spawn_spare(const char *path, int sock, int log_fd);
+/* Fork and exec `path MODE` (MODE "--spare" or "--fork-server") with
+ * sock on fd 3, log_fd (its log pipe's write end) on fd 2, fds 0 and 1
+ * /dev/null (worker_abi.h). Returns the pid or -errno, as spawn_worker. */
+pid_t spawn_spare(const char *path, const char *mode, int sock, int log_fd);
 
 /* A pidfd for the child (readable when it exits), or -errno. */
 int spawn_pidfd(pid_t pid);

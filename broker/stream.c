@@ -1226,10 +1226,10 @@ start_worker(struct stream *s, const struct ctl_open *req, int input_fd,
 	}
 	ws.ready_fd = ready[1];
 	clock_gettime(CLOCK_MONOTONIC, &s->start_ts);
-	/* The spare, when there is one, is this worker minus the exec; it
-	 * brings its log pipe. */
+	/* The spare or the fork server, when there is one, is this worker
+	 * minus the exec (-EPROTO: see spare.h). */
 	pid = spare_take(&ws, &s->log);
-	if (pid < 0)
+	if (pid < 0 && pid != -EPROTO)
 		pid = spawn_logged(s, &ws);
 	/* The worker holds the only write end now: its close is the news. */
 	close(ready[1]);
@@ -1251,8 +1251,13 @@ start_worker(struct stream *s, const struct ctl_open *req, int input_fd,
 			.reason = SD_END_EXEC_FAILED, .exit_code = -1,
 		};
 
-		snprintf(end.msg, sizeof(end.msg), "cannot execute %.100s: %s",
-			 conf.worker_path, strerror((int)-pid));
+		if (pid == -EPROTO)
+			snprintf(end.msg, sizeof(end.msg), "the fork server "
+				 "did not confirm this stream's worker");
+		else
+			snprintf(end.msg, sizeof(end.msg),
+				 "cannot execute %.100s: %s",
+				 conf.worker_path, strerror((int)-pid));
 		set_ended(s, &end);
 		return 0; /* the stream exists and says why it ended */
 	}

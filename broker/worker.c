@@ -146,8 +146,8 @@ usage(void)
 		"[--spool-limit BYTES]\n"
 		"       [--decode video|audio|all] [--decode-threads N] "
 		"[--decode-strict]\n"
-		"       shmdemux-worker --spare   (started by shmdemuxd: the "
-		"stream arrives on fd 3)\n");
+		"       shmdemux-worker --spare | --fork-server   (started by "
+		"shmdemuxd: streams arrive on fd 3)\n");
 }
 
 static int
@@ -718,15 +718,22 @@ run(struct worker *w)
 	return demux(w);
 }
 
-/* Spare mode (worker_abi.h): the loader and constructors have run; wait
- * for the stream. Returns -1 with *a holding the stream's argv and its fds
- * in place, else the exit code: 0 when the broker let the spare go. */
+/* Started ahead of the stream (worker_abi.h): the loader and constructors
+ * have run; warm up, then wait for the stream (in a child of the broker's,
+ * for a fork server). Returns -1 with *a holding the stream's argv and its
+ * fds in place, else the exit code: 0 when the broker let us go. */
 static int
-wait_assignment(struct worker_assign *a)
+wait_assignment(enum worker_start mode, struct worker_assign *a)
 {
 	char err[128];
-	int ret = worker_spare_wait(a, err, sizeof(err));
+	int ret;
 
+	av_log_set_level(AV_LOG_QUIET);
+	worker_warm();
+	if (mode == WORKER_START_FORK)
+		ret = worker_fork_server(a, err, sizeof(err));
+	else
+		ret = worker_spare_wait(a, err, sizeof(err));
 	if (ret > 0)
 		return -1;
 	if (ret < 0)
@@ -744,6 +751,7 @@ main(int argc, char **argv, char **envp)
 		.spool.limit = WORKER_SPOOL_DEFAULT,
 	};
 	struct worker_assign spare = { 0 };
+	enum worker_start mode;
 	int code;
 
 	if (argc == 2 && strcmp(argv[1], "--version") == 0) {
@@ -755,10 +763,9 @@ main(int argc, char **argv, char **envp)
 		return WORKER_EXIT_USAGE;
 	/* the exec'd argv: its memory holds the title in spare mode too */
 	setproctitle_init(argc, argv, envp);
-	if (worker_spare_requested(argc, argv)) {
-		av_log_set_level(AV_LOG_QUIET);
-		worker_warm();
-		code = wait_assignment(&spare);
+	mode = worker_start_mode(argc, argv);
+	if (mode != WORKER_START_EXEC) {
+		code = wait_assignment(mode, &spare);
 		if (code >= 0)
 			return code;
 		argc = spare.argc;

@@ -61,30 +61,40 @@
  * the worker's word is taken only for a clean exit code; a signal or an
  * unexpected code is reported as what it is.
  *
- * Spare mode (shmdemuxd --spare-workers 1, broker/spare.c): to take the
- * dynamic loader and static constructors off a stream's start, the broker
- * keeps one worker exec'd ahead of time as
+ * Started ahead of time (shmdemuxd --worker-start spare|fork, broker/spare.c):
+ * to take the dynamic loader and static constructors off a stream's start,
+ * the broker keeps one worker exec'd ahead of time as
  *
- *   shmdemux-worker --spare
+ *   shmdemux-worker --spare         takes one stream, then is its worker
+ *   shmdemux-worker --fork-server   a child per stream, loaded once
  *
  *   fd 0, 1            /dev/null
- *   fd 2               its log pipe (kept for the stream it is given)
+ *   fd 2               its own log pipe
  *   fd 3  WORKER_FD_SPARE  the worker's end of a SOCK_SEQPACKET socketpair
  *
- * with the same parent-death signal and signal state as above. It blocks in
- * recvmsg() on fd 3 for one assignment, a single message:
+ * with the same parent-death signal and signal state as above. Both first
+ * do FFmpeg's one-time set-up (worker_warm.c); a fork server then sends
+ * one struct worker_assign_reply with pid 0 ("loaded"). Each blocks in
+ * recvmsg() on fd 3 for an assignment, a single message:
  *
  *   struct worker_assign_hdr, then hdr.len bytes: hdr.argc NUL-terminated
  *   strings, exactly (the argv above, argv[0] included)
  *   SCM_RIGHTS: exactly WORKER_ASSIGN_NFDS fds, in this order: input,
- *   data, ready, admin
+ *   data, ready, admin, log
  *
- * The worker checks every field and the exact length (no MSG_TRUNC, no
- * MSG_CTRUNC, one SCM_RIGHTS of exactly four fds), places them on 0, 3, 1
- * and 4 (closing the socket and every fd it received), and runs as if
- * exec'd with that argv: options, sandbox, first input byte. A malformed
- * assignment exits WORKER_EXIT_USAGE, closing every fd it was sent unused;
- * EOF on fd 3 (the broker closed it) exits 0.
+ * The receiver checks every field and the exact length (no MSG_TRUNC, no
+ * MSG_CTRUNC, one SCM_RIGHTS of exactly five fds). A spare places them on
+ * 0, 3, 1, 4 and 2 (closing the socket, its first log and every fd it
+ * received) and runs as if exec'd with that argv: options, sandbox, first
+ * input byte. A fork server clones a child with CLONE_PARENT, so the
+ * broker is the child's parent (it reaps it and gets its exit status
+ * exactly as for an exec'd worker); the child sets its parent-death
+ * signal, checks its parent is still the broker, leads a session of its
+ * own, places the fds as a spare does and runs; the server closes its
+ * copies and answers with one struct worker_assign_reply: the child's pid,
+ * or -errno if it could not clone. It then waits for the next assignment.
+ * A malformed assignment makes either exit WORKER_EXIT_USAGE, closing
+ * every fd it was sent unused; EOF on fd 3 (the broker closed it) exits 0.
  */
 #ifndef SHMDEMUX_WORKER_ABI_H
 #define SHMDEMUX_WORKER_ABI_H
@@ -100,8 +110,8 @@
 #define WORKER_FD_WAKE_FROM 5 /* received wake pipes: write(2) allowed */
 
 #define WORKER_ASSIGN_MAGIC    0x57534d44u /* "DMSW" little-endian */
-#define WORKER_ASSIGN_VERSION  3u
-#define WORKER_ASSIGN_NFDS     4u      /* input, data, ready, admin */
+#define WORKER_ASSIGN_VERSION  4u
+#define WORKER_ASSIGN_NFDS     5u      /* input, data, ready, admin, log */
 #define WORKER_ASSIGN_MAX_ARGC 256u    /* argv[0] included */
 #define WORKER_ASSIGN_MAX_LEN  16384u  /* string bytes after the header */
 
@@ -110,6 +120,13 @@ struct worker_assign_hdr {
 	uint32_t version;  /* WORKER_ASSIGN_VERSION */
 	uint32_t argc;     /* 1..WORKER_ASSIGN_MAX_ARGC strings */
 	uint32_t len;      /* 1..WORKER_ASSIGN_MAX_LEN bytes that follow */
+};
+
+/* A fork server's answer: once when loaded (pid 0), then one per
+ * assignment (the child's pid, or -errno). */
+struct worker_assign_reply {
+	uint32_t magic;    /* WORKER_ASSIGN_MAGIC */
+	int32_t pid;
 };
 
 enum {

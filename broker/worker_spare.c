@@ -1,18 +1,24 @@
 /*
- * worker_spare.c - receive and check one assignment on the spare socket.
+ * worker_spare.c - a worker started ahead of its stream (worker_abi.h):
+ * receive and check an assignment on the spare socket; a spare places its
+ * fds and runs it, a fork server runs it in a child of the broker.
  *
- * The message comes from the broker, but a spare treats it like any other
+ * The message comes from the broker, but it is treated like any other
  * input: every count and length is checked against the exact number of
  * bytes received before anything is used, and the fds are placed only once
  * the whole message has been accepted.
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/sched.h>
+#include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "proto.h"
@@ -23,10 +29,16 @@
  * rather than as MSG_CTRUNC. */
 #define CMSG_ROOM CMSG_SPACE(sizeof(int) * (WORKER_ASSIGN_NFDS + 1))
 
-int
-worker_spare_requested(int argc, char **argv)
+enum worker_start
+worker_start_mode(int argc, char **argv)
 {
-	return argc == 2 && strcmp(argv[1], "--spare") == 0;
+	if (argc != 2)
+		return WORKER_START_EXEC;
+	if (strcmp(argv[1], "--spare") == 0)
+		return WORKER_START_SPARE;
+	if (strcmp(argv[1], "--fork-server") == 0)
+		return WORKER_START_FORK;
+	return WORKER_START_EXEC;
 }
 
 static void
@@ -87,13 +99,13 @@ check_msg(struct worker_assign *a, ssize_t n, int flags, int nfds)
 
 /* Received fds are placed by way of numbers >= 10, so that one received
  * on 4 is not overwritten before it is moved. dup2 onto 3 closes the
- * socket. */
+ * socket, onto 2 the log the process had while it waited. */
 static int
 place_fds(const int *fds)
 {
 	static const int target[WORKER_ASSIGN_NFDS] = {
 		WORKER_FD_INPUT, WORKER_FD_DATA, WORKER_FD_READY,
-		WORKER_FD_ADMIN,
+		WORKER_FD_ADMIN, WORKER_FD_LOG,
 	};
 	int hi[WORKER_ASSIGN_NFDS], ret = 0;
 
@@ -112,8 +124,10 @@ place_fds(const int *fds)
 	return ret;
 }
 
-int
-worker_spare_wait(struct worker_assign *a, char *err, size_t cap)
+/* One assignment, checked, its fds in fds[] (not placed). Returns 1, 0 if
+ * the broker closed the socket, -1 with why in err. */
+static int
+receive(struct worker_assign *a, int *fds, char *err, size_t cap)
 {
 	const size_t room = sizeof(struct worker_assign_hdr) +
 		WORKER_ASSIGN_MAX_LEN + 1;
@@ -123,7 +137,7 @@ worker_spare_wait(struct worker_assign *a, char *err, size_t cap)
 	} cbuf;
 	struct iovec iov;
 	struct msghdr mh;
-	int fds[WORKER_ASSIGN_NFDS + 1], nfds, bad;
+	int nfds, bad;
 	const char *why;
 	ssize_t n;
 
@@ -149,16 +163,120 @@ worker_spare_wait(struct worker_assign *a, char *err, size_t cap)
 	nfds = ctl_take_fds(&mh, fds, (int)WORKER_ASSIGN_NFDS + 1, &bad);
 	why = bad ? "unexpected control message" :
 		check_msg(a, n, mh.msg_flags, nfds);
-	if (why != NULL)
-		close_all(fds, nfds);
-	else if (place_fds(fds) < 0)
-		why = "cannot place the descriptors";
 	if (why != NULL) {
+		close_all(fds, nfds);
 		snprintf(err, cap, "bad assignment: %s", why);
 		worker_assign_free(a);
 		return -1;
 	}
 	return 1;
+}
+
+int
+worker_spare_wait(struct worker_assign *a, char *err, size_t cap)
+{
+	int fds[WORKER_ASSIGN_NFDS + 1];
+	int ret = receive(a, fds, err, cap);
+
+	if (ret <= 0)
+		return ret;
+	if (place_fds(fds) < 0) {
+		snprintf(err, cap, "bad assignment: cannot place the "
+			 "descriptors");
+		worker_assign_free(a);
+		return -1;
+	}
+	return 1;
+}
+
+/* A process like fork()'s child, but the broker's child: its parent is
+ * ours (CLONE_PARENT). clone3 first; a seccomp profile that answers
+ * ENOSYS for it (container runtimes' defaults do) gets clone. */
+static pid_t
+clone_sibling(void)
+{
+	struct clone_args ca = { .flags = CLONE_PARENT };
+	long pid = syscall(SYS_clone3, &ca, sizeof(ca));
+
+	if (pid >= 0 || errno != ENOSYS)
+		return (pid_t)pid;
+#if defined(__s390__) || defined(__CRIS__)
+	return (pid_t)syscall(SYS_clone, 0L, (long)(CLONE_PARENT | SIGCHLD));
+#else
+	return (pid_t)syscall(SYS_clone, (long)(CLONE_PARENT | SIGCHLD), 0L,
+			      0L, 0L, 0L);
+#endif
+}
+
+/* A failed send: the broker letting us go (0), or an error (-1). */
+static int
+send_failed(char *err, size_t cap)
+{
+	if (errno == EPIPE)
+		return 0;
+	snprintf(err, cap, "send: %s", strerror(errno));
+	return -1;
+}
+
+static int
+reply(int32_t pid)
+{
+	const struct worker_assign_reply r = {
+		.magic = WORKER_ASSIGN_MAGIC, .pid = pid,
+	};
+	ssize_t n;
+
+	do
+		n = send(WORKER_FD_SPARE, &r, sizeof(r), MSG_NOSIGNAL);
+	while (n < 0 && errno == EINTR);
+	return n == (ssize_t)sizeof(r) ? 0 : -1;
+}
+
+/* In the child: die with the broker (the setting is not inherited, and the
+ * check closes the race with a broker that died before it), lead a session
+ * of our own (a scheduling group of our own, as an exec'd worker), then
+ * take the stream's fds. */
+static int
+child_setup(pid_t broker, int *fds)
+{
+	if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || getppid() != broker) {
+		close_all(fds, (int)WORKER_ASSIGN_NFDS);
+		return -1;
+	}
+	if (setsid() < 0 || place_fds(fds) < 0)
+		return -1;
+	return 0;
+}
+
+int
+worker_fork_server(struct worker_assign *a, char *err, size_t cap)
+{
+	const pid_t broker = getppid();
+	int fds[WORKER_ASSIGN_NFDS + 1], ret, e;
+	pid_t pid;
+
+	if (reply(0) < 0)
+		return send_failed(err, cap);
+	for (;;) {
+		ret = receive(a, fds, err, cap);
+		if (ret <= 0)
+			return ret;
+		pid = clone_sibling();
+		e = errno;
+		if (pid == 0) {
+			if (child_setup(broker, fds) < 0) {
+				snprintf(err, cap, "cannot take the stream's "
+					 "descriptors: %s", strerror(errno));
+				worker_assign_free(a);
+				return -1;
+			}
+			return 1;
+		}
+		close_all(fds, (int)WORKER_ASSIGN_NFDS);
+		worker_assign_free(a);
+		if (reply(pid > 0 ? (int32_t)pid : -e) < 0)
+			return send_failed(err, cap);
+	}
 }
 
 void

@@ -17,8 +17,9 @@
  * fd 1 the write end of a pipe (readiness, closed once the ring is mapped),
  * fd 4 a socket (the ring's admin channel),
  * --seekable only with a regular file; a violation exits 99.
- * Started as `--spare` it takes its stream the way shmdemux-worker does
- * (worker_spare.c, the same code), and the same checks follow.
+ * Started as `--spare` or `--fork-server` it takes its stream the way
+ * shmdemux-worker does (worker_spare.c, the same code), and the same
+ * checks follow.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -154,10 +155,13 @@ main(int argc, char **argv)
 	struct ring *r = NULL;
 	int seekable = 0, ret;
 
-	if (worker_spare_requested(argc, argv)) {
+	if (worker_start_mode(argc, argv) != WORKER_START_EXEC) {
 		char err[128];
 
-		ret = worker_spare_wait(&spare, err, sizeof(err));
+		if (worker_start_mode(argc, argv) == WORKER_START_FORK)
+			ret = worker_fork_server(&spare, err, sizeof(err));
+		else
+			ret = worker_spare_wait(&spare, err, sizeof(err));
 		if (ret <= 0) {
 			if (ret < 0)
 				fprintf(stderr, "broker_fakechild: %s\n", err);

@@ -315,7 +315,8 @@ check_limits(pid_t pid)
 	CHECK(found);
 }
 
-/* The idle spare: the broker's child whose argv ends in "--spare". */
+/* The idle spare or fork server: the broker's child whose argv ends in
+ * "--spare" or "--fork-server". */
 static pid_t
 find_spare(pid_t broker)
 {
@@ -333,7 +334,9 @@ find_spare(pid_t broker)
 			continue;
 		len = read(fd, buf, sizeof(buf) - 1);
 		close(fd);
-		if (len > 8 && memcmp(buf + len - 8, "--spare", 8) == 0)
+		if ((len > 8 && memcmp(buf + len - 8, "--spare", 8) == 0) ||
+		    (len > 14 &&
+		     memcmp(buf + len - 14, "--fork-server", 14) == 0))
 			return kids[i];
 	}
 	return 0;
@@ -399,8 +402,8 @@ test_fds(void)
 		       (int)pid);
 	}
 	spare = find_spare(b.pid);
-	if (spare > 0)
-		(void)check_fds(spare, pts_path, "spare");
+	CHECK(spare > 0);
+	(void)check_fds(spare, pts_path, "spare or fork server");
 
 	while ((ret = shmdemux_read(st, &pkt, 20000)) == 0)
 		count++;

@@ -1,17 +1,27 @@
 /*
- * test_spare.c - the pre-started worker (shmdemuxd --spare-workers 1,
- * worker_abi.h spare mode).
+ * test_spare.c - the workers started ahead of time (shmdemuxd
+ * --worker-start spare|fork, worker_abi.h).
  *
- *   handoff    the stream's worker is the spare seen before the OPEN, a new
+ *   handoff    (--worker-start spare) the stream's worker is the spare seen
+ *              before the OPEN, a new
  *              spare follows, the packets equal ffprobe's; each leads its
  *              own session, an idle spare's group at SPARE_GROUP_NICE, the
  *              worker's back at 0 once it has its stream; a SIGKILLed idle
  *              spare is reaped by the broker (no zombie) and the next OPEN
  *              still works; SIGTERM leaves no worker behind
+ *   fork       (the default) each stream's worker is a new child of the
+ *              broker's, cloned by the fork server, which stays; it leads
+ *              its own session at the normal priority, shares the server's
+ *              address layout (libavformat at the same address), and its
+ *              packets equal ffprobe's, also for two streams at once; a
+ *              SIGKILLed idle server is reaped by the broker, the next OPEN
+ *              still works, and a new server follows and is used
  *   malformed  assignments with a wrong magic, version, length, argument
- *              count or fd count, sent to `shmdemux-worker --spare` started
- *              here, make it exit WORKER_EXIT_USAGE without touching the
- *              ring; a valid one demuxes; a closed socket exits 0
+ *              count or fd count, sent to `shmdemux-worker --spare` and
+ *              `--fork-server` started here, make it exit
+ *              WORKER_EXIT_USAGE without touching the ring; a valid one
+ *              demuxes (for the server: in the child it names, a child of
+ *              ours); a closed socket exits 0
  *   latency    OPEN to first packet, --spare-workers 0 vs 1 with the spare
  *              idle, and back-to-back OPENs (the spare may still be
  *              loading); printed, not asserted
@@ -63,9 +73,10 @@ cmdline(pid_t pid, char *buf, size_t cap)
 	return n > 0 ? (size_t)n : 0;
 }
 
-/* The broker's idle spare: the child whose argv is `WORKER --spare`. */
+/* The broker's idle spare or fork server: the child whose argv is
+ * `WORKER MODE`. */
 static pid_t
-find_spare(pid_t broker)
+find_ahead(pid_t broker, const char *mode)
 {
 	char buf[4096], want[4096];
 	size_t wlen;
@@ -73,17 +84,23 @@ find_spare(pid_t broker)
 	int n = tl_children(broker, kids, 64);
 
 	CHECK(n >= 0);
-	wlen = (size_t)snprintf(want, sizeof(want), "%s%c--spare", worker, 0)
-		+ 1;
+	wlen = (size_t)snprintf(want, sizeof(want), "%s%c%s", worker, 0,
+				mode) + 1;
 	for (int i = 0; i < n; i++) {
 		size_t len = cmdline(kids[i], buf, sizeof(buf));
 
 		if (len == wlen && memcmp(buf, want, wlen) == 0) {
-			CHECK(found == 0); /* one spare at most */
+			CHECK(found == 0); /* one at most */
 			found = kids[i];
 		}
 	}
 	return found;
+}
+
+static pid_t
+find_spare(pid_t broker)
+{
+	return find_ahead(broker, "--spare");
 }
 
 /* The nice value of pid's scheduling group, or INT_MIN if it has none (a
@@ -215,34 +232,71 @@ open_compare(const struct tl_broker *b, const char *file, const char *what)
 
 /* ---- handoff ---- */
 
-/* The spare takes a piped stream; returns its pid. The feeder holds the
- * input back until the worker's pid has been read from LIST, so the
- * worker is still running then. */
+/* A stream on a pipe whose feeder holds the input back until piped_go(),
+ * so its worker is still running while the test looks at it. */
+struct piped {
+	int fd, gate, id;
+	pid_t feed;
+	struct tl_text want;
+	struct ctl_stream_info info;
+};
+
+static void
+piped_open(const struct tl_broker *b, const char *file, struct piped *p)
+{
+	struct ctl_open o;
+	char err[CTL_MSG_LEN];
+	int in;
+
+	memset(p, 0, sizeof(*p));
+	p->fd = tl_connect(b->sock);
+	CHECK(p->fd >= 0);
+	tl_reference(ffprobe_packets, file, 1, &p->want);
+	in = tl_feeder(file, &p->gate, &p->feed);
+	tl_open_init(&o, CTL_SRC_FD, "stdin", "");
+	o.wait_consumers = 1;
+	p->id = tl_open(p->fd, &o, in, NULL, err, sizeof(err));
+	CHECK(p->id > 0);
+	close(in);
+	CHECK(tl_info(b->sock, (uint32_t)p->id, &p->info) == 1);
+	CHECK(p->info.worker_pid > 0);
+}
+
+/* Let the input flow, read every packet, compare with ffprobe. */
+static void
+piped_finish(const struct tl_broker *b, struct piped *p, const char *what)
+{
+	struct tl_text got = { 0 };
+
+	CHECK(write(p->gate, "g", 1) == 1);
+	close(p->gate);
+	CHECK(tl_consume(b->sock, (uint32_t)p->id, 20000, tl_csv_record,
+			 &got) > 0);
+	CHECK(tl_wait_child(p->feed, 10000) == 0);
+	CHECK(tl_info(b->sock, (uint32_t)p->id, &p->info) == 1);
+	CHECK(p->info.end_reason == SD_END_EOF);
+	check_same(what, &got, &p->want);
+	CHECK(tl_simple(p->fd, CTL_CLOSE, (uint32_t)p->id) == 0);
+	close(p->fd);
+	free(got.buf);
+	free(p->want.buf);
+}
+
+/* The spare takes a piped stream; returns its pid. */
 static pid_t
 handoff_piped(const struct tl_broker *b, const char *file)
 {
-	struct ctl_stream_info info;
-	struct tl_text got = { 0 }, want = { 0 };
-	struct ctl_open o;
-	char err[CTL_MSG_LEN], title[4096];
-	int fd = tl_connect(b->sock), in, gate, id;
-	pid_t spare = find_spare(b->pid), next, feed;
+	struct piped p;
+	char title[4096];
+	pid_t spare = find_spare(b->pid), next;
 
-	CHECK(fd >= 0);
 	CHECK(spare > 0);
 	check_group(spare, SPARE_GROUP_NICE, "idle spare");
-	tl_reference(ffprobe_packets, file, 1, &want);
-	in = tl_feeder(file, &gate, &feed);
-	tl_open_init(&o, CTL_SRC_FD, "stdin", "");
-	o.wait_consumers = 1;
-	id = tl_open(fd, &o, in, NULL, err, sizeof(err));
-	CHECK(id > 0);
-	close(in);
-	CHECK(tl_info(b->sock, (uint32_t)id, &info) == 1);
-	if (info.worker_pid != spare)
+	piped_open(b, file, &p);
+	if (p.info.worker_pid != spare)
 		fprintf(stderr, "worker %d, spare was %d\n",
-			(int)info.worker_pid, (int)spare);
-	CHECK(info.worker_pid == spare);
+			(int)p.info.worker_pid, (int)spare);
+	CHECK(p.info.worker_pid == spare);
 	/* It takes its stream: the title replaces `--spare` once it has read
 	 * the assignment, which a spare still loading (at the lowest
 	 * priority, on a busy machine) does only after the handoff. */
@@ -254,20 +308,10 @@ handoff_piped(const struct tl_broker *b, const char *file)
 	next = find_spare(b->pid);
 	CHECK(next > 0 && next != spare);
 	check_group(next, SPARE_GROUP_NICE, "replacement spare");
-	CHECK(write(gate, "g", 1) == 1);
-	close(gate);
-	CHECK(tl_consume(b->sock, (uint32_t)id, 20000, tl_csv_record, &got) > 0);
-	CHECK(tl_wait_child(feed, 10000) == 0);
-	CHECK(tl_info(b->sock, (uint32_t)id, &info) == 1);
-	CHECK(info.end_reason == SD_END_EOF);
-	check_same("handoff (piped)", &got, &want);
-	CHECK(tl_simple(fd, CTL_CLOSE, (uint32_t)id) == 0);
-	close(fd);
+	piped_finish(b, &p, "handoff (piped)");
 	printf("handoff: spare %d ran stream %d, %" PRIu64 " packets "
-	       "identical to ffprobe; replacement spare %d\n", (int)spare, id,
-	       info.packets, (int)next);
-	free(got.buf);
-	free(want.buf);
+	       "identical to ffprobe; replacement spare %d\n", (int)spare,
+	       p.id, p.info.packets, (int)next);
 	return next;
 }
 
@@ -317,11 +361,13 @@ shutdown_check(struct tl_broker *b)
 static void
 test_handoff(void)
 {
+	static const char *const spare_opt[] = { "--worker-start", "spare",
+						 NULL };
 	struct tl_broker b;
 	char file[1024];
 	pid_t next;
 
-	CHECK(tl_broker_start(&b, "s", worker, NULL) == 0);
+	CHECK(tl_broker_start(&b, "s", worker, spare_opt) == 0);
 	tl_media_path(file, sizeof(file), media, "h264_aac.mkv");
 	next = handoff_piped(&b, file);
 	kill_idle_spare(&b, next);
@@ -329,6 +375,131 @@ test_handoff(void)
 	open_compare(&b, file, "open after the spare's death");
 	tl_media_path(file, sizeof(file), media, "flac.flac");
 	open_compare(&b, file, "next open");
+	shutdown_check(&b);
+}
+
+/* ---- fork server ---- */
+
+static int wait_idle(const struct tl_broker *b, const char *mode);
+
+/* pid's parent, from /proc/PID/stat (after the parenthesised name). */
+static pid_t
+parent_of(pid_t pid)
+{
+	char path[64], buf[1024], *p;
+	int fd, ppid = -1;
+	ssize_t n;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	CHECK(fd >= 0);
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	CHECK(n > 0);
+	buf[n] = '\0';
+	p = strrchr(buf, ')');
+	CHECK(p != NULL && sscanf(p + 1, " %*c %d", &ppid) == 1);
+	return (pid_t)ppid;
+}
+
+/* Where pid has libavformat mapped (its first mapping), 0 if nowhere. */
+static unsigned long
+avformat_base(pid_t pid)
+{
+	char path[64], line[4096];
+	unsigned long base = 0;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/maps", (int)pid);
+	f = fopen(path, "r");
+	CHECK(f != NULL);
+	while (base == 0 && fgets(line, sizeof(line), f) != NULL)
+		if (strstr(line, "/libavformat.so") != NULL)
+			CHECK(sscanf(line, "%lx-", &base) == 1);
+	fclose(f);
+	return base;
+}
+
+/* The fork server, loaded, and known to be by the broker: it sends its
+ * word before it blocks in recvmsg, so the broker's next batch sees it;
+ * a LIST round trip covers that batch. */
+static pid_t
+server_loaded(const struct tl_broker *b)
+{
+	struct ctl_stream_info info;
+	pid_t server;
+
+	(void)wait_idle(b, "--fork-server");
+	server = find_ahead(b->pid, "--fork-server");
+	CHECK(server > 0);
+	(void)tl_info(b->sock, 0, &info);
+	(void)tl_info(b->sock, 0, &info);
+	return server;
+}
+
+/* A worker the server cloned for a stream: the broker's child, in a
+ * session of its own at the normal priority, not the server. */
+static void
+check_clone(const struct tl_broker *b, pid_t server, pid_t w)
+{
+	unsigned long sbase = avformat_base(server), wbase;
+	char title[4096];
+
+	if (w == server || parent_of(w) != b->pid)
+		fprintf(stderr, "worker %d (parent %d), server %d, broker "
+			"%d\n", (int)w, (int)parent_of(w), (int)server,
+			(int)b->pid);
+	CHECK(w != server);
+	CHECK(parent_of(w) == b->pid);
+	wait_title(w, title, sizeof(title));
+	check_group(w, 0, "stream worker (cloned)");
+	check_allocator(w);
+	/* Loaded once: the same address layout as the server's (what an
+	 * exec'd worker would not have with ASLR on: docs/SECURITY.md). */
+	wbase = avformat_base(w);
+	CHECK(sbase != 0 && wbase == sbase);
+}
+
+static void
+test_fork(void)
+{
+	struct tl_broker b;
+	struct piped p[2];
+	char file[2][1024];
+	pid_t server, next, w[2];
+
+	CHECK(tl_broker_start(&b, "f", worker, NULL) == 0);
+	tl_media_path(file[0], sizeof(file[0]), media, "h264_aac.mkv");
+	tl_media_path(file[1], sizeof(file[1]), media, "h264_aac.ts");
+	server = server_loaded(&b);
+	check_group(server, 0, "fork server");
+
+	/* Two streams at once: two clones, each exact. */
+	for (int i = 0; i < 2; i++) {
+		piped_open(&b, file[i], &p[i]);
+		w[i] = p[i].info.worker_pid;
+		check_clone(&b, server, w[i]);
+	}
+	CHECK(w[0] != w[1]);
+	CHECK(find_ahead(b.pid, "--fork-server") == server);
+	for (int i = 0; i < 2; i++)
+		piped_finish(&b, &p[i], i ? "fork (2nd)" : "fork (1st)");
+	printf("fork: server %d cloned workers %d and %d for two streams at "
+	       "once, children of the broker, same layout, packets "
+	       "identical to ffprobe; the server stays\n", (int)server,
+	       (int)w[0], (int)w[1]);
+
+	/* Its idle death: reaped; the next OPEN works; a new server. */
+	kill_idle_spare(&b, server);
+	open_compare(&b, file[1], "open after the server's death");
+	next = server_loaded(&b);
+	CHECK(next != server);
+	piped_open(&b, file[0], &p[0]);
+	w[0] = p[0].info.worker_pid;
+	check_clone(&b, next, w[0]);
+	piped_finish(&b, &p[0], "fork (new server)");
+	printf("fork: new server %d cloned worker %d\n", (int)next,
+	       (int)w[0]);
 	shutdown_check(&b);
 }
 
@@ -344,7 +515,7 @@ struct direct {
 };
 
 static void
-direct_start(struct direct *d)
+direct_start(struct direct *d, const char *mode)
 {
 	struct ring_params p = {
 		.data_size = 1 << 20, .max_consumers = 2,
@@ -371,7 +542,7 @@ direct_start(struct direct *d)
 		    dup2(sv[1], WORKER_FD_SPARE) < 0)
 			_exit(126);
 		closefrom(WORKER_FD_SPARE + 1);
-		execl(worker, worker, "--spare", (char *)NULL);
+		execl(worker, worker, mode, (char *)NULL);
 		_exit(127);
 	}
 	close(sv[1]);
@@ -434,13 +605,13 @@ send_raw(int sock, const void *buf, size_t len, const int *fds, int nfds)
 
 enum bad {
 	BAD_NONE, BAD_MAGIC, BAD_VERSION, BAD_LEN_LONG, BAD_LEN_SHORT,
-	BAD_ARGC, BAD_NO_NUL, BAD_ARGC_ZERO, BAD_FDS_3, BAD_FDS_5, BAD_FDS_0,
+	BAD_ARGC, BAD_NO_NUL, BAD_ARGC_ZERO, BAD_FDS_4, BAD_FDS_6, BAD_FDS_0,
 	BAD_HDR_SHORT, BAD_TOO_BIG, BAD_COUNT,
 };
 
 static const char *const bad_names[] = {
 	"valid", "magic", "version", "length > bytes", "length < bytes",
-	"argc", "no final NUL", "argc 0", "3 fds", "5 fds", "no fds",
+	"argc", "no final NUL", "argc 0", "4 fds", "6 fds", "no fds",
 	"short header", "oversized",
 };
 
@@ -458,11 +629,12 @@ send_assignment(struct direct *d, int input_fd, enum bad bad)
 		.argc = 4,
 		.len = sizeof(args),
 	};
-	int fds[5] = {
-		input_fd, d->data_fd, d->ready[1], d->wsock, input_fd,
+	int fds[6] = {
+		input_fd, d->data_fd, d->ready[1], d->wsock, STDERR_FILENO,
+		input_fd,
 	};
 	size_t len = sizeof(h) + sizeof(args);
-	int nfds = 4;
+	int nfds = 5;
 
 	memcpy(msg + sizeof(h), args, sizeof(args));
 	switch (bad) {
@@ -473,8 +645,8 @@ send_assignment(struct direct *d, int input_fd, enum bad bad)
 	case BAD_ARGC: h.argc = 5; break;
 	case BAD_NO_NUL: msg[len - 1] = 'x'; break;
 	case BAD_ARGC_ZERO: h.argc = 0; break;
-	case BAD_FDS_3: nfds = 3; break;
-	case BAD_FDS_5: nfds = 5; break;
+	case BAD_FDS_4: nfds = 4; break;
+	case BAD_FDS_6: nfds = 6; break;
 	case BAD_FDS_0: nfds = 0; break;
 	case BAD_HDR_SHORT: len = 8; break;
 	case BAD_TOO_BIG:
@@ -491,16 +663,25 @@ send_assignment(struct direct *d, int input_fd, enum bad bad)
 	close(d->ready[1]); /* the spare holds the only write end, if any */
 }
 
-static void
-test_malformed(void)
+/* The fork server's next answer on d's socket. */
+static int32_t
+server_answer(struct direct *d)
 {
-	char file[1024];
+	struct worker_assign_reply r;
+
+	CHECK(recv(d->sock, &r, sizeof(r), 0) == (ssize_t)sizeof(r));
+	CHECK(r.magic == WORKER_ASSIGN_MAGIC);
+	return r.pid;
+}
+
+static void
+malformed(const char *mode, const char *file)
+{
 	int in, st, untouched;
 	struct direct d;
 
-	tl_media_path(file, sizeof(file), media, "flac.flac");
 	for (int bad = BAD_MAGIC; bad < BAD_COUNT; bad++) {
-		direct_start(&d);
+		direct_start(&d, mode);
 		in = open(file, O_RDONLY | O_CLOEXEC);
 		CHECK(in >= 0);
 		send_assignment(&d, in, (enum bad)bad);
@@ -508,17 +689,30 @@ test_malformed(void)
 		st = direct_end(&d, &untouched);
 		if (!WIFEXITED(st) || WEXITSTATUS(st) != WORKER_EXIT_USAGE ||
 		    !untouched)
-			fprintf(stderr, "%s: status 0x%x, ring %s\n",
+			fprintf(stderr, "%s %s: status 0x%x, ring %s\n", mode,
 				bad_names[bad], st,
 				untouched ? "untouched" : "written");
 		CHECK(WIFEXITED(st) && WEXITSTATUS(st) == WORKER_EXIT_USAGE);
 		CHECK(untouched);
-		printf("malformed (%s): exit %d, ring untouched\n",
+		printf("%s, malformed (%s): exit %d, ring untouched\n", mode,
 		       bad_names[bad], WEXITSTATUS(st));
 	}
+}
+
+static void
+test_malformed(void)
+{
+	char file[1024];
+	int in, st, untouched;
+	pid_t child;
+	struct direct d;
+
+	tl_media_path(file, sizeof(file), media, "flac.flac");
+	malformed("--spare", file);
+	malformed("--fork-server", file);
 
 	/* A valid assignment demuxes to the end. */
-	direct_start(&d);
+	direct_start(&d, "--spare");
 	in = open(file, O_RDONLY | O_CLOEXEC);
 	CHECK(in >= 0);
 	send_assignment(&d, in, BAD_NONE);
@@ -526,15 +720,38 @@ test_malformed(void)
 	st = direct_end(&d, &untouched);
 	CHECK(WIFEXITED(st) && WEXITSTATUS(st) == WORKER_EXIT_EOF);
 	CHECK(!untouched);
-	printf("valid assignment: demuxed to the end, exit 0\n");
+	printf("--spare, valid assignment: demuxed to the end, exit 0\n");
 
-	/* The broker letting the spare go: EOF, exit 0. */
-	direct_start(&d);
-	close(d.ready[1]);
+	/* The server's child does, a child of ours (CLONE_PARENT); the
+	 * server answers with its pid and waits for the next. */
+	direct_start(&d, "--fork-server");
+	CHECK(server_answer(&d) == 0); /* loaded */
+	in = open(file, O_RDONLY | O_CLOEXEC);
+	CHECK(in >= 0);
+	send_assignment(&d, in, BAD_NONE);
+	close(in);
+	child = server_answer(&d);
+	CHECK(child > 0 && child != d.pid);
+	st = tl_wait_child(child, 60000);
+	CHECK(WIFEXITED(st) && WEXITSTATUS(st) == WORKER_EXIT_EOF);
+	CHECK(kill(d.pid, 0) == 0); /* the server stays */
 	shutdown(d.sock, SHUT_RDWR);
 	st = direct_end(&d, &untouched);
-	CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0 && untouched);
-	printf("closed socket: exit 0\n");
+	CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0 && !untouched);
+	printf("--fork-server, valid assignment: child %d (ours) demuxed to "
+	       "the end, exit 0; the server exits 0 once let go\n",
+	       (int)child);
+
+	/* The broker letting either go: EOF, exit 0. */
+	for (int i = 0; i < 2; i++) {
+		direct_start(&d, i ? "--fork-server" : "--spare");
+		close(d.ready[1]);
+		shutdown(d.sock, SHUT_RDWR);
+		st = direct_end(&d, &untouched);
+		CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0 && untouched);
+		printf("%s, closed socket: exit 0\n",
+		       i ? "--fork-server" : "--spare");
+	}
 }
 
 /* ---- latency ---- */
@@ -585,19 +802,19 @@ cmp_double(const void *a, const void *b)
 	return (x > y) - (x < y);
 }
 
-/* Wait (bounded) until the broker's spare blocks in recvmsg: loaded and
- * idle. For the measurement only; /proc/PID/syscall names the call. A
+/* Wait (bounded) until the broker's spare or fork server (mode) blocks in
+ * recvmsg: loaded and idle. For the measurement only; /proc/PID/syscall names the call. A
  * spare loads at the lowest priority, so on a machine kept busy by other
  * work it may not load at all; after 2 s its group is raised to the
  * normal priority (what a handoff would do) so the series measures a
  * loaded spare. Returns 1 if it had to be raised. */
 static int
-wait_spare_idle(const struct tl_broker *b)
+wait_idle(const struct tl_broker *b, const char *mode)
 {
 	int raised = 0;
 
 	for (int i = 0; i < 10000; i++) {
-		pid_t spare = find_spare(b->pid);
+		pid_t spare = find_ahead(b->pid, mode);
 		char path[64], buf[64] = "";
 		int fd, idle = 0;
 
@@ -625,16 +842,16 @@ wait_spare_idle(const struct tl_broker *b)
 }
 
 static void
-latency_series(const struct tl_broker *b, const char *file, int idle,
-	       const char *label)
+latency_series(const struct tl_broker *b, const char *file,
+	       const char *idle, const char *label)
 {
 	enum { RUNS = 21 };
 	double us[RUNS];
 	int raised = 0;
 
 	for (int i = 0; i < RUNS; i++) {
-		if (idle)
-			raised += wait_spare_idle(b);
+		if (idle != NULL)
+			raised += wait_idle(b, idle);
 		us[i] = first_packet_us(b, file);
 	}
 	qsort(us, RUNS, sizeof(*us), cmp_double);
@@ -650,8 +867,10 @@ latency_series(const struct tl_broker *b, const char *file, int idle,
 static void
 test_latency(void)
 {
-	static const char *const exec_opt[] = { "--spare-workers", "0", NULL };
-	static const char *const spare_opt[] = { "--spare-workers", "1", NULL };
+	static const char *const exec_opt[] = { "--worker-start", "exec",
+						NULL };
+	static const char *const spare_opt[] = { "--worker-start", "spare",
+						 NULL };
 	struct tl_broker b;
 	char file[1024];
 
@@ -659,13 +878,22 @@ test_latency(void)
 	CHECK(tl_broker_start(&b, "s0", worker, exec_opt) == 0);
 	(void)first_packet_us(&b, file); /* page cache */
 	CHECK(find_spare(b.pid) == 0);
-	latency_series(&b, file, 0, "--spare-workers 0 (exec per stream)");
+	CHECK(find_ahead(b.pid, "--fork-server") == 0);
+	latency_series(&b, file, NULL, "--worker-start exec");
 	CHECK(tl_broker_stop(&b) == 0);
 
 	CHECK(tl_broker_start(&b, "s1", worker, spare_opt) == 0);
 	(void)first_packet_us(&b, file);
-	latency_series(&b, file, 1, "--spare-workers 1, spare idle");
-	latency_series(&b, file, 0, "--spare-workers 1, back-to-back opens");
+	latency_series(&b, file, "--spare", "--worker-start spare, spare idle");
+	latency_series(&b, file, NULL,
+		       "--worker-start spare, back-to-back opens");
+	CHECK(tl_broker_stop(&b) == 0);
+
+	CHECK(tl_broker_start(&b, "s2", worker, NULL) == 0);
+	(void)wait_idle(&b, "--fork-server");
+	(void)first_packet_us(&b, file);
+	latency_series(&b, file, NULL,
+		       "--worker-start fork, back-to-back opens");
 	CHECK(tl_broker_stop(&b) == 0);
 }
 
@@ -674,7 +902,7 @@ main(int argc, char **argv)
 {
 	if (argc != 6) {
 		fprintf(stderr, "usage: test_spare SHMDEMUXD WORKER MEDIA-DIR "
-			"FFPROBE-PACKETS handoff|malformed|latency\n");
+			"FFPROBE-PACKETS handoff|fork|malformed|latency\n");
 		return 2;
 	}
 	worker = argv[2];
@@ -685,6 +913,8 @@ main(int argc, char **argv)
 	tl_init(argv[1], 240);
 	if (strcmp(argv[5], "handoff") == 0)
 		test_handoff();
+	else if (strcmp(argv[5], "fork") == 0)
+		test_fork();
 	else if (strcmp(argv[5], "malformed") == 0)
 		test_malformed();
 	else if (strcmp(argv[5], "latency") == 0)
