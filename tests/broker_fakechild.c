@@ -29,9 +29,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "proto.h"
 #include "ring_producer.h"
 #include "worker_abi.h"
 #include "worker_spare.h"
@@ -147,6 +149,51 @@ behave(struct ring *r, const char *mode)
 	return 96;
 }
 
+/* A fork server that lies (SHMDEMUX_FAKE_SERVER): it takes each
+ * assignment, closes its fds and answers "victim" (the pid in
+ * SHMDEMUX_FAKE_VICTIM), "broker" (its parent's), "garbage" (3 bytes) or
+ * "clone-fail" (-EAGAIN: nothing started). */
+static int
+lying_server(const char *how)
+{
+	static char buf[sizeof(struct worker_assign_hdr) +
+			WORKER_ASSIGN_MAX_LEN];
+	union {
+		char b[CMSG_SPACE(sizeof(int) * 8)];
+		struct cmsghdr align;
+	} c;
+	struct worker_assign_reply r = { .magic = WORKER_ASSIGN_MAGIC };
+	const char *victim = getenv("SHMDEMUX_FAKE_VICTIM");
+	int fds[8], bad, n;
+
+	if (send(WORKER_FD_SPARE, &r, sizeof(r), MSG_NOSIGNAL) < 0)
+		return 0;
+	for (;;) {
+		struct iovec iov = { .iov_base = buf, .iov_len = sizeof(buf) };
+		struct msghdr mh = {
+			.msg_iov = &iov, .msg_iovlen = 1,
+			.msg_control = c.b, .msg_controllen = sizeof(c.b),
+		};
+
+		if (recvmsg(WORKER_FD_SPARE, &mh, MSG_CMSG_CLOEXEC) <= 0)
+			return 0;
+		n = ctl_take_fds(&mh, fds, 8, &bad);
+		for (int i = 0; i < n; i++)
+			close(fds[i]);
+		if (strcmp(how, "garbage") == 0) {
+			(void)send(WORKER_FD_SPARE, "xyz", 3, MSG_NOSIGNAL);
+			continue;
+		}
+		if (strcmp(how, "broker") == 0)
+			r.pid = (int32_t)getppid();
+		else if (strcmp(how, "clone-fail") == 0)
+			r.pid = -EAGAIN;
+		else
+			r.pid = victim != NULL ? atoi(victim) : 1;
+		(void)send(WORKER_FD_SPARE, &r, sizeof(r), MSG_NOSIGNAL);
+	}
+}
+
 int
 main(int argc, char **argv)
 {
@@ -158,6 +205,9 @@ main(int argc, char **argv)
 	if (worker_start_mode(argc, argv) != WORKER_START_EXEC) {
 		char err[128];
 
+		if (worker_start_mode(argc, argv) == WORKER_START_FORK &&
+		    getenv("SHMDEMUX_FAKE_SERVER") != NULL)
+			return lying_server(getenv("SHMDEMUX_FAKE_SERVER"));
 		if (worker_start_mode(argc, argv) == WORKER_START_FORK)
 			ret = worker_fork_server(&spare, err, sizeof(err));
 		else

@@ -103,6 +103,68 @@ tl_children(pid_t pid, pid_t *out, int max)
 	return n;
 }
 
+/* The argv of pid ends with the string tail (NUL included). */
+static int
+argv_ends(pid_t pid, const char *tail)
+{
+	char path[64], buf[4096];
+	size_t t = strlen(tail) + 1;
+	ssize_t n;
+	int fd;
+
+	snprintf(path, sizeof(path), "/proc/%d/cmdline", (int)pid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return 0;
+	n = read(fd, buf, sizeof(buf));
+	close(fd);
+	return n >= (ssize_t)t && memcmp(buf + n - t, tail, t) == 0;
+}
+
+/* pid is blocked in recvmsg (/proc/PID/syscall names the call). */
+static int
+in_recvmsg(pid_t pid)
+{
+	char path[64], buf[64];
+	ssize_t n;
+	int fd;
+
+	snprintf(path, sizeof(path), "/proc/%d/syscall", (int)pid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return 0;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return 0;
+	buf[n] = '\0';
+	return atoi(buf) == SYS_recvmsg;
+}
+
+pid_t
+tl_fork_server(const struct tl_broker *b, int timeout_ms)
+{
+	struct ctl_stream_info info;
+	pid_t kids[64];
+
+	for (int t = 0; t < timeout_ms; t += 2) {
+		int n = tl_children(b->pid, kids, 64);
+
+		for (int i = 0; i < n; i++) {
+			if (!argv_ends(kids[i], "--fork-server") ||
+			    !in_recvmsg(kids[i]))
+				continue;
+			/* It said "loaded" before it blocked: the batch
+			 * that reads our request sees that word too. */
+			(void)tl_info(b->sock, 0, &info);
+			(void)tl_info(b->sock, 0, &info);
+			return kids[i];
+		}
+		poll(NULL, 0, 2);
+	}
+	return -1;
+}
+
 /* SIGKILL every child still running: a feeder a failed check left waiting
  * on its gate would otherwise block the reaping below forever. */
 static void

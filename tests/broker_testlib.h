@@ -79,6 +79,11 @@ int tl_wait_child(pid_t pid, int timeout_ms);
 /* pid's children (its main thread's), at most max of them, into out: the
  * count, or -errno. */
 int tl_children(pid_t pid, pid_t *out, int max);
+
+/* The broker's fork server once it is loaded and the broker knows it
+ * (worker_abi.h): its child `WORKER --fork-server`, blocked in recvmsg,
+ * then two LIST round trips. -1 after timeout_ms. */
+pid_t tl_fork_server(const struct tl_broker *b, int timeout_ms);
 /* Open fds of a process. */
 int tl_count_fds(pid_t pid);
 

@@ -401,6 +401,66 @@ test_exec_failure(void)
 	unlink(path);
 }
 
+/* A fork server that answers with a pid not its child's: the broker takes
+ * no such pid (it would later signal and report a process not its own),
+ * fails the stream rather than start a second worker for it, and kills
+ * the server; the process named is untouched. A server whose clone failed
+ * (nothing started) leaves the stream to an exec'd worker and stays. */
+static void
+test_lying_server(void)
+{
+	static const char *const how[] = { "victim", "broker", "garbage" };
+	struct ctl_stream_info i;
+	struct tl_broker l;
+	char sock[256], num[16];
+	pid_t victim, server;
+	int id;
+
+	victim = fork();
+	CHECK(victim >= 0);
+	if (victim == 0) {
+		pause();
+		_exit(0);
+	}
+	snprintf(num, sizeof(num), "%d", (int)victim);
+	CHECK(setenv("SHMDEMUX_FAKE_VICTIM", num, 1) == 0);
+	snprintf(sock, sizeof(sock), "%s", b.sock);
+	for (size_t k = 0; k < sizeof(how) / sizeof(how[0]) + 1; k++) {
+		int lie = k < sizeof(how) / sizeof(how[0]);
+
+		CHECK(setenv("SHMDEMUX_FAKE_SERVER", lie ? how[k] :
+			     "clone-fail", 1) == 0);
+		CHECK(tl_broker_start(&l, "l", fake, NULL) == 0);
+		server = tl_fork_server(&l, 20000);
+		CHECK(server > 0);
+		snprintf(b.sock, sizeof(b.sock), "%s", l.sock);
+		id = open_path("/etc/passwd", "eof", 0);
+		CHECK(tl_info(l.sock, (uint32_t)id, &i) == 1);
+		if (lie) {
+			CHECK(i.state == RING_STATE_ENDED);
+			CHECK(i.end_reason == SD_END_EXEC_FAILED);
+			CHECK(strstr(i.end_msg, "fork server") != NULL);
+			/* killed and reaped before the OPEN was answered */
+			CHECK(kill(server, 0) < 0 && errno == ESRCH);
+		} else {
+			CHECK(ended((uint32_t)id).end_reason == SD_END_EOF);
+			CHECK(kill(server, 0) == 0);
+		}
+		CHECK(kill(victim, 0) == 0);
+		CHECK(waitpid(victim, NULL, WNOHANG) == 0);
+		CHECK(tl_broker_stop(&l) == 0);
+		printf("fork server answering %s: %s\n",
+		       lie ? how[k] : "a failed clone", lie ?
+		       "stream failed, server killed, no other process "
+		       "touched" : "stream exec'd and read to its end");
+	}
+	snprintf(b.sock, sizeof(b.sock), "%s", sock);
+	unsetenv("SHMDEMUX_FAKE_SERVER");
+	unsetenv("SHMDEMUX_FAKE_VICTIM");
+	CHECK(kill(victim, SIGKILL) == 0);
+	CHECK(tl_wait_child(victim, 5000) >= 0);
+}
+
 static void
 test_shutdown(void)
 {
@@ -469,6 +529,7 @@ main(int argc, char **argv)
 	test_consumers();
 	test_names();
 	test_exec_failure();
+	test_lying_server();
 	test_broker_killed();
 	test_shutdown();
 	tl_check_shm();

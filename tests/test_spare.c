@@ -380,8 +380,6 @@ test_handoff(void)
 
 /* ---- fork server ---- */
 
-static int wait_idle(const struct tl_broker *b, const char *mode);
-
 /* pid's parent, from /proc/PID/stat (after the parenthesised name). */
 static pid_t
 parent_of(pid_t pid)
@@ -420,20 +418,13 @@ avformat_base(pid_t pid)
 	return base;
 }
 
-/* The fork server, loaded, and known to be by the broker: it sends its
- * word before it blocks in recvmsg, so the broker's next batch sees it;
- * a LIST round trip covers that batch. */
+/* The fork server, loaded, and known to be by the broker. */
 static pid_t
 server_loaded(const struct tl_broker *b)
 {
-	struct ctl_stream_info info;
-	pid_t server;
+	pid_t server = tl_fork_server(b, 20000);
 
-	(void)wait_idle(b, "--fork-server");
-	server = find_ahead(b->pid, "--fork-server");
 	CHECK(server > 0);
-	(void)tl_info(b->sock, 0, &info);
-	(void)tl_info(b->sock, 0, &info);
 	return server;
 }
 
@@ -890,7 +881,7 @@ test_latency(void)
 	CHECK(tl_broker_stop(&b) == 0);
 
 	CHECK(tl_broker_start(&b, "s2", worker, NULL) == 0);
-	(void)wait_idle(&b, "--fork-server");
+	CHECK(tl_fork_server(&b, 20000) > 0);
 	(void)first_packet_us(&b, file);
 	latency_series(&b, file, NULL,
 		       "--worker-start fork, back-to-back opens");
