@@ -13,9 +13,10 @@
  * its handoff; from then on its pid is the stream's, and its own pidfd,
  * socket and log are dropped. A fork server loads at the normal priority
  * and says when it is loaded (until then a stream starts with
- * spawn_worker()); for each stream it answers with the pid of the child it made, which the
- * broker takes only if waitid() agrees the process is its own child: the
- * broker then reaps and reports it as any other worker. The broker waits
+ * spawn_worker()); for each stream it answers with the pid of the child
+ * it made, which the broker takes only if waitid() agrees the process is
+ * its own child: the broker then reaps and reports it as any other
+ * worker. The broker waits
  * for that answer (FORK_SERVER_ANSWER_MS at most, a clone's time in
  * practice) rather than take the next request first.
  */

@@ -20,8 +20,8 @@
 #include "spawn.h"
 
 /* The nice value of a spare's scheduling group (autogroup.h) from just
- * after its exec until its handoff: the replacement started when a stream takes the
- * spare loads (the dynamic loader maps and relocates libavformat and its
+ * after its exec until its handoff: the replacement started when a stream
+ * takes the spare loads (the dynamic loader maps and relocates libavformat and its
  * dependencies: ~100 ms of CPU on a small VM) only on CPU time no running
  * stream wants, instead of preempting that stream's worker and readers. */
 #define SPARE_GROUP_NICE 19

@@ -175,13 +175,14 @@ shm_stream_failed() { # ID
 }
 
 # Children of the broker that were given a stream: every child but the idle
-# spare worker, whose command line is still `shmdemux-worker --spare` (a
-# worker that took a stream shows it in its title instead).
+# spare worker or the fork server, whose command line is still
+# `shmdemux-worker --spare` or `--fork-server` (a worker that took a stream
+# shows it in its title instead).
 shm_stream_workers() {
 	local pid
 	for pid in $(pgrep -P "$SHM_BROKER_PID"); do
 		tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null |
-			grep -q -- ' --spare $' && continue
+			grep -Eq -- ' --(spare|fork-server) $' && continue
 		printf '%s\n' "$pid"
 	done
 }

@@ -46,7 +46,7 @@ settings
 check "--check-config with the user's file: exit 0" [ $rc -eq 0 ]
 check "its settings are in effect" eval 'has "ring-size = 131072" &&
 	has "max-consumers = 3" && has "log-level = warning" &&
-	has "spare-workers = 0"'
+	has "worker-start = exec"'
 check "the file read is named" grep -qF "# files read: $user" "$T/out"
 check "the defaults stand for the rest" has "lag-timeout = 5000"
 settings --max-consumers 5
@@ -60,7 +60,10 @@ check "--config FILE: that file alone" eval 'has "watchdog = 2500" &&
 	has "ring-size = 33554432" && has "max-consumers = 64"'
 settings --no-config
 check "--no-config: the defaults" eval '[ $rc -eq 0 ] &&
-	has "ring-size = 33554432" && has "# files read: none"'
+	has "ring-size = 33554432" && has "# files read: none" &&
+	has "worker-start = fork"'
+settings --worker-start spare
+check "--worker-start spare" has "worker-start = spare"
 
 # ---- errors: exit 2, one line naming the file and line ----
 bad() { # DESCRIPTION EXPECTED-TEXT FILE-CONTENT [MODE]
@@ -77,6 +80,8 @@ bad "unknown setting" "bad.conf:2: unknown setting \`bogus\`" \
 	'ring-size = 1M\nbogus = 1\n'
 bad "bad value, named with its line" "bad.conf:3: invalid --ring-size: 12Q" \
 	'# c\n\nring-size = 12Q\n'
+bad "an unknown worker start" "invalid --worker-start: zygote (fork, spare or exec)" \
+	'worker-start = zygote\n'
 bad "a line without =" "bad.conf:1: expected \`name = value\`" 'ring-size 1M\n'
 bad "a switch that is not yes/no" "is a switch: yes or no" 'daemon = maybe\n'
 bad "a setting the files may not hold" "unknown setting \`config\`" \

@@ -794,8 +794,8 @@ cmp_double(const void *a, const void *b)
 }
 
 /* Wait (bounded) until the broker's spare or fork server (mode) blocks in
- * recvmsg: loaded and idle. For the measurement only; /proc/PID/syscall names the call. A
- * spare loads at the lowest priority, so on a machine kept busy by other
+ * recvmsg: loaded and idle. For the measurement only; /proc/PID/syscall
+ * names the call. A spare loads at the lowest priority, so on a machine kept busy by other
  * work it may not load at all; after 2 s its group is raised to the
  * normal priority (what a handoff would do) so the series measures a
  * loaded spare. Returns 1 if it had to be raised. */
