@@ -1210,6 +1210,7 @@ start_worker(struct stream *s, const struct ctl_open *req, int input_fd,
 		.decode_strict = (req->flags & CTL_OPEN_DECODE_STRICT) != 0,
 		.format_whitelist = req->format_whitelist,
 	};
+	const char *how;
 	pid_t pid;
 	int pfd, ready[2], ret;
 
@@ -1229,8 +1230,11 @@ start_worker(struct stream *s, const struct ctl_open *req, int input_fd,
 	/* The spare or the fork server, when there is one, is this worker
 	 * minus the exec (-EPROTO: see spare.h). */
 	pid = spare_take(&ws, &s->log);
-	if (pid < 0 && pid != -EPROTO)
+	how = conf.worker_start == BROKER_START_FORK ? "forked" : "spare";
+	if (pid < 0 && pid != -EPROTO) {
 		pid = spawn_logged(s, &ws);
+		how = "exec'd";
+	}
 	/* The worker holds the only write end now: its close is the news. */
 	close(ready[1]);
 	/* The worker has its end of the admin channel (or never will): ours
@@ -1276,8 +1280,8 @@ start_worker(struct stream *s, const struct ctl_open *req, int input_fd,
 	ret = watchdog_start(s, req, input_fd);
 	if (ret < 0)
 		stream_log(s, LOG_LVL_WARN, ret, "no watchdog");
-	stream_log(s, LOG_LVL_INFO, 0, "worker %d started for %s", (int)pid,
-		   s->source);
+	stream_log(s, LOG_LVL_INFO, 0, "worker %d (%s) started for %s",
+		   (int)pid, how, s->source);
 	return 0;
 fail:
 	snprintf(msg, cap, "cannot watch the worker: %s", strerror(-ret));
