@@ -103,12 +103,10 @@ tl_children(pid_t pid, pid_t *out, int max)
 	return n;
 }
 
-/* The argv of pid ends with the string tail (NUL included). */
-static int
-argv_ends(pid_t pid, const char *tail)
+size_t
+tl_cmdline(pid_t pid, char *buf, size_t cap)
 {
-	char path[64], buf[4096];
-	size_t t = strlen(tail) + 1;
+	char path[64];
 	ssize_t n;
 	int fd;
 
@@ -116,14 +114,23 @@ argv_ends(pid_t pid, const char *tail)
 	fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return 0;
-	n = read(fd, buf, sizeof(buf));
+	n = read(fd, buf, cap);
 	close(fd);
-	return n >= (ssize_t)t && memcmp(buf + n - t, tail, t) == 0;
+	return n > 0 ? (size_t)n : 0;
 }
 
-/* pid is blocked in recvmsg (/proc/PID/syscall names the call). */
+/* The argv of pid ends with the string tail (NUL included). */
 static int
-in_recvmsg(pid_t pid)
+argv_ends(pid_t pid, const char *tail)
+{
+	char buf[4096];
+	size_t t = strlen(tail) + 1, n = tl_cmdline(pid, buf, sizeof(buf));
+
+	return n >= t && memcmp(buf + n - t, tail, t) == 0;
+}
+
+int
+tl_in_recvmsg(pid_t pid)
 {
 	char path[64], buf[64];
 	ssize_t n;
@@ -152,7 +159,7 @@ tl_fork_server(const struct tl_broker *b, int timeout_ms)
 
 		for (int i = 0; i < n; i++) {
 			if (!argv_ends(kids[i], "--fork-server") ||
-			    !in_recvmsg(kids[i]))
+			    !tl_in_recvmsg(kids[i]))
 				continue;
 			/* It said "loaded" before it blocked: the batch
 			 * that reads our request sees that word too. */

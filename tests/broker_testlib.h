@@ -80,6 +80,12 @@ int tl_wait_child(pid_t pid, int timeout_ms);
  * count, or -errno. */
 int tl_children(pid_t pid, pid_t *out, int max);
 
+/* /proc/PID/cmdline into buf (NUL-separated); its length, 0 if gone. */
+size_t tl_cmdline(pid_t pid, char *buf, size_t cap);
+
+/* pid is blocked in recvmsg (/proc/PID/syscall names the call). */
+int tl_in_recvmsg(pid_t pid);
+
 /* The broker's fork server once it is loaded and the broker knows it
  * (worker_abi.h): its child `WORKER --fork-server`, blocked in recvmsg,
  * then two LIST round trips. -1 after timeout_ms. */

@@ -56,23 +56,6 @@ static const char *worker, *media, *ffprobe_packets;
 
 /* ---- helpers ---- */
 
-/* The argv of pid, NUL-separated; returns its length (0 if gone). */
-static size_t
-cmdline(pid_t pid, char *buf, size_t cap)
-{
-	char path[64];
-	ssize_t n;
-	int fd;
-
-	snprintf(path, sizeof(path), "/proc/%d/cmdline", (int)pid);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return 0;
-	n = read(fd, buf, cap);
-	close(fd);
-	return n > 0 ? (size_t)n : 0;
-}
-
 /* The broker's idle spare or fork server: the child whose argv is
  * `WORKER MODE`. */
 static pid_t
@@ -87,7 +70,7 @@ find_ahead(pid_t broker, const char *mode)
 	wlen = (size_t)snprintf(want, sizeof(want), "%s%c%s", worker, 0,
 				mode) + 1;
 	for (int i = 0; i < n; i++) {
-		size_t len = cmdline(kids[i], buf, sizeof(buf));
+		size_t len = tl_cmdline(kids[i], buf, sizeof(buf));
 
 		if (len == wlen && memcmp(buf, want, wlen) == 0) {
 			CHECK(found == 0); /* one at most */
@@ -143,7 +126,7 @@ wait_title(pid_t pid, char *title, size_t cap)
 	const struct timespec nap = { .tv_nsec = 1000000 };
 
 	for (int i = 0; i < 20000; i++) {
-		size_t n = cmdline(pid, title, cap - 1);
+		size_t n = tl_cmdline(pid, title, cap - 1);
 
 		CHECK(n > 0);
 		title[n] = '\0';
@@ -806,18 +789,10 @@ wait_idle(const struct tl_broker *b, const char *mode)
 
 	for (int i = 0; i < 10000; i++) {
 		pid_t spare = find_ahead(b->pid, mode);
-		char path[64], buf[64] = "";
-		int fd, idle = 0;
+		int idle = 0;
 
 		if (spare > 0) {
-			snprintf(path, sizeof(path), "/proc/%d/syscall",
-				 (int)spare);
-			fd = open(path, O_RDONLY | O_CLOEXEC);
-			if (fd >= 0) {
-				idle = read(fd, buf, sizeof(buf) - 1) > 0 &&
-					atoi(buf) == SYS_recvmsg;
-				close(fd);
-			}
+			idle = tl_in_recvmsg(spare);
 			if (!idle && !raised && i >= 1000 &&
 			    group_nice(spare) > 0) {
 				CHECK(autogroup_set(spare, 0) == 0);
