@@ -76,6 +76,10 @@ usage(FILE *f)
 "                       layout (default); spare = one worker exec'd ahead\n"
 "                       of time for the next stream; exec = one exec per\n"
 "                       stream, at open (docs/SECURITY.md)\n"
+"  --fork-server-renew N\n"
+"                       with fork: a new fork server, so a new address\n"
+"                       layout, after every N streams (default 100;\n"
+"                       0 = never)\n"
 "  --spare-workers 0|1  the older spelling: 0 = exec, 1 = spare\n"
 "  --log-level LEVEL    error, warning, info (default) or debug\n"
 "  --syslog             with --daemon: once the socket listens, log to\n"
@@ -222,6 +226,7 @@ print_config(FILE *f, const char *level)
 	fprintf(f, "syslog = %s\n", conf.syslog_detached ? "yes" : "no");
 	fprintf(f, "idle-exit = %u\n", conf.idle_exit_s);
 	fprintf(f, "worker-start = %s\n", start_modes[conf.worker_start]);
+	fprintf(f, "fork-server-renew = %u\n", conf.fork_renew);
 	fprintf(f, "log-level = %s\n", level);
 }
 
@@ -233,7 +238,7 @@ broker_options(int argc, char **argv, int inherited_fd,
 	       O_IDLE, O_HELP, O_VERSION, O_MEM, O_WATCHDOG, O_OPEN_TIMEOUT,
 	       O_SPARE, O_POOL, O_REPLY_TIMEOUT, O_KEEP_ENDED, O_LOG_LEVEL,
 	       O_CONFIG, O_RETAIN, O_SYSLOG, O_NO_CONFIG, O_CHECK_CONFIG,
-	       O_WSTART };
+	       O_WSTART, O_RENEW };
 	static const char *const not_in_files[] = {
 		"help", "version", "config", "no-config", "check-config", NULL,
 	};
@@ -258,6 +263,7 @@ broker_options(int argc, char **argv, int inherited_fd,
 		{ "retain-ended", required_argument, NULL, O_RETAIN },
 		{ "syslog", no_argument, NULL, O_SYSLOG },
 		{ "worker-start", required_argument, NULL, O_WSTART },
+		{ "fork-server-renew", required_argument, NULL, O_RENEW },
 		{ "spare-workers", required_argument, NULL, O_SPARE },
 		{ "log-level", required_argument, NULL, O_LOG_LEVEL },
 		{ "config", required_argument, NULL, O_CONFIG },
@@ -284,6 +290,7 @@ broker_options(int argc, char **argv, int inherited_fd,
 	conf.keep_ended_ms = 30000;
 	conf.retain_ended_s = 300;
 	conf.worker_start = BROKER_START_FORK;
+	conf.fork_renew = 100;
 	conf.log_level = LOG_LVL_INFO;
 	if (config_load(&cfg, argc, argv, opts, not_in_files, msg,
 			sizeof(msg)) < 0) {
@@ -375,6 +382,12 @@ broker_options(int argc, char **argv, int inherited_fd,
 				bad_option("invalid --worker-start: %s "
 					   "(fork, spare or exec)", optarg);
 			conf.worker_start = (unsigned)w;
+			break;
+		case O_RENEW:
+			if (parse_uint(optarg, 1000000000u, &v) < 0)
+				bad_option("invalid --fork-server-renew: %s",
+					   optarg);
+			conf.fork_renew = (unsigned)v;
 			break;
 		case O_LOG_LEVEL:
 			for (c = 0; c < (int)(sizeof(levels) / sizeof(levels[0]));

@@ -90,6 +90,8 @@ struct broker_conf {
 	unsigned nofile;           /* RLIMIT_NOFILE (soft), after raising it */
 	unsigned idle_exit_s;      /* 0 = never */
 	unsigned worker_start;     /* BROKER_START_* (spare.h) */
+	unsigned fork_renew;       /* a new fork server after this many
+	                              streams; 0 = never */
 	int daemonize;
 	int syslog_detached;  /* --syslog: once detached, log to syslog and
 	                         let go of stderr, whatever it is */

@@ -55,6 +55,7 @@ static struct {
 	int start_queued;      /* a start is deferred or the timer armed */
 	int stopped;           /* shutdown: no more spares */
 	unsigned failures;     /* idle deaths and failed starts in a row */
+	unsigned streams;      /* the fork server's children */
 	uint64_t started_ms;
 } sp = {
 	.sock = -1,
@@ -87,6 +88,7 @@ drop(void)
 	sp.sock = -1;
 	sp.pid = 0;
 	sp.loaded = 0;
+	sp.streams = 0;
 }
 
 /* A dead spare: log how it ended, count the failure, plan a new one. */
@@ -418,6 +420,18 @@ fail(void)
 	schedule_start();
 }
 
+/* Retire the fork server after conf.fork_renew streams: its children are
+ * the broker's and carry on; the next server has a new address layout
+ * (docs/SECURITY.md). Streams are exec'd while it loads. */
+static void
+renew(void)
+{
+	log_info("fork server %d: %u streams started, starting a new one",
+		 (int)sp.pid, sp.streams);
+	discard();
+	schedule_start();
+}
+
 /* 1 if pid is a child of ours not yet reaped (so its pid cannot be
  * reused before we reap it). */
 static int
@@ -544,6 +558,9 @@ spare_take(const struct worker_start *ws, struct wlog **log)
 	}
 	sp.failures = 0;
 	*log = wlog_start(lp[0], "worker: ");
+	if (sp.fork && conf.fork_renew != 0 &&
+	    ++sp.streams >= conf.fork_renew)
+		renew();
 	return pid;
 }
 

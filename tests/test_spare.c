@@ -15,7 +15,9 @@
  *              address layout (libavformat at the same address), and its
  *              packets equal ffprobe's, also for two streams at once; a
  *              SIGKILLed idle server is reaped by the broker, the next OPEN
- *              still works, and a new server follows and is used
+ *              still works, and a new server follows and is used; with
+ *              --fork-server-renew 2 the third stream comes from a new
+ *              server with another layout
  *   malformed  assignments with a wrong magic, version, length, argument
  *              count or fd count, sent to `shmdemux-worker --spare` and
  *              `--fork-server` started here, make it exit
@@ -412,11 +414,13 @@ server_loaded(const struct tl_broker *b)
 }
 
 /* A worker the server cloned for a stream: the broker's child, in a
- * session of its own at the normal priority, not the server. */
+ * session of its own at the normal priority, not the server, with the
+ * server's libavformat address (sbase, read while the server lives). */
 static void
-check_clone(const struct tl_broker *b, pid_t server, pid_t w)
+check_clone(const struct tl_broker *b, pid_t server, unsigned long sbase,
+	    pid_t w)
 {
-	unsigned long sbase = avformat_base(server), wbase;
+	unsigned long wbase;
 	char title[4096];
 
 	if (w == server || parent_of(w) != b->pid)
@@ -432,6 +436,57 @@ check_clone(const struct tl_broker *b, pid_t server, pid_t w)
 	 * exec'd worker would not have with ASLR on: docs/SECURITY.md). */
 	wbase = avformat_base(w);
 	CHECK(sbase != 0 && wbase == sbase);
+}
+
+/* 1 if the kernel randomizes address layouts (randomize_va_space). */
+static int
+aslr_on(void)
+{
+	FILE *f = fopen("/proc/sys/kernel/randomize_va_space", "r");
+	int v = 0;
+
+	if (f == NULL)
+		return 0;
+	if (fscanf(f, "%d", &v) != 1)
+		v = 0;
+	fclose(f);
+	return v != 0;
+}
+
+/* --fork-server-renew 2: the third stream's worker comes from a new
+ * server, with a new layout. */
+static void
+test_renew(const char *file)
+{
+	static const char *const renew[] = { "--fork-server-renew", "2",
+					     NULL };
+	struct tl_broker b;
+	struct piped p;
+	pid_t first, second, w;
+	unsigned long base;
+
+	CHECK(tl_broker_start(&b, "r", worker, renew) == 0);
+	first = server_loaded(&b);
+	base = avformat_base(first);
+	for (int i = 0; i < 2; i++) {
+		piped_open(&b, file, &p);
+		check_clone(&b, first, base, p.info.worker_pid);
+		piped_finish(&b, &p, "renew (first server)");
+	}
+	second = server_loaded(&b);
+	CHECK(second != first);
+	CHECK(kill(first, 0) < 0 && errno == ESRCH); /* reaped */
+	piped_open(&b, file, &p);
+	w = p.info.worker_pid;
+	check_clone(&b, second, avformat_base(second), w);
+	if (aslr_on())
+		CHECK(avformat_base(second) != base);
+	piped_finish(&b, &p, "renew (second server)");
+	printf("renew: after 2 streams server %d gave way to %d (libavformat "
+	       "at %s address), whose worker %d ran the third\n",
+	       (int)first, (int)second, aslr_on() ? "another" : "the same "
+	       "(ASLR off)", (int)w);
+	CHECK(tl_broker_stop(&b) == 0);
 }
 
 static void
@@ -452,7 +507,7 @@ test_fork(void)
 	for (int i = 0; i < 2; i++) {
 		piped_open(&b, file[i], &p[i]);
 		w[i] = p[i].info.worker_pid;
-		check_clone(&b, server, w[i]);
+		check_clone(&b, server, avformat_base(server), w[i]);
 	}
 	CHECK(w[0] != w[1]);
 	CHECK(find_ahead(b.pid, "--fork-server") == server);
@@ -470,11 +525,12 @@ test_fork(void)
 	CHECK(next != server);
 	piped_open(&b, file[0], &p[0]);
 	w[0] = p[0].info.worker_pid;
-	check_clone(&b, next, w[0]);
+	check_clone(&b, next, avformat_base(next), w[0]);
 	piped_finish(&b, &p[0], "fork (new server)");
 	printf("fork: new server %d cloned worker %d\n", (int)next,
 	       (int)w[0]);
 	shutdown_check(&b);
+	test_renew(file[0]);
 }
 
 /* ---- malformed assignments, to a spare started here ---- */
