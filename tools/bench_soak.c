@@ -105,17 +105,18 @@ enum { S_RSS, S_FDS, S_MEMFDS, S_MEMFD_KB, S_SHM, S_SHM_KB, S_N };
 
 static const struct {
 	const char *name, *unit;
-	/* a slope is flat within max(3 standard errors, floor) per minute
-	 * of 0; rel: the floor is this fraction of the first sample */
-	double floor;
-	int rel;
+	/* a slope is flat within max(3 standard errors, one granule over
+	 * the run) per minute of 0: the churn's own noise, or less growth
+	 * than one step of the value (the broker's allocator grows its heap
+	 * by 128 KiB steps and trims it back; a leak repeats them) */
+	double granule;
 } metric[S_N] = {
-	{ "broker RSS", "kB", 0.01, 1 },
-	{ "broker fds", "fds", 1.0, 0 },
-	{ "ring memfds", "files", 0.5, 0 },
-	{ "ring memory", "kB", 1024.0, 0 },
-	{ "/dev/shm objects", "files", 0.0, 0 },
-	{ "/dev/shm size", "kB", 0.0, 0 },
+	{ "broker RSS", "kB", 128.0 },
+	{ "broker fds", "fds", 1.0 },
+	{ "ring memfds", "files", 1.0 },
+	{ "ring memory", "kB", 1024.0 },
+	{ "/dev/shm objects", "files", 0.0 },
+	{ "/dev/shm size", "kB", 0.0 },
 };
 
 struct soak {
@@ -576,18 +577,22 @@ slope(const struct soak *k, int m, double *b, double *se)
 	*se = sqrt(ssr / (n - 2) / stt);
 }
 
-/* Prints each metric's slope; returns how many grow. A slope is flat
- * within max(3 standard errors, the metric's floor) of 0: the churn's
- * own noise, or less than the floor, per minute. A fall is no leak. */
+/* Prints each metric's slope; returns how many grow (metric[] says when
+ * a slope is flat). A fall is no leak. */
 static int
 report_slopes(const struct soak *k)
 {
 	int growing = 0;
 
+	double mins;
+
+	if (k->nwindow < k->w0 + 3)
+		return 0;
+	mins = (k->samples[k->nwindow - 1].t - k->samples[k->w0].t) / 60.0;
 	printf("slopes (least squares over the %zu samples from %.0f s to the "
-	       "end, per minute; flat: within max(3 standard errors, floor) "
-	       "of 0):\n", k->nwindow - k->w0,
-	       k->nwindow > k->w0 ? k->samples[k->w0].t : 0.0);
+	       "end, per minute; flat: within max(3 standard errors, one "
+	       "granule over the %.1f min) of 0):\n", k->nwindow - k->w0,
+	       k->samples[k->w0].t, mins);
 	for (int m = 0; m < S_N && k->nwindow > k->w0; m++) {
 		double b, se, first = sample_value(&k->samples[k->w0], m);
 		double last = sample_value(&k->samples[k->nwindow - 1], m);
@@ -598,8 +603,7 @@ report_slopes(const struct soak *k)
 			if (sample_value(&k->samples[i], m) > max)
 				max = sample_value(&k->samples[i], m);
 		slope(k, m, &b, &se);
-		bound = metric[m].rel ? metric[m].floor * first :
-			metric[m].floor;
+		bound = mins > 0 ? metric[m].granule / mins : 0;
 		if (3 * se > bound)
 			bound = 3 * se;
 		if (b > bound) {
@@ -653,13 +657,18 @@ close_listed(const struct shmdemux_stream_info *info, void *ctx)
 
 struct baseline {
 	int fds;
+	uint64_t rss_kb;       /* reported, not compared */
 	struct memfd_use mem, shm;
 };
 
 static void
 measure(const struct soak *k, struct baseline *b)
 {
+	struct procstat ps;
+
 	b->fds = proc_count_fds(k->broker);
+	b->rss_kb = procstat_read(k->broker, &ps) == 0 ?
+		ps.rss_bytes / 1024 : 0;
 	proc_memfds(k->broker, &b->mem);
 	devshm_use(&b->shm);
 }
@@ -906,9 +915,11 @@ bench_soak(int argc, char **argv)
 	steep = report_slopes(&k);
 	printf("after every stream was closed and reaped: fds %d (before "
 	       "%d), memfds %" PRIu64 " (before %" PRIu64 "), /dev/shm %"
-	       PRIu64 " (before %" PRIu64 "): %s\n", fin.fds, base.fds,
+	       PRIu64 " (before %" PRIu64 "): %s; broker RSS %" PRIu64
+	       " kB (before %" PRIu64 ")\n", fin.fds, base.fds,
 	       fin.mem.files, base.mem.files, fin.shm.files, base.shm.files,
-	       back ? "back to baseline" : "NOT BACK TO BASELINE");
+	       back ? "back to baseline" : "NOT BACK TO BASELINE",
+	       fin.rss_kb, base.rss_kb);
 	printf("result: %s; %s\n",
 	       k.wrong == 0 && k.errors == 0 && back ? "PASS" : "FAIL",
 	       steep == 0 ? "no value grows (slopes flat or falling)" :
