@@ -142,7 +142,33 @@ struct scale_result {
 	uint64_t packets;       /* delivered, all readers */
 	int bad;                /* readers whose tally differs */
 	struct broker_cost before, opened, after;
+	/* how the bad broker readers ended: the first few codes, counted */
+	int32_t err[4];
+	int nerr[4];
 };
+
+/* Counts a bad reader's end code in r (the first 4 distinct ones). */
+static void
+note_err(struct scale_result *r, int32_t err)
+{
+	for (int i = 0; i < 4; i++) {
+		if (r->nerr[i] == 0)
+			r->err[i] = err;
+		if (r->err[i] == err) {
+			r->nerr[i]++;
+			return;
+		}
+	}
+}
+
+static void
+print_errs(const struct scale_result *r)
+{
+	for (int i = 0; i < 4 && r->nerr[i] > 0; i++)
+		fprintf(stderr, "shmdemux-bench: %d reader(s) ended with %s\n",
+			r->nerr[i], r->err[i] == 0 ? "other packets than "
+			"in-process" : shmdemux_strerror(r->err[i]));
+}
 
 static int
 run_inproc(const char *file, int n, const struct tally *ref,
@@ -247,7 +273,10 @@ run_broker(shmdemux_conn *conn, const char *sock, const char *file, int n,
 			break;
 		}
 		r->packets += t.count;
-		r->bad += t.err != 0 || !tally_same(&t, ref);
+		if (t.err != 0 || !tally_same(&t, ref)) {
+			r->bad++;
+			note_err(r, t.err);
+		}
 	}
 	r->secs = now_s() - t0;
 	close(rep[0]);
@@ -380,6 +409,7 @@ bench_scale(int argc, char **argv)
 				       b.bad, per_fd, ring_mb, rss_mb);
 			}
 			fflush(stdout);
+			print_errs(&b);
 			if (a.bad + b.bad > 0 && rc == 0)
 				rc = -EPROTO;
 		}
