@@ -33,8 +33,13 @@
 
 /* ---- (b) readers: threads in a few processes ---- */
 
+/* The readers of a process share its connection (an attached stream
+ * has a connection of its own, its lifeline: the broker's connections,
+ * at most 4096, are one per reader plus one per process), one attach at
+ * a time. */
 struct reader_job {
-	const char *sock;
+	shmdemux_conn *conn;
+	pthread_mutex_t *lock;
 	uint32_t id;
 	struct tally t;
 };
@@ -44,21 +49,19 @@ reader_thread(void *arg)
 {
 	struct reader_job *j = arg;
 	struct shmdemux_packet p;
-	shmdemux_conn *c = NULL;
 	shmdemux_stream *s = NULL;
 	int rc;
 
-	rc = shmdemux_connect(&c, j->sock, 0);
-	if (rc == 0)
-		rc = shmdemux_attach(c, j->id, NULL, SHMDEMUX_START_OLDEST, 0,
-				     &s);
+	pthread_mutex_lock(j->lock);
+	rc = shmdemux_attach(j->conn, j->id, NULL, SHMDEMUX_START_OLDEST, 0,
+			     &s);
+	pthread_mutex_unlock(j->lock);
 	while (rc == 0 && (rc = shmdemux_read(s, &p, 60000)) >= 0) {
 		tally_add(&j->t, p.track, p.pts, p.dts, p.data, p.size);
 		rc = 0;
 	}
 	j->t.err = rc == SHMDEMUX_EOF ? 0 : rc;
 	shmdemux_detach(&s);
-	shmdemux_disconnect(&c);
 	return NULL;
 }
 
@@ -70,7 +73,9 @@ readers_main(const char *sock, int k, int nproc, int n, int cons,
 	     int idfd, int repfd)
 {
 	uint32_t *ids = calloc((size_t)n, sizeof(*ids));
-	int total = n * cons, mine = 0, r;
+	pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+	int total = n * cons, mine = 0, r, rc;
+	shmdemux_conn *conn = NULL;
 	struct reader_job *jobs;
 	pthread_t *th;
 	int *started;
@@ -84,13 +89,16 @@ readers_main(const char *sock, int k, int nproc, int n, int cons,
 	    read(idfd, ids, (size_t)n * sizeof(*ids)) !=
 	    (ssize_t)((size_t)n * sizeof(*ids)))
 		_exit(1);
+	rc = shmdemux_connect(&conn, sock, 0);
 	for (int i = 0; i < mine; i++) {
-		jobs[i].sock = sock;
+		jobs[i].conn = conn;
+		jobs[i].lock = &lock;
 		jobs[i].id = ids[(k + i * nproc) / cons];
-		started[i] = pthread_create(&th[i], NULL, reader_thread,
-					    &jobs[i]) == 0;
+		started[i] = rc == 0 && pthread_create(&th[i], NULL,
+							reader_thread,
+							&jobs[i]) == 0;
 		if (!started[i])
-			jobs[i].t.err = -EAGAIN;
+			jobs[i].t.err = rc < 0 ? rc : -EAGAIN;
 	}
 	for (int i = 0; i < mine; i++) {
 		if (started[i])
