@@ -407,8 +407,10 @@ reap_readers(struct soak *k)
 	while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
 		if ((r = find_reader(k, pid, &st)) == NULL)
 			continue;
-		r->pid = 0;
+		/* all it wrote is in the pipe now: taken while its pid
+		 * still marks it as running, before its slot can be reused */
 		read_msgs(k);
+		r->pid = 0;
 		if (WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL &&
 		    r->killed) {
 			k->killed++;
