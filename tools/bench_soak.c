@@ -51,7 +51,8 @@
 enum reader_kind {
 	R_VERIFY,       /* reads to the end; counted by wait_consumers */
 	R_DETACH,       /* reads a few packets, then detaches */
-	R_KILL_MID,     /* reads a few packets, says so, is SIGKILLed */
+	R_KILL_MID,     /* reads a few packets, says so, waits holding its
+	                   place in the stream, is SIGKILLed */
 	R_KILL_ANY,     /* SIGKILLed at a random moment (attach included) */
 };
 
@@ -227,8 +228,13 @@ reader_main(const struct soak *k, int slot, int idx, pid_t parent)
 			rc = SOAK_DETACHED;
 			break;
 		}
-		if (me->kind == R_KILL_MID)
+		if (me->kind == R_KILL_MID) {
+			/* attached, its cursor mid-stream: the driver
+			 * SIGKILLs it on this message */
 			send_msg(k->msg_wr, slot, idx, MSG_MID, 0, &t);
+			for (;;)
+				pause();
+		}
 	}
 	t.err = rc == SHMDEMUX_EOF ? 0 : rc;
 	send_msg(k->msg_wr, slot, idx, MSG_DONE, overrun, &t);
