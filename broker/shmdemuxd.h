@@ -33,7 +33,7 @@
 #include "proto.h"
 #include "ring_layout.h"
 
-#define BROKER_MAX_CONNS   1024u
+#define BROKER_MAX_CONNS   4096u
 #define BROKER_MAX_STREAMS 1024u
 /* Default ring when decoding: five 4K yuv420p frames (12 MiB each), twenty
  * 1080p ones. Larger costs more than it buys: every page of a fresh ring is

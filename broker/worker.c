@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -642,7 +643,13 @@ enter_sandbox(struct worker *w)
 		.wake_fds_from = WORKER_FD_WAKE_FROM,
 	};
 	char err[RING_MSG_LEN];
+	struct rlimit rl;
 
+	/* Never above the hard limit the broker was given (`ulimit -Hn 256`):
+	 * raising it needs CAP_SYS_RESOURCE, and its failure would end
+	 * every stream. Fewer consumer slots can then have a wake pipe. */
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_max < c.max_fds)
+		c.max_fds = (unsigned)rl.rlim_max;
 #ifdef SHMDEMUX_SANITIZE_BUILD
 	/* the sanitizer runtime reserves terabytes of address space */
 	c.mem_limit = 0;

@@ -18,6 +18,11 @@
  *                   ended rings are released when descriptors run short
  *                   (32 stay free), so 40 all open; an ended stream nobody
  *                   has read keeps its records
+ *   fd-hard-worker  soft = hard = 128 with the real WORKER: a stream of a
+ *                   WAV file runs to its end (eof, every packet read);
+ *                   the worker's sandbox takes the hard limit it was
+ *                   given instead of asking for more (a room for a wake
+ *                   pipe per consumer slot) and failing
  *   never-readable  a FIFO without a writer, an eventfd, a pty master and a
  *                   pty slave with nothing to read each end open-failed "no
  *                   input within N ms" at --open-timeout; a source that
@@ -25,7 +30,7 @@
  *                   watchdog
  *
  * FAKECHILD (broker_fakechild) stands in for the worker where the media
- * does not matter; never-readable runs the real WORKER.
+ * does not matter; fd-hard-worker and never-readable run the real WORKER.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -446,6 +451,60 @@ ends_as(const struct tl_broker *b, int c, const char *what, int fd,
 	CHECK(strstr(i.end_msg, msg) != NULL);
 }
 
+/* A WAV file of 1 s of 8 kHz mono 16-bit silence at path. */
+static void
+write_wav(const char *path)
+{
+	static unsigned char w[44 + 16000];
+	static const unsigned char hdr[44] = {
+		'R', 'I', 'F', 'F', 0xa4, 0x3e, 0, 0, 'W', 'A', 'V', 'E',
+		'f', 'm', 't', ' ', 16, 0, 0, 0, 1, 0, 1, 0,
+		0x40, 0x1f, 0, 0, 0x80, 0x3e, 0, 0, 2, 0, 16, 0,
+		'd', 'a', 't', 'a', 0x80, 0x3e, 0, 0,
+	};
+	FILE *f = fopen(path, "w");
+
+	memcpy(w, hdr, sizeof(hdr));
+	CHECK(f != NULL && fwrite(w, 1, sizeof(w), f) == sizeof(w));
+	CHECK(fclose(f) == 0);
+}
+
+static void
+test_fd_hard_worker(const char *worker)
+{
+	struct tl_broker b;
+	struct ctl_stream_info i;
+	struct ctl_open o;
+	char wav[300], err[CTL_MSG_LEN];
+	long n;
+	int c, id;
+
+	snprintf(wav, sizeof(wav), "%s/silence.wav", tl_dir());
+	write_wav(wav);
+	tl_broker_nofile(128, 128);
+	CHECK(tl_broker_start(&b, "s", worker, NULL) == 0);
+	tl_broker_nofile(0, 0);
+	c = tl_connect(b.sock);
+	CHECK(c >= 0);
+	/* the first from the spare, the next ones too or exec'd */
+	for (int k = 0; k < 3; k++) {
+		tl_open_init(&o, CTL_SRC_PATH, wav, NULL);
+		id = tl_open(c, &o, -1, NULL, err, sizeof(err));
+		if (id <= 0)
+			fprintf(stderr, "fd-hard-worker: open: %s\n", err);
+		CHECK(id > 0);
+		n = tl_consume(b.sock, (uint32_t)id, 20000, NULL, NULL);
+		CHECK(tl_info(b.sock, (uint32_t)id, &i) == 1);
+		fprintf(stderr, "fd-hard-worker: stream %d: %ld records, %s: "
+			"%s\n", id, n, sd_end_reason_name(i.end_reason),
+			i.end_msg);
+		CHECK(n > 0);
+		CHECK(i.end_reason == SD_END_EOF && i.packets > 0);
+	}
+	close(c);
+	CHECK(tl_broker_stop(&b) == 0);
+}
+
 /* The tty_nr field of /proc/PID/stat: 0 without a controlling terminal. */
 static long
 ctty_of(pid_t pid)
@@ -561,6 +620,8 @@ main(int argc, char **argv)
 		test_fd_limit(argv[2]);
 	else if (strcmp(argv[4], "fd-release") == 0)
 		test_fd_release(argv[2]);
+	else if (strcmp(argv[4], "fd-hard-worker") == 0)
+		test_fd_hard_worker(argv[3]);
 	else if (strcmp(argv[4], "never-readable") == 0)
 		test_never_readable(argv[3]);
 	else

@@ -25,6 +25,9 @@ static const struct {
 	{ "scale", bench_scale,
 	  "FILE: N streams at once, in-process vs broker, C readers each "
 	  "[--streams N,...] [--consumers C,...] [--json]" },
+	{ "soak", bench_soak,
+	  "FILE...: streams opened, read, killed and closed for minutes; "
+	  "broker RSS, fds, rings, /dev/shm slopes [--duration SEC]" },
 };
 
 int

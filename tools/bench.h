@@ -19,6 +19,7 @@ int bench_demux(int argc, char **argv);
 int bench_decode(int argc, char **argv);
 int bench_short(int argc, char **argv);
 int bench_scale(int argc, char **argv);
+int bench_soak(int argc, char **argv);
 /* "1,8" into v (at most max values, each in [1, limit]): their count, or
  * -1. */
 int bench_int_list(const char *s, int *v, int max, int limit);
@@ -29,6 +30,40 @@ uint64_t touch(const uint8_t *p, size_t n);
 /* The whole regular file in a malloc'd buffer. 0 or -errno. */
 int slurp(const char *path, uint8_t **buf, size_t *len);
 void reap(pid_t pid);
+
+/* ---- bench_check.c: what the stream benchmarks verify and sample ---- */
+
+/* What a reader saw: packets, payload bytes, and a running hash of each
+ * packet (track, timestamps, size, every payload byte), so a reader that
+ * lost, repeated or garbled one ends with another value. err: how its
+ * read ended (0 = a clean end). */
+struct tally {
+	uint64_t count, bytes, hash;
+	int32_t err;
+	int32_t pad;
+};
+
+void tally_add(struct tally *t, int track, int64_t pts, int64_t dts,
+	       const uint8_t *data, size_t size);
+/* *t over an in-process libavformat demux of path (open,
+ * find_stream_info, every packet); t->err is its libavformat error, 0 at
+ * a clean end. */
+void tally_demux_file(const char *path, struct tally *t);
+/* Same packets as ref (count, bytes, hash). */
+int tally_same(const struct tally *a, const struct tally *ref);
+
+/* Open descriptors of pid (/proc/PID/fd), or -1. */
+int proc_count_fds(pid_t pid);
+/* Files and their allocated kB (st_blocks), each file once. */
+struct memfd_use {
+	uint64_t files;
+	uint64_t kb;
+};
+/* The memfds pid holds (rings, cursor pages: "memfd:shmdemux-*"). */
+void proc_memfds(pid_t pid, struct memfd_use *u);
+/* The POSIX shared memory objects in /dev/shm (all of them: shmdemux
+ * puts none there, its rings are memfds). */
+void devshm_use(struct memfd_use *u);
 
 /* ---- bench_writer.c: one writer process feeds every run ---- */
 
@@ -49,6 +84,9 @@ int read_cb(void *opaque, uint8_t *buf, int size);
 /* A private `shmdemuxd --daemon` (next to this binary) in a fresh
  * directory; stop_broker() ends it and removes the directory. */
 int start_broker(char *dir, size_t dircap, char *sock, size_t sockcap);
+/* Same, with more options for shmdemuxd (NULL-terminated, at most 16). */
+int start_broker_args(char *dir, size_t dircap, char *sock, size_t sockcap,
+		      const char *const *extra);
 void stop_broker(const char *dir, const char *sock);
 /* The pid in SOCK.pid (a broker's pidfile), or 0. */
 pid_t bench_broker_pid(const char *sock);

@@ -254,11 +254,22 @@ run_broker(const void *ctx, shmdemux_conn *conn, struct bench_result *r)
 int
 start_broker(char *dir, size_t dircap, char *sock, size_t sockcap)
 {
+	return start_broker_args(dir, dircap, sock, sockcap, NULL);
+}
+
+int
+start_broker_args(char *dir, size_t dircap, char *sock, size_t sockcap,
+		  const char *const *extra)
+{
+	const char *args[24] = { "shmdemuxd", "--daemon", "--socket", sock,
+				 "--log-level", "warning" };
 	char exe[PATH_MAX], bin[PATH_MAX + 32], *slash;
 	ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
 	pid_t pid;
-	int st;
+	int st, na = 6;
 
+	for (; extra != NULL && extra[0] != NULL && na < 22; extra++)
+		args[na++] = extra[0];
 	if (n < 0)
 		return -errno;
 	exe[n] = '\0';
@@ -278,8 +289,7 @@ start_broker(char *dir, size_t dircap, char *sock, size_t sockcap)
 		dup2(null, 1);
 		/* its warnings and errors only: a stream's every start and
 		 * end would bury the benchmark's own lines */
-		execl(bin, "shmdemuxd", "--daemon", "--socket", sock,
-		      "--log-level", "warning", (char *)NULL);
+		execv(bin, (char *const *)args);
 		_exit(127);
 	}
 	/* --daemon returns once the socket listens */

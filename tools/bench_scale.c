@@ -9,7 +9,6 @@
  * broker and workers together), and what a stream costs the broker:
  * descriptors, resident ring memory, the broker's own RSS.
  */
-#include <dirent.h>
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
@@ -32,72 +31,15 @@
 #define SCALE_MAX_STREAMS 4096
 #define SCALE_MAX_PROCS 32
 
-struct tally {
-	uint64_t count, bytes, hash;
-	int32_t err;
-	int32_t pad;
-};
-
-/* One packet into the running hash: its identity and every payload byte
- * (8 at a time, mixed), so a reader that lost, repeated or garbled one
- * ends with another value. */
-static uint64_t
-mix(uint64_t h, uint64_t v)
-{
-	h ^= v + 0x9e3779b97f4a7c15u + (h << 6) + (h >> 2);
-	return h * 0xff51afd7ed558ccdu;
-}
-
-static void
-tally_add(struct tally *t, int track, int64_t pts, int64_t dts,
-	  const uint8_t *data, size_t size)
-{
-	uint64_t h = mix(t->hash, (uint64_t)track);
-	size_t i = 0;
-	uint64_t w;
-
-	h = mix(h, (uint64_t)pts);
-	h = mix(h, (uint64_t)dts);
-	h = mix(h, size);
-	for (; i + 8 <= size; i += 8) {
-		memcpy(&w, data + i, 8);
-		h = mix(h, w);
-	}
-	for (w = 0; i < size; i++)
-		w = w << 8 | data[i];
-	t->hash = mix(h, w);
-	t->count++;
-	t->bytes += size;
-}
-
-/* ---- (a) one in-process demuxer ---- */
-
-static void
-demux_file(const char *path, struct tally *t)
-{
-	AVFormatContext *fmt = NULL;
-	AVPacket *pkt = av_packet_alloc();
-	int ret = pkt != NULL ? 0 : AVERROR(ENOMEM);
-
-	memset(t, 0, sizeof(*t));
-	if (ret == 0)
-		ret = avformat_open_input(&fmt, path, NULL, NULL);
-	if (ret >= 0)
-		ret = avformat_find_stream_info(fmt, NULL);
-	while (ret >= 0 && (ret = av_read_frame(fmt, pkt)) >= 0) {
-		tally_add(t, pkt->stream_index, pkt->pts, pkt->dts, pkt->data,
-			  (size_t)pkt->size);
-		av_packet_unref(pkt);
-	}
-	t->err = ret == AVERROR_EOF ? 0 : ret;
-	av_packet_free(&pkt);
-	avformat_close_input(&fmt);
-}
-
 /* ---- (b) readers: threads in a few processes ---- */
 
+/* The readers of a process share its connection (an attached stream
+ * has a connection of its own, its lifeline: the broker's connections,
+ * at most 4096, are one per reader plus one per process), one attach at
+ * a time. */
 struct reader_job {
-	const char *sock;
+	shmdemux_conn *conn;
+	pthread_mutex_t *lock;
 	uint32_t id;
 	struct tally t;
 };
@@ -107,21 +49,19 @@ reader_thread(void *arg)
 {
 	struct reader_job *j = arg;
 	struct shmdemux_packet p;
-	shmdemux_conn *c = NULL;
 	shmdemux_stream *s = NULL;
 	int rc;
 
-	rc = shmdemux_connect(&c, j->sock, 0);
-	if (rc == 0)
-		rc = shmdemux_attach(c, j->id, NULL, SHMDEMUX_START_OLDEST, 0,
-				     &s);
+	pthread_mutex_lock(j->lock);
+	rc = shmdemux_attach(j->conn, j->id, NULL, SHMDEMUX_START_OLDEST, 0,
+			     &s);
+	pthread_mutex_unlock(j->lock);
 	while (rc == 0 && (rc = shmdemux_read(s, &p, 60000)) >= 0) {
 		tally_add(&j->t, p.track, p.pts, p.dts, p.data, p.size);
 		rc = 0;
 	}
 	j->t.err = rc == SHMDEMUX_EOF ? 0 : rc;
 	shmdemux_detach(&s);
-	shmdemux_disconnect(&c);
 	return NULL;
 }
 
@@ -133,7 +73,9 @@ readers_main(const char *sock, int k, int nproc, int n, int cons,
 	     int idfd, int repfd)
 {
 	uint32_t *ids = calloc((size_t)n, sizeof(*ids));
-	int total = n * cons, mine = 0, r;
+	pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+	int total = n * cons, mine = 0, r, rc;
+	shmdemux_conn *conn = NULL;
 	struct reader_job *jobs;
 	pthread_t *th;
 	int *started;
@@ -147,13 +89,16 @@ readers_main(const char *sock, int k, int nproc, int n, int cons,
 	    read(idfd, ids, (size_t)n * sizeof(*ids)) !=
 	    (ssize_t)((size_t)n * sizeof(*ids)))
 		_exit(1);
+	rc = shmdemux_connect(&conn, sock, 0);
 	for (int i = 0; i < mine; i++) {
-		jobs[i].sock = sock;
+		jobs[i].conn = conn;
+		jobs[i].lock = &lock;
 		jobs[i].id = ids[(k + i * nproc) / cons];
-		started[i] = pthread_create(&th[i], NULL, reader_thread,
-					    &jobs[i]) == 0;
+		started[i] = rc == 0 && pthread_create(&th[i], NULL,
+							reader_thread,
+							&jobs[i]) == 0;
 		if (!started[i])
-			jobs[i].t.err = -EAGAIN;
+			jobs[i].t.err = rc < 0 ? rc : -EAGAIN;
 	}
 	for (int i = 0; i < mine; i++) {
 		if (started[i])
@@ -174,72 +119,16 @@ struct broker_cost {
 	double cpu_s;           /* itself and its reaped workers */
 };
 
-static int
-count_fds(pid_t pid)
-{
-	char path[64];
-	struct dirent *e;
-	DIR *d;
-	int n = 0;
-
-	snprintf(path, sizeof(path), "/proc/%d/fd", (int)pid);
-	if ((d = opendir(path)) == NULL)
-		return -1;
-	while ((e = readdir(d)) != NULL)
-		n += e->d_name[0] != '.';
-	closedir(d);
-	return n;
-}
-
-/* Memory the broker's memfds (rings, cursor pages) hold, in kB: what
- * their files have allocated (st_blocks), each file once however many of
- * its descriptors the broker has. */
-static uint64_t
-memfd_kb(pid_t pid)
-{
-	char dir[64], path[64 + 256], link[256];
-	ino_t seen[2 * SCALE_MAX_STREAMS];
-	size_t nseen = 0;
-	uint64_t sum = 0;
-	struct dirent *e;
-	struct stat st;
-	ssize_t n;
-	DIR *d;
-
-	snprintf(dir, sizeof(dir), "/proc/%d/fd", (int)pid);
-	if ((d = opendir(dir)) == NULL)
-		return 0;
-	while ((e = readdir(d)) != NULL) {
-		size_t i;
-
-		snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
-		n = readlink(path, link, sizeof(link) - 1);
-		if (n <= 0)
-			continue;
-		link[n] = '\0';
-		if (strncmp(link, "/memfd:shmdemux-", 16) != 0 ||
-		    stat(path, &st) < 0)
-			continue;
-		for (i = 0; i < nseen && seen[i] != st.st_ino; i++)
-			;
-		if (i < nseen)
-			continue;
-		if (nseen < sizeof(seen) / sizeof(seen[0]))
-			seen[nseen++] = st.st_ino;
-		sum += (uint64_t)st.st_blocks / 2;
-	}
-	closedir(d);
-	return sum;
-}
-
 static void
 broker_cost(pid_t pid, struct broker_cost *bc)
 {
+	struct memfd_use mu;
 	struct procstat ps;
 
 	memset(bc, 0, sizeof(*bc));
-	bc->fds = count_fds(pid);
-	bc->ring_rss_kb = memfd_kb(pid);
+	bc->fds = proc_count_fds(pid);
+	proc_memfds(pid, &mu);
+	bc->ring_rss_kb = mu.kb;
 	if (procstat_read(pid, &ps) == 0) {
 		bc->rss_kb = ps.rss_bytes / 1024;
 		bc->cpu_s = (double)(ps.cpu_ms + ps.children_cpu_ms) / 1000.0;
@@ -261,7 +150,33 @@ struct scale_result {
 	uint64_t packets;       /* delivered, all readers */
 	int bad;                /* readers whose tally differs */
 	struct broker_cost before, opened, after;
+	/* how the bad broker readers ended: the first few codes, counted */
+	int32_t err[4];
+	int nerr[4];
 };
+
+/* Counts a bad reader's end code in r (the first 4 distinct ones). */
+static void
+note_err(struct scale_result *r, int32_t err)
+{
+	for (int i = 0; i < 4; i++) {
+		if (r->nerr[i] == 0)
+			r->err[i] = err;
+		if (r->err[i] == err) {
+			r->nerr[i]++;
+			return;
+		}
+	}
+}
+
+static void
+print_errs(const struct scale_result *r)
+{
+	for (int i = 0; i < 4 && r->nerr[i] > 0; i++)
+		fprintf(stderr, "shmdemux-bench: %d reader(s) ended with %s\n",
+			r->nerr[i], r->err[i] == 0 ? "other packets than "
+			"in-process" : shmdemux_strerror(r->err[i]));
+}
 
 static int
 run_inproc(const char *file, int n, const struct tally *ref,
@@ -283,7 +198,7 @@ run_inproc(const char *file, int n, const struct tally *ref,
 			struct tally t;
 
 			close(rep[0]);
-			demux_file(file, &t);
+			tally_demux_file(file, &t);
 			_exit(write(rep[1], &t, sizeof(t)) == sizeof(t) ? 0 : 1);
 		}
 		if (kids[started] < 0) {
@@ -300,8 +215,7 @@ run_inproc(const char *file, int n, const struct tally *ref,
 			break;
 		}
 		r->packets += t.count;
-		r->bad += t.err != 0 || t.count != ref->count ||
-			t.hash != ref->hash;
+		r->bad += t.err != 0 || !tally_same(&t, ref);
 	}
 	close(rep[0]);
 	for (int i = 0; i < started; i++)
@@ -367,8 +281,10 @@ run_broker(shmdemux_conn *conn, const char *sock, const char *file, int n,
 			break;
 		}
 		r->packets += t.count;
-		r->bad += t.err != 0 || t.count != ref->count ||
-			t.hash != ref->hash;
+		if (t.err != 0 || !tally_same(&t, ref)) {
+			r->bad++;
+			note_err(r, t.err);
+		}
 	}
 	r->secs = now_s() - t0;
 	close(rep[0]);
@@ -441,7 +357,7 @@ bench_scale(int argc, char **argv)
 		rl.rlim_cur = rl.rlim_max;
 		setrlimit(RLIMIT_NOFILE, &rl);
 	}
-	demux_file(file, &ref);
+	tally_demux_file(file, &ref);
 	if (ref.err != 0 || ref.count == 0) {
 		fprintf(stderr, "shmdemux-bench: %s: cannot demux it\n", file);
 		return 1;
@@ -501,6 +417,7 @@ bench_scale(int argc, char **argv)
 				       b.bad, per_fd, ring_mb, rss_mb);
 			}
 			fflush(stdout);
+			print_errs(&b);
 			if (a.bad + b.bad > 0 && rc == 0)
 				rc = -EPROTO;
 		}
