@@ -7,8 +7,11 @@
  *                orderly shutdown
  *   control.c    the control socket: listening, peer checks, per-connection
  *                state and the request dispatch
- *   stream.c     the stream table: OPEN (sources, ring objects), LIST
- *                records, CLOSE/KILL, the end of a worker
+ *   stream*.c    the streams: the table and LIST records (stream.c), OPEN
+ *                (stream_open.c), sources (stream_input.c), a worker's
+ *                life and end, CLOSE/KILL, reaping (stream_life.c), the
+ *                watchdog (stream_watchdog.c); what they share is in
+ *                stream_internal.h, this header is their face
  *   spawn.c      starting a worker (fork/exec with fixed fds), reaping it and
  *                turning its wait status into an end reason
  *   spare.c      one worker exec'd ahead of time, handed the next stream
@@ -166,7 +169,7 @@ unsigned control_conn_count(void);
  * answer the ATTACHes that wait for it. */
 void control_attach_resume(struct stream *s);
 
-/* ---- streams (stream.c) ---- */
+/* ---- streams (stream*.c) ---- */
 
 /* Open a stream from a validated request; req_fd is the SRC_FD descriptor
  * (taken over, closed on failure too) or -1. For SRC_PUSH *push_wr receives

@@ -1,6 +1,6 @@
 /*
  * watchdog.c - the hung-worker rule of watchdog.h, free of I/O so it reads
- * (and is tested) on its own; stream.c samples and kills.
+ * (and is tested) on its own; stream_watchdog.c samples and kills.
  */
 #include <string.h>
 

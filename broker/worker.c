@@ -604,7 +604,16 @@ demux(struct worker *w)
 		ret = worker_stop ? AVERROR_EXIT : av_read_frame(w->fmt, pkt);
 		if (ret < 0)
 			break;
-		err = worker_pkt_publish(w, pkt);
+		err = worker_pkt_admit(w, pkt);
+		if (err > 0) {
+			/* a decoded track's packets become FRAME records,
+			 * the others PACKET records */
+			err = worker_decode_packet(w, pkt);
+			if (err == 0)
+				err = worker_pkt_publish(w, pkt);
+			if (err >= 0)
+				worker_pkt_count(w, pkt);
+		}
 		av_packet_unref(pkt);
 		w->published++;
 		if (err < 0) {
@@ -702,7 +711,7 @@ run(struct worker *w)
 
 	input_name(name, sizeof(name));
 	set_title(w, name);
-	if ((ret = worker_io_prepare(w)) < 0) {
+	if ((ret = worker_input_prepare(w)) < 0) {
 		worker_log(w, "input: %s", strerror(-ret));
 		return finish(w, SD_END_INPUT_ERROR, 0, strerror(-ret),
 			      WORKER_EXIT_USAGE);

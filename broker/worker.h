@@ -102,17 +102,31 @@ void worker_log(const struct worker *w, const char *fmt, ...)
  * requested (checked without a race against SIGTERM), or -errno. */
 int worker_wait(struct worker *w, int fd, const struct timespec *timeout);
 
-/* Make a pipe input non-blocking, before the sandbox forbids F_SETFL.
- * Returns 0 or -errno. */
-int worker_io_prepare(const struct worker *w);
 /* A spare's wait put to use: FFmpeg's one-time set-up (probes, decoder
  * tables) on bytes of its own, before any input (worker_warm.c). */
 void worker_warm(void);
+
+/* The flow, top-down: source (worker_input.c) -> spool (worker_spool.c)
+ * -> AVIOContext (worker_io.c) -> demux (worker.c) -> (decode:
+ * worker_decode.c) -> publish (worker_pkt.c, worker_tracks.c).
+ * libavformat reads through the first three, each calling only those
+ * before it; worker.c's loop hands each packet to the decoder or the
+ * publisher, which writes records. */
+
+/* ---- worker_input.c: fd 0 ---- */
+
+/* Make a pipe input non-blocking, before the sandbox forbids F_SETFL.
+ * Returns 0 or -errno. */
+int worker_input_prepare(const struct worker *w);
 /* Read up to size bytes of fd 0 (waiting, honouring the stop flag) and
  * count them; a pipe through its 256 KiB read-ahead. Returns bytes,
  * AVERROR_EOF, AVERROR_EXIT on stop, or another
  * negative AVERROR. */
-int worker_io_read_fd(struct worker *w, uint8_t *buf, int size);
+int worker_input_read(struct worker *w, uint8_t *buf, int size);
+/* Free the read-ahead; safe when there is none. */
+void worker_input_free(struct worker *w);
+
+/* ---- worker_spool.c: a non-seekable MP4 with its moov last ---- */
 
 /* Walk the top-level boxes of a non-seekable input, spooling what is
  * read; spool all of it when an mdat precedes the moov (see
@@ -124,8 +138,11 @@ int worker_spool_read(struct worker *w, uint8_t *buf, int size);
 int64_t worker_spool_seek(struct worker *w, int64_t offset, int whence);
 void worker_spool_free(struct worker_spool *sp);
 
-/* Create the AVIOContext reading fd 0 (seeking it too when w->seekable) and
- * attach it to w->fmt. Returns 0 or a negative AVERROR. */
+/* ---- worker_io.c: what libavformat reads through ---- */
+
+/* Create the AVIOContext reading the spool or fd 0 (seeking too when
+ * w->seekable or the spool holds the whole input) and attach it to
+ * w->fmt. Returns 0 or a negative AVERROR. */
 int worker_io_open(struct worker *w);
 /* Free the context, its (possibly reallocated) buffer and the pipe
  * read-ahead; safe when none exists. */
@@ -141,10 +158,17 @@ int worker_tracks_publish(struct worker *w);
 int worker_reserve(struct worker *w, uint32_t meta_len, uint64_t payload_len,
 		   struct ring_wr *wr);
 
-/* Publish one demuxed packet (republishing the track table first when the
- * packet belongs to a stream not described yet). Returns 0 or a negative
- * errno (-EINTR on stop, -EMSGSIZE when it can never fit). */
+/* A demuxed packet's way in: the track table republished first when the
+ * packet belongs to a stream not described yet, then --realtime pacing.
+ * Returns 1 to go on (decode or publish it), 0 to drop it (a track the
+ * table cannot describe), or a negative errno (-EINTR on stop). */
+int worker_pkt_admit(struct worker *w, const AVPacket *pkt);
+/* Publish pkt as one PACKET record. Returns 0 or a negative errno (-EINTR
+ * on stop, -EMSGSIZE when it can never fit). */
 int worker_pkt_publish(struct worker *w, const AVPacket *pkt);
+/* An admitted packet is through (published or decoded): its counters and
+ * the watchdog's progress clock. */
+void worker_pkt_count(struct worker *w, const AVPacket *pkt);
 
 /* Test builds (SHMDEMUX_FAULT_INJECTION): --fault KIND[=SEED]
  * --fault-after N. */

@@ -1,5 +1,7 @@
 /*
- * worker_pkt.c - one AVPacket becomes one RING_REC_PACKET record.
+ * worker_pkt.c - one AVPacket becomes one RING_REC_PACKET record; before
+ * it (or before its frames, for a decoded track: worker_decode.c) the
+ * track table is brought up to date and --realtime paces the packet.
  *
  * Record meta: struct sd_pkt_meta, then the packet's side data entries
  * (struct sd_side_data + bytes, each padded to 8). Record payload: the packet
@@ -142,8 +144,8 @@ pace(struct worker *w, const AVPacket *pkt)
 	}
 }
 
-static void
-count_packet(struct worker *w, const AVPacket *pkt)
+void
+worker_pkt_count(struct worker *w, const AVPacket *pkt)
 {
 	/* packets and payload_bytes are counted by ring_publish() */
 	if (pkt->flags & AV_PKT_FLAG_CORRUPT)
@@ -161,13 +163,8 @@ need_new_table(const struct worker *w)
 }
 
 int
-worker_pkt_publish(struct worker *w, const AVPacket *pkt)
+worker_pkt_admit(struct worker *w, const AVPacket *pkt)
 {
-	struct sd_pkt_meta m;
-	struct ring_wr wr;
-	unsigned nb_sd;
-	uint32_t sd_len;
-	uint16_t rf = 0;
 	int ret;
 
 	if (need_new_table(w) && (ret = worker_tracks_publish(w)) < 0)
@@ -178,12 +175,18 @@ worker_pkt_publish(struct worker *w, const AVPacket *pkt)
 		return 0; /* no table entry to describe it: logged once */
 	if (w->realtime)
 		pace(w, pkt);
-	/* a decoded track's packets become frames instead */
-	if ((ret = worker_decode_packet(w, pkt)) != 0) {
-		if (ret > 0)
-			count_packet(w, pkt);
-		return ret < 0 ? ret : 0;
-	}
+	return 1;
+}
+
+int
+worker_pkt_publish(struct worker *w, const AVPacket *pkt)
+{
+	struct sd_pkt_meta m;
+	struct ring_wr wr;
+	unsigned nb_sd;
+	uint32_t sd_len;
+	uint16_t rf = 0;
+	int ret;
 
 	sd_len = side_data_len(w, pkt, &nb_sd);
 	ret = worker_reserve(w, (uint32_t)sizeof(m) + sd_len,
@@ -211,9 +214,5 @@ worker_pkt_publish(struct worker *w, const AVPacket *pkt)
 	if ((pkt->flags & AV_PKT_FLAG_KEY) &&
 	    (w->sync_track < 0 || w->sync_track == pkt->stream_index))
 		rf |= RING_RF_SYNC;
-	ret = ring_publish(w->ring, &wr, RING_REC_PACKET, rf);
-	if (ret < 0)
-		return ret;
-	count_packet(w, pkt);
-	return 0;
+	return ring_publish(w->ring, &wr, RING_REC_PACKET, rf);
 }

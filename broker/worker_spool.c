@@ -74,7 +74,7 @@ spool_fill(struct worker *w, uint64_t want)
 		want = CHUNK_SIZE - off;
 	if (want > sp->limit - sp->len)
 		want = sp->limit - sp->len;
-	n = worker_io_read_fd(w, sp->chunks[idx] + off, (int)want);
+	n = worker_input_read(w, sp->chunks[idx] + off, (int)want);
 	if (n == AVERROR_EOF)
 		return 0;
 	if (n > 0)
@@ -171,7 +171,7 @@ worker_spool_read(struct worker *w, uint8_t *buf, int size)
 	if (sp->pos >= sp->len) {
 		if (sp->complete)
 			return AVERROR_EOF;
-		return worker_io_read_fd(w, buf, size);
+		return worker_input_read(w, buf, size);
 	}
 	left = sp->len - sp->pos;
 	if ((uint64_t)size > left)

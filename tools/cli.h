@@ -12,6 +12,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "shmdemux.h"
 
@@ -42,8 +43,12 @@ void describe_end(const struct shmdemux_status *st, char *buf, size_t cap);
 int connect_broker(shmdemux_conn **conn, unsigned flags);
 /* "SIGSEGV", or "signal N" for one without a name. */
 const char *signame(int sig, char *buf, size_t cap);
+/* A timestamp in JSON: the number, or null for SHMDEMUX_NOPTS. */
+void json_ts(FILE *f, int64_t v);
 
 int cmd_cat(int argc, char **argv);
+int cmd_dump(int argc, char **argv);
+int cmd_probe(int argc, char **argv);
 int cmd_ls(int argc, char **argv);
 int cmd_top(int argc, char **argv);
 int cmd_stats(int argc, char **argv);
