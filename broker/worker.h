@@ -224,4 +224,9 @@ int worker_decode_packet(struct worker *w, const AVPacket *pkt);
 int worker_decode_flush(struct worker *w);
 void worker_decode_close(struct worker *w);
 
+/* worker_args.c: the command line into w (-1: a bad or unknown option,
+ * said on stderr), and the usage text. */
+int worker_parse_args(struct worker *w, int argc, char **argv);
+void worker_usage(void);
+
 #endif
