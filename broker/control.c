@@ -16,6 +16,13 @@
  * last stream id sent), never queued whole. A client that leaves its
  * replies unread for --reply-timeout, or would overflow its queue, is
  * dropped, counted and logged.
+ *
+ * Over 800 lines on purpose, for now: the connection's life (peer check,
+ * bounded reply queue, LIST cursor, reply timeout) and the request
+ * handlers share the per-connection state and its invariants, and each
+ * handler is short. The handlers are what moves out next (behind a
+ * control-internal header, as stream.c was split) when one more request
+ * comes.
  */
 #include <bsd/sys/queue.h>
 #include <errno.h>

@@ -1,6 +1,11 @@
 /*
  * stream.c - an attached stream: the ring mapping, its lifeline connection,
  * the validated copy of the track table, and packet reading.
+ *
+ * Just over 800 lines: attach, the reading path and the copy of the track
+ * table stay together so that each value read from the worker's ring is
+ * checked on the path that uses it (validate.c holds the record checks).
+ * The wake-up side (stream fd, epoll) is what moves out next.
  */
 #include <errno.h>
 #include <fcntl.h>

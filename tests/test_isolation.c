@@ -19,6 +19,9 @@
  * ffprobe. Every wait is on a real event: a blocking read, a pidfd, a
  * child's exit; the broker is stopped and the directory removed on every
  * path (broker_testlib).
+ *
+ * One program for every case (over 800 lines): the cases share the
+ * broker and consumer fixtures.
  */
 #include <errno.h>
 #include <fcntl.h>

@@ -30,6 +30,9 @@
  *
  * usage: test_spare SHMDEMUXD WORKER MEDIA-DIR FFPROBE-PACKETS MODE
  *   MEDIA-DIR: the generated media (tests/media/gen.sh)
+ *
+ * One program for the four modes (over 800 lines): they share the
+ * broker, media and /proc helpers above them.
  */
 #include <dirent.h>
 #include <errno.h>

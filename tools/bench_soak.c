@@ -14,6 +14,10 @@
  * One driver process (this one) opens the streams and forks every reader
  * (a process each, so that it can be killed); readers report over one
  * pipe in messages shorter than PIPE_BUF, so their writes never mix.
+ *
+ * Over 800 lines: the driver (streams, readers, their churn), the sampling
+ * and the slopes share its state; bench_check.c holds what other
+ * benchmarks use too.
  */
 #include <errno.h>
 #include <fcntl.h>

@@ -8,6 +8,10 @@
  * in ../shmdemux/) add the asyncio waiting, the seed-shaped Demuxer, the
  * exceptions and the numpy / PyAV conversions.
  *
+ * One file of ~2,800 lines on purpose: its types share the module state
+ * and the lock rule below, which is checked most easily in one place; the
+ * decoded-frame export (Frame, Plane) is what moves out first if it grows.
+ *
  * Threads and locks. The library wants one thread per handle at a time, and
  * every call that may block runs with the GIL released, so each handle has
  * a mutex held around every library call on it. The rule that keeps the
