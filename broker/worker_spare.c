@@ -233,16 +233,19 @@ reply(int32_t pid)
 }
 
 /* In the child: die with the broker (the setting is not inherited, and the
- * check closes the race with a broker that died before it), lead a session
- * of our own (a scheduling group of our own, as an exec'd worker), then
- * take the stream's fds. */
+ * check closes the race with a broker that died before it: we then die as
+ * the signal would have made us, before a word to a log nobody reads),
+ * lead a session of our own (a scheduling group of our own, as an exec'd
+ * worker), then take the stream's fds. */
 static int
 child_setup(pid_t broker, int *fds)
 {
-	if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || getppid() != broker) {
+	if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0) {
 		close_all(fds, (int)WORKER_ASSIGN_NFDS);
 		return -1;
 	}
+	if (getppid() != broker)
+		raise(SIGKILL);
 	if (setsid() < 0 || place_fds(fds) < 0)
 		return -1;
 	return 0;

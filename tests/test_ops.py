@@ -95,8 +95,9 @@ def test_logs(b):
     lines = open(b.log).read().splitlines()
     check(lines and all(STAMP.match(ln) for ln in lines),
           "log lines: time, program, level (%s)" % lines[:1])
-    check(any(re.search(r"info: stream \d+ \(clip\): worker \d+ started",
-                        ln) for ln in lines),
+    check(any(re.search(r"info: stream \d+ \(clip\): worker \d+ "
+                        r"\((forked|spare|exec'd)\) started", ln)
+              for ln in lines),
           "stream lines name the stream")
 
 
