@@ -49,11 +49,19 @@ on_sigsys(int sig, siginfo_t *si, void *uctx)
 	_exit(128 + SIGSYS);
 }
 
+/* Soft and hard limit to v, or to the hard limit already in force if
+ * that is lower: raising it needs CAP_SYS_RESOURCE, and a worker started
+ * under `ulimit -Hn 256` is held tighter than asked, not refused. */
 static int
 set_limit(int res, rlim_t v)
 {
-	struct rlimit rl = { .rlim_cur = v, .rlim_max = v };
+	struct rlimit rl;
 
+	if (getrlimit(res, &rl) == 0 && rl.rlim_max != RLIM_INFINITY &&
+	    rl.rlim_max < v)
+		v = rl.rlim_max;
+	rl.rlim_cur = v;
+	rl.rlim_max = v;
 	return setrlimit(res, &rl) < 0 ? -errno : 0;
 }
 

@@ -47,7 +47,8 @@ struct sandbox_fd_rule {
 
 struct sandbox_conf {
 	uint64_t mem_limit;     /* RLIMIT_AS bytes; 0 = no limit */
-	unsigned max_fds;       /* RLIMIT_NOFILE; must exceed the highest fd */
+	unsigned max_fds;       /* RLIMIT_NOFILE; must exceed the highest fd
+	                           (every limit: at most the hard one in force) */
 	int allow_threads;      /* decoders may start threads */
 	/* who may be read, written and received from; a call on any other fd
 	 * traps */

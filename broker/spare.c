@@ -157,26 +157,44 @@ restore_priority(void)
 	return 0;
 }
 
-/* The fork server's first word: loaded. Anything else on its socket
- * between streams is a fault. */
+/* One message from the fork server into *r: 1, 0 for its end (EOF),
+ * -EAGAIN for none yet, -EPROTO for anything but one whole reply. */
+static int
+read_reply(struct worker_assign_reply *r)
+{
+	ssize_t n;
+
+	do
+		n = recv(sp.sock, r, sizeof(*r), MSG_DONTWAIT | MSG_TRUNC);
+	while (n < 0 && errno == EINTR);
+	if (n < 0 && errno == EAGAIN)
+		return -EAGAIN;
+	if (n == 0)
+		return 0;
+	if (n != (ssize_t)sizeof(*r) || r->magic != WORKER_ASSIGN_MAGIC)
+		return -EPROTO;
+	return 1;
+}
+
+/* The fork server's first word: loaded (its socket is watched only until
+ * then). Anything else is a fault. */
 static void
 on_server_msg(struct ev *ev, uint32_t events)
 {
 	struct worker_assign_reply r;
-	ssize_t n;
+	int ret;
 
 	(void)ev;
 	(void)events;
-	n = recv(sp.sock, &r, sizeof(r), MSG_DONTWAIT | MSG_TRUNC);
-	if (n < 0 && (errno == EAGAIN || errno == EINTR))
+	ret = read_reply(&r);
+	if (ret == -EAGAIN)
 		return;
-	if (n == 0) {
+	if (ret == 0) {
 		/* exiting: its pidfd tells the rest */
 		ev_del(&sp.sock_ev);
 		return;
 	}
-	if (n != (ssize_t)sizeof(r) || r.magic != WORKER_ASSIGN_MAGIC ||
-	    r.pid != 0 || sp.loaded) {
+	if (ret < 0 || r.pid != 0) {
 		log_warnx("fork server %d: unexpected message", (int)sp.pid);
 		fail();
 		return;
@@ -453,7 +471,6 @@ await_child(void)
 {
 	struct worker_assign_reply r;
 	struct pollfd p = { .fd = sp.sock, .events = POLLIN };
-	ssize_t n;
 	int ret;
 
 	do
@@ -464,8 +481,7 @@ await_child(void)
 			  FORK_SERVER_ANSWER_MS);
 		return -EPROTO;
 	}
-	n = recv(sp.sock, &r, sizeof(r), MSG_DONTWAIT | MSG_TRUNC);
-	if (n != (ssize_t)sizeof(r) || r.magic != WORKER_ASSIGN_MAGIC) {
+	if (read_reply(&r) != 1) {
 		log_warnx("fork server %d: malformed answer", (int)sp.pid);
 		return -EPROTO;
 	}

@@ -17,7 +17,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
-#include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -137,6 +136,9 @@ interrupt_cb(void *opaque)
 	return worker_stop;
 }
 
+/* Die with the broker, and do not start at all if it is already gone. The
+ * broker sets PR_SET_PDEATHSIG before exec too (spawn.c), and a fork
+ * server's child after its clone (worker_spare.c). */
 static int
 guard_parent(void)
 {
@@ -479,13 +481,9 @@ enter_sandbox(struct worker *w)
 		.wake_fds_from = WORKER_FD_WAKE_FROM,
 	};
 	char err[RING_MSG_LEN];
-	struct rlimit rl;
 
-	/* Never above the hard limit the broker was given (`ulimit -Hn 256`):
-	 * raising it needs CAP_SYS_RESOURCE, and its failure would end
-	 * every stream. Fewer consumer slots can then have a wake pipe. */
-	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_max < c.max_fds)
-		c.max_fds = (unsigned)rl.rlim_max;
+	/* Under a lower hard limit (`ulimit -Hn 256`) sandbox_enter() keeps
+	 * that one: fewer consumer slots can then have a wake pipe. */
 #ifdef SHMDEMUX_SANITIZE_BUILD
 	/* the sanitizer runtime reserves terabytes of address space */
 	c.mem_limit = 0;

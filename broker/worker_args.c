@@ -185,7 +185,3 @@ worker_parse_args(struct worker *w, int argc, char **argv)
 	w->stream_id = (long)id;
 	return 0;
 }
-
-/* Die with the broker, and do not start at all if it is already gone. The
- * broker should also set PR_SET_PDEATHSIG before exec, which closes the
- * window between fork and this call entirely. */

@@ -119,9 +119,8 @@ tl_cmdline(pid_t pid, char *buf, size_t cap)
 	return n > 0 ? (size_t)n : 0;
 }
 
-/* The argv of pid ends with the string tail (NUL included). */
-static int
-argv_ends(pid_t pid, const char *tail)
+int
+tl_argv_ends(pid_t pid, const char *tail)
 {
 	char buf[4096];
 	size_t t = strlen(tail) + 1, n = tl_cmdline(pid, buf, sizeof(buf));
@@ -158,7 +157,7 @@ tl_fork_server(const struct tl_broker *b, int timeout_ms)
 		int n = tl_children(b->pid, kids, 64);
 
 		for (int i = 0; i < n; i++) {
-			if (!argv_ends(kids[i], "--fork-server") ||
+			if (!tl_argv_ends(kids[i], "--fork-server") ||
 			    !tl_in_recvmsg(kids[i]))
 				continue;
 			/* It said "loaded" before it blocked: the batch

@@ -83,6 +83,9 @@ int tl_children(pid_t pid, pid_t *out, int max);
 /* /proc/PID/cmdline into buf (NUL-separated); its length, 0 if gone. */
 size_t tl_cmdline(pid_t pid, char *buf, size_t cap);
 
+/* 1 if the argv of pid ends with the string tail. */
+int tl_argv_ends(pid_t pid, const char *tail);
+
 /* pid is blocked in recvmsg (/proc/PID/syscall names the call). */
 int tl_in_recvmsg(pid_t pid);
 

@@ -323,22 +323,10 @@ find_spare(pid_t broker)
 	pid_t kids[64];
 	int n = tl_children(broker, kids, 64);
 
-	for (int i = 0; i < n; i++) {
-		char path[64], buf[4096];
-		ssize_t len;
-		int fd;
-
-		snprintf(path, sizeof(path), "/proc/%d/cmdline", (int)kids[i]);
-		fd = open(path, O_RDONLY | O_CLOEXEC);
-		if (fd < 0)
-			continue;
-		len = read(fd, buf, sizeof(buf) - 1);
-		close(fd);
-		if ((len > 8 && memcmp(buf + len - 8, "--spare", 8) == 0) ||
-		    (len > 14 &&
-		     memcmp(buf + len - 14, "--fork-server", 14) == 0))
+	for (int i = 0; i < n; i++)
+		if (tl_argv_ends(kids[i], "--spare") ||
+		    tl_argv_ends(kids[i], "--fork-server"))
 			return kids[i];
-	}
 	return 0;
 }
 

@@ -505,11 +505,28 @@ active_streams(const struct soak *k, int *readers)
 	return n;
 }
 
+struct baseline {
+	int fds;
+	uint64_t rss_kb;       /* sampled and reported, not compared */
+	struct memfd_use mem, shm;
+};
+
+static void
+measure(const struct soak *k, struct baseline *b)
+{
+	struct procstat ps;
+
+	b->fds = proc_count_fds(k->broker);
+	b->rss_kb = procstat_read(k->broker, &ps) == 0 ?
+		ps.rss_bytes / 1024 : 0;
+	proc_memfds(k->broker, &b->mem);
+	devshm_use(&b->shm);
+}
+
 static void
 take_sample(struct soak *k, double now)
 {
-	struct memfd_use mu, shm;
-	struct procstat ps;
+	struct baseline now_b;
 	struct sample *sm;
 
 	if (k->nsamples == k->cap) {
@@ -524,15 +541,13 @@ take_sample(struct soak *k, double now)
 	sm = &k->samples[k->nsamples++];
 	memset(sm, 0, sizeof(*sm));
 	sm->t = now - k->t0;
-	if (procstat_read(k->broker, &ps) == 0)
-		sm->rss_kb = (double)ps.rss_bytes / 1024.0;
-	sm->fds = proc_count_fds(k->broker);
-	proc_memfds(k->broker, &mu);
-	devshm_use(&shm);
-	sm->memfds = (double)mu.files;
-	sm->memfd_kb = (double)mu.kb;
-	sm->shm = (double)shm.files;
-	sm->shm_kb = (double)shm.kb;
+	measure(k, &now_b);
+	sm->rss_kb = (double)now_b.rss_kb;
+	sm->fds = now_b.fds;
+	sm->memfds = (double)now_b.mem.files;
+	sm->memfd_kb = (double)now_b.mem.kb;
+	sm->shm = (double)now_b.shm.files;
+	sm->shm_kb = (double)now_b.shm.kb;
 	sm->streams = active_streams(k, &sm->readers);
 	if (k->verbose)
 		printf("t=%6.1f streams %2d readers %2d | RSS %.0f kB, fds %.0f, "
@@ -665,24 +680,6 @@ close_listed(const struct shmdemux_stream_info *info, void *ctx)
 	soak_error(k, "stream %u (%s) still listed", info->id,
 		   shmdemux_state_name(info->state));
 	return 0;
-}
-
-struct baseline {
-	int fds;
-	uint64_t rss_kb;       /* reported, not compared */
-	struct memfd_use mem, shm;
-};
-
-static void
-measure(const struct soak *k, struct baseline *b)
-{
-	struct procstat ps;
-
-	b->fds = proc_count_fds(k->broker);
-	b->rss_kb = procstat_read(k->broker, &ps) == 0 ?
-		ps.rss_bytes / 1024 : 0;
-	proc_memfds(k->broker, &b->mem);
-	devshm_use(&b->shm);
 }
 
 static int
