@@ -185,6 +185,8 @@ void stream_log(const struct stream *s, enum log_level lvl, int err,
 struct stream *stream_find(const struct ctl_ref *ref);
 /* Fill a LIST record. */
 void stream_info(struct stream *s, struct ctl_stream_info *info);
+/* 1 if pid is the worker of a stream, listed or not, not yet reaped. */
+int stream_is_worker(pid_t pid);
 /* Iterate listed streams in id order: first with prev == NULL. */
 struct stream *stream_next(struct stream *prev);
 /* CLOSE: stop the worker, unlist the stream once reaped. */

@@ -24,6 +24,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/epoll.h>
@@ -48,9 +49,11 @@ static struct {
 	int sock;              /* our end of its socketpair */
 	int fork;              /* a fork server, not a spare */
 	int loaded;            /* a fork server that said so */
+	pid_t waiting;         /* its child waiting for a stream, 0: none */
+	struct ev wait_ev;     /* that child's pidfd */
 	struct wlog *log;      /* its own stderr */
 	struct ev pid_ev;      /* its pidfd */
-	struct ev sock_ev;     /* a fork server's socket, until loaded */
+	struct ev sock_ev;     /* a fork server's socket */
 	struct ev retry_ev;    /* backoff timerfd */
 	int start_queued;      /* a start is deferred or the timer armed */
 	int stopped;           /* shutdown: no more spares */
@@ -61,6 +64,7 @@ static struct {
 	.sock = -1,
 	.pid_ev = { .fd = -1 },
 	.sock_ev = { .fd = -1 },
+	.wait_ev = { .fd = -1 },
 	.retry_ev = { .fd = -1 },
 };
 
@@ -72,12 +76,95 @@ what(void)
 	return sp.fork ? "fork server" : "spare worker";
 }
 
-/* Forget the spare (already reaped or handed off, with its log). */
+/* 1 if pid is a child of ours not yet reaped (so its pid cannot be
+ * reused before we reap it). */
+static int
+is_child(pid_t pid)
+{
+	siginfo_t si;
+
+	memset(&si, 0, sizeof(si));
+	return waitid(P_PID, (id_t)pid, &si,
+		      WEXITED | WNOHANG | WNOWAIT) == 0;
+}
+
+/* Stop watching the fork server's waiting child: it is a stream's
+ * worker now, or reaped. */
 static void
-drop(void)
+forget_waiting(void)
+{
+	int pfd = sp.wait_ev.fd;
+
+	ev_del(&sp.wait_ev);
+	if (pfd >= 0)
+		close(pfd);
+	sp.waiting = 0;
+}
+
+/* Kill the waiting child and reap it (it is ours, unreaped: its pid is
+ * not reused before). */
+static void
+discard_waiting(void)
+{
+	if (sp.waiting == 0)
+		return;
+	kill(sp.waiting, SIGKILL);
+	while (waitpid(sp.waiting, NULL, 0) < 0 && errno == EINTR)
+		;
+	forget_waiting();
+}
+
+/* Kill and reap every child of ours that nobody tracks, but keep (a
+ * stream's worker not yet registered): children a fork server cloned
+ * ahead of their stream and did not live to announce. Every other child
+ * of the broker is a stream's worker or the server, reaped through its
+ * pidfd. Without /proc/PID/task/PID/children: none is found. */
+static void
+sweep_strays(pid_t keep)
+{
+	char path[64], buf[4096];
+	long pid = 0;
+	ssize_t n;
+	int fd;
+
+	snprintf(path, sizeof(path), "/proc/self/task/%d/children",
+		 (int)getpid());
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return;
+	while ((n = read(fd, buf, sizeof(buf))) > 0) {
+		for (ssize_t i = 0; i < n; i++) {
+			if (buf[i] >= '0' && buf[i] <= '9') {
+				pid = pid * 10 + (buf[i] - '0');
+				if (pid > INT32_MAX)
+					pid = 0;
+				continue;
+			}
+			if (pid > 0 && pid != keep && pid != sp.pid &&
+			    !stream_is_worker((pid_t)pid) &&
+			    is_child((pid_t)pid)) {
+				log_info("fork server: reaping its child %ld, "
+					 "made for no stream", pid);
+				kill((pid_t)pid, SIGKILL);
+				while (waitpid((pid_t)pid, NULL, 0) < 0 &&
+				       errno == EINTR)
+					;
+			}
+			pid = 0;
+		}
+	}
+	close(fd);
+}
+
+/* Forget the spare (already reaped or handed off, with its log); a fork
+ * server's children made for no stream go with it, but keep. */
+static void
+drop(pid_t keep)
 {
 	int pfd = sp.pid_ev.fd;
+	int server = sp.fork && sp.pid != keep;
 
+	discard_waiting();
 	wlog_finish(&sp.log);
 	ev_del(&sp.pid_ev);
 	ev_del(&sp.sock_ev);
@@ -89,6 +176,8 @@ drop(void)
 	sp.pid = 0;
 	sp.loaded = 0;
 	sp.streams = 0;
+	if (server)
+		sweep_strays(keep);
 }
 
 /* A dead spare: log how it ended, count the failure, plan a new one. */
@@ -103,7 +192,7 @@ spare_died(const siginfo_t *si)
 	else
 		log_warnx("%s %d killed by signal %d while idle", what(),
 			  (int)sp.pid, si->si_status);
-	drop();
+	drop(0);
 	sp.failures++;
 	schedule_start();
 }
@@ -128,7 +217,7 @@ on_spare_pidfd(struct ev *ev, uint32_t events)
 	spare_died(&si);
 }
 
-static void discard(void);
+static void discard(pid_t keep);
 static void fail(void);
 
 /* pid's scheduling group is seen at a nice value other than 0. */
@@ -158,7 +247,8 @@ restore_priority(void)
 }
 
 /* One message from the fork server into *r: 1, 0 for its end (EOF),
- * -EAGAIN for none yet, -EPROTO for anything but one whole reply. */
+ * -EAGAIN for none yet, -EPROTO for anything but one whole message of a
+ * known kind. */
 static int
 read_reply(struct worker_assign_reply *r)
 {
@@ -171,13 +261,69 @@ read_reply(struct worker_assign_reply *r)
 		return -EAGAIN;
 	if (n == 0)
 		return 0;
-	if (n != (ssize_t)sizeof(*r) || r->magic != WORKER_ASSIGN_MAGIC)
+	if (n != (ssize_t)sizeof(*r) || r->magic != WORKER_ASSIGN_MAGIC ||
+	    (r->kind != WORKER_REPLY_LOADED && r->kind != WORKER_REPLY_CHILD &&
+	     r->kind != WORKER_REPLY_WAITING))
 		return -EPROTO;
 	return 1;
 }
 
-/* The fork server's first word: loaded (its socket is watched only until
- * then). Anything else is a fault. */
+static void
+on_waiting_pidfd(struct ev *ev, uint32_t events)
+{
+	siginfo_t si;
+	int ret;
+
+	(void)ev;
+	(void)events;
+	ret = spawn_reap(sp.waiting, &si);
+	if (ret == 0)
+		return;
+	if (ret < 0)
+		log_errno(LOG_LVL_ERROR, ret, "fork server %d: waiting child "
+			  "%d: waitid", (int)sp.pid, (int)sp.waiting);
+	else if (si.si_code == CLD_EXITED)
+		log_warnx("fork server %d: child %d exited with status %d "
+			  "while it waited for a stream", (int)sp.pid,
+			  (int)sp.waiting, si.si_status);
+	else
+		log_warnx("fork server %d: child %d killed by signal %d "
+			  "while it waited for a stream", (int)sp.pid,
+			  (int)sp.waiting, si.si_status);
+	forget_waiting();
+}
+
+/* The fork server's word that it cloned pid ahead of a stream: taken
+ * only for a child of ours, not yet reaped, that the broker knows for no
+ * other role (the server itself, a stream's worker). One waits at a time:
+ * an earlier one, which should be dead, is killed and reaped. 0 or
+ * -EPROTO. */
+static int
+adopt_waiting(pid_t pid)
+{
+	int pfd, ret;
+
+	if (pid <= 0 || pid == sp.pid || pid == sp.waiting ||
+	    stream_is_worker(pid) || !is_child(pid)) {
+		log_warnx("fork server %d: announced %d, not a new child of "
+			  "ours", (int)sp.pid, (int)pid);
+		return -EPROTO;
+	}
+	discard_waiting();
+	pfd = spawn_pidfd(pid);
+	if (pfd < 0)
+		return pfd;
+	ret = ev_add(&sp.wait_ev, pfd, EPOLLIN, on_waiting_pidfd, NULL);
+	if (ret < 0) {
+		close(pfd);
+		return ret;
+	}
+	sp.waiting = pid;
+	return 0;
+}
+
+/* The fork server's word between assignments: loaded (once), or a child
+ * cloned ahead of its stream. Anything else is a fault. */
 static void
 on_server_msg(struct ev *ev, uint32_t events)
 {
@@ -194,13 +340,18 @@ on_server_msg(struct ev *ev, uint32_t events)
 		ev_del(&sp.sock_ev);
 		return;
 	}
-	if (ret < 0 || r.pid != 0) {
+	if (ret == 1 && r.kind == WORKER_REPLY_WAITING) {
+		if (adopt_waiting(r.pid) < 0)
+			fail();
+		return;
+	}
+	if (ret < 0 || r.kind != WORKER_REPLY_LOADED || r.pid != 0 ||
+	    sp.loaded) {
 		log_warnx("fork server %d: unexpected message", (int)sp.pid);
 		fail();
 		return;
 	}
 	sp.loaded = 1;
-	ev_del(&sp.sock_ev);
 	log_debug("fork server %d loaded", (int)sp.pid);
 }
 
@@ -420,20 +571,22 @@ spare_exited(void)
 	return poll(&p, 1, 0) == 1 && (p.revents & POLLIN) != 0;
 }
 
+/* Kill and reap it; with a fork server, its children made for no
+ * stream but keep. */
 static void
-discard(void)
+discard(pid_t keep)
 {
 	kill(sp.pid, SIGKILL);
 	while (waitpid(sp.pid, NULL, 0) < 0 && errno == EINTR)
 		;
-	drop();
+	drop(keep);
 }
 
 /* Kill it, count a failure, plan the next. */
 static void
 fail(void)
 {
-	discard();
+	discard(0);
 	sp.failures++;
 	schedule_start();
 }
@@ -442,24 +595,12 @@ fail(void)
  * the broker's and carry on; the next server has a new address layout
  * (docs/SECURITY.md). Streams are exec'd while it loads. */
 static void
-renew(void)
+renew(pid_t keep)
 {
 	log_info("fork server %d: %u streams started, starting a new one",
 		 (int)sp.pid, sp.streams);
-	discard();
+	discard(keep);
 	schedule_start();
-}
-
-/* 1 if pid is a child of ours not yet reaped (so its pid cannot be
- * reused before we reap it). */
-static int
-is_child(pid_t pid)
-{
-	siginfo_t si;
-
-	memset(&si, 0, sizeof(si));
-	return waitid(P_PID, (id_t)pid, &si,
-		      WEXITED | WNOHANG | WNOWAIT) == 0;
 }
 
 /* The fork server's answer to an assignment: the child's pid; -errno
@@ -469,32 +610,51 @@ is_child(pid_t pid)
 static pid_t
 await_child(void)
 {
+	const uint64_t deadline = now_ms() + FORK_SERVER_ANSWER_MS;
 	struct worker_assign_reply r;
 	struct pollfd p = { .fd = sp.sock, .events = POLLIN };
+	uint64_t now;
 	int ret;
 
-	do
-		ret = poll(&p, 1, FORK_SERVER_ANSWER_MS);
-	while (ret < 0 && errno == EINTR);
-	if (ret <= 0) {
-		log_warnx("fork server %d: no answer in %u ms", (int)sp.pid,
-			  FORK_SERVER_ANSWER_MS);
-		return -EPROTO;
-	}
-	if (read_reply(&r) != 1) {
-		log_warnx("fork server %d: malformed answer", (int)sp.pid);
-		return -EPROTO;
+	for (;;) {
+		now = now_ms();
+		do
+			ret = now < deadline ?
+				poll(&p, 1, (int)(deadline - now)) : 0;
+		while (ret < 0 && errno == EINTR);
+		if (ret <= 0) {
+			log_warnx("fork server %d: no answer in %u ms",
+				  (int)sp.pid, FORK_SERVER_ANSWER_MS);
+			return -EPROTO;
+		}
+		ret = read_reply(&r);
+		if (ret == -EAGAIN)
+			continue;
+		if (ret == 1 && r.kind == WORKER_REPLY_WAITING) {
+			if (adopt_waiting(r.pid) < 0)
+				return -EPROTO;
+			continue;
+		}
+		if (ret != 1 || r.kind != WORKER_REPLY_CHILD) {
+			log_warnx("fork server %d: malformed answer",
+				  (int)sp.pid);
+			return -EPROTO;
+		}
+		break;
 	}
 	if (r.pid < 0 && r.pid >= -4095) {
 		log_errno(LOG_LVL_WARN, r.pid, "fork server %d: clone",
 			  (int)sp.pid);
 		return r.pid;
 	}
-	if (r.pid <= 0 || r.pid == sp.pid || !is_child(r.pid)) {
-		log_warnx("fork server %d: answered %d, not a child of "
+	if (r.pid <= 0 || r.pid == sp.pid || stream_is_worker(r.pid) ||
+	    !is_child(r.pid)) {
+		log_warnx("fork server %d: answered %d, not a new child of "
 			  "ours", (int)sp.pid, (int)r.pid);
 		return -EPROTO;
 	}
+	if (r.pid == sp.waiting)
+		forget_waiting(); /* the stream's worker now */
 	return r.pid;
 }
 
@@ -564,7 +724,7 @@ spare_take(const struct worker_start *ws, struct wlog **log)
 		if (pid == -EPROTO)
 			fail();
 	} else {
-		drop(); /* the pid is the stream's now */
+		drop(pid); /* the pid is the stream's now */
 		sp.failures = 0;
 		schedule_start();
 	}
@@ -576,7 +736,7 @@ spare_take(const struct worker_start *ws, struct wlog **log)
 	*log = wlog_start(lp[0], "worker: ");
 	if (sp.fork && conf.fork_renew != 0 &&
 	    ++sp.streams >= conf.fork_renew)
-		renew();
+		renew(pid);
 	return pid;
 }
 
@@ -591,5 +751,5 @@ spare_stop(void)
 		close(tfd);
 	}
 	if (sp.pid != 0)
-		discard();
+		discard(0);
 }

@@ -142,6 +142,17 @@ stream_find(const struct ctl_ref *ref)
 	return NULL;
 }
 
+int
+stream_is_worker(pid_t pid)
+{
+	struct stream *s;
+
+	TAILQ_FOREACH(s, &streams, entry)
+		if (s->pid == pid)
+			return 1;
+	return 0;
+}
+
 struct stream *
 stream_next(struct stream *prev)
 {

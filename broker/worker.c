@@ -32,6 +32,7 @@
 #include "sandbox.h"
 #include "worker.h"
 #include "worker_abi.h"
+#include "worker_prefault.h"
 #include "worker_spare.h"
 #include "version.h"
 
@@ -556,6 +557,8 @@ run(struct worker *w)
 	if ((ret = worker_tracks_publish(w)) < 0)
 		return finish_ring(w, ret);
 	ring_set_state(w->ring, RING_STATE_RUNNING);
+	/* probed: the rest of a waiting child's fresh heap is not needed */
+	worker_prefault_release();
 	return demux(w);
 }
 
@@ -570,6 +573,8 @@ wait_assignment(enum worker_start mode, struct worker_assign *a)
 	int ret;
 
 	av_log_set_level(AV_LOG_QUIET);
+	if (mode == WORKER_START_FORK)
+		worker_prefault_setup();
 	worker_warm();
 	if (mode == WORKER_START_FORK)
 		ret = worker_fork_server(a, err, sizeof(err));

@@ -74,7 +74,7 @@
  *
  * with the same parent-death signal and signal state as above. Both first
  * do FFmpeg's one-time set-up (worker_warm.c); a fork server then sends
- * one struct worker_assign_reply with pid 0 ("loaded"). Each blocks in
+ * one struct worker_assign_reply WORKER_REPLY_LOADED. Each blocks in
  * recvmsg() on fd 3 for an assignment, a single message:
  *
  *   struct worker_assign_hdr, then hdr.len bytes: hdr.argc NUL-terminated
@@ -91,8 +91,19 @@
  * exactly as for an exec'd worker); the child sets its parent-death
  * signal, checks its parent is still the broker, leads a session of its
  * own, places the fds as a spare does and runs; the server closes its
- * copies and answers with one struct worker_assign_reply: the child's pid,
- * or -errno if it could not clone. It then waits for the next assignment.
+ * copies and answers with one struct worker_assign_reply
+ * WORKER_REPLY_CHILD: the child's pid, or -errno if it could not clone.
+ * It then waits for the next assignment.
+ *
+ * A fork server also keeps one child cloned ahead of its stream (a
+ * waiting child), which takes its stream's page faults while it waits
+ * (worker_prefault.h). It announces each with WORKER_REPLY_WAITING and
+ * its pid (before "loaded" for the first) so that the broker, its parent,
+ * can reap it should it die unused. The server hands that child the
+ * next assignment as it received it, over a socketpair of their own that
+ * the child holds on fd 3 (the broker's socket is not the child's); the
+ * child checks it as above, and the server answers with its pid. A
+ * waiting child exits 0 when the server closes their socket.
  * A malformed assignment makes either exit WORKER_EXIT_USAGE, closing
  * every fd it was sent unused; EOF on fd 3 (the broker closed it) exits 0.
  */
@@ -122,10 +133,18 @@ struct worker_assign_hdr {
 	uint32_t len;      /* 1..WORKER_ASSIGN_MAX_LEN bytes that follow */
 };
 
-/* A fork server's answer: once when loaded (pid 0), then one per
- * assignment (the child's pid, or -errno). */
+/* A fork server's messages: LOADED once (pid 0), CHILD once per
+ * assignment (the child's pid, or -errno), WAITING for each child it
+ * clones ahead of its stream (its pid). */
+enum {
+	WORKER_REPLY_LOADED = 1,
+	WORKER_REPLY_CHILD = 2,
+	WORKER_REPLY_WAITING = 3,
+};
+
 struct worker_assign_reply {
 	uint32_t magic;    /* WORKER_ASSIGN_MAGIC */
+	uint32_t kind;     /* WORKER_REPLY_* */
 	int32_t pid;
 };
 

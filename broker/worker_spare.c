@@ -23,6 +23,7 @@
 
 #include "proto.h"
 #include "worker_abi.h"
+#include "worker_prefault.h"
 #include "worker_spare.h"
 
 /* Room for one fd more than allowed, so that "too many" is seen as such
@@ -127,7 +128,7 @@ place_fds(const int *fds)
 /* One assignment, checked, its fds in fds[] (not placed). Returns 1, 0 if
  * the broker closed the socket, -1 with why in err. */
 static int
-receive(struct worker_assign *a, int *fds, char *err, size_t cap)
+receive(int sock, struct worker_assign *a, int *fds, char *err, size_t cap)
 {
 	const size_t room = sizeof(struct worker_assign_hdr) +
 		WORKER_ASSIGN_MAX_LEN + 1;
@@ -152,7 +153,7 @@ receive(struct worker_assign *a, int *fds, char *err, size_t cap)
 			      .msg_control = cbuf.buf,
 			      .msg_controllen = sizeof(cbuf.buf) };
 	do
-		n = recvmsg(WORKER_FD_SPARE, &mh, MSG_CMSG_CLOEXEC);
+		n = recvmsg(sock, &mh, MSG_CMSG_CLOEXEC);
 	while (n < 0 && errno == EINTR);
 	if (n <= 0) {
 		if (n < 0)
@@ -176,7 +177,7 @@ int
 worker_spare_wait(struct worker_assign *a, char *err, size_t cap)
 {
 	int fds[WORKER_ASSIGN_NFDS + 1];
-	int ret = receive(a, fds, err, cap);
+	int ret = receive(WORKER_FD_SPARE, a, fds, err, cap);
 
 	if (ret <= 0)
 		return ret;
@@ -219,10 +220,10 @@ send_failed(char *err, size_t cap)
 }
 
 static int
-reply(int32_t pid)
+reply(uint32_t kind, int32_t pid)
 {
 	const struct worker_assign_reply r = {
-		.magic = WORKER_ASSIGN_MAGIC, .pid = pid,
+		.magic = WORKER_ASSIGN_MAGIC, .kind = kind, .pid = pid,
 	};
 	ssize_t n;
 
@@ -232,52 +233,172 @@ reply(int32_t pid)
 	return n == (ssize_t)sizeof(r) ? 0 : -1;
 }
 
-/* In the child: die with the broker (the setting is not inherited, and the
+/* In a child: die with the broker (the setting is not inherited, and the
  * check closes the race with a broker that died before it: we then die as
- * the signal would have made us, before a word to a log nobody reads),
- * lead a session of our own (a scheduling group of our own, as an exec'd
- * worker), then take the stream's fds. */
+ * the signal would have made us, before a word to a log nobody reads). */
 static int
-child_setup(pid_t broker, int *fds)
+die_with(pid_t broker)
 {
-	if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0) {
-		close_all(fds, (int)WORKER_ASSIGN_NFDS);
+	if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0)
 		return -1;
-	}
 	if (getppid() != broker)
 		raise(SIGKILL);
+	return 0;
+}
+
+/* Then lead a session of our own (a scheduling group of our own, as an
+ * exec'd worker) and take the stream's fds. */
+static int
+take_stream(int *fds)
+{
 	if (setsid() < 0 || place_fds(fds) < 0)
 		return -1;
 	return 0;
+}
+
+/* The message as received, to the waiting child. */
+static int
+forward(int sock, const struct worker_assign *a, const int *fds)
+{
+	struct worker_assign_hdr h;
+	union {
+		char buf[CMSG_SPACE(sizeof(int) * WORKER_ASSIGN_NFDS)];
+		struct cmsghdr align;
+	} cbuf;
+	struct iovec iov;
+	struct msghdr mh = {
+		.msg_iov = &iov, .msg_iovlen = 1,
+		.msg_control = cbuf.buf, .msg_controllen = sizeof(cbuf.buf),
+	};
+	struct cmsghdr *c;
+	ssize_t n;
+
+	memcpy(&h, a->buf, sizeof(h)); /* checked by receive() */
+	iov = (struct iovec){ .iov_base = a->buf,
+			      .iov_len = sizeof(h) + h.len };
+	memset(&cbuf, 0, sizeof(cbuf));
+	c = CMSG_FIRSTHDR(&mh);
+	c->cmsg_level = SOL_SOCKET;
+	c->cmsg_type = SCM_RIGHTS;
+	c->cmsg_len = CMSG_LEN(sizeof(int) * WORKER_ASSIGN_NFDS);
+	memcpy(CMSG_DATA(c), fds, sizeof(int) * WORKER_ASSIGN_NFDS);
+	do
+		n = sendmsg(sock, &mh, MSG_NOSIGNAL | MSG_DONTWAIT);
+	while (n < 0 && errno == EINTR);
+	return n == (ssize_t)iov.iov_len ? 0 : -1;
+}
+
+/* The child cloned ahead of its stream: in the server, its pid (or
+ * -errno) and our end of their socket in *sock; 0 in the child, which
+ * then holds its end on WORKER_FD_SPARE (the broker's socket is the
+ * server's alone) and has taken its page faults (worker_prefault.h)
+ * unless its assignment came first. */
+static pid_t
+clone_waiting(pid_t broker, int *sock)
+{
+	int sv[2], e;
+	pid_t pid;
+
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
+		return -errno;
+	pid = clone_sibling();
+	e = errno;
+	if (pid == 0) {
+		close(sv[0]);
+		if (die_with(broker) < 0 ||
+		    dup2(sv[1], WORKER_FD_SPARE) < 0)
+			_exit(WORKER_EXIT_USAGE);
+		close(sv[1]);
+		(void)worker_prefault(WORKER_FD_SPARE);
+		return 0;
+	}
+	close(sv[1]);
+	if (pid < 0) {
+		close(sv[0]);
+		return -e;
+	}
+	*sock = sv[0];
+	return pid;
+}
+
+/* In the waiting child: its assignment, from the server. */
+static int
+waiting_child(struct worker_assign *a, char *err, size_t cap)
+{
+	int fds[WORKER_ASSIGN_NFDS + 1];
+	int ret = receive(WORKER_FD_SPARE, a, fds, err, cap);
+
+	if (ret <= 0)
+		return ret;
+	if (take_stream(fds) < 0) {
+		snprintf(err, cap, "cannot take the stream's descriptors: %s",
+			 strerror(errno));
+		worker_assign_free(a);
+		return -1;
+	}
+	return 1;
+}
+
+/* A new waiting child, announced. Returns 0 in the child, 1 in the
+ * server (*wpid 0 if none could be made), -1 if the broker is gone. */
+static int
+renew_waiting(pid_t broker, pid_t *wpid, int *wsock)
+{
+	pid_t pid = clone_waiting(broker, wsock);
+
+	if (pid == 0)
+		return 0;
+	*wpid = pid > 0 ? pid : 0;
+	if (pid > 0 && reply(WORKER_REPLY_WAITING, (int32_t)pid) < 0)
+		return -1;
+	return 1;
 }
 
 int
 worker_fork_server(struct worker_assign *a, char *err, size_t cap)
 {
 	const pid_t broker = getppid();
-	int fds[WORKER_ASSIGN_NFDS + 1], ret, e;
-	pid_t pid;
+	int fds[WORKER_ASSIGN_NFDS + 1], ret, e, wsock = -1;
+	pid_t pid, wpid = 0;
 
-	if (reply(0) < 0)
+	if ((ret = renew_waiting(broker, &wpid, &wsock)) == 0)
+		return waiting_child(a, err, cap);
+	if (ret < 0 || reply(WORKER_REPLY_LOADED, 0) < 0)
 		return send_failed(err, cap);
 	for (;;) {
-		ret = receive(a, fds, err, cap);
+		ret = receive(WORKER_FD_SPARE, a, fds, err, cap);
 		if (ret <= 0)
 			return ret;
-		pid = clone_sibling();
-		e = errno;
+		pid = wpid > 0 && forward(wsock, a, fds) == 0 ? wpid : 0;
+		if (wsock >= 0)
+			close(wsock);
+		wsock = -1;
+		wpid = 0;
 		if (pid == 0) {
-			if (child_setup(broker, fds) < 0) {
-				snprintf(err, cap, "cannot take the stream's "
-					 "descriptors: %s", strerror(errno));
-				worker_assign_free(a);
-				return -1;
+			/* none waiting, or it died: clone one now */
+			pid = clone_sibling();
+			e = errno;
+			if (pid == 0) {
+				if (die_with(broker) < 0 ||
+				    take_stream(fds) < 0) {
+					snprintf(err, cap, "cannot take the "
+						 "stream's descriptors: %s",
+						 strerror(errno));
+					worker_assign_free(a);
+					return -1;
+				}
+				return 1;
 			}
-			return 1;
+			if (pid < 0)
+				pid = -e;
 		}
 		close_all(fds, (int)WORKER_ASSIGN_NFDS);
 		worker_assign_free(a);
-		if (reply(pid > 0 ? (int32_t)pid : -e) < 0)
+		if (reply(WORKER_REPLY_CHILD, (int32_t)pid) < 0)
+			return send_failed(err, cap);
+		if ((ret = renew_waiting(broker, &wpid, &wsock)) == 0)
+			return waiting_child(a, err, cap);
+		if (ret < 0)
 			return send_failed(err, cap);
 	}
 }

@@ -152,7 +152,9 @@ behave(struct ring *r, const char *mode)
 /* A fork server that lies (SHMDEMUX_FAKE_SERVER): it takes each
  * assignment, closes its fds and answers "victim" (the pid in
  * SHMDEMUX_FAKE_VICTIM), "broker" (its parent's), "garbage" (3 bytes) or
- * "clone-fail" (-EAGAIN: nothing started). */
+ * "clone-fail" (-EAGAIN: nothing started); or, once loaded, announces a
+ * waiting child that is "wait-victim" (that pid), "wait-broker" (its
+ * parent) or "wait-self" (itself). */
 static int
 lying_server(const char *how)
 {
@@ -162,12 +164,25 @@ lying_server(const char *how)
 		char b[CMSG_SPACE(sizeof(int) * 8)];
 		struct cmsghdr align;
 	} c;
-	struct worker_assign_reply r = { .magic = WORKER_ASSIGN_MAGIC };
+	struct worker_assign_reply r = {
+		.magic = WORKER_ASSIGN_MAGIC, .kind = WORKER_REPLY_LOADED,
+	};
 	const char *victim = getenv("SHMDEMUX_FAKE_VICTIM");
 	int fds[8], bad, n;
 
 	if (send(WORKER_FD_SPARE, &r, sizeof(r), MSG_NOSIGNAL) < 0)
 		return 0;
+	if (strncmp(how, "wait-", 5) == 0) {
+		r.kind = WORKER_REPLY_WAITING;
+		if (strcmp(how, "wait-broker") == 0)
+			r.pid = (int32_t)getppid();
+		else if (strcmp(how, "wait-self") == 0)
+			r.pid = (int32_t)getpid();
+		else
+			r.pid = victim != NULL ? atoi(victim) : 1;
+		(void)send(WORKER_FD_SPARE, &r, sizeof(r), MSG_NOSIGNAL);
+	}
+	r.kind = WORKER_REPLY_CHILD;
 	for (;;) {
 		struct iovec iov = { .iov_base = buf, .iov_len = sizeof(buf) };
 		struct msghdr mh = {

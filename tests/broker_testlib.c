@@ -147,8 +147,12 @@ tl_in_recvmsg(pid_t pid)
 	return atoi(buf) == SYS_recvmsg;
 }
 
-pid_t
-tl_fork_server(const struct tl_broker *b, int timeout_ms)
+/* A child of the broker's with argv `WORKER --fork-server` in session
+ * sid, blocked in recvmsg, then two LIST round trips (the words it sent
+ * before it blocked are read by the broker in the batch that reads our
+ * first request). */
+static pid_t
+fork_child(const struct tl_broker *b, pid_t sid, int timeout_ms)
 {
 	struct ctl_stream_info info;
 	pid_t kids[64];
@@ -157,11 +161,11 @@ tl_fork_server(const struct tl_broker *b, int timeout_ms)
 		int n = tl_children(b->pid, kids, 64);
 
 		for (int i = 0; i < n; i++) {
-			if (!tl_argv_ends(kids[i], "--fork-server") ||
+			if (getsid(kids[i]) != (sid ? sid : kids[i]) ||
+			    (sid != 0 && kids[i] == sid) ||
+			    !tl_argv_ends(kids[i], "--fork-server") ||
 			    !tl_in_recvmsg(kids[i]))
 				continue;
-			/* It said "loaded" before it blocked: the batch
-			 * that reads our request sees that word too. */
 			(void)tl_info(b->sock, 0, &info);
 			(void)tl_info(b->sock, 0, &info);
 			return kids[i];
@@ -169,6 +173,18 @@ tl_fork_server(const struct tl_broker *b, int timeout_ms)
 		poll(NULL, 0, 2);
 	}
 	return -1;
+}
+
+pid_t
+tl_fork_server(const struct tl_broker *b, int timeout_ms)
+{
+	return fork_child(b, 0, timeout_ms);
+}
+
+pid_t
+tl_fork_waiting(const struct tl_broker *b, pid_t server, int timeout_ms)
+{
+	return fork_child(b, server, timeout_ms);
 }
 
 /* SIGKILL every child still running: a feeder a failed check left waiting

@@ -90,9 +90,18 @@ int tl_argv_ends(pid_t pid, const char *tail);
 int tl_in_recvmsg(pid_t pid);
 
 /* The broker's fork server once it is loaded and the broker knows it
- * (worker_abi.h): its child `WORKER --fork-server`, blocked in recvmsg,
- * then two LIST round trips. -1 after timeout_ms. */
+ * (worker_abi.h): its child `WORKER --fork-server` leading its own
+ * session, blocked in recvmsg, then two LIST round trips. -1 after
+ * timeout_ms. */
 pid_t tl_fork_server(const struct tl_broker *b, int timeout_ms);
+
+/* The child the fork server `server` made ahead of the next stream, once
+ * it waits for it (done with its page faults) and the broker knows it:
+ * a child of the broker's with the server's argv, in the server's
+ * session, blocked in recvmsg, then two LIST round trips. -1 after
+ * timeout_ms. */
+pid_t tl_fork_waiting(const struct tl_broker *b, pid_t server,
+		      int timeout_ms);
 /* Open fds of a process. */
 int tl_count_fds(pid_t pid);
 

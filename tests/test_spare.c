@@ -62,7 +62,8 @@ static const char *worker, *media, *ffprobe_packets;
 /* ---- helpers ---- */
 
 /* The broker's idle spare or fork server: the child whose argv is
- * `WORKER MODE`. */
+ * `WORKER MODE` and leads its own session (a fork server's waiting child
+ * has its argv, in its session). */
 static pid_t
 find_ahead(pid_t broker, const char *mode)
 {
@@ -77,7 +78,8 @@ find_ahead(pid_t broker, const char *mode)
 	for (int i = 0; i < n; i++) {
 		size_t len = tl_cmdline(kids[i], buf, sizeof(buf));
 
-		if (len == wlen && memcmp(buf, want, wlen) == 0) {
+		if (len == wlen && memcmp(buf, want, wlen) == 0 &&
+		    getsid(kids[i]) == kids[i]) {
 			CHECK(found == 0); /* one at most */
 			found = kids[i];
 		}
@@ -456,6 +458,24 @@ aslr_on(void)
 	return v != 0;
 }
 
+/* Every child of the broker's is the fork server or its waiting child:
+ * nothing left over, not even a zombie. */
+static void
+no_strays(const struct tl_broker *b, pid_t server)
+{
+	pid_t kids[64];
+	int n = tl_children(b->pid, kids, 64);
+
+	CHECK(n >= 1);
+	for (int i = 0; i < n; i++) {
+		if (kids[i] != server && getsid(kids[i]) != server)
+			fprintf(stderr, "child %d of the broker: neither the "
+				"server %d nor its waiting child\n",
+				(int)kids[i], (int)server);
+		CHECK(kids[i] == server || getsid(kids[i]) == server);
+	}
+}
+
 /* --fork-server-renew 2: the third stream's worker comes from a new
  * server, with a new layout. */
 static void
@@ -471,6 +491,7 @@ test_renew(const char *file)
 	CHECK(tl_broker_start(&b, "r", worker, renew) == 0);
 	first = server_loaded(&b);
 	base = avformat_base(first);
+	(void)tl_fork_waiting(&b, first, 20000);
 	for (int i = 0; i < 2; i++) {
 		piped_open(&b, file, &p);
 		check_clone(&b, first, base, p.info.worker_pid);
@@ -479,6 +500,7 @@ test_renew(const char *file)
 	second = server_loaded(&b);
 	CHECK(second != first);
 	CHECK(kill(first, 0) < 0 && errno == ESRCH); /* reaped */
+	no_strays(&b, second);
 	piped_open(&b, file, &p);
 	w = p.info.worker_pid;
 	check_clone(&b, second, avformat_base(second), w);
@@ -498,34 +520,56 @@ test_fork(void)
 	struct tl_broker b;
 	struct piped p[2];
 	char file[2][1024];
-	pid_t server, next, w[2];
+	pid_t server, next, w[2], waiting;
 
 	CHECK(tl_broker_start(&b, "f", worker, NULL) == 0);
 	tl_media_path(file[0], sizeof(file[0]), media, "h264_aac.mkv");
 	tl_media_path(file[1], sizeof(file[1]), media, "h264_aac.ts");
 	server = server_loaded(&b);
 	check_group(server, 0, "fork server");
+	waiting = tl_fork_waiting(&b, server, 20000);
+	CHECK(waiting > 0 && parent_of(waiting) == b.pid);
 
-	/* Two streams at once: two clones, each exact. */
+	/* Two streams at once: two clones, each exact; the first is the
+	 * child that waited for it. */
 	for (int i = 0; i < 2; i++) {
 		piped_open(&b, file[i], &p[i]);
 		w[i] = p[i].info.worker_pid;
 		check_clone(&b, server, avformat_base(server), w[i]);
 	}
+	if (w[0] != waiting)
+		fprintf(stderr, "first stream's worker %d, waiting child was "
+			"%d\n", (int)w[0], (int)waiting);
+	CHECK(w[0] == waiting);
 	CHECK(w[0] != w[1]);
 	CHECK(find_ahead(b.pid, "--fork-server") == server);
 	for (int i = 0; i < 2; i++)
 		piped_finish(&b, &p[i], i ? "fork (2nd)" : "fork (1st)");
-	printf("fork: server %d cloned workers %d and %d for two streams at "
-	       "once, children of the broker, same layout, packets "
-	       "identical to ffprobe; the server stays\n", (int)server,
-	       (int)w[0], (int)w[1]);
+	printf("fork: server %d cloned workers %d (waiting since before its "
+	       "stream) and %d for two streams at once, children of the "
+	       "broker, same layout, packets identical to ffprobe; the "
+	       "server stays\n", (int)server, (int)w[0], (int)w[1]);
 
-	/* Its idle death: reaped; the next OPEN works; a new server. */
+	/* A waiting child's death: reaped, no zombie; the next stream's
+	 * worker is cloned for it, and another waits. */
+	waiting = tl_fork_waiting(&b, server, 20000);
+	CHECK(waiting > 0 && waiting != w[0] && waiting != w[1]);
+	kill_idle_spare(&b, waiting);
+	open_compare(&b, file[0], "open after the waiting child's death");
+	next = tl_fork_waiting(&b, server, 20000);
+	CHECK(next > 0 && next != waiting);
+	printf("fork: waiting child %d SIGKILLed: reaped; the next stream "
+	       "had a worker cloned; %d waits now\n", (int)waiting,
+	       (int)next);
+	waiting = next;
+
+	/* Its idle death: reaped, and its waiting child with it; the next
+	 * OPEN works; a new server. */
 	kill_idle_spare(&b, server);
 	open_compare(&b, file[1], "open after the server's death");
 	next = server_loaded(&b);
 	CHECK(next != server);
+	CHECK(reaped(waiting));
 	piped_open(&b, file[0], &p[0]);
 	w[0] = p[0].info.worker_pid;
 	check_clone(&b, next, avformat_base(next), w[0]);
@@ -545,6 +589,8 @@ struct direct {
 	int asock, wsock;  /* the ring's admin channel: ours, the worker's */
 	int ready[2];      /* the readiness pipe (worker_abi.h) */
 	struct ring *admin;
+	pid_t waiting[8];  /* children a fork server announced, unused */
+	int nwaiting;
 };
 
 static void
@@ -580,6 +626,28 @@ direct_start(struct direct *d, const char *mode)
 	}
 	close(sv[1]);
 	d->sock = sv[0];
+	d->nwaiting = 0;
+}
+
+/* A fork server's message on d's socket (blocking, or 0 with none). Its
+ * waiting children are recorded, one at a time unused. */
+static int
+server_msg(struct direct *d, int flags, struct worker_assign_reply *r)
+{
+	ssize_t n = recv(d->sock, r, sizeof(*r), flags);
+
+	if (n < 0 && errno == EAGAIN)
+		return 0;
+	if (n == 0)
+		return 0;
+	CHECK(n == (ssize_t)sizeof(*r));
+	CHECK(r->magic == WORKER_ASSIGN_MAGIC);
+	if (r->kind == WORKER_REPLY_WAITING) {
+		CHECK(r->pid > 0 && r->pid != d->pid);
+		CHECK(d->nwaiting < 8);
+		d->waiting[d->nwaiting++] = r->pid;
+	}
+	return 1;
 }
 
 /* 1 if the spare's copy of the readiness pipe is closed: ours is, so the
@@ -597,9 +665,18 @@ static int
 direct_end(struct direct *d, int *untouched)
 {
 	const struct ring_hdr *h = ring_hdr(d->admin);
-	int st = tl_wait_child(d->pid, 60000);
+	int st = tl_wait_child(d->pid, 60000), wst;
+	struct worker_assign_reply r;
 
 	CHECK(st >= 0);
+	/* Its waiting children, told of the server's end by their socket's,
+	 * exit 0 without a word. */
+	while (server_msg(d, MSG_DONTWAIT, &r))
+		;
+	for (int i = 0; i < d->nwaiting; i++) {
+		wst = tl_wait_child(d->waiting[i], 60000);
+		CHECK(WIFEXITED(wst) && WEXITSTATUS(wst) == 0);
+	}
 	*untouched = h->worker_pid == 0;
 	CHECK(ready_closed(d));
 	close(d->ready[0]);
@@ -698,13 +775,24 @@ send_assignment(struct direct *d, int input_fd, enum bad bad)
 
 /* The fork server's next answer on d's socket. */
 static int32_t
-server_answer(struct direct *d)
+server_answer(struct direct *d, uint32_t kind)
 {
 	struct worker_assign_reply r;
 
-	CHECK(recv(d->sock, &r, sizeof(r), 0) == (ssize_t)sizeof(r));
-	CHECK(r.magic == WORKER_ASSIGN_MAGIC);
+	do
+		CHECK(server_msg(d, 0, &r) == 1);
+	while (r.kind == WORKER_REPLY_WAITING);
+	CHECK(r.kind == kind);
 	return r.pid;
+}
+
+/* The child made for the stream was the one waiting for it: it is not
+ * reaped with the other waiting ones. */
+static void
+waiting_took(struct direct *d, pid_t child)
+{
+	CHECK(d->nwaiting == 1 && d->waiting[0] == child);
+	d->nwaiting = 0;
 }
 
 static void
@@ -739,6 +827,7 @@ test_malformed(void)
 	int in, st, untouched;
 	pid_t child;
 	struct direct d;
+	struct worker_assign_reply r;
 
 	tl_media_path(file, sizeof(file), media, "flac.flac");
 	malformed("--spare", file);
@@ -758,17 +847,21 @@ test_malformed(void)
 	/* The server's child does, a child of ours (CLONE_PARENT); the
 	 * server answers with its pid and waits for the next. */
 	direct_start(&d, "--fork-server");
-	CHECK(server_answer(&d) == 0); /* loaded */
+	CHECK(server_answer(&d, WORKER_REPLY_LOADED) == 0);
 	in = open(file, O_RDONLY | O_CLOEXEC);
 	CHECK(in >= 0);
 	send_assignment(&d, in, BAD_NONE);
 	close(in);
-	child = server_answer(&d);
+	child = server_answer(&d, WORKER_REPLY_CHILD);
 	CHECK(child > 0 && child != d.pid);
+	waiting_took(&d, child);
 	st = tl_wait_child(child, 60000);
 	CHECK(WIFEXITED(st) && WEXITSTATUS(st) == WORKER_EXIT_EOF);
 	CHECK(kill(d.pid, 0) == 0); /* the server stays */
-	shutdown(d.sock, SHUT_RDWR);
+	/* and has the next stream's child waiting */
+	CHECK(server_msg(&d, 0, &r) == 1 && r.kind == WORKER_REPLY_WAITING);
+	CHECK(d.nwaiting == 1 && d.waiting[0] != child);
+	shutdown(d.sock, SHUT_WR);
 	st = direct_end(&d, &untouched);
 	CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0 && !untouched);
 	printf("--fork-server, valid assignment: child %d (ours) demuxed to "
@@ -779,7 +872,7 @@ test_malformed(void)
 	for (int i = 0; i < 2; i++) {
 		direct_start(&d, i ? "--fork-server" : "--spare");
 		close(d.ready[1]);
-		shutdown(d.sock, SHUT_RDWR);
+		shutdown(d.sock, SHUT_WR);
 		st = direct_end(&d, &untouched);
 		CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0 && untouched);
 		printf("%s, closed socket: exit 0\n",
