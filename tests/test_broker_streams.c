@@ -10,11 +10,13 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -401,6 +403,33 @@ test_exec_failure(void)
 	unlink(path);
 }
 
+/* The broker's first fork server, once it is gone: it is waited for
+ * through a pidfd (the broker kills and reaps it). */
+static pid_t
+first_server(const struct tl_broker *l)
+{
+	struct pollfd p = { .fd = -1, .events = POLLIN };
+	pid_t kids[16], server = 0;
+
+	for (int t = 0; t < 10000 && server == 0; t += 2) {
+		int n = tl_children(l->pid, kids, 16);
+
+		for (int i = 0; i < n && server == 0; i++)
+			if (tl_argv_ends(kids[i], "--fork-server"))
+				server = kids[i];
+		if (server == 0)
+			poll(NULL, 0, 2);
+	}
+	if (server == 0)
+		return -1;
+	p.fd = (int)syscall(SYS_pidfd_open, server, 0);
+	if (p.fd < 0)
+		return errno == ESRCH ? server : -1; /* already reaped */
+	CHECK(poll(&p, 1, 10000) == 1);
+	close(p.fd);
+	return server;
+}
+
 /* A fork server that answers with a pid not its child's: the broker takes
  * no such pid (it would later signal and report a process not its own),
  * fails the stream rather than start a second worker for it, and kills
@@ -410,6 +439,8 @@ static void
 test_lying_server(void)
 {
 	static const char *const how[] = { "victim", "broker", "garbage" };
+	static const char *const waits[] = { "wait-victim", "wait-broker",
+					     "wait-self" };
 	struct ctl_stream_info i;
 	struct tl_broker l;
 	char sock[256], num[16];
@@ -453,6 +484,26 @@ test_lying_server(void)
 		       lie ? how[k] : "a failed clone", lie ?
 		       "stream failed, server killed, no other process "
 		       "touched" : "stream exec'd and read to its end");
+	}
+	/* A server announcing as its waiting child a process not a new
+	 * child of the broker's: another process, the broker, itself. The
+	 * broker adopts none of them (it would later kill and reap it),
+	 * kills the server, and streams still run. */
+	for (size_t k = 0; k < sizeof(waits) / sizeof(waits[0]); k++) {
+		CHECK(setenv("SHMDEMUX_FAKE_SERVER", waits[k], 1) == 0);
+		CHECK(tl_broker_start(&l, "l", fake, NULL) == 0);
+		server = first_server(&l);
+		CHECK(server > 0);
+		snprintf(b.sock, sizeof(b.sock), "%s", l.sock);
+		id = open_path("/etc/passwd", "eof", 0);
+		CHECK(ended((uint32_t)id).end_reason == SD_END_EOF);
+		CHECK(kill(victim, 0) == 0);
+		CHECK(waitpid(victim, NULL, WNOHANG) == 0);
+		CHECK(kill(l.pid, 0) == 0);
+		CHECK(tl_broker_stop(&l) == 0);
+		printf("fork server announcing %s as its waiting child: server "
+		       "killed, no other process touched, streams run\n",
+		       waits[k] + 5);
 	}
 	snprintf(b.sock, sizeof(b.sock), "%s", sock);
 	unsetenv("SHMDEMUX_FAKE_SERVER");
