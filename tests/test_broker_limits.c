@@ -704,6 +704,7 @@ test_conn_cap(const char *fake, const char *cli)
 		shmdemux_strerror(SHMDEMUX_EREFUSED));
 	CHECK(strcmp(shmdemux_conn_last_error(conn), CAP_WHY) == 0);
 	CHECK(n == 0);
+	shmdemux_disconnect(&conn);
 	/* Refused and closed before the request is sent: the send fails
 	 * (EPIPE), the reason still waits in the socket. */
 	CHECK(shmdemux_connect(&conn, b.sock, 0) == 0);
