@@ -71,7 +71,7 @@ struct conn {
 	struct stream *att;   /* attached stream, or NULL */
 	int slot;             /* its consumer slot, -1 for observers */
 	/* An ATTACH waiting for its stream's seal (one per connection: no
-	 * request is read meanwhile, so at most BROKER_MAX_CONNS wait), with
+	 * request is read meanwhile, so at most --max-connections wait), with
 	 * a reference on the stream. */
 	struct stream *waiting;
 	struct ctl_attach wait_req;
@@ -802,27 +802,47 @@ peer_ok(int fd, struct ucred *cred)
 	return cred->uid == geteuid() || cred->uid == 0;
 }
 
+/* Turn a connection away at accept for a cause that is not who the peer
+ * is: one ERROR with id 0 naming it, then close (proto.h). The socket is
+ * fresh, its send buffer empty; still never waited on. */
+static void
+refuse(int fd, pid_t pid, int code, const char *why)
+{
+	struct ctl_error e;
+
+	log_warnx("%s, refusing pid %d", why, (int)pid);
+	memset(&e, 0, sizeof(e));
+	ctl_hdr_init(&e.hdr, CTL_ERROR, 0);
+	e.code = code;
+	snprintf(e.msg, sizeof(e.msg), "%s", why);
+	(void)send(fd, &e, sizeof(e), MSG_DONTWAIT | MSG_NOSIGNAL);
+	close(fd);
+}
+
 static void
 accept_one(int fd)
 {
 	struct ucred cred;
 	struct conn *c;
+	char why[96];
+	int ret;
 
+	/* Another user is told nothing, not even why. */
 	if (!peer_ok(fd, &cred)) {
 		log_warnx("refused a connection from uid %u pid %d",
 			  (unsigned)cred.uid, (int)cred.pid);
 		close(fd);
 		return;
 	}
-	if (nconns >= BROKER_MAX_CONNS) {
-		log_warnx("too many connections (%u), refusing pid %d",
-			  nconns, (int)cred.pid);
-		close(fd);
+	if (nconns >= conf.max_conns) {
+		snprintf(why, sizeof(why), "too many connections (%u)",
+			 conf.max_conns);
+		refuse(fd, cred.pid, -EUSERS, why);
 		return;
 	}
 	c = calloc(1, sizeof(*c));
 	if (c == NULL) {
-		close(fd);
+		refuse(fd, cred.pid, -ENOMEM, "out of memory");
 		return;
 	}
 	(void)setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &(int){ CONN_SNDBUF },
@@ -832,9 +852,11 @@ accept_one(int fd)
 	c->uid = cred.uid;
 	c->slot = -1;
 	STAILQ_INIT(&c->outq);
-	if (ev_add(&c->ev, fd, EPOLLIN, on_conn, c) < 0) {
-		close(fd);
+	if ((ret = ev_add(&c->ev, fd, EPOLLIN, on_conn, c)) < 0) {
+		snprintf(why, sizeof(why), "cannot watch the connection: %s",
+			 strerror(-ret));
 		free(c);
+		refuse(fd, cred.pid, ret, why);
 		return;
 	}
 	TAILQ_INSERT_TAIL(&conns, c, entry);

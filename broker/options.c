@@ -58,6 +58,9 @@ usage(FILE *f)
 "                       then ends open-failed, one that did, watchdog\n"
 "  --reply-timeout MS   drop a control client that leaves the broker's\n"
 "                       replies unread this long (default 10000)\n"
+"  --max-connections N  control connections held at once (default %u, at\n"
+"                       most %u); one more is told \"too many connections\"\n"
+"                       and closed\n"
 "  --keep-ended MS      an ended stream's ring stays readable this long\n"
 "                       once the consumers it waited for have read it and\n"
 "                       gone (default 30000; 0 = release it at once; sooner\n"
@@ -110,7 +113,8 @@ usage(FILE *f)
 "($JOURNAL_STREAM), and to syslog once --daemon has detached from a\n"
 "stderr that is /dev/null (or with --syslog). Lines on stderr start with\n"
 "the local time; stream lines name the stream's id and name.\n",
-		BROKER_ENDED_HISTORY, RING_MAX_SLOTS);
+		RING_MAX_SLOTS, BROKER_MAX_CONNS, BROKER_MAX_CONNS_LIMIT,
+		BROKER_ENDED_HISTORY);
 }
 
 static int
@@ -217,6 +221,7 @@ print_config(FILE *f, const char *level)
 	fprintf(f, "watchdog = %" PRIu32 "\n", conf.watchdog_ms);
 	fprintf(f, "open-timeout = %" PRIu32 "\n", conf.open_timeout_ms);
 	fprintf(f, "reply-timeout = %" PRIu32 "\n", conf.reply_timeout_ms);
+	fprintf(f, "max-connections = %" PRIu32 "\n", conf.max_conns);
 	fprintf(f, "keep-ended = %" PRIu32 "\n", conf.keep_ended_ms);
 	if (conf.retain_ended_s == BROKER_RETAIN_FOREVER)
 		fprintf(f, "retain-ended = forever\n");
@@ -238,7 +243,7 @@ broker_options(int argc, char **argv, int inherited_fd,
 	       O_IDLE, O_HELP, O_VERSION, O_MEM, O_WATCHDOG, O_OPEN_TIMEOUT,
 	       O_SPARE, O_POOL, O_REPLY_TIMEOUT, O_KEEP_ENDED, O_LOG_LEVEL,
 	       O_CONFIG, O_RETAIN, O_SYSLOG, O_NO_CONFIG, O_CHECK_CONFIG,
-	       O_WSTART, O_RENEW };
+	       O_WSTART, O_RENEW, O_MAX_CONNS };
 	static const char *const not_in_files[] = {
 		"help", "version", "config", "no-config", "check-config", NULL,
 	};
@@ -259,6 +264,7 @@ broker_options(int argc, char **argv, int inherited_fd,
 		{ "watchdog", required_argument, NULL, O_WATCHDOG },
 		{ "open-timeout", required_argument, NULL, O_OPEN_TIMEOUT },
 		{ "reply-timeout", required_argument, NULL, O_REPLY_TIMEOUT },
+		{ "max-connections", required_argument, NULL, O_MAX_CONNS },
 		{ "keep-ended", required_argument, NULL, O_KEEP_ENDED },
 		{ "retain-ended", required_argument, NULL, O_RETAIN },
 		{ "syslog", no_argument, NULL, O_SYSLOG },
@@ -287,6 +293,7 @@ broker_options(int argc, char **argv, int inherited_fd,
 	conf.watchdog_ms = 10000;
 	conf.open_timeout_ms = 30000;
 	conf.reply_timeout_ms = 10000;
+	conf.max_conns = BROKER_MAX_CONNS;
 	conf.keep_ended_ms = 30000;
 	conf.retain_ended_s = 300;
 	conf.worker_start = BROKER_START_FORK;
@@ -349,6 +356,13 @@ broker_options(int argc, char **argv, int inherited_fd,
 				bad_option("invalid --reply-timeout: %s",
 					   optarg);
 			conf.reply_timeout_ms = (uint32_t)v;
+			break;
+		case O_MAX_CONNS:
+			if (parse_uint(optarg, BROKER_MAX_CONNS_LIMIT, &v) < 0 ||
+			    v == 0)
+				bad_option("invalid --max-connections: %s",
+					   optarg);
+			conf.max_conns = (uint32_t)v;
 			break;
 		case O_KEEP_ENDED:
 			if (parse_uint(optarg, UINT32_MAX, &v) < 0)

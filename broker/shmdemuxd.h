@@ -36,7 +36,10 @@
 #include "proto.h"
 #include "ring_layout.h"
 
+/* Control connections held at once (--max-connections): the default, and
+ * the most that may be asked for. One past it is told so and closed. */
 #define BROKER_MAX_CONNS   4096u
+#define BROKER_MAX_CONNS_LIMIT 65536u
 #define BROKER_MAX_STREAMS 1024u
 /* Default ring when decoding: five 4K yuv420p frames (12 MiB each), twenty
  * 1080p ones. Larger costs more than it buys: every page of a fresh ring is
@@ -85,6 +88,7 @@ struct broker_conf {
 	uint32_t open_timeout_ms;  /* longest a worker may spend opening */
 	uint32_t reply_timeout_ms; /* drop a client that leaves its replies
 	                              unread this long */
+	uint32_t max_conns;        /* control connections held at once */
 	uint32_t keep_ended_ms;    /* an ended, read stream's ring stays this
 	                              long for late readers */
 	uint32_t retain_ended_s;   /* an ended stream nobody holds leaves the

@@ -183,6 +183,52 @@ close_fds(int *fds, int n)
 	}
 }
 
+/* An ERROR that answers no request (id 0) and is not about a message the
+ * broker could not read: the broker turned this connection away at accept
+ * (proto.h). Its reason goes to last_error. */
+static int
+refusal(shmdemux_conn *c, const void *msg)
+{
+	const struct ctl_error *e = msg;
+
+	if (e->hdr.type != CTL_ERROR || e->hdr.id != 0 ||
+	    e->code == -EBADMSG || e->code == -EMSGSIZE || e->code == -EPROTO)
+		return 0;
+	/* ctl_recv() checked that msg holds a NUL */
+	strlcpy(c->last_error, "broker refused the connection: ",
+		sizeof(c->last_error));
+	strlcat(c->last_error, e->msg, sizeof(c->last_error));
+	return 1;
+}
+
+/* The connection failed under a request: the send with EPIPE, the
+ * receive with ECONNRESET or EOF. A broker that turned it away at accept
+ * left its reason in the socket, behind the reset when our request went
+ * unread: read on, never waiting, before calling the broker gone. buf
+ * holds CTL_MAX_MSG bytes. */
+static int
+broker_lost(shmdemux_conn *c, void *buf)
+{
+	int fds[CTL_MAX_FDS], nfds;
+	ssize_t n;
+
+	for (int i = 0; i < 4; i++) {
+		struct pollfd p = { .fd = c->fd, .events = POLLIN };
+
+		if (poll(&p, 1, 0) != 1)
+			break;
+		n = ctl_recv(c->fd, buf, fds, &nfds);
+		close_fds(fds, CTL_MAX_FDS);
+		if (n == -ECONNRESET || n == -EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		if (refusal(c, buf))
+			return SHMDEMUX_EREFUSED;
+	}
+	return SHMDEMUX_EBROKER;
+}
+
 int
 conn_recv(shmdemux_conn *c, void *reply, int *rfds, int *nrfds)
 {
@@ -192,7 +238,7 @@ conn_recv(shmdemux_conn *c, void *reply, int *rfds, int *nrfds)
 
 	n = ctl_recv(c->fd, reply, fds, &nfds);
 	if (n == 0 || n == -ECONNRESET || n == -EPIPE)
-		return SHMDEMUX_EBROKER;
+		return broker_lost(c, reply);
 	if (n == -EPROTO) {
 		/* A broker of another version: it answered in its own. */
 		snprintf(c->last_error, sizeof(c->last_error), "the broker "
@@ -207,7 +253,7 @@ conn_recv(shmdemux_conn *c, void *reply, int *rfds, int *nrfds)
 		return (int)n;
 	if (h->id != c->next_id - 1) {
 		close_fds(fds, CTL_MAX_FDS);
-		return -EBADMSG;
+		return refusal(c, reply) ? SHMDEMUX_EREFUSED : -EBADMSG;
 	}
 	if (h->type == CTL_ERROR) {
 		const struct ctl_error *e = reply;
@@ -238,10 +284,12 @@ conn_request(shmdemux_conn *c, void *req, uint16_t type, const int *fds,
 	int ret;
 
 	c->last_error[0] = '\0';
+	if (c->next_id == 0)	/* id 0 answers no request (proto.h) */
+		c->next_id = 1;
 	ctl_hdr_init(req, type, c->next_id++);
 	ret = ctl_send(c->fd, req, ctl_msg_size(type), fds, nfds);
 	if (ret == -EPIPE || ret == -ECONNRESET || ret == -ENOTCONN)
-		return SHMDEMUX_EBROKER;
+		return broker_lost(c, reply);
 	if (ret < 0)
 		return ret;
 	return conn_recv(c, reply, rfds, nrfds);

@@ -39,6 +39,9 @@ static const char *const messages[] = {
 	[SHMDEMUX_EOF - SHMDEMUX_EUNSEALED] =
 	    "ring memory not sealed read-only or not of the announced size "
 	    "(refused)",
+	[SHMDEMUX_EOF - SHMDEMUX_EREFUSED] =
+	    "the broker refused the connection (too many connections, or out "
+	    "of memory)",
 };
 
 const char *
@@ -46,7 +49,7 @@ shmdemux_strerror(int code)
 {
 	const char *s;
 
-	if (code <= SHMDEMUX_EOF && code >= SHMDEMUX_EUNSEALED) {
+	if (code <= SHMDEMUX_EOF && code >= SHMDEMUX_EREFUSED) {
 		s = messages[SHMDEMUX_EOF - code];
 		return s != NULL ? s : "unknown shmdemux error";
 	}

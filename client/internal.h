@@ -27,7 +27,8 @@ int conn_open(shmdemux_conn **out, const char *path);
  * reply into reply (CTL_MAX_MSG bytes). A CTL_ERROR reply is turned into
  * its code, its message kept in last_error. rfds/nrfds may be NULL when no
  * fd is expected (any received is closed). Returns the reply type (> 0) or
- * a negative code. */
+ * a negative code: SHMDEMUX_EREFUSED when the broker turned the connection
+ * away (its reason in last_error), SHMDEMUX_EBROKER when it is gone. */
 int conn_request(shmdemux_conn *c, void *req, uint16_t type,
 		 const int *fds, int nfds, void *reply, int *rfds, int *nrfds);
 /* Receive one more reply to the current request (LIST). Same returns. */

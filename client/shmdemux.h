@@ -107,6 +107,11 @@ enum {
 	                               and resizing, or not of the announced
 	                               size: refused (a foreign or broken
 	                               broker) */
+	SHMDEMUX_EREFUSED = -4227,  /* the broker turned the connection away
+	                               (at its --max-connections, or out of
+	                               memory): the first request on it fails
+	                               so, its cause in the connection's last
+	                               error; the broker still runs */
 };
 
 /* A static, thread-safe description of any code this library returns:
@@ -136,7 +141,10 @@ int shmdemux_is_end(int code);
  * shmdemux_disconnect()). On failure *conn is NULL and the return is
  * -ENOENT / -ECONNREFUSED (no broker), SHMDEMUX_EUNTRUSTED (another user's
  * socket or directory), -ENAMETOOLONG, -ENOMEM, or another -errno from
- * socket/connect/spawn. */
+ * socket/connect/spawn. A broker that turns the connection away (too many
+ * connections) still lets the connect succeed: the first request then
+ * fails with SHMDEMUX_EREFUSED, the broker's reason in
+ * shmdemux_conn_last_error(). */
 SHMDEMUX_API
 int shmdemux_connect(shmdemux_conn **conn, const char *socket_path,
 		     unsigned flags);

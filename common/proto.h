@@ -33,6 +33,15 @@
  *              started a broker for an open that failed leaves none behind
  *              without racing another client's open).
  *
+ * An ERROR with id 0 answers no request. Either the broker could not read
+ * one (code -EBADMSG, -EMSGSIZE or -EPROTO; the connection stays), or it
+ * turned the connection away at accept for a cause other than who the
+ * peer is (any other code: -EUSERS at its --max-connections, -ENOMEM, ...;
+ * msg names it): it sends that one message without waiting and closes. A
+ * peer of another uid is closed without a word. The client may see its
+ * send fail (EPIPE) or ECONNRESET before the message: it reads on to find
+ * it (the library's SHMDEMUX_EREFUSED).
+ *
  * Versions: a receiver drops a message of another CTL_VERSION, and the
  * broker answers it with an ERROR (-EPROTO) in its own version whose msg
  * names both versions; the library reports SHMDEMUX_EABI with that text.

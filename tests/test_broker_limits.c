@@ -2,7 +2,7 @@
  * test_broker_limits.c - the broker's own resources (memory, descriptors,
  * the open deadline) against clients and sources that would exhaust them.
  *
- * usage: test_broker_limits SHMDEMUXD FAKECHILD WORKER CASE
+ * usage: test_broker_limits SHMDEMUXD FAKECHILD WORKER CLI CASE
  *   slow-clients    200 clients send LIST in a loop and never read, with
  *                   100 streams listed: the broker's RSS stays bounded,
  *                   each of them is dropped after --reply-timeout, other
@@ -28,9 +28,16 @@
  *                   input within N ms" at --open-timeout; a source that
  *                   gave a few bytes and went quiet while opening ends
  *                   watchdog
+ *   conn-cap        --max-connections 4 held by idle clients: one more
+ *                   client is told why through the library (list, attach:
+ *                   SHMDEMUX_EREFUSED, "broker refused the connection: too
+ *                   many connections (4)") and the CLI (ls, open: exit 1,
+ *                   that line on stderr); once an idle client leaves, the
+ *                   next is served
  *
  * FAKECHILD (broker_fakechild) stands in for the worker where the media
- * does not matter; fd-hard-worker and never-readable run the real WORKER.
+ * does not matter; fd-hard-worker and never-readable run the real WORKER;
+ * CLI is the shmdemux command.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -42,9 +49,11 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include "broker_testlib.h"
+#include "shmdemux.h"
 
 #define NLISTED 100
 #define NSLOW   200
@@ -596,37 +605,181 @@ test_never_readable(const char *worker)
 	CHECK(tl_broker_stop(&b) == 0);
 }
 
+#define CAP_CONNS 4
+#define CAP_WHY   "broker refused the connection: too many connections (4)"
+
+static int
+count_cb(const struct shmdemux_stream_info *i, void *arg)
+{
+	(void)i;
+	++*(int *)arg;
+	return 0;
+}
+
+/* The CLI's exit status and stderr for `shmdemux --socket SOCK args...`. */
+static int
+cli_run(const char *cli, const char *sock, const char *a1, const char *a2,
+	char *err, size_t cap)
+{
+	const char *args[] = { "--socket", sock, a1, a2, NULL };
+
+	return tl_run_capture(cli, args, err, cap);
+}
+
+/* Every client the broker holds has been dealt with up to now: a LIST
+ * round trip on a held connection. A hangup that came before the request
+ * was seen by the broker's loop in the same round at the latest, and a
+ * connection made after the reply is accepted in a later one. */
+static void
+broker_caught_up(int c)
+{
+	static struct ctl_stream_info info[4];
+
+	CHECK(tl_list(c, info, 4) == 1);
+}
+
+/* The refusal read as the reply to the first request, the broker's side
+ * still open (the library does not wait for the close): a listener of
+ * our own answers the way a broker at its limit does. */
+static void
+refusal_first(void)
+{
+	struct sockaddr_un sun = { .sun_family = AF_UNIX };
+	struct ctl_error e;
+	shmdemux_conn *conn;
+	int l, a, n = 0;
+
+	snprintf(sun.sun_path, sizeof(sun.sun_path), "%s/refuser",
+		 tl_dir());
+	l = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+	CHECK(l >= 0);
+	CHECK(bind(l, (struct sockaddr *)&sun, sizeof(sun)) == 0);
+	CHECK(listen(l, 4) == 0);
+	CHECK(shmdemux_connect(&conn, sun.sun_path, 0) == 0);
+	a = accept4(l, NULL, NULL, SOCK_CLOEXEC);
+	CHECK(a >= 0);
+	memset(&e, 0, sizeof(e));
+	ctl_hdr_init(&e.hdr, CTL_ERROR, 0);
+	e.code = -EUSERS;
+	snprintf(e.msg, sizeof(e.msg), "too many connections (4)");
+	CHECK(send(a, &e, sizeof(e), 0) == (ssize_t)sizeof(e));
+	CHECK(shmdemux_list(conn, count_cb, &n) == SHMDEMUX_EREFUSED);
+	CHECK(strcmp(shmdemux_conn_last_error(conn), CAP_WHY) == 0);
+	shmdemux_disconnect(&conn);
+	close(a);
+	close(l);
+	CHECK(unlink(sun.sun_path) == 0);
+}
+
+static void
+test_conn_cap(const char *fake, const char *cli)
+{
+	static const char *const args[] = { "--spare-workers", "0",
+		"--max-connections", "4", NULL };
+	static struct ctl_stream_info info[4];
+	struct tl_broker b;
+	shmdemux_conn *conn;
+	shmdemux_stream *s;
+	int idle[CAP_CONNS], n;
+	uint32_t id;
+	char err[1024];
+
+	CHECK(tl_broker_start(&b, "s", fake, args) == 0);
+	/* Four idle clients, each accepted (a round trip), one stream. */
+	for (int i = 0; i < CAP_CONNS; i++) {
+		idle[i] = tl_connect(b.sock);
+		CHECK(idle[i] >= 0);
+		if (i == 0)
+			id = open_ok(idle[i], "hang");
+		CHECK(tl_list(idle[i], info, 4) == 1);
+	}
+
+	/* The library: the connect succeeds (the kernel queues it), the
+	 * first request is refused with the broker's reason. */
+	CHECK(shmdemux_connect(&conn, b.sock, 0) == 0);
+	n = 0;
+	CHECK(shmdemux_list(conn, count_cb, &n) == SHMDEMUX_EREFUSED);
+	fprintf(stderr, "conn-cap: list: %s (%s)\n",
+		shmdemux_conn_last_error(conn),
+		shmdemux_strerror(SHMDEMUX_EREFUSED));
+	CHECK(strcmp(shmdemux_conn_last_error(conn), CAP_WHY) == 0);
+	CHECK(n == 0);
+	shmdemux_disconnect(&conn);
+	/* Refused and closed before the request is sent: the send fails
+	 * (EPIPE), the reason still waits in the socket. */
+	CHECK(shmdemux_connect(&conn, b.sock, 0) == 0);
+	broker_caught_up(idle[0]);
+	CHECK(shmdemux_list(conn, count_cb, &n) == SHMDEMUX_EREFUSED);
+	CHECK(strcmp(shmdemux_conn_last_error(conn), CAP_WHY) == 0);
+	/* attach makes a connection of its own: refused as well */
+	s = NULL;
+	CHECK(shmdemux_attach(conn, id, NULL, SHMDEMUX_START_OLDEST, 0, &s) ==
+	      SHMDEMUX_EREFUSED);
+	CHECK(s == NULL);
+	CHECK(strcmp(shmdemux_conn_last_error(conn), CAP_WHY) == 0);
+	shmdemux_disconnect(&conn);
+
+	/* The CLI: exit 1, the reason on stderr. */
+	CHECK(cli_run(cli, b.sock, "ls", NULL, err, sizeof(err)) == 1);
+	fprintf(stderr, "conn-cap: shmdemux ls: %s", err);
+	CHECK(strstr(err, CAP_WHY "\n") != NULL);
+	CHECK(cli_run(cli, b.sock, "open", small, err, sizeof(err)) == 1);
+	fprintf(stderr, "conn-cap: shmdemux open: %s", err);
+	CHECK(strstr(err, CAP_WHY "\n") != NULL);
+
+	/* One idle client leaves: the next is served. */
+	close(idle[CAP_CONNS - 1]);
+	broker_caught_up(idle[0]);
+	CHECK(shmdemux_connect(&conn, b.sock, 0) == 0);
+	n = 0;
+	CHECK(shmdemux_list(conn, count_cb, &n) == 0);
+	CHECK(n == 1);
+	shmdemux_disconnect(&conn);
+	broker_caught_up(idle[0]);
+	CHECK(cli_run(cli, b.sock, "ls", NULL, err, sizeof(err)) == 0);
+
+	for (int i = 0; i < CAP_CONNS - 1; i++)
+		close(idle[i]);
+	CHECK(tl_broker_stop(&b) == 0);
+	refusal_first();
+}
+
 int
 main(int argc, char **argv)
 {
 	static char buf[4096];
+	const char *cli, *name;
 	FILE *f;
 
-	if (argc != 5) {
+	if (argc != 6) {
 		fprintf(stderr, "usage: test_broker_limits SHMDEMUXD FAKECHILD "
-			"WORKER CASE\n");
+			"WORKER CLI CASE\n");
 		return 2;
 	}
+	cli = argv[4];
+	name = argv[5];
 	tl_init(argv[1], 280);
 	snprintf(small, sizeof(small), "%s/small", tl_dir());
 	f = fopen(small, "w");
 	CHECK(f != NULL && fwrite(buf, 1, sizeof(buf), f) == sizeof(buf));
 	CHECK(fclose(f) == 0);
-	if (strcmp(argv[4], "slow-clients") == 0)
+	if (strcmp(name, "slow-clients") == 0)
 		test_slow_clients(argv[2]);
-	else if (strcmp(argv[4], "fd-raise") == 0)
+	else if (strcmp(name, "fd-raise") == 0)
 		test_fd_raise(argv[2]);
-	else if (strcmp(argv[4], "fd-limit") == 0)
+	else if (strcmp(name, "fd-limit") == 0)
 		test_fd_limit(argv[2]);
-	else if (strcmp(argv[4], "fd-release") == 0)
+	else if (strcmp(name, "fd-release") == 0)
 		test_fd_release(argv[2]);
-	else if (strcmp(argv[4], "fd-hard-worker") == 0)
+	else if (strcmp(name, "fd-hard-worker") == 0)
 		test_fd_hard_worker(argv[3]);
-	else if (strcmp(argv[4], "never-readable") == 0)
+	else if (strcmp(name, "never-readable") == 0)
 		test_never_readable(argv[3]);
+	else if (strcmp(name, "conn-cap") == 0)
+		test_conn_cap(argv[2], cli);
 	else
 		return 2;
 	tl_check_shm();
-	printf("test_broker_limits %s: ok\n", argv[4]);
+	printf("test_broker_limits %s: ok\n", name);
 	return 0;
 }

@@ -216,3 +216,27 @@ def test_broker_gone(request, media):
         with pytest.raises(shmdemux.BrokerGone):
             for _ in it:
                 pass
+
+
+def test_broker_refused(request):
+    """A broker holding --max-connections turns one more client away: the
+    client is told BrokerRefused with the broker's reason (not BrokerGone),
+    and the next is served once a connection has closed."""
+    import shmdemux
+    from shmdemux import _shmdemux
+    b = start_broker(request, args=("--max-connections", "2"))
+    with shmdemux.Connection(b.socket) as held1, \
+            shmdemux.Connection(b.socket) as held2:
+        assert held1.list() == [] and held2.list() == []
+        with shmdemux.Connection(b.socket) as extra:
+            with pytest.raises(shmdemux.BrokerRefused) as e:
+                extra.list()
+        assert e.value.code == _shmdemux.EREFUSED
+        assert str(e.value) == ("broker refused the connection: too many "
+                                "connections (2)")
+        held2.close()
+        # held2's hangup reached the broker before this request did: it
+        # has dealt with it by the time the reply comes
+        assert held1.list() == []
+        with shmdemux.Connection(b.socket) as again:
+            assert again.list() == []

@@ -26,7 +26,8 @@ __all__ = [
     "MemoryLimitExceeded", "WatchdogTimeout", "StreamKilled", "StreamClosed",
     "WorkerExited", "InputFailed", "RingError", "ExecFailed",
     "SpoolLimitExceeded", "UnknownEnd", "ReaderError", "Overrun", "Evicted",
-    "CorruptRecord", "AbiMismatch", "BrokerGone", "TRACKS_CHANGED",
+    "CorruptRecord", "AbiMismatch", "BrokerGone", "BrokerRefused",
+    "TRACKS_CHANGED",
     "error_from_code",
 ]
 
@@ -216,6 +217,13 @@ class BrokerGone(ReaderError):
     this stream any more."""
 
 
+class BrokerRefused(ShmdemuxError):
+    """The broker turned the connection away (SHMDEMUX_EREFUSED): it holds
+    as many connections as it may (``--max-connections``) or is out of
+    memory. The message names the cause; the broker still runs, so a
+    later try may be served."""
+
+
 def _signal_name(n: int) -> str:
     try:
         return _signal.Signals(n).name
@@ -247,6 +255,7 @@ _ENDS = {
     -4222: (CorruptRecord, "a ring record failed validation (skipped)"),
     -4223: (AbiMismatch, "ring or protocol version mismatch"),
     -4224: (BrokerGone, "the broker connection is gone"),
+    -4227: (BrokerRefused, "broker refused the connection"),
 }
 
 
@@ -268,7 +277,9 @@ def error_from_code(code: int, message: str = "",
             "exit_code", -1)
     elif said is None:
         said = "shmdemux error %d" % code
-    if message and message not in said:
+    if cls is BrokerRefused and message.startswith(said):
+        said = message
+    elif message and message not in said:
         said = "%s: %s" % (said, message)
     return cls(said, code=code, status=status)
 
@@ -278,6 +289,6 @@ for _cls in (ShmdemuxError, StreamEnded, EndOfStream, StreamFailed, OpenFailed,
              MemoryLimitExceeded, WatchdogTimeout, StreamKilled, StreamClosed,
              WorkerExited, InputFailed, RingError, ExecFailed,
              SpoolLimitExceeded, UnknownEnd, ReaderError, Overrun, Evicted,
-             CorruptRecord, AbiMismatch, BrokerGone):
+             CorruptRecord, AbiMismatch, BrokerGone, BrokerRefused):
     _cls.__module__ = "shmdemux"
 del _cls

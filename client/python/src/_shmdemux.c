@@ -2818,6 +2818,7 @@ PyInit__shmdemux(void)
 	    add_int(m, "ECORRUPT", SHMDEMUX_ECORRUPT) ||
 	    add_int(m, "EABI", SHMDEMUX_EABI) ||
 	    add_int(m, "EBROKER", SHMDEMUX_EBROKER) ||
+	    add_int(m, "EREFUSED", SHMDEMUX_EREFUSED) ||
 	    add_int(m, "STATE_STARTING", SHMDEMUX_STATE_STARTING) ||
 	    add_int(m, "STATE_OPENING", SHMDEMUX_STATE_OPENING) ||
 	    add_int(m, "STATE_RUNNING", SHMDEMUX_STATE_RUNNING) ||
