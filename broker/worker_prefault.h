@@ -19,12 +19,15 @@
 #define SHMDEMUX_WORKER_PREFAULT_H
 
 /* A child is cloned as its predecessor takes its stream; it starts only
- * this long after (or never, if its own stream comes first), so as not to
- * slow that stream's start: on a VM where faults are costly, one
- * process's faults slow every other's. Measured on 2 vCPUs, 4 s 720p
- * H.264 clips opened after a pause: first packet p50 32 ms starting at
- * once, 18 ms with 20 ms of delay (the same with 50 or 300). */
-#define WORKER_PREFAULT_DELAY_MS 20
+ * this long after (or never, if its own stream comes first). On a VM where
+ * faults are costly, one process's faults slow every other's: started at
+ * once, the faults slowed the stream that had just started (first packet
+ * p50 32 ms against 18 ms with a delay), and with clips opened back to
+ * back (a thumbnailer) the broker did 8% fewer of them per second. After
+ * 100 ms a burst of opens gets children that did nothing (as many clips
+ * per second as without any of this), a stream opened after a pause one
+ * that did it all. Measured on 2 vCPUs with 1-5 s 720p H.264 clips. */
+#define WORKER_PREFAULT_DELAY_MS 100
 
 /* Fresh heap a waiting child faults in, and keeps for its stream: what
  * probing a 1080p H.264 + AAC clip takes, with room. */
