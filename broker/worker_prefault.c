@@ -28,6 +28,11 @@
 
 #define HUGE_PAGE (2ul << 20)
 
+/* Anonymous mappings larger than this are reservations (a sanitizer's
+ * shadow, an allocator's address space), not the server's memory: the
+ * largest a loaded server has is jemalloc's 8 MiB. */
+#define ANON_MAX (64ul << 20)
+
 /* Fresh memory is faulted one huge page at a time: aligned, so that the
  * kernel can back it with one (a fault per 2 MiB instead of 512), and
  * below jemalloc's oversize threshold (8 MiB), whose extents it keeps
@@ -161,7 +166,7 @@ touch_maps(struct toucher *t, int pass)
 		line[strcspn(line, "\n")] = '\0';
 		if (perms[0] != 'r' || perms[3] != 'p')
 			continue;
-		if (pass == 0 && perms[1] == 'w' &&
+		if (pass == 0 && perms[1] == 'w' && hi - lo <= ANON_MAX &&
 		    (path[0] == '\0' || strcmp(path, "[heap]") == 0))
 			touch_resident(t, lo, hi);
 		else if (pass > 0 && path[0] == '/' &&
