@@ -173,21 +173,37 @@ receive(int sock, struct worker_assign *a, int *fds, char *err, size_t cap)
 	return 1;
 }
 
-int
-worker_spare_wait(struct worker_assign *a, char *err, size_t cap)
+/* Place the assignment's fds; first lead a session of our own if asked
+ * (a fork server's child: a scheduling group of its own, as an exec'd
+ * worker). 1, or -1 with why in err and *a freed. */
+static int
+take_fds(struct worker_assign *a, int *fds, int own_session, char *err,
+	 size_t cap)
 {
-	int fds[WORKER_ASSIGN_NFDS + 1];
-	int ret = receive(WORKER_FD_SPARE, a, fds, err, cap);
-
-	if (ret <= 0)
-		return ret;
-	if (place_fds(fds) < 0) {
-		snprintf(err, cap, "bad assignment: cannot place the "
-			 "descriptors");
+	if ((own_session && setsid() < 0) || place_fds(fds) < 0) {
+		snprintf(err, cap, "cannot take the stream's descriptors: %s",
+			 strerror(errno));
 		worker_assign_free(a);
 		return -1;
 	}
 	return 1;
+}
+
+/* An assignment on WORKER_FD_SPARE, its fds placed. */
+static int
+take_assignment(struct worker_assign *a, int own_session, char *err,
+		size_t cap)
+{
+	int fds[WORKER_ASSIGN_NFDS + 1];
+	int ret = receive(WORKER_FD_SPARE, a, fds, err, cap);
+
+	return ret <= 0 ? ret : take_fds(a, fds, own_session, err, cap);
+}
+
+int
+worker_spare_wait(struct worker_assign *a, char *err, size_t cap)
+{
+	return take_assignment(a, 0, err, cap);
 }
 
 /* A process like fork()'s child, but the broker's child: its parent is
@@ -243,16 +259,6 @@ die_with(pid_t broker)
 		return -1;
 	if (getppid() != broker)
 		raise(SIGKILL);
-	return 0;
-}
-
-/* Then lead a session of our own (a scheduling group of our own, as an
- * exec'd worker) and take the stream's fds. */
-static int
-take_stream(int *fds)
-{
-	if (setsid() < 0 || place_fds(fds) < 0)
-		return -1;
 	return 0;
 }
 
@@ -321,24 +327,6 @@ clone_waiting(pid_t broker, int *sock)
 	return pid;
 }
 
-/* In the waiting child: its assignment, from the server. */
-static int
-waiting_child(struct worker_assign *a, char *err, size_t cap)
-{
-	int fds[WORKER_ASSIGN_NFDS + 1];
-	int ret = receive(WORKER_FD_SPARE, a, fds, err, cap);
-
-	if (ret <= 0)
-		return ret;
-	if (take_stream(fds) < 0) {
-		snprintf(err, cap, "cannot take the stream's descriptors: %s",
-			 strerror(errno));
-		worker_assign_free(a);
-		return -1;
-	}
-	return 1;
-}
-
 /* A new waiting child, announced. Returns 0 in the child, 1 in the
  * server (*wpid 0 if none could be made), -1 if the broker is gone. */
 static int
@@ -362,7 +350,7 @@ worker_fork_server(struct worker_assign *a, char *err, size_t cap)
 	pid_t pid, wpid = 0;
 
 	if ((ret = renew_waiting(broker, &wpid, &wsock)) == 0)
-		return waiting_child(a, err, cap);
+		return take_assignment(a, 1, err, cap);
 	if (ret < 0 || reply(WORKER_REPLY_LOADED, 0) < 0)
 		return send_failed(err, cap);
 	for (;;) {
@@ -378,17 +366,15 @@ worker_fork_server(struct worker_assign *a, char *err, size_t cap)
 			/* none waiting, or it died: clone one now */
 			pid = clone_sibling();
 			e = errno;
-			if (pid == 0) {
-				if (die_with(broker) < 0 ||
-				    take_stream(fds) < 0) {
-					snprintf(err, cap, "cannot take the "
-						 "stream's descriptors: %s",
-						 strerror(errno));
-					worker_assign_free(a);
-					return -1;
-				}
-				return 1;
+			if (pid == 0 && die_with(broker) < 0) {
+				snprintf(err, cap, "prctl: %s",
+					 strerror(errno));
+				close_all(fds, (int)WORKER_ASSIGN_NFDS);
+				worker_assign_free(a);
+				return -1;
 			}
+			if (pid == 0)
+				return take_fds(a, fds, 1, err, cap);
 			if (pid < 0)
 				pid = -e;
 		}
@@ -397,7 +383,7 @@ worker_fork_server(struct worker_assign *a, char *err, size_t cap)
 		if (reply(WORKER_REPLY_CHILD, (int32_t)pid) < 0)
 			return send_failed(err, cap);
 		if ((ret = renew_waiting(broker, &wpid, &wsock)) == 0)
-			return waiting_child(a, err, cap);
+			return take_assignment(a, 1, err, cap);
 		if (ret < 0)
 			return send_failed(err, cap);
 	}
