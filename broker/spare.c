@@ -296,8 +296,8 @@ on_waiting_pidfd(struct ev *ev, uint32_t events)
 /* The fork server's word that it cloned pid ahead of a stream: taken
  * only for a child of ours, not yet reaped, that the broker knows for no
  * other role (the server itself, a stream's worker). One waits at a time:
- * an earlier one, which should be dead, is killed and reaped. 0 or
- * -EPROTO. */
+ * an earlier one, which should be dead, is killed and reaped. 0, or
+ * -EPROTO for an announcement that fails those checks. */
 static int
 adopt_waiting(pid_t pid)
 {
@@ -311,12 +311,19 @@ adopt_waiting(pid_t pid)
 	}
 	discard_waiting();
 	pfd = spawn_pidfd(pid);
-	if (pfd < 0)
-		return pfd;
-	ret = ev_add(&sp.wait_ev, pfd, EPOLLIN, on_waiting_pidfd, NULL);
+	ret = pfd < 0 ? pfd :
+		ev_add(&sp.wait_ev, pfd, EPOLLIN, on_waiting_pidfd, NULL);
 	if (ret < 0) {
-		close(pfd);
-		return ret;
+		/* Not watched, it could die unreaped: it goes, and the next
+		 * stream's worker is cloned on the spot. */
+		log_errno(LOG_LVL_WARN, ret, "fork server %d: cannot watch "
+			  "its child %d", (int)sp.pid, (int)pid);
+		if (pfd >= 0)
+			close(pfd);
+		kill(pid, SIGKILL);
+		while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
+			;
+		return 0;
 	}
 	sp.waiting = pid;
 	return 0;

@@ -142,6 +142,18 @@ stream_find(const struct ctl_ref *ref)
 	return NULL;
 }
 
+unsigned
+streams_readers_awaited(void)
+{
+	struct stream *s;
+	unsigned n = 0;
+
+	TAILQ_FOREACH(s, &streams, entry)
+		if (!s->released && s->attached_ever < s->wait_consumers)
+			n += s->wait_consumers - s->attached_ever;
+	return n;
+}
+
 int
 stream_is_worker(pid_t pid)
 {

@@ -107,6 +107,10 @@ TAILQ_HEAD(stream_list, stream);
 /* Every stream, listed or still referenced, in id order. */
 extern struct stream_list streams;
 
+/* Readers the streams still wait for (each ring's hold not yet reached),
+ * the descriptors they will cost the broker counted at admission. */
+unsigned streams_readers_awaited(void);
+
 /* A new stream, not yet in the table (stream_list_add()); NULL if out of
  * memory. */
 struct stream *stream_new(const struct ctl_open *req);

@@ -163,9 +163,12 @@ validate(const struct ctl_open *req, struct ring_params *p, char *msg,
 
 /* The most descriptors one OPEN holds at once while it is set up (source,
  * pipes, memfds, the read-only reopen, pidfd, timers, a spare's
- * replacement), and what stays free for control connections. */
+ * replacement), what stays free for control connections, and what each
+ * reader a stream waits for will hold once attached (its lifeline
+ * connection and the duplicate of its wake pipe). */
 #define STREAM_FDS_MAX  16u
 #define STREAM_FDS_KEEP 16u
+#define READER_FDS      2u
 
 /* msg = "<cause>: what" where the cause is the fd limit when one was hit:
  * "too many open files (fd limit N): what". Never an empty cause. */
@@ -196,35 +199,41 @@ ring_fail_msg(char *msg, size_t cap, uint64_t size, int err)
 	fail_msg(msg, cap, err, what);
 }
 
-/* Room for one more stream's descriptors, keeping STREAM_FDS_KEEP for
- * connections: 0, or -EMFILE with the reason in msg. Ended rings already
- * read go first (streams_release_spent()). */
+/* Room for one more stream's descriptors and its readers', with those
+ * of the readers other streams still wait for, keeping STREAM_FDS_KEEP
+ * for connections: admitted, a stream can be read by the readers it waits
+ * for. 0, or -EMFILE with the reason in msg. Ended rings already read go
+ * first (streams_release_spent()). */
 static int
-fd_room_left(int used)
+fd_room_left(int used, unsigned readers)
 {
 	if (used == -EMFILE || used == -ENFILE)
 		return 0; /* not even one to count them with */
-	return used < 0 || (unsigned)used + STREAM_FDS_MAX + STREAM_FDS_KEEP <=
-	    conf.nofile;
+	return used < 0 || (uint64_t)used + STREAM_FDS_MAX + STREAM_FDS_KEEP +
+	    (uint64_t)READER_FDS * readers <= conf.nofile;
 }
 
 static int
-fd_room(char *msg, size_t cap)
+fd_room(uint32_t wait_consumers, char *msg, size_t cap)
 {
+	unsigned awaited = streams_readers_awaited();
 	int used = broker_fds_in_use();
 
-	if (fd_room_left(used))
+	if (fd_room_left(used, awaited + wait_consumers))
 		return 0;
 	streams_release_spent();
+	awaited = streams_readers_awaited();
 	used = broker_fds_in_use();
-	if (fd_room_left(used))
+	if (fd_room_left(used, awaited + wait_consumers))
 		return 0;
 	if (used < 0)
 		used = (int)conf.nofile;
-	snprintf(msg, cap, "too many open files (fd limit %u): %d in use, a "
-		 "stream needs up to %u more and %u stay free for control "
-		 "connections", conf.nofile, used, STREAM_FDS_MAX,
-		 STREAM_FDS_KEEP);
+	snprintf(msg, cap, "too many open files (fd limit %u): %d in use, "
+		 "%u readers awaited need %u, this stream up to %u more and "
+		 "its %" PRIu32 " readers %u, and %u stay free for control "
+		 "connections", conf.nofile, used, awaited,
+		 READER_FDS * awaited, STREAM_FDS_MAX, wait_consumers,
+		 READER_FDS * wait_consumers, STREAM_FDS_KEEP);
 	return -EMFILE;
 }
 
@@ -522,7 +531,7 @@ stream_open(const struct ctl_open *req, int req_fd, struct stream **out,
 	ret = validate(req, &params, msg, cap);
 	if (ret < 0)
 		goto out;
-	ret = fd_room(msg, cap);
+	ret = fd_room(params.wait_consumers, msg, cap);
 	if (ret < 0)
 		goto out;
 	ret = stream_input_open(req, req_fd, &in, msg, cap);

@@ -18,6 +18,10 @@
  *                   ended rings are released when descriptors run short
  *                   (32 stay free), so 40 all open; an ended stream nobody
  *                   has read keeps its records
+ *   fd-readers      soft = hard = 128: streams that wait for 4 readers
+ *                   each are admitted only with room for those readers'
+ *                   descriptors: every one attaches, and the refusal
+ *                   names the readers awaited
  *   fd-hard-worker  soft = hard = 128 with the real WORKER: a stream of a
  *                   WAV file runs to its end (eof, every packet read);
  *                   the worker's sandbox takes the hard limit it was
@@ -325,6 +329,61 @@ test_fd_limit(const char *fake)
 	}
 	CHECK(tl_list(c, info, 256) == n - 3);
 	open_ok(c, "hang");
+	close(c);
+	CHECK(tl_broker_stop(&b) == 0);
+}
+
+/* Streams that each wait for 4 readers, opened under soft = hard = 128
+ * until one is refused: the refusal names the readers awaited, and every
+ * stream taken gets its 4 readers, each holding a connection and a wake
+ * pipe in the broker (admitted on its own descriptors alone, a stream
+ * left some of its readers unable to attach: "Too many open files"). */
+static void
+test_fd_readers(const char *fake)
+{
+	enum { READERS = 4, MAX = 64 };
+	static int conns[MAX * READERS];
+	struct tl_broker b;
+	char err[CTL_MSG_LEN] = "";
+	int c, n, nconn = 0, ids[MAX + 1];
+
+	c = start_limited(&b, fake, 128, 128);
+	for (n = 0; n < MAX; n++) {
+		struct ctl_open o;
+
+		tl_open_init(&o, CTL_SRC_PATH, small, "hang");
+		o.ring_size = 64 * 1024;
+		o.wait_consumers = READERS;
+		ids[n] = tl_open(c, &o, -1, NULL, err, sizeof(err));
+		if (ids[n] < 0)
+			break;
+	}
+	fprintf(stderr, "fd-readers: open %d refused: %s\n", n + 1, err);
+	CHECK(n >= 2 && n < MAX);
+	CHECK(ids[n] == -EMFILE);
+	CHECK(strstr(err, "readers awaited") != NULL);
+	for (int i = 0; i < n; i++) {
+		for (int k = 0; k < READERS; k++) {
+			int fds[CTL_MAX_FDS], fd = tl_connect(b.sock), slot;
+
+			CHECK(fd >= 0);
+			slot = tl_attach_all(fd, (uint32_t)ids[i],
+					     CTL_ATTACH_WAKE, fds, NULL);
+			if (slot < 0)
+				fprintf(stderr, "fd-readers: stream %d, reader "
+					"%d: error %d\n", ids[i], k + 1, slot);
+			CHECK(slot >= 0);
+			for (int f = 0; f < CTL_MAX_FDS; f++)
+				if (fds[f] >= 0)
+					close(fds[f]);
+			conns[nconn++] = fd;
+		}
+	}
+	printf("fd-readers: %d streams waiting for %d readers each taken "
+	       "under a limit of 128, every reader attached; the next "
+	       "refused (%s)\n", n, READERS, err);
+	for (int i = 0; i < nconn; i++)
+		close(conns[i]);
 	close(c);
 	CHECK(tl_broker_stop(&b) == 0);
 }
@@ -771,6 +830,8 @@ main(int argc, char **argv)
 		test_fd_limit(argv[2]);
 	else if (strcmp(name, "fd-release") == 0)
 		test_fd_release(argv[2]);
+	else if (strcmp(name, "fd-readers") == 0)
+		test_fd_readers(argv[2]);
 	else if (strcmp(name, "fd-hard-worker") == 0)
 		test_fd_hard_worker(argv[3]);
 	else if (strcmp(name, "never-readable") == 0)
