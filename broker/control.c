@@ -808,9 +808,25 @@ peer_ok(int fd, struct ucred *cred)
 static void
 refuse(int fd, pid_t pid, int code, const char *why)
 {
+	static uint64_t logged_ms;
+	static unsigned unlogged;
 	struct ctl_error e;
+	uint64_t now = now_ms();
 
-	log_warnx("%s, refusing pid %d", why, (int)pid);
+	/* a line a second at most: a crowd at the cap must not flood the
+	 * log (the count of the others goes with the next line) */
+	if (logged_ms == 0 || now - logged_ms >= 1000) {
+		if (unlogged > 0)
+			log_warnx("%s, refusing pid %d (and %u more refused "
+				  "since the last such line)", why, (int)pid,
+				  unlogged);
+		else
+			log_warnx("%s, refusing pid %d", why, (int)pid);
+		logged_ms = now;
+		unlogged = 0;
+	} else {
+		unlogged++;
+	}
 	memset(&e, 0, sizeof(e));
 	ctl_hdr_init(&e.hdr, CTL_ERROR, 0);
 	e.code = code;

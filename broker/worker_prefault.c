@@ -191,7 +191,6 @@ touch_fresh_heap(struct toucher *t)
 
 	hold_dirty();
 	for (n = 0; n < FRESH_CHUNKS && !t->stop; n++) {
-
 		m[n] = aligned_alloc(HUGE_PAGE, FRESH_CHUNK);
 		if (m[n] == NULL)
 			break;
