@@ -31,7 +31,10 @@
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
+
+#include <linux/sched.h>
 
 #include "proto.h"
 #include "ring_producer.h"
@@ -154,7 +157,8 @@ behave(struct ring *r, const char *mode)
  * SHMDEMUX_FAKE_VICTIM), "broker" (its parent's), "garbage" (3 bytes) or
  * "clone-fail" (-EAGAIN: nothing started); or, once loaded, announces a
  * waiting child that is "wait-victim" (that pid), "wait-broker" (its
- * parent) or "wait-self" (itself). */
+ * parent) or "wait-self" (itself); or "stray": clones a child of the
+ * broker's and never says so. */
 static int
 lying_server(const char *how)
 {
@@ -172,6 +176,17 @@ lying_server(const char *how)
 
 	if (send(WORKER_FD_SPARE, &r, sizeof(r), MSG_NOSIGNAL) < 0)
 		return 0;
+	if (strcmp(how, "stray") == 0) {
+		/* a child of the broker's it never announces, as a server
+		 * killed between a clone and its word would leave */
+		struct clone_args ca = { .flags = CLONE_PARENT };
+
+		if (syscall(SYS_clone3, &ca, sizeof(ca)) == 0) {
+			close(WORKER_FD_SPARE);
+			for (;;)
+				pause();
+		}
+	}
 	if (strncmp(how, "wait-", 5) == 0) {
 		r.kind = WORKER_REPLY_WAITING;
 		if (strcmp(how, "wait-broker") == 0)

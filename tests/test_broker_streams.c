@@ -430,6 +430,24 @@ first_server(const struct tl_broker *l)
 	return server;
 }
 
+/* A child of the broker's in server's session, not the server. */
+static pid_t
+in_session_of(const struct tl_broker *l, pid_t server)
+{
+	pid_t kids[16];
+
+	for (int t = 0; t < 10000; t += 2) {
+		int n = tl_children(l->pid, kids, 16);
+
+		for (int i = 0; i < n; i++)
+			if (kids[i] != server && getsid(kids[i]) == server)
+				return kids[i];
+		poll(NULL, 0, 2);
+	}
+	CHECK(!"a child in the server's session");
+	return -1;
+}
+
 /* A fork server that answers with a pid not its child's: the broker takes
  * no such pid (it would later signal and report a process not its own),
  * fails the stream rather than start a second worker for it, and kills
@@ -444,7 +462,7 @@ test_lying_server(void)
 	struct ctl_stream_info i;
 	struct tl_broker l;
 	char sock[256], num[16];
-	pid_t victim, server;
+	pid_t victim, server, stray;
 	int id;
 
 	victim = fork();
@@ -505,6 +523,22 @@ test_lying_server(void)
 		       "killed, no other process touched, streams run\n",
 		       waits[k] + 5);
 	}
+	/* A server that dies with a child it never announced (killed
+	 * between its clone and its word): the broker reaps that child
+	 * too, which it knows for no stream. */
+	CHECK(setenv("SHMDEMUX_FAKE_SERVER", "stray", 1) == 0);
+	CHECK(tl_broker_start(&l, "l", fake, NULL) == 0);
+	server = tl_fork_server(&l, 20000);
+	CHECK(server > 0);
+	stray = in_session_of(&l, server);
+	CHECK(kill(server, SIGKILL) == 0);
+	for (int t = 0; t < 1000 && !(kill(stray, 0) < 0 && errno == ESRCH);
+	     t++)
+		(void)tl_info(l.sock, 0, &i);
+	CHECK(kill(stray, 0) < 0 && errno == ESRCH);
+	CHECK(tl_broker_stop(&l) == 0);
+	printf("fork server killed with a child it never announced: the "
+	       "broker reaped that child too\n");
 	snprintf(b.sock, sizeof(b.sock), "%s", sock);
 	unsetenv("SHMDEMUX_FAKE_SERVER");
 	unsetenv("SHMDEMUX_FAKE_VICTIM");
