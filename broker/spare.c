@@ -16,9 +16,11 @@
  * spawn_worker()); for each stream it answers with the pid of the child
  * it made, which the broker takes only if waitid() agrees the process is
  * its own child: the broker then reaps and reports it as any other
- * worker. The broker waits
- * for that answer (FORK_SERVER_ANSWER_MS at most, a clone's time in
- * practice) rather than take the next request first.
+ * worker. The broker waits for that answer (FORK_SERVER_ANSWER_MS at
+ * most, a clone's time in practice) rather than take the next request
+ * first. The child the server keeps cloned ahead of the next stream is
+ * watched too, from its announcement (its own pidfd: reaped if it dies
+ * unused, killed with its server) until the answer names it.
  */
 #include <errno.h>
 #include <fcntl.h>
