@@ -110,9 +110,7 @@ discard_waiting(void)
 {
 	if (sp.waiting == 0)
 		return;
-	kill(sp.waiting, SIGKILL);
-	while (waitpid(sp.waiting, NULL, 0) < 0 && errno == EINTR)
-		;
+	spawn_kill_reap(sp.waiting);
 	forget_waiting();
 }
 
@@ -147,10 +145,7 @@ sweep_strays(pid_t keep)
 			    is_child((pid_t)pid)) {
 				log_info("fork server: reaping its child %ld, "
 					 "made for no stream", pid);
-				kill((pid_t)pid, SIGKILL);
-				while (waitpid((pid_t)pid, NULL, 0) < 0 &&
-				       errno == EINTR)
-					;
+				spawn_kill_reap((pid_t)pid);
 			}
 			pid = 0;
 		}
@@ -199,24 +194,33 @@ spare_died(const siginfo_t *si)
 	schedule_start();
 }
 
+/* Reap pid (whose pidfd is readable): 1 with how it ended in *si (a
+ * failed waitid is reported as a kill), 0 if it still runs. */
+static int
+reap_idle(pid_t pid, siginfo_t *si)
+{
+	int ret = spawn_reap(pid, si);
+
+	if (ret == 0)
+		return 0;
+	if (ret < 0) {
+		log_errno(LOG_LVL_ERROR, ret, "%s %d: waitid", what(),
+			  (int)pid);
+		si->si_code = CLD_KILLED;
+		si->si_status = SIGKILL;
+	}
+	return 1;
+}
+
 static void
 on_spare_pidfd(struct ev *ev, uint32_t events)
 {
 	siginfo_t si;
-	int ret;
 
 	(void)ev;
 	(void)events;
-	ret = spawn_reap(sp.pid, &si);
-	if (ret == 0)
-		return;
-	if (ret < 0) {
-		log_errno(LOG_LVL_ERROR, ret, "%s %d: waitid", what(),
-			  (int)sp.pid);
-		si.si_code = CLD_KILLED;
-		si.si_status = SIGKILL;
-	}
-	spare_died(&si);
+	if (reap_idle(sp.pid, &si))
+		spare_died(&si);
 }
 
 static void discard(pid_t keep);
@@ -274,17 +278,12 @@ static void
 on_waiting_pidfd(struct ev *ev, uint32_t events)
 {
 	siginfo_t si;
-	int ret;
 
 	(void)ev;
 	(void)events;
-	ret = spawn_reap(sp.waiting, &si);
-	if (ret == 0)
+	if (!reap_idle(sp.waiting, &si))
 		return;
-	if (ret < 0)
-		log_errno(LOG_LVL_ERROR, ret, "fork server %d: waiting child "
-			  "%d: waitid", (int)sp.pid, (int)sp.waiting);
-	else if (si.si_code == CLD_EXITED)
+	if (si.si_code == CLD_EXITED)
 		log_warnx("fork server %d: child %d exited with status %d "
 			  "while it waited for a stream", (int)sp.pid,
 			  (int)sp.waiting, si.si_status);
@@ -322,9 +321,7 @@ adopt_waiting(pid_t pid)
 			  "its child %d", (int)sp.pid, (int)pid);
 		if (pfd >= 0)
 			close(pfd);
-		kill(pid, SIGKILL);
-		while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
-			;
+		spawn_kill_reap(pid);
 		return 0;
 	}
 	sp.waiting = pid;
@@ -423,9 +420,7 @@ start(void)
 		(void)autogroup_set(pid, SPARE_GROUP_NICE);
 	ret = watch(pid, sv[0]);
 	if (ret < 0) {
-		kill(pid, SIGKILL);
-		while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
-			;
+		spawn_kill_reap(pid);
 		wlog_finish(&sp.log);
 		goto out;
 	}
@@ -585,9 +580,7 @@ spare_exited(void)
 static void
 discard(pid_t keep)
 {
-	kill(sp.pid, SIGKILL);
-	while (waitpid(sp.pid, NULL, 0) < 0 && errno == EINTR)
-		;
+	spawn_kill_reap(sp.pid);
 	drop(keep);
 }
 

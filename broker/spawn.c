@@ -250,6 +250,14 @@ spawn_spare(const char *path, const char *mode, int sock, int log_fd)
 	return fork_exec(path, argv, &p);
 }
 
+void
+spawn_kill_reap(pid_t pid)
+{
+	kill(pid, SIGKILL);
+	while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
+		;
+}
+
 int
 spawn_pidfd(pid_t pid)
 {

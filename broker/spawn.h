@@ -65,6 +65,10 @@ pid_t spawn_worker(const struct worker_start *ws);
  * /dev/null (worker_abi.h). Returns the pid or -errno, as spawn_worker. */
 pid_t spawn_spare(const char *path, const char *mode, int sock, int log_fd);
 
+/* SIGKILL a child of ours not yet reaped and reap it (its pid cannot
+ * have been reused: it is ours until then). */
+void spawn_kill_reap(pid_t pid);
+
 /* A pidfd for the child (readable when it exits), or -errno. */
 int spawn_pidfd(pid_t pid);
 

@@ -500,9 +500,7 @@ start_worker(struct stream *s, const struct ctl_open *req, int input_fd,
 	return 0;
 fail:
 	snprintf(msg, cap, "cannot watch the worker: %s", strerror(-ret));
-	kill(pid, SIGKILL);
-	while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
-		;
+	spawn_kill_reap(pid);
 	return ret;
 }
 
